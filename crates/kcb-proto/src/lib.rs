@@ -1,0 +1,45 @@
+//! Wire format shared by the `kcallbacks` driver and the `kcbctl` client.
+//!
+//! - [`SourceId`]: the catalog of callback sources, with stable numbers.
+//! - [`EventRecord`]: one fixed 512-byte record per callback firing: a
+//!   48-byte [`EventHeader`] and a payload whose layout is the source's
+//!   [`Payload`] type (e.g. [`ImageLoadPayload`]). Strings are inline
+//!   UTF-16 [`WStr`]s. Untrusted bytes are decoded with
+//!   [`EventRecord::from_bytes`], which validates everything.
+//! - [`write_text`] / [`write_json`]: one line per event, without
+//!   allocating (usable from the driver's `DbgPrint` drain).
+//! - [`ioctl`]: control codes, request/response structs, and the safe
+//!   encode/decode helpers used on both sides of `DeviceIoControl`.
+//!
+//! The crate is `no_std`, allocation-free and has no dependencies. All
+//! byte-level conversions go through the [`Pod`] trait (one audited
+//! `unsafe` block per conversion helper, compile-time padding checks for
+//! every wire struct).
+
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+mod format;
+pub mod ioctl;
+pub mod params;
+mod payload;
+mod pod;
+mod record;
+mod source;
+mod wstr;
+
+pub use format::{FileTime, GuidFmt, write_json, write_json_string, write_text};
+pub use ioctl::*;
+pub use payload::*;
+pub use pod::{Pod, bytes_of, read_pod, write_pod, zeroed};
+pub use record::{
+    DecodeError, EventHeader, EventRecord, FLAG_TRUNCATED, FieldVisitor, HEADER_SIZE, PAYLOAD_SIZE,
+    RECORD_SIZE, RECORD_VERSION, kind, kind_name,
+};
+pub use source::{SOURCE_COUNT, SourceId};
+pub use wstr::{WStr, WStrView};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! Ring push cost with 512-byte `EventRecord`s.
+//!
+//! `cargo bench -p kcb-ring --bench ring` runs three criterion benchmarks
+//! (one iteration = one event):
+//! - `push/single`: one producer pushes batches of `BATCH` records into an
+//!   empty ring (the ring is drained between batches, outside the timing);
+//! - `push/two_threads`: two threads push concurrently, `BATCH / 2` each,
+//!   time = wall time of the batch / `BATCH`;
+//! - `baseline/copy`: a plain copy of the same record into a preallocated
+//!   array of `BATCH` records (same memory footprint as the ring batch).
+//!
+//! It then measures the median ns/event over `SUMMARY_SAMPLES` batches of
+//! single-producer push and of the baseline, and prints
+//! `ring.push: <ns> ns/event, baseline <ns> ns/event, ratio <x>`.
+
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    reason = "benchmark arithmetic on small counts"
+)]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use kcb_proto::{EventRecord, FloodPayload, SourceId};
+use kcb_ring::Ring;
+
+const BATCH: usize = 256;
+const SUMMARY_SAMPLES: usize = 201;
+
+static RING: Ring<EventRecord, 1024> = Ring::new();
+static RING_MT: Ring<EventRecord, 1024> = Ring::new();
+
+fn template() -> EventRecord {
+    let mut rec = EventRecord::with_payload(
+        0,
+        &FloodPayload {
+            index: 1,
+            total: 2,
+            checksum: 3,
+        },
+    );
+    rec.header.sequence = 42;
+    assert_eq!(rec.source(), Some(SourceId::Flood));
+    rec
+}
+
+fn drain(ring: &Ring<EventRecord, 1024>) {
+    let mut c = ring.consumer().expect("single consumer");
+    while let Some(r) = c.pop() {
+        black_box(&r);
+    }
+}
+
+/// Times `n` single-producer pushes (n <= BATCH), then drains untimed.
+fn push_batch(rec: &EventRecord, n: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        RING.push(black_box(rec)).expect("ring has room");
+    }
+    let elapsed = start.elapsed();
+    drain(&RING);
+    elapsed
+}
+
+/// Times `n` plain copies of the record into `dst`.
+fn copy_batch(rec: &EventRecord, dst: &mut [EventRecord], n: usize) -> Duration {
+    let start = Instant::now();
+    for slot in &mut dst[..n] {
+        *slot = *black_box(rec);
+    }
+    black_box(&mut *dst);
+    start.elapsed()
+}
+
+fn run_batches(iters: u64, mut batch: impl FnMut(usize) -> Duration) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = usize::try_from(left).unwrap_or(BATCH).min(BATCH);
+        total += batch(n);
+        left -= n as u64;
+    }
+    total
+}
+
+/// Two producers push `BATCH` records per round (half each) concurrently;
+/// returns the wall time of each of `rounds` timed rounds (after a few
+/// untimed warm-up rounds that get the helper thread running).
+fn two_thread_rounds(rec: &EventRecord, rounds: u64) -> Vec<Duration> {
+    const WARMUP: u64 = 4;
+    let round_go = AtomicU64::new(0);
+    let round_done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let half = BATCH / 2;
+    let mut times = Vec::with_capacity(usize::try_from(rounds).unwrap_or(0));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut seen = 0;
+            loop {
+                let go = loop {
+                    let go = round_go.load(Ordering::Acquire);
+                    if go != seen || stop.load(Ordering::Acquire) {
+                        break go;
+                    }
+                    std::hint::spin_loop();
+                };
+                if go == seen {
+                    return;
+                }
+                seen = go;
+                for _ in 0..half {
+                    let _ = RING_MT.push(black_box(rec));
+                }
+                round_done.store(go, Ordering::Release);
+            }
+        });
+        for round in 1..=rounds + WARMUP {
+            let start = Instant::now();
+            round_go.store(round, Ordering::Release);
+            for _ in 0..half {
+                let _ = RING_MT.push(black_box(rec));
+            }
+            while round_done.load(Ordering::Acquire) != round {
+                std::hint::spin_loop();
+            }
+            let elapsed = start.elapsed();
+            if round > WARMUP {
+                times.push(elapsed);
+            }
+            drain(&RING_MT);
+        }
+        stop.store(true, Ordering::Release);
+    });
+    times
+}
+
+/// Criterion adapter: `iters` events, scaled from whole rounds.
+fn two_threads(rec: &EventRecord, iters: u64) -> Duration {
+    let rounds = iters.div_ceil(BATCH as u64).max(1);
+    let total: Duration = two_thread_rounds(rec, rounds).into_iter().sum();
+    total.mul_f64(iters as f64 / (rounds * BATCH as u64) as f64)
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn ns_per_event(batch: Duration) -> f64 {
+    batch.as_secs_f64() * 1e9 / BATCH as f64
+}
+
+fn median_ns_per_event(mut batch: impl FnMut() -> Duration) -> f64 {
+    median(
+        (0..SUMMARY_SAMPLES)
+            .map(|_| ns_per_event(batch()))
+            .collect(),
+    )
+}
+
+fn main() {
+    let rec = template();
+    let mut dst = vec![EventRecord::ZERO; BATCH];
+
+    let mut c = Criterion::default().configure_from_args();
+    {
+        let mut g = c.benchmark_group("push");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("single", |b| {
+            b.iter_custom(|iters| run_batches(iters, |n| push_batch(&rec, n)));
+        });
+        g.bench_function("two_threads", |b| {
+            b.iter_custom(|iters| two_threads(&rec, iters));
+        });
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("baseline");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("copy", |b| {
+            b.iter_custom(|iters| run_batches(iters, |n| copy_batch(&rec, &mut dst, n)));
+        });
+        g.finish();
+    }
+    c.final_summary();
+    drop(c);
+
+    // Warm up, then take the median of each measurement over its own batches.
+    for _ in 0..50 {
+        push_batch(&rec, BATCH);
+        copy_batch(&rec, &mut dst, BATCH);
+    }
+    let push = median_ns_per_event(|| push_batch(&rec, BATCH));
+    let baseline = median_ns_per_event(|| copy_batch(&rec, &mut dst, BATCH));
+    let push_mt = median(
+        two_thread_rounds(&rec, SUMMARY_SAMPLES as u64)
+            .into_iter()
+            .map(ns_per_event)
+            .collect(),
+    );
+    println!(
+        "ring.push: {push:.2} ns/event, baseline {baseline:.2} ns/event, ratio {:.2}",
+        push / baseline
+    );
+    println!("ring.push_two_threads: {push_mt:.2} ns/event (wall time / events, 2 producers)");
+}

@@ -1,0 +1,301 @@
+//! The table of modeled DDIs (documented IRQL, DDI compliance rule, how a
+//! failure is reported) and the gate every modeled DDI passes on entry:
+//! record the call, check the IRQL, consult fault injection.
+
+use std::sync::Mutex;
+
+use wdk_sys::{KIRQL, NTSTATUS};
+
+use crate::context::{self, Phase};
+use crate::irql::{self, APC_LEVEL, DISPATCH_LEVEL, MAX_DIRQL, PASSIVE_LEVEL};
+use crate::sync::lock;
+use crate::verifier::{self, DdiRule, rules};
+use crate::{faults, verifier::codes};
+
+/// The IRQL a DDI's page documents (`req.irql`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Irql {
+    /// `PASSIVE_LEVEL`.
+    Passive,
+    /// `<= APC_LEVEL`.
+    AtMostApc,
+    /// `< DISPATCH_LEVEL`.
+    BelowDispatch,
+    /// `<= DISPATCH_LEVEL`.
+    AtMostDispatch,
+    /// `<= DIRQL`.
+    AtMostDirql,
+    /// Any level (or checked by the routine itself, with its own codes).
+    Any,
+}
+
+impl Irql {
+    const fn max(self) -> KIRQL {
+        match self {
+            Self::Passive => PASSIVE_LEVEL,
+            Self::AtMostApc | Self::BelowDispatch => APC_LEVEL,
+            Self::AtMostDispatch => DISPATCH_LEVEL,
+            Self::AtMostDirql => MAX_DIRQL,
+            Self::Any => u8::MAX,
+        }
+    }
+
+    const fn text(self) -> &'static str {
+        match self {
+            Self::Passive => "PASSIVE_LEVEL",
+            Self::AtMostApc => "<= APC_LEVEL",
+            Self::BelowDispatch => "< DISPATCH_LEVEL",
+            Self::AtMostDispatch => "<= DISPATCH_LEVEL",
+            Self::AtMostDirql => "<= DIRQL",
+            Self::Any => "any",
+        }
+    }
+}
+
+/// How a DDI reports an (injected) failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// It cannot fail (returns nothing, or a value that is not a status).
+    Never,
+    /// It returns an `NTSTATUS`.
+    Status,
+    /// It returns a pointer: NULL.
+    Null,
+}
+
+/// One modeled DDI.
+#[derive(Debug)]
+pub struct Ddi {
+    /// The C name.
+    pub name: &'static str,
+    /// The documented IRQL.
+    pub irql: Irql,
+    /// The DDI compliance rule that covers it, if any.
+    pub rule: Option<&'static DdiRule>,
+    /// How a failure is reported.
+    pub failure: Failure,
+}
+
+macro_rules! ddis {
+    ($( $(#[$doc:meta])* $id:ident = $name:literal, $irql:ident, $rule:expr, $failure:ident; )*) => {
+        $(
+            $(#[$doc])*
+            pub(crate) static $id: Ddi = Ddi {
+                name: $name,
+                irql: Irql::$irql,
+                rule: $rule,
+                failure: Failure::$failure,
+            };
+        )*
+        /// Every modeled DDI.
+        pub(crate) static ALL: &[&Ddi] = &[$(&$id),*];
+    };
+}
+
+ddis! {
+    /// wdm/nf-wdm-dbgprintex: IRQL <= DIRQL.
+    DBG_PRINT_EX = "DbgPrintEx", AtMostDirql, None, Status;
+    /// wdm/nf-wdm-dbgprint: IRQL <= DIRQL.
+    DBG_PRINT = "DbgPrint", AtMostDirql, None, Status;
+    /// wdm/nf-wdm-iocreatedevice: req.irql says <= APC_LEVEL but its rule
+    /// IrqlIoPassive1 requires PASSIVE_LEVEL (AMBIG); Verifier enforces the rule.
+    IO_CREATE_DEVICE = "IoCreateDevice", Passive, Some(&rules::IRQL_IO_PASSIVE1), Status;
+    /// wdm/nf-wdm-iodeletedevice: <= APC_LEVEL, rule IrqlIoApcLte.
+    IO_DELETE_DEVICE = "IoDeleteDevice", AtMostApc, Some(&rules::IRQL_IO_APC_LTE), Never;
+    /// wdm/nf-wdm-iocreatesymboliclink: PASSIVE_LEVEL, rule IrqlIoPassive3.
+    IO_CREATE_SYMBOLIC_LINK = "IoCreateSymbolicLink", Passive, Some(&rules::IRQL_IO_PASSIVE3), Status;
+    /// wdm/nf-wdm-iodeletesymboliclink: PASSIVE_LEVEL, rule IrqlIoPassive4.
+    IO_DELETE_SYMBOLIC_LINK = "IoDeleteSymbolicLink", Passive, Some(&rules::IRQL_IO_PASSIVE4), Status;
+    /// wdm/nf-wdm-iocompleterequest: <= DISPATCH_LEVEL.
+    IOF_COMPLETE_REQUEST = "IofCompleteRequest", AtMostDispatch, None, Never;
+    /// ntifs/nf-ntifs-obsetsecurityobjectbypointer: PASSIVE_LEVEL (as
+    /// ntifs/nf-ntifs-ntsetsecurityobject, whose work it does by pointer).
+    OB_SET_SECURITY_OBJECT_BY_POINTER = "ObSetSecurityObjectByPointer", Passive, None, Status;
+    /// wdm/nf-wdm-obfreferenceobject: <= DISPATCH_LEVEL.
+    OBF_REFERENCE_OBJECT = "ObfReferenceObject", AtMostDispatch, None, Never;
+    /// wdm/nf-wdm-obfdereferenceobject: <= DISPATCH_LEVEL.
+    OBF_DEREFERENCE_OBJECT = "ObfDereferenceObject", AtMostDispatch, None, Never;
+    /// ntifs/nf-ntifs-rtlcreateacl: <= APC_LEVEL.
+    RTL_CREATE_ACL = "RtlCreateAcl", AtMostApc, None, Status;
+    /// ntifs/nf-ntifs-rtladdaccessallowedace: < DISPATCH_LEVEL.
+    RTL_ADD_ACCESS_ALLOWED_ACE = "RtlAddAccessAllowedAce", BelowDispatch, None, Status;
+    /// wdm/nf-wdm-rtlcreatesecuritydescriptor: PASSIVE_LEVEL.
+    RTL_CREATE_SECURITY_DESCRIPTOR = "RtlCreateSecurityDescriptor", Passive, None, Status;
+    /// wdm/nf-wdm-rtlsetdaclsecuritydescriptor: PASSIVE_LEVEL.
+    RTL_SET_DACL_SECURITY_DESCRIPTOR = "RtlSetDaclSecurityDescriptor", Passive, None, Status;
+    /// wdm/nf-wdm-mmgetsystemroutineaddress: PASSIVE_LEVEL.
+    MM_GET_SYSTEM_ROUTINE_ADDRESS = "MmGetSystemRoutineAddress", Passive, None, Null;
+    /// wdm/nf-wdm-kequerysystemtimeprecise: any IRQL.
+    KE_QUERY_SYSTEM_TIME_PRECISE = "KeQuerySystemTimePrecise", Any, None, Never;
+    /// wdm/nf-wdm-kegetcurrentprocessornumberex: any IRQL.
+    KE_GET_CURRENT_PROCESSOR_NUMBER_EX = "KeGetCurrentProcessorNumberEx", Any, None, Never;
+    /// ntddk/nf-ntddk-psgetcurrentprocessid: any IRQL.
+    PS_GET_CURRENT_PROCESS_ID = "PsGetCurrentProcessId", Any, None, Never;
+    /// ntddk/nf-ntddk-psgetcurrentthreadid: any IRQL.
+    PS_GET_CURRENT_THREAD_ID = "PsGetCurrentThreadId", Any, None, Never;
+    /// wdm/nf-wdm-keinitializeevent: any level.
+    KE_INITIALIZE_EVENT = "KeInitializeEvent", Any, None, Never;
+    /// wdm/nf-wdm-kesetevent: checked by the routine (0xC4/0x80, IrqlKeSetEvent).
+    KE_SET_EVENT = "KeSetEvent", Any, None, Never;
+    /// wdm/nf-wdm-keresetevent: <= DISPATCH_LEVEL, rule IrqlKeDispatchLte.
+    KE_RESET_EVENT = "KeResetEvent", AtMostDispatch, Some(&rules::IRQL_KE_DISPATCH_LTE), Never;
+    /// wdm/nf-wdm-keclearevent: <= DISPATCH_LEVEL, rule IrqlKeDispatchLte.
+    KE_CLEAR_EVENT = "KeClearEvent", AtMostDispatch, Some(&rules::IRQL_KE_DISPATCH_LTE), Never;
+    /// wdm/nf-wdm-kereadstateevent: <= DISPATCH_LEVEL, rule IrqlKeDispatchLte.
+    KE_READ_STATE_EVENT = "KeReadStateEvent", AtMostDispatch, Some(&rules::IRQL_KE_DISPATCH_LTE), Never;
+    /// wdm/nf-wdm-kewaitforsingleobject: checked by the routine (0xC4/0x120-0x122).
+    KE_WAIT_FOR_SINGLE_OBJECT = "KeWaitForSingleObject", Any, None, Never;
+    /// wdm/nf-wdm-kedelayexecutionthread: <= APC_LEVEL.
+    KE_DELAY_EXECUTION_THREAD = "KeDelayExecutionThread", AtMostApc, None, Never;
+    /// wdm/nf-wdm-pscreatesystemthread: PASSIVE_LEVEL, rule IrqlPsPassive.
+    PS_CREATE_SYSTEM_THREAD = "PsCreateSystemThread", Passive, Some(&rules::IRQL_PS_PASSIVE), Status;
+    /// wdm/nf-wdm-psterminatesystemthread: PASSIVE_LEVEL, rule IrqlPsPassive.
+    PS_TERMINATE_SYSTEM_THREAD = "PsTerminateSystemThread", Passive, Some(&rules::IRQL_PS_PASSIVE), Never;
+    /// ntifs/nf-ntifs-zwwaitforsingleobject: PASSIVE_LEVEL (Zw routines: 0xC4/0xE6).
+    ZW_WAIT_FOR_SINGLE_OBJECT = "ZwWaitForSingleObject", Any, None, Never;
+    /// wdm/nf-wdm-zwclose: PASSIVE_LEVEL, rule IrqlZwPassive.
+    ZW_CLOSE = "ZwClose", Passive, Some(&rules::IRQL_ZW_PASSIVE), Never;
+    /// wdm/nf-wdm-exallocatepool2: checked by the routine (0xC4/0x01, 0x02).
+    EX_ALLOCATE_POOL2 = "ExAllocatePool2", Any, None, Null;
+    /// wdm/nf-wdm-exallocatepoolwithtag: checked by the routine (0xC4/0x01, 0x02).
+    EX_ALLOCATE_POOL_WITH_TAG = "ExAllocatePoolWithTag", Any, None, Null;
+    /// wdm/nf-wdm-exallocatepool: checked by the routine (0xC4/0x01, 0x02).
+    EX_ALLOCATE_POOL = "ExAllocatePool", Any, None, Null;
+    /// wdm/nf-wdm-exfreepool: checked by the routine (0xC4/0x11, 0x12).
+    EX_FREE_POOL = "ExFreePool", Any, None, Never;
+    /// wdm/nf-wdm-exfreepoolwithtag: checked by the routine (0xC4/0x11, 0x12).
+    EX_FREE_POOL_WITH_TAG = "ExFreePoolWithTag", Any, None, Never;
+    /// ntddk/nf-ntddk-pssetloadimagenotifyroutine: PASSIVE_LEVEL, rule IrqlPsPassive.
+    PS_SET_LOAD_IMAGE_NOTIFY_ROUTINE = "PsSetLoadImageNotifyRoutine", Passive, Some(&rules::IRQL_PS_PASSIVE), Status;
+    /// ntddk/nf-ntddk-pssetloadimagenotifyroutineex: PASSIVE_LEVEL (no rule).
+    PS_SET_LOAD_IMAGE_NOTIFY_ROUTINE_EX = "PsSetLoadImageNotifyRoutineEx", Passive, None, Status;
+    /// ntddk/nf-ntddk-psremoveloadimagenotifyroutine: <= APC_LEVEL.
+    PS_REMOVE_LOAD_IMAGE_NOTIFY_ROUTINE = "PsRemoveLoadImageNotifyRoutine", AtMostApc, None, Status;
+    /// ntddk/nf-ntddk-pssetcreateprocessnotifyroutine: PASSIVE_LEVEL, rule IrqlPsPassive.
+    PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE = "PsSetCreateProcessNotifyRoutine", Passive, Some(&rules::IRQL_PS_PASSIVE), Status;
+    /// ntddk/nf-ntddk-pssetcreateprocessnotifyroutineex: PASSIVE_LEVEL (no rule).
+    PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE_EX = "PsSetCreateProcessNotifyRoutineEx", Passive, None, Status;
+    /// ntddk/nf-ntddk-pssetcreateprocessnotifyroutineex2: PASSIVE_LEVEL (no rule).
+    PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE_EX2 = "PsSetCreateProcessNotifyRoutineEx2", Passive, None, Status;
+    /// ntddk/nf-ntddk-pssetcreatethreadnotifyroutine: PASSIVE_LEVEL, rule IrqlPsPassive.
+    PS_SET_CREATE_THREAD_NOTIFY_ROUTINE = "PsSetCreateThreadNotifyRoutine", Passive, Some(&rules::IRQL_PS_PASSIVE), Status;
+    /// ntddk/nf-ntddk-pssetcreatethreadnotifyroutineex: PASSIVE_LEVEL (no rule).
+    PS_SET_CREATE_THREAD_NOTIFY_ROUTINE_EX = "PsSetCreateThreadNotifyRoutineEx", Passive, None, Status;
+    /// ntddk/nf-ntddk-psremovecreatethreadnotifyroutine: <= APC_LEVEL.
+    PS_REMOVE_CREATE_THREAD_NOTIFY_ROUTINE = "PsRemoveCreateThreadNotifyRoutine", AtMostApc, None, Status;
+    /// wdm/nf-wdm-excreatecallback: req.irql <= APC_LEVEL, but its rule
+    /// IrqlExPassive requires PASSIVE_LEVEL (AMBIG; kernel-semantics §1); the rule is enforced.
+    EX_CREATE_CALLBACK = "ExCreateCallback", Passive, Some(&rules::IRQL_EX_PASSIVE), Status;
+    /// wdm/nf-wdm-exregistercallback: <= APC_LEVEL, rule IrqlExApcLte2.
+    EX_REGISTER_CALLBACK = "ExRegisterCallback", AtMostApc, Some(&rules::IRQL_EX_APC_LTE2), Null;
+    /// wdm/nf-wdm-exunregistercallback: <= APC_LEVEL, rule IrqlExApcLte2.
+    EX_UNREGISTER_CALLBACK = "ExUnregisterCallback", AtMostApc, Some(&rules::IRQL_EX_APC_LTE2), Never;
+    /// wdm/nf-wdm-exnotifycallback: <= DISPATCH_LEVEL.
+    EX_NOTIFY_CALLBACK = "ExNotifyCallback", AtMostDispatch, None, Never;
+}
+
+/// The names of the DDIs that can be made to fail with [`crate::faults`].
+#[must_use]
+pub fn failable() -> Vec<&'static str> {
+    ALL.iter().filter(|d| d.failure != Failure::Never).map(|d| d.name).collect()
+}
+
+/// The modeled DDI called `name`.
+#[must_use]
+pub fn find(name: &str) -> Option<&'static Ddi> {
+    ALL.iter().copied().find(|d| d.name == name)
+}
+
+/// One recorded DDI call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// The DDI.
+    pub ddi: &'static str,
+    /// The IRQL it was called at.
+    pub irql: KIRQL,
+    /// The simulated thread id of the caller.
+    pub tid: u64,
+    /// What the caller was doing.
+    pub phase: Phase,
+    /// The status injected by [`crate::faults`], if one was.
+    pub injected: Option<NTSTATUS>,
+    /// Whether the DDI can fail (see [`failable`]).
+    pub failable: bool,
+}
+
+static CALLS: Mutex<Vec<Call>> = Mutex::new(Vec::new());
+
+/// Every DDI call recorded since boot, in order.
+#[must_use]
+pub fn calls() -> Vec<Call> {
+    lock(&CALLS).clone()
+}
+
+/// The DDI calls made in `phase`.
+#[must_use]
+pub fn calls_in(phase: Phase) -> Vec<Call> {
+    lock(&CALLS).iter().filter(|c| c.phase == phase).cloned().collect()
+}
+
+pub(crate) fn reset() {
+    lock(&CALLS).clear();
+}
+
+/// The status a failable DDI returns when it was called at an IRQL its
+/// documentation forbids (the model's choice; the real system would have
+/// stopped with the recorded bug check).
+pub const REFUSED_AT_WRONG_IRQL: NTSTATUS = wdk_sys::STATUS_INVALID_LEVEL;
+
+/// What the gate decided.
+pub(crate) struct Entry {
+    /// The caller's IRQL.
+    pub irql: KIRQL,
+    /// An injected failure.
+    pub fault: Option<NTSTATUS>,
+    /// Whether the IRQL check failed (and a bug check was recorded).
+    pub irql_violation: bool,
+}
+
+/// Records the call, checks the documented IRQL and consults fault injection.
+pub(crate) fn enter(ddi: &'static Ddi) -> Entry {
+    let current = irql::current();
+    let mut irql_violation = false;
+    if let Some(rule) = ddi.rule {
+        if current > rule.max_irql {
+            irql_violation = verifier::rule_violation(rule, ddi.name, current);
+        }
+    } else if current > ddi.irql.max() {
+        irql_violation = verifier::wrong_irql(ddi.name, current, ddi.irql.text());
+    }
+    // A failable DDI called at a forbidden IRQL is refused (after the bug
+    // check is recorded) with REFUSED_AT_WRONG_IRQL, so a bad registration
+    // does not also leave state behind.
+    let fault = match ddi.failure {
+        Failure::Never => None,
+        _ if irql_violation => Some(REFUSED_AT_WRONG_IRQL),
+        _ => faults::consult(ddi.name),
+    };
+    lock(&CALLS).push(Call {
+        ddi: ddi.name,
+        irql: current,
+        tid: context::current_tid(),
+        phase: context::phase(),
+        injected: fault,
+        failable: ddi.failure != Failure::Never,
+    });
+    Entry { irql: current, fault, irql_violation }
+}
+
+/// 0xC4/0xE6: a Zw routine not called at PASSIVE_LEVEL (P2: the caller's
+/// address is unknown to the model: 0; P3: the current IRQL).
+pub(crate) fn zw_passive(ddi: &'static Ddi) -> Entry {
+    let mut entry = enter(ddi);
+    if entry.irql != PASSIVE_LEVEL {
+        entry.irql_violation = verifier::bugcheck(
+            codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
+            [0xE6, 0, u64::from(entry.irql), 0],
+            format!("{} called at {} ({}); Zw routines require PASSIVE_LEVEL", ddi.name, irql::name(entry.irql), entry.irql),
+        );
+    }
+    entry
+}

@@ -1,0 +1,174 @@
+//! `MmGetSystemRoutineAddress` and the table of exports it searches.
+//!
+//! Every routine and data export the model defines is "exported" by name
+//! (case-sensitive, as the export directory is), and the call returns the
+//! model's own definition, so a driver that resolves `KeQuerySystemTimePrecise`
+//! at run time calls the same code the linker would have bound. A test can
+//! [`hide`] a name to model an older system that lacks it, or [`expose`] a
+//! name that x64 Windows does not export (`KeQuerySystemTime`, a header
+//! macro on x64, which Wine does export).
+
+#![allow(non_snake_case)]
+
+use std::collections::BTreeMap;
+use std::ffi::c_void;
+use std::sync::Mutex;
+
+use wdk_sys::{PUNICODE_STRING, PVOID};
+
+use crate::{clock, ddi, sync::lock, unicode};
+
+struct Export {
+    address: usize,
+    exported: bool,
+}
+
+static EXPORTS: Mutex<BTreeMap<&'static str, Export>> = Mutex::new(BTreeMap::new());
+
+macro_rules! table {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        fn defaults() -> Vec<(&'static str, usize)> {
+            vec![$((stringify!($name), crate::$module::$name as *const () as usize)),*]
+        }
+    };
+}
+
+table!(
+    irql::KeGetCurrentIrql,
+    irql::KfRaiseIrql,
+    irql::KeLowerIrql,
+    irql::KeRaiseIrqlToDpcLevel,
+    clock::KeQuerySystemTimePrecise,
+    ke::KeInitializeEvent,
+    ke::KeSetEvent,
+    ke::KeResetEvent,
+    ke::KeClearEvent,
+    ke::KeReadStateEvent,
+    ke::KeWaitForSingleObject,
+    ke::KeDelayExecutionThread,
+    ke::KeGetCurrentProcessorNumberEx,
+    thread::PsCreateSystemThread,
+    thread::PsTerminateSystemThread,
+    thread::ZwWaitForSingleObject,
+    thread::ZwClose,
+    thread::PsGetCurrentProcessId,
+    thread::PsGetCurrentThreadId,
+    io::IoCreateDevice,
+    io::IoDeleteDevice,
+    io::IoCreateSymbolicLink,
+    io::IoDeleteSymbolicLink,
+    io::IofCompleteRequest,
+    io::ObSetSecurityObjectByPointer,
+    se::RtlCreateAcl,
+    se::RtlAddAccessAllowedAce,
+    se::RtlCreateSecurityDescriptor,
+    se::RtlSetDaclSecurityDescriptor,
+    ps::PsSetLoadImageNotifyRoutine,
+    ps::PsSetLoadImageNotifyRoutineEx,
+    ps::PsRemoveLoadImageNotifyRoutine,
+    ps::PsSetCreateProcessNotifyRoutine,
+    ps::PsSetCreateProcessNotifyRoutineEx,
+    ps::PsSetCreateProcessNotifyRoutineEx2,
+    ps::PsSetCreateThreadNotifyRoutine,
+    ps::PsSetCreateThreadNotifyRoutineEx,
+    ps::PsRemoveCreateThreadNotifyRoutine,
+    excallback::ExCreateCallback,
+    excallback::ExRegisterCallback,
+    excallback::ExUnregisterCallback,
+    excallback::ExNotifyCallback,
+    excallback::ObfReferenceObject,
+    excallback::ObfDereferenceObject,
+);
+
+unsafe extern "C" {
+    fn DbgPrint(format: *const i8, ...) -> u32;
+    fn DbgPrintEx(component: u32, level: u32, format: *const i8, ...) -> u32;
+    fn ExAllocatePool2(flags: u64, bytes: usize, tag: u32) -> *mut c_void;
+    fn ExAllocatePoolWithTag(pool_type: i32, bytes: usize, tag: u32) -> *mut c_void;
+    fn ExAllocatePool(pool_type: i32, bytes: usize) -> *mut c_void;
+    fn ExFreePool(block: *mut c_void);
+    fn ExFreePoolWithTag(block: *mut c_void, tag: u32);
+}
+
+fn c_routines() -> Vec<(&'static str, usize)> {
+    vec![
+        ("DbgPrint", DbgPrint as *const () as usize),
+        ("DbgPrintEx", DbgPrintEx as *const () as usize),
+        ("ExAllocatePool2", ExAllocatePool2 as *const () as usize),
+        ("ExAllocatePoolWithTag", ExAllocatePoolWithTag as *const () as usize),
+        ("ExAllocatePool", ExAllocatePool as *const () as usize),
+        ("ExFreePool", ExFreePool as *const () as usize),
+        ("ExFreePoolWithTag", ExFreePoolWithTag as *const () as usize),
+    ]
+}
+
+fn data() -> Vec<(&'static str, usize)> {
+    vec![
+        ("PsThreadType", std::ptr::from_ref(&crate::thread::PsThreadType) as usize),
+        ("PsProcessType", std::ptr::from_ref(&crate::thread::PsProcessType) as usize),
+        ("ExDesktopObjectType", std::ptr::from_ref(&crate::thread::ExDesktopObjectType) as usize),
+        ("IoFileObjectType", std::ptr::from_ref(&crate::thread::IoFileObjectType) as usize),
+        ("IoDeviceObjectType", std::ptr::from_ref(&crate::thread::IoDeviceObjectType) as usize),
+    ]
+}
+
+/// Makes `name` unavailable to `MmGetSystemRoutineAddress` (an older system).
+///
+/// # Panics
+/// If the model has no export of that name.
+pub fn hide(name: &str) {
+    let mut exports = lock(&EXPORTS);
+    let export = exports.get_mut(name).unwrap_or_else(|| panic!("ntsim has no export {name}"));
+    export.exported = false;
+}
+
+/// Makes `name` available to `MmGetSystemRoutineAddress`.
+///
+/// # Panics
+/// If the model has no routine of that name.
+pub fn expose(name: &str) {
+    let mut exports = lock(&EXPORTS);
+    let export = exports.get_mut(name).unwrap_or_else(|| panic!("ntsim has no routine {name}"));
+    export.exported = true;
+}
+
+/// The names `MmGetSystemRoutineAddress` finds now.
+#[must_use]
+pub fn exported() -> Vec<&'static str> {
+    lock(&EXPORTS).iter().filter(|(_, e)| e.exported).map(|(n, _)| *n).collect()
+}
+
+/// The address `MmGetSystemRoutineAddress` returns for `name`.
+#[must_use]
+pub fn address_of(name: &str) -> Option<usize> {
+    lock(&EXPORTS).get(name).filter(|e| e.exported).map(|e| e.address)
+}
+
+pub(crate) fn reset() {
+    let mut exports = lock(&EXPORTS);
+    exports.clear();
+    for (name, address) in defaults().into_iter().chain(c_routines()).chain(data()) {
+        exports.insert(name, Export { address, exported: true });
+    }
+    // wdm/nf-wdm-kequerysystemtime: a macro on x64, so not exported there.
+    exports.insert(
+        "KeQuerySystemTime",
+        Export { address: clock::ke_query_system_time as *const () as usize, exported: false },
+    );
+}
+
+/// `MmGetSystemRoutineAddress` (wdm/nf-wdm-mmgetsystemroutineaddress):
+/// PASSIVE_LEVEL; the address of the named export, or NULL.
+///
+/// # Safety
+/// `system_routine_name` is a valid `UNICODE_STRING`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn MmGetSystemRoutineAddress(system_routine_name: PUNICODE_STRING) -> PVOID {
+    let entry = ddi::enter(&ddi::MM_GET_SYSTEM_ROUTINE_ADDRESS);
+    if entry.fault.is_some() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: valid per the caller.
+    let Some(name) = (unsafe { unicode::read(system_routine_name) }) else { return std::ptr::null_mut() };
+    address_of(&name).map_or(std::ptr::null_mut(), |a| a as PVOID)
+}

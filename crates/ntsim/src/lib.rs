@@ -1,0 +1,55 @@
+//! `ntsim`: a model of the NT kernel for host tests of the `kcallbacks` driver.
+//!
+//! The seam is the linker. This crate defines, with their exact C names and
+//! ABI (`wdk-sys` types), the `ntoskrnl`/`hal` routines and data exports the
+//! driver imports; in a host build the stand-in `wdk-sys` only declares them,
+//! so the driver's REAL `DriverEntry`/`DriverUnload` run against this model.
+//! The variadic `DbgPrint`/`DbgPrintEx` and the pool wrappers are in
+//! `csrc/shims.c`.
+//!
+//! Every modeled DDI follows its documentation (the page is named at each
+//! routine, as `wdm/nf-wdm-...` under
+//! <https://learn.microsoft.com/windows-hardware/drivers/ddi/>): the IRQL it
+//! may be called at (and the Driver Verifier DDI compliance rule that
+//! checks it), its status codes, limits and waits. Where the documentation
+//! is silent the choice is stated there.
+//!
+//! Map:
+//! * [`Kernel`]: boot, load/unload a driver, send IRPs, read the bug checks.
+//! * [`irql`]: per-thread IRQL; [`context`]: process/thread identity.
+//! * [`verifier`]: simulated bug checks; [`faults`]: fault injection;
+//!   [`ddi`]: the table of modeled DDIs and the call log.
+//! * [`pool`]: accounted pool memory; [`dbgprint`]: captured debug output.
+//! * [`io`], [`ob`], [`se`]: devices, links, the namespace, security.
+//! * [`ke`], [`thread`], [`clock`], [`exports`]: events and waits, system
+//!   threads and handles, time, `MmGetSystemRoutineAddress`.
+//! * [`ps`], [`excallback`]: notify routines and callback objects;
+//!   [`trigger`]: make the kernel fire them.
+
+#![allow(clippy::module_name_repetitions)]
+
+mod notify;
+mod sync;
+
+pub mod clock;
+pub mod context;
+pub mod dbgprint;
+pub mod ddi;
+pub mod excallback;
+pub mod exports;
+pub mod faults;
+pub mod io;
+pub mod irql;
+pub mod ke;
+pub mod kernel;
+pub mod ob;
+pub mod pool;
+pub mod ps;
+pub mod se;
+pub mod thread;
+pub mod trigger;
+pub mod unicode;
+pub mod verifier;
+
+pub use kernel::{DriverEntry, Kernel, poll_until};
+pub use verifier::Bugcheck;

@@ -1,0 +1,252 @@
+//! Which callbacks to register: compiled-in defaults overridden by the
+//! service key's `Parameters` subkey, read once at `DriverEntry`.
+//!
+//! The rules for each value live in [`kcb_proto::params`] (pure, fuzzed);
+//! this module only walks the registry key and reports. An invalid value is
+//! reported in the debug output and its default stays.
+
+use core::{
+    ptr,
+    sync::atomic::{AtomicU8, AtomicU64, Ordering},
+};
+
+use kcb_proto::{
+    ConfigOrigin, SOURCE_COUNT, SourceId,
+    params::{ParamError, Settings},
+};
+use wdk_sys::{
+    _KEY_VALUE_INFORMATION_CLASS::KeyValueFullInformation, HANDLE, KEY_READ,
+    KEY_VALUE_FULL_INFORMATION, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES,
+    PCUNICODE_STRING, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL, STATUS_NO_MORE_ENTRIES,
+    UNICODE_STRING,
+    ntddk::{ZwClose, ZwEnumerateValueKey, ZwOpenKey},
+};
+
+use crate::{kprintln, unicode::units_of};
+
+/// Longest registry path (in UTF-16 units) the driver builds.
+const MAX_PATH_UNITS: usize = 512;
+/// Room for one value's KEY_VALUE_FULL_INFORMATION (name + data).
+const VALUE_BUFFER_SIZE: usize = 512;
+/// [`VALUE_BUFFER_SIZE`] as the `ULONG` the registry routines take.
+#[allow(clippy::cast_possible_truncation, reason = "512")]
+const VALUE_BUFFER_LEN: u32 = VALUE_BUFFER_SIZE as u32;
+
+/// `\Parameters`.
+const PARAMETERS_SUFFIX: &str = "\\Parameters";
+
+/// The effective settings, readable at any IRQL.
+pub struct ActiveSettings {
+    enabled_mask: AtomicU64,
+    origins: [AtomicU8; SOURCE_COUNT],
+}
+
+impl ActiveSettings {
+    const fn new() -> Self {
+        Self {
+            enabled_mask: AtomicU64::new(kcb_proto::params::DEFAULT_ENABLED),
+            origins: [const { AtomicU8::new(ConfigOrigin::Default as u8) }; SOURCE_COUNT],
+        }
+    }
+
+    /// Publishes `settings`.
+    pub fn store(&self, settings: &Settings) {
+        for (slot, origin) in self.origins.iter().zip(settings.origins) {
+            slot.store(origin as u8, Ordering::Relaxed);
+        }
+        self.enabled_mask.store(settings.enabled_mask, Ordering::Release);
+    }
+
+    /// Whether `source` is enabled.
+    #[must_use]
+    pub fn is_enabled(&self, source: SourceId) -> bool {
+        self.enabled_mask.load(Ordering::Acquire) & source.bit() != 0
+    }
+
+    /// The enabled bitmap.
+    #[must_use]
+    pub fn enabled_mask(&self) -> u64 {
+        self.enabled_mask.load(Ordering::Acquire)
+    }
+
+    /// Where `source`'s setting came from (raw [`ConfigOrigin`]).
+    #[must_use]
+    pub fn origin(&self, source: SourceId) -> u8 {
+        self.origins[source.index()].load(Ordering::Relaxed)
+    }
+}
+
+/// The driver's settings.
+pub static SETTINGS: ActiveSettings = ActiveSettings::new();
+
+/// Reads `<registry_path>\Parameters`, reports every value it applied or
+/// rejected, and publishes the result in [`SETTINGS`].
+///
+/// # Safety
+/// `registry_path` is the service key path passed to `DriverEntry`.
+///
+/// # IRQL
+/// PASSIVE_LEVEL.
+pub unsafe fn load(registry_path: PCUNICODE_STRING) -> Settings {
+    let mut settings = Settings::defaults();
+    // SAFETY: DriverEntry's registry path is a valid UNICODE_STRING.
+    let service_key = unsafe { units_of(registry_path) };
+    match open_parameters(service_key) {
+        Ok(Some(key)) => {
+            read_values(key, &mut settings);
+            // SAFETY: our own kernel handle, closed once.
+            let _ = unsafe { ZwClose(key) };
+        }
+        Ok(None) => kprintln!("config: no Parameters key; compiled-in defaults"),
+        Err(status) => kprintln!(
+            "config: cannot open Parameters (status={:#010X}); compiled-in defaults",
+            status.cast_unsigned()
+        ),
+    }
+    SETTINGS.store(&settings);
+    kprintln!("config: enabled sources mask={:#x}", settings.enabled_mask);
+    settings
+}
+
+/// Opens the Parameters subkey; `Ok(None)` if it does not exist.
+fn open_parameters(service_key: &[u16]) -> Result<Option<HANDLE>, i32> {
+    let mut path = [0u16; MAX_PATH_UNITS];
+    let suffix_len = PARAMETERS_SUFFIX.len();
+    let total = service_key.len() + suffix_len;
+    if service_key.is_empty() || total > MAX_PATH_UNITS {
+        return Err(wdk_sys::STATUS_NAME_TOO_LONG);
+    }
+    path[..service_key.len()].copy_from_slice(service_key);
+    for (slot, byte) in path[service_key.len()..total].iter_mut().zip(PARAMETERS_SUFFIX.bytes()) {
+        *slot = u16::from(byte);
+    }
+    let byte_len = u16::try_from(total * 2).map_err(|_| wdk_sys::STATUS_NAME_TOO_LONG)?;
+    let mut name = UNICODE_STRING { Length: byte_len, MaximumLength: byte_len, Buffer: path.as_mut_ptr() };
+    let mut attributes = OBJECT_ATTRIBUTES {
+        #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
+        Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
+        ObjectName: &raw mut name,
+        Attributes: OBJ_CASE_INSENSITIVE | OBJ_KERNEL_HANDLE,
+        ..OBJECT_ATTRIBUTES::default()
+    };
+    let mut key: HANDLE = ptr::null_mut();
+    // SAFETY: valid attributes naming a stack buffer that outlives the call.
+    let status = unsafe { ZwOpenKey(&raw mut key, KEY_READ, &raw mut attributes) };
+    match status {
+        s if s >= 0 => Ok(Some(key)),
+        wdk_sys::STATUS_OBJECT_NAME_NOT_FOUND => Ok(None),
+        s => Err(s),
+    }
+}
+
+/// Storage for one KEY_VALUE_FULL_INFORMATION, aligned for it.
+#[repr(C, align(8))]
+struct ValueBuffer([u8; VALUE_BUFFER_SIZE]);
+
+/// Enumerates every value of the key and applies it.
+fn read_values(key: HANDLE, settings: &mut Settings) {
+    let mut buffer = ValueBuffer([0; VALUE_BUFFER_SIZE]);
+    for index in 0..256_u32 {
+        let mut returned = 0_u32;
+        // SAFETY: `key` is open; the buffer is writable for its full length.
+        let status = unsafe {
+            ZwEnumerateValueKey(
+                key,
+                index,
+                KeyValueFullInformation,
+                buffer.0.as_mut_ptr().cast(),
+                VALUE_BUFFER_LEN,
+                &raw mut returned,
+            )
+        };
+        if status == STATUS_NO_MORE_ENTRIES {
+            return;
+        }
+        if status == STATUS_BUFFER_OVERFLOW || status == STATUS_BUFFER_TOO_SMALL {
+            kprintln!("config: value #{index} is larger than {VALUE_BUFFER_SIZE} bytes; ignored");
+            continue;
+        }
+        if status < 0 {
+            kprintln!("config: enumerating values failed: status={:#010X}", status.cast_unsigned());
+            return;
+        }
+        let valid = (returned as usize).min(VALUE_BUFFER_SIZE);
+        match split_value(&buffer.0[..valid]) {
+            Some((name, value_type, data)) => report(settings.apply(name.units(), value_type, data), &name),
+            None => kprintln!("config: value #{index} has an inconsistent layout; ignored"),
+        }
+    }
+}
+
+/// Longest value name (UTF-16 units) the driver looks at; the longest
+/// setting name is far shorter.
+const MAX_NAME_UNITS: usize = 128;
+
+/// A value name copied out of the information buffer (UTF-16, no NUL).
+struct ValueName {
+    buf: [u16; MAX_NAME_UNITS],
+    len: usize,
+}
+
+impl ValueName {
+    /// Decodes little-endian UTF-16 bytes; `None` if odd-sized or too long.
+    fn from_le_bytes(bytes: &[u8]) -> Option<Self> {
+        let len = bytes.len() / 2;
+        if len > MAX_NAME_UNITS || !bytes.len().is_multiple_of(2) {
+            return None;
+        }
+        let mut buf = [0u16; MAX_NAME_UNITS];
+        for (unit, pair) in buf.iter_mut().zip(bytes.chunks_exact(2)) {
+            *unit = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        Some(Self { buf, len })
+    }
+
+    fn units(&self) -> &[u16] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Splits a KEY_VALUE_FULL_INFORMATION into (name, type, data), checking
+/// every offset against what the kernel returned.
+fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
+    let header = core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, Name);
+    let field = |offset: usize| -> Option<u32> {
+        let bytes = info.get(offset..offset + 4)?;
+        Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    };
+    let value_type = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, Type))?;
+    let data_offset = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, DataOffset))? as usize;
+    let data_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, DataLength))? as usize;
+    let name_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, NameLength))? as usize;
+    let name_bytes = info.get(header..header.checked_add(name_length)?)?;
+    let data = info.get(data_offset..data_offset.checked_add(data_length)?)?;
+    Some((ValueName::from_le_bytes(name_bytes)?, value_type, data))
+}
+
+/// Prints what applying one value did.
+fn report(result: Result<kcb_proto::params::Applied, ParamError>, name: &ValueName) {
+    let name = NameDisplay(name.units());
+    match result {
+        Ok(applied) => kprintln!(
+            "config: {name} = {} ({} {})",
+            u8::from(applied.enabled),
+            applied.source.name(),
+            if applied.enabled { "enabled" } else { "disabled" }
+        ),
+        Err(ParamError::UnknownName) => kprintln!("config: unknown value {name}; ignored"),
+        Err(error) => kprintln!("config: invalid value {name}: {error}; default used"),
+    }
+}
+
+/// Displays UTF-16 as text, replacing what is not valid.
+struct NameDisplay<'a>(&'a [u16]);
+
+impl core::fmt::Display for NameDisplay<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for c in char::decode_utf16(self.0.iter().copied()) {
+            core::fmt::Write::write_char(f, c.unwrap_or(char::REPLACEMENT_CHARACTER))?;
+        }
+        Ok(())
+    }
+}

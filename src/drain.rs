@@ -1,0 +1,165 @@
+//! The drain: a system thread that empties the event ring at PASSIVE_LEVEL,
+//! prints each event with `DbgPrintEx` (rate-limited) and moves it on to the
+//! user-mode client's queue.
+//!
+//! Formatting and printing happen here, never in a notify routine. The
+//! thread wakes every [`TICK_MS`] ms, or at once when signalled at unload.
+
+use core::{
+    cell::UnsafeCell,
+    fmt::Write,
+    mem::MaybeUninit,
+    ptr,
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+};
+
+use kcb_proto::write_text;
+use wdk_sys::{
+    _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive, _MODE::KernelMode, HANDLE,
+    KEVENT, LARGE_INTEGER, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, STATUS_SUCCESS, THREAD_ALL_ACCESS,
+    ntddk::{
+        KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, PsCreateSystemThread,
+        PsTerminateSystemThread, ZwClose, ZwWaitForSingleObject,
+    },
+};
+
+use crate::{
+    events::{self, CLIENT_QUEUE, RING},
+    guard::{NtStatus, RegistrationOps},
+    log::{self, LineBuffer},
+    report::Api,
+};
+
+/// `KernelMode` as the `KPROCESSOR_MODE` (`CCHAR`) wait routines take.
+#[allow(clippy::cast_possible_truncation, reason = "KernelMode is 0")]
+const KERNEL_MODE: i8 = KernelMode as i8;
+
+/// Wake-up period of the drain thread.
+pub const TICK_MS: i64 = 100;
+
+/// Debug lines printed per tick at most; the rest is counted and reported
+/// as "N lines suppressed" (DbgPrint is slow and DbgView drops floods).
+pub const LINES_PER_TICK: u32 = 32;
+
+/// Event the drain thread waits on (nonpaged: static in the image).
+struct WakeEvent(UnsafeCell<MaybeUninit<KEVENT>>);
+
+// SAFETY: the KEVENT is only touched through Ke* routines, which synchronise
+// internally; it is initialised before the thread that waits on it starts.
+unsafe impl Sync for WakeEvent {}
+
+static WAKE: WakeEvent = WakeEvent(UnsafeCell::new(MaybeUninit::zeroed()));
+static STOP: AtomicBool = AtomicBool::new(false);
+/// Lines not printed because of the rate limit, in total.
+pub static SUPPRESSED_LINES: AtomicU64 = AtomicU64::new(0);
+
+fn wake_event() -> *mut KEVENT {
+    WAKE.0.get().cast()
+}
+
+/// The drain system thread.
+pub struct DrainThread;
+
+/// Kernel handle of the running drain thread.
+pub struct ThreadHandle(HANDLE);
+
+impl RegistrationOps for DrainThread {
+    type Args = ();
+    type Token = ThreadHandle;
+    const API: Api = Api::DrainThread;
+
+    /// `PsCreateSystemThread`. PASSIVE_LEVEL.
+    fn register((): ()) -> Result<ThreadHandle, NtStatus> {
+        STOP.store(false, Ordering::Release);
+        // SAFETY: the static event is not in use (no drain thread runs).
+        unsafe { KeInitializeEvent(wake_event(), SynchronizationEvent, 0) };
+        let mut attributes = OBJECT_ATTRIBUTES {
+            #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
+            Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
+            Attributes: OBJ_KERNEL_HANDLE,
+            ..OBJECT_ATTRIBUTES::default()
+        };
+        let mut handle: HANDLE = ptr::null_mut();
+        // SAFETY: valid out-pointer and attributes; the start routine is a
+        // 'static function that lives until the thread has exited (unregister
+        // waits for it).
+        let status = unsafe {
+            PsCreateSystemThread(
+                &raw mut handle,
+                THREAD_ALL_ACCESS,
+                &raw mut attributes,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                Some(drain_main),
+                ptr::null_mut(),
+            )
+        };
+        if status < 0 { Err(status) } else { Ok(ThreadHandle(handle)) }
+    }
+
+    unsafe fn unregister(token: ThreadHandle) {
+        STOP.store(true, Ordering::Release);
+        // SAFETY: the event was initialised in register.
+        let _ = unsafe { KeSetEvent(wake_event(), 0, 0) };
+        // SAFETY: a kernel handle to our thread; waiting at PASSIVE_LEVEL with
+        // no timeout until it exits (it exits promptly once STOP is seen).
+        let _ = unsafe { ZwWaitForSingleObject(token.0, 0, ptr::null_mut()) };
+        // SAFETY: closing our own kernel handle once.
+        let _ = unsafe { ZwClose(token.0) };
+    }
+}
+
+/// Thread body: drain every tick until told to stop, then drain once more.
+unsafe extern "C" fn drain_main(_context: *mut core::ffi::c_void) {
+    loop {
+        let stopping = STOP.load(Ordering::Acquire);
+        drain_once();
+        if stopping {
+            break;
+        }
+        let mut timeout = LARGE_INTEGER { QuadPart: -TICK_MS * 10_000 };
+        // SAFETY: initialised event; relative timeout; PASSIVE_LEVEL thread.
+        let _ = unsafe {
+            KeWaitForSingleObject(
+                wake_event().cast(),
+                Executive,
+                KERNEL_MODE,
+                0,
+                &raw mut timeout,
+            )
+        };
+    }
+    // SAFETY: a system thread ends itself this way.
+    let _ = unsafe { PsTerminateSystemThread(STATUS_SUCCESS) };
+}
+
+/// Moves every record from the ring to the client queue, printing at most
+/// [`LINES_PER_TICK`] of them.
+///
+/// # IRQL
+/// PASSIVE_LEVEL (prints).
+pub fn drain_once() {
+    let mut printed = 0;
+    let mut suppressed = 0_u64;
+    while let Some(record) = RING.pop() {
+        if printed < LINES_PER_TICK {
+            let mut line = LineBuffer::new();
+            let _ = line.write_str("kcallbacks: event ");
+            let _ = write_text(&record, &mut line);
+            log::emit(&mut line);
+            printed += 1;
+        } else {
+            suppressed += 1;
+        }
+        if CLIENT_QUEUE.push(&record).is_err() {
+            // The client has not read for a while: the record was recorded
+            // but cannot be delivered; count it as dropped so nothing is lost
+            // silently.
+            events::reclassify_as_dropped(record.header.source);
+        }
+    }
+    if suppressed > 0 {
+        SUPPRESSED_LINES.fetch_add(suppressed, Ordering::Relaxed);
+        crate::kprintln!("{suppressed} lines suppressed");
+    }
+}

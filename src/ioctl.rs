@@ -1,0 +1,181 @@
+//! Control-device requests: decoding, validation and answers.
+//!
+//! Every request is METHOD_BUFFERED: the I/O manager copies the caller's
+//! input into a kernel buffer, so nothing here touches user memory. Each
+//! input is decoded by copy with its length, version and size checked
+//! ([`kcb_proto::decode_request`]); bad input completes with a precise status
+//! and changes nothing.
+
+use kcb_proto::{
+    ConfigResponse, EventRecord, FloodPayload, FloodRequest, FloodResponse, GetConfigRequest,
+    GetReportRequest, GetStatsRequest, Ioctl, MAX_REPORT_ENTRIES, ReadEventsRequest,
+    ReadEventsWriter, RegistrationState, ReportEntry, RequestError, SOURCE_COUNT, SourceId,
+    SourceStats, StatsResponse, decode_request, flood_checksum, kind, write_report,
+    write_response,
+};
+use wdk_sys::{NTSTATUS, STATUS_NOT_SUPPORTED, STATUS_SUCCESS};
+
+use crate::{
+    config::SETTINGS,
+    driver::VERSION,
+    events::{self, CLIENT_QUEUE, COUNTERS, RING, RING_CAPACITY},
+    report::{API_COUNT, Api, REPORT},
+};
+
+/// Why a request failed: a protocol error, or a status of its own.
+enum Failure {
+    Protocol(RequestError),
+    Status(NTSTATUS),
+}
+
+impl From<RequestError> for Failure {
+    fn from(error: RequestError) -> Self {
+        Self::Protocol(error)
+    }
+}
+
+/// What the dispatch routine learned from the IRP.
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    /// `IoControlCode`.
+    pub code: u32,
+    /// `InputBufferLength`.
+    pub input_length: usize,
+    /// `OutputBufferLength`.
+    pub output_length: usize,
+}
+
+/// Serves one request. `buffer` is the METHOD_BUFFERED system buffer
+/// (max(input, output) bytes). Returns the completion status and the number
+/// of output bytes (`IoStatus.Information`).
+///
+/// # IRQL
+/// PASSIVE_LEVEL (dispatch routine).
+#[must_use]
+pub fn handle(request: &Request, buffer: &mut [u8]) -> (NTSTATUS, usize) {
+    match serve(request, buffer) {
+        Ok(written) => (STATUS_SUCCESS, written),
+        Err(Failure::Protocol(error)) => (error.ntstatus(), 0),
+        Err(Failure::Status(status)) => (status, 0),
+    }
+}
+
+fn serve(request: &Request, buffer: &mut [u8]) -> Result<usize, Failure> {
+    let input = buffer.get(..request.input_length).ok_or(RequestError::InvalidParameter)?;
+    match Ioctl::from_code(request.code)? {
+        Ioctl::GetReport => {
+            let _: GetReportRequest = decode_request(input)?;
+            let output = output_of(request, buffer)?;
+            Ok(report(output)?)
+        }
+        Ioctl::ReadEvents => {
+            let read: ReadEventsRequest = decode_request(input)?;
+            let output = output_of(request, buffer)?;
+            Ok(read_events(output, read.max_records)?)
+        }
+        Ioctl::GetStats => {
+            let _: GetStatsRequest = decode_request(input)?;
+            Ok(write_response(output_of(request, buffer)?, &stats())?)
+        }
+        Ioctl::GetConfig => {
+            let _: GetConfigRequest = decode_request(input)?;
+            Ok(write_response(output_of(request, buffer)?, &config())?)
+        }
+        Ioctl::Flood => {
+            let flood: FloodRequest = decode_request(input)?;
+            if !SETTINGS.is_enabled(SourceId::Flood) {
+                // A test switch, off unless `EnableFlood` = 1 in Parameters.
+                return Err(Failure::Status(STATUS_NOT_SUPPORTED));
+            }
+            let output = output_of(request, buffer)?;
+            if output.len() < size_of::<FloodResponse>() {
+                return Err(RequestError::TooSmall.into());
+            }
+            Ok(write_response(output, &self::flood(flood.count))?)
+        }
+        Ioctl::Notify | Ioctl::ListCallbackObjects => Err(RequestError::UnknownCode.into()),
+    }
+}
+
+fn output_of<'a>(request: &Request, buffer: &'a mut [u8]) -> Result<&'a mut [u8], RequestError> {
+    buffer.get_mut(..request.output_length).ok_or(RequestError::InvalidParameter)
+}
+
+/// `GET_REPORT`: the driver version and one entry per attempted registration.
+fn report(output: &mut [u8]) -> Result<usize, RequestError> {
+    const _: () = assert!(API_COUNT <= MAX_REPORT_ENTRIES);
+    let mut entries = [ReportEntry::new("", RegistrationState::Registered, 0, 0); API_COUNT];
+    let mut count = 0;
+    for &api in Api::ALL {
+        if let (Some(state), status) = REPORT.get(api) {
+            entries[count] = ReportEntry::new(api.name(), state, status, 0);
+            count += 1;
+        }
+    }
+    write_report(output, VERSION, &entries[..count])
+}
+
+/// `READ_EVENTS`: as many whole records as fit; records are taken from the
+/// client queue only when there is room for them, so none is lost.
+fn read_events(output: &mut [u8], max_records: u32) -> Result<usize, RequestError> {
+    let mut writer = ReadEventsWriter::new(output, max_records)?;
+    while writer.remaining() > 0 {
+        let Some(record) = CLIENT_QUEUE.pop() else { break };
+        let stored = writer.push(&record);
+        debug_assert!(stored, "room was checked");
+    }
+    let pending = u32::try_from(CLIENT_QUEUE.len()).unwrap_or(u32::MAX);
+    let dropped_total = COUNTERS.totals().dropped;
+    Ok(writer.finish(pending, dropped_total))
+}
+
+const _: () = assert!(SOURCE_COUNT <= kcb_proto::MAX_SOURCES);
+#[allow(clippy::cast_possible_truncation, reason = "checked below")]
+const RING_CAPACITY_U32: u32 = RING_CAPACITY as u32;
+const _: () = assert!(RING_CAPACITY <= u32::MAX as usize);
+
+/// `GET_STATS`: per-source counters and ring occupancy.
+fn stats() -> StatsResponse {
+    let mut response = StatsResponse::new();
+    let counters = COUNTERS.snapshot();
+    for (slot, counter) in response.sources.iter_mut().zip(counters.iter()) {
+        *slot = SourceStats { seen: counter.seen, recorded: counter.recorded, dropped: counter.dropped };
+    }
+    let totals = COUNTERS.totals();
+    response.total_seen = totals.seen;
+    response.total_dropped = totals.dropped;
+    response.ring_capacity = RING_CAPACITY_U32;
+    response.ring_occupancy = u32::try_from(RING.len() + CLIENT_QUEUE.len()).unwrap_or(u32::MAX);
+    response
+}
+
+/// `GET_CONFIG`: the enabled sources and where each setting came from.
+fn config() -> ConfigResponse {
+    let mut response = ConfigResponse::new();
+    response.enabled_mask = SETTINGS.enabled_mask();
+    response.ring_capacity = RING_CAPACITY_U32;
+    for source in SourceId::ALL {
+        response.origins[source.index()] = SETTINGS.origin(source);
+    }
+    response
+}
+
+/// `FLOOD`: pushes `count` records through the same path as a notify
+/// routine, so a burst larger than the ring shows the drop accounting.
+fn flood(count: u32) -> FloodResponse {
+    let total = u64::from(count);
+    let mut response = FloodResponse { requested: count, ..FloodResponse::default() };
+    for index in 0..total {
+        let record = EventRecord::build(kind::NONE, |payload: &mut FloodPayload| {
+            payload.index = index;
+            payload.total = total;
+            payload.checksum = flood_checksum(index, total);
+        });
+        if events::record(record) {
+            response.recorded += 1;
+        } else {
+            response.dropped += 1;
+        }
+    }
+    response
+}

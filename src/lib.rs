@@ -1,0 +1,41 @@
+//! kcallbacks: a Windows kernel-mode (WDM) driver that registers the kernel's
+//! callback and notify routines behind RAII guards, records every firing
+//! into a lock-free ring without allocating, and reports what it registered.
+//!
+//! The same source builds into `kcallbacks.sys` (target
+//! `x86_64-pc-windows-msvc`, real WDK crates on Windows, stand-ins from
+//! `wdk-linux/` on Linux) and into an rlib that host tests link against the
+//! kernel model in `crates/ntsim`.
+//!
+//! Module map: [`guard`] (the registration pattern), [`report`] (what was
+//! registered), [`device`] + [`ioctl`] (control device), [`events`] +
+//! [`drain`] (event pipeline), [`ps`] (process-manager notify routines),
+//! [`driver`] (DriverEntry/DriverUnload).
+
+#![no_std]
+// IRQL names (PASSIVE_LEVEL, ...) and DDI names are prose in these docs.
+#![allow(clippy::doc_markdown)]
+
+#[cfg(all(target_os = "windows", not(test)))]
+extern crate wdk_panic;
+
+#[cfg(all(target_os = "windows", not(test)))]
+#[global_allocator]
+static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
+
+pub mod log;
+
+pub mod clock;
+pub mod config;
+pub mod device;
+pub mod drain;
+pub mod driver;
+pub mod events;
+pub mod guard;
+pub mod ioctl;
+pub mod kernel;
+pub mod ps;
+pub mod report;
+pub mod unicode;
+
+pub use driver::{driver_entry, driver_unload};

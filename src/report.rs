@@ -1,0 +1,124 @@
+//! The registration report: what the driver tried to register, and how it
+//! went, per API.
+//!
+//! One fixed slot per wrapped API ([`Api`]), each two atomics, in static
+//! memory: recording an outcome never allocates and never blocks, and the
+//! control device can read the report (IOCTL `GET_REPORT`) at any time.
+
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+use kcb_proto::RegistrationState;
+
+use crate::kprintln;
+
+macro_rules! apis {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Every registration the driver can make, in report order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Api {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
+
+        impl Api {
+            /// All APIs, in report order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)*];
+
+            /// The name shown in the report and the debug output.
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+apis! {
+    ControlDevice => "IoCreateDevice(\\Device\\KCallbacks)",
+    SymbolicLink => "IoCreateSymbolicLink(\\DosDevices\\KCallbacks)",
+    DrainThread => "PsCreateSystemThread(drain)",
+    LoadImageNotify => "PsSetLoadImageNotifyRoutine",
+}
+
+/// Number of report slots.
+pub const API_COUNT: usize = Api::ALL.len();
+
+/// Outcome slots of every [`Api`].
+pub struct Report {
+    states: [AtomicU32; API_COUNT],
+    statuses: [AtomicI32; API_COUNT],
+}
+
+impl Report {
+    /// An empty report: nothing attempted.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            states: [const { AtomicU32::new(0) }; API_COUNT],
+            statuses: [const { AtomicI32::new(0) }; API_COUNT],
+        }
+    }
+
+    /// Forgets every outcome (DriverEntry starts from a clean report).
+    pub fn clear(&self) {
+        for (state, status) in self.states.iter().zip(&self.statuses) {
+            state.store(0, Ordering::Relaxed);
+            status.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Records an outcome and prints its line.
+    ///
+    /// # IRQL
+    /// `<= DISPATCH_LEVEL` (prints).
+    pub fn set(&self, api: Api, state: RegistrationState, status: i32) {
+        self.states[api as usize].store(state as u32, Ordering::Release);
+        self.statuses[api as usize].store(status, Ordering::Release);
+        let verb = if state == RegistrationState::Removed { "unregister" } else { "register" };
+        kprintln!("{verb} {}: {} status={:#010X}", api.name(), outcome_word(state), status.cast_unsigned());
+    }
+
+    /// The recorded outcome of `api`, if any was recorded.
+    #[must_use]
+    pub fn get(&self, api: Api) -> (Option<RegistrationState>, i32) {
+        let state = RegistrationState::from_u32(self.states[api as usize].load(Ordering::Acquire));
+        (state, self.statuses[api as usize].load(Ordering::Acquire))
+    }
+
+    /// How many APIs are in `state`.
+    #[must_use]
+    pub fn count(&self, state: RegistrationState) -> u32 {
+        let n = self
+            .states
+            .iter()
+            .filter(|s| s.load(Ordering::Acquire) == state as u32)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The word the report line uses for a state.
+#[must_use]
+pub const fn outcome_word(state: RegistrationState) -> &'static str {
+    match state {
+        RegistrationState::Registered => "ok",
+        RegistrationState::Failed => "FAILED",
+        RegistrationState::DisabledByConfig => "disabled",
+        RegistrationState::NotAvailable => "unavailable",
+        RegistrationState::Removed => "removed",
+    }
+}
+
+/// The driver's report.
+pub static REPORT: Report = Report::new();

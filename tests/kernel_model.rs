@@ -1,0 +1,526 @@
+//! Host tests: the driver's REAL `DriverEntry`/`DriverUnload`, dispatch
+//! routines and notify routines, linked against the kernel model
+//! (`crates/ntsim`), which defines every kernel symbol the driver imports.
+//!
+//! Each test boots a fresh model ([`ntsim::Kernel::boot`] also serialises the
+//! tests: the driver's statics are global) and, unless it checks a violation
+//! on purpose, ends with no simulated bug check recorded (the `Kernel` guard
+//! panics at drop otherwise).
+
+use std::ffi::c_void;
+use std::time::Duration;
+
+use kcallbacks::report::{Api, outcome_word};
+use kcallbacks::{driver_entry, driver_unload};
+use kcb_proto::{
+    EventRecord, GetReportRequest, ImageLoadPayload, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ReadEventsRequest,
+    RegistrationState, RequestError, SourceId, bytes_of, decode_read_events, decode_report, read_events_buffer_size,
+};
+use ntsim::io::Caller;
+use ntsim::irql::{DISPATCH_LEVEL, HIGH_LEVEL, PASSIVE_LEVEL, with_irql};
+use ntsim::verifier::{ModelRule, codes};
+use ntsim::{Kernel, faults, poll_until, trigger};
+use wdk_sys::ntddk::{
+    ExAllocatePool2, ExCreateCallback, ExFreePool, ExRegisterCallback, ExUnregisterCallback, KeInitializeEvent,
+    KeSetEvent, KeWaitForSingleObject, ObfDereferenceObject, PsCreateSystemThread, PsSetLoadImageNotifyRoutine,
+};
+use wdk_sys::{
+    DO_DEVICE_INITIALIZING, FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, HANDLE, KEVENT, NTSTATUS, OBJ_KERNEL_HANDLE,
+    OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PIMAGE_INFO, POOL_FLAG_NON_PAGED, PUNICODE_STRING, STATUS_ACCESS_DENIED,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
+};
+
+const C4: u32 = codes::DRIVER_VERIFIER_DETECTED_VIOLATION;
+const CE: u32 = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
+const DEVICE: &str = "\\Device\\KCallbacks";
+/// How long the drain may take to move an event to the client queue (it
+/// wakes every 100 ms).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn boot() -> Kernel {
+    Kernel::boot().with_driver("kcallbacks", driver_entry)
+}
+
+fn loaded() -> Kernel {
+    let mut kernel = boot();
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS, "DriverEntry: {:#?}", kernel.debug_output());
+    kernel
+}
+
+/// The driver's lines, without the drain's per-event lines (which depend on
+/// what earlier tests left in the driver's static ring).
+fn driver_lines(kernel: &Kernel) -> Vec<String> {
+    kernel
+        .debug_output()
+        .into_iter()
+        .filter(|l| !l.starts_with("kcallbacks: event ") && !l.ends_with("lines suppressed"))
+        .collect()
+}
+
+/// Asserts that nothing the driver registered is left in the model.
+fn assert_nothing_left(kernel: &Kernel) {
+    assert!(ntsim::io::devices().is_empty(), "devices left: {:?}", ntsim::io::devices());
+    assert!(ntsim::io::symbolic_links().is_empty(), "links left: {:?}", ntsim::io::symbolic_links());
+    assert!(ntsim::ps::load_image_routines().is_empty(), "load-image routines left");
+    assert!(ntsim::thread::system_threads().iter().all(|t| t.terminated), "system thread still running");
+    assert!(ntsim::thread::open_handles().is_empty(), "kernel handles left: {:?}", ntsim::thread::open_handles());
+    assert!(ntsim::pool::outstanding().is_empty(), "pool left: {:?}", ntsim::pool::outstanding());
+    assert!(ntsim::excallback::objects().iter().all(|o| o.driver_references == 0 && o.callbacks.is_empty()));
+    kernel.assert_no_bugchecks();
+}
+
+fn get_report(kernel: &mut Kernel) -> (NTSTATUS, Vec<u8>) {
+    kernel.device_io_control(IOCTL_KCB_GET_REPORT, bytes_of(&GetReportRequest::new()), kcb_proto::REPORT_BUFFER_SIZE)
+}
+
+fn read_events(kernel: &mut Kernel, max: usize) -> Vec<EventRecord> {
+    let (status, out) =
+        kernel.device_io_control(IOCTL_KCB_READ_EVENTS, bytes_of(&ReadEventsRequest::new(0)), read_events_buffer_size(max));
+    assert_eq!(status, STATUS_SUCCESS);
+    let batch = decode_read_events(&out).expect("a valid READ_EVENTS reply");
+    batch.records().map(|r| r.expect("a valid record")).collect()
+}
+
+fn image_name(record: &EventRecord) -> Option<String> {
+    record.payload::<ImageLoadPayload>().map(|p| String::from_utf16_lossy(p.name.as_units()))
+}
+
+/// Reads events until one for image `name` arrives (bounded).
+fn wait_for_image_event(kernel: &mut Kernel, name: &str) -> EventRecord {
+    let mut found = None;
+    let arrived = poll_until(DRAIN_TIMEOUT, || {
+        found = read_events(kernel, 32).into_iter().find(|r| image_name(r).as_deref() == Some(name));
+        found.is_some()
+    });
+    assert!(arrived, "no READ_EVENTS record for {name} within {DRAIN_TIMEOUT:?}");
+    found.unwrap_or_else(|| unreachable!())
+}
+
+// --- Load and unload -------------------------------------------------------
+
+#[test]
+fn load_and_unload_clean() {
+    let mut kernel = boot();
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let mut expected = vec![
+        format!("kcallbacks: DriverEntry version={}", kcallbacks::driver::VERSION),
+        "kcallbacks: clock: Precise".to_owned(),
+    ];
+    for api in Api::ALL {
+        expected.push(format!("kcallbacks: register {}: ok status=0x00000000", api.name()));
+    }
+    let count = Api::ALL.len();
+    expected.push(format!("kcallbacks: loaded: {count} registered, 0 failed, 0 disabled, 0 unavailable"));
+    assert_eq!(driver_lines(&kernel), expected);
+    assert_eq!(
+        ntsim::dbgprint::debug_calls()[0].text,
+        format!("kcallbacks: DriverEntry version={}\n", kcallbacks::driver::VERSION),
+        "exactly what \"%s\\n\" produces"
+    );
+    assert!(ntsim::dbgprint::debug_calls().iter().all(|l| l.component == 77 && l.level == 0 && l.visible));
+    assert_eq!(ntsim::ps::load_image_routines().len(), 1);
+    assert_eq!(ntsim::io::symbolic_links(), [("\\??\\KCallbacks".to_owned(), DEVICE.to_owned())]);
+    // DriverEntry sets DriverUnload to the driver's unload routine.
+    let object = kernel.driver_object();
+    // SAFETY: the driver object the harness built.
+    let unload = unsafe { (*object).DriverUnload }.map(|f| f as usize);
+    assert_eq!(unload, Some(driver_unload as *const () as usize));
+    // Every DDI DriverEntry called was called at PASSIVE_LEVEL.
+    assert!(kernel.driver_entry_calls().iter().all(|c| c.irql == PASSIVE_LEVEL));
+
+    ntsim::dbgprint::clear();
+    assert!(kernel.unload_driver());
+    let mut expected = Vec::new();
+    // DriverState drops its fields in declaration order: notify routines,
+    // drain, link, device (src/driver.rs).
+    for api in [Api::LoadImageNotify, Api::DrainThread, Api::SymbolicLink, Api::ControlDevice] {
+        expected.push(format!("kcallbacks: unregister {}: {} status=0x00000000", api.name(), outcome_word(RegistrationState::Removed)));
+    }
+    expected.push(format!("kcallbacks: unloaded: {count} removed"));
+    assert_eq!(driver_lines(&kernel), expected);
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn clock_falls_back_when_the_precise_clock_is_not_exported() {
+    let mut kernel = boot();
+    ntsim::exports::hide("KeQuerySystemTimePrecise");
+    ntsim::exports::expose("KeQuerySystemTime");
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    assert!(driver_lines(&kernel).contains(&"kcallbacks: clock: Plain".to_owned()));
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+
+    let mut kernel = boot();
+    ntsim::exports::hide("KeQuerySystemTimePrecise");
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    assert!(driver_lines(&kernel).contains(&"kcallbacks: clock: None".to_owned()));
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn load_image_limit_reached_is_reported_and_the_driver_runs_on() {
+    let mut kernel = boot();
+    ntsim::ps::set_load_image_limit(0);
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let line = format!("kcallbacks: register {}: FAILED status=0xC000009A", Api::LoadImageNotify.name());
+    assert!(driver_lines(&kernel).contains(&line), "{:#?}", driver_lines(&kernel));
+    let (status, out) = get_report(&mut kernel);
+    assert_eq!(status, STATUS_SUCCESS);
+    let report = decode_report(&out).expect("report");
+    let entry = report.entries.iter().find(|e| e.name_str() == Api::LoadImageNotify.name()).expect("entry");
+    assert_eq!((entry.state(), entry.status), (Some(RegistrationState::Failed), STATUS_INSUFFICIENT_RESOURCES));
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- Events ----------------------------------------------------------------
+
+#[test]
+fn load_image_event_arrives_through_read_events() {
+    let mut kernel = loaded();
+    let name = format!("\\Device\\HarddiskVolume2\\Windows\\System32\\ntsim-{}.dll", std::process::id());
+    assert_eq!(trigger::load_image(&name, 0x2468, 0x7FFB_1234_0000, 0x5_6000, false), 1);
+    let record = wait_for_image_event(&mut kernel, &name);
+    assert_eq!(record.source(), Some(SourceId::LoadImage));
+    let payload = record.payload::<ImageLoadPayload>().expect("image payload");
+    assert_eq!((payload.image_base, payload.image_size), (0x7FFB_1234_0000, 0x5_6000));
+    assert_eq!(payload.flags, kcb_proto::IMAGE_FLAG_EXTENDED_INFO);
+    assert_eq!(payload.properties & 0xFF, 3, "IMAGE_ADDRESSING_MODE_32BIT");
+    let header = record.header;
+    assert_eq!(header.pid, 0x2468);
+    assert_eq!(header.irql, PASSIVE_LEVEL, "load-image callbacks run at PASSIVE_LEVEL");
+    assert!(header.cpu < ntsim::context::PROCESSOR_COUNT);
+    assert!(header.timestamp > 0 && header.tid != 0);
+    assert!(
+        kernel.debug_output().iter().any(|l| l.starts_with("kcallbacks: event ") && l.contains("ntsim-")),
+        "the drain prints the event"
+    );
+
+    let mut driver_image = trigger::LoadImage::new("\\SystemRoot\\System32\\drivers\\ntsimtest.sys", 0);
+    driver_image.system_mode = true;
+    driver_image.signature_level = 0xC;
+    driver_image.signature_type = 1;
+    assert_eq!(driver_image.fire(), 1);
+    let record = wait_for_image_event(&mut kernel, "\\SystemRoot\\System32\\drivers\\ntsimtest.sys");
+    let payload = record.payload::<ImageLoadPayload>().expect("image payload");
+    assert_eq!(payload.flags, kcb_proto::IMAGE_FLAG_SYSTEM_MODE | kcb_proto::IMAGE_FLAG_EXTENDED_INFO);
+    assert_eq!((payload.signature_level, payload.signature_type), (0xC, 1));
+    assert_eq!(record.header.pid, 0);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn one_load_image_event_makes_zero_allocations() {
+    let mut kernel = loaded();
+    let before = ntsim::pool::total_allocations();
+    let name = "\\Windows\\System32\\zero-alloc.dll";
+    let made = ntsim::pool::count_allocations(|| {
+        assert_eq!(trigger::load_image(name, 0x99, 0x1000_0000, 0x1000, false), 1);
+    });
+    assert_eq!(made, 0, "the notify routine allocated pool");
+    let _ = wait_for_image_event(&mut kernel, name);
+    assert_eq!(ntsim::pool::total_allocations(), before, "the drain or the read allocated pool");
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- Control device --------------------------------------------------------
+
+#[test]
+fn get_report_round_trip() {
+    let mut kernel = loaded();
+    let (status, out) = get_report(&mut kernel);
+    assert_eq!(status, STATUS_SUCCESS);
+    let report = decode_report(&out).expect("report");
+    assert_eq!(report.header.version, kcb_proto::PROTOCOL_VERSION);
+    assert_eq!(report.header.driver_version_str(), kcallbacks::driver::VERSION);
+    let count = u32::try_from(Api::ALL.len()).expect("few APIs");
+    assert_eq!((report.header.entry_count, report.header.returned, report.header.registered), (count, count, count));
+    let names: Vec<String> = report.entries.iter().map(|e| e.name_str().to_owned()).collect();
+    let expected: Vec<String> = Api::ALL.iter().map(|a| a.name().to_owned()).collect();
+    assert_eq!(names, expected);
+    assert!(report.entries.iter().all(|e| e.state() == Some(RegistrationState::Registered) && e.status == 0));
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn bad_ioctl_inputs_return_the_documented_status_and_change_nothing() {
+    let mut kernel = loaded();
+    let name = "\\Windows\\System32\\still-queued.dll";
+    assert_eq!(trigger::load_image(name, 0x44, 0x2000_0000, 0x2000, false), 1);
+    // Wait until the drain moved it to the client queue (without reading it).
+    assert!(poll_until(DRAIN_TIMEOUT, || kernel.debug_output().iter().any(|l| l.contains("still-queued"))));
+    let (_, report_before) = get_report(&mut kernel);
+
+    let good = bytes_of(&ReadEventsRequest::new(0)).to_vec();
+    let mut wrong_version = good.clone();
+    wrong_version[0..4].copy_from_slice(&(kcb_proto::PROTOCOL_VERSION + 1).to_le_bytes());
+    let mut wrong_size = good.clone();
+    wrong_size[4..8].copy_from_slice(&(u32::try_from(good.len()).unwrap() + 4).to_le_bytes());
+    let mut long_input = good.clone();
+    long_input.extend_from_slice(&[0; 4]);
+    let mut bad_flags = good.clone();
+    bad_flags[12..16].copy_from_slice(&1u32.to_le_bytes());
+    let unknown = kcb_proto::ctl_code(kcb_proto::FILE_DEVICE_KCALLBACKS, 0x8FF, kcb_proto::METHOD_BUFFERED, kcb_proto::FILE_READ_ACCESS);
+    let cases: [(&str, u32, &[u8], usize, RequestError); 7] = [
+        ("short input", IOCTL_KCB_READ_EVENTS, &good[..4], 4096, RequestError::TooSmall),
+        ("wrong version", IOCTL_KCB_READ_EVENTS, &wrong_version, 4096, RequestError::WrongVersion),
+        ("wrong size field", IOCTL_KCB_READ_EVENTS, &wrong_size, 4096, RequestError::WrongSize),
+        ("input longer than the request", IOCTL_KCB_READ_EVENTS, &long_input, 4096, RequestError::WrongSize),
+        ("reserved flags set", IOCTL_KCB_READ_EVENTS, &bad_flags, 4096, RequestError::InvalidParameter),
+        ("unknown code", unknown, &good, 4096, RequestError::UnknownCode),
+        ("output too small", IOCTL_KCB_READ_EVENTS, &good, 8, RequestError::TooSmall),
+    ];
+    for (what, code, input, output_len, error) in cases {
+        let (status, out) = kernel.device_io_control(code, input, output_len);
+        assert_eq!(status, error.ntstatus(), "{what}");
+        assert!(out.is_empty(), "{what}: no output on failure");
+    }
+    let (status, out) =
+        kernel.device_io_control(IOCTL_KCB_GET_REPORT, bytes_of(&GetReportRequest::new()), 8);
+    assert_eq!((status, out.len()), (RequestError::TooSmall.ntstatus(), 0), "GET_REPORT output too small");
+
+    // Nothing changed: the report is the same and the queued event is still there.
+    let (_, report_after) = get_report(&mut kernel);
+    assert_eq!(report_before, report_after);
+    let _ = wait_for_image_event(&mut kernel, name);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn device_dacl_is_system_and_administrators_only() {
+    let kernel = loaded();
+    let device = ntsim::io::device(DEVICE).expect("the control device");
+    assert_eq!(device.device_type, kcb_proto::FILE_DEVICE_KCALLBACKS);
+    assert_ne!(device.characteristics & FILE_DEVICE_SECURE_OPEN, 0, "FILE_DEVICE_SECURE_OPEN");
+    assert_eq!(device.flags & DO_DEVICE_INITIALIZING, 0, "the device accepts opens");
+    let security = device.security.expect("a security descriptor was applied");
+    assert_ne!(security.control & ntsim::se::SE_DACL_PRESENT, 0);
+    let dacl = security.dacl.expect("a DACL");
+    let aces: Vec<(u8, u8, u32, String)> =
+        dacl.aces.iter().map(|a| (a.ace_type, a.flags, a.mask, a.sid.to_string())).collect();
+    assert_eq!(
+        aces,
+        [
+            (ntsim::se::ACCESS_ALLOWED_ACE_TYPE, 0, FILE_ALL_ACCESS, "S-1-5-18".to_owned()),
+            (ntsim::se::ACCESS_ALLOWED_ACE_TYPE, 0, FILE_ALL_ACCESS, "S-1-5-32-544".to_owned()),
+        ]
+    );
+    // The raw bytes parse as a winnt.h self-relative descriptor.
+    let bytes = device.security_bytes.expect("bytes");
+    assert_eq!(ntsim::se::SecurityDescriptor::parse_self_relative(&bytes).expect("parses").dacl_text(),
+        "D:(A;0x0;0x1f01ff;;;S-1-5-18)(A;0x0;0x1f01ff;;;S-1-5-32-544)");
+
+    // What the DACL means for callers.
+    let rw = ntsim::se::GENERIC_READ | ntsim::se::GENERIC_WRITE;
+    for caller in [Caller::System, Caller::Administrator] {
+        kernel.open("\\\\.\\KCallbacks", caller, rw).expect("SYSTEM and Administrators may open").close();
+    }
+    assert_eq!(kernel.open("\\\\.\\KCallbacks", Caller::User, ntsim::se::GENERIC_READ).err(), Some(STATUS_ACCESS_DENIED));
+    assert_eq!(
+        kernel.open("\\Device\\KCallbacks\\anything", Caller::User, ntsim::se::GENERIC_READ).err(),
+        Some(STATUS_ACCESS_DENIED),
+        "FILE_DEVICE_SECURE_OPEN applies the DACL to paths below the device"
+    );
+    drop(kernel);
+}
+
+// --- Fault-injection sweep ---------------------------------------------------
+
+#[test]
+fn fault_injection_sweep_over_every_driver_entry_call() {
+    // A clean run discovers the failable DDI calls DriverEntry makes.
+    let mut kernel = loaded();
+    let calls: Vec<&'static str> = kernel.driver_entry_calls().into_iter().filter(|c| c.failable).map(|c| c.ddi).collect();
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+    drop(kernel);
+    for expected in ["IoCreateDevice", "IoCreateSymbolicLink", "PsCreateSystemThread", "PsSetLoadImageNotifyRoutine"] {
+        assert!(calls.contains(&expected), "DriverEntry did not call {expected}: {calls:?}");
+    }
+
+    let mut seen = std::collections::HashMap::<&str, u32>::new();
+    for ddi in calls {
+        let nth = seen.entry(ddi).and_modify(|n| *n += 1).or_insert(1);
+        let nth = *nth;
+        let mut kernel = boot();
+        faults::fail_nth_on_this_thread(ddi, nth, STATUS_INSUFFICIENT_RESOURCES);
+        let status = kernel.load_driver();
+        assert_eq!(faults::fired().len(), 1, "{ddi} #{nth}: the fault did not fire");
+        if status < 0 {
+            // DriverEntry failed: it must have undone everything itself
+            // (DriverUnload is not called after a failed DriverEntry).
+            assert!(
+                driver_lines(&kernel).iter().any(|l| l.starts_with("kcallbacks: DriverEntry failed")),
+                "{ddi} #{nth}: {:#?}",
+                driver_lines(&kernel)
+            );
+        } else {
+            // The driver runs with the rest, and reports the failure if it
+            // was a registration.
+            if let Some(api) = Api::ALL.iter().find(|a| a.name().starts_with(ddi)) {
+                let line = format!("kcallbacks: register {}: FAILED status=0xC000009A", api.name());
+                assert!(driver_lines(&kernel).contains(&line), "{ddi} #{nth}: {:#?}", driver_lines(&kernel));
+            }
+            let (report_status, _) = get_report(&mut kernel);
+            assert_eq!(report_status, STATUS_SUCCESS, "{ddi} #{nth}: the control device works");
+            kernel.unload_driver();
+        }
+        let bugchecks: Vec<String> = kernel.take_bugchecks().iter().map(ToString::to_string).collect();
+        assert!(bugchecks.is_empty(), "{ddi} #{nth} (DriverEntry {status:#X}) left: {bugchecks:#?}");
+        assert_nothing_left(&kernel);
+    }
+}
+
+// --- Proofs that each verifier check fires -------------------------------------
+
+unsafe extern "C" fn foreign_image_routine(_: PUNICODE_STRING, _: HANDLE, _: PIMAGE_INFO) {}
+
+#[test]
+fn check_ddi_at_wrong_irql() {
+    let kernel = boot();
+    // SAFETY: the model's routine; the call is the violation under test.
+    let status = with_irql(DISPATCH_LEVEL, || unsafe { PsSetLoadImageNotifyRoutine(Some(foreign_image_routine)) });
+    assert!(status < 0, "refused");
+    let check = kernel.expect_bugcheck(C4, 0x2_001C);
+    assert!(check.text.contains("IrqlPsPassive") && check.text.contains("DISPATCH_LEVEL"), "{check}");
+    assert!(ntsim::ps::load_image_routines().is_empty());
+}
+
+#[test]
+fn check_pool_at_high_level() {
+    let kernel = boot();
+    // SAFETY: the model's allocator; the call is the violation under test.
+    let block = with_irql(HIGH_LEVEL, || unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, 64, u32::from_le_bytes(*b"kcbT")) });
+    assert!(block.is_null());
+    let check = kernel.expect_bugcheck(C4, 0x02);
+    assert_eq!(check.params[1], u64::from(HIGH_LEVEL));
+}
+
+#[test]
+fn check_pool_leaked_at_unload() {
+    let mut kernel = loaded();
+    // As if the driver allocated and never freed.
+    // SAFETY: the model's allocator.
+    let block = unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, 48, u32::from_le_bytes(*b"Leak")) };
+    assert!(!block.is_null());
+    kernel.unload_driver();
+    let check = kernel.expect_bugcheck(C4, 0x62);
+    assert_eq!(check.params[3], 1, "one allocation not freed");
+    assert!(check.text.contains("48 bytes tag 'Leak'"), "{check}");
+    kernel.assert_no_bugchecks();
+    // SAFETY: freeing it now keeps the model tidy.
+    unsafe { ExFreePool(block) };
+}
+
+#[test]
+fn check_double_free() {
+    let kernel = boot();
+    // SAFETY: the model's allocator; the second free is the violation under test.
+    unsafe {
+        let block = ExAllocatePool2(POOL_FLAG_NON_PAGED, 16, u32::from_le_bytes(*b"Dbl "));
+        ExFreePool(block);
+        ExFreePool(block);
+    }
+    kernel.expect_bugcheck(codes::BAD_POOL_CALLER, 0x07);
+}
+
+#[test]
+fn check_registration_left_at_unload() {
+    let mut kernel = loaded();
+    // As if the driver registered a second routine and forgot to remove it.
+    // SAFETY: a 'static routine.
+    assert_eq!(unsafe { PsSetLoadImageNotifyRoutine(Some(foreign_image_routine)) }, STATUS_SUCCESS);
+    kernel.unload_driver();
+    let check = kernel.expect_bugcheck(CE, foreign_image_routine as *const () as u64);
+    assert!(check.text.contains("load-image notify routine"), "{check}");
+    kernel.assert_no_bugchecks();
+}
+
+struct EventCell(std::cell::UnsafeCell<KEVENT>);
+// SAFETY: only touched through the model's Ke routines.
+unsafe impl Sync for EventCell {}
+// SAFETY: all-zero is a valid KEVENT before KeInitializeEvent.
+static STUCK: EventCell = EventCell(std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() }));
+
+unsafe extern "C" fn stuck_thread(_context: *mut c_void) {
+    // SAFETY: the model's routine; the event is initialised before the thread starts.
+    let _ = unsafe { KeWaitForSingleObject(STUCK.0.get().cast(), 0, 0, 0, std::ptr::null_mut()) };
+}
+
+#[test]
+fn check_system_thread_left_at_unload() {
+    let mut kernel = loaded();
+    let mut handle: HANDLE = std::ptr::null_mut();
+    let mut attributes = OBJECT_ATTRIBUTES { Attributes: OBJ_KERNEL_HANDLE, ..Default::default() };
+    // SAFETY: the model's routines with valid arguments.
+    unsafe {
+        KeInitializeEvent(STUCK.0.get(), wdk_sys::_EVENT_TYPE::NotificationEvent, 0);
+        let status = PsCreateSystemThread(
+            &raw mut handle,
+            0,
+            &raw mut attributes,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            Some(stuck_thread),
+            std::ptr::null_mut(),
+        );
+        assert_eq!(status, STATUS_SUCCESS);
+    }
+    kernel.unload_driver();
+    let check = kernel.expect_bugcheck(CE, stuck_thread as *const () as u64);
+    assert!(check.text.contains("system thread"), "{check}");
+    kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::HandleLeakedAtUnload as u64);
+    kernel.assert_no_bugchecks();
+    // SAFETY: releases the thread.
+    unsafe { KeSetEvent(STUCK.0.get(), 0, 0) };
+}
+
+static RUNNING: std::sync::Mutex<Option<std::sync::Arc<std::sync::Barrier>>> = std::sync::Mutex::new(None);
+static RELEASE: EventCell = EventCell(std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() }));
+
+unsafe extern "C" fn slow_callback(_context: *mut c_void, _a1: *mut c_void, _a2: *mut c_void) {
+    let running = RUNNING.lock().unwrap().clone().unwrap();
+    running.wait();
+    // SAFETY: initialised by the test before the notification.
+    let _ = unsafe { KeWaitForSingleObject(RELEASE.0.get().cast(), 0, 0, 0, std::ptr::null_mut()) };
+}
+
+#[test]
+fn check_callback_running_after_a_removal_that_did_not_wait() {
+    let mut kernel = loaded();
+    // Model a system where ExUnregisterCallback does not wait (the docs are
+    // silent): the driver's callback is still running when it unloads.
+    ntsim::excallback::set_unregister_waits(false);
+    let running = std::sync::Arc::new(std::sync::Barrier::new(2));
+    *RUNNING.lock().unwrap() = Some(running.clone());
+    let mut name = ntsim::unicode::OwnedUnicode::new("\\Callback\\NtsimSlow");
+    let mut attributes = OBJECT_ATTRIBUTES { ObjectName: name.as_ptr(), ..Default::default() };
+    let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
+    // SAFETY: the model's routines with valid arguments.
+    let registration = unsafe {
+        KeInitializeEvent(RELEASE.0.get(), wdk_sys::_EVENT_TYPE::NotificationEvent, 0);
+        assert_eq!(ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1), STATUS_SUCCESS);
+        ExRegisterCallback(object, Some(slow_callback), std::ptr::null_mut())
+    };
+    assert!(!registration.is_null());
+    let notifier = std::thread::spawn(|| trigger::notify_callback_object("\\Callback\\NtsimSlow", 1, 2, PASSIVE_LEVEL));
+    running.wait();
+    // SAFETY: unregistering and dropping the reference, as a driver would at unload.
+    unsafe {
+        ExUnregisterCallback(registration);
+        let _ = ObfDereferenceObject(object.cast());
+    }
+    kernel.unload_driver();
+    let check = kernel.expect_bugcheck(CE, slow_callback as *const () as u64);
+    assert!(check.text.contains("still running"), "{check}");
+    kernel.assert_no_bugchecks();
+    // SAFETY: releases the callback.
+    unsafe { KeSetEvent(RELEASE.0.get(), 0, 0) };
+    assert_eq!(notifier.join().unwrap(), 1);
+}

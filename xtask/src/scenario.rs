@@ -1,0 +1,707 @@
+//! The Wine end-to-end scenario shared by `cargo xtask run` and
+//! `cargo xtask wine-e2e`, its named checks, and the trigger-only smoke test.
+//!
+//! Scenario: load `kcallbacks.sys`, then `kcbtrig.sys` in the same load-order
+//! group (hence the same `winedevice.exe`, so the main driver's load-image
+//! notify routine sees it), wait for the event line, run `kcbctl report`,
+//! stop and delete both services, end the session. The checks are then
+//! evaluated on what was recorded (the session's log and each command's
+//! result), so a failure in one step still lets the others report.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::artifacts::Paths;
+use crate::logparse::{
+    Event, Outcome, Register, api_base, parse_driver_entry, parse_event, parse_loaded, parse_register,
+    parse_unloaded, parse_unregister,
+};
+use crate::util::{Captured, Result, copy_file, last_lines, secs};
+use crate::wine::{self, Session};
+
+/// APIs whose `register` line may say `disabled` or `unavailable` instead of
+/// `ok` (compared on the name without arguments). Extend as the driver grows.
+///
+/// Initial contents, from `shared/docs/wine.md`: what Wine 8.0 does not
+/// export (so the driver's run-time lookup reports it unavailable), and what
+/// it exports only as a stub that aborts `winedevice.exe` when called (so the
+/// driver must not call it under Wine).
+pub const MAY_BE_SKIPPED: &[&str] = &[
+    // Not exported by Wine 8.0.
+    "PsSetCreateProcessNotifyRoutineEx2",
+    "PsSetCreateThreadNotifyRoutineEx",
+    "PsSetLoadImageNotifyRoutineEx",
+    "CmRegisterCallbackEx",
+    "KeRegisterNmiCallback",
+    "KeRegisterProcessorChangeCallback",
+    "KeRegisterBoundCallback",
+    "PoRegisterPowerSettingCallback",
+    "WheaRegisterInUsePageOfflineNotification",
+    "HalSetSystemInformation",
+    // Stubs that abort the host process when called.
+    "KeRegisterBugCheckCallback",
+    "KeRegisterBugCheckReasonCallback",
+    "IoRegisterLastChanceShutdownNotification",
+    "IoRegisterFsRegistrationChange",
+];
+
+/// Registered APIs that `kcbctl report` need not list (compared on the name
+/// without arguments). Empty: every registration is expected in the report.
+pub const REPORT_MAY_OMIT: &[&str] = &[];
+
+/// Texts that mean a driver reached code Wine does not implement.
+pub const FORBIDDEN_LOG_TEXTS: &[&str] = &["Unimplemented function", "unimplemented function", "wine_stub"];
+
+/// How long to wait for the trigger driver's load-image event line.
+const EVENT_WAIT: Duration = Duration::from_secs(10);
+/// How long to wait for the unload summary after `sc stop`.
+const UNLOAD_WAIT: Duration = Duration::from_secs(5);
+/// Time limit of one `sc` command (`sc start` waits for `DriverEntry`).
+const SC_LIMIT: Duration = Duration::from_secs(45);
+/// Time limit of `kcbctl report`.
+const CLIENT_LIMIT: Duration = Duration::from_secs(45);
+
+/// One named check.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What is checked.
+    pub name: &'static str,
+    /// Passed?
+    pub ok: bool,
+    /// Why it failed (or a note when it passed).
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Self {
+        Self { name, ok, detail: detail.into() }
+    }
+}
+
+/// Prints checks as `ok   name` / `FAIL name: detail`; returns (passed, failed).
+pub fn print_checks(checks: &[Check]) -> (usize, usize) {
+    for c in checks {
+        if c.ok {
+            if c.detail.is_empty() {
+                println!("ok   {}", c.name);
+            } else {
+                println!("ok   {} ({})", c.name, c.detail);
+            }
+        } else {
+            println!("FAIL {}: {}", c.name, c.detail);
+        }
+    }
+    let passed = checks.iter().filter(|c| c.ok).count();
+    (passed, checks.len() - passed)
+}
+
+/// The result of one recorded command.
+#[derive(Debug)]
+struct Step {
+    ok: bool,
+    text: String,
+}
+
+impl Step {
+    fn skipped(why: &str) -> Self {
+        Self { ok: false, text: format!("not run: {why}") }
+    }
+
+    fn from_captured(c: &Captured) -> Self {
+        let mut text = format!("{}", c.ended);
+        let output = format!("{}\n{}", c.stdout.trim(), c.stderr.trim());
+        let output = output.trim();
+        if !c.ended.success() && !output.is_empty() {
+            text.push_str(": ");
+            text.push_str(&last_lines(output, 6).join(" | "));
+        }
+        Self { ok: c.ended.success(), text }
+    }
+}
+
+/// Everything the scenario recorded.
+#[derive(Debug)]
+pub struct Transcript {
+    session: std::result::Result<(), String>,
+    create_driver: Step,
+    start_driver: Step,
+    create_trigger: Step,
+    start_trigger: Step,
+    event_wait: Option<Duration>,
+    report: Option<Captured>,
+    stop_trigger: Step,
+    delete_trigger: Step,
+    stop_driver: Step,
+    delete_driver: Step,
+    shutdown: std::result::Result<(), String>,
+    messages: Vec<String>,
+    log: String,
+}
+
+impl Transcript {
+    fn new() -> Self {
+        let none = || Step::skipped("an earlier step failed");
+        Self {
+            session: Ok(()),
+            create_driver: none(),
+            start_driver: none(),
+            create_trigger: none(),
+            start_trigger: none(),
+            event_wait: None,
+            report: None,
+            stop_trigger: none(),
+            delete_trigger: none(),
+            stop_driver: none(),
+            delete_driver: none(),
+            shutdown: Ok(()),
+            messages: vec![],
+            log: String::new(),
+        }
+    }
+
+    /// The session's whole log.
+    pub fn log(&self) -> &str {
+        &self.log
+    }
+}
+
+fn sc(session: &Session, args: &[&str]) -> Step {
+    let t0 = Instant::now();
+    let shown = format!("sc {}", args.join(" "));
+    let step = match session.wine(&[&["sc.exe"], args].concat(), SC_LIMIT) {
+        Ok(c) => Step::from_captured(&c),
+        Err(e) => Step { ok: false, text: e.to_string() },
+    };
+    session.flush_echo();
+    let verdict = if step.ok { "ok".to_owned() } else { format!("FAILED ({})", step.text) };
+    println!("wine: {shown}: {verdict} [{}]", secs(t0.elapsed()));
+    step
+}
+
+fn create_args<'a>(name: &'a str, bin: &'a str) -> [&'a str; 10] {
+    ["create", name, "type=", "kernel", "start=", "demand", "binPath=", bin, "group=", "kcb"]
+}
+
+/// Runs the full scenario in a session configured by `config`.
+pub fn full(paths: &Paths, config: &wine::Config) -> Transcript {
+    let mut t = Transcript::new();
+    let t0 = Instant::now();
+    let mut session = match Session::start(&paths.root, config) {
+        Ok(s) => s,
+        Err(e) => {
+            t.session = Err(e.to_string());
+            t.log = fs::read_to_string(&config.log).unwrap_or_default();
+            return t;
+        }
+    };
+    if let Err(e) = install_files(paths, &session, true) {
+        t.session = Err(e.to_string());
+    } else {
+        run_steps(&session, &mut t);
+    }
+    t.shutdown = session.shutdown().map_err(|e| e.to_string());
+    println!(
+        "wine: session shut down: {} [{} in Wine]",
+        t.shutdown.as_ref().map_or_else(|e| format!("FAILED ({e})"), |()| "ok".to_owned()),
+        secs(t0.elapsed())
+    );
+    t.log = session.log();
+    t.messages = session.messages();
+    t
+}
+
+fn install_files(paths: &Paths, session: &Session, full: bool) -> Result<()> {
+    let c = session.drive_c();
+    copy_file(&paths.trigger, &c.join("kcbtrig.sys"))?;
+    if full {
+        copy_file(&paths.driver, &c.join("kcallbacks.sys"))?;
+        copy_file(&paths.kcbctl, &c.join("kcb").join("kcbctl.exe"))?;
+        copy_file(&paths.shim, &c.join("kcb").join("bcryptprimitives.dll"))?;
+    }
+    Ok(())
+}
+
+fn run_steps(session: &Session, t: &mut Transcript) {
+    // Services left over in a reused prefix would make `sc create` fail (1073).
+    for name in ["kcbtrig", "kcallbacks"] {
+        let _ = session.wine(&["sc.exe", "delete", name], SC_LIMIT);
+    }
+    t.create_driver = sc(session, &create_args("kcallbacks", "C:\\kcallbacks.sys"));
+    if !t.create_driver.ok {
+        return;
+    }
+    t.start_driver = sc(session, &["start", "kcallbacks"]);
+    if t.start_driver.ok {
+        t.create_trigger = sc(session, &create_args("kcbtrig", "C:\\kcbtrig.sys"));
+        if t.create_trigger.ok {
+            t.start_trigger = sc(session, &["start", "kcbtrig"]);
+            if t.start_trigger.ok {
+                let w0 = Instant::now();
+                let seen = session.wait_for(EVENT_WAIT, |m| {
+                    parse_event(m).is_some_and(|e| e.is_load_image() && m.to_ascii_lowercase().contains("kcbtrig"))
+                });
+                t.event_wait = seen.map(|_| w0.elapsed());
+                session.flush_echo();
+                match t.event_wait {
+                    Some(d) => println!("wine: LoadImage event for kcbtrig seen after {}", secs(d)),
+                    None => println!("wine: no LoadImage event for kcbtrig within {}", secs(EVENT_WAIT)),
+                }
+            }
+        }
+        let r0 = Instant::now();
+        println!("wine: C:\\kcb\\kcbctl.exe report");
+        match session.wine(&["C:\\kcb\\kcbctl.exe", "report"], CLIENT_LIMIT) {
+            Ok(c) => {
+                session.flush_echo();
+                for line in c.stdout.lines() {
+                    println!("  > {line}");
+                }
+                println!("wine: kcbctl report: {} [{}]", c.ended, secs(r0.elapsed()));
+                if !c.ended.success() {
+                    for line in last_lines(&c.stderr, 10) {
+                        println!("  ! {line}");
+                    }
+                }
+                t.report = Some(c);
+            }
+            Err(e) => println!("wine: kcbctl report: {e}"),
+        }
+        if t.create_trigger.ok {
+            if t.start_trigger.ok {
+                t.stop_trigger = sc(session, &["stop", "kcbtrig"]);
+            }
+            t.delete_trigger = sc(session, &["delete", "kcbtrig"]);
+        }
+        t.stop_driver = sc(session, &["stop", "kcallbacks"]);
+        if t.stop_driver.ok && session.wait_for(UNLOAD_WAIT, |m| m.starts_with("kcallbacks: unloaded:")).is_none() {
+            session.flush_echo();
+            println!("wine: no `kcallbacks: unloaded:` line within {}", secs(UNLOAD_WAIT));
+        }
+    }
+    t.delete_driver = sc(session, &["delete", "kcallbacks"]);
+}
+
+/// The workspace version (`[workspace.package] version`, else `[package] version`).
+pub fn workspace_version(root: &Path) -> Option<String> {
+    let text = fs::read_to_string(root.join("Cargo.toml")).ok()?;
+    let mut section = String::new();
+    let mut found = None;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            line.clone_into(&mut section);
+        } else if let Some((k, v)) = line.split_once('=')
+            && k.trim() == "version"
+            && (section == "[workspace.package]" || (section == "[package]" && found.is_none()))
+        {
+            let v = v.trim();
+            if v.starts_with('"') {
+                found = Some(v.trim_matches('"').to_owned());
+                if section == "[workspace.package]" {
+                    return found;
+                }
+            }
+        }
+    }
+    found
+}
+
+fn may_be_skipped(api: &str) -> bool {
+    MAY_BE_SKIPPED.contains(&api_base(api))
+}
+
+/// Whether `line` has the word `registered` (not `unregistered`).
+fn says_registered(line: &str) -> bool {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .any(|w| w.eq_ignore_ascii_case("registered"))
+}
+
+fn step_check(name: &'static str, steps: &[(&str, &Step)]) -> Check {
+    let failed: Vec<String> =
+        steps.iter().filter(|(_, s)| !s.ok).map(|(what, s)| format!("{what}: {}", s.text)).collect();
+    Check::new(name, failed.is_empty(), failed.join("; "))
+}
+
+/// Evaluates the named checks of the full scenario.
+#[allow(clippy::too_many_lines)]
+pub fn checks(t: &Transcript, expected_version: Option<&str>) -> Vec<Check> {
+    let mut out = vec![];
+    if let Err(e) = &t.session {
+        out.push(Check::new("wine session started", false, e.clone()));
+        return out;
+    }
+    out.push(Check::new("wine session started", true, ""));
+    let msgs: Vec<&str> = t.messages.iter().map(String::as_str).collect();
+
+    out.push(step_check(
+        "kcallbacks service created and started (DriverEntry returned success)",
+        &[("sc create kcallbacks", &t.create_driver), ("sc start kcallbacks", &t.start_driver)],
+    ));
+
+    // DriverEntry line.
+    let entry: Vec<&str> = msgs.iter().filter_map(|m| parse_driver_entry(m)).collect();
+    out.push(match (entry.as_slice(), expected_version) {
+        ([], _) => Check::new("DriverEntry line", false, "no `kcallbacks: DriverEntry version=...` line"),
+        ([v], Some(want)) if v != &want => {
+            Check::new("DriverEntry line", false, format!("version={v}, Cargo.toml says {want}"))
+        }
+        ([v], _) => Check::new("DriverEntry line", true, format!("version={v}")),
+        (many, _) => Check::new("DriverEntry line", false, format!("{} DriverEntry lines", many.len())),
+    });
+
+    // Registrations.
+    let regs: Vec<Register> = msgs.iter().filter_map(|m| parse_register(m)).collect();
+    let bad: Vec<String> = regs
+        .iter()
+        .filter(|r| match &r.outcome {
+            Outcome::Ok => false,
+            Outcome::Disabled | Outcome::Unavailable => !may_be_skipped(&r.api),
+            Outcome::Failed | Outcome::Other(_) => true,
+        })
+        .map(|r| format!("{} {:?} status={:#010x}", r.api, r.outcome, r.status.unwrap_or(0)))
+        .collect();
+    let ok_apis: Vec<&str> = regs.iter().filter(|r| r.outcome == Outcome::Ok).map(|r| r.api.as_str()).collect();
+    out.push(if regs.is_empty() {
+        Check::new("every registration ok (or allowed disabled/unavailable)", false, "no `register` lines")
+    } else if bad.is_empty() {
+        Check::new(
+            "every registration ok (or allowed disabled/unavailable)",
+            true,
+            format!("{} lines, {} ok", regs.len(), ok_apis.len()),
+        )
+    } else {
+        Check::new("every registration ok (or allowed disabled/unavailable)", false, bad.join("; "))
+    });
+
+    // loaded: summary.
+    let loaded: Vec<_> = msgs.iter().filter(|m| m.starts_with("kcallbacks: loaded:")).collect();
+    let count = |o: &Outcome| regs.iter().filter(|r| &r.outcome == o).count() as u64;
+    out.push(match loaded.as_slice() {
+        [] => Check::new("loaded line: 0 failed, counts match the register lines", false, "no `loaded:` line"),
+        [line] => match parse_loaded(line) {
+            None => Check::new("loaded line: 0 failed, counts match the register lines", false, format!("unparsable: {line}")),
+            Some(l) => {
+                let want = (count(&Outcome::Ok), count(&Outcome::Failed), count(&Outcome::Disabled), count(&Outcome::Unavailable));
+                let got = (l.registered, l.failed, l.disabled, l.unavailable);
+                if l.failed != 0 {
+                    Check::new("loaded line: 0 failed, counts match the register lines", false, format!("{} failed", l.failed))
+                } else if got != want {
+                    Check::new(
+                        "loaded line: 0 failed, counts match the register lines",
+                        false,
+                        format!("line says {got:?} (registered, failed, disabled, unavailable), register lines give {want:?}"),
+                    )
+                } else {
+                    Check::new("loaded line: 0 failed, counts match the register lines", true, format!("{} registered", l.registered))
+                }
+            }
+        },
+        many => Check::new("loaded line: 0 failed, counts match the register lines", false, format!("{} `loaded:` lines", many.len())),
+    });
+
+    // Trigger driver.
+    let trig_entry = msgs.contains(&"kcbtrig: DriverEntry");
+    let mut trig = step_check(
+        "trigger driver kcbtrig started in the same group",
+        &[("sc create kcbtrig", &t.create_trigger), ("sc start kcbtrig", &t.start_trigger)],
+    );
+    if trig.ok && !trig_entry {
+        trig = Check::new(trig.name, false, "no `kcbtrig: DriverEntry` line");
+    }
+    out.push(trig);
+
+    // LoadImage event.
+    let events: Vec<Event> = msgs.iter().filter_map(|m| parse_event(m)).filter(Event::is_load_image).collect();
+    let hit = events.iter().find(|e| {
+        e.field("name").is_some_and(|n| n.trim_end_matches("...").to_ascii_lowercase().ends_with("kcbtrig.sys"))
+    });
+    out.push(match hit {
+        Some(e) if e.number("base").unwrap_or(0) != 0 && e.number("size").unwrap_or(0) != 0 => Check::new(
+            "LoadImage event for kcbtrig.sys with nonzero base and size",
+            true,
+            format!(
+                "#{} name={} base={} size={}{}",
+                e.seq.unwrap_or(0),
+                e.field("name").unwrap_or(""),
+                e.field("base").unwrap_or(""),
+                e.field("size").unwrap_or(""),
+                if t.event_wait.is_none() { ", but only after the wait" } else { "" }
+            ),
+        ),
+        Some(e) => Check::new(
+            "LoadImage event for kcbtrig.sys with nonzero base and size",
+            false,
+            format!("base={:?} size={:?}", e.field("base"), e.field("size")),
+        ),
+        None => Check::new(
+            "LoadImage event for kcbtrig.sys with nonzero base and size",
+            false,
+            format!(
+                "no such event line ({} LoadImage events: {})",
+                events.len(),
+                events.iter().filter_map(|e| e.field("name")).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+    });
+
+    // kcbctl report.
+    out.push(match &t.report {
+        None => Check::new("kcbctl report exits 0", false, "not run (the driver did not start, or wine failed)"),
+        Some(c) if c.ended.success() => Check::new("kcbctl report exits 0", true, ""),
+        Some(c) => Check::new(
+            "kcbctl report exits 0",
+            false,
+            format!("{}: {}", c.ended, last_lines(c.stderr.trim(), 4).join(" | ")),
+        ),
+    });
+    out.push(match &t.report {
+        Some(c) if c.ended.success() => {
+            let missing: Vec<&str> = ok_apis
+                .iter()
+                .map(|a| api_base(a))
+                .filter(|base| !REPORT_MAY_OMIT.contains(base))
+                .filter(|base| {
+                    // The report's name field holds 47 ASCII characters.
+                    let key = &base[..base.len().min(47)];
+                    !c.stdout.lines().any(|l| l.contains(key) && says_registered(l))
+                })
+                .collect();
+            if ok_apis.is_empty() {
+                Check::new("kcbctl report lists the registrations as registered", false, "no registrations to look for")
+            } else if missing.is_empty() {
+                Check::new("kcbctl report lists the registrations as registered", true, format!("{} entries", ok_apis.len()))
+            } else {
+                Check::new(
+                    "kcbctl report lists the registrations as registered",
+                    false,
+                    format!("no `registered` line for: {}", missing.join(", ")),
+                )
+            }
+        }
+        _ => Check::new("kcbctl report lists the registrations as registered", false, "no successful report"),
+    });
+
+    // Trigger unload.
+    let mut trig_stop = step_check(
+        "trigger driver stopped (DriverUnload ran) and deleted",
+        &[("sc stop kcbtrig", &t.stop_trigger), ("sc delete kcbtrig", &t.delete_trigger)],
+    );
+    if trig_stop.ok && !msgs.contains(&"kcbtrig: unload") {
+        trig_stop = Check::new(trig_stop.name, false, "no `kcbtrig: unload` line");
+    }
+    out.push(trig_stop);
+
+    out.push(step_check("sc stop kcallbacks", &[("sc stop kcallbacks", &t.stop_driver)]));
+
+    // unregister lines: one `removed` per registration.
+    let unregs: Vec<(&str, &str)> = msgs.iter().filter_map(|m| parse_unregister(m)).collect();
+    let mut expected: Vec<&str> = ok_apis.clone();
+    let mut problems = vec![];
+    for (api, result) in &unregs {
+        if *result != "removed" {
+            problems.push(format!("{api}: {result}"));
+        } else if let Some(i) = expected.iter().position(|a| a == api) {
+            expected.swap_remove(i);
+        } else {
+            problems.push(format!("{api} removed but not registered (or removed twice)"));
+        }
+    }
+    problems.extend(expected.iter().map(|a| format!("{a} never removed")));
+    out.push(if ok_apis.is_empty() {
+        Check::new("one `unregister ...: removed` per registration", false, "no registrations")
+    } else if problems.is_empty() {
+        Check::new("one `unregister ...: removed` per registration", true, format!("{} removed", unregs.len()))
+    } else {
+        Check::new("one `unregister ...: removed` per registration", false, problems.join("; "))
+    });
+
+    let unloaded: Vec<u64> = msgs.iter().filter_map(|m| parse_unloaded(m)).collect();
+    out.push(match unloaded.as_slice() {
+        [n] if *n == ok_apis.len() as u64 && !ok_apis.is_empty() => {
+            Check::new("unloaded line with the registered count", true, format!("{n} removed"))
+        }
+        [n] => Check::new(
+            "unloaded line with the registered count",
+            false,
+            format!("unloaded: {n} removed, but {} were registered", ok_apis.len()),
+        ),
+        [] => Check::new("unloaded line with the registered count", false, "no `kcallbacks: unloaded:` line"),
+        many => Check::new("unloaded line with the registered count", false, format!("{} `unloaded:` lines", many.len())),
+    });
+
+    out.push(step_check("kcallbacks service deleted", &[("sc delete kcallbacks", &t.delete_driver)]));
+    out.push(forbidden_texts_check(&t.log));
+    out.push(match &t.shutdown {
+        Ok(()) => Check::new("wineserver shut down cleanly", true, ""),
+        Err(e) => Check::new("wineserver shut down cleanly", false, e.clone()),
+    });
+    out
+}
+
+fn forbidden_texts_check(log: &str) -> Check {
+    let hits: Vec<&str> =
+        log.lines().filter(|l| FORBIDDEN_LOG_TEXTS.iter().any(|f| l.contains(f))).take(5).collect();
+    if hits.is_empty() {
+        Check::new("no unimplemented-function / wine_stub lines in the log", true, "")
+    } else {
+        Check::new("no unimplemented-function / wine_stub lines in the log", false, hits.join(" | "))
+    }
+}
+
+/// The smoke test: the trigger driver alone (proves the Wine toolchain
+/// without the main driver). Returns the checks.
+pub fn smoke(paths: &Paths, config: &wine::Config) -> (Vec<Check>, String) {
+    let mut session = match Session::start(&paths.root, config) {
+        Ok(s) => s,
+        Err(e) => return (vec![Check::new("wine session started", false, e.to_string())], String::new()),
+    };
+    let mut out = vec![Check::new("wine session started", true, "")];
+    if let Err(e) = install_files(paths, &session, false) {
+        out.push(Check::new("kcbtrig.sys copied into the prefix", false, e.to_string()));
+    } else {
+        let _ = session.wine(&["sc.exe", "delete", "kcbtrig"], SC_LIMIT);
+        let create = sc(&session, &create_args("kcbtrig", "C:\\kcbtrig.sys"));
+        let start = if create.ok { sc(&session, &["start", "kcbtrig"]) } else { Step::skipped("sc create failed") };
+        let stop = if start.ok { sc(&session, &["stop", "kcbtrig"]) } else { Step::skipped("sc start failed") };
+        let delete = if create.ok { sc(&session, &["delete", "kcbtrig"]) } else { Step::skipped("sc create failed") };
+        let msgs = session.messages();
+        let has = |m: &str| msgs.iter().any(|x| x == m);
+        out.push(step_check("kcbtrig created and started", &[("sc create", &create), ("sc start", &start)]));
+        let line_check = |name, msg| Check::new(name, has(msg), if has(msg) { "" } else { "not in the log" });
+        out.push(line_check("`kcbtrig: DriverEntry` line", "kcbtrig: DriverEntry"));
+        out.push(step_check("kcbtrig stopped and deleted", &[("sc stop", &stop), ("sc delete", &delete)]));
+        out.push(line_check("`kcbtrig: unload` line", "kcbtrig: unload"));
+    }
+    let shutdown = session.shutdown();
+    let log = session.log();
+    out.push(forbidden_texts_check(&log));
+    out.push(match shutdown {
+        Ok(()) => Check::new("wineserver shut down cleanly", true, ""),
+        Err(e) => Check::new("wineserver shut down cleanly", false, e.to_string()),
+    });
+    (out, log)
+}
+
+/// Prints the last `n` lines of a log under a heading.
+pub fn dump_log_tail(root: &Path, log_path: &Path, log: &str, n: usize) {
+    println!("---- last {n} lines of {} ----", crate::util::rel(root, log_path));
+    for line in last_lines(log, n) {
+        println!("{line}");
+    }
+    println!("---- end of log ----");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logparse::driver_message;
+    use crate::util::Ended;
+
+    fn ok_step() -> Step {
+        Step { ok: true, text: "exit code 0".into() }
+    }
+
+    fn wine_line(msg: &str) -> String {
+        format!("0160:warn:debugstr:vDbgPrintExWithPrefix 0000004d:00000001: {msg}\n")
+    }
+
+    fn transcript(messages: &[&str], report: &str) -> Transcript {
+        let mut t = Transcript::new();
+        for s in [
+            &mut t.create_driver,
+            &mut t.start_driver,
+            &mut t.create_trigger,
+            &mut t.start_trigger,
+            &mut t.stop_trigger,
+            &mut t.delete_trigger,
+            &mut t.stop_driver,
+            &mut t.delete_driver,
+        ] {
+            *s = ok_step();
+        }
+        t.event_wait = Some(Duration::from_millis(100));
+        t.log = messages.iter().map(|m| wine_line(m)).collect();
+        t.messages = t.log.lines().filter_map(driver_message).map(str::to_owned).collect();
+        let status = std::process::Command::new("true").status().unwrap();
+        t.report = Some(Captured { ended: Ended::Exited(status), stdout: report.into(), stderr: String::new() });
+        t
+    }
+
+    const GOOD: &[&str] = &[
+        "kcallbacks: DriverEntry version=0.1.0",
+        "kcallbacks: register IoCreateDevice(\\Device\\KCallbacks): ok status=0x00000000",
+        "kcallbacks: register PsSetLoadImageNotifyRoutine: ok status=0x00000000",
+        "kcallbacks: register KeRegisterNmiCallback: unavailable status=0xC00000BB",
+        "kcallbacks: loaded: 2 registered, 0 failed, 0 disabled, 1 unavailable",
+        "kcbtrig: DriverEntry",
+        "kcallbacks: event #1 t=x cpu=0 irql=0 LoadImage pid=0 tid=9 base=0x140000000 size=0x3000 name=C:\\kcbtrig.sys",
+        "kcbtrig: unload",
+        "kcallbacks: unregister PsSetLoadImageNotifyRoutine: removed",
+        "kcallbacks: unregister IoCreateDevice(\\Device\\KCallbacks): removed",
+        "kcallbacks: unloaded: 2 removed",
+    ];
+    const GOOD_REPORT: &str = "IoCreateDevice            registered  0x00000000\n\
+                               PsSetLoadImageNotifyRoutine registered 0x00000000\n\
+                               KeRegisterNmiCallback     not-available\n";
+
+    fn failed(checks: &[Check]) -> Vec<&'static str> {
+        checks.iter().filter(|c| !c.ok).map(|c| c.name).collect()
+    }
+
+    #[test]
+    fn a_good_session_passes_every_check() {
+        let checks = checks(&transcript(GOOD, GOOD_REPORT), Some("0.1.0"));
+        assert_eq!(failed(&checks), Vec::<&str>::new(), "{checks:#?}");
+        assert_eq!(checks.len(), 16);
+    }
+
+    #[test]
+    fn failures_are_reported_by_name() {
+        let mut lines = GOOD.to_vec();
+        lines[3] = "kcallbacks: register CmRegisterCallback: FAILED status=0xC0000002";
+        lines[4] = "kcallbacks: loaded: 2 registered, 1 failed, 0 disabled, 0 unavailable";
+        lines.remove(lines.iter().position(|l| l.contains("unregister Ps")).unwrap());
+        lines.push("0024:err:module:x Unimplemented function ntoskrnl.exe.Foo called");
+        let t = transcript(&lines, "IoCreateDevice registered\n");
+        let names = failed(&checks(&t, Some("0.2.0")));
+        assert_eq!(
+            names,
+            [
+                "DriverEntry line",
+                "every registration ok (or allowed disabled/unavailable)",
+                "loaded line: 0 failed, counts match the register lines",
+                "kcbctl report lists the registrations as registered",
+                "one `unregister ...: removed` per registration",
+                "no unimplemented-function / wine_stub lines in the log",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_event_and_unload_count_mismatch() {
+        let lines: Vec<&str> = GOOD.iter().copied().filter(|l| !l.contains("event #")).collect();
+        let mut t = transcript(&lines, GOOD_REPORT);
+        t.log = t.log.replace("unloaded: 2 removed", "unloaded: 1 removed");
+        t.messages = t.log.lines().filter_map(driver_message).map(str::to_owned).collect();
+        let names = failed(&checks(&t, None));
+        assert_eq!(
+            names,
+            ["LoadImage event for kcbtrig.sys with nonzero base and size", "unloaded line with the registered count"]
+        );
+    }
+
+    #[test]
+    fn registered_word() {
+        assert!(says_registered("PsSetLoadImageNotifyRoutine  registered  status=0"));
+        assert!(says_registered("x: REGISTERED"));
+        assert!(!says_registered("PsSetLoadImageNotifyRoutine unregistered"));
+        assert!(!says_registered("x not-registered-yet"));
+    }
+
+    #[test]
+    fn version_from_cargo_toml() {
+        let root = crate::util::repo_root();
+        let v = workspace_version(&root).unwrap();
+        assert!(v.split('.').count() >= 3, "{v}");
+    }
+}

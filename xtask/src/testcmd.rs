@@ -1,0 +1,113 @@
+//! `cargo xtask test`: the whole test sequence (what `.ci/run` runs).
+//!
+//! Steps run in order and the sequence stops at the first failure. The last
+//! line is always `xtask test: <N> passed, <M> failed` (steps), and the exit
+//! code is non-zero when a step failed. To add a step, push another
+//! [`Step`] in [`steps`].
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use crate::artifacts::{self, Parts, Paths};
+use crate::util::{Result, bail, cargo, cargo_main, run_checked, secs};
+
+/// Environment variable read by `tests/image_checks.rs`: the image to check.
+pub const SYS_PATH_ENV: &str = "KCB_SYS_PATH";
+/// Environment variable read by `tests/image_checks.rs`: skip (the host-test
+/// step runs before the build; the image checks get their own step).
+pub const SKIP_IMAGE_CHECKS_ENV: &str = "KCB_SKIP_IMAGE_CHECKS";
+
+const TEST_LIMIT: Duration = Duration::from_secs(45 * 60);
+
+/// One step of the sequence.
+pub struct Step {
+    /// Shown in the summary.
+    pub name: &'static str,
+    /// Runs it.
+    pub run: Box<dyn FnOnce() -> Result<()>>,
+}
+
+fn step(name: &'static str, run: impl FnOnce() -> Result<()> + 'static) -> Step {
+    Step { name, run: Box::new(run) }
+}
+
+/// The steps, in order.
+pub fn steps(root: &Path) -> Vec<Step> {
+    let r = root.to_path_buf();
+    let (r1, r2, r3, r4, r5) = (r.clone(), r.clone(), r.clone(), r.clone(), r);
+    vec![
+        step("setup", crate::setup::setup),
+        step("xtask self-tests", move || {
+            run_checked(
+                Command::new(cargo())
+                    .current_dir(&r1)
+                    .args(["test", "--quiet", "--manifest-path", "xtask/Cargo.toml"]),
+                TEST_LIMIT,
+            )
+        }),
+        step("host tests (cargo test --workspace)", move || {
+            // The image checks need the cross-built .sys; they run in their own step below.
+            run_checked(cargo_main(&r2, &["test", "--workspace"]).env(SKIP_IMAGE_CHECKS_ENV, "1"), TEST_LIMIT)
+        }),
+        step("cross build + sign", move || artifacts::build(&Paths::new(&r3), Parts::ALL)),
+        step("image and INF checks", move || {
+            let paths = Paths::new(&r4);
+            run_checked(
+                cargo_main(&r4, &["test", "--test", "image_checks", "--test", "inf_check"])
+                    .env(SYS_PATH_ENV, &paths.driver)
+                    .env_remove(SKIP_IMAGE_CHECKS_ENV),
+                TEST_LIMIT,
+            )
+        }),
+        step("wine end-to-end", move || {
+            let (passed, failed) = crate::wine_e2e(&r5)?;
+            if failed > 0 {
+                bail!("{failed} of {} checks failed", passed + failed);
+            }
+            Ok(())
+        }),
+    ]
+}
+
+/// How long a step took and how it ended.
+type Finished = (Duration, Result<()>);
+
+/// Runs the sequence; prints a summary line per step and the final count.
+pub fn test(root: &Path) -> ExitCode {
+    let t0 = Instant::now();
+    let mut results: Vec<(&'static str, Option<Finished>)> = vec![];
+    let mut failed_already = false;
+    for s in steps(root) {
+        if failed_already {
+            results.push((s.name, None));
+            continue;
+        }
+        println!("\n==> xtask test: {}", s.name);
+        let started = Instant::now();
+        let outcome = (s.run)();
+        if let Err(e) = &outcome {
+            println!("xtask test: step `{}` failed: {e}", s.name);
+            failed_already = true;
+        }
+        results.push((s.name, Some((started.elapsed(), outcome))));
+    }
+
+    println!("\nxtask test summary ({}):", secs(t0.elapsed()));
+    let (mut passed, mut failed) = (0, 0);
+    for (name, result) in &results {
+        match result {
+            Some((d, Ok(()))) => {
+                passed += 1;
+                println!("  ok       {name} ({})", secs(*d));
+            }
+            Some((d, Err(e))) => {
+                failed += 1;
+                println!("  FAILED   {name} ({}): {e}", secs(*d));
+            }
+            None => println!("  skipped  {name} (an earlier step failed)"),
+        }
+    }
+    println!("xtask test: {passed} passed, {failed} failed");
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
