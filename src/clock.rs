@@ -5,21 +5,14 @@
 //! (x64 Windows has it only as a header macro, Wine exports it); failing both,
 //! timestamps are 0 ("unknown") rather than a guess.
 
-use core::{
-    ffi::c_void,
-    sync::atomic::{AtomicPtr, Ordering},
-};
-
 use wdk_sys::LARGE_INTEGER;
 
-use crate::{kernel::system_routine, unicode::StaticUnicode};
+use crate::{dynamic_fn, kernel::DynamicRoutine};
 
 type QueryTime = unsafe extern "C" fn(*mut LARGE_INTEGER);
 
-static PRECISE: StaticUnicode<24> = StaticUnicode::new(*b"KeQuerySystemTimePrecise");
-static PLAIN: StaticUnicode<17> = StaticUnicode::new(*b"KeQuerySystemTime");
-
-static QUERY_TIME: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+static PRECISE: DynamicRoutine = DynamicRoutine::new("KeQuerySystemTimePrecise");
+static PLAIN: DynamicRoutine = DynamicRoutine::new("KeQuerySystemTime");
 
 /// Which clock [`now`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,15 +30,14 @@ pub enum ClockSource {
 /// # IRQL
 /// PASSIVE_LEVEL (DriverEntry).
 pub fn init() -> ClockSource {
-    let precise = system_routine(&PRECISE);
-    let (routine, source) = if precise.is_null() {
-        let plain = system_routine(&PLAIN);
-        (plain, if plain.is_null() { ClockSource::None } else { ClockSource::Plain })
+    if PRECISE.resolve() {
+        PLAIN.clear();
+        ClockSource::Precise
+    } else if PLAIN.resolve() {
+        ClockSource::Plain
     } else {
-        (precise, ClockSource::Precise)
-    };
-    QUERY_TIME.store(routine, Ordering::Release);
-    source
+        ClockSource::None
+    }
 }
 
 /// System time in 100-ns units since 1601-01-01 UTC, or 0 if no clock
@@ -55,13 +47,9 @@ pub fn init() -> ClockSource {
 /// Any.
 #[must_use]
 pub fn now() -> u64 {
-    let routine = QUERY_TIME.load(Ordering::Acquire);
-    if routine.is_null() {
+    let Some(query) = dynamic_fn!(PRECISE => QueryTime).or_else(|| dynamic_fn!(PLAIN => QueryTime)) else {
         return 0;
-    }
-    // SAFETY: the pointer was returned by MmGetSystemRoutineAddress for a
-    // routine with exactly this signature.
-    let query: QueryTime = unsafe { core::mem::transmute::<*mut c_void, QueryTime>(routine) };
+    };
     let mut time = LARGE_INTEGER::default();
     // SAFETY: `time` is a writable LARGE_INTEGER; the routine may be called at any IRQL.
     unsafe { query(&raw mut time) };

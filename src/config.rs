@@ -12,7 +12,7 @@ use core::{
 
 use kcb_proto::{
     ConfigOrigin, SOURCE_COUNT, SourceId,
-    params::{ParamError, Settings},
+    params::{Applied, ParamError, PolicySettings, Settings},
 };
 use wdk_sys::{
     _KEY_VALUE_INFORMATION_CLASS::KeyValueFullInformation, HANDLE, KEY_READ,
@@ -22,7 +22,10 @@ use wdk_sys::{
     ntddk::{ZwClose, ZwEnumerateValueKey, ZwOpenKey},
 };
 
-use crate::{kprintln, unicode::units_of};
+use crate::{
+    kprintln,
+    unicode::{Utf16Display, units_of},
+};
 
 /// Longest registry path (in UTF-16 units) the driver builds.
 const MAX_PATH_UNITS: usize = 512;
@@ -79,6 +82,26 @@ impl ActiveSettings {
 /// The driver's settings.
 pub static SETTINGS: ActiveSettings = ActiveSettings::new();
 
+/// Altitudes and policy lists, written once at `DriverEntry` before any
+/// callback that reads them is registered, read-only afterwards.
+struct PolicyCell(core::cell::UnsafeCell<PolicySettings>);
+
+// SAFETY: written only in DriverEntry, before the callbacks that read it are
+// registered (registration publishes it to them); never written afterwards.
+unsafe impl Sync for PolicyCell {}
+
+static POLICY: PolicyCell = PolicyCell(core::cell::UnsafeCell::new(PolicySettings::defaults()));
+
+/// The altitudes and policy lists.
+///
+/// # IRQL
+/// Any.
+#[must_use]
+pub fn policy() -> &'static PolicySettings {
+    // SAFETY: see PolicyCell: no writer runs once callbacks can read it.
+    unsafe { &*POLICY.0.get() }
+}
+
 /// Reads `<registry_path>\Parameters`, reports every value it applied or
 /// rejected, and publishes the result in [`SETTINGS`].
 ///
@@ -104,6 +127,8 @@ pub unsafe fn load(registry_path: PCUNICODE_STRING) -> Settings {
         ),
     }
     SETTINGS.store(&settings);
+    // SAFETY: DriverEntry, before any callback that reads the policy exists.
+    unsafe { *POLICY.0.get() = settings.policy };
     kprintln!("config: enabled sources mask={:#x}", settings.enabled_mask);
     settings
 }
@@ -225,28 +250,19 @@ fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
 }
 
 /// Prints what applying one value did.
-fn report(result: Result<kcb_proto::params::Applied, ParamError>, name: &ValueName) {
-    let name = NameDisplay(name.units());
+fn report(result: Result<Applied, ParamError>, name: &ValueName) {
+    let name = Utf16Display(name.units());
     match result {
-        Ok(applied) => kprintln!(
+        Ok(Applied::Source { source, enabled }) => kprintln!(
             "config: {name} = {} ({} {})",
-            u8::from(applied.enabled),
-            applied.source.name(),
-            if applied.enabled { "enabled" } else { "disabled" }
+            u8::from(enabled),
+            source.name(),
+            if enabled { "enabled" } else { "disabled" }
         ),
+        Ok(Applied::Altitude) => kprintln!("config: {name} set"),
+        Ok(Applied::DenyImages(n)) => kprintln!("config: {name}: {n} image names (deny policy on)"),
+        Ok(Applied::ProtectPids(n)) => kprintln!("config: {name}: {n} process ids (protect policy on)"),
         Err(ParamError::UnknownName) => kprintln!("config: unknown value {name}; ignored"),
         Err(error) => kprintln!("config: invalid value {name}: {error}; default used"),
-    }
-}
-
-/// Displays UTF-16 as text, replacing what is not valid.
-struct NameDisplay<'a>(&'a [u16]);
-
-impl core::fmt::Display for NameDisplay<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for c in char::decode_utf16(self.0.iter().copied()) {
-            core::fmt::Write::write_char(f, c.unwrap_or(char::REPLACEMENT_CHARACTER))?;
-        }
-        Ok(())
     }
 }

@@ -25,7 +25,7 @@ use wdk_sys::{
 };
 
 use crate::{
-    guard::{NtStatus, RegistrationOps},
+    guard::{Failure, NtStatus, RegistrationOps, check},
     ioctl,
     report::Api,
     unicode::StaticUnicode,
@@ -105,7 +105,7 @@ impl RegistrationOps for ControlDevice {
     const API: Api = Api::ControlDevice;
 
     /// `IoCreateDevice` + the SYSTEM/Administrators DACL. `PASSIVE_LEVEL`.
-    fn register(driver: DriverObject) -> Result<DeviceToken, NtStatus> {
+    fn register(driver: DriverObject) -> Result<DeviceToken, Failure> {
         let mut device: PDEVICE_OBJECT = ptr::null_mut();
         let mut name = DEVICE_NAME.as_unicode_string();
         // SAFETY: `driver` wraps the DRIVER_OBJECT DriverEntry received (its
@@ -123,15 +123,15 @@ impl RegistrationOps for ControlDevice {
             )
         };
         if status < 0 {
-            return Err(status);
+            return Err(status.into());
         }
         if device.is_null() {
-            return Err(STATUS_INVALID_PARAMETER);
+            return Err(STATUS_INVALID_PARAMETER.into());
         }
         if let Err(status) = secure(device) {
             // SAFETY: the device was created above and nothing references it yet.
             unsafe { IoDeleteDevice(device) };
-            return Err(status);
+            return Err(status.into());
         }
         Ok(DeviceToken(device))
     }
@@ -173,9 +173,6 @@ fn secure(device: PDEVICE_OBJECT) -> Result<(), NtStatus> {
     })
 }
 
-const fn check(status: NTSTATUS) -> Result<(), NtStatus> {
-    if status < 0 { Err(status) } else { Ok(()) }
-}
 
 /// The symbolic link `\DosDevices\KCallbacks` -> `\Device\KCallbacks`.
 pub struct SymbolicLink;
@@ -186,11 +183,11 @@ impl RegistrationOps for SymbolicLink {
     const API: Api = Api::SymbolicLink;
 
     /// `IoCreateSymbolicLink`. PASSIVE_LEVEL.
-    fn register((): ()) -> Result<(), NtStatus> {
+    fn register((): ()) -> Result<(), Failure> {
         let mut link = LINK_NAME.as_unicode_string();
         let mut device = DEVICE_NAME.as_unicode_string();
         // SAFETY: both are valid UNICODE_STRINGs over static memory.
-        check(unsafe { IoCreateSymbolicLink(&raw mut link, &raw mut device) })
+        Ok(check(unsafe { IoCreateSymbolicLink(&raw mut link, &raw mut device) })?)
     }
 
     unsafe fn unregister((): ()) {

@@ -25,7 +25,7 @@ use wdk_sys::{
 
 use crate::{
     events::{self, CLIENT_QUEUE, RING},
-    guard::{NtStatus, RegistrationOps},
+    guard::{Failure, RegistrationOps, check},
     log::{self, LineBuffer},
     report::Api,
 };
@@ -69,7 +69,7 @@ impl RegistrationOps for DrainThread {
     const API: Api = Api::DrainThread;
 
     /// `PsCreateSystemThread`. PASSIVE_LEVEL.
-    fn register((): ()) -> Result<ThreadHandle, NtStatus> {
+    fn register((): ()) -> Result<ThreadHandle, Failure> {
         STOP.store(false, Ordering::Release);
         // SAFETY: the static event is not in use (no drain thread runs).
         unsafe { KeInitializeEvent(wake_event(), SynchronizationEvent, 0) };
@@ -94,7 +94,8 @@ impl RegistrationOps for DrainThread {
                 ptr::null_mut(),
             )
         };
-        if status < 0 { Err(status) } else { Ok(ThreadHandle(handle)) }
+        check(status)?;
+        Ok(ThreadHandle(handle))
     }
 
     unsafe fn unregister(token: ThreadHandle) {

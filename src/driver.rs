@@ -7,13 +7,17 @@ use kcb_proto::{RegistrationState, SourceId, params::Settings};
 use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING, STATUS_SUCCESS};
 
 use crate::{
-    clock, config,
+    callbacks::{self, CallbackObjects},
+    clock,
+    cm::{self, RegistryArgs, RegistryCallback},
+    config,
     device::{self, ControlDevice, DriverObject, SymbolicLink},
     drain::{self, DrainThread},
-    guard::Registration,
+    guard::{Registration, RegistrationOps},
     kprintln,
-    ps::LoadImageNotify,
-    report::REPORT,
+    ob::HandleCallbacks,
+    ps::{self, LoadImageNotify, ProcessNotify, ThreadNotify},
+    report::{Api, REPORT},
 };
 
 /// The driver's version, as printed at load and returned by `GET_REPORT`.
@@ -24,7 +28,12 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// left), then the symbolic link and the device.
 #[allow(dead_code, reason = "the fields are held for their Drop, which unregisters")]
 pub struct DriverState {
+    process: Option<Registration<ProcessNotify>>,
+    thread: Option<Registration<ThreadNotify>>,
     load_image: Option<Registration<LoadImageNotify>>,
+    handles: Option<Registration<HandleCallbacks>>,
+    registry: Option<Registration<RegistryCallback>>,
+    callback_objects: Option<CallbackObjects>,
     drain: Option<Registration<DrainThread>>,
     link: Registration<SymbolicLink>,
     device: Registration<ControlDevice>,
@@ -41,15 +50,58 @@ impl DriverState {
     /// # IRQL
     /// PASSIVE_LEVEL.
     pub fn register(driver: DriverObject, settings: &Settings) -> Result<Self, NTSTATUS> {
-        let device = Registration::<ControlDevice>::new(driver)?;
-        let link = Registration::<SymbolicLink>::new(())?;
+        let device = Registration::<ControlDevice>::new(driver).map_err(|f| f.status)?;
+        let link = Registration::<SymbolicLink>::new(()).map_err(|f| f.status)?;
         let drain = Registration::<DrainThread>::new(()).ok();
-        let load_image =
-            Registration::<LoadImageNotify>::optional(settings.is_enabled(SourceId::LoadImage), ());
+        let (process_variant, thread_variant, image_variant) = ps::resolve();
+        let process = optional::<ProcessNotify>(
+            settings.is_enabled(SourceId::ProcessCreate),
+            ProcessNotify::api(process_variant),
+            process_variant,
+        );
+        let thread = optional::<ThreadNotify>(
+            settings.is_enabled(SourceId::ThreadCreate),
+            ThreadNotify::api(thread_variant),
+            thread_variant,
+        );
+        let load_image = optional::<LoadImageNotify>(
+            settings.is_enabled(SourceId::LoadImage),
+            LoadImageNotify::api(image_variant),
+            image_variant,
+        );
+        let handles = optional::<HandleCallbacks>(
+            settings.is_enabled(SourceId::ObjectHandle),
+            Api::ObRegisterCallbacks,
+            (),
+        );
+        let registry_variant = cm::resolve();
+        let registry = optional::<RegistryCallback>(
+            settings.is_enabled(SourceId::Registry),
+            cm::api(registry_variant),
+            RegistryArgs { variant: registry_variant, driver: driver.as_ptr().cast() },
+        );
+        let callback_objects = if settings.is_enabled(SourceId::CallbackObject) {
+            let objects = CallbackObjects::register();
+            callbacks::print_map();
+            Some(objects)
+        } else {
+            REPORT.set(Api::OwnCallbackObject, RegistrationState::DisabledByConfig, 0);
+            None
+        };
         // SAFETY: the device is live and still initialising; nothing else
         // touches its flags.
         unsafe { device::finish_initializing(device.token().as_ptr()) };
-        Ok(Self { load_image, drain, link, device })
+        Ok(Self { process, thread, load_image, handles, registry, callback_objects, drain, link, device })
+    }
+}
+
+/// Registers `R` as `api` if `enabled`, else reports it disabled.
+fn optional<R: RegistrationOps>(enabled: bool, api: Api, args: R::Args) -> Option<Registration<R>> {
+    if enabled {
+        Registration::new_as(api, args).ok()
+    } else {
+        REPORT.set(api, RegistrationState::DisabledByConfig, 0);
+        None
     }
 }
 
@@ -88,12 +140,13 @@ pub unsafe extern "C" fn driver_entry(
         Ok(state) => {
             // SAFETY: no other accessor runs during DriverEntry.
             unsafe { *STATE.0.get() = Some(state) };
+            let count = |state| REPORT.count(state) + CallbackObjects::count(state);
             kprintln!(
                 "loaded: {} registered, {} failed, {} disabled, {} unavailable",
-                REPORT.count(RegistrationState::Registered),
-                REPORT.count(RegistrationState::Failed),
-                REPORT.count(RegistrationState::DisabledByConfig),
-                REPORT.count(RegistrationState::NotAvailable),
+                count(RegistrationState::Registered),
+                count(RegistrationState::Failed),
+                count(RegistrationState::DisabledByConfig),
+                count(RegistrationState::NotAvailable),
             );
             STATUS_SUCCESS
         }
@@ -119,5 +172,8 @@ pub unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
     drop(state);
     // Anything pushed after the drain stopped stays counted, never lost.
     drain::drain_once();
-    kprintln!("unloaded: {} removed", REPORT.count(RegistrationState::Removed));
+    kprintln!(
+        "unloaded: {} removed",
+        REPORT.count(RegistrationState::Removed) + CallbackObjects::removed_count()
+    );
 }

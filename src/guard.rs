@@ -17,6 +17,42 @@ use crate::report::{Api, REPORT};
 /// NTSTATUS values as the `i32` the kernel returns.
 pub type NtStatus = i32;
 
+/// `Ok(())` for a success or informational status, `Err(status)` otherwise
+/// (`NT_SUCCESS`).
+///
+/// # Errors
+/// `status` when it is an error or warning code.
+pub const fn check(status: NtStatus) -> Result<(), NtStatus> {
+    if status < 0 { Err(status) } else { Ok(()) }
+}
+
+/// Why a registration is not in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// The status the routine returned (or the wrapper chose, documented per
+    /// implementation).
+    pub status: NtStatus,
+    /// `Failed`, or `NotAvailable` when the system does not offer it.
+    pub state: RegistrationState,
+    /// A [`kcb_proto::report_detail`] value.
+    pub detail: u32,
+}
+
+impl Failure {
+    /// The system does not offer this registration (not exported, no such
+    /// object, ...): reported as "unavailable", not as a failure.
+    #[must_use]
+    pub const fn unavailable(status: NtStatus, detail: u32) -> Self {
+        Self { status, state: RegistrationState::NotAvailable, detail }
+    }
+}
+
+impl From<NtStatus> for Failure {
+    fn from(status: NtStatus) -> Self {
+        Self { status, state: RegistrationState::Failed, detail: kcb_proto::report_detail::NONE }
+    }
+}
+
 /// How to make and undo one kind of registration.
 pub trait RegistrationOps {
     /// What the registration needs (device object, flags, ...).
@@ -29,9 +65,10 @@ pub trait RegistrationOps {
     /// Registers.
     ///
     /// # Errors
-    /// The NTSTATUS the kernel returned, or one the wrapper chose for a
-    /// failure reported without a status (documented per implementation).
-    fn register(args: Self::Args) -> Result<Self::Token, NtStatus>;
+    /// The NTSTATUS the kernel returned (or one the wrapper chose for a
+    /// failure reported without a status, documented per implementation),
+    /// and whether it is a failure or the system not offering the API.
+    fn register(args: Self::Args) -> Result<Self::Token, Failure>;
 
     /// Undoes a successful [`register`](Self::register).
     ///
@@ -45,39 +82,38 @@ pub trait RegistrationOps {
 #[must_use = "dropping a Registration unregisters it at once"]
 pub struct Registration<R: RegistrationOps> {
     token: Option<R::Token>,
+    api: Api,
 }
 
 impl<R: RegistrationOps> Registration<R> {
     /// Registers and reports the outcome.
     ///
     /// # Errors
-    /// The failure status (already reported).
+    /// The failure (already reported).
     ///
     /// # IRQL
     /// That of `R::register` (PASSIVE_LEVEL for every API the driver makes at
     /// DriverEntry).
-    pub fn new(args: R::Args) -> Result<Self, NtStatus> {
-        match R::register(args) {
-            Ok(token) => {
-                REPORT.set(R::API, RegistrationState::Registered, 0);
-                Ok(Self { token: Some(token) })
-            }
-            Err(status) => {
-                REPORT.set(R::API, RegistrationState::Failed, status);
-                Err(status)
-            }
-        }
+    pub fn new(args: R::Args) -> Result<Self, Failure> {
+        Self::new_as(R::API, args)
     }
 
-    /// Registers only if `enabled`; otherwise reports "disabled by
-    /// configuration". A failure is reported and yields `None`: the driver
-    /// runs on with the rest.
-    pub fn optional(enabled: bool, args: R::Args) -> Option<Self> {
-        if enabled {
-            Self::new(args).ok()
-        } else {
-            REPORT.set(R::API, RegistrationState::DisabledByConfig, 0);
-            None
+    /// As [`new`](Self::new), reported under `api` instead of `R::API`: for
+    /// operations registered once per instance (one observer per callback
+    /// object, say).
+    ///
+    /// # Errors
+    /// The failure (already reported).
+    pub fn new_as(api: Api, args: R::Args) -> Result<Self, Failure> {
+        match R::register(args) {
+            Ok(token) => {
+                REPORT.set(api, RegistrationState::Registered, 0);
+                Ok(Self { token: Some(token), api })
+            }
+            Err(failure) => {
+                REPORT.set_detailed(api, failure.state, failure.status, failure.detail);
+                Err(failure)
+            }
         }
     }
 
@@ -96,7 +132,7 @@ impl<R: RegistrationOps> Drop for Registration<R> {
             // SAFETY: the token came from R::register (type invariant) and the
             // Option's take() guarantees this runs once.
             unsafe { R::unregister(token) };
-            REPORT.set(R::API, RegistrationState::Removed, 0);
+            REPORT.set(self.api, RegistrationState::Removed, 0);
         }
     }
 }

@@ -8,7 +8,8 @@
 
 use kcb_proto::{
     ConfigResponse, EventRecord, FloodPayload, FloodRequest, FloodResponse, GetConfigRequest,
-    GetReportRequest, GetStatsRequest, Ioctl, MAX_REPORT_ENTRIES, ReadEventsRequest,
+    GetReportRequest, GetStatsRequest, Ioctl, ListCallbackObjectsRequest, MAX_REPORT_ENTRIES,
+    NotifyRequest, ReadEventsRequest,
     ReadEventsWriter, RegistrationState, ReportEntry, RequestError, SOURCE_COUNT, SourceId,
     SourceStats, StatsResponse, decode_request, flood_checksum, kind, write_report,
     write_response,
@@ -93,7 +94,18 @@ fn serve(request: &Request, buffer: &mut [u8]) -> Result<usize, Failure> {
             }
             Ok(write_response(output, &self::flood(flood.count))?)
         }
-        Ioctl::Notify | Ioctl::ListCallbackObjects => Err(RequestError::UnknownCode.into()),
+        Ioctl::Notify => {
+            let notify: NotifyRequest = decode_request(input)?;
+            match crate::callbacks::notify_own(notify.argument1, notify.argument2) {
+                None => Err(Failure::Status(STATUS_NOT_SUPPORTED)),
+                Some(Err(status)) => Err(Failure::Status(status)),
+                Some(Ok(())) => Ok(0),
+            }
+        }
+        Ioctl::ListCallbackObjects => {
+            let _: ListCallbackObjectsRequest = decode_request(input)?;
+            Ok(crate::callbacks::write_map(output_of(request, buffer)?)?)
+        }
     }
 }
 
@@ -107,8 +119,8 @@ fn report(output: &mut [u8]) -> Result<usize, RequestError> {
     let mut entries = [ReportEntry::new("", RegistrationState::Registered, 0, 0); API_COUNT];
     let mut count = 0;
     for &api in Api::ALL {
-        if let (Some(state), status) = REPORT.get(api) {
-            entries[count] = ReportEntry::new(api.name(), state, status, 0);
+        if let (Some(state), status, detail) = REPORT.get(api) {
+            entries[count] = ReportEntry::new(api.name(), state, status, detail);
             count += 1;
         }
     }

@@ -25,15 +25,19 @@ static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
 
 pub mod log;
 
+pub mod callbacks;
 pub mod clock;
+pub mod cm;
 pub mod config;
 pub mod device;
 pub mod drain;
 pub mod driver;
 pub mod events;
+pub mod ex;
 pub mod guard;
 pub mod ioctl;
 pub mod kernel;
+pub mod ob;
 pub mod ps;
 pub mod report;
 pub mod unicode;

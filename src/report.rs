@@ -7,7 +7,7 @@
 
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
-use kcb_proto::RegistrationState;
+use kcb_proto::{RegistrationState, report_detail};
 
 use crate::kprintln;
 
@@ -42,7 +42,17 @@ apis! {
     ControlDevice => "IoCreateDevice(\\Device\\KCallbacks)",
     SymbolicLink => "IoCreateSymbolicLink(\\DosDevices\\KCallbacks)",
     DrainThread => "PsCreateSystemThread(drain)",
+    ProcessNotifyEx2 => "PsSetCreateProcessNotifyRoutineEx2",
+    ProcessNotifyEx => "PsSetCreateProcessNotifyRoutineEx",
+    ThreadNotifyEx => "PsSetCreateThreadNotifyRoutineEx",
+    ThreadNotify => "PsSetCreateThreadNotifyRoutine",
+    LoadImageNotifyEx => "PsSetLoadImageNotifyRoutineEx",
     LoadImageNotify => "PsSetLoadImageNotifyRoutine",
+    ObRegisterCallbacks => "ObRegisterCallbacks",
+    CmRegisterCallbackEx => "CmRegisterCallbackEx",
+    CmRegisterCallback => "CmRegisterCallback",
+    OwnCallbackObject => "ExCreateCallback(\\Callback\\KCallbacks)",
+    OwnCallbackObserver => "ExRegisterCallback(\\Callback\\KCallbacks)",
 }
 
 /// Number of report slots.
@@ -52,6 +62,7 @@ pub const API_COUNT: usize = Api::ALL.len();
 pub struct Report {
     states: [AtomicU32; API_COUNT],
     statuses: [AtomicI32; API_COUNT],
+    details: [AtomicU32; API_COUNT],
 }
 
 impl Report {
@@ -61,14 +72,16 @@ impl Report {
         Self {
             states: [const { AtomicU32::new(0) }; API_COUNT],
             statuses: [const { AtomicI32::new(0) }; API_COUNT],
+            details: [const { AtomicU32::new(0) }; API_COUNT],
         }
     }
 
     /// Forgets every outcome (DriverEntry starts from a clean report).
     pub fn clear(&self) {
-        for (state, status) in self.states.iter().zip(&self.statuses) {
+        for ((state, status), detail) in self.states.iter().zip(&self.statuses).zip(&self.details) {
             state.store(0, Ordering::Relaxed);
             status.store(0, Ordering::Relaxed);
+            detail.store(0, Ordering::Relaxed);
         }
     }
 
@@ -77,17 +90,30 @@ impl Report {
     /// # IRQL
     /// `<= DISPATCH_LEVEL` (prints).
     pub fn set(&self, api: Api, state: RegistrationState, status: i32) {
-        self.states[api as usize].store(state as u32, Ordering::Release);
-        self.statuses[api as usize].store(status, Ordering::Release);
-        let verb = if state == RegistrationState::Removed { "unregister" } else { "register" };
-        kprintln!("{verb} {}: {} status={:#010X}", api.name(), outcome_word(state), status.cast_unsigned());
+        self.set_detailed(api, state, status, report_detail::NONE);
     }
 
-    /// The recorded outcome of `api`, if any was recorded.
+    /// As [`set`](Self::set), with a [`report_detail`] value explaining it.
+    ///
+    /// # IRQL
+    /// `<= DISPATCH_LEVEL` (prints).
+    pub fn set_detailed(&self, api: Api, state: RegistrationState, status: i32, detail: u32) {
+        self.statuses[api as usize].store(status, Ordering::Relaxed);
+        self.details[api as usize].store(detail, Ordering::Relaxed);
+        self.states[api as usize].store(state as u32, Ordering::Release);
+        print_outcome(api.name(), state, status, detail);
+    }
+
+    /// The recorded outcome of `api`: state (if any was recorded), status
+    /// and detail.
     #[must_use]
-    pub fn get(&self, api: Api) -> (Option<RegistrationState>, i32) {
+    pub fn get(&self, api: Api) -> (Option<RegistrationState>, i32, u32) {
         let state = RegistrationState::from_u32(self.states[api as usize].load(Ordering::Acquire));
-        (state, self.statuses[api as usize].load(Ordering::Acquire))
+        (
+            state,
+            self.statuses[api as usize].load(Ordering::Relaxed),
+            self.details[api as usize].load(Ordering::Relaxed),
+        )
     }
 
     /// How many APIs are in `state`.
@@ -106,6 +132,23 @@ impl Default for Report {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Prints the report line of one registration outcome:
+/// `register <name>: <ok|FAILED|disabled|unavailable> status=0x........ (why)`
+/// or `unregister <name>: removed ...`.
+///
+/// # IRQL
+/// `<= DISPATCH_LEVEL`.
+pub fn print_outcome(name: impl core::fmt::Display, state: RegistrationState, status: i32, detail: u32) {
+    let verb = if state == RegistrationState::Removed { "unregister" } else { "register" };
+    let why = report_detail::describe(detail).unwrap_or("");
+    let (open, close) = if why.is_empty() { ("", "") } else { (" (", ")") };
+    kprintln!(
+        "{verb} {name}: {} status={:#010X}{open}{why}{close}",
+        outcome_word(state),
+        status.cast_unsigned()
+    );
 }
 
 /// The word the report line uses for a state.

@@ -815,6 +815,34 @@ pod_struct! {
     }
 }
 
+/// Values of [`ReportEntry::detail`]: why a registration is not in place
+/// beyond its NTSTATUS.
+pub mod report_detail {
+    /// Nothing to add.
+    pub const NONE: u32 = 0;
+    /// The routine returned success but no object (Wine's `ExCreateCallback`).
+    pub const SUCCESS_WITHOUT_OBJECT: u32 = 1;
+    /// The callback object allows a single callback and already has one.
+    pub const SINGLE_CALLBACK_TAKEN: u32 = 2;
+    /// The routine is not exported by this system's kernel.
+    pub const NOT_EXPORTED: u32 = 3;
+    /// The object does not exist on this system.
+    pub const NO_SUCH_OBJECT: u32 = 4;
+
+    /// A short description of `detail`, if known.
+    #[must_use]
+    pub const fn describe(detail: u32) -> Option<&'static str> {
+        match detail {
+            NONE => Some(""),
+            SUCCESS_WITHOUT_OBJECT => Some("success without an object"),
+            SINGLE_CALLBACK_TAKEN => Some("object allows a single callback and has one"),
+            NOT_EXPORTED => Some("not exported by this system"),
+            NO_SUCH_OBJECT => Some("no such object on this system"),
+            _ => None,
+        }
+    }
+}
+
 impl ReportEntry {
     /// An entry for API `name` (cut to 48 ASCII bytes).
     #[must_use]

@@ -13,6 +13,10 @@
 //! |---|---|---|
 //! | `Enable<Source>` (e.g. `EnableLoadImage`) | `REG_DWORD` 0 or 1 | register that source's callback |
 //! | `EnableFlood` | `REG_DWORD` 0 or 1 | allow `IOCTL_KCB_FLOOD` (a test switch, off by default) |
+//! | `ObAltitude` | `REG_SZ`, 1-31 chars | altitude of the `ObRegisterCallbacks` registration |
+//! | `CmAltitude` | `REG_SZ`, 1-31 chars | altitude of the `CmRegisterCallbackEx` registration |
+//! | `DenyImages` | `REG_MULTI_SZ`, up to 8 names of up to 63 chars | policy: deny process creation for these image file names (off when absent) |
+//! | `ProtectPids` | `REG_MULTI_SZ`, up to 16 decimal process ids | policy: strip terminate / VM-write / VM-operation access to these processes (off when absent) |
 //!
 //! `<Source>` is a [`SourceId`] name (`LoadImage`, `ProcessCreate`, ...).
 
@@ -24,12 +28,152 @@ use crate::{ConfigOrigin, SOURCE_COUNT, SourceId};
 pub const REG_DWORD: u32 = 4;
 /// `REG_SZ` (winnt.h).
 pub const REG_SZ: u32 = 1;
+/// `REG_MULTI_SZ` (winnt.h).
+pub const REG_MULTI_SZ: u32 = 7;
+
+/// Longest altitude string, in UTF-16 units.
+pub const MAX_ALTITUDE: usize = 31;
+/// Most image names in `DenyImages`.
+pub const MAX_DENY_IMAGES: usize = 8;
+/// Longest image name in `DenyImages`, in UTF-16 units.
+pub const MAX_IMAGE_NAME: usize = 63;
+/// Most process ids in `ProtectPids`.
+pub const MAX_PROTECTED_PIDS: usize = 16;
+
+/// Default `ObRegisterCallbacks` altitude.
+///
+/// No Microsoft-assigned range exists for object callbacks; this one avoids
+/// the round numbers other drivers tend to pick. On `STATUS_FLT_INSTANCE_ALTITUDE_COLLISION` the
+/// driver retries with the fractional part incremented (see the README).
+pub const DEFAULT_OB_ALTITUDE: &str = "371942.7193";
+/// Default `CmRegisterCallbackEx` altitude (same fallback rule).
+pub const DEFAULT_CM_ALTITUDE: &str = "371942.7194";
+
+/// A short UTF-16 string stored inline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InlineName<const N: usize> {
+    units: [u16; N],
+    len: u8,
+}
+
+impl<const N: usize> InlineName<N> {
+    /// An empty name.
+    #[must_use]
+    pub const fn empty() -> Self {
+        Self { units: [0; N], len: 0 }
+    }
+
+    /// From ASCII text (at most `N` bytes).
+    ///
+    /// # Panics
+    /// If `text` is longer than `N` or `N > 255` (used on constants).
+    #[must_use]
+    pub const fn from_ascii(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        assert!(bytes.len() <= N && N <= 255);
+        let mut units = [0u16; N];
+        let mut i = 0;
+        while i < bytes.len() {
+            units[i] = bytes[i] as u16;
+            i += 1;
+        }
+        #[allow(clippy::cast_possible_truncation, reason = "asserted <= 255")]
+        let len = bytes.len() as u8;
+        Self { units, len }
+    }
+
+    /// From UTF-16 units; `None` if longer than `N`.
+    #[must_use]
+    pub fn from_units(src: &[u16]) -> Option<Self> {
+        if src.len() > N {
+            return None;
+        }
+        let mut name = Self::empty();
+        name.units[..src.len()].copy_from_slice(src);
+        name.len = u8::try_from(src.len()).ok()?;
+        Some(name)
+    }
+
+    /// The units.
+    #[must_use]
+    pub fn units(&self) -> &[u16] {
+        &self.units[..usize::from(self.len)]
+    }
+}
+
+/// Policy lists and altitudes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicySettings {
+    /// `ObAltitude`.
+    pub ob_altitude: InlineName<MAX_ALTITUDE>,
+    /// `CmAltitude`.
+    pub cm_altitude: InlineName<MAX_ALTITUDE>,
+    /// `DenyImages` (first `deny_count` used).
+    pub deny_images: [InlineName<MAX_IMAGE_NAME>; MAX_DENY_IMAGES],
+    /// Entries of `deny_images` in use.
+    pub deny_count: usize,
+    /// `ProtectPids` (first `protect_count` used).
+    pub protect_pids: [u64; MAX_PROTECTED_PIDS],
+    /// Entries of `protect_pids` in use.
+    pub protect_count: usize,
+}
+
+impl PolicySettings {
+    /// Defaults: both policies off, default altitudes.
+    #[must_use]
+    pub const fn defaults() -> Self {
+        Self {
+            ob_altitude: InlineName::from_ascii(DEFAULT_OB_ALTITUDE),
+            cm_altitude: InlineName::from_ascii(DEFAULT_CM_ALTITUDE),
+            deny_images: [InlineName::empty(); MAX_DENY_IMAGES],
+            deny_count: 0,
+            protect_pids: [0; MAX_PROTECTED_PIDS],
+            protect_count: 0,
+        }
+    }
+
+    /// Whether the image-deny policy is on.
+    #[must_use]
+    pub const fn deny_policy_active(&self) -> bool {
+        self.deny_count > 0
+    }
+
+    /// Whether the access-strip policy is on.
+    #[must_use]
+    pub const fn protect_policy_active(&self) -> bool {
+        self.protect_count > 0
+    }
+
+    /// Whether `pid` is protected.
+    #[must_use]
+    pub fn is_protected(&self, pid: u64) -> bool {
+        self.protect_pids[..self.protect_count].contains(&pid)
+    }
+
+    /// Whether an image path's final component matches a `DenyImages`
+    /// entry (ASCII case-insensitive).
+    #[must_use]
+    pub fn denies_image(&self, path: &[u16]) -> bool {
+        let file = path.rsplit(|&u| u == u16::from(b'\\') || u == u16::from(b'/')).next().unwrap_or(path);
+        self.deny_images[..self.deny_count].iter().any(|name| units_eq_ignore_ascii_case(name.units(), file))
+    }
+}
+
+fn units_eq_ignore_ascii_case(a: &[u16], b: &[u16]) -> bool {
+    let lower = |u: u16| if (u16::from(b'A')..=u16::from(b'Z')).contains(&u) { u + 32 } else { u };
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| lower(x) == lower(y))
+}
 
 /// Prefix of the per-source enable values.
 pub const ENABLE_PREFIX: &str = "Enable";
 
 /// Sources registered when the registry says nothing.
-pub const DEFAULT_ENABLED: u64 = SourceId::LoadImage.bit();
+pub const DEFAULT_ENABLED: u64 = SourceId::LoadImage.bit()
+    | SourceId::CallbackObject.bit()
+    | SourceId::ProcessCreate.bit()
+    | SourceId::ThreadCreate.bit()
+    | SourceId::ObjectHandle.bit()
+    | SourceId::Registry.bit();
 
 /// The effective configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +182,8 @@ pub struct Settings {
     pub enabled_mask: u64,
     /// Where each source's setting came from.
     pub origins: [ConfigOrigin; SOURCE_COUNT],
+    /// Altitudes and policies.
+    pub policy: PolicySettings,
 }
 
 /// Why a registry value was not applied.
@@ -45,6 +191,9 @@ pub struct Settings {
 pub enum ParamError {
     /// No setting has this name.
     UnknownName,
+    /// A list or string has too many entries or characters, or an entry is
+    /// malformed (e.g. a process id that is not a decimal number).
+    BadEntry,
     /// The value has the wrong registry type (the expected type is given).
     WrongType {
         /// The type the setting needs.
@@ -62,6 +211,7 @@ impl fmt::Display for ParamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::UnknownName => f.write_str("unknown value name"),
+            Self::BadEntry => f.write_str("too long, too many entries, or a malformed entry"),
             Self::WrongType { expected, found } => {
                 write!(f, "wrong type {found} (expected {expected})")
             }
@@ -73,18 +223,31 @@ impl fmt::Display for ParamError {
 
 /// What [`Settings::apply`] changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Applied {
-    /// The source whose setting the value addressed.
-    pub source: SourceId,
-    /// The new state.
-    pub enabled: bool,
+pub enum Applied {
+    /// A source was enabled or disabled.
+    Source {
+        /// The source whose setting the value addressed.
+        source: SourceId,
+        /// The new state.
+        enabled: bool,
+    },
+    /// `ObAltitude` or `CmAltitude` was set.
+    Altitude,
+    /// `DenyImages` was set, with this many names.
+    DenyImages(usize),
+    /// `ProtectPids` was set, with this many ids.
+    ProtectPids(usize),
 }
 
 impl Settings {
     /// The compiled-in defaults.
     #[must_use]
     pub const fn defaults() -> Self {
-        Self { enabled_mask: DEFAULT_ENABLED, origins: [ConfigOrigin::Default; SOURCE_COUNT] }
+        Self {
+            enabled_mask: DEFAULT_ENABLED,
+            origins: [ConfigOrigin::Default; SOURCE_COUNT],
+            policy: PolicySettings::defaults(),
+        }
     }
 
     /// Whether `source` is enabled.
@@ -102,6 +265,35 @@ impl Settings {
     /// source's origin becomes [`ConfigOrigin::InvalidRegistryValue`] and its
     /// default stays.
     pub fn apply(&mut self, name: &[u16], value_type: u32, data: &[u8]) -> Result<Applied, ParamError> {
+        if eq_ignore_ascii_case(name, "ObAltitude") {
+            self.policy.ob_altitude = parse_altitude(value_type, data)?;
+            return Ok(Applied::Altitude);
+        }
+        if eq_ignore_ascii_case(name, "CmAltitude") {
+            self.policy.cm_altitude = parse_altitude(value_type, data)?;
+            return Ok(Applied::Altitude);
+        }
+        if eq_ignore_ascii_case(name, "DenyImages") {
+            let mut images = [InlineName::empty(); MAX_DENY_IMAGES];
+            let count = parse_multi_sz(value_type, data, |i, entry| {
+                *images.get_mut(i).ok_or(ParamError::BadEntry)? =
+                    InlineName::from_units(entry).ok_or(ParamError::BadEntry)?;
+                Ok(())
+            })?;
+            self.policy.deny_images = images;
+            self.policy.deny_count = count;
+            return Ok(Applied::DenyImages(count));
+        }
+        if eq_ignore_ascii_case(name, "ProtectPids") {
+            let mut pids = [0_u64; MAX_PROTECTED_PIDS];
+            let count = parse_multi_sz(value_type, data, |i, entry| {
+                *pids.get_mut(i).ok_or(ParamError::BadEntry)? = parse_decimal(entry).ok_or(ParamError::BadEntry)?;
+                Ok(())
+            })?;
+            self.policy.protect_pids = pids;
+            self.policy.protect_count = count;
+            return Ok(Applied::ProtectPids(count));
+        }
         let source = source_of(name).ok_or(ParamError::UnknownName)?;
         match parse_flag(value_type, data) {
             Ok(enabled) => {
@@ -111,7 +303,7 @@ impl Settings {
                     self.enabled_mask &= !source.bit();
                 }
                 self.origins[source.index()] = ConfigOrigin::Registry;
-                Ok(Applied { source, enabled })
+                Ok(Applied::Source { source, enabled })
             }
             Err(error) => {
                 self.origins[source.index()] = ConfigOrigin::InvalidRegistryValue;
@@ -145,6 +337,72 @@ fn eq_ignore_ascii_case(units: &[u16], text: &str) -> bool {
         })
 }
 
+/// UTF-16LE units of registry string data (odd trailing byte ignored).
+fn units(data: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    data.chunks_exact(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+}
+
+fn parse_altitude(value_type: u32, data: &[u8]) -> Result<InlineName<MAX_ALTITUDE>, ParamError> {
+    if value_type != REG_SZ {
+        return Err(ParamError::WrongType { expected: REG_SZ, found: value_type });
+    }
+    let mut name = InlineName::<MAX_ALTITUDE>::empty();
+    let mut len = 0;
+    for unit in units(data).take_while(|&u| u != 0) {
+        // Altitudes are decimal numbers with an optional fraction.
+        if !(u16::from(b'0')..=u16::from(b'9')).contains(&unit) && unit != u16::from(b'.') {
+            return Err(ParamError::BadEntry);
+        }
+        *name.units.get_mut(len).ok_or(ParamError::BadEntry)? = unit;
+        len += 1;
+    }
+    if len == 0 {
+        return Err(ParamError::BadEntry);
+    }
+    name.len = u8::try_from(len).map_err(|_| ParamError::BadEntry)?;
+    Ok(name)
+}
+
+/// Walks a `REG_MULTI_SZ`, calling `entry(index, units)` for each non-empty
+/// string; returns the count.
+fn parse_multi_sz(
+    value_type: u32,
+    data: &[u8],
+    mut entry: impl FnMut(usize, &[u16]) -> Result<(), ParamError>,
+) -> Result<usize, ParamError> {
+    if value_type != REG_MULTI_SZ {
+        return Err(ParamError::WrongType { expected: REG_MULTI_SZ, found: value_type });
+    }
+    let mut current = [0u16; MAX_IMAGE_NAME + 1];
+    let mut len = 0;
+    let mut count = 0;
+    for unit in units(data).chain(core::iter::once(0)) {
+        if unit == 0 {
+            if len == 0 {
+                // An empty string ends the list.
+                break;
+            }
+            entry(count, &current[..len])?;
+            count += 1;
+            len = 0;
+        } else {
+            *current.get_mut(len).ok_or(ParamError::BadEntry)? = unit;
+            len += 1;
+        }
+    }
+    Ok(count)
+}
+
+fn parse_decimal(units: &[u16]) -> Option<u64> {
+    if units.is_empty() || units.len() > 20 {
+        return None;
+    }
+    units.iter().try_fold(0_u64, |acc, &u| {
+        let digit = u8::try_from(u).ok().filter(u8::is_ascii_digit)?;
+        acc.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
+}
+
 fn parse_flag(value_type: u32, data: &[u8]) -> Result<bool, ParamError> {
     if value_type != REG_DWORD {
         return Err(ParamError::WrongType { expected: REG_DWORD, found: value_type });
@@ -159,7 +417,7 @@ fn parse_flag(value_type: u32, data: &[u8]) -> Result<bool, ParamError> {
 
 #[cfg(test)]
 mod tests {
-    use std::vec::Vec;
+    use std::{format, string::String, vec::Vec};
 
     use super::*;
 
@@ -168,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_enable_load_image_only() {
+    fn defaults_enable_load_image_and_callback_objects() {
         let s = Settings::defaults();
         assert!(s.is_enabled(SourceId::LoadImage));
         assert!(!s.is_enabled(SourceId::Flood));
@@ -180,7 +438,7 @@ mod tests {
         let mut s = Settings::defaults();
         assert_eq!(
             s.apply(&w("enableflood"), REG_DWORD, &1u32.to_le_bytes()),
-            Ok(Applied { source: SourceId::Flood, enabled: true })
+            Ok(Applied::Source { source: SourceId::Flood, enabled: true })
         );
         assert!(s.is_enabled(SourceId::Flood));
         assert_eq!(s.origins[SourceId::Flood.index()], ConfigOrigin::Registry);
@@ -206,5 +464,44 @@ mod tests {
         assert_eq!(s.apply(&w("Enable"), REG_DWORD, &[1, 0, 0, 0]), Err(ParamError::UnknownName));
         assert_eq!(s.apply(&[0xD800, 0x41], REG_DWORD, &[1, 0, 0, 0]), Err(ParamError::UnknownName));
         assert!(s.is_enabled(SourceId::LoadImage));
+    }
+
+    fn multi_sz(items: &[&str]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for item in items {
+            for u in item.encode_utf16().chain(Some(0)) {
+                bytes.extend_from_slice(&u.to_le_bytes());
+            }
+        }
+        bytes.extend_from_slice(&[0, 0]);
+        bytes
+    }
+
+    fn sz(text: &str) -> Vec<u8> {
+        text.encode_utf16().chain(Some(0)).flat_map(u16::to_le_bytes).collect()
+    }
+
+    #[test]
+    fn policies_and_altitudes() {
+        let mut s = Settings::defaults();
+        assert!(!s.policy.deny_policy_active() && !s.policy.protect_policy_active());
+        assert_eq!(s.apply(&w("DenyImages"), REG_MULTI_SZ, &multi_sz(&["evil.exe", "BAD.EXE"])), Ok(Applied::DenyImages(2)));
+        assert!(s.policy.denies_image(&w("\\Device\\HarddiskVolume1\\tmp\\bad.exe")));
+        assert!(s.policy.denies_image(&w("C:\\x\\Evil.Exe")));
+        assert!(!s.policy.denies_image(&w("C:\\x\\evil.exe.txt")));
+        assert!(!s.policy.denies_image(&w("C:\\evil\\good.exe")));
+        assert_eq!(s.apply(&w("ProtectPids"), REG_MULTI_SZ, &multi_sz(&["4", "1234"])), Ok(Applied::ProtectPids(2)));
+        assert!(s.policy.is_protected(1234) && !s.policy.is_protected(5));
+        assert_eq!(s.apply(&w("ProtectPids"), REG_MULTI_SZ, &multi_sz(&["12x"])), Err(ParamError::BadEntry));
+        assert!(s.policy.is_protected(1234), "a bad value keeps the previous setting");
+        assert_eq!(s.apply(&w("ObAltitude"), REG_SZ, &sz("385100.5")), Ok(Applied::Altitude));
+        assert_eq!(s.policy.ob_altitude.units(), w("385100.5").as_slice());
+        assert_eq!(s.apply(&w("CmAltitude"), REG_SZ, &sz("abc")), Err(ParamError::BadEntry));
+        assert_eq!(s.apply(&w("CmAltitude"), REG_SZ, &sz("")), Err(ParamError::BadEntry));
+        assert_eq!(s.policy.cm_altitude.units(), w(DEFAULT_CM_ALTITUDE).as_slice());
+        let many: Vec<String> = (0..9).map(|i| format!("p{i}.exe")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(s.apply(&w("DenyImages"), REG_MULTI_SZ, &multi_sz(&refs)), Err(ParamError::BadEntry));
+        assert_eq!(s.apply(&w("DenyImages"), REG_SZ, &sz("x.exe")), Err(ParamError::WrongType { expected: REG_MULTI_SZ, found: REG_SZ }));
     }
 }

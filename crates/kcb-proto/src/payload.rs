@@ -83,6 +83,12 @@ pub const PROCESS_FLAG_DENIED_BY_POLICY: u32 = 1 << 2;
 
 /// [`ThreadPayload::flags`]: created by another process (remote thread).
 pub const THREAD_FLAG_REMOTE: u32 = 1 << 0;
+/// `ThreadCreate`: the callback ran in the creating thread's context.
+///
+/// True for the plain `PsSetCreateThreadNotifyRoutine`, so `creator_*` and
+/// the remote flag are meaningful; with the `Ex` routine (runs on the new
+/// thread) they are not.
+pub const THREAD_FLAG_CREATOR_CONTEXT: u32 = 1 << 1;
 
 /// [`ObjectHandlePayload::operation`]: `OB_OPERATION_HANDLE_CREATE`.
 pub const OB_OPERATION_HANDLE_CREATE: u32 = 1;
@@ -538,7 +544,8 @@ payloads! {
         v.unsigned("target_tid", p.target_tid)?;
         v.unsigned("creator_pid", p.creator_pid)?;
         v.unsigned("creator_tid", p.creator_tid)?;
-        v.boolean("remote", p.flags & THREAD_FLAG_REMOTE != 0)
+        v.boolean("remote", p.flags & THREAD_FLAG_REMOTE != 0)?;
+        v.boolean("creator_context", p.flags & THREAD_FLAG_CREATOR_CONTEXT != 0)
     }
     ObjectHandle => ObjectHandlePayload |p, v| {
         v.enumeration("operation", p.operation, label_ob_operation(p.operation))?;

@@ -1,0 +1,564 @@
+//! The commands, written against [`Driver`] and [`Console`].
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::mem::size_of;
+
+use kcb_proto::{
+    CallbackObjectEntry, CallbackObjectListHeader, ConfigOrigin, ConfigResponse, EventRecord,
+    FloodRequest, FloodResponse, GetConfigRequest, GetReportRequest, GetStatsRequest, Ioctl,
+    ListCallbackObjectsRequest, MAX_CALLBACK_OBJECTS, NotifyRequest, PROTOCOL_VERSION,
+    REPORT_BUFFER_SIZE, ReadEventsRequest, RegistrationState, Report, SourceId, SourceStats,
+    StatsResponse, bytes_of, decode_callback_objects, decode_read_events, decode_report,
+    decode_response, read_events_buffer_size, report_detail, write_json, write_text,
+};
+
+use crate::dump::decode_dump;
+use crate::{Console, Driver, Error};
+
+/// Records asked for per `READ_EVENTS` request.
+pub const EVENTS_PER_READ: u32 = 64;
+
+/// Output buffer offered to `IOCTL_KCB_NOTIFY` (the protocol defines no
+/// reply; whatever the driver writes is shown).
+pub const NOTIFY_OUTPUT_LEN: usize = 64;
+
+/// Output buffer that holds a full callback-object list.
+const CALLBACK_LIST_BUFFER_SIZE: usize =
+    size_of::<CallbackObjectListHeader>() + MAX_CALLBACK_OBJECTS * size_of::<CallbackObjectEntry>();
+
+/// Replaces control characters (which could drive the terminal) with
+/// `\xNN` escapes.
+fn printable(chars: impl Iterator<Item = char>) -> String {
+    let mut s = String::new();
+    for c in chars {
+        if c.is_control() {
+            let _ = write!(s, "\\x{:02x}", u32::from(c));
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
+fn fetch_report(driver: &mut dyn Driver) -> Result<Vec<u8>, Error> {
+    driver.control(
+        Ioctl::GetReport,
+        bytes_of(&GetReportRequest::new()),
+        REPORT_BUFFER_SIZE,
+    )
+}
+
+fn decode<T>(ioctl: Ioctl, decoded: Result<T, kcb_proto::DecodeError>) -> Result<T, Error> {
+    decoded.map_err(|error| Error::BadReply { ioctl, error })
+}
+
+fn print_report_entries(report: &Report<'_>, out: &mut dyn Write) -> Result<(), Error> {
+    let header = report.header;
+    for entry in report.entries.iter() {
+        let state = entry
+            .state()
+            .map_or_else(|| format!("state?{}", entry.state), |s| s.name().to_owned());
+        write!(
+            out,
+            "  {:<48} {:<13} status=0x{:08X}",
+            printable(entry.name_str().chars()),
+            state,
+            entry.status.cast_unsigned()
+        )?;
+        match report_detail::describe(entry.detail) {
+            Some("") => {}
+            Some(text) => write!(out, " ({text})")?,
+            None => write!(out, " detail={:#x}", entry.detail)?,
+        }
+        writeln!(out)?;
+    }
+    let missing = header.entry_count.saturating_sub(header.returned);
+    if missing != 0 {
+        writeln!(out, "  ({missing} more entries not returned)")?;
+    }
+    writeln!(
+        out,
+        "{} registered, {} failed, {} disabled ({} entries)",
+        header.registered, header.failed, header.disabled, header.entry_count
+    )?;
+    Ok(())
+}
+
+/// `kcbctl report`: prints the registration report.
+///
+/// # Errors
+/// Driver, decoding or output errors.
+pub fn report(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error> {
+    let reply = fetch_report(driver)?;
+    let report = decode(Ioctl::GetReport, decode_report(&reply))?;
+    writeln!(
+        out,
+        "kcallbacks {}",
+        printable(report.header.driver_version_str().chars())
+    )?;
+    print_report_entries(&report, out)
+}
+
+/// Whether an error means there is no point asking the driver anything else.
+const fn is_fatal(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::NotLoaded | Error::AccessDenied | Error::Open { .. } | Error::Io(_)
+    )
+}
+
+const fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+fn print_stats(
+    stats: &StatsResponse,
+    config: Option<&ConfigResponse>,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let enabled = |s: SourceId| config.map(|c| c.is_enabled(s));
+    let rows: Vec<(SourceId, SourceStats)> = SourceId::ALL
+        .into_iter()
+        .zip(stats.sources)
+        .filter(|(s, st)| {
+            st.seen != 0 || st.recorded != 0 || st.dropped != 0 || enabled(*s) == Some(true)
+        })
+        .collect();
+    if rows.is_empty() {
+        writeln!(out, "  no source is enabled or has seen an event")?;
+    } else {
+        writeln!(
+            out,
+            "  {:<20} {:<7} {:>12} {:>12} {:>12}",
+            "source", "enabled", "seen", "recorded", "dropped"
+        )?;
+        for (source, st) in &rows {
+            let on = enabled(*source).map_or("?", yes_no);
+            writeln!(
+                out,
+                "  {:<20} {:<7} {:>12} {:>12} {:>12}",
+                source.name(),
+                on,
+                st.seen,
+                st.recorded,
+                st.dropped
+            )?;
+        }
+    }
+    let recorded: u64 = stats
+        .sources
+        .iter()
+        .fold(0u64, |sum, s| sum.saturating_add(s.recorded));
+    writeln!(
+        out,
+        "  {:<20} {:<7} {:>12} {:>12} {:>12}",
+        "total", "", stats.total_seen, recorded, stats.total_dropped
+    )?;
+    let percent = if stats.ring_capacity == 0 {
+        0
+    } else {
+        u64::from(stats.ring_occupancy) * 100 / u64::from(stats.ring_capacity)
+    };
+    writeln!(
+        out,
+        "  ring: {} of {} records in use ({percent}%)",
+        stats.ring_occupancy, stats.ring_capacity
+    )?;
+    Ok(())
+}
+
+fn origin_name(config: &ConfigResponse, source: SourceId) -> String {
+    config.origin(source).map_or_else(
+        || format!("unknown({})", config.origins[source.index()]),
+        |o| o.name().to_owned(),
+    )
+}
+
+fn print_config(config: &ConfigResponse, out: &mut dyn Write) -> Result<(), Error> {
+    let enabled: Vec<&str> = SourceId::ALL
+        .into_iter()
+        .filter(|s| config.is_enabled(*s))
+        .map(SourceId::name)
+        .collect();
+    if enabled.is_empty() {
+        writeln!(out, "  enabled sources: none")?;
+    } else {
+        writeln!(out, "  enabled sources: {}", enabled.join(", "))?;
+    }
+    writeln!(out, "  {:<20} {:<7} origin", "source", "enabled")?;
+    let mut others = 0;
+    for source in SourceId::ALL {
+        let on = config.is_enabled(source);
+        if !on && config.origin(source) == Some(ConfigOrigin::Default) {
+            others += 1;
+            continue;
+        }
+        writeln!(
+            out,
+            "  {:<20} {:<7} {}",
+            source.name(),
+            yes_no(on),
+            origin_name(config, source)
+        )?;
+    }
+    if others != 0 {
+        writeln!(out, "  ({others} other sources disabled by default)")?;
+    }
+    writeln!(
+        out,
+        "  ring capacity: {} records, flags: {:#010x}",
+        config.ring_capacity, config.flags
+    )?;
+    Ok(())
+}
+
+/// Runs `section`, printing its error inline (and remembering its name)
+/// unless the error is fatal.
+fn section(
+    name: &'static str,
+    out: &mut dyn Write,
+    failed: &mut Vec<&'static str>,
+    body: impl FnOnce(&mut dyn Write) -> Result<(), Error>,
+) -> Result<(), Error> {
+    match body(out) {
+        Ok(()) => Ok(()),
+        Err(error) if is_fatal(&error) => Err(error),
+        Err(error) => {
+            writeln!(out, "  unavailable: {error}")?;
+            failed.push(name);
+            Ok(())
+        }
+    }
+}
+
+/// `kcbctl status`: registrations, per-source counters and configuration.
+/// A section the driver cannot provide is shown as unavailable and the
+/// others are still printed.
+///
+/// # Errors
+/// [`Error::Incomplete`] naming the unavailable sections, or a driver
+/// error that stops everything (not loaded, access denied, output).
+pub fn status(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error> {
+    let mut failed = Vec::new();
+
+    writeln!(out, "Registrations")?;
+    section("registrations", out, &mut failed, |out| {
+        let reply = fetch_report(driver)?;
+        let report = decode(Ioctl::GetReport, decode_report(&reply))?;
+        writeln!(
+            out,
+            "  driver version {}, protocol {PROTOCOL_VERSION}",
+            printable(report.header.driver_version_str().chars())
+        )?;
+        print_report_entries(&report, out)
+    })?;
+
+    // The configuration tells which sources are enabled; the counters table
+    // uses it, so ask for it first but print it last.
+    let config = driver
+        .control(
+            Ioctl::GetConfig,
+            bytes_of(&GetConfigRequest::new()),
+            size_of::<ConfigResponse>(),
+        )
+        .and_then(|reply| decode(Ioctl::GetConfig, decode_response::<ConfigResponse>(&reply)));
+    if let Err(error) = &config
+        && is_fatal(error)
+    {
+        return config.map(|_| ());
+    }
+
+    writeln!(out, "\nCounters (sources enabled or with activity)")?;
+    section("counters", out, &mut failed, |out| {
+        let reply = driver.control(
+            Ioctl::GetStats,
+            bytes_of(&GetStatsRequest::new()),
+            size_of::<StatsResponse>(),
+        )?;
+        let stats = decode(Ioctl::GetStats, decode_response::<StatsResponse>(&reply))?;
+        print_stats(&stats, config.as_ref().ok(), out)
+    })?;
+
+    writeln!(out, "\nConfiguration")?;
+    section("configuration", out, &mut failed, |out| match config {
+        Ok(config) => print_config(&config, out),
+        Err(error) => Err(error),
+    })?;
+
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Incomplete(failed))
+    }
+}
+
+/// One record as a line (with `\n`).
+fn format_record(record: &EventRecord, json: bool, line: &mut String) {
+    line.clear();
+    // Writing into a String cannot fail.
+    let _ = if json {
+        write_json(record, line)
+    } else {
+        write_text(record, line)
+    };
+    line.push('\n');
+}
+
+/// `kcbctl events`: reads events and prints one line per event.
+///
+/// Without `follow`, reads until the driver returns no record; with it,
+/// polls until [`Console::stop`] is set. Drops reported by the driver and
+/// invalid records are reported on `err`.
+///
+/// # Errors
+/// Driver, decoding or output errors; [`Error::InvalidRecords`] at the end
+/// if some records were skipped.
+pub fn events(
+    driver: &mut dyn Driver,
+    json: bool,
+    follow: bool,
+    console: &mut Console<'_>,
+) -> Result<(), Error> {
+    let request = ReadEventsRequest::new(EVENTS_PER_READ);
+    let output_len = read_events_buffer_size(EVENTS_PER_READ as usize);
+    let mut last_dropped = 0u64;
+    let (mut total, mut invalid) = (0usize, 0usize);
+    let mut text = String::new();
+    let mut line = String::new();
+    while !console.stopped() {
+        let reply = driver.control(Ioctl::ReadEvents, bytes_of(&request), output_len)?;
+        let batch = decode(Ioctl::ReadEvents, decode_read_events(&reply))?;
+        text.clear();
+        for (i, record) in batch.records().enumerate() {
+            total += 1;
+            match record {
+                Ok(record) => {
+                    format_record(&record, json, &mut line);
+                    text.push_str(&line);
+                }
+                Err(error) => {
+                    invalid += 1;
+                    writeln!(
+                        console.err,
+                        "kcbctl: skipping invalid record {i} of a batch: {error}"
+                    )?;
+                }
+            }
+        }
+        console.out.write_all(text.as_bytes())?;
+        console.out.flush()?;
+        let dropped = batch.header.dropped_total;
+        if dropped > last_dropped {
+            writeln!(
+                console.err,
+                "kcbctl: the driver has dropped {dropped} events so far (ring full or contention)"
+            )?;
+            last_dropped = dropped;
+        }
+        if batch.is_empty() && !follow {
+            break;
+        }
+        if follow && batch.len() < EVENTS_PER_READ as usize {
+            console.pause();
+        }
+    }
+    if invalid == 0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidRecords { invalid, total })
+    }
+}
+
+/// `kcbctl notify`: `ExNotifyCallback` on the driver's callback object.
+///
+/// # Errors
+/// Driver or output errors.
+pub fn notify(
+    driver: &mut dyn Driver,
+    argument1: u64,
+    argument2: u64,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let request = NotifyRequest::new(argument1, argument2);
+    let reply = driver.control(Ioctl::Notify, bytes_of(&request), NOTIFY_OUTPUT_LEN)?;
+    writeln!(
+        out,
+        "notify: the driver called ExNotifyCallback(argument1={argument1:#x}, argument2={argument2:#x})"
+    )?;
+    if reply.is_empty() {
+        writeln!(out, "notify: success, no data returned")?;
+    } else {
+        let mut hex = String::with_capacity(reply.len() * 2);
+        for b in &reply {
+            let _ = write!(hex, "{b:02x}");
+        }
+        writeln!(
+            out,
+            "notify: success, {} bytes returned: {hex}",
+            reply.len()
+        )?;
+    }
+    Ok(())
+}
+
+/// `kcbctl flood`: asks the driver to push `count` synthetic records.
+///
+/// # Errors
+/// Driver, decoding or output errors (the driver refuses unless the
+/// `EnableFlood` test switch is set).
+pub fn flood(driver: &mut dyn Driver, count: u32, console: &mut Console<'_>) -> Result<(), Error> {
+    let reply = driver.control(
+        Ioctl::Flood,
+        bytes_of(&FloodRequest::new(count)),
+        size_of::<FloodResponse>(),
+    )?;
+    let response = decode(Ioctl::Flood, decode_response::<FloodResponse>(&reply))?;
+    writeln!(
+        console.out,
+        "flood: requested {}, recorded {}, dropped {}",
+        response.requested, response.recorded, response.dropped
+    )?;
+    if response.requested != count {
+        writeln!(
+            console.err,
+            "kcbctl: warning: asked for {count} records, the driver reports {} requested",
+            response.requested
+        )?;
+    }
+    if u64::from(response.recorded) + u64::from(response.dropped) != u64::from(response.requested) {
+        writeln!(
+            console.err,
+            "kcbctl: warning: recorded + dropped != requested in the driver's reply"
+        )?;
+    }
+    Ok(())
+}
+
+/// `kcbctl callbacks`: the named callback objects the driver observes.
+///
+/// The driver lists every object of the `\\Callback` directory plus its
+/// catalog; the protocol (version 1) describes, per object, the observer the
+/// driver attached with `ExRegisterCallback` (catalog objects only): its
+/// state, NTSTATUS and firing count.
+/// It carries neither the object's `AllowMultipleCallbacks` flag nor the
+/// other routines registered on it, so `--registrations` only notes that.
+///
+/// # Errors
+/// Driver, decoding or output errors.
+pub fn callbacks(
+    driver: &mut dyn Driver,
+    registrations: bool,
+    console: &mut Console<'_>,
+) -> Result<(), Error> {
+    let reply = driver.control(
+        Ioctl::ListCallbackObjects,
+        bytes_of(&ListCallbackObjectsRequest::new()),
+        CALLBACK_LIST_BUFFER_SIZE,
+    )?;
+    let list = decode(Ioctl::ListCallbackObjects, decode_callback_objects(&reply))?;
+    if registrations {
+        writeln!(
+            console.err,
+            "kcbctl: protocol version {PROTOCOL_VERSION} does not report the routines registered \
+             on each object; showing the object table only"
+        )?;
+    }
+    let out = &mut *console.out;
+    if list.entries.is_empty() {
+        writeln!(out, "no callback objects")?;
+    } else {
+        writeln!(
+            out,
+            "{:>5}  {:<44} {:<8} {:<13} {:<10} {:>10}",
+            "index", "object", "observer", "state", "status", "fired"
+        )?;
+        for entry in list.entries.iter() {
+            let mut name = printable(entry.name.chars());
+            if entry.name.is_truncated() {
+                name.push_str("...");
+            }
+            let index = if entry.index == u32::MAX {
+                "-".to_owned()
+            } else {
+                entry.index.to_string()
+            };
+            // State 0: an object the driver lists but does not observe.
+            let (observer, state, status) = match (entry.state, entry.state()) {
+                (0, _) => ("-", "not-observed".to_owned(), "-".to_owned()),
+                (_, Some(state)) => (
+                    if state == RegistrationState::Registered { "attached" } else { "-" },
+                    state.name().to_owned(),
+                    format!("0x{:08X}", entry.status.cast_unsigned()),
+                ),
+                (raw, None) => (
+                    "?",
+                    format!("state?{raw}"),
+                    format!("0x{:08X}", entry.status.cast_unsigned()),
+                ),
+            };
+            writeln!(
+                out,
+                "{index:>5}  {name:<44} {observer:<8} {state:<13} {status:<10} {:>10}",
+                entry.fired
+            )?;
+        }
+    }
+    let missing = list.header.count.saturating_sub(list.header.returned);
+    if missing != 0 {
+        writeln!(out, "({missing} more objects not returned)")?;
+    }
+    Ok(())
+}
+
+/// `kcbctl decode-dump`: prints the events of a flight-recorder blob (see
+/// [`crate::dump`]); the summary and invalid records go to `err`.
+///
+/// # Errors
+/// [`Error::Dump`] if the blob is malformed, [`Error::InvalidRecords`]
+/// (after printing the valid ones) if some records are invalid, output
+/// errors.
+pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) -> Result<(), Error> {
+    let dump = decode_dump(bytes)?;
+    let mut line = String::new();
+    for slot in &dump.slots {
+        match &slot.record {
+            Ok(record) => {
+                format_record(record, json, &mut line);
+                console.out.write_all(line.as_bytes())?;
+            }
+            Err(error) => writeln!(
+                console.err,
+                "kcbctl: record {} (offset {}): {error}; skipped",
+                slot.index, slot.offset
+            )?,
+        }
+    }
+    let invalid = dump.invalid_count();
+    let valid = dump.slots.len() - invalid;
+    write!(
+        console.err,
+        "kcbctl: {valid} record{}{}",
+        if valid == 1 { "" } else { "s" },
+        if dump.has_header {
+            ""
+        } else {
+            " (blob without header)"
+        }
+    )?;
+    if invalid != 0 {
+        write!(console.err, ", {invalid} invalid")?;
+    }
+    if dump.empty_slots != 0 {
+        write!(console.err, ", {} empty slots", dump.empty_slots)?;
+    }
+    writeln!(console.err)?;
+    if invalid == 0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidRecords {
+            invalid,
+            total: dump.slots.len(),
+        })
+    }
+}
