@@ -116,7 +116,9 @@ pub unsafe fn load(registry_path: PCUNICODE_STRING) -> Settings {
     let service_key = unsafe { units_of(registry_path) };
     match open_parameters(service_key) {
         Ok(Some(key)) => {
-            read_values(key, &mut settings);
+            read_values(key, &mut |name, value_type, data| {
+                report(settings.apply(name, value_type, data), name);
+            });
             // SAFETY: our own kernel handle, closed once.
             let _ = unsafe { ZwClose(key) };
         }
@@ -133,16 +135,49 @@ pub unsafe fn load(registry_path: PCUNICODE_STRING) -> Settings {
     settings
 }
 
+/// The service's `Start` value (0 = boot start), if readable.
+///
+/// # Safety
+/// `registry_path` is the service key path passed to `DriverEntry`.
+///
+/// # IRQL
+/// PASSIVE_LEVEL.
+#[must_use]
+pub unsafe fn service_start_type(registry_path: PCUNICODE_STRING) -> Option<u32> {
+    // SAFETY: DriverEntry's registry path is a valid UNICODE_STRING.
+    let service_key = unsafe { units_of(registry_path) };
+    let key = open_key(service_key, "").ok()??;
+    let mut start = None;
+    read_values(key, &mut |name, value_type, data| {
+        if eq_ascii_ignore_case(name, "Start") && value_type == kcb_proto::params::REG_DWORD {
+            start = data.try_into().ok().map(u32::from_le_bytes);
+        }
+    });
+    // SAFETY: our own kernel handle, closed once.
+    let _ = unsafe { ZwClose(key) };
+    start
+}
+
+fn eq_ascii_ignore_case(units: &[u16], text: &str) -> bool {
+    units.len() == text.len()
+        && units.iter().zip(text.bytes()).all(|(&u, b)| u8::try_from(u).is_ok_and(|u| u.eq_ignore_ascii_case(&b)))
+}
+
 /// Opens the Parameters subkey; `Ok(None)` if it does not exist.
 fn open_parameters(service_key: &[u16]) -> Result<Option<HANDLE>, i32> {
+    open_key(service_key, PARAMETERS_SUFFIX)
+}
+
+/// Opens `service_key` + `suffix`; `Ok(None)` if it does not exist.
+fn open_key(service_key: &[u16], suffix: &str) -> Result<Option<HANDLE>, i32> {
     let mut path = [0u16; MAX_PATH_UNITS];
-    let suffix_len = PARAMETERS_SUFFIX.len();
+    let suffix_len = suffix.len();
     let total = service_key.len() + suffix_len;
     if service_key.is_empty() || total > MAX_PATH_UNITS {
         return Err(wdk_sys::STATUS_NAME_TOO_LONG);
     }
     path[..service_key.len()].copy_from_slice(service_key);
-    for (slot, byte) in path[service_key.len()..total].iter_mut().zip(PARAMETERS_SUFFIX.bytes()) {
+    for (slot, byte) in path[service_key.len()..total].iter_mut().zip(suffix.bytes()) {
         *slot = u16::from(byte);
     }
     let byte_len = u16::try_from(total * 2).map_err(|_| wdk_sys::STATUS_NAME_TOO_LONG)?;
@@ -168,8 +203,11 @@ fn open_parameters(service_key: &[u16]) -> Result<Option<HANDLE>, i32> {
 #[repr(C, align(8))]
 struct ValueBuffer([u8; VALUE_BUFFER_SIZE]);
 
-/// Enumerates every value of the key and applies it.
-fn read_values(key: HANDLE, settings: &mut Settings) {
+/// What [`read_values`] calls per value: name, `REG_*` type, data.
+type ValueVisitor<'a> = dyn FnMut(&[u16], u32, &[u8]) + 'a;
+
+/// Enumerates every value of the key, calling `visit(name, type, data)`.
+fn read_values(key: HANDLE, visit: &mut ValueVisitor<'_>) {
     let mut buffer = ValueBuffer([0; VALUE_BUFFER_SIZE]);
     for index in 0..256_u32 {
         let mut returned = 0_u32;
@@ -197,7 +235,7 @@ fn read_values(key: HANDLE, settings: &mut Settings) {
         }
         let valid = (returned as usize).min(VALUE_BUFFER_SIZE);
         match split_value(&buffer.0[..valid]) {
-            Some((name, value_type, data)) => report(settings.apply(name.units(), value_type, data), &name),
+            Some((name, value_type, data)) => visit(name.units(), value_type, data),
             None => kprintln!("config: value #{index} has an inconsistent layout; ignored"),
         }
     }
@@ -250,8 +288,8 @@ fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
 }
 
 /// Prints what applying one value did.
-fn report(result: Result<Applied, ParamError>, name: &ValueName) {
-    let name = Utf16Display(name.units());
+fn report(result: Result<Applied, ParamError>, name: &[u16]) {
+    let name = Utf16Display(name);
     match result {
         Ok(Applied::Source { source, enabled }) => kprintln!(
             "config: {name} = {} ({} {})",

@@ -15,7 +15,7 @@ use core::{mem::size_of, ptr};
 use wdk_sys::{
     ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION, DO_DEVICE_INITIALIZING, DRIVER_OBJECT,
     FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, IRP, IRP_MJ_CLOSE, IRP_MJ_CREATE,
-    IRP_MJ_DEVICE_CONTROL, NTSTATUS, PDEVICE_OBJECT, SECURITY_DESCRIPTOR,
+    IRP_MJ_DEVICE_CONTROL, IRP_MJ_SHUTDOWN, NTSTATUS, PDEVICE_OBJECT, SECURITY_DESCRIPTOR,
     SECURITY_DESCRIPTOR_REVISION, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
     ntddk::{
         IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink,
@@ -207,6 +207,7 @@ pub unsafe fn install_dispatch(driver: *mut DRIVER_OBJECT) {
     major[IRP_MJ_CREATE as usize] = Some(dispatch_create_close);
     major[IRP_MJ_CLOSE as usize] = Some(dispatch_create_close);
     major[IRP_MJ_DEVICE_CONTROL as usize] = Some(dispatch_device_control);
+    major[IRP_MJ_SHUTDOWN as usize] = Some(crate::io::dispatch_shutdown);
 }
 
 /// Lets DriverEntry's device accept opens (clears `DO_DEVICE_INITIALIZING`).

@@ -23,12 +23,30 @@ use crate::unicode::{StaticUnicode, WideName};
     link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
 )]
 unsafe extern "C" {
-    /// `PsProcessType`: the process object type.
-    pub static PsProcessType: *mut POBJECT_TYPE;
-    /// `PsThreadType`: the thread object type.
-    pub static PsThreadType: *mut POBJECT_TYPE;
-    /// `ExDesktopObjectType`: the desktop object type.
-    pub static ExDesktopObjectType: *mut POBJECT_TYPE;
+    /// `PsProcessType`: the kernel's variable holding the process object
+    /// type. (C code sees `POBJECT_TYPE *PsProcessType`, the address of this
+    /// variable; here the static *is* the variable, so its address is what
+    /// `OB_OPERATION_REGISTRATION.ObjectType` wants and its value is the type.)
+    pub static PsProcessType: POBJECT_TYPE;
+    /// `PsThreadType`: the thread object type variable (see [`PsProcessType`]).
+    pub static PsThreadType: POBJECT_TYPE;
+    /// `ExDesktopObjectType`: the desktop object type variable.
+    pub static ExDesktopObjectType: POBJECT_TYPE;
+    /// `HalDispatchTable`: the HAL dispatch table itself (its first fields
+    /// are [`HalDispatchPrefix`]).
+    pub static HalDispatchTable: HalDispatchPrefix;
+}
+
+/// The documented start of `HAL_DISPATCH` (ntddk.h): version, then the
+/// query and set routines.
+#[repr(C)]
+pub struct HalDispatchPrefix {
+    /// `Version`.
+    pub version: u32,
+    /// `HalQuerySystemInformation`.
+    pub query_system_information: wdk_sys::pHalQuerySystemInformation,
+    /// `HalSetSystemInformation`.
+    pub set_system_information: wdk_sys::pHalSetSystemInformation,
 }
 
 /// A kernel routine looked up by name at `DriverEntry`.
@@ -97,4 +115,31 @@ pub fn system_routine<const N: usize>(name: &'static StaticUnicode<N>) -> *mut c
     let mut name = name.as_unicode_string();
     // SAFETY: `name` is a valid UNICODE_STRING over static memory.
     unsafe { MmGetSystemRoutineAddress(&raw mut name) }
+}
+
+/// Static memory the kernel keeps a pointer into (a registration record, a
+/// dump buffer, an event): nonpaged (it is in the driver image), with a
+/// stable address for the driver's life.
+///
+/// Every access goes through the raw pointer from [`get`](Self::get); each
+/// user documents why its accesses do not race (typically: written only
+/// before the registration that publishes it, read by the kernel after).
+pub struct KernelCell<T>(core::cell::UnsafeCell<T>);
+
+// SAFETY: the cell only hands out raw pointers; the users' documented
+// protocols (see each static) rule out data races.
+unsafe impl<T> Sync for KernelCell<T> {}
+
+impl<T> KernelCell<T> {
+    /// A cell holding `value`.
+    #[must_use]
+    pub const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// The stable address of the contents.
+    #[must_use]
+    pub const fn get(&self) -> *mut T {
+        self.0.get()
+    }
 }

@@ -35,11 +35,16 @@ pub mod driver;
 pub mod events;
 pub mod ex;
 pub mod guard;
+pub mod hal;
+pub mod io;
 pub mod ioctl;
+pub mod ke;
 pub mod kernel;
 pub mod ob;
+pub mod po;
 pub mod ps;
 pub mod report;
 pub mod unicode;
+pub mod whea;
 
 pub use driver::{driver_entry, driver_unload};

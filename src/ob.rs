@@ -138,9 +138,10 @@ fn fill(storage: &mut Storage, altitude: &[u16], attempt: usize) {
         storage.altitude[len] = u16::from(digit);
         len += 1;
     }
-    // SAFETY: reading the kernel's exported object-type variables (data
-    // imports; valid for the system's life).
-    let types: [*mut POBJECT_TYPE; 3] = unsafe { [PsProcessType, PsThreadType, ExDesktopObjectType] };
+    // The addresses of the kernel's object-type variables (data imports,
+    // valid for the system's life), as OB_OPERATION_REGISTRATION wants them.
+    let types: [*mut POBJECT_TYPE; 3] =
+        [(&raw const PsProcessType).cast_mut(), (&raw const PsThreadType).cast_mut(), (&raw const ExDesktopObjectType).cast_mut()];
     let operations = OB_OPERATION_HANDLE_CREATE | OB_OPERATION_HANDLE_DUPLICATE;
     for (operation, object_type) in storage.operations.iter_mut().zip(types) {
         *operation = OB_OPERATION_REGISTRATION {
@@ -164,10 +165,10 @@ fn fill(storage: &mut Storage, altitude: &[u16], attempt: usize) {
 
 /// Classifies an object by type; `(type, target pid, target tid)`.
 fn describe(object_type: POBJECT_TYPE, object: *mut c_void) -> (u32, u64, u64) {
-    // SAFETY: reading the exported type variable (valid for the system's life).
-    let process = unsafe { *PsProcessType };
+    // SAFETY: reading the exported type variable (set before any driver loads).
+    let process = unsafe { PsProcessType };
     // SAFETY: as above.
-    let thread = unsafe { *PsThreadType };
+    let thread = unsafe { PsThreadType };
     if object_type == process {
         // SAFETY: the object is a process (its type says so), referenced during the callback.
         (OB_TYPE_PROCESS, unsafe { PsGetProcessId(object.cast()) } as u64, 0)

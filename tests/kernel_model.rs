@@ -150,6 +150,7 @@ fn clock_falls_back_when_the_precise_clock_is_not_exported() {
     assert!(driver_lines(&kernel).contains(&"kcallbacks: clock: Plain".to_owned()));
     kernel.unload_driver();
     assert_nothing_left(&kernel);
+    drop(kernel);
 
     let mut kernel = boot();
     ntsim::exports::hide("KeQuerySystemTimePrecise");
@@ -352,6 +353,7 @@ fn fault_injection_sweep_over_every_driver_entry_call() {
         faults::fail_nth_on_this_thread(ddi, nth, STATUS_INSUFFICIENT_RESOURCES);
         let status = kernel.load_driver();
         assert_eq!(faults::fired().len(), 1, "{ddi} #{nth}: the fault did not fire");
+        eprintln!("sweep: {ddi} call #{nth} fails -> DriverEntry {status:#010X}");
         if status < 0 {
             // DriverEntry failed: it must have undone everything itself
             // (DriverUnload is not called after a failed DriverEntry).

@@ -1,21 +1,24 @@
 //! kcbctl's flight-recorder blob decoder (`kcbctl decode-dump`) on
-//! arbitrary files.
+//! arbitrary files, checked against kcb-proto's `decode_flight`.
 //!
 //! Properties: never panics; slots lie inside the file; the valid records
-//! re-encode to a blob that decodes to the same records; printing (text and
-//! JSON) never panics.
+//! re-encode to a blob that decodes to the same records; whenever kcbctl
+//! accepts a blob with a header, `decode_flight` accepts it and yields the
+//! same records (kcbctl only adds the zero-tail check and headerless blobs);
+//! printing (text and JSON) never panics.
 
 #![no_main]
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use kcb_proto::{EventRecord, RECORD_SIZE, RECORD_VERSION, SOURCE_COUNT};
+use kcb_proto::flight::{FLIGHT_VERSION, decode_flight, flight_header};
+use kcb_proto::{EventRecord, RECORD_SIZE, RECORD_VERSION, SOURCE_COUNT, bytes_of};
 use kcbctl::Console;
-use kcbctl::dump::{DUMP_MAGIC, DUMP_VERSION, decode_dump, encode_dump};
+use kcbctl::dump::{DumpError, decode_dump, encode_dump};
 use libfuzzer_sys::fuzz_target;
 
-/// Checks one blob; returns whether it decoded.
+/// Checks one blob; returns whether kcbctl decoded it.
 fn check(data: &[u8]) -> bool {
     let decoded = decode_dump(data);
     if let Ok(dump) = &decoded {
@@ -26,6 +29,20 @@ fn check(data: &[u8]) -> bool {
         let again = decode_dump(&encode_dump(&records)).expect("re-encoded blob decodes");
         assert!(again.has_header);
         assert_eq!(again.records().copied().collect::<Vec<_>>(), records);
+        if dump.has_header {
+            let theirs: Vec<_> = decode_flight(data)
+                .expect("decode_flight accepts what kcbctl accepts")
+                .collect();
+            let ours: Vec<_> = dump.slots.iter().map(|s| s.record).collect();
+            assert_eq!(ours, theirs);
+        }
+    }
+    if let Ok(theirs) = decode_flight(data) {
+        let theirs: Vec<_> = theirs.collect();
+        match &decoded {
+            Ok(dump) => assert_eq!(dump.slots.len(), theirs.len()),
+            Err(e) => assert!(matches!(e, DumpError::TrailingData { .. }), "{e}"),
+        }
     }
     let stop = AtomicBool::new(false);
     for json in [false, true] {
@@ -45,11 +62,13 @@ fuzz_target!(|data: &[u8]| {
     // Structured: a well-formed header announcing the input's records, each
     // padded to a whole record with a current version and a source picked by
     // the input, so the per-record paths are reached from short inputs.
-    let mut blob = Vec::new();
-    blob.extend_from_slice(&DUMP_MAGIC);
-    blob.extend_from_slice(&DUMP_VERSION.to_le_bytes());
     let chunks: Vec<&[u8]> = data.chunks(RECORD_SIZE).take(4).collect();
-    blob.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+    let mut blob = Vec::new();
+    blob.extend_from_slice(bytes_of(&flight_header(chunks.len() as u32)));
+    assert_eq!(
+        u32::from_le_bytes([blob[8], blob[9], blob[10], blob[11]]),
+        FLIGHT_VERSION
+    );
     for chunk in &chunks {
         let mut record = [0u8; RECORD_SIZE];
         record[..chunk.len()].copy_from_slice(chunk);

@@ -828,6 +828,10 @@ pub mod report_detail {
     pub const NOT_EXPORTED: u32 = 3;
     /// The object does not exist on this system.
     pub const NO_SUCH_OBJECT: u32 = 4;
+    /// Registered only when the driver is started at boot (`Start` = 0).
+    pub const NOT_BOOT_START: u32 = 5;
+    /// Exported, but its prototype is undocumented: not called.
+    pub const UNDOCUMENTED_PROTOTYPE: u32 = 6;
 
     /// A short description of `detail`, if known.
     #[must_use]
@@ -838,6 +842,8 @@ pub mod report_detail {
             SINGLE_CALLBACK_TAKEN => Some("object allows a single callback and has one"),
             NOT_EXPORTED => Some("not exported by this system"),
             NO_SUCH_OBJECT => Some("no such object on this system"),
+            NOT_BOOT_START => Some("not started at boot"),
+            UNDOCUMENTED_PROTOTYPE => Some("exported, but its prototype is undocumented"),
             _ => None,
         }
     }

@@ -21,6 +21,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod flight;
 mod format;
 pub mod ioctl;
 pub mod params;

@@ -168,12 +168,22 @@ fn units_eq_ignore_ascii_case(a: &[u16], b: &[u16]) -> bool {
 pub const ENABLE_PREFIX: &str = "Enable";
 
 /// Sources registered when the registry says nothing.
-pub const DEFAULT_ENABLED: u64 = SourceId::LoadImage.bit()
-    | SourceId::CallbackObject.bit()
-    | SourceId::ProcessCreate.bit()
-    | SourceId::ThreadCreate.bit()
-    | SourceId::ObjectHandle.bit()
-    | SourceId::Registry.bit();
+///
+/// Everything but the opt-in sources: `ProfileInterrupt` (an undocumented
+/// HAL slot), `Flood` (a test switch) and `Interrupt` (kcallbacks owns no
+/// interrupt), and `Driver` (not a callback).
+pub const DEFAULT_ENABLED: u64 = {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < SourceId::ALL.len() {
+        let source = SourceId::ALL[i];
+        if !matches!(source, SourceId::ProfileInterrupt | SourceId::Flood | SourceId::Interrupt | SourceId::Driver) {
+            mask |= source.bit();
+        }
+        i += 1;
+    }
+    mask
+};
 
 /// The effective configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -426,10 +436,12 @@ mod tests {
     }
 
     #[test]
-    fn defaults_enable_load_image_and_callback_objects() {
+    fn defaults_enable_all_but_opt_in_sources() {
         let s = Settings::defaults();
         assert!(s.is_enabled(SourceId::LoadImage));
         assert!(!s.is_enabled(SourceId::Flood));
+        assert!(!s.is_enabled(SourceId::ProfileInterrupt));
+        assert!(s.is_enabled(SourceId::BugCheckReason) && s.is_enabled(SourceId::Registry));
         assert!(s.origins.iter().all(|o| *o == ConfigOrigin::Default));
     }
 

@@ -242,9 +242,14 @@ fn section(
 pub fn status(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error> {
     let mut failed = Vec::new();
 
+    // Nothing is printed when the first request shows the driver is absent.
+    let report = match fetch_report(driver) {
+        Err(error) if is_fatal(&error) => return Err(error),
+        other => other,
+    };
     writeln!(out, "Registrations")?;
     section("registrations", out, &mut failed, |out| {
-        let reply = fetch_report(driver)?;
+        let reply = report?;
         let report = decode(Ioctl::GetReport, decode_report(&reply))?;
         writeln!(
             out,
@@ -437,7 +442,7 @@ pub fn flood(driver: &mut dyn Driver, count: u32, console: &mut Console<'_>) -> 
 
 /// `kcbctl callbacks`: the named callback objects the driver observes.
 ///
-/// The driver lists every object of the `\\Callback` directory plus its
+/// The driver lists every object of the `\Callback` directory plus its
 /// catalog; the protocol (version 1) describes, per object, the observer the
 /// driver attached with `ExRegisterCallback` (catalog objects only): its
 /// state, NTSTATUS and firing count.
@@ -487,7 +492,11 @@ pub fn callbacks(
             let (observer, state, status) = match (entry.state, entry.state()) {
                 (0, _) => ("-", "not-observed".to_owned(), "-".to_owned()),
                 (_, Some(state)) => (
-                    if state == RegistrationState::Registered { "attached" } else { "-" },
+                    if state == RegistrationState::Registered {
+                        "attached"
+                    } else {
+                        "-"
+                    },
                     state.name().to_owned(),
                     format!("0x{:08X}", entry.status.cast_unsigned()),
                 ),

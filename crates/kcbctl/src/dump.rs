@@ -3,37 +3,35 @@
 //!
 //! # Format
 //!
-//! All integers little-endian.
+//! Defined by [`kcb_proto::flight`]; all integers little-endian.
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 8 | magic, the ASCII bytes `KCBFLT01` |
-//! | 8 | 4 | `version`, [`DUMP_VERSION`] (1) |
+//! | 0 | 8 | magic, the ASCII bytes `KCBFLT01` ([`FLIGHT_MAGIC`]) |
+//! | 8 | 4 | `version`, [`FLIGHT_VERSION`] (1) |
 //! | 12 | 4 | `count`, number of records that follow |
-//! | 16 | `count * 512` | `count` whole [`EventRecord`]s (`kcb_proto` wire layout) |
+//! | 16 | `count * 512` | `count` whole [`EventRecord`]s (`kcb_proto` wire layout), oldest first |
 //!
-//! Anything after the last record must be zero bytes (the unused tail of the
-//! fixed-size secondary-data buffer); the records are in the order the
-//! driver wrote them (oldest first, compare `sequence` numbers).
+//! Where a file extracted from a dump by hand needs it, kcbctl is stricter
+//! and more forgiving than
+//! [`decode_flight`](kcb_proto::flight::decode_flight):
+//! - anything after the last record must be zero bytes (the unused tail of
+//!   the fixed-size secondary-data buffer), so a wrong file is not taken for
+//!   a blob;
+//! - a blob without the header is accepted too: then the whole file must be
+//!   a sequence of whole records, and all-zero records are empty slots
+//!   (skipped);
+//! - each record is validated on its own by [`EventRecord::from_bytes`], so
+//!   one torn record (the system was crashing) does not hide the others.
 //!
-//! A blob without the header is accepted too: then the whole file must be a
-//! sequence of whole records, and all-zero records are empty slots (skipped).
-//!
-//! The data is untrusted (written while the system was crashing, copied out
-//! of a dump by hand): [`decode_dump`] validates every field and never
-//! panics; each record is validated on its own by
-//! [`EventRecord::from_bytes`], so one torn record does not hide the others.
+//! [`decode_dump`] validates every field and never panics.
 
 use std::fmt;
 
-use kcb_proto::{DecodeError, EventRecord, RECORD_SIZE};
-
-/// The first 8 bytes of a blob.
-pub const DUMP_MAGIC: [u8; 8] = *b"KCBFLT01";
-/// The blob layout version this kcbctl reads.
-pub const DUMP_VERSION: u32 = 1;
-/// Size of the blob header (magic, version, count).
-pub const DUMP_HEADER_SIZE: usize = 16;
+use kcb_proto::flight::{
+    FLIGHT_HEADER_SIZE, FLIGHT_MAGIC, FLIGHT_VERSION, FlightHeader, flight_header,
+};
+use kcb_proto::{DecodeError, EventRecord, RECORD_SIZE, bytes_of, read_pod};
 
 /// Why a blob could not be decoded at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +43,7 @@ pub enum DumpError {
         /// Bytes in the file.
         actual: usize,
     },
-    /// The header's version is not [`DUMP_VERSION`].
+    /// The header's version is not [`FLIGHT_VERSION`].
     UnsupportedVersion(u32),
     /// The header announces more records than the file holds.
     TruncatedRecords {
@@ -72,12 +70,12 @@ impl fmt::Display for DumpError {
             Self::Empty => f.write_str("the file is empty"),
             Self::TruncatedHeader { actual } => write!(
                 f,
-                "the header is cut: {actual} bytes, a header is {DUMP_HEADER_SIZE}"
+                "the header is cut: {actual} bytes, a header is {FLIGHT_HEADER_SIZE}"
             ),
             Self::UnsupportedVersion(v) => {
                 write!(
                     f,
-                    "blob version {v}, this kcbctl reads version {DUMP_VERSION}"
+                    "blob version {v}, this kcbctl reads version {FLIGHT_VERSION}"
                 )
             }
             Self::TruncatedRecords { count, present } => write!(
@@ -153,11 +151,6 @@ fn decode_slots(records: &[u8], base: usize, skip_empty: bool) -> (Vec<Slot>, us
     (slots, empty)
 }
 
-fn u32_at(bytes: &[u8], offset: usize) -> Option<u32> {
-    let field: [u8; 4] = bytes.get(offset..offset.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_le_bytes(field))
-}
-
 /// Decodes a blob (see the module documentation for the format).
 ///
 /// # Errors
@@ -168,7 +161,7 @@ pub fn decode_dump(bytes: &[u8]) -> Result<Dump, DumpError> {
     if bytes.is_empty() {
         return Err(DumpError::Empty);
     }
-    if !bytes.starts_with(&DUMP_MAGIC) {
+    if !bytes.starts_with(&FLIGHT_MAGIC) {
         if !bytes.len().is_multiple_of(RECORD_SIZE) {
             return Err(DumpError::NotRecords {
                 actual: bytes.len(),
@@ -181,15 +174,15 @@ pub fn decode_dump(bytes: &[u8]) -> Result<Dump, DumpError> {
             empty_slots,
         });
     }
-    let (Some(version), Some(count)) = (u32_at(bytes, 8), u32_at(bytes, 12)) else {
+    let Some(FlightHeader { version, count, .. }) = read_pod::<FlightHeader>(bytes) else {
         return Err(DumpError::TruncatedHeader {
             actual: bytes.len(),
         });
     };
-    if version != DUMP_VERSION {
+    if version != FLIGHT_VERSION {
         return Err(DumpError::UnsupportedVersion(version));
     }
-    let body = &bytes[DUMP_HEADER_SIZE..];
+    let body = &bytes[FLIGHT_HEADER_SIZE..];
     let present = body.len() / RECORD_SIZE;
     let records_len = usize::try_from(count)
         .ok()
@@ -199,10 +192,10 @@ pub fn decode_dump(bytes: &[u8]) -> Result<Dump, DumpError> {
     let (records, tail) = body.split_at(records_len);
     if let Some(pos) = tail.iter().position(|&b| b != 0) {
         return Err(DumpError::TrailingData {
-            offset: DUMP_HEADER_SIZE + records_len + pos,
+            offset: FLIGHT_HEADER_SIZE + records_len + pos,
         });
     }
-    let (slots, empty_slots) = decode_slots(records, DUMP_HEADER_SIZE, false);
+    let (slots, empty_slots) = decode_slots(records, FLIGHT_HEADER_SIZE, false);
     Ok(Dump {
         has_header: true,
         slots,
@@ -210,18 +203,16 @@ pub fn decode_dump(bytes: &[u8]) -> Result<Dump, DumpError> {
     })
 }
 
-/// Encodes `records` as a blob with a header: the reference encoder of the
-/// format (the driver writes the same bytes into its secondary-data buffer).
+/// Encodes `records` as a blob with a header (the bytes the driver puts in
+/// its secondary-data buffer; used by tests and fuzzing).
 ///
 /// # Panics
 /// If there are more than `u32::MAX` records.
 #[must_use]
 pub fn encode_dump(records: &[EventRecord]) -> Vec<u8> {
     let count = u32::try_from(records.len()).expect("at most u32::MAX records");
-    let mut out = Vec::with_capacity(DUMP_HEADER_SIZE + records.len() * RECORD_SIZE);
-    out.extend_from_slice(&DUMP_MAGIC);
-    out.extend_from_slice(&DUMP_VERSION.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
+    let mut out = Vec::with_capacity(FLIGHT_HEADER_SIZE + records.len() * RECORD_SIZE);
+    out.extend_from_slice(bytes_of(&flight_header(count)));
     for record in records {
         out.extend_from_slice(record.as_bytes());
     }

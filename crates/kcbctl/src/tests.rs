@@ -15,8 +15,9 @@ use kcb_proto::{
 };
 use serde_json::Value;
 
-use crate::dump::{DUMP_HEADER_SIZE, DumpError, decode_dump, encode_dump};
+use crate::dump::{DumpError, decode_dump, encode_dump};
 use crate::{Command, Console, Driver, Error, parse_args, run};
+use kcb_proto::flight::{FLIGHT_HEADER_SIZE, decode_flight};
 
 // ---------------------------------------------------------------------------
 // Fake driver
@@ -551,8 +552,9 @@ fn status_stops_at_once_when_the_driver_is_not_loaded() {
         .reply(Ioctl::GetReport, Err(Error::NotLoaded))
         .reply(Ioctl::GetConfig, Err(Error::NotLoaded))
         .reply(Ioctl::GetStats, Err(Error::NotLoaded));
-    let (result, _, _) = run_cmd(&Command::Status, &mut driver);
+    let (result, out, _) = run_cmd(&Command::Status, &mut driver);
     assert!(matches!(result, Err(Error::NotLoaded)));
+    assert!(out.is_empty());
     assert_eq!(driver.calls.len(), 1);
 }
 
@@ -871,6 +873,12 @@ fn errors_read_well() {
     assert!(text(Ioctl::GetConfig, 1306).contains("revision mismatch (Win32 error 1306); kcbctl and the driver speak different protocol versions"));
     assert!(text(Ioctl::ReadEvents, 24).contains("different kcb-proto versions"));
     assert!(text(Ioctl::Notify, 87).contains("the parameter is incorrect"));
+    assert!(
+        text(Ioctl::Notify, 50)
+            .contains(r"no callback object of its own (creating \Callback\KCallbacks")
+    );
+    // What the driver answers when the switch is off (STATUS_NOT_SUPPORTED).
+    assert!(text(Ioctl::Flood, 50).contains("EnableFlood=1"));
     assert_eq!(
         text(Ioctl::Notify, 0xDEAD),
         "IOCTL_KCB_NOTIFY failed: Win32 error 57005 (0x0000DEAD)"
@@ -937,10 +945,13 @@ fn dump_round_trip() {
     let records = tricky_records();
     let blob = encode_dump(&records);
     assert_eq!(&blob[..8], b"KCBFLT01");
-    assert_eq!(blob.len(), DUMP_HEADER_SIZE + records.len() * RECORD_SIZE);
+    assert_eq!(blob.len(), FLIGHT_HEADER_SIZE + records.len() * RECORD_SIZE);
     let dump = decode_dump(&blob).unwrap();
     assert!(dump.has_header);
     assert_eq!(dump.records().copied().collect::<Vec<_>>(), records);
+    // kcb-proto's decoder reads the same bytes.
+    let theirs: Vec<EventRecord> = decode_flight(&blob).unwrap().map(Result::unwrap).collect();
+    assert_eq!(theirs, records);
 
     let (result, out, err) = decode_cmd(&blob, true);
     result.unwrap();
@@ -1030,7 +1041,7 @@ fn dump_rejects_malformed_blobs() {
     assert_eq!(
         with(&|b| b.extend_from_slice(&[0, 0, 7])),
         Err(DumpError::TrailingData {
-            offset: DUMP_HEADER_SIZE + 2 * RECORD_SIZE + 2
+            offset: FLIGHT_HEADER_SIZE + 2 * RECORD_SIZE + 2
         })
     );
     assert_eq!(
@@ -1052,7 +1063,7 @@ fn dump_rejects_malformed_blobs() {
 fn dump_reports_torn_records_and_prints_the_rest() {
     let mut blob = encode_dump(&[image_load(1, "a"), image_load(2, "b"), image_load(3, "c")]);
     // Record 1: version 7.
-    blob[DUMP_HEADER_SIZE + RECORD_SIZE] = 7;
+    blob[FLIGHT_HEADER_SIZE + RECORD_SIZE] = 7;
     let (result, out, err) = decode_cmd(&blob, false);
     assert_eq!(out.lines().count(), 2);
     assert!(

@@ -19,6 +19,10 @@ pub type DriverEntry = unsafe extern "C" fn(*mut DRIVER_OBJECT, *const UNICODE_S
 
 static KERNEL: Mutex<()> = Mutex::new(());
 
+thread_local! {
+    static BOOTED_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 struct Driver {
     name: String,
     entry: DriverEntry,
@@ -56,9 +60,18 @@ impl Kernel {
     /// Takes the global lock (waiting for other tests), resets every part
     /// of the model, and boots: namespace directories, system callback
     /// objects, exports, checks on.
+    ///
+    /// # Panics
+    /// If this thread already holds a `Kernel` (the second boot would wait
+    /// for the first forever): drop the first one before booting again.
     #[must_use]
     pub fn boot() -> Self {
+        assert!(
+            !BOOTED_HERE.with(std::cell::Cell::get),
+            "Kernel::boot() while this thread still holds a Kernel: drop it first (shadowing does not drop)"
+        );
         let guard = KERNEL.lock().unwrap_or_else(PoisonError::into_inner);
+        BOOTED_HERE.with(|b| b.set(true));
         reset_model();
         Self { driver: None, _guard: guard }
     }
@@ -336,6 +349,7 @@ impl Drop for Kernel {
                 self.unload_driver();
             }
         }
+        BOOTED_HERE.with(|b| b.set(false));
         let left = verifier::take();
         if !left.is_empty() && !std::thread::panicking() {
             panic!(

@@ -1,0 +1,89 @@
+//! HAL: the profile (PMI) interrupt handler set through
+//! `HalSetSystemInformation(HalProfileSourceInterruptHandler)`, and the
+//! errata callbacks.
+//!
+//! `HalProfileSourceInterruptHandler` is "reserved for internal use"
+//! (ntddk/ne-ntddk-_hal_set_information_class): the driver uses it only when
+//! `EnableProfileInterrupt` = 1 in `Parameters` (off by default). Risks, also
+//! in the README: the handler runs at PROFILE_LEVEL on every performance-
+//! monitor interrupt; there is one slot system-wide, so installing replaces
+//! whatever another component (a profiler, a hypervisor enlightenment) had
+//! set; no query class returns the current handler, so unload cannot restore
+//! a previous one and sets the slot back to NULL; and the routine is reached
+//! only through the HAL dispatch table, whose layout past its first fields
+//! is not part of any contract.
+//!
+//! `HalRegisterErrataCallbacks` is resolved at run time and reported; its
+//! prototype is undocumented, so it is never called.
+
+use core::{
+    ffi::c_void,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use kcb_proto::{EventRecord, ProfileInterruptPayload, RegistrationState, kind, report_detail};
+use wdk_sys::{
+    _HAL_SET_INFORMATION_CLASS::HalProfileSourceInterruptHandler, STATUS_PROCEDURE_NOT_FOUND,
+};
+
+use crate::{
+    events,
+    guard::{Failure, RegistrationOps, check},
+    kernel::{DynamicRoutine, HalDispatchTable},
+    report::{Api, REPORT},
+};
+
+static ERRATA: DynamicRoutine = DynamicRoutine::new("HalRegisterErrataCallbacks");
+
+/// Reports `HalRegisterErrataCallbacks`: "not available on this system"
+/// when it is not exported (a correct outcome), else "exported, prototype
+/// undocumented" — never called either way.
+///
+/// # IRQL
+/// PASSIVE_LEVEL.
+pub fn report_errata_callbacks() {
+    let detail = if ERRATA.resolve() { report_detail::UNDOCUMENTED_PROTOTYPE } else { report_detail::NOT_EXPORTED };
+    REPORT.set_detailed(Api::HalErrataCallbacks, RegistrationState::NotAvailable, STATUS_PROCEDURE_NOT_FOUND, detail);
+}
+
+static PMI_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// The buffer size of the handler information class: one pointer.
+#[allow(clippy::cast_possible_truncation, reason = "8")]
+const POINTER_SIZE: u32 = size_of::<*mut c_void>() as u32;
+
+/// The PMI handler slot.
+pub struct ProfileInterruptHandler;
+
+/// Calls `HalDispatchTable->HalSetSystemInformation(HalProfileSourceInterruptHandler, handler)`.
+fn set_handler(handler: *mut c_void) -> i32 {
+    // SAFETY: the exported dispatch table; its first fields are documented
+    // (ntddk.h HAL_DISPATCH) and set before drivers load.
+    let set = unsafe { HalDispatchTable.set_system_information };
+    let Some(set) = set else { return STATUS_PROCEDURE_NOT_FOUND };
+    let mut handler = handler;
+    // SAFETY: the buffer is one pointer, as this information class takes.
+    unsafe { set(HalProfileSourceInterruptHandler, POINTER_SIZE, (&raw mut handler).cast()) }
+}
+
+impl RegistrationOps for ProfileInterruptHandler {
+    type Args = ();
+    type Token = ();
+    const API: Api = Api::HalProfileInterrupt;
+
+    /// PASSIVE_LEVEL.
+    fn register((): ()) -> Result<(), Failure> {
+        Ok(check(set_handler(on_profile_interrupt as *mut c_void))?)
+    }
+
+    unsafe fn unregister((): ()) {
+        // No query returns a previous handler: the slot goes back to NULL.
+        let _ = set_handler(core::ptr::null_mut());
+    }
+}
+
+/// The PMI handler, at PROFILE_LEVEL: counts and records, nothing else.
+unsafe extern "C" fn on_profile_interrupt(_trap_frame: *mut c_void) {
+    let count = PMI_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    events::record(EventRecord::build(kind::NONE, |payload: &mut ProfileInterruptPayload| payload.count = count));
+}

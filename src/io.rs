@@ -1,0 +1,436 @@
+//! I/O-manager notifications: shutdown and last-chance shutdown, Plug and
+//! Play (device interfaces, hardware profile), file-system registration,
+//! driver reinitialization, and an interrupt-connection guard.
+
+use core::{
+    ffi::c_void,
+    ptr,
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+};
+
+use kcb_proto::{
+    BootDriverReinitPayload, DriverReinitPayload, EventRecord, FsRegistrationPayload,
+    LastChanceShutdownPayload, PlugPlayPayload, ShutdownPayload, kind, report_detail,
+};
+use wdk_sys::{
+    _IO_NOTIFICATION_EVENT_CATEGORY::{
+        EventCategoryDeviceInterfaceChange, EventCategoryHardwareProfileChange,
+    },
+    BOOLEAN, DEVICE_INTERFACE_CHANGE_NOTIFICATION, DRIVER_OBJECT, GUID,
+    HWPROFILE_CHANGE_NOTIFICATION, IO_CONNECT_INTERRUPT_PARAMETERS, IO_DISCONNECT_INTERRUPT_PARAMETERS,
+    IRP, IRP_MJ_SHUTDOWN, NTSTATUS, PDEVICE_OBJECT, PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES,
+    STATUS_SUCCESS,
+    ntddk::{
+        IoConnectInterruptEx, IoDisconnectInterruptEx, IoRegisterBootDriverReinitialization,
+        IoRegisterDriverReinitialization, IoRegisterFsRegistrationChange,
+        IoRegisterLastChanceShutdownNotification, IoRegisterPlugPlayNotification,
+        IoRegisterShutdownNotification, IoUnregisterFsRegistrationChange,
+        IoUnregisterPlugPlayNotification, IoUnregisterShutdownNotification, IofCompleteRequest,
+    },
+};
+
+use crate::{
+    device::DriverObject,
+    dynamic_fn, events,
+    events::COUNTERS,
+    guard::{Failure, RegistrationOps, check},
+    kernel::DynamicRoutine,
+    kprintln,
+    report::{Api, REPORT},
+    unicode::units_of,
+};
+
+static UNREGISTER_PNP_EX: DynamicRoutine = DynamicRoutine::new("IoUnregisterPlugPlayNotificationEx");
+
+type UnregisterPnpExFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
+
+/// Resolves the I/O routines newer systems have.
+///
+/// # IRQL
+/// PASSIVE_LEVEL.
+pub fn resolve() {
+    UNREGISTER_PNP_EX.resolve();
+}
+
+// ---------------------------------------------------------------- shutdown
+
+/// Which shutdown notifications the control device asked for.
+static LAST_CHANCE_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// Shutdown notifications on the control device.
+///
+/// `IoRegisterShutdownNotification` and/or
+/// `IoRegisterLastChanceShutdownNotification`;
+/// `IoUnregisterShutdownNotification` (which cancels both) on drop. Must be
+/// dropped before the device is deleted.
+pub struct ShutdownNotifications {
+    device: PDEVICE_OBJECT,
+}
+
+/// What to register.
+#[derive(Clone, Copy)]
+pub struct ShutdownArgs {
+    /// The control device (its IRP_MJ_SHUTDOWN handler records the event).
+    pub device: PDEVICE_OBJECT,
+    /// Register the normal notification.
+    pub normal: bool,
+    /// Register the last-chance notification.
+    pub last_chance: bool,
+}
+
+impl ShutdownNotifications {
+    /// Registers what `args` asks for, reporting each API; `None` if neither
+    /// could be registered.
+    ///
+    /// # IRQL
+    /// PASSIVE_LEVEL (rule IrqlIoPassive5).
+    #[must_use]
+    pub fn register(args: ShutdownArgs) -> Option<Self> {
+        let mut any = false;
+        if args.normal {
+            // SAFETY: the live control device; unregistered before it is deleted.
+            let status = unsafe { IoRegisterShutdownNotification(args.device) };
+            any |= report(Api::ShutdownNotification, status);
+        } else {
+            REPORT.set(Api::ShutdownNotification, kcb_proto::RegistrationState::DisabledByConfig, 0);
+        }
+        if args.last_chance {
+            // SAFETY: as above.
+            let status = unsafe { IoRegisterLastChanceShutdownNotification(args.device) };
+            let ok = report(Api::LastChanceShutdownNotification, status);
+            LAST_CHANCE_REGISTERED.store(ok, Ordering::Release);
+            any |= ok;
+        } else {
+            REPORT.set(Api::LastChanceShutdownNotification, kcb_proto::RegistrationState::DisabledByConfig, 0);
+        }
+        any.then_some(Self { device: args.device })
+    }
+
+}
+
+impl Drop for ShutdownNotifications {
+    /// Cancels both registrations for the device (one call cancels all,
+    /// wdm/nf-wdm-iounregistershutdownnotification).
+    fn drop(&mut self) {
+        // SAFETY: the device was registered (Self exists only then) and is
+        // still alive (the driver state drops this before the device).
+        unsafe { IoUnregisterShutdownNotification(self.device) };
+        for api in [Api::ShutdownNotification, Api::LastChanceShutdownNotification] {
+            if REPORT.get(api).0 == Some(kcb_proto::RegistrationState::Registered) {
+                REPORT.set(api, kcb_proto::RegistrationState::Removed, 0);
+            }
+        }
+        LAST_CHANCE_REGISTERED.store(false, Ordering::Release);
+    }
+}
+
+fn report(api: Api, status: NTSTATUS) -> bool {
+    let state = if status >= 0 {
+        kcb_proto::RegistrationState::Registered
+    } else {
+        kcb_proto::RegistrationState::Failed
+    };
+    REPORT.set(api, state, status);
+    status >= 0
+}
+
+/// IRP_MJ_SHUTDOWN dispatch.
+///
+/// Sent at <= APC_LEVEL, once before the file systems are flushed and (if
+/// registered) once after. Records the event and writes the
+/// counters to the debug output; no file I/O, nothing pageable.
+///
+/// # Safety
+/// Called by the I/O manager with a live IRP.
+pub unsafe extern "C" fn dispatch_shutdown(_device: PDEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    // The second call is the last-chance one when both are registered.
+    let last_chance = call > 0 && LAST_CHANCE_REGISTERED.load(Ordering::Acquire);
+    if last_chance {
+        events::record(EventRecord::build(kind::NONE, |p: &mut LastChanceShutdownPayload| {
+            p.major_function = IRP_MJ_SHUTDOWN;
+        }));
+    } else {
+        events::record(EventRecord::build(kind::NONE, |p: &mut ShutdownPayload| p.major_function = IRP_MJ_SHUTDOWN));
+    }
+    let totals = COUNTERS.totals();
+    kprintln!(
+        "shutdown{}: {} events seen, {} recorded, {} dropped",
+        if last_chance { " (last chance)" } else { "" },
+        totals.seen,
+        totals.recorded,
+        totals.dropped
+    );
+    // SAFETY: the live IRP handed to this dispatch routine.
+    let irp_ref = unsafe { &mut *irp };
+    irp_ref.IoStatus.__bindgen_anon_1.Status = STATUS_SUCCESS;
+    irp_ref.IoStatus.Information = 0;
+    // SAFETY: completing it once.
+    unsafe { IofCompleteRequest(irp, 0) };
+    STATUS_SUCCESS
+}
+
+// -------------------------------------------------------------------- PnP
+
+/// Context values that tell callbacks which registration called them
+/// (their addresses are the tags; nothing reads them).
+static HARDWARE_PROFILE_TAG: u8 = 0;
+static BOOT_REINIT_TAG: u8 = 0;
+
+const fn tag(marker: &'static u8) -> *mut c_void {
+    ptr::from_ref(marker).cast_mut().cast()
+}
+
+/// `GUID_DEVINTERFACE_VOLUME` {53F5630D-B6BF-11D0-94F2-00A0C91EFB8B}: volume
+/// arrivals and removals (USB sticks, mounted images).
+static VOLUME_INTERFACE: GUID = GUID {
+    Data1: 0x53F5_630D,
+    Data2: 0xB6BF,
+    Data3: 0x11D0,
+    Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
+};
+
+/// Which Plug and Play category.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PnpCategory {
+    /// Device-interface arrival/removal of [`VOLUME_INTERFACE`], existing
+    /// interfaces included.
+    DeviceInterface,
+    /// Hardware-profile changes.
+    HardwareProfile,
+}
+
+/// `IoRegisterPlugPlayNotification`; `IoUnregisterPlugPlayNotificationEx`
+/// (or the legacy routine where Ex is missing) on drop.
+pub struct PlugPlayNotification;
+
+/// A notification entry.
+pub struct PnpEntry(*mut c_void);
+
+impl RegistrationOps for PlugPlayNotification {
+    type Args = (DriverObject, PnpCategory);
+    type Token = PnpEntry;
+    const API: Api = Api::PnpDeviceInterface;
+
+    /// PASSIVE_LEVEL. With INCLUDE_EXISTING_INTERFACES the callback runs for
+    /// every existing interface, possibly before this returns. Success
+    /// without an entry (Wine) is reported as unavailable.
+    fn register((driver, category): (DriverObject, PnpCategory)) -> Result<PnpEntry, Failure> {
+        let (category_code, flags, data, context) = match category {
+            PnpCategory::DeviceInterface => (
+                EventCategoryDeviceInterfaceChange,
+                PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES,
+                ptr::from_ref(&VOLUME_INTERFACE).cast_mut().cast::<c_void>(),
+                ptr::null_mut::<c_void>(),
+            ),
+            PnpCategory::HardwareProfile => {
+                (EventCategoryHardwareProfileChange, 0, ptr::null_mut(), tag(&HARDWARE_PROFILE_TAG))
+            }
+        };
+        let mut entry: *mut c_void = ptr::null_mut();
+        // SAFETY: the driver object from DriverEntry; 'static routine and
+        // GUID; the context is a tag, not a pointer.
+        let status = unsafe {
+            IoRegisterPlugPlayNotification(category_code, flags, data, driver.as_ptr(), Some(on_pnp), context, &raw mut entry)
+        };
+        check(status)?;
+        if entry.is_null() {
+            return Err(Failure::unavailable(status, report_detail::SUCCESS_WITHOUT_OBJECT));
+        }
+        Ok(PnpEntry(entry))
+    }
+
+    unsafe fn unregister(token: PnpEntry) {
+        if let Some(unregister_ex) = dynamic_fn!(UNREGISTER_PNP_EX => UnregisterPnpExFn) {
+            // SAFETY: our entry; the Ex routine waits until no callback runs
+            // (wdm/nf-wdm-iounregisterplugplaynotificationex).
+            let _ = unsafe { unregister_ex(token.0) };
+        } else {
+            // SAFETY: our entry, unregistered once (legacy: not synchronized).
+            let _ = unsafe { IoUnregisterPlugPlayNotification(token.0) };
+        }
+    }
+}
+
+/// `DRIVER_NOTIFICATION_CALLBACK_ROUTINE`: PASSIVE_LEVEL. Records the event
+/// GUID, the interface class and symbolic link; never vetoes.
+unsafe extern "C" fn on_pnp(notification: *mut c_void, context: *mut c_void) -> NTSTATUS {
+    if notification.is_null() {
+        return STATUS_SUCCESS;
+    }
+    let hardware_profile = !context.is_null();
+    let record = EventRecord::build(kind::NONE, |payload: &mut PlugPlayPayload| {
+        if hardware_profile {
+            // SAFETY: for this category the structure is a HWPROFILE_CHANGE_NOTIFICATION.
+            let info = unsafe { &*notification.cast::<HWPROFILE_CHANGE_NOTIFICATION>() };
+            payload.event = guid_bytes(&info.Event);
+            payload.category = EventCategoryHardwareProfileChange.cast_unsigned();
+        } else {
+            // SAFETY: for this category the structure is a DEVICE_INTERFACE_CHANGE_NOTIFICATION.
+            let info = unsafe { &*notification.cast::<DEVICE_INTERFACE_CHANGE_NOTIFICATION>() };
+            payload.event = guid_bytes(&info.Event);
+            payload.class = guid_bytes(&info.InterfaceClassGuid);
+            payload.category = EventCategoryDeviceInterfaceChange.cast_unsigned();
+            // SAFETY: the symbolic link name, valid during the callback.
+            payload.symbolic_link.set_from_utf16(unsafe { units_of(info.SymbolicLinkName) });
+        }
+    });
+    events::record(record);
+    STATUS_SUCCESS
+}
+
+/// The 16 bytes of a GUID as Windows stores it.
+#[must_use]
+pub fn guid_bytes(guid: &GUID) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(&guid.Data1.to_le_bytes());
+    bytes[4..6].copy_from_slice(&guid.Data2.to_le_bytes());
+    bytes[6..8].copy_from_slice(&guid.Data3.to_le_bytes());
+    bytes[8..].copy_from_slice(&guid.Data4);
+    bytes
+}
+
+// ------------------------------------------------- file-system registration
+
+/// `IoRegisterFsRegistrationChange` / `IoUnregisterFsRegistrationChange`.
+pub struct FsRegistrationChange;
+
+impl RegistrationOps for FsRegistrationChange {
+    type Args = DriverObject;
+    type Token = DriverObject;
+    const API: Api = Api::FsRegistrationChange;
+
+    /// `< DISPATCH_LEVEL`. Existing file systems are replayed at once.
+    fn register(driver: DriverObject) -> Result<DriverObject, Failure> {
+        // SAFETY: the driver object from DriverEntry; 'static routine.
+        check(unsafe { IoRegisterFsRegistrationChange(driver.as_ptr(), Some(on_fs_change)) })?;
+        Ok(driver)
+    }
+
+    unsafe fn unregister(driver: DriverObject) {
+        // SAFETY: registered by `register` with the same routine.
+        unsafe { IoUnregisterFsRegistrationChange(driver.as_ptr(), Some(on_fs_change)) };
+    }
+}
+
+/// `DRIVER_FS_NOTIFICATION`: PASSIVE_LEVEL. Records the file system's device
+/// object type and whether it is registering or going away.
+unsafe extern "C" fn on_fs_change(device: PDEVICE_OBJECT, active: BOOLEAN) {
+    let device_type = if device.is_null() {
+        0
+    } else {
+        // SAFETY: the file system's control device object, valid during the callback.
+        unsafe { (*device).DeviceType }
+    };
+    events::record(EventRecord::build(kind::NONE, |payload: &mut FsRegistrationPayload| {
+        payload.device_object = device as u64;
+        payload.device_type = device_type;
+        payload.active = u32::from(active);
+    }));
+}
+
+// ----------------------------------------------------- reinitialization
+
+/// `IoRegisterDriverReinitialization` or `IoRegisterBootDriverReinitialization`.
+/// Neither can be undone: dropping the guard only reports it.
+pub struct Reinitialization;
+
+/// Which reinitialization.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ReinitKind {
+    /// After all drivers' DriverEntry (normal).
+    Driver,
+    /// After all boot devices are started (boot-start drivers only).
+    BootDriver,
+}
+
+impl RegistrationOps for Reinitialization {
+    type Args = (DriverObject, ReinitKind);
+    type Token = ();
+    const API: Api = Api::DriverReinitialization;
+
+    /// PASSIVE_LEVEL; returns nothing. Call only when DriverEntry will
+    /// succeed, once (ntddk/nf-ntddk-ioregisterdriverreinitialization).
+    fn register((driver, which): (DriverObject, ReinitKind)) -> Result<(), Failure> {
+        match which {
+            // SAFETY: the driver object from DriverEntry; 'static routine.
+            ReinitKind::Driver => unsafe {
+                IoRegisterDriverReinitialization(driver.as_ptr(), Some(on_reinit), ptr::null_mut());
+            },
+            // SAFETY: as above; the context tags the boot variant.
+            ReinitKind::BootDriver => unsafe {
+                IoRegisterBootDriverReinitialization(driver.as_ptr(), Some(on_reinit), tag(&BOOT_REINIT_TAG));
+            },
+        }
+        Ok(())
+    }
+
+    unsafe fn unregister((): ()) {}
+}
+
+/// `DRIVER_REINITIALIZE`: PASSIVE_LEVEL, system thread. Records the call and
+/// its count (which includes this call).
+unsafe extern "C" fn on_reinit(_driver: *mut DRIVER_OBJECT, context: *mut c_void, count: u32) {
+    let record = if context.is_null() {
+        EventRecord::build(kind::NONE, |p: &mut DriverReinitPayload| p.count = count)
+    } else {
+        EventRecord::build(kind::NONE, |p: &mut BootDriverReinitPayload| p.count = count)
+    };
+    events::record(record);
+}
+
+// -------------------------------------------------------------- interrupts
+
+/// An interrupt connection made with `IoConnectInterruptEx`; dropping it
+/// calls `IoDisconnectInterruptEx` with the same version and object.
+///
+/// For drivers that own interrupt resources; kcallbacks has no device to
+/// take an interrupt from, so it never connects one itself (the guard is
+/// tested in the kernel model).
+pub struct InterruptConnection {
+    parameters: IO_CONNECT_INTERRUPT_PARAMETERS,
+}
+
+impl InterruptConnection {
+    /// Connects. The ISR may run before this returns
+    /// (iointex/nf-iointex-wdmlibioconnectinterruptex).
+    ///
+    /// # Errors
+    /// `IoConnectInterruptEx`'s status.
+    ///
+    /// # Safety
+    /// `parameters` describes a valid connection request whose ISR, context
+    /// and (for the fully specified and message versions) object pointers
+    /// stay valid until the guard is dropped.
+    ///
+    /// # IRQL
+    /// PASSIVE_LEVEL.
+    pub unsafe fn connect(mut parameters: IO_CONNECT_INTERRUPT_PARAMETERS) -> Result<Self, NTSTATUS> {
+        // SAFETY: forwarded contract.
+        check(unsafe { IoConnectInterruptEx(&raw mut parameters) })?;
+        Ok(Self { parameters })
+    }
+}
+
+impl Drop for InterruptConnection {
+    fn drop(&mut self) {
+        // In every version the second field is a pointer to where the
+        // kernel stored the connection (interrupt object or message table),
+        // and `Version` now holds the version actually connected
+        // (iointex/nf-iointex-wdmlibiodisconnectinterruptex).
+        // SAFETY: reading the pointer field common to all union members.
+        let storage = unsafe { self.parameters.__bindgen_anon_1.FullySpecified.InterruptObject };
+        if storage.is_null() {
+            return;
+        }
+        // SAFETY: the caller of `connect` keeps that storage valid until drop.
+        let connection = unsafe { *storage };
+        let mut disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS {
+            Version: self.parameters.Version,
+            ConnectionContext: wdk_sys::_IO_DISCONNECT_INTERRUPT_PARAMETERS__bindgen_ty_1 { Generic: connection.cast() },
+        };
+        // SAFETY: disconnecting the connection this guard made, once, at PASSIVE_LEVEL.
+        unsafe { IoDisconnectInterruptEx(&raw mut disconnect) };
+    }
+}

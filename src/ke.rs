@@ -1,0 +1,434 @@
+//! Processor and exception callbacks: NMI, BOUND, bug check (with a summary
+//! buffer), bug-check reason (the crash-dump flight recorder) and processor
+//! change.
+//!
+//! NMI, BOUND and bug-check routines run at HIGH_LEVEL (or in exception
+//! context): they only touch the ring, atomics and static buffers — no
+//! DbgPrint, no lock, no allocation, no pageable memory. The routines that
+//! Wine does not export (NMI, BOUND, processor change) are resolved at run
+//! time; the bug-check ones are exported stubs there (calling them aborts the
+//! host), so the Wine test disables them through `Parameters`.
+
+use core::{
+    ffi::c_void,
+    ptr,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use kcb_proto::{
+    BoundExceptionPayload, BugCheckPayload, BugCheckReasonPayload, EventRecord, NmiPayload,
+    ProcessorChangePayload, RECORD_SIZE, kind,
+    flight::{FLIGHT_GUID, FlightHeader, flight_header, records_within},
+    report_detail,
+};
+use wdk_sys::{
+    _BOUND_CALLBACK_STATUS::BoundExceptionContinueSearch,
+    _KBUGCHECK_CALLBACK_REASON::KbCallbackSecondaryDumpData, BOOLEAN, BOUND_CALLBACK_STATUS,
+    GUID, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_CALLBACK_RECORD, KBUGCHECK_REASON_CALLBACK_RECORD,
+    KBUGCHECK_SECONDARY_DUMP_DATA, KE_PROCESSOR_CHANGE_ADD_EXISTING,
+    PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, STATUS_UNSUCCESSFUL,
+    ntddk::{
+        KeDeregisterBugCheckCallback, KeDeregisterBugCheckReasonCallback,
+        KeRegisterBugCheckCallback, KeRegisterBugCheckReasonCallback,
+    },
+};
+
+use crate::{
+    driver::VERSION,
+    dynamic_fn,
+    events::{self, COUNTERS, RING},
+    guard::{Failure, RegistrationOps},
+    kernel::{DynamicRoutine, KernelCell},
+    report::Api,
+};
+
+static REGISTER_NMI: DynamicRoutine = DynamicRoutine::new("KeRegisterNmiCallback");
+static DEREGISTER_NMI: DynamicRoutine = DynamicRoutine::new("KeDeregisterNmiCallback");
+static REGISTER_BOUND: DynamicRoutine = DynamicRoutine::new("KeRegisterBoundCallback");
+static DEREGISTER_BOUND: DynamicRoutine = DynamicRoutine::new("KeDeregisterBoundCallback");
+static REGISTER_PROCESSOR: DynamicRoutine = DynamicRoutine::new("KeRegisterProcessorChangeCallback");
+static DEREGISTER_PROCESSOR: DynamicRoutine = DynamicRoutine::new("KeDeregisterProcessorChangeCallback");
+
+type NmiRoutine = unsafe extern "C" fn(*mut c_void, BOOLEAN) -> BOOLEAN;
+type RegisterNmiFn = unsafe extern "C" fn(Option<NmiRoutine>, *mut c_void) -> *mut c_void;
+type DeregisterFn = unsafe extern "C" fn(*mut c_void) -> i32;
+type BoundRoutine = unsafe extern "C" fn() -> BOUND_CALLBACK_STATUS;
+type RegisterBoundFn = unsafe extern "C" fn(Option<BoundRoutine>) -> *mut c_void;
+type ProcessorRoutine = unsafe extern "C" fn(*mut c_void, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, *mut i32);
+type RegisterProcessorFn = unsafe extern "C" fn(Option<ProcessorRoutine>, *mut c_void, u32) -> *mut c_void;
+type DeregisterProcessorFn = unsafe extern "C" fn(*mut c_void);
+
+/// Resolves the Ke routines Wine (and old systems) may lack.
+///
+/// # IRQL
+/// PASSIVE_LEVEL.
+pub fn resolve() {
+    for routine in [
+        &REGISTER_NMI,
+        &DEREGISTER_NMI,
+        &REGISTER_BOUND,
+        &DEREGISTER_BOUND,
+        &REGISTER_PROCESSOR,
+        &DEREGISTER_PROCESSOR,
+    ] {
+        routine.resolve();
+    }
+}
+
+/// An opaque registration handle.
+pub struct Handle(*mut c_void);
+
+/// "Not exported by this system" for a routine that could not be resolved.
+const fn not_exported() -> Failure {
+    Failure::unavailable(wdk_sys::STATUS_PROCEDURE_NOT_FOUND, report_detail::NOT_EXPORTED)
+}
+
+// -------------------------------------------------------------------- NMI
+
+static NMI_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// `KeRegisterNmiCallback` / `KeDeregisterNmiCallback`.
+pub struct NmiCallback;
+
+impl RegistrationOps for NmiCallback {
+    type Args = ();
+    type Token = Handle;
+    const API: Api = Api::NmiCallback;
+
+    /// `<= APC_LEVEL` (rule IrqlKeApcLte2). NULL means failure.
+    fn register((): ()) -> Result<Handle, Failure> {
+        let register = dynamic_fn!(REGISTER_NMI => RegisterNmiFn).ok_or_else(not_exported)?;
+        if DEREGISTER_NMI.address().is_none() {
+            return Err(not_exported());
+        }
+        // SAFETY: documented prototype; 'static routine removed before unload.
+        let handle = unsafe { register(Some(on_nmi), ptr::null_mut()) };
+        if handle.is_null() { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(Handle(handle)) }
+    }
+
+    unsafe fn unregister(token: Handle) {
+        if let Some(deregister) = dynamic_fn!(DEREGISTER_NMI => DeregisterFn) {
+            // SAFETY: the handle KeRegisterNmiCallback returned, removed once.
+            let _ = unsafe { deregister(token.0) };
+        }
+    }
+}
+
+/// `NMI_CALLBACK` at HIGH_LEVEL: records the NMI and returns FALSE (not
+/// handled) so other handlers and the system's default run as before.
+unsafe extern "C" fn on_nmi(_context: *mut c_void, handled: BOOLEAN) -> BOOLEAN {
+    let count = NMI_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    events::record(EventRecord::build(kind::NONE, |payload: &mut NmiPayload| {
+        payload.handled = u32::from(handled);
+        payload.count = count;
+    }));
+    0
+}
+
+// ------------------------------------------------------------------ BOUND
+
+static BOUND_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// `KeRegisterBoundCallback` / `KeDeregisterBoundCallback`.
+pub struct BoundCallback;
+
+impl RegistrationOps for BoundCallback {
+    type Args = ();
+    type Token = Handle;
+    const API: Api = Api::BoundCallback;
+
+    /// IRQL undocumented; called at PASSIVE_LEVEL. NULL means failure.
+    fn register((): ()) -> Result<Handle, Failure> {
+        let register = dynamic_fn!(REGISTER_BOUND => RegisterBoundFn).ok_or_else(not_exported)?;
+        if DEREGISTER_BOUND.address().is_none() {
+            return Err(not_exported());
+        }
+        // SAFETY: documented prototype; 'static routine removed before unload.
+        let handle = unsafe { register(Some(on_bound)) };
+        if handle.is_null() { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(Handle(handle)) }
+    }
+
+    unsafe fn unregister(token: Handle) {
+        if let Some(deregister) = dynamic_fn!(DEREGISTER_BOUND => DeregisterFn) {
+            // SAFETY: the handle KeRegisterBoundCallback returned, removed once.
+            let _ = unsafe { deregister(token.0) };
+        }
+    }
+}
+
+/// `BOUND_CALLBACK`: a user-mode BOUND exception. Records it and lets the
+/// search continue.
+unsafe extern "C" fn on_bound() -> BOUND_CALLBACK_STATUS {
+    let count = BOUND_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    events::record(EventRecord::build(kind::NONE, |payload: &mut BoundExceptionPayload| payload.count = count));
+    BoundExceptionContinueSearch
+}
+
+// -------------------------------------------------------------- bug check
+
+/// Size of the bug-check summary buffer.
+pub const SUMMARY_SIZE: usize = 4096;
+/// Newest events copied into the summary.
+const SUMMARY_EVENTS: usize = (SUMMARY_SIZE - 128) / RECORD_SIZE;
+
+/// The summary the bug-check callback writes (and the drain refreshes, so
+/// a dump written before the callback runs still holds a recent one):
+/// `KCBSUM01`, version string, counters, then the newest events.
+#[repr(C, align(8))]
+pub struct Summary {
+    magic: [u8; 8],
+    version: [u8; 16],
+    total_seen: u64,
+    total_recorded: u64,
+    total_dropped: u64,
+    bugcheck_count: u64,
+    event_count: u64,
+    reserved: [u8; 56],
+    events: [EventRecord; SUMMARY_EVENTS],
+}
+
+const _: () = assert!(size_of::<Summary>() <= SUMMARY_SIZE);
+#[allow(clippy::cast_possible_truncation, reason = "asserted <= 4096")]
+const SUMMARY_LEN: u32 = size_of::<Summary>() as u32;
+
+static BUGCHECK_RECORD: KernelCell<KBUGCHECK_CALLBACK_RECORD> =
+    // SAFETY: all-zero is the state KeInitializeCallbackRecord sets (BufferEmpty).
+    KernelCell::new(unsafe { core::mem::zeroed() });
+static SUMMARY: KernelCell<Summary> = KernelCell::new(Summary {
+    magic: *b"KCBSUM01",
+    version: [0; 16],
+    total_seen: 0,
+    total_recorded: 0,
+    total_dropped: 0,
+    bugcheck_count: 0,
+    event_count: 0,
+    reserved: [0; 56],
+    events: [EventRecord::ZERO; SUMMARY_EVENTS],
+});
+static COMPONENT: &[u8] = b"kcallbacks\0";
+
+/// Fills the summary from the counters and the ring (no lock, no
+/// allocation: safe at HIGH_LEVEL once other processors are frozen).
+///
+/// # Safety
+/// No other writer of the summary runs concurrently (the drain thread and
+/// the bug-check callback never overlap: at bug check the other processors
+/// are frozen; the drain is the only writer otherwise).
+pub unsafe fn refresh_summary(at_bugcheck: bool) {
+    // SAFETY: exclusive writer (caller's contract).
+    let summary = unsafe { &mut *SUMMARY.get() };
+    let version = VERSION.as_bytes();
+    let n = version.len().min(summary.version.len());
+    summary.version[..n].copy_from_slice(&version[..n]);
+    let totals = COUNTERS.totals();
+    summary.total_seen = totals.seen;
+    summary.total_recorded = totals.recorded;
+    summary.total_dropped = totals.dropped;
+    if at_bugcheck {
+        summary.bugcheck_count += 1;
+    }
+    let copied = if at_bugcheck {
+        // SAFETY: at bug check the consumer is frozen for good (other
+        // processors stopped) or interrupted on this one; producers may run.
+        unsafe { RING.snapshot_newest_unsynchronized(&mut summary.events) }
+    } else {
+        RING.snapshot_newest(&mut summary.events)
+    };
+    summary.event_count = copied as u64;
+}
+
+/// `KeRegisterBugCheckCallback` with the summary buffer.
+pub struct BugCheckCallback;
+
+impl RegistrationOps for BugCheckCallback {
+    type Args = ();
+    type Token = ();
+    const API: Api = Api::BugCheckCallback;
+
+    /// Any IRQL. FALSE means failure (reported as `STATUS_UNSUCCESSFUL`).
+    fn register((): ()) -> Result<(), Failure> {
+        // SAFETY: DriverEntry: nothing else uses the summary yet.
+        unsafe { refresh_summary(false) };
+        // SAFETY: the record and buffer are resident static memory that
+        // outlives the registration; the component string is static.
+        let ok = unsafe {
+            KeRegisterBugCheckCallback(
+                BUGCHECK_RECORD.get(),
+                Some(on_bugcheck),
+                SUMMARY.get().cast(),
+                SUMMARY_LEN,
+                COMPONENT.as_ptr().cast_mut(),
+            )
+        };
+        if ok == 0 { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(()) }
+    }
+
+    unsafe fn unregister((): ()) {
+        // SAFETY: our registered record; deregistered once, before unload.
+        let _ = unsafe { KeDeregisterBugCheckCallback(BUGCHECK_RECORD.get()) };
+    }
+}
+
+/// `KBUGCHECK_CALLBACK_ROUTINE` at HIGH_LEVEL: refreshes the summary.
+unsafe extern "C" fn on_bugcheck(_buffer: *mut c_void, _length: u32) {
+    // SAFETY: at bug check the other processors are frozen; nothing else writes.
+    unsafe { refresh_summary(true) };
+    events::record(EventRecord::build(kind::NONE, |payload: &mut BugCheckPayload| {
+        payload.buffer = SUMMARY.get() as u64;
+        payload.buffer_length = size_of::<Summary>() as u64;
+        // SAFETY: just written above by this processor.
+        payload.records_saved = unsafe { (*SUMMARY.get()).event_count };
+    }));
+}
+
+/// Records in the flight recorder at most.
+pub const FLIGHT_RECORDS: usize = 120;
+
+/// The flight recorder's blob: header + newest records, resident.
+#[repr(C, align(8))]
+struct FlightBlob {
+    header: FlightHeader,
+    records: [EventRecord; FLIGHT_RECORDS],
+}
+
+static FLIGHT_RECORD: KernelCell<KBUGCHECK_REASON_CALLBACK_RECORD> =
+    // SAFETY: all-zero is a valid, unregistered record.
+    KernelCell::new(unsafe { core::mem::zeroed() });
+static FLIGHT: KernelCell<FlightBlob> = KernelCell::new(FlightBlob {
+    header: flight_header(0),
+    records: [EventRecord::ZERO; FLIGHT_RECORDS],
+});
+
+/// `KeRegisterBugCheckReasonCallback(KbCallbackSecondaryDumpData)`: the
+/// flight recorder.
+pub struct FlightRecorder;
+
+impl RegistrationOps for FlightRecorder {
+    type Args = ();
+    type Token = ();
+    const API: Api = Api::BugCheckReasonCallback;
+
+    /// Any IRQL. FALSE means failure (reported as `STATUS_UNSUCCESSFUL`).
+    fn register((): ()) -> Result<(), Failure> {
+        // SAFETY: the record is resident static memory that outlives the
+        // registration; the component string is static.
+        let ok = unsafe {
+            KeRegisterBugCheckReasonCallback(
+                FLIGHT_RECORD.get(),
+                Some(on_bugcheck_reason),
+                KbCallbackSecondaryDumpData,
+                COMPONENT.as_ptr().cast_mut(),
+            )
+        };
+        if ok == 0 { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(()) }
+    }
+
+    unsafe fn unregister((): ()) {
+        // SAFETY: our registered record; deregistered once, before unload.
+        let _ = unsafe { KeDeregisterBugCheckReasonCallback(FLIGHT_RECORD.get()) };
+    }
+}
+
+/// `KBUGCHECK_REASON_CALLBACK_ROUTINE` at HIGH_LEVEL.
+///
+/// Size query (`OutBuffer == NULL`): points `OutBuffer` at the resident blob
+/// and sets its length, at most `MaximumAllowed`. Data request: fills the
+/// blob with the newest records that fit in `MaximumAllowed`
+/// (kernel/writing-a-bug-check-callback-routine).
+unsafe extern "C" fn on_bugcheck_reason(
+    reason: KBUGCHECK_CALLBACK_REASON,
+    _record: *mut KBUGCHECK_REASON_CALLBACK_RECORD,
+    data: *mut c_void,
+    length: u32,
+) {
+    if reason != KbCallbackSecondaryDumpData || data.is_null() || (length as usize) < size_of::<KBUGCHECK_SECONDARY_DUMP_DATA>() {
+        return;
+    }
+    // SAFETY: for this reason the system passes a KBUGCHECK_SECONDARY_DUMP_DATA
+    // of `length` bytes (checked above), ours during the call.
+    let dump = unsafe { &mut *data.cast::<KBUGCHECK_SECONDARY_DUMP_DATA>() };
+    let count = records_within(dump.MaximumAllowed as usize).min(FLIGHT_RECORDS);
+    let bytes = kcb_proto::flight::flight_size(count);
+    let blob = FLIGHT.get();
+    if dump.OutBuffer.is_null() {
+        // Size query.
+        dump.OutBuffer = blob.cast();
+        dump.OutBufferLength = u32::try_from(bytes).unwrap_or(0);
+        dump.Guid = flight_guid();
+        return;
+    }
+    // Data request: fill our blob (the OutBuffer we gave) with the newest records.
+    // SAFETY: at bug check the other processors are frozen; this is the only writer.
+    let blob = unsafe { &mut *blob };
+    // SAFETY: producers and the consumer are frozen at bug check.
+    let copied = unsafe { RING.snapshot_newest_unsynchronized(&mut blob.records[..count]) };
+    blob.header = flight_header(u32::try_from(copied).unwrap_or(0));
+    dump.OutBuffer = ptr::from_mut(blob).cast();
+    dump.OutBufferLength = u32::try_from(kcb_proto::flight::flight_size(copied)).unwrap_or(0);
+    dump.Guid = flight_guid();
+    events::record(EventRecord::build(kind::NONE, |payload: &mut BugCheckReasonPayload| {
+        payload.reason = u32::try_from(reason).unwrap_or(0);
+        payload.data_length = u64::from(dump.OutBufferLength);
+    }));
+}
+
+const fn flight_guid() -> GUID {
+    let b = FLIGHT_GUID;
+    GUID {
+        Data1: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        Data2: u16::from_le_bytes([b[4], b[5]]),
+        Data3: u16::from_le_bytes([b[6], b[7]]),
+        Data4: [b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]],
+    }
+}
+
+// ------------------------------------------------------- processor change
+
+/// `KeRegisterProcessorChangeCallback(KE_PROCESSOR_CHANGE_ADD_EXISTING)`.
+pub struct ProcessorChange;
+
+impl RegistrationOps for ProcessorChange {
+    type Args = ();
+    type Token = Handle;
+    const API: Api = Api::ProcessorChangeCallback;
+
+    /// PASSIVE_LEVEL. With ADD_EXISTING the callback runs for every active
+    /// processor before this returns. NULL means failure.
+    fn register((): ()) -> Result<Handle, Failure> {
+        let register = dynamic_fn!(REGISTER_PROCESSOR => RegisterProcessorFn).ok_or_else(not_exported)?;
+        if DEREGISTER_PROCESSOR.address().is_none() {
+            return Err(not_exported());
+        }
+        // SAFETY: documented prototype; 'static routine removed before unload.
+        let handle = unsafe { register(Some(on_processor_change), ptr::null_mut(), KE_PROCESSOR_CHANGE_ADD_EXISTING) };
+        if handle.is_null() { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(Handle(handle)) }
+    }
+
+    unsafe fn unregister(token: Handle) {
+        if let Some(deregister) = dynamic_fn!(DEREGISTER_PROCESSOR => DeregisterProcessorFn) {
+            // SAFETY: the handle KeRegisterProcessorChangeCallback returned, once.
+            unsafe { deregister(token.0) };
+        }
+    }
+}
+
+/// `PROCESSOR_CALLBACK_FUNCTION` at PASSIVE_LEVEL: records the state and
+/// processor; never fails an add (leaves `OperationStatus` alone).
+unsafe extern "C" fn on_processor_change(
+    _context: *mut c_void,
+    change: PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
+    _status: *mut i32,
+) {
+    if change.is_null() {
+        return;
+    }
+    // SAFETY: the system's read-only notify context, valid during the call.
+    let change = unsafe { &*change };
+    events::record(EventRecord::build(kind::NONE, |payload: &mut ProcessorChangePayload| {
+        payload.state = u32::try_from(change.State).unwrap_or(u32::MAX);
+        payload.processor_number = change.NtNumber;
+        payload.status = change.Status;
+        payload.group = change.ProcNumber.Group;
+        payload.group_index = change.ProcNumber.Number;
+    }));
+}
