@@ -15,7 +15,7 @@
 //! [`DEFAULT_CM_ALTITUDE`]; on `STATUS_FLT_INSTANCE_ALTITUDE_COLLISION` the
 //! driver retries with one digit appended, as for object callbacks.
 
-use core::{cell::UnsafeCell, ffi::c_void, ptr};
+use core::{ffi::c_void, ptr};
 
 use kcb_proto::{
     EventRecord, RegistryPayload, kind,
@@ -32,7 +32,7 @@ use wdk_sys::{
 use crate::{
     config, dynamic_fn, events,
     guard::{Failure, RegistrationOps},
-    kernel::DynamicRoutine,
+    kernel::{DynamicRoutine, KernelCell},
     kprintln,
     ob::ALTITUDE_RETRIES,
     report::Api,
@@ -86,16 +86,11 @@ pub const fn api(variant: Variant) -> Api {
     }
 }
 
-/// The registration cookie; `CmCallbackGetKeyObjectIDEx` needs it too.
-struct CookieCell(UnsafeCell<LARGE_INTEGER>, UnsafeCell<[u16; MAX_ALTITUDE + 1]>);
-
-// SAFETY: written by `register` at PASSIVE_LEVEL in DriverEntry before the
-// callback can run (the kernel publishes it to the callback by registering),
-// read-only afterwards.
-unsafe impl Sync for CookieCell {}
-
-static COOKIE: CookieCell =
-    CookieCell(UnsafeCell::new(LARGE_INTEGER { QuadPart: 0 }), UnsafeCell::new([0; MAX_ALTITUDE + 1]));
+/// The registration cookie (`CmCallbackGetKeyObjectIDEx` needs it too) and
+/// the altitude string: written by `register` at PASSIVE_LEVEL in DriverEntry
+/// before the callback can run (registering publishes them), read-only after.
+static COOKIE: KernelCell<LARGE_INTEGER> = KernelCell::new(LARGE_INTEGER { QuadPart: 0 });
+static ALTITUDE: KernelCell<[u16; MAX_ALTITUDE + 1]> = KernelCell::new([0; MAX_ALTITUDE + 1]);
 
 /// `CmRegisterCallbackEx` / `CmRegisterCallback` and `CmUnRegisterCallback`.
 pub struct RegistryCallback;
@@ -119,7 +114,7 @@ impl RegistrationOps for RegistryCallback {
     /// `STATUS_INSUFFICIENT_RESOURCES`; the legacy routine's statuses are
     /// unspecified (Wine: `STATUS_NOT_IMPLEMENTED`).
     fn register(args: RegistryArgs) -> Result<LARGE_INTEGER, Failure> {
-        let cookie = COOKIE.0.get();
+        let cookie = COOKIE.get();
         let (Variant::Ex, Some(register_ex)) = (args.variant, dynamic_fn!(REGISTER_EX => RegisterExFn)) else {
             // SAFETY: 'static routine removed before unload; `cookie` is writable static memory.
             let status = unsafe { CmRegisterCallback(Some(on_registry), ptr::null_mut(), cookie) };
@@ -139,7 +134,7 @@ impl RegistrationOps for RegistryCallback {
         let mut last = STATUS_FLT_INSTANCE_ALTITUDE_COLLISION;
         for attempt in 0..=ALTITUDE_RETRIES {
             // SAFETY: DriverEntry, nothing registered: exclusive access.
-            let units = unsafe { &mut *COOKIE.1.get() };
+            let units = unsafe { &mut *ALTITUDE.get() };
             let len = altitude_for(units, base.units(), attempt);
             #[allow(clippy::cast_possible_truncation, reason = "at most 62 bytes")]
             let bytes = (len * 2) as u16;
@@ -271,7 +266,7 @@ fn key_path<const N: usize>(object: *mut c_void, out: &mut kcb_proto::WStr<N>) {
     if object.is_null() {
         return;
     }
-    let cookie = COOKIE.0.get();
+    let cookie = COOKIE.get();
     let mut id = 0_usize;
     let mut name: PCUNICODE_STRING = ptr::null();
     if let (Some(get), Some(release)) =

@@ -23,6 +23,7 @@ use wdk_sys::{
 };
 
 use crate::{
+    kernel::KernelCell,
     kprintln,
     unicode::{Utf16Display, units_of},
 };
@@ -83,14 +84,9 @@ impl ActiveSettings {
 pub static SETTINGS: ActiveSettings = ActiveSettings::new();
 
 /// Altitudes and policy lists, written once at `DriverEntry` before any
-/// callback that reads them is registered, read-only afterwards.
-struct PolicyCell(core::cell::UnsafeCell<PolicySettings>);
-
-// SAFETY: written only in DriverEntry, before the callbacks that read it are
-// registered (registration publishes it to them); never written afterwards.
-unsafe impl Sync for PolicyCell {}
-
-static POLICY: PolicyCell = PolicyCell(core::cell::UnsafeCell::new(PolicySettings::defaults()));
+/// callback that reads them is registered (registration publishes them),
+/// read-only afterwards.
+static POLICY: KernelCell<PolicySettings> = KernelCell::new(PolicySettings::defaults());
 
 /// The altitudes and policy lists.
 ///
@@ -99,7 +95,7 @@ static POLICY: PolicyCell = PolicyCell(core::cell::UnsafeCell::new(PolicySetting
 #[must_use]
 pub fn policy() -> &'static PolicySettings {
     // SAFETY: see PolicyCell: no writer runs once callbacks can read it.
-    unsafe { &*POLICY.0.get() }
+    unsafe { &*POLICY.get() }
 }
 
 /// Reads `<registry_path>\Parameters`, reports every value it applied or
@@ -130,7 +126,7 @@ pub unsafe fn load(registry_path: PCUNICODE_STRING) -> Settings {
     }
     SETTINGS.store(&settings);
     // SAFETY: DriverEntry, before any callback that reads the policy exists.
-    unsafe { *POLICY.0.get() = settings.policy };
+    unsafe { *POLICY.get() = settings.policy };
     kprintln!("config: enabled sources mask={:#x}", settings.enabled_mask);
     settings
 }

@@ -5,21 +5,24 @@
 //! admits only SYSTEM and the Administrators group — the descriptor that
 //! `IoCreateDeviceSecure` builds from SDDL `D:P(A;;GA;;;SY)(A;;GA;;;BA)`
 //! (`SDDL_DEVOBJ_SYS_ALL_ADM_ALL`). It is built here from documented Rtl
-//! routines and applied with `ObSetSecurityObjectByPointer` before the
-//! symbolic link exists and while `DO_DEVICE_INITIALIZING` still refuses
-//! opens, because `IoCreateDeviceSecure` is a static-library routine
-//! (`wdmsec.lib`), not a kernel export.
+//! routines and applied through a kernel handle (`ObOpenObjectByPointer` +
+//! `ZwSetSecurityObject`) before the symbolic link exists and while
+//! `DO_DEVICE_INITIALIZING` still refuses opens, because
+//! `IoCreateDeviceSecure` is a static-library routine (`wdmsec.lib`), not a
+//! kernel export. (`ObSetSecurityObjectByPointer` would do in one call, but
+//! is a stub that aborts the host under Wine.)
 
 use core::{mem::size_of, ptr};
 
 use wdk_sys::{
     ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION, DO_DEVICE_INITIALIZING, DRIVER_OBJECT,
     FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, IRP, IRP_MJ_CLOSE, IRP_MJ_CREATE,
-    IRP_MJ_DEVICE_CONTROL, IRP_MJ_SHUTDOWN, NTSTATUS, PDEVICE_OBJECT, SECURITY_DESCRIPTOR,
+    HANDLE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_SHUTDOWN, NTSTATUS, OBJ_KERNEL_HANDLE, WRITE_DAC, PDEVICE_OBJECT, SECURITY_DESCRIPTOR,
     SECURITY_DESCRIPTOR_REVISION, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
     ntddk::{
         IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink,
-        IofCompleteRequest, ObSetSecurityObjectByPointer, RtlAddAccessAllowedAce, RtlCreateAcl,
+        IofCompleteRequest, ObOpenObjectByPointer, RtlAddAccessAllowedAce, RtlCreateAcl, ZwClose,
+        ZwSetSecurityObject,
         RtlCreateSecurityDescriptor, RtlSetDaclSecurityDescriptor,
     },
 };
@@ -27,14 +30,15 @@ use wdk_sys::{
 use crate::{
     guard::{Failure, NtStatus, RegistrationOps, check},
     ioctl,
+    kernel::KERNEL_MODE,
     report::Api,
-    unicode::StaticUnicode,
+    unicode::WideName,
 };
 
 /// `\Device\KCallbacks`.
-pub static DEVICE_NAME: StaticUnicode<18> = StaticUnicode::new(*b"\\Device\\KCallbacks");
+pub static DEVICE_NAME: WideName = WideName::new("\\Device\\KCallbacks");
 /// `\DosDevices\KCallbacks` (user mode opens `\\.\KCallbacks`).
-pub static LINK_NAME: StaticUnicode<22> = StaticUnicode::new(*b"\\DosDevices\\KCallbacks");
+pub static LINK_NAME: WideName = WideName::new("\\DosDevices\\KCallbacks");
 
 /// The SDDL equivalent of the device's security descriptor, for the report.
 pub const DEVICE_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
@@ -166,11 +170,26 @@ fn secure(device: PDEVICE_OBJECT) -> Result<(), NtStatus> {
     check(unsafe { RtlCreateSecurityDescriptor(descriptor_ptr, SECURITY_DESCRIPTOR_REVISION) })?;
     // SAFETY: descriptor initialised above; the ACL is valid and outlives its use.
     check(unsafe { RtlSetDaclSecurityDescriptor(descriptor_ptr, 1, acl_ptr, 0) })?;
-    // SAFETY: `device` is a live device object; the object manager copies
-    // the descriptor, so stack storage is fine.
+    let mut handle: HANDLE = core::ptr::null_mut();
+    // SAFETY: `device` is a live device object; a kernel handle with
+    // WRITE_DAC, opened in kernel mode.
     check(unsafe {
-        ObSetSecurityObjectByPointer(device.cast(), DACL_SECURITY_INFORMATION, descriptor_ptr)
-    })
+        ObOpenObjectByPointer(
+            device.cast(),
+            OBJ_KERNEL_HANDLE,
+            core::ptr::null_mut(),
+            WRITE_DAC,
+            core::ptr::null_mut(),
+            KERNEL_MODE,
+            &raw mut handle,
+        )
+    })?;
+    // SAFETY: our handle; the object manager copies the descriptor, so stack
+    // storage is fine.
+    let status = unsafe { ZwSetSecurityObject(handle, DACL_SECURITY_INFORMATION, descriptor_ptr) };
+    // SAFETY: closing our own kernel handle once.
+    let _ = unsafe { ZwClose(handle) };
+    check(status)
 }
 
 

@@ -6,7 +6,6 @@
 //! thread wakes every [`TICK_MS`] ms, or at once when signalled at unload.
 
 use core::{
-    cell::UnsafeCell,
     fmt::Write,
     mem::MaybeUninit,
     ptr,
@@ -15,7 +14,7 @@ use core::{
 
 use kcb_proto::write_text;
 use wdk_sys::{
-    _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive, _MODE::KernelMode, HANDLE,
+    _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive, HANDLE,
     KEVENT, LARGE_INTEGER, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, STATUS_SUCCESS, THREAD_ALL_ACCESS,
     ntddk::{
         KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, PsCreateSystemThread,
@@ -26,13 +25,10 @@ use wdk_sys::{
 use crate::{
     events::{self, CLIENT_QUEUE, RING},
     guard::{Failure, RegistrationOps, check},
+    kernel::{KERNEL_MODE, KernelCell},
     log::{self, LineBuffer},
     report::Api,
 };
-
-/// `KernelMode` as the `KPROCESSOR_MODE` (`CCHAR`) wait routines take.
-#[allow(clippy::cast_possible_truncation, reason = "KernelMode is 0")]
-const KERNEL_MODE: i8 = KernelMode as i8;
 
 /// Wake-up period of the drain thread.
 pub const TICK_MS: i64 = 100;
@@ -41,20 +37,16 @@ pub const TICK_MS: i64 = 100;
 /// as "N lines suppressed" (DbgPrint is slow and DbgView drops floods).
 pub const LINES_PER_TICK: u32 = 32;
 
-/// Event the drain thread waits on (nonpaged: static in the image).
-struct WakeEvent(UnsafeCell<MaybeUninit<KEVENT>>);
-
-// SAFETY: the KEVENT is only touched through Ke* routines, which synchronise
-// internally; it is initialised before the thread that waits on it starts.
-unsafe impl Sync for WakeEvent {}
-
-static WAKE: WakeEvent = WakeEvent(UnsafeCell::new(MaybeUninit::zeroed()));
+/// Event the drain thread waits on (nonpaged: static in the image). Only
+/// touched through Ke* routines, which synchronise internally; initialised
+/// before the thread that waits on it starts.
+static WAKE: KernelCell<MaybeUninit<KEVENT>> = KernelCell::new(MaybeUninit::zeroed());
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Lines not printed because of the rate limit, in total.
 pub static SUPPRESSED_LINES: AtomicU64 = AtomicU64::new(0);
 
 fn wake_event() -> *mut KEVENT {
-    WAKE.0.get().cast()
+    WAKE.get().cast()
 }
 
 /// The drain system thread.

@@ -16,7 +16,7 @@ use core::{
 
 use wdk_sys::{POBJECT_TYPE, ntddk::MmGetSystemRoutineAddress};
 
-use crate::unicode::{StaticUnicode, WideName};
+use crate::unicode::WideName;
 
 #[cfg_attr(
     target_os = "windows",
@@ -106,16 +106,9 @@ macro_rules! dynamic_fn {
     };
 }
 
-/// Looks up an exported kernel routine by name.
-///
-/// # IRQL
-/// PASSIVE_LEVEL.
-#[must_use]
-pub fn system_routine<const N: usize>(name: &'static StaticUnicode<N>) -> *mut c_void {
-    let mut name = name.as_unicode_string();
-    // SAFETY: `name` is a valid UNICODE_STRING over static memory.
-    unsafe { MmGetSystemRoutineAddress(&raw mut name) }
-}
+/// `KernelMode` as the `KPROCESSOR_MODE` (`CCHAR`) the Ke/Ob routines take.
+#[allow(clippy::cast_possible_truncation, reason = "KernelMode is 0")]
+pub const KERNEL_MODE: i8 = wdk_sys::_MODE::KernelMode as i8;
 
 /// Static memory the kernel keeps a pointer into (a registration record, a
 /// dump buffer, an event): nonpaged (it is in the driver image), with a

@@ -15,7 +15,7 @@
 //! wdm/ns-wdm-_ob_pre_create_handle_information); kernel handles are left
 //! alone (the docs are silent; system components rely on them).
 
-use core::{cell::UnsafeCell, ffi::c_void, ptr};
+use core::{ffi::c_void, ptr};
 
 use kcb_proto::{
     EventRecord, OB_FLAG_KERNEL_HANDLE, OB_OPERATION_HANDLE_CREATE, OB_OPERATION_HANDLE_DUPLICATE,
@@ -36,7 +36,7 @@ use wdk_sys::{
 use crate::{
     config, events,
     guard::{Failure, RegistrationOps},
-    kernel::{ExDesktopObjectType, PsProcessType, PsThreadType},
+    kernel::{ExDesktopObjectType, KernelCell, PsProcessType, PsThreadType},
     kprintln,
     report::Api,
     unicode::Utf16Display,
@@ -55,13 +55,9 @@ struct Storage {
     registration: OB_CALLBACK_REGISTRATION,
 }
 
-struct StorageCell(UnsafeCell<Storage>);
-
-// SAFETY: written only by `register` at PASSIVE_LEVEL in DriverEntry while
-// nothing is registered (the guard is unique); read by the kernel afterwards.
-unsafe impl Sync for StorageCell {}
-
-static STORAGE: StorageCell = StorageCell(UnsafeCell::new(Storage {
+/// Written only by `register` at PASSIVE_LEVEL in DriverEntry while nothing
+/// is registered (the guard is unique); read by the kernel afterwards.
+static STORAGE: KernelCell<Storage> = KernelCell::new(Storage {
     altitude: [0; MAX_ALTITUDE + 1],
     operations: [OB_OPERATION_REGISTRATION {
         ObjectType: ptr::null_mut(),
@@ -76,7 +72,7 @@ static STORAGE: StorageCell = StorageCell(UnsafeCell::new(Storage {
         RegistrationContext: ptr::null_mut(),
         OperationRegistration: ptr::null_mut(),
     },
-}));
+});
 
 /// `ObRegisterCallbacks` / `ObUnRegisterCallbacks`.
 pub struct HandleCallbacks;
@@ -101,7 +97,7 @@ impl RegistrationOps for HandleCallbacks {
         let mut last = 0;
         for attempt in 0..=ALTITUDE_RETRIES {
             // SAFETY: DriverEntry, nothing registered: exclusive access.
-            let storage = unsafe { &mut *STORAGE.0.get() };
+            let storage = unsafe { &mut *STORAGE.get() };
             fill(storage, base.units(), attempt);
             let mut handle: *mut c_void = ptr::null_mut();
             // SAFETY: the registration and everything it points to is static

@@ -2,50 +2,6 @@
 
 use wdk_sys::UNICODE_STRING;
 
-/// A UTF-16 string of `N` code units in static memory, made from ASCII at
-/// compile time (object names such as `\Device\KCallbacks`).
-pub struct StaticUnicode<const N: usize> {
-    units: [u16; N],
-}
-
-impl<const N: usize> StaticUnicode<N> {
-    /// Widens ASCII bytes.
-    ///
-    /// # Panics
-    /// At compile time (it is used in `static`s) for non-ASCII input or a
-    /// string too long for a `UNICODE_STRING`.
-    #[must_use]
-    pub const fn new(ascii: [u8; N]) -> Self {
-        assert!(N * 2 <= u16::MAX as usize, "too long for a UNICODE_STRING");
-        let mut units = [0u16; N];
-        let mut i = 0;
-        while i < N {
-            assert!(ascii[i].is_ascii(), "ASCII only");
-            units[i] = ascii[i] as u16;
-            i += 1;
-        }
-        Self { units }
-    }
-
-    /// The UTF-16 code units.
-    #[must_use]
-    pub const fn units(&self) -> &[u16] {
-        &self.units
-    }
-
-    /// A `UNICODE_STRING` describing this text. The kernel routines the
-    /// driver passes it to only read the buffer.
-    #[must_use]
-    #[allow(clippy::cast_possible_truncation)] // checked in `new`
-    pub const fn as_unicode_string(&'static self) -> UNICODE_STRING {
-        UNICODE_STRING {
-            Length: (N * 2) as u16,
-            MaximumLength: (N * 2) as u16,
-            Buffer: self.units.as_ptr().cast_mut(),
-        }
-    }
-}
-
 /// Reads a `UNICODE_STRING` the kernel handed to a callback as UTF-16 units.
 ///
 /// # Safety

@@ -49,6 +49,10 @@ pub struct SystemThread {
 pub enum HandleObject {
     /// A thread, by id.
     Thread(u64),
+    /// A registry key, by canonical path.
+    Key(String),
+    /// An object directory, by canonical path.
+    Directory(String),
 }
 
 #[derive(Default)]
@@ -81,6 +85,18 @@ pub fn system_threads() -> Vec<SystemThread> {
     let mut list: Vec<_> = with_threads(|t| t.threads.values().cloned().collect());
     list.sort_by_key(|t| t.tid);
     list
+}
+
+/// Opens a kernel handle to `object`.
+pub(crate) fn open_handle(object: HandleObject) -> HANDLE {
+    let handle = new_kernel_handle();
+    with_threads(|t| t.handles.insert(handle, object));
+    handle as HANDLE
+}
+
+/// What `handle` refers to, if it is open.
+pub(crate) fn handle_object(handle: HANDLE) -> Option<HandleObject> {
+    with_threads(|t| t.handles.get(&(handle as usize)).cloned())
 }
 
 /// The kernel handles open now.
@@ -277,8 +293,8 @@ pub struct ObjectType {
     pub name: &'static str,
 }
 
-/// A data export: a pointer-sized cell the driver reads. `#[repr(transparent)]`
-/// over the pointer so its layout is the C declaration's.
+/// A data export whose value is a pointer. `#[repr(transparent)]` over the
+/// pointer, so its layout is the C variable's.
 #[repr(transparent)]
 pub struct Export<T>(pub *mut T);
 
@@ -291,30 +307,46 @@ static DESKTOP_TYPE: ObjectType = ObjectType { name: "Desktop" };
 static FILE_TYPE: ObjectType = ObjectType { name: "File" };
 static DEVICE_TYPE: ObjectType = ObjectType { name: "Device" };
 
-static THREAD_TYPE_CELL: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const THREAD_TYPE).cast_mut().cast());
-static PROCESS_TYPE_CELL: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const PROCESS_TYPE).cast_mut().cast());
-static DESKTOP_TYPE_CELL: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const DESKTOP_TYPE).cast_mut().cast());
-static FILE_TYPE_CELL: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const FILE_TYPE).cast_mut().cast());
-static DEVICE_TYPE_CELL: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const DEVICE_TYPE).cast_mut().cast());
+// The kernel's variables are `POBJECT_TYPE PsProcessType` etc.; C code sees
+// them through `extern POBJECT_TYPE *PsProcessType` (the import's address),
+// so the exported symbol *is* the variable holding the type pointer, and its
+// address is what OB_OPERATION_REGISTRATION.ObjectType takes.
 
-/// `PsThreadType` (`extern POBJECT_TYPE *PsThreadType`): the address of a
-/// cell holding the thread object type.
+/// `PsThreadType`: the variable holding the thread object type.
 #[unsafe(no_mangle)]
-pub static PsThreadType: Export<POBJECT_TYPE> = Export((&raw const THREAD_TYPE_CELL).cast_mut().cast());
-/// `PsProcessType`.
+pub static PsThreadType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const THREAD_TYPE).cast_mut().cast());
+/// `PsProcessType`: the variable holding the process object type.
 #[unsafe(no_mangle)]
-pub static PsProcessType: Export<POBJECT_TYPE> = Export((&raw const PROCESS_TYPE_CELL).cast_mut().cast());
-/// `ExDesktopObjectType`.
+pub static PsProcessType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const PROCESS_TYPE).cast_mut().cast());
+/// `ExDesktopObjectType`: the variable holding the desktop object type.
 #[unsafe(no_mangle)]
-pub static ExDesktopObjectType: Export<POBJECT_TYPE> = Export((&raw const DESKTOP_TYPE_CELL).cast_mut().cast());
+pub static ExDesktopObjectType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const DESKTOP_TYPE).cast_mut().cast());
 /// `IoFileObjectType`.
 #[unsafe(no_mangle)]
-pub static IoFileObjectType: Export<POBJECT_TYPE> = Export((&raw const FILE_TYPE_CELL).cast_mut().cast());
+pub static IoFileObjectType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const FILE_TYPE).cast_mut().cast());
 /// `IoDeviceObjectType`.
 #[unsafe(no_mangle)]
-pub static IoDeviceObjectType: Export<POBJECT_TYPE> = Export((&raw const DEVICE_TYPE_CELL).cast_mut().cast());
+pub static IoDeviceObjectType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const DEVICE_TYPE).cast_mut().cast());
 
-/// The object type a `POBJECT_TYPE` stands for (`"Thread"`, `"Process"`, ...).
+/// The process object type (the value of `PsProcessType`).
+#[must_use]
+pub fn process_type() -> POBJECT_TYPE {
+    PsProcessType.0
+}
+
+/// The thread object type (the value of `PsThreadType`).
+#[must_use]
+pub fn thread_type() -> POBJECT_TYPE {
+    PsThreadType.0
+}
+
+/// The desktop object type (the value of `ExDesktopObjectType`).
+#[must_use]
+pub fn desktop_type() -> POBJECT_TYPE {
+    ExDesktopObjectType.0
+}
+
+/// The name of the object type a `POBJECT_TYPE` stands for (`"Thread"`, `"Process"`, ...).
 #[must_use]
 pub fn object_type_name(object_type: POBJECT_TYPE) -> Option<&'static str> {
     [&THREAD_TYPE, &PROCESS_TYPE, &DESKTOP_TYPE, &FILE_TYPE, &DEVICE_TYPE]
