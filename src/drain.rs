@@ -155,4 +155,9 @@ pub fn drain_once() {
         SUPPRESSED_LINES.fetch_add(suppressed, Ordering::Relaxed);
         crate::kprintln!("{suppressed} lines suppressed");
     }
+    // Keep the bug-check summary recent: Windows runs the bug-check
+    // callback after the dump is written.
+    // SAFETY: the drain (thread, or DriverUnload after it stopped) is the only
+    // writer outside a bug check, and never runs during one.
+    unsafe { crate::ke::refresh_summary(false) };
 }

@@ -19,6 +19,10 @@
 #[cfg(all(target_os = "windows", not(test)))]
 extern crate wdk_panic;
 
+// Host builds (tests against the kernel model) use std's panic handler.
+#[cfg(not(target_os = "windows"))]
+extern crate std;
+
 #[cfg(all(target_os = "windows", not(test)))]
 #[global_allocator]
 static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;

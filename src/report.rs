@@ -155,12 +155,16 @@ impl Default for Report {
 
 /// Prints the report line of one registration outcome:
 /// `register <name>: <ok|FAILED|disabled|unavailable> status=0x........ (why)`
-/// or `unregister <name>: removed ...`.
+/// or `unregister <name>: removed`.
 ///
 /// # IRQL
 /// `<= DISPATCH_LEVEL`.
 pub fn print_outcome(name: impl core::fmt::Display, state: RegistrationState, status: i32, detail: u32) {
-    let verb = if state == RegistrationState::Removed { "unregister" } else { "register" };
+    if state == RegistrationState::Removed {
+        kprintln!("unregister {name}: removed");
+        return;
+    }
+    let verb = "register";
     let why = report_detail::describe(detail).unwrap_or("");
     let (open, close) = if why.is_empty() { ("", "") } else { (" (", ")") };
     kprintln!(

@@ -3,5 +3,8 @@
 //! address to the Rust side.
 fn main() {
     println!("cargo:rerun-if-changed=csrc/shims.c");
-    cc::Build::new().file("csrc/shims.c").warnings(true).compile("ntsim_shims");
+    cc::Build::new()
+        .file("csrc/shims.c")
+        .warnings(true)
+        .compile("ntsim_shims");
 }

@@ -5,7 +5,7 @@
 //! | `setup` | rustup targets and Debian packages (idempotent) |
 //! | `build` | setup, cross-build + test-sign the drivers, build kcbctl.exe and the Wine shim |
 //! | `run` | build, then load the driver under Wine and show what it does |
-//! | `test` | everything CI runs (`.ci/run`), ending with `xtask test: N passed, M failed` |
+//! | `test` | everything CI runs (`.ci/run`), ending with `xtask: N passed, M failed` |
 //! | `wine-e2e` | the Wine end-to-end test alone (builds first unless `--no-build`) |
 //! | `wine-smoke` | the trigger driver alone under Wine (checks the Wine tooling) |
 //!
@@ -132,7 +132,10 @@ fn run(root: &Path, options: &[&str]) -> Result<ExitCode> {
         }
         Some(c) => {
             scenario::dump_log_tail(root, &config.log, transcript.log(), 80);
-            println!("kcallbacks run: FAILURE: {}: {}", c.name, one_line(&c.detail));
+            let cause = scenario::stub_called(transcript.log())
+                .map(|f| format!(" (the driver called {f}, which Wine 8.0 only has as an aborting stub)"))
+                .unwrap_or_default();
+            println!("kcallbacks run: FAILURE: {}: {}{cause}", c.name, one_line(&c.detail));
             Ok(ExitCode::FAILURE)
         }
     }
@@ -149,7 +152,7 @@ fn wine_e2e_task(root: &Path, options: &[&str]) -> Result<ExitCode> {
 
 /// The Wine end-to-end test on built artifacts (fresh prefix
 /// `target/wine/test-prefix`, log `target/wine/test.log`). Prints every check
-/// and `wine e2e: N passed, M failed`; returns (passed, failed).
+/// and `wine-e2e: N passed, M failed`; returns (passed, failed).
 ///
 /// # Errors
 /// Missing artifacts (the checks themselves are counted, not errors).
@@ -174,7 +177,7 @@ pub fn wine_e2e(root: &Path) -> Result<(usize, usize)> {
         scenario::dump_log_tail(root, &config.log, transcript.log(), 80);
     }
     println!("wine e2e took {}", secs(t0.elapsed()));
-    println!("wine e2e: {passed} passed, {failed} failed");
+    println!("wine-e2e: {passed} passed, {failed} failed");
     Ok((passed, failed))
 }
 
@@ -198,6 +201,6 @@ fn wine_smoke(root: &Path) -> Result<ExitCode> {
         scenario::dump_log_tail(root, &config.log, &log, 80);
     }
     println!("wine smoke took {}", secs(t0.elapsed()));
-    println!("wine smoke: {passed} passed, {failed} failed");
+    println!("wine-smoke: {passed} passed, {failed} failed");
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

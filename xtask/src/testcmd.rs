@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the whole test sequence (what `.ci/run` runs).
 //!
 //! Steps run in order and the sequence stops at the first failure. The last
-//! line is always `xtask test: <N> passed, <M> failed` (steps), and the exit
+//! line is always `xtask: <N> passed, <M> failed` (steps), and the exit
 //! code is non-zero when a step failed. To add a step, push another
 //! [`Step`] in [`steps`].
 
@@ -108,6 +108,6 @@ pub fn test(root: &Path) -> ExitCode {
             None => println!("  skipped  {name} (an earlier step failed)"),
         }
     }
-    println!("xtask test: {passed} passed, {failed} failed");
+    println!("xtask: {passed} passed, {failed} failed");
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -18,7 +18,9 @@ pub const UNIX_EPOCH_AS_FILETIME: i64 = 116_444_736_000_000_000;
 static OFFSET: AtomicI64 = AtomicI64::new(0);
 
 fn host_now() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let ticks = i64::try_from(since.as_nanos() / 100).unwrap_or(i64::MAX);
     UNIX_EPOCH_AS_FILETIME.saturating_add(ticks)
 }
@@ -51,7 +53,11 @@ pub unsafe extern "C" fn KeQuerySystemTimePrecise(current_time: *mut LARGE_INTEG
         return;
     }
     // SAFETY: writable per the caller.
-    unsafe { current_time.write(LARGE_INTEGER { QuadPart: system_time() }) };
+    unsafe {
+        current_time.write(LARGE_INTEGER {
+            QuadPart: system_time(),
+        })
+    };
 }
 
 /// `KeQuerySystemTime`: on x64 Windows a header macro, not an export
@@ -66,5 +72,9 @@ pub unsafe extern "C" fn ke_query_system_time(current_time: *mut LARGE_INTEGER) 
         return;
     }
     // SAFETY: writable per the caller.
-    unsafe { current_time.write(LARGE_INTEGER { QuadPart: system_time() }) };
+    unsafe {
+        current_time.write(LARGE_INTEGER {
+            QuadPart: system_time(),
+        })
+    };
 }

@@ -71,7 +71,8 @@ pub fn current_tid() -> u64 {
 #[must_use]
 pub fn current_processor() -> u32 {
     CPU.with(|cpu| {
-        *cpu.get().get_or_insert_with(|| NEXT_CPU.fetch_add(1, Ordering::Relaxed) % PROCESSOR_COUNT)
+        *cpu.get()
+            .get_or_insert_with(|| NEXT_CPU.fetch_add(1, Ordering::Relaxed) % PROCESSOR_COUNT)
     })
 }
 
@@ -97,7 +98,11 @@ pub(crate) struct ContextScope {
 impl ContextScope {
     /// Switches to `pid` (and `tid` if given) and `phase` until dropped.
     pub(crate) fn enter(pid: u64, tid: Option<u64>, phase: Phase) -> Self {
-        let saved = Self { pid: current_pid(), tid: current_tid(), phase: self::phase() };
+        let saved = Self {
+            pid: current_pid(),
+            tid: current_tid(),
+            phase: self::phase(),
+        };
         PID.with(|p| p.set(pid));
         if let Some(tid) = tid {
             TID.with(|t| t.set(tid));

@@ -64,7 +64,11 @@ pub unsafe extern "C" fn ntsim_dbgprint_capture(
     len: usize,
     flags: u32,
 ) -> u32 {
-    let entry = ddi::enter(if is_ex != 0 { &ddi::DBG_PRINT_EX } else { &ddi::DBG_PRINT });
+    let entry = ddi::enter(if is_ex != 0 {
+        &ddi::DBG_PRINT_EX
+    } else {
+        &ddi::DBG_PRINT
+    });
     if let Some(status) = entry.fault {
         return status.cast_unsigned();
     }

@@ -111,6 +111,10 @@ ddis! {
     /// ntifs/nf-ntifs-obsetsecurityobjectbypointer: PASSIVE_LEVEL (as
     /// ntifs/nf-ntifs-ntsetsecurityobject, whose work it does by pointer).
     OB_SET_SECURITY_OBJECT_BY_POINTER = "ObSetSecurityObjectByPointer", Passive, None, Status;
+    /// ntifs/nf-ntifs-obopenobjectbypointer: <= APC_LEVEL.
+    OB_OPEN_OBJECT_BY_POINTER = "ObOpenObjectByPointer", AtMostApc, None, Status;
+    /// ntifs/nf-ntifs-zwsetsecurityobject: PASSIVE_LEVEL (Zw routines: 0xC4/0xE6).
+    ZW_SET_SECURITY_OBJECT = "ZwSetSecurityObject", Any, None, Status;
     /// wdm/nf-wdm-obfreferenceobject: <= DISPATCH_LEVEL.
     OBF_REFERENCE_OBJECT = "ObfReferenceObject", AtMostDispatch, None, Never;
     /// wdm/nf-wdm-obfdereferenceobject: <= DISPATCH_LEVEL.
@@ -192,12 +196,107 @@ ddis! {
     EX_UNREGISTER_CALLBACK = "ExUnregisterCallback", AtMostApc, Some(&rules::IRQL_EX_APC_LTE2), Never;
     /// wdm/nf-wdm-exnotifycallback: <= DISPATCH_LEVEL.
     EX_NOTIFY_CALLBACK = "ExNotifyCallback", AtMostDispatch, None, Never;
+    /// ntifs/nf-ntifs-obmaketemporaryobject (as wdm/nf-wdm-zwmaketemporaryobject): PASSIVE_LEVEL.
+    OB_MAKE_TEMPORARY_OBJECT = "ObMakeTemporaryObject", Passive, None, Never;
+    /// ntddk/nf-ntddk-psgetprocessid: any level.
+    PS_GET_PROCESS_ID = "PsGetProcessId", Any, None, Never;
+    /// ntddk/nf-ntddk-psgetthreadid: any level (as PsGetProcessId).
+    PS_GET_THREAD_ID = "PsGetThreadId", Any, None, Never;
+    /// ntifs/nf-ntifs-psgetthreadprocessid: any level (as PsGetProcessId).
+    PS_GET_THREAD_PROCESS_ID = "PsGetThreadProcessId", Any, None, Never;
+    /// Undocumented export; any level (the model's choice).
+    PS_GET_PROCESS_EXIT_STATUS = "PsGetProcessExitStatus", Any, None, Never;
+    /// wdm/nf-wdm-zwopenkey: PASSIVE_LEVEL, rule IrqlZwPassive.
+    ZW_OPEN_KEY = "ZwOpenKey", Passive, Some(&rules::IRQL_ZW_PASSIVE), Status;
+    /// wdm/nf-wdm-zwenumeratevaluekey: PASSIVE_LEVEL, rule IrqlZwPassive.
+    ZW_ENUMERATE_VALUE_KEY = "ZwEnumerateValueKey", Passive, Some(&rules::IRQL_ZW_PASSIVE), Status;
+    /// wdm/nf-wdm-zwqueryvaluekey: PASSIVE_LEVEL, rule IrqlZwPassive.
+    ZW_QUERY_VALUE_KEY = "ZwQueryValueKey", Passive, Some(&rules::IRQL_ZW_PASSIVE), Status;
+    /// wdm/nf-wdm-zwopendirectoryobject: PASSIVE_LEVEL (Zw routines: 0xC4/0xE6).
+    ZW_OPEN_DIRECTORY_OBJECT = "ZwOpenDirectoryObject", Any, None, Status;
+    /// NtQueryDirectoryObject's Zw form: PASSIVE_LEVEL (Zw routines: 0xC4/0xE6).
+    ZW_QUERY_DIRECTORY_OBJECT = "ZwQueryDirectoryObject", Any, None, Status;
+    /// wdm/nf-wdm-cmregistercallback: <= APC_LEVEL, rule IrqlExApcLte2.
+    CM_REGISTER_CALLBACK = "CmRegisterCallback", AtMostApc, Some(&rules::IRQL_EX_APC_LTE2), Status;
+    /// wdm/nf-wdm-cmregistercallbackex: <= APC_LEVEL, rule IrqlExApcLte2.
+    CM_REGISTER_CALLBACK_EX = "CmRegisterCallbackEx", AtMostApc, Some(&rules::IRQL_EX_APC_LTE2), Status;
+    /// wdm/nf-wdm-cmunregistercallback: <= APC_LEVEL, rule IrqlExApcLte2.
+    CM_UNREGISTER_CALLBACK = "CmUnRegisterCallback", AtMostApc, Some(&rules::IRQL_EX_APC_LTE2), Status;
+    /// wdm/nf-wdm-cmcallbackgetkeyobjectid: <= APC_LEVEL (as the Ex routine).
+    CM_CALLBACK_GET_KEY_OBJECT_ID = "CmCallbackGetKeyObjectID", AtMostApc, None, Never;
+    /// wdm/nf-wdm-cmcallbackgetkeyobjectidex: <= APC_LEVEL.
+    CM_CALLBACK_GET_KEY_OBJECT_ID_EX = "CmCallbackGetKeyObjectIDEx", AtMostApc, None, Never;
+    /// wdm/nf-wdm-cmcallbackreleasekeyobjectidex: <= APC_LEVEL (as the get routine).
+    CM_CALLBACK_RELEASE_KEY_OBJECT_ID_EX = "CmCallbackReleaseKeyObjectIDEx", AtMostApc, None, Never;
+    /// wdm/nf-wdm-obregistercallbacks: <= APC_LEVEL (no rule).
+    OB_REGISTER_CALLBACKS = "ObRegisterCallbacks", AtMostApc, None, Status;
+    /// wdm/nf-wdm-obunregistercallbacks: <= APC_LEVEL (no rule).
+    OB_UNREGISTER_CALLBACKS = "ObUnRegisterCallbacks", AtMostApc, None, Never;
+    /// wdm/nf-wdm-ioregistershutdownnotification: PASSIVE_LEVEL, rule IrqlIoPassive5.
+    IO_REGISTER_SHUTDOWN_NOTIFICATION = "IoRegisterShutdownNotification", Passive, Some(&rules::IRQL_IO_PASSIVE5), Status;
+    /// wdm/nf-wdm-ioregisterlastchanceshutdownnotification: PASSIVE_LEVEL (no rule).
+    IO_REGISTER_LAST_CHANCE_SHUTDOWN_NOTIFICATION = "IoRegisterLastChanceShutdownNotification", Passive, None, Status;
+    /// wdm/nf-wdm-iounregistershutdownnotification: PASSIVE_LEVEL, rule IrqlIoPassive5.
+    IO_UNREGISTER_SHUTDOWN_NOTIFICATION = "IoUnregisterShutdownNotification", Passive, Some(&rules::IRQL_IO_PASSIVE5), Never;
+    /// wdm/nf-wdm-ioregisterplugplaynotification: PASSIVE_LEVEL.
+    IO_REGISTER_PLUG_PLAY_NOTIFICATION = "IoRegisterPlugPlayNotification", Passive, None, Status;
+    /// wdm/nf-wdm-iounregisterplugplaynotification: PASSIVE_LEVEL.
+    IO_UNREGISTER_PLUG_PLAY_NOTIFICATION = "IoUnregisterPlugPlayNotification", Passive, None, Never;
+    /// wdm/nf-wdm-iounregisterplugplaynotificationex: PASSIVE_LEVEL.
+    IO_UNREGISTER_PLUG_PLAY_NOTIFICATION_EX = "IoUnregisterPlugPlayNotificationEx", Passive, None, Never;
+    /// ntifs/nf-ntifs-ioregisterfsregistrationchange: < DISPATCH_LEVEL.
+    IO_REGISTER_FS_REGISTRATION_CHANGE = "IoRegisterFsRegistrationChange", BelowDispatch, None, Status;
+    /// ntifs/nf-ntifs-iounregisterfsregistrationchange: < DISPATCH_LEVEL (as the register routine).
+    IO_UNREGISTER_FS_REGISTRATION_CHANGE = "IoUnregisterFsRegistrationChange", BelowDispatch, None, Never;
+    /// ntddk/nf-ntddk-ioregisterdriverreinitialization: PASSIVE_LEVEL, rule IrqlIoPassive5.
+    IO_REGISTER_DRIVER_REINITIALIZATION = "IoRegisterDriverReinitialization", Passive, Some(&rules::IRQL_IO_PASSIVE5), Never;
+    /// ntddk/nf-ntddk-ioregisterbootdriverreinitialization: PASSIVE_LEVEL.
+    IO_REGISTER_BOOT_DRIVER_REINITIALIZATION = "IoRegisterBootDriverReinitialization", Passive, None, Never;
+    /// iointex/nf-iointex-wdmlibioconnectinterruptex: PASSIVE_LEVEL.
+    IO_CONNECT_INTERRUPT_EX = "IoConnectInterruptEx", Passive, None, Status;
+    /// iointex/nf-iointex-wdmlibiodisconnectinterruptex: PASSIVE_LEVEL.
+    IO_DISCONNECT_INTERRUPT_EX = "IoDisconnectInterruptEx", Passive, None, Never;
+    /// wdm/nf-wdm-keregisterbugcheckcallback: any level.
+    KE_REGISTER_BUG_CHECK_CALLBACK = "KeRegisterBugCheckCallback", Any, None, Never;
+    /// wdm/nf-wdm-kederegisterbugcheckcallback: any level.
+    KE_DEREGISTER_BUG_CHECK_CALLBACK = "KeDeregisterBugCheckCallback", Any, None, Never;
+    /// wdm/nf-wdm-keregisterbugcheckreasoncallback: any level.
+    KE_REGISTER_BUG_CHECK_REASON_CALLBACK = "KeRegisterBugCheckReasonCallback", Any, None, Never;
+    /// wdm/nf-wdm-kederegisterbugcheckreasoncallback: any level.
+    KE_DEREGISTER_BUG_CHECK_REASON_CALLBACK = "KeDeregisterBugCheckReasonCallback", Any, None, Never;
+    /// wdm/nf-wdm-keregisternmicallback: <= APC_LEVEL, rule IrqlKeApcLte2.
+    KE_REGISTER_NMI_CALLBACK = "KeRegisterNmiCallback", AtMostApc, Some(&rules::IRQL_KE_APC_LTE2), Null;
+    /// wdm/nf-wdm-kederegisternmicallback: <= APC_LEVEL, rule IrqlKeApcLte2.
+    KE_DEREGISTER_NMI_CALLBACK = "KeDeregisterNmiCallback", AtMostApc, Some(&rules::IRQL_KE_APC_LTE2), Never;
+    /// wdm/nf-wdm-keregisterboundcallback: IRQL SILENT (any).
+    KE_REGISTER_BOUND_CALLBACK = "KeRegisterBoundCallback", Any, None, Null;
+    /// wdm/nf-wdm-kederegisterboundcallback: IRQL SILENT (any).
+    KE_DEREGISTER_BOUND_CALLBACK = "KeDeregisterBoundCallback", Any, None, Never;
+    /// wdm/nf-wdm-keregisterprocessorchangecallback: PASSIVE_LEVEL.
+    KE_REGISTER_PROCESSOR_CHANGE_CALLBACK = "KeRegisterProcessorChangeCallback", Passive, None, Null;
+    /// wdm/nf-wdm-kederegisterprocessorchangecallback: PASSIVE_LEVEL.
+    KE_DEREGISTER_PROCESSOR_CHANGE_CALLBACK = "KeDeregisterProcessorChangeCallback", Passive, None, Never;
+    /// wdm/nf-wdm-poregisterpowersettingcallback: PASSIVE_LEVEL.
+    PO_REGISTER_POWER_SETTING_CALLBACK = "PoRegisterPowerSettingCallback", Passive, None, Status;
+    /// wdm/nf-wdm-pounregisterpowersettingcallback: PASSIVE_LEVEL.
+    PO_UNREGISTER_POWER_SETTING_CALLBACK = "PoUnregisterPowerSettingCallback", Passive, None, Never;
+    /// ntddk.h only (undocumented): PASSIVE_LEVEL (the model's choice).
+    WHEA_REGISTER_IN_USE_PAGE_OFFLINE_NOTIFICATION = "WheaRegisterInUsePageOfflineNotification", Passive, None, Status;
+    /// ntddk.h only (undocumented): PASSIVE_LEVEL (the model's choice).
+    WHEA_UNREGISTER_IN_USE_PAGE_OFFLINE_NOTIFICATION = "WheaUnregisterInUsePageOfflineNotification", Passive, None, Never;
+    /// HalDispatchTable->HalQuerySystemInformation (undocumented): any level.
+    HAL_QUERY_SYSTEM_INFORMATION = "HalQuerySystemInformation", Any, None, Never;
+    /// HalDispatchTable->HalSetSystemInformation (undocumented): any level.
+    HAL_SET_SYSTEM_INFORMATION = "HalSetSystemInformation", Any, None, Status;
 }
 
 /// The names of the DDIs that can be made to fail with [`crate::faults`].
 #[must_use]
 pub fn failable() -> Vec<&'static str> {
-    ALL.iter().filter(|d| d.failure != Failure::Never).map(|d| d.name).collect()
+    ALL.iter()
+        .filter(|d| d.failure != Failure::Never)
+        .map(|d| d.name)
+        .collect()
 }
 
 /// The modeled DDI called `name`.
@@ -234,7 +333,11 @@ pub fn calls() -> Vec<Call> {
 /// The DDI calls made in `phase`.
 #[must_use]
 pub fn calls_in(phase: Phase) -> Vec<Call> {
-    lock(&CALLS).iter().filter(|c| c.phase == phase).cloned().collect()
+    lock(&CALLS)
+        .iter()
+        .filter(|c| c.phase == phase)
+        .cloned()
+        .collect()
 }
 
 pub(crate) fn reset() {
@@ -283,7 +386,11 @@ pub(crate) fn enter(ddi: &'static Ddi) -> Entry {
         injected: fault,
         failable: ddi.failure != Failure::Never,
     });
-    Entry { irql: current, fault, irql_violation }
+    Entry {
+        irql: current,
+        fault,
+        irql_violation,
+    }
 }
 
 /// 0xC4/0xE6: a Zw routine not called at PASSIVE_LEVEL (P2: the caller's
@@ -294,7 +401,12 @@ pub(crate) fn zw_passive(ddi: &'static Ddi) -> Entry {
         entry.irql_violation = verifier::bugcheck(
             codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
             [0xE6, 0, u64::from(entry.irql), 0],
-            format!("{} called at {} ({}); Zw routines require PASSIVE_LEVEL", ddi.name, irql::name(entry.irql), entry.irql),
+            format!(
+                "{} called at {} ({}); Zw routines require PASSIVE_LEVEL",
+                ddi.name,
+                irql::name(entry.irql),
+                entry.irql
+            ),
         );
     }
     entry

@@ -49,9 +49,9 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use wdk_sys::{
-    BOOLEAN, KIRQL, LIST_ENTRY, NTSTATUS, OBJ_PERMANENT, PCALLBACK_FUNCTION, PCALLBACK_OBJECT, POBJECT_ATTRIBUTES,
-    PVOID, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_TYPE_MISMATCH,
-    STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
+    BOOLEAN, KIRQL, LIST_ENTRY, NTSTATUS, OBJ_PERMANENT, PCALLBACK_FUNCTION, PCALLBACK_OBJECT,
+    POBJECT_ATTRIBUTES, PVOID, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED,
+    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
 };
 
 use crate::context::{ContextScope, Phase};
@@ -224,8 +224,13 @@ fn object_info(address: usize, info: &ObjectInfo) -> CallbackObjectInfo {
 /// Every callback object that exists.
 #[must_use]
 pub fn objects() -> Vec<CallbackObjectInfo> {
-    let mut list: Vec<_> =
-        with_state(|s| s.objects.iter().filter(|(_, o)| !o.deleted).map(|(a, o)| object_info(*a, o)).collect());
+    let mut list: Vec<_> = with_state(|s| {
+        s.objects
+            .iter()
+            .filter(|(_, o)| !o.deleted)
+            .map(|(a, o)| object_info(*a, o))
+            .collect()
+    });
     list.sort_by(|a, b| a.name.cmp(&b.name));
     list
 }
@@ -233,7 +238,9 @@ pub fn objects() -> Vec<CallbackObjectInfo> {
 /// The callback object named `name` (case-insensitive).
 #[must_use]
 pub fn object(name: &str) -> Option<CallbackObjectInfo> {
-    objects().into_iter().find(|o| o.name.eq_ignore_ascii_case(name))
+    objects()
+        .into_iter()
+        .find(|o| o.name.eq_ignore_ascii_case(name))
 }
 
 fn new_body(allow_multiple: bool) -> Box<CallbackObjectBody> {
@@ -241,22 +248,42 @@ fn new_body(allow_multiple: bool) -> Box<CallbackObjectBody> {
         signature: CALLBACK_SIGNATURE,
         _pad: 0,
         lock: 0,
-        registrations: LIST_ENTRY { Flink: std::ptr::null_mut(), Blink: std::ptr::null_mut() },
+        registrations: LIST_ENTRY {
+            Flink: std::ptr::null_mut(),
+            Blink: std::ptr::null_mut(),
+        },
         allow_multiple: u8::from(allow_multiple),
         _pad2: [0; 7],
     });
     let head: *mut LIST_ENTRY = &raw mut body.registrations;
-    body.registrations = LIST_ENTRY { Flink: head, Blink: head };
+    body.registrations = LIST_ENTRY {
+        Flink: head,
+        Blink: head,
+    };
     body
 }
 
-fn create_object(state: &mut State, name: &str, allow_multiple: bool, permanent: bool, system: bool) -> Result<usize, NTSTATUS> {
+fn create_object_in(
+    state: &mut State,
+    name: &str,
+    allow_multiple: bool,
+    permanent: bool,
+    system: bool,
+) -> Result<usize, NTSTATUS> {
     let mut body = new_body(allow_multiple);
     let address = std::ptr::from_mut::<CallbackObjectBody>(&mut body) as usize;
     let canonical = ob::insert(name, ob::Object::Callback(address))?;
     state.objects.insert(
         address,
-        ObjectInfo { name: canonical, body, references: 1, driver_references: 0, permanent, system, deleted: false },
+        ObjectInfo {
+            name: canonical,
+            body,
+            references: 1,
+            driver_references: 0,
+            permanent,
+            system,
+            deleted: false,
+        },
     );
     Ok(address)
 }
@@ -297,13 +324,18 @@ pub unsafe extern "C" fn ExCreateCallback(
         return STATUS_NOT_IMPLEMENTED;
     }
     // SAFETY: ObjectName is null or a valid UNICODE_STRING per the caller.
-    let Some(name) = (unsafe { crate::unicode::read(attributes.ObjectName) }).filter(|n| !n.is_empty()) else {
+    let Some(name) =
+        (unsafe { crate::unicode::read(attributes.ObjectName) }).filter(|n| !n.is_empty())
+    else {
         return STATUS_UNSUCCESSFUL;
     };
     let permanent = attributes.Attributes & OBJ_PERMANENT != 0;
     let result = with_state(|state| match ob::lookup(&name) {
         Ok((_, ob::Object::Callback(address))) => {
-            let info = state.objects.get_mut(&address).ok_or(STATUS_OBJECT_NAME_NOT_FOUND)?;
+            let info = state
+                .objects
+                .get_mut(&address)
+                .ok_or(STATUS_OBJECT_NAME_NOT_FOUND)?;
             info.references += 1;
             info.driver_references += 1;
             Ok(address)
@@ -311,7 +343,13 @@ pub unsafe extern "C" fn ExCreateCallback(
         Ok(_) => Err(STATUS_OBJECT_TYPE_MISMATCH),
         Err(_) if create == 0 => Err(STATUS_OBJECT_NAME_NOT_FOUND),
         Err(_) => {
-            let address = create_object(state, &name, allow_multiple_callbacks != 0, permanent, false)?;
+            let address = create_object_in(
+                state,
+                &name,
+                allow_multiple_callbacks != 0,
+                permanent,
+                false,
+            )?;
             if let Some(info) = state.objects.get_mut(&address) {
                 info.driver_references = 1;
             }
@@ -352,7 +390,10 @@ pub unsafe extern "C" fn ExRegisterCallback(
         }
         let body: *mut CallbackObjectBody = &raw mut *info.body;
         let mut block = Box::new(CallbackRegistration {
-            link: LIST_ENTRY { Flink: std::ptr::null_mut(), Blink: std::ptr::null_mut() },
+            link: LIST_ENTRY {
+                Flink: std::ptr::null_mut(),
+                Blink: std::ptr::null_mut(),
+            },
             object: body,
             function: callback_function,
             context: callback_context,
@@ -361,19 +402,22 @@ pub unsafe extern "C" fn ExRegisterCallback(
             _pad: [0; 3],
         });
         let link: *mut LIST_ENTRY = &raw mut block.link;
-        // SAFETY: the body's list head and its entries are live blocks owned
-        // by the state table; inserting at the tail keeps FIFO order.
-        unsafe {
-            let head: *mut LIST_ENTRY = &raw mut (*body).registrations;
-            let tail = (*head).Blink;
-            (*link).Flink = head;
-            (*link).Blink = tail;
-            (*tail).Flink = link;
-            (*head).Blink = link;
-        }
+        // SAFETY: `body` is a live callback-object body owned by the state
+        // table; taking the address of its list head reads nothing.
+        let head: *mut LIST_ENTRY = unsafe { &raw mut (*body).registrations };
+        // SAFETY: the head and the new block are live; inserting at the tail
+        // keeps FIFO order.
+        unsafe { insert_tail(head, link) };
         info.references += 1;
         let handle = link.cast::<std::ffi::c_void>();
-        state.registrations.insert(handle as usize, RegistrationInfo { block, object: address, removed: false });
+        state.registrations.insert(
+            handle as usize,
+            RegistrationInfo {
+                block,
+                object: address,
+                removed: false,
+            },
+        );
         Some(handle)
     });
     result.unwrap_or_else(|| {
@@ -386,17 +430,33 @@ pub unsafe extern "C" fn ExRegisterCallback(
     })
 }
 
+/// Insert `link` at the tail of the doubly linked list headed by `head`.
+///
+/// # Safety
+/// `head` heads a well-formed live list; `link` is a live, unlinked entry.
+unsafe fn insert_tail(head: *mut LIST_ENTRY, link: *mut LIST_ENTRY) {
+    // SAFETY: `head` is live per the contract.
+    let tail = unsafe { (*head).Blink };
+    // SAFETY: `link` is live per the contract.
+    unsafe { (*link).Flink = head };
+    // SAFETY: as above.
+    unsafe { (*link).Blink = tail };
+    // SAFETY: `tail` is an entry (or the head) of the well-formed list.
+    unsafe { (*tail).Flink = link };
+    // SAFETY: `head` is live.
+    unsafe { (*head).Blink = link };
+}
+
 fn unlink(block: &mut CallbackRegistration) {
     let link: *mut LIST_ENTRY = &raw mut block.link;
-    // SAFETY: the block is linked into a live list.
-    unsafe {
-        let previous = (*link).Blink;
-        let next = (*link).Flink;
-        (*previous).Flink = next;
-        (*next).Blink = previous;
-        (*link).Flink = link;
-        (*link).Blink = link;
-    }
+    let previous = block.link.Blink;
+    let next = block.link.Flink;
+    // SAFETY: the block is linked into a live list, so its neighbours are live.
+    unsafe { (*previous).Flink = next };
+    // SAFETY: as above.
+    unsafe { (*next).Blink = previous };
+    block.link.Flink = link;
+    block.link.Blink = link;
 }
 
 /// `ExUnregisterCallback` (wdm/nf-wdm-exunregistercallback): `<= APC_LEVEL`,
@@ -409,7 +469,10 @@ pub unsafe extern "C" fn ExUnregisterCallback(cb_registration: PVOID) {
     ddi::enter(&ddi::EX_UNREGISTER_CALLBACK);
     let handle = cb_registration as usize;
     let known = with_state(|state| {
-        let registration = state.registrations.get_mut(&handle).filter(|r| !r.removed)?;
+        let registration = state
+            .registrations
+            .get_mut(&handle)
+            .filter(|r| !r.removed)?;
         registration.removed = true;
         unlink(&mut registration.block);
         Some(registration.block.function.map_or(0, |f| f as usize))
@@ -450,7 +513,9 @@ pub unsafe extern "C" fn ExUnregisterCallback(cb_registration: PVOID) {
         }
     }
     with_state(|state| {
-        let Some(registration) = state.registrations.get(&handle) else { return };
+        let Some(registration) = state.registrations.get(&handle) else {
+            return;
+        };
         let object = registration.object;
         if registration.block.busy == 0 {
             state.registrations.remove(&handle);
@@ -467,7 +532,9 @@ thread_local! {
 /// Returns how many callbacks ran.
 fn notify_object(address: usize, argument1: PVOID, argument2: PVOID) -> usize {
     let calls = with_state(|state| {
-        let Some(info) = state.objects.get_mut(&address).filter(|o| !o.deleted) else { return Vec::new() };
+        let Some(info) = state.objects.get_mut(&address).filter(|o| !o.deleted) else {
+            return Vec::new();
+        };
         info.body.lock = 1;
         let list = list_order(&info.body);
         let mut calls = Vec::new();
@@ -497,12 +564,16 @@ fn notify_object(address: usize, argument1: PVOID, argument2: PVOID) -> usize {
             verifier::model_rule(
                 ModelRule::CallbackChangedIrql,
                 u64::from(after),
-                format!("a callback-object callback returned at IRQL {after}; it was called at {before}"),
+                format!(
+                    "a callback-object callback returned at IRQL {after}; it was called at {before}"
+                ),
             );
             irql::set(before);
         }
         with_state(|state| {
-            let Some(registration) = state.registrations.get_mut(&handle) else { return };
+            let Some(registration) = state.registrations.get_mut(&handle) else {
+                return;
+            };
             registration.block.busy -= 1;
             if registration.removed && registration.block.busy == 0 {
                 state.registrations.remove(&handle);
@@ -518,10 +589,20 @@ fn notify_object(address: usize, argument1: PVOID, argument2: PVOID) -> usize {
 /// # Safety
 /// `callback_object` came from `ExCreateCallback`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ExNotifyCallback(callback_object: PVOID, argument1: PVOID, argument2: PVOID) {
+pub unsafe extern "C" fn ExNotifyCallback(
+    callback_object: PVOID,
+    argument1: PVOID,
+    argument2: PVOID,
+) {
     ddi::enter(&ddi::EX_NOTIFY_CALLBACK);
     let address = callback_object as usize;
-    let system = with_state(|state| state.objects.get(&address).filter(|o| !o.deleted).map(|o| (o.system, o.name.clone())));
+    let system = with_state(|state| {
+        state
+            .objects
+            .get(&address)
+            .filter(|o| !o.deleted)
+            .map(|o| (o.system, o.name.clone()))
+    });
     match system {
         None => {
             verifier::model_rule(
@@ -534,7 +615,9 @@ pub unsafe extern "C" fn ExNotifyCallback(callback_object: PVOID, argument1: PVO
             verifier::model_rule(
                 ModelRule::NotifySystemCallbackObject,
                 address as u64,
-                format!("ExNotifyCallback on the system-defined object {name}: drivers must never do this"),
+                format!(
+                    "ExNotifyCallback on the system-defined object {name}: drivers must never do this"
+                ),
             );
         }
         Some((false, _)) => {
@@ -550,8 +633,13 @@ pub unsafe extern "C" fn ExNotifyCallback(callback_object: PVOID, argument1: PVO
 /// If there is no such object, or `level` is above `DISPATCH_LEVEL`
 /// (wdm/nf-wdm-exnotifycallback: callbacks run at <= DISPATCH_LEVEL).
 pub fn notify(name: &str, level: KIRQL, argument1: PVOID, argument2: PVOID) -> usize {
-    assert!(level <= irql::DISPATCH_LEVEL, "ExNotifyCallback runs at <= DISPATCH_LEVEL");
-    let address = object(name).unwrap_or_else(|| panic!("no callback object {name}")).address;
+    assert!(
+        level <= irql::DISPATCH_LEVEL,
+        "ExNotifyCallback runs at <= DISPATCH_LEVEL"
+    );
+    let address = object(name)
+        .unwrap_or_else(|| panic!("no callback object {name}"))
+        .address;
     let _irql = IrqlScope::enter(level);
     notify_object(address, argument1, argument2)
 }
@@ -573,7 +661,11 @@ pub unsafe extern "C" fn ObfReferenceObject(object: PVOID) -> isize {
     });
     count.map_or_else(
         || {
-            verifier::model_rule(ModelRule::UnknownObject, address as u64, format!("ObfReferenceObject({object:p})"));
+            verifier::model_rule(
+                ModelRule::UnknownObject,
+                address as u64,
+                format!("ObfReferenceObject({object:p})"),
+            );
             0
         },
         |c| isize::try_from(c).unwrap_or(isize::MAX),
@@ -600,19 +692,65 @@ pub unsafe extern "C" fn ObfDereferenceObject(object: PVOID) -> isize {
     });
     match outcome {
         None => {
-            verifier::model_rule(ModelRule::UnknownObject, address as u64, format!("ObfDereferenceObject({object:p})"));
+            verifier::model_rule(
+                ModelRule::UnknownObject,
+                address as u64,
+                format!("ObfDereferenceObject({object:p})"),
+            );
             0
         }
         Some(Err(())) => {
             verifier::bugcheck(
                 codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
                 [0x3F, address as u64, u64::MAX, 0],
-                format!("ObDereferenceObject({object:p}) on an object whose reference count is zero"),
+                format!(
+                    "ObDereferenceObject({object:p}) on an object whose reference count is zero"
+                ),
             );
             0
         }
         Some(Ok(count)) => isize::try_from(count).unwrap_or(isize::MAX),
     }
+}
+
+/// `ObMakeTemporaryObject` (ntifs/nf-ntifs-obmaketemporaryobject, "reserved
+/// for system use"; modeled as its handle twin wdm/nf-wdm-zwmaketemporaryobject):
+/// PASSIVE_LEVEL; a permanent object becomes temporary (a temporary one is
+/// left alone) and goes away with its last reference.
+///
+/// # Safety
+/// `object` is a referenced object.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ObMakeTemporaryObject(object: PVOID) {
+    ddi::enter(&ddi::OB_MAKE_TEMPORARY_OBJECT);
+    let address = object as usize;
+    let known = with_state(|state| {
+        let info = state.objects.get_mut(&address)?;
+        info.permanent = false;
+        if info.references <= 0 && !info.deleted {
+            info.deleted = true;
+            let _ = ob::remove(&info.name);
+        }
+        Some(())
+    });
+    if known.is_none() {
+        verifier::model_rule(
+            ModelRule::UnknownObject,
+            address as u64,
+            format!("ObMakeTemporaryObject({object:p})"),
+        );
+    }
+}
+
+/// Creates a permanent callback object `name` as another component would
+/// (e.g. one of the objects third-party drivers create at boot). Returns
+/// its address.
+///
+/// # Panics
+/// If the name is taken or its directory does not exist.
+pub fn create_object(name: &str, allow_multiple: bool) -> usize {
+    with_state(|state| create_object_in(state, name, allow_multiple, true, true))
+        .unwrap_or_else(|status| panic!("cannot create {name}: {status:#X}"))
 }
 
 /// What the driver left: (objects it holds references to, registrations not
@@ -630,7 +768,11 @@ pub(crate) fn leftovers() -> (Vec<CallbackObjectInfo>, Vec<(usize, String)>, Vec
             .values()
             .filter(|r| !r.removed)
             .map(|r| {
-                let name = state.objects.get(&r.object).map(|o| o.name.clone()).unwrap_or_default();
+                let name = state
+                    .objects
+                    .get(&r.object)
+                    .map(|o| o.name.clone())
+                    .unwrap_or_default();
                 (r.block.function.map_or(0, |f| f as usize), name)
             })
             .collect();
@@ -654,7 +796,7 @@ pub(crate) fn reset() {
     set_unregister_waits(true);
     with_state(|state| {
         for (name, allow_multiple) in SYSTEM_OBJECTS {
-            let _ = create_object(state, name, *allow_multiple, true, true);
+            let _ = create_object_in(state, name, *allow_multiple, true, true);
         }
     });
 }

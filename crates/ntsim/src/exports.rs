@@ -59,6 +59,8 @@ table!(
     io::IoDeleteSymbolicLink,
     io::IofCompleteRequest,
     io::ObSetSecurityObjectByPointer,
+    io::ObOpenObjectByPointer,
+    io::ZwSetSecurityObject,
     se::RtlCreateAcl,
     se::RtlAddAccessAllowedAce,
     se::RtlCreateSecurityDescriptor,
@@ -78,6 +80,50 @@ table!(
     excallback::ExNotifyCallback,
     excallback::ObfReferenceObject,
     excallback::ObfDereferenceObject,
+    excallback::ObMakeTemporaryObject,
+    objects::PsGetProcessId,
+    objects::PsGetThreadId,
+    objects::PsGetThreadProcessId,
+    registry::ZwOpenKey,
+    registry::ZwEnumerateValueKey,
+    registry::ZwQueryValueKey,
+    registry::CmRegisterCallback,
+    registry::CmRegisterCallbackEx,
+    registry::CmUnRegisterCallback,
+    registry::CmCallbackGetKeyObjectID,
+    registry::CmCallbackGetKeyObjectIDEx,
+    registry::CmCallbackReleaseKeyObjectIDEx,
+    ob::ZwOpenDirectoryObject,
+    ob::ZwQueryDirectoryObject,
+    obcallbacks::ObRegisterCallbacks,
+    obcallbacks::ObUnRegisterCallbacks,
+    obcallbacks::ObGetFilterVersion,
+    ioreg::IoRegisterShutdownNotification,
+    ioreg::IoRegisterLastChanceShutdownNotification,
+    ioreg::IoUnregisterShutdownNotification,
+    ioreg::IoRegisterPlugPlayNotification,
+    ioreg::IoUnregisterPlugPlayNotification,
+    ioreg::IoUnregisterPlugPlayNotificationEx,
+    ioreg::IoRegisterFsRegistrationChange,
+    ioreg::IoUnregisterFsRegistrationChange,
+    ioreg::IoRegisterDriverReinitialization,
+    ioreg::IoRegisterBootDriverReinitialization,
+    ioreg::IoConnectInterruptEx,
+    ioreg::IoDisconnectInterruptEx,
+    kecb::KeRegisterBugCheckCallback,
+    kecb::KeDeregisterBugCheckCallback,
+    kecb::KeRegisterBugCheckReasonCallback,
+    kecb::KeDeregisterBugCheckReasonCallback,
+    kecb::KeRegisterNmiCallback,
+    kecb::KeDeregisterNmiCallback,
+    kecb::KeRegisterBoundCallback,
+    kecb::KeDeregisterBoundCallback,
+    kecb::KeRegisterProcessorChangeCallback,
+    kecb::KeDeregisterProcessorChangeCallback,
+    power::PoRegisterPowerSettingCallback,
+    power::PoUnregisterPowerSettingCallback,
+    power::WheaRegisterInUsePageOfflineNotification,
+    power::WheaUnregisterInUsePageOfflineNotification,
 );
 
 unsafe extern "C" {
@@ -95,7 +141,10 @@ fn c_routines() -> Vec<(&'static str, usize)> {
         ("DbgPrint", DbgPrint as *const () as usize),
         ("DbgPrintEx", DbgPrintEx as *const () as usize),
         ("ExAllocatePool2", ExAllocatePool2 as *const () as usize),
-        ("ExAllocatePoolWithTag", ExAllocatePoolWithTag as *const () as usize),
+        (
+            "ExAllocatePoolWithTag",
+            ExAllocatePoolWithTag as *const () as usize,
+        ),
         ("ExAllocatePool", ExAllocatePool as *const () as usize),
         ("ExFreePool", ExFreePool as *const () as usize),
         ("ExFreePoolWithTag", ExFreePoolWithTag as *const () as usize),
@@ -104,11 +153,34 @@ fn c_routines() -> Vec<(&'static str, usize)> {
 
 fn data() -> Vec<(&'static str, usize)> {
     vec![
-        ("PsThreadType", std::ptr::from_ref(&crate::thread::PsThreadType) as usize),
-        ("PsProcessType", std::ptr::from_ref(&crate::thread::PsProcessType) as usize),
-        ("ExDesktopObjectType", std::ptr::from_ref(&crate::thread::ExDesktopObjectType) as usize),
-        ("IoFileObjectType", std::ptr::from_ref(&crate::thread::IoFileObjectType) as usize),
-        ("IoDeviceObjectType", std::ptr::from_ref(&crate::thread::IoDeviceObjectType) as usize),
+        (
+            "PsThreadType",
+            std::ptr::from_ref(&crate::thread::PsThreadType) as usize,
+        ),
+        (
+            "PsProcessType",
+            std::ptr::from_ref(&crate::thread::PsProcessType) as usize,
+        ),
+        (
+            "ExDesktopObjectType",
+            std::ptr::from_ref(&crate::thread::ExDesktopObjectType) as usize,
+        ),
+        (
+            "IoFileObjectType",
+            std::ptr::from_ref(&crate::thread::IoFileObjectType) as usize,
+        ),
+        (
+            "IoDeviceObjectType",
+            std::ptr::from_ref(&crate::thread::IoDeviceObjectType) as usize,
+        ),
+        (
+            "HalDispatchTable",
+            std::ptr::from_ref(&crate::power::HalDispatchTable) as usize,
+        ),
+        (
+            "PsGetProcessExitStatus",
+            crate::objects::ps_get_process_exit_status as *const () as usize,
+        ),
     ]
 }
 
@@ -118,7 +190,9 @@ fn data() -> Vec<(&'static str, usize)> {
 /// If the model has no export of that name.
 pub fn hide(name: &str) {
     let mut exports = lock(&EXPORTS);
-    let export = exports.get_mut(name).unwrap_or_else(|| panic!("ntsim has no export {name}"));
+    let export = exports
+        .get_mut(name)
+        .unwrap_or_else(|| panic!("ntsim has no export {name}"));
     export.exported = false;
 }
 
@@ -128,32 +202,50 @@ pub fn hide(name: &str) {
 /// If the model has no routine of that name.
 pub fn expose(name: &str) {
     let mut exports = lock(&EXPORTS);
-    let export = exports.get_mut(name).unwrap_or_else(|| panic!("ntsim has no routine {name}"));
+    let export = exports
+        .get_mut(name)
+        .unwrap_or_else(|| panic!("ntsim has no routine {name}"));
     export.exported = true;
 }
 
 /// The names `MmGetSystemRoutineAddress` finds now.
 #[must_use]
 pub fn exported() -> Vec<&'static str> {
-    lock(&EXPORTS).iter().filter(|(_, e)| e.exported).map(|(n, _)| *n).collect()
+    lock(&EXPORTS)
+        .iter()
+        .filter(|(_, e)| e.exported)
+        .map(|(n, _)| *n)
+        .collect()
 }
 
 /// The address `MmGetSystemRoutineAddress` returns for `name`.
 #[must_use]
 pub fn address_of(name: &str) -> Option<usize> {
-    lock(&EXPORTS).get(name).filter(|e| e.exported).map(|e| e.address)
+    lock(&EXPORTS)
+        .get(name)
+        .filter(|e| e.exported)
+        .map(|e| e.address)
 }
 
 pub(crate) fn reset() {
     let mut exports = lock(&EXPORTS);
     exports.clear();
     for (name, address) in defaults().into_iter().chain(c_routines()).chain(data()) {
-        exports.insert(name, Export { address, exported: true });
+        exports.insert(
+            name,
+            Export {
+                address,
+                exported: true,
+            },
+        );
     }
     // wdm/nf-wdm-kequerysystemtime: a macro on x64, so not exported there.
     exports.insert(
         "KeQuerySystemTime",
-        Export { address: clock::ke_query_system_time as *const () as usize, exported: false },
+        Export {
+            address: clock::ke_query_system_time as *const () as usize,
+            exported: false,
+        },
     );
 }
 
@@ -169,6 +261,8 @@ pub unsafe extern "C" fn MmGetSystemRoutineAddress(system_routine_name: PUNICODE
         return std::ptr::null_mut();
     }
     // SAFETY: valid per the caller.
-    let Some(name) = (unsafe { unicode::read(system_routine_name) }) else { return std::ptr::null_mut() };
+    let Some(name) = (unsafe { unicode::read(system_routine_name) }) else {
+        return std::ptr::null_mut();
+    };
     address_of(&name).map_or(std::ptr::null_mut(), |a| a as PVOID)
 }

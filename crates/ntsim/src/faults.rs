@@ -46,7 +46,12 @@ fn check_name(name: &str) {
 
 fn arm(name: &str, countdown: Option<u32>, status: NTSTATUS, thread: Option<ThreadId>) {
     check_name(name);
-    lock(&ARMED).push(Armed { name: name.to_owned(), countdown, status, thread });
+    lock(&ARMED).push(Armed {
+        name: name.to_owned(),
+        countdown,
+        status,
+        thread,
+    });
 }
 
 /// Makes the `n`-th call (1-based, counted from now, on any thread) of DDI
@@ -113,7 +118,10 @@ pub(crate) fn consult(name: &str) -> Option<NTSTATUS> {
         armed.remove(index);
     }
     drop(armed);
-    lock(&FIRED).push(Fired { ddi: name.to_owned(), status });
+    lock(&FIRED).push(Fired {
+        ddi: name.to_owned(),
+        status,
+    });
     Some(status)
 }
 

@@ -33,14 +33,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use wdk_sys::{
-    BOOLEAN, CCHAR, DEVICE_OBJECT, DO_DEVICE_HAS_NAME, DO_DEVICE_INITIALIZING, DO_EXCLUSIVE, DRIVER_EXTENSION,
-    DRIVER_OBJECT, DRVO_LEGACY_DRIVER, FILE_DEVICE_SECURE_OPEN, FILE_OBJECT, IO_STACK_LOCATION, IO_TYPE_DEVICE,
-    IO_TYPE_DRIVER, IO_TYPE_FILE, IO_TYPE_IRP, IRP, IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE,
-    IRP_MJ_DEVICE_CONTROL, IRP_MJ_MAXIMUM_FUNCTION, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP,
-    PSECURITY_DESCRIPTOR, PUNICODE_STRING, PVOID, SECURITY_INFORMATION, STATUS_ACCESS_DENIED,
-    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_PARAMETER,
-    STATUS_NO_SUCH_DEVICE, STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_TYPE_MISMATCH, STATUS_PENDING,
-    STATUS_SUCCESS, UNICODE_STRING,
+    BOOLEAN, CCHAR, DEVICE_OBJECT, DO_DEVICE_HAS_NAME, DO_DEVICE_INITIALIZING, DO_EXCLUSIVE,
+    DRIVER_EXTENSION, DRIVER_OBJECT, DRVO_LEGACY_DRIVER, FILE_DEVICE_SECURE_OPEN, FILE_OBJECT,
+    IO_STACK_LOCATION, IO_TYPE_DEVICE, IO_TYPE_DRIVER, IO_TYPE_FILE, IO_TYPE_IRP, IRP,
+    IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_MAXIMUM_FUNCTION,
+    NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PSECURITY_DESCRIPTOR, PUNICODE_STRING, PVOID,
+    SECURITY_INFORMATION, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_PARAMETER, STATUS_NO_SUCH_DEVICE,
+    STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_TYPE_MISMATCH, STATUS_PENDING, STATUS_SUCCESS,
+    UNICODE_STRING,
 };
 
 use crate::context::{ContextScope, Phase};
@@ -108,14 +109,17 @@ pub struct DeviceInfo {
     pub security_bytes: Option<Vec<u8>>,
     /// Open handles (file objects) to it.
     pub handles: u32,
+    /// The `DRIVER_OBJECT` that owns it.
+    pub driver: usize,
 }
 
 fn info(record: &DeviceRecord) -> DeviceInfo {
     let device = record.memory as *const DEVICE_OBJECT;
     // SAFETY: the device memory stays allocated while the model runs (it is
     // not freed on delete), and the fields read are plain integers.
+    let device = unsafe { &*device };
     let (device_type, characteristics, flags) =
-        unsafe { ((*device).DeviceType, (*device).Characteristics, (*device).Flags) };
+        (device.DeviceType, device.Characteristics, device.Flags);
     let security_bytes = record.security.as_ref().map(|b| b.to_vec());
     DeviceInfo {
         address: record.memory,
@@ -123,9 +127,12 @@ fn info(record: &DeviceRecord) -> DeviceInfo {
         device_type,
         characteristics,
         flags,
-        security: security_bytes.as_deref().and_then(|b| SecurityDescriptor::parse_self_relative(b).ok()),
+        security: security_bytes
+            .as_deref()
+            .and_then(|b| SecurityDescriptor::parse_self_relative(b).ok()),
         security_bytes,
         handles: record.handles,
+        driver: record.driver,
     }
 }
 
@@ -138,25 +145,47 @@ pub fn devices() -> Vec<DeviceInfo> {
 /// The device named `name` (case-insensitive; links are not followed).
 #[must_use]
 pub fn device(name: &str) -> Option<DeviceInfo> {
-    devices().into_iter().find(|d| d.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+    devices().into_iter().find(|d| {
+        d.name
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    })
 }
 
 /// The symbolic links created with `IoCreateSymbolicLink` that exist:
 /// (canonical link path, target).
 #[must_use]
 pub fn symbolic_links() -> Vec<(String, String)> {
-    with_io(|io| io.links.values().map(|l| (l.name.clone(), l.target.clone())).collect())
+    with_io(|io| {
+        io.links
+            .values()
+            .map(|l| (l.name.clone(), l.target.clone()))
+            .collect()
+    })
 }
 
 fn default_device_security() -> Vec<u8> {
-    let ace = |mask, sid| Ace { ace_type: se::ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask, sid };
+    let ace = |mask, sid| Ace {
+        ace_type: se::ACCESS_ALLOWED_ACE_TYPE,
+        flags: 0,
+        mask,
+        sid,
+    };
     let dacl = se::build_acl(&[
         ace(se::GENERIC_ALL, Sid::local_system()),
         ace(se::GENERIC_ALL, Sid::administrators()),
-        ace(se::GENERIC_READ | se::GENERIC_WRITE | se::GENERIC_EXECUTE, Sid::world()),
+        ace(
+            se::GENERIC_READ | se::GENERIC_WRITE | se::GENERIC_EXECUTE,
+            Sid::world(),
+        ),
         ace(se::GENERIC_READ | se::GENERIC_EXECUTE, Sid::restricted()),
     ]);
-    se::build_self_relative(0, Some(&Sid::administrators()), Some(&Sid::local_system()), Some(&dacl))
+    se::build_self_relative(
+        0,
+        Some(&Sid::administrators()),
+        Some(&Sid::local_system()),
+        Some(&dacl),
+    )
 }
 
 fn store_security(record: &mut DeviceRecord, bytes: Vec<u8>) {
@@ -204,22 +233,54 @@ pub unsafe extern "C" fn IoCreateDevice(
             None => return STATUS_OBJECT_NAME_INVALID,
         }
     };
+    // SAFETY: the driver object is valid per the caller.
+    match unsafe {
+        create_device(
+            driver_object,
+            device_extension_size,
+            name.as_deref(),
+            device_type,
+            device_characteristics,
+            exclusive != 0,
+        )
+    } {
+        Ok(device) => {
+            // SAFETY: writable per the caller.
+            unsafe { device_object.write(device) };
+            STATUS_SUCCESS
+        }
+        Err(status) => status,
+    }
+}
+
+/// Creates a device object for `driver_object` (the work of `IoCreateDevice`).
+///
+/// # Safety
+/// `driver_object` is a valid driver object.
+pub(crate) unsafe fn create_device(
+    driver_object: PDRIVER_OBJECT,
+    device_extension_size: u32,
+    name: Option<&str>,
+    device_type: u32,
+    device_characteristics: u32,
+    exclusive: bool,
+) -> Result<PDEVICE_OBJECT, NTSTATUS> {
     let header = std::mem::size_of::<DEVICE_OBJECT>().next_multiple_of(16);
     let Ok(layout) = Layout::from_size_align(header + device_extension_size as usize, 16) else {
-        return STATUS_INSUFFICIENT_RESOURCES;
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
     };
     // SAFETY: the layout is non-zero sized.
     let memory = unsafe { std::alloc::alloc_zeroed(layout) };
     if memory.is_null() {
-        return STATUS_INSUFFICIENT_RESOURCES;
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
     }
-    let canonical = match &name {
+    let canonical = match name {
         Some(name) => match ob::insert(name, ob::Object::Device(memory as usize)) {
             Ok(canonical) => Some(canonical),
             Err(status) => {
                 // SAFETY: allocated above with this layout, never published.
                 unsafe { std::alloc::dealloc(memory, layout) };
-                return status;
+                return Err(status);
             }
         },
         None => None,
@@ -235,8 +296,12 @@ pub unsafe extern "C" fn IoCreateDevice(
     object.DriverObject = driver_object;
     object.NextDevice = driver.DeviceObject;
     object.Flags = DO_DEVICE_INITIALIZING
-        | if exclusive != 0 { DO_EXCLUSIVE } else { 0 }
-        | if name.is_some() { DO_DEVICE_HAS_NAME } else { 0 };
+        | if exclusive { DO_EXCLUSIVE } else { 0 }
+        | if name.is_some() {
+            DO_DEVICE_HAS_NAME
+        } else {
+            0
+        };
     object.Characteristics = device_characteristics;
     object.DeviceType = device_type;
     object.StackSize = 1;
@@ -258,9 +323,7 @@ pub unsafe extern "C" fn IoCreateDevice(
         store_security(&mut record, default_device_security());
     }
     with_io(|io| io.devices.push(record));
-    // SAFETY: writable per the caller.
-    unsafe { device_object.write(device) };
-    STATUS_SUCCESS
+    Ok(device)
 }
 
 /// `IoDeleteDevice` (wdm/nf-wdm-iodeletedevice): `<= APC_LEVEL`, rule
@@ -299,19 +362,29 @@ pub unsafe extern "C" fn IoDeleteDevice(device_object: PDEVICE_OBJECT) {
     if let Some(name) = name {
         let _ = ob::remove(&name);
     }
+    // The I/O manager drops the shutdown registrations of a deleted device
+    // (DO_SHUTDOWN_REGISTERED).
+    crate::ioreg::device_deleted(address);
     // Unlink from the driver's device list.
     let driver = driver as PDRIVER_OBJECT;
     // SAFETY: the driver object outlives its devices; the device list links
     // only device objects created by the model.
-    unsafe {
-        let mut link: *mut PDEVICE_OBJECT = &raw mut (*driver).DeviceObject;
-        while !(*link).is_null() {
-            if *link == device_object {
-                *link = (*device_object).NextDevice;
-                break;
-            }
-            link = &raw mut (**link).NextDevice;
+    let mut link: *mut PDEVICE_OBJECT = unsafe { &raw mut (*driver).DeviceObject };
+    loop {
+        // SAFETY: `link` points to the driver's list head or a live device's NextDevice.
+        let current = unsafe { link.read() };
+        if current.is_null() {
+            break;
         }
+        if current == device_object {
+            // SAFETY: the device being deleted is live.
+            let next = unsafe { (*device_object).NextDevice };
+            // SAFETY: as above for `link`.
+            unsafe { link.write(next) };
+            break;
+        }
+        // SAFETY: `current` is a live device in the list.
+        link = unsafe { &raw mut (*current).NextDevice };
     }
 }
 
@@ -321,19 +394,31 @@ pub unsafe extern "C" fn IoDeleteDevice(device_object: PDEVICE_OBJECT) {
 /// # Safety
 /// Both arguments are valid `UNICODE_STRING`s.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn IoCreateSymbolicLink(symbolic_link_name: PUNICODE_STRING, device_name: PUNICODE_STRING) -> NTSTATUS {
+pub unsafe extern "C" fn IoCreateSymbolicLink(
+    symbolic_link_name: PUNICODE_STRING,
+    device_name: PUNICODE_STRING,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::IO_CREATE_SYMBOLIC_LINK);
     if let Some(status) = entry.fault {
         return status;
     }
     // SAFETY: valid per the caller.
-    let (Some(link), Some(target)) = (unsafe { unicode::read(symbolic_link_name) }, unsafe { unicode::read(device_name) })
-    else {
+    let (Some(link), Some(target)) = (unsafe { unicode::read(symbolic_link_name) }, unsafe {
+        unicode::read(device_name)
+    }) else {
         return STATUS_OBJECT_NAME_INVALID;
     };
     match ob::insert(&link, ob::Object::SymbolicLink(target.clone())) {
         Ok(canonical) => {
-            with_io(|io| io.links.insert(canonical.to_uppercase(), LinkRecord { name: canonical, target }));
+            with_io(|io| {
+                io.links.insert(
+                    canonical.to_uppercase(),
+                    LinkRecord {
+                        name: canonical,
+                        target,
+                    },
+                )
+            });
             STATUS_SUCCESS
         }
         Err(status) => status,
@@ -353,7 +438,9 @@ pub unsafe extern "C" fn IoDeleteSymbolicLink(symbolic_link_name: PUNICODE_STRIN
         return status;
     }
     // SAFETY: valid per the caller.
-    let Some(link) = (unsafe { unicode::read(symbolic_link_name) }) else { return STATUS_OBJECT_NAME_INVALID };
+    let Some(link) = (unsafe { unicode::read(symbolic_link_name) }) else {
+        return STATUS_OBJECT_NAME_INVALID;
+    };
     match ob::lookup(&link) {
         Ok((canonical, ob::Object::SymbolicLink(_))) => {
             let status = ob::remove(&canonical);
@@ -387,24 +474,63 @@ pub unsafe extern "C" fn ObSetSecurityObjectByPointer(
         return status;
     }
     // SAFETY: valid per the caller.
+    unsafe {
+        set_object_security(
+            object as usize,
+            security_information,
+            security_descriptor,
+            "ObSetSecurityObjectByPointer",
+        )
+    }
+}
+
+/// Applies the owner, group and/or DACL of `security_descriptor` to the
+/// device at `address` (the work of ObSetSecurityObjectByPointer and
+/// ZwSetSecurityObject).
+///
+/// # Safety
+/// `security_descriptor` is a valid descriptor (absolute or self-relative).
+unsafe fn set_object_security(
+    address: usize,
+    security_information: SECURITY_INFORMATION,
+    security_descriptor: PSECURITY_DESCRIPTOR,
+    ddi_name: &str,
+) -> NTSTATUS {
+    // SAFETY: valid per the caller.
     let (control, owner, group, dacl) = match unsafe { se::capture(security_descriptor) } {
         Ok(parts) => parts,
         Err(status) => return status,
     };
-    let address = object as usize;
     let found = with_io(|io| {
-        let record = io.devices.iter_mut().find(|d| d.memory == address && !d.deleted)?;
+        let record = io
+            .devices
+            .iter_mut()
+            .find(|d| d.memory == address && !d.deleted)?;
         let current = record
             .security
             .as_deref()
             .and_then(|b| SecurityDescriptor::parse_self_relative(b).ok())
-            .unwrap_or(SecurityDescriptor { control: 0, owner: None, group: None, dacl: None });
+            .unwrap_or(SecurityDescriptor {
+                control: 0,
+                owner: None,
+                group: None,
+                dacl: None,
+            });
         let mut new_control = current.control & !se::SE_SELF_RELATIVE;
-        let owner = if security_information & OWNER_SECURITY_INFORMATION != 0 { owner } else { current.owner };
-        let group = if security_information & GROUP_SECURITY_INFORMATION != 0 { group } else { current.group };
+        let owner = if security_information & OWNER_SECURITY_INFORMATION != 0 {
+            owner
+        } else {
+            current.owner
+        };
+        let group = if security_information & GROUP_SECURITY_INFORMATION != 0 {
+            group
+        } else {
+            current.group
+        };
         let old_dacl = current.dacl.as_ref().map(|acl| se::build_acl(&acl.aces));
         let dacl = if security_information & DACL_SECURITY_INFORMATION != 0 {
-            let dacl_bits = se::SE_DACL_PRESENT | se::SE_DACL_DEFAULTED | se::SE_DACL_PROTECTED | 0x0400;
+            let dacl_bits =
+                se::SE_DACL_PRESENT | se::SE_DACL_DEFAULTED | se::SE_DACL_PROTECTED | 0x0400;
             new_control = (new_control & !dacl_bits) | (control & dacl_bits);
             dacl
         } else {
@@ -414,7 +540,11 @@ pub unsafe extern "C" fn ObSetSecurityObjectByPointer(
             new_control & !se::SE_DACL_PRESENT,
             owner.as_ref(),
             group.as_ref(),
-            if new_control & se::SE_DACL_PRESENT != 0 { dacl.as_deref() } else { None },
+            if new_control & se::SE_DACL_PRESENT != 0 {
+                dacl.as_deref()
+            } else {
+                None
+            },
         );
         store_security(record, bytes);
         Some(())
@@ -423,11 +553,95 @@ pub unsafe extern "C" fn ObSetSecurityObjectByPointer(
         verifier::model_rule(
             ModelRule::UnknownObject,
             address as u64,
-            format!("ObSetSecurityObjectByPointer({object:p}): not an object the model knows"),
+            format!("{ddi_name}({address:#x}): not an object the model knows"),
         );
         return STATUS_OBJECT_TYPE_MISMATCH;
     }
     STATUS_SUCCESS
+}
+
+/// `ObOpenObjectByPointer` (ntifs/nf-ntifs-obopenobjectbypointer): `<= APC_LEVEL`.
+/// Opens a handle to a device object the model knows; with
+/// `AccessMode == KernelMode` no access check is made and the desired access
+/// is granted. An `ObjectType` that does not match, or an object the model
+/// does not know, gives `STATUS_OBJECT_TYPE_MISMATCH`.
+///
+/// # Safety
+/// `object` is a referenced object; `handle` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ObOpenObjectByPointer(
+    object: PVOID,
+    _handle_attributes: u32,
+    _passed_access_state: wdk_sys::PACCESS_STATE,
+    desired_access: wdk_sys::ACCESS_MASK,
+    object_type: wdk_sys::POBJECT_TYPE,
+    _access_mode: wdk_sys::KPROCESSOR_MODE,
+    handle: wdk_sys::PHANDLE,
+) -> NTSTATUS {
+    let entry = ddi::enter(&ddi::OB_OPEN_OBJECT_BY_POINTER);
+    if let Some(status) = entry.fault {
+        return status;
+    }
+    if handle.is_null() {
+        return STATUS_INVALID_PARAMETER;
+    }
+    let address = object as usize;
+    let is_device = with_io(|io| io.devices.iter().any(|d| d.memory == address && !d.deleted));
+    if !is_device
+        || (!object_type.is_null()
+            && crate::thread::object_type_name(object_type) != Some("Device"))
+    {
+        return STATUS_OBJECT_TYPE_MISMATCH;
+    }
+    let opened =
+        crate::thread::open_handle(crate::thread::HandleObject::Object(address, desired_access));
+    // SAFETY: writable per the caller.
+    unsafe { handle.write(opened) };
+    STATUS_SUCCESS
+}
+
+/// `ZwSetSecurityObject` (ntifs/nf-ntifs-zwsetsecurityobject): PASSIVE_LEVEL.
+/// Setting the DACL needs `WRITE_DAC` on the handle, the owner or group
+/// `WRITE_OWNER` (`STATUS_ACCESS_DENIED` otherwise); a bad handle gives
+/// `STATUS_INVALID_HANDLE`, a NULL descriptor `STATUS_ACCESS_VIOLATION`.
+///
+/// # Safety
+/// `security_descriptor` is a valid descriptor.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ZwSetSecurityObject(
+    handle: wdk_sys::HANDLE,
+    security_information: SECURITY_INFORMATION,
+    security_descriptor: PSECURITY_DESCRIPTOR,
+) -> NTSTATUS {
+    let entry = ddi::zw_passive(&ddi::ZW_SET_SECURITY_OBJECT);
+    if let Some(status) = entry.fault {
+        return status;
+    }
+    let Some(crate::thread::HandleObject::Object(address, granted)) =
+        crate::thread::handle_object(handle)
+    else {
+        return wdk_sys::STATUS_INVALID_HANDLE;
+    };
+    const WRITE_DAC: u32 = 0x0004_0000;
+    const WRITE_OWNER: u32 = 0x0008_0000;
+    if (security_information & DACL_SECURITY_INFORMATION != 0 && granted & WRITE_DAC == 0)
+        || (security_information & (OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION) != 0
+            && granted & WRITE_OWNER == 0)
+    {
+        return STATUS_ACCESS_DENIED;
+    }
+    if security_descriptor.is_null() {
+        return wdk_sys::STATUS_ACCESS_VIOLATION;
+    }
+    // SAFETY: valid per the caller.
+    unsafe {
+        set_object_security(
+            address,
+            security_information,
+            security_descriptor,
+            "ZwSetSecurityObject",
+        )
+    }
 }
 
 fn complete(irp: PIRP, from_ddi: bool) {
@@ -438,7 +652,11 @@ fn complete(irp: PIRP, from_ddi: bool) {
         })
     });
     let Some(count) = count else {
-        verifier::model_rule(ModelRule::UnknownObject, irp as u64, format!("IofCompleteRequest({irp:p}): not a live IRP"));
+        verifier::model_rule(
+            ModelRule::UnknownObject,
+            irp as u64,
+            format!("IofCompleteRequest({irp:p}): not a live IRP"),
+        );
         return;
     };
     if count > 1 {
@@ -450,7 +668,9 @@ fn complete(irp: PIRP, from_ddi: bool) {
         return;
     }
     // SAFETY: a live IRP the model built.
-    let status = unsafe { (*irp).IoStatus.__bindgen_anon_1.Status };
+    let io_status = unsafe { &(*irp).IoStatus };
+    // SAFETY: every bit pattern of the union is a valid NTSTATUS.
+    let status = unsafe { io_status.__bindgen_anon_1.Status };
     if from_ddi && status == STATUS_PENDING {
         verifier::bugcheck(
             codes::DRIVER_VERIFIER_IOMANAGER_VIOLATION,
@@ -475,13 +695,9 @@ pub unsafe extern "C" fn IofCompleteRequest(irp: PIRP, _priority_boost: CCHAR) {
 /// with `STATUS_INVALID_DEVICE_REQUEST`.
 unsafe extern "C" fn invalid_device_request(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     // SAFETY: the I/O manager passes a live IRP.
-    unsafe {
-        (*irp).IoStatus.__bindgen_anon_1.Status = STATUS_INVALID_DEVICE_REQUEST;
-    }
-    // SAFETY: as above.
-    unsafe {
-        (*irp).IoStatus.Information = 0;
-    }
+    let io_status = unsafe { &mut (*irp).IoStatus };
+    io_status.__bindgen_anon_1.Status = STATUS_INVALID_DEVICE_REQUEST;
+    io_status.Information = 0;
     complete(irp, false);
     STATUS_INVALID_DEVICE_REQUEST
 }
@@ -511,8 +727,9 @@ impl DriverImage {
     pub fn new(name: &str, entry: wdk_sys::PDRIVER_INITIALIZE) -> Self {
         let driver_name = OwnedUnicode::new(&format!("\\Driver\\{name}"));
         let service = OwnedUnicode::new(name);
-        let registry_path =
-            OwnedUnicode::new(&format!("\\Registry\\Machine\\System\\CurrentControlSet\\Services\\{name}"));
+        let registry_path = OwnedUnicode::new(&format!(
+            "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\{name}"
+        ));
         let mut extension = Box::new(DRIVER_EXTENSION {
             DriverObject: std::ptr::null_mut(),
             AddDevice: None,
@@ -539,7 +756,28 @@ impl DriverImage {
         extension.DriverObject = &raw mut *object;
         object.DriverExtension = &raw mut *extension;
         let _ = ob::insert(&format!("\\Driver\\{name}"), ob::Object::Directory);
-        Self { object, _extension: extension, _name: driver_name, _service: service, registry_path }
+        Self {
+            object,
+            _extension: extension,
+            _name: driver_name,
+            _service: service,
+            registry_path,
+        }
+    }
+
+    /// A file-system driver's object (`\FileSystem\<name>`), owned by the model.
+    #[must_use]
+    pub(crate) fn new_file_system(name: &str) -> Self {
+        let mut image = Self::new(name, None);
+        image._name = OwnedUnicode::new(&format!("\\FileSystem\\{name}"));
+        image.object.DriverName = image._name.descriptor();
+        image
+    }
+
+    /// The `DRIVER_OBJECT`, read-only.
+    #[must_use]
+    pub fn object_ref(&self) -> &DRIVER_OBJECT {
+        &self.object
     }
 
     /// The `DRIVER_OBJECT`.
@@ -597,9 +835,19 @@ impl Caller {
     #[must_use]
     pub fn token(self) -> Vec<Sid> {
         match self {
-            Self::System => vec![Sid::local_system(), Sid::administrators(), Sid::world(), Sid::authenticated_users()],
+            Self::System => vec![
+                Sid::local_system(),
+                Sid::administrators(),
+                Sid::world(),
+                Sid::authenticated_users(),
+            ],
             Self::Administrator => {
-                vec![Sid::administrators(), Sid::users(), Sid::world(), Sid::authenticated_users()]
+                vec![
+                    Sid::administrators(),
+                    Sid::users(),
+                    Sid::world(),
+                    Sid::authenticated_users(),
+                ]
             }
             Self::User => vec![Sid::users(), Sid::world(), Sid::authenticated_users()],
         }
@@ -620,25 +868,33 @@ impl IrpBox {
     fn new(major: u32, device: PDEVICE_OBJECT, file: *mut FILE_OBJECT) -> Self {
         let irp_size = std::mem::size_of::<IRP>();
         let size = irp_size + std::mem::size_of::<IO_STACK_LOCATION>();
-        let layout = Layout::from_size_align(size, 16).unwrap_or_else(|_| unreachable!("constant layout"));
+        let layout =
+            Layout::from_size_align(size, 16).unwrap_or_else(|_| unreachable!("constant layout"));
         // SAFETY: non-zero size.
         let memory = unsafe { std::alloc::alloc_zeroed(layout) };
         assert!(!memory.is_null(), "host allocation failed");
         let irp = memory.cast::<IRP>();
         let stack = memory.wrapping_add(irp_size).cast::<IO_STACK_LOCATION>();
-        // SAFETY: fresh zeroed memory laid out as IRP + IO_STACK_LOCATION.
-        unsafe {
-            (*irp).Type = IO_TYPE_IRP as i16;
-            (*irp).Size = u16::try_from(size).unwrap_or(u16::MAX);
-            (*irp).StackCount = 1;
-            (*irp).CurrentLocation = 1;
-            (*irp).RequestorMode = USER_MODE;
-            (*irp).Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = stack;
-            (*irp).Tail.Overlay.OriginalFileObject = file;
-            (*stack).MajorFunction = u8::try_from(major).unwrap_or(0);
-            (*stack).DeviceObject = device;
-            (*stack).FileObject = file;
-        }
+        // SAFETY: fresh zeroed memory laid out as IRP + IO_STACK_LOCATION,
+        // exclusively ours until published.
+        let irp_ref = unsafe { &mut *irp };
+        irp_ref.Type = IO_TYPE_IRP as i16;
+        irp_ref.Size = u16::try_from(size).unwrap_or(u16::MAX);
+        irp_ref.StackCount = 1;
+        irp_ref.CurrentLocation = 1;
+        irp_ref.RequestorMode = USER_MODE;
+        irp_ref
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation = stack;
+        irp_ref.Tail.Overlay.OriginalFileObject = file;
+        // SAFETY: as above, the stack location after the IRP.
+        let stack_ref = unsafe { &mut *stack };
+        stack_ref.MajorFunction = u8::try_from(major).unwrap_or(0);
+        stack_ref.DeviceObject = device;
+        stack_ref.FileObject = file;
         with_io(|io| io.irps.insert(memory as usize, 0));
         Self { memory, layout }
     }
@@ -663,27 +919,45 @@ impl Drop for IrpBox {
 /// Sends `irp` to `device`'s driver at PASSIVE_LEVEL in the client's context
 /// and checks how it was handled. Returns the final status and `Information`.
 fn call_driver(device: PDEVICE_OBJECT, irp: &IrpBox, major: u32) -> (NTSTATUS, usize) {
+    call_driver_as(device, irp, major, CLIENT_PID)
+}
+
+fn call_driver_as(device: PDEVICE_OBJECT, irp: &IrpBox, major: u32, pid: u64) -> (NTSTATUS, usize) {
     // SAFETY: a live device object of a loaded driver.
-    let dispatch = unsafe { (*(*device).DriverObject).MajorFunction[major as usize] };
+    let driver = unsafe { (*device).DriverObject };
+    // SAFETY: the device's driver object outlives its devices.
+    let dispatch = unsafe { (*driver).MajorFunction[major as usize] };
     let Some(dispatch) = dispatch else {
-        verifier::model_rule(ModelRule::IrpHandling, irp.irp() as u64, format!("MajorFunction[{major}] is NULL"));
+        verifier::model_rule(
+            ModelRule::IrpHandling,
+            irp.irp() as u64,
+            format!("MajorFunction[{major}] is NULL"),
+        );
         return (STATUS_INVALID_DEVICE_REQUEST, 0);
     };
     let _irql = IrqlScope::enter(PASSIVE_LEVEL);
-    let _context = ContextScope::enter(CLIENT_PID, None, Phase::Dispatch);
+    let _context = ContextScope::enter(pid, None, Phase::Dispatch);
     // SAFETY: the driver's dispatch routine with a live device and IRP.
     let returned = unsafe { dispatch(device, irp.irp()) };
     let after = irql::current();
     if after != PASSIVE_LEVEL {
         verifier::bugcheck(
             codes::DRIVER_VERIFIER_IOMANAGER_VIOLATION,
-            [0x05, device as u64, u64::from(PASSIVE_LEVEL), u64::from(after)],
+            [
+                0x05,
+                device as u64,
+                u64::from(PASSIVE_LEVEL),
+                u64::from(after),
+            ],
             format!("dispatch routine for major function {major} returned at IRQL {after}"),
         );
     }
     let completed = with_io(|io| io.irps.get(&(irp.irp() as usize)).copied().unwrap_or(0));
     // SAFETY: the IRP stays live until `irp` is dropped.
-    let (status, information) = unsafe { ((*irp.irp()).IoStatus.__bindgen_anon_1.Status, (*irp.irp()).IoStatus.Information) };
+    let io_status = unsafe { &(*irp.irp()).IoStatus };
+    // SAFETY: every bit pattern of the union is a valid NTSTATUS.
+    let status = unsafe { io_status.__bindgen_anon_1.Status };
+    let information = io_status.Information;
     if returned == STATUS_PENDING {
         verifier::model_rule(
             ModelRule::IrpHandling,
@@ -694,16 +968,30 @@ fn call_driver(device: PDEVICE_OBJECT, irp: &IrpBox, major: u32) -> (NTSTATUS, u
         verifier::model_rule(
             ModelRule::IrpHandling,
             irp.irp() as u64,
-            format!("dispatch routine for major function {major} returned {returned:#X} without completing the IRP"),
+            format!(
+                "dispatch routine for major function {major} returned {returned:#X} without completing the IRP"
+            ),
         );
     } else if returned != status {
         verifier::model_rule(
             ModelRule::IrpHandling,
             irp.irp() as u64,
-            format!("dispatch routine returned {returned:#X} but completed the IRP with {status:#X}"),
+            format!(
+                "dispatch routine returned {returned:#X} but completed the IRP with {status:#X}"
+            ),
         );
     }
     (returned, usize::try_from(information).unwrap_or(usize::MAX))
+}
+
+/// Sends an IRP with major function `major` and no file object to
+/// `device`'s driver from a System process thread (the I/O manager's own
+/// requests, e.g. `IRP_MJ_SHUTDOWN`). Returns the status.
+pub(crate) fn send_system_irp(device: PDEVICE_OBJECT, major: u32) -> NTSTATUS {
+    let irp = IrpBox::new(major, device, std::ptr::null_mut());
+    // SAFETY: the IRP built above.
+    unsafe { (*irp.irp()).RequestorMode = 0 };
+    call_driver_as(device, &irp, major, crate::context::SYSTEM_PID).0
 }
 
 /// An open handle to a device (a file object), as a user-mode client holds it.
@@ -727,19 +1015,27 @@ unsafe impl Send for DeviceHandle {}
 /// while the device is initializing, `STATUS_ACCESS_DENIED` from the access
 /// check, or the driver's create status.
 pub fn open(path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHandle, NTSTATUS> {
-    let nt_path = path.strip_prefix("\\\\.\\").map_or_else(|| path.to_owned(), |rest| format!("\\??\\{rest}"));
+    let nt_path = path
+        .strip_prefix("\\\\.\\")
+        .map_or_else(|| path.to_owned(), |rest| format!("\\??\\{rest}"));
     let (object, remainder) = ob::resolve_for_open(&nt_path)?;
-    let ob::Object::Device(address) = object else { return Err(STATUS_OBJECT_TYPE_MISMATCH) };
+    let ob::Object::Device(address) = object else {
+        return Err(STATUS_OBJECT_TYPE_MISMATCH);
+    };
     let device = address as PDEVICE_OBJECT;
     let (security, exclusive_busy) = with_io(|io| {
-        let record = io.devices.iter().find(|d| d.memory == address && !d.deleted);
+        let record = io
+            .devices
+            .iter()
+            .find(|d| d.memory == address && !d.deleted);
         (
             record.and_then(|r| r.security.as_deref().map(<[u8]>::to_vec)),
             record.is_some_and(|r| r.handles > 0),
         )
     });
     // SAFETY: live device memory kept by the model.
-    let (flags, characteristics) = unsafe { ((*device).Flags, (*device).Characteristics) };
+    let device_ref = unsafe { &*device };
+    let (flags, characteristics) = (device_ref.Flags, device_ref.Characteristics);
     if flags & DO_DEVICE_INITIALIZING != 0 {
         return Err(STATUS_NO_SUCH_DEVICE);
     }
@@ -747,8 +1043,11 @@ pub fn open(path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHan
         return Err(STATUS_ACCESS_DENIED);
     }
     let granted = if remainder.is_empty() || characteristics & FILE_DEVICE_SECURE_OPEN != 0 {
-        let parsed = security.as_deref().and_then(|b| SecurityDescriptor::parse_self_relative(b).ok());
-        se::access_check(parsed.as_ref(), &caller.token(), desired_access).ok_or(STATUS_ACCESS_DENIED)?
+        let parsed = security
+            .as_deref()
+            .and_then(|b| SecurityDescriptor::parse_self_relative(b).ok());
+        se::access_check(parsed.as_ref(), &caller.token(), desired_access)
+            .ok_or(STATUS_ACCESS_DENIED)?
     } else {
         se::map_generic_file(desired_access)
     };
@@ -765,7 +1064,11 @@ pub fn open(path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHan
         FullCreateOptions: 0,
     };
     // SAFETY: the stack location of the IRP built above.
-    unsafe { (*irp.stack()).Parameters.Create.SecurityContext = &raw mut security_context };
+    let stack = unsafe { &mut *irp.stack() };
+    stack.Parameters.Create = wdk_sys::_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_1 {
+        SecurityContext: &raw mut security_context,
+        ..Default::default()
+    };
     let (status, _) = call_driver(device, &irp, IRP_MJ_CREATE);
     if status < 0 {
         return Err(status);
@@ -775,7 +1078,12 @@ pub fn open(path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHan
             record.handles += 1;
         }
     });
-    Ok(DeviceHandle { file, device, granted, closed: false })
+    Ok(DeviceHandle {
+        file,
+        device,
+        granted,
+        closed: false,
+    })
 }
 
 impl DeviceHandle {
@@ -807,24 +1115,38 @@ impl DeviceHandle {
         let mut buffer = vec![crate::pool::UNINITIALIZED_FILL; length];
         buffer[..input.len()].copy_from_slice(input);
         let irp = IrpBox::new(IRP_MJ_DEVICE_CONTROL, self.device, &raw mut *self.file);
-        // SAFETY: the IRP and stack location built above; the buffer outlives the call.
-        unsafe {
-            (*irp.irp()).AssociatedIrp.SystemBuffer = if length == 0 { std::ptr::null_mut() } else { buffer.as_mut_ptr().cast() };
-            let parameters = &mut (*irp.stack()).Parameters.DeviceIoControl;
-            parameters.IoControlCode = code;
-            parameters.InputBufferLength = u32::try_from(input.len()).unwrap_or(u32::MAX);
-            parameters.OutputBufferLength = u32::try_from(output_len).unwrap_or(u32::MAX);
-        }
+        // SAFETY: the IRP built above, ours until sent.
+        let irp_ref = unsafe { &mut *irp.irp() };
+        irp_ref.AssociatedIrp.SystemBuffer = if length == 0 {
+            std::ptr::null_mut()
+        } else {
+            buffer.as_mut_ptr().cast()
+        };
+        // SAFETY: its stack location, likewise.
+        let stack = unsafe { &mut *irp.stack() };
+        stack.Parameters.DeviceIoControl =
+            wdk_sys::_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17 {
+                OutputBufferLength: u32::try_from(output_len).unwrap_or(u32::MAX),
+                InputBufferLength: u32::try_from(input.len()).unwrap_or(u32::MAX),
+                IoControlCode: code,
+                ..Default::default()
+            };
         let (status, information) = call_driver(self.device, &irp, IRP_MJ_DEVICE_CONTROL);
         if information > output_len {
             verifier::model_rule(
                 ModelRule::IrpHandling,
                 irp.irp() as u64,
-                format!("IOCTL {code:#x} completed with Information {information} > output length {output_len}"),
+                format!(
+                    "IOCTL {code:#x} completed with Information {information} > output length {output_len}"
+                ),
             );
         }
         // NT_ERROR statuses copy nothing back; success and warning statuses do.
-        let output = if (status.cast_unsigned() >> 30) == 3 { Vec::new() } else { buffer[..information.min(output_len)].to_vec() };
+        let output = if (status.cast_unsigned() >> 30) == 3 {
+            Vec::new()
+        } else {
+            buffer[..information.min(output_len)].to_vec()
+        };
         (status, output)
     }
 
@@ -859,13 +1181,25 @@ impl Drop for DeviceHandle {
 
 /// What a driver left in the I/O manager: devices not deleted, links not deleted.
 pub(crate) fn leftovers(driver: PDRIVER_OBJECT) -> (Vec<DeviceInfo>, Vec<(String, String)>) {
-    let devices = with_io(|io| io.devices.iter().filter(|d| !d.deleted && d.driver == driver as usize).map(info).collect());
+    let devices = with_io(|io| {
+        io.devices
+            .iter()
+            .filter(|d| !d.deleted && d.driver == driver as usize)
+            .map(info)
+            .collect()
+    });
     (devices, symbolic_links())
 }
 
 /// Open handles to the driver's devices.
 pub(crate) fn open_handle_count(driver: PDRIVER_OBJECT) -> u32 {
-    with_io(|io| io.devices.iter().filter(|d| !d.deleted && d.driver == driver as usize).map(|d| d.handles).sum())
+    with_io(|io| {
+        io.devices
+            .iter()
+            .filter(|d| !d.deleted && d.driver == driver as usize)
+            .map(|d| d.handles)
+            .sum()
+    })
 }
 
 /// Forgets devices, links and IRPs. Device memory is not freed (a previous

@@ -170,7 +170,11 @@ pub unsafe extern "C" fn KeLowerIrql(new_irql: KIRQL) {
 pub unsafe extern "C" fn KeRaiseIrqlToDpcLevel() -> KIRQL {
     let old = current();
     if old > DISPATCH_LEVEL {
-        verifier::rule_violation(&verifier::rules::IRQL_KE_DISPATCH_LTE, "KeRaiseIrqlToDpcLevel", old);
+        verifier::rule_violation(
+            &verifier::rules::IRQL_KE_DISPATCH_LTE,
+            "KeRaiseIrqlToDpcLevel",
+            old,
+        );
         return old;
     }
     set(DISPATCH_LEVEL);

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use wdk_sys::{
     _EVENT_TYPE::{NotificationEvent, SynchronizationEvent},
-    BOOLEAN, EVENT_TYPE, KPRIORITY, KPROCESSOR_MODE, KWAIT_REASON, LARGE_INTEGER, LIST_ENTRY, LONG, NTSTATUS,
-    PLARGE_INTEGER, PPROCESSOR_NUMBER, PRKEVENT, PVOID, STATUS_SUCCESS, STATUS_TIMEOUT, ULONG,
+    BOOLEAN, EVENT_TYPE, KPRIORITY, KPROCESSOR_MODE, KWAIT_REASON, LARGE_INTEGER, LIST_ENTRY, LONG,
+    NTSTATUS, PLARGE_INTEGER, PPROCESSOR_NUMBER, PRKEVENT, PVOID, STATUS_SUCCESS, STATUS_TIMEOUT,
+    ULONG,
 };
 
 use crate::irql::{APC_LEVEL, DISPATCH_LEVEL};
@@ -48,7 +49,10 @@ static WATCHDOG_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 /// Sets how long a wait may block before the model gives up on it (records
 /// [`ModelRule::WatchdogExpired`] and returns `STATUS_TIMEOUT`).
 pub fn set_watchdog(limit: Duration) {
-    WATCHDOG_MS.store(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX), std::sync::atomic::Ordering::SeqCst);
+    WATCHDOG_MS.store(
+        u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::SeqCst,
+    );
 }
 
 fn watchdog() -> Duration {
@@ -60,7 +64,9 @@ pub(crate) struct DispatcherGuard(MutexGuard<'static, Option<Dispatcher>>);
 impl std::ops::Deref for DispatcherGuard {
     type Target = Dispatcher;
     fn deref(&self) -> &Dispatcher {
-        self.0.as_ref().unwrap_or_else(|| unreachable!("initialised by lock_dispatcher"))
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("initialised by lock_dispatcher"))
     }
 }
 
@@ -101,10 +107,14 @@ pub(crate) unsafe fn deadline(timeout: *const LARGE_INTEGER) -> Deadline {
     if timeout.is_null() {
         return Deadline::Never;
     }
-    // SAFETY: readable per the caller; every bit pattern is a valid i64.
-    let value = unsafe { (*timeout).QuadPart };
+    // SAFETY: readable per the caller.
+    let timeout = unsafe { &*timeout };
+    // SAFETY: every bit pattern of the union is a valid i64.
+    let value = unsafe { timeout.QuadPart };
     match value {
-        v if v < 0 => Deadline::At(Instant::now() + Duration::from_nanos(v.unsigned_abs().saturating_mul(100))),
+        v if v < 0 => Deadline::At(
+            Instant::now() + Duration::from_nanos(v.unsigned_abs().saturating_mul(100)),
+        ),
         0 => Deadline::At(Instant::now()),
         v => Deadline::SystemTime(v),
     }
@@ -113,7 +123,11 @@ pub(crate) unsafe fn deadline(timeout: *const LARGE_INTEGER) -> Deadline {
 /// Blocks until `ready` returns true (it may consume state, e.g. reset a
 /// synchronization event) or the deadline passes. Returns `STATUS_SUCCESS`
 /// or `STATUS_TIMEOUT`.
-pub(crate) fn wait_until(what: &str, deadline: Deadline, mut ready: impl FnMut(&mut Dispatcher) -> bool) -> NTSTATUS {
+pub(crate) fn wait_until(
+    what: &str,
+    deadline: Deadline,
+    mut ready: impl FnMut(&mut Dispatcher) -> bool,
+) -> NTSTATUS {
     let started = Instant::now();
     let mut guard = sync::lock(&DISPATCHER);
     loop {
@@ -126,7 +140,9 @@ pub(crate) fn wait_until(what: &str, deadline: Deadline, mut ready: impl FnMut(&
             Deadline::At(at) => Some(at.saturating_duration_since(now)),
             Deadline::SystemTime(t) => {
                 let ticks = t.saturating_sub(clock::system_time());
-                Some(Duration::from_nanos(u64::try_from(ticks).unwrap_or(0).saturating_mul(100)))
+                Some(Duration::from_nanos(
+                    u64::try_from(ticks).unwrap_or(0).saturating_mul(100),
+                ))
             }
         };
         if remaining == Some(Duration::ZERO) {
@@ -138,12 +154,18 @@ pub(crate) fn wait_until(what: &str, deadline: Deadline, mut ready: impl FnMut(&
             verifier::model_rule(
                 ModelRule::WatchdogExpired,
                 0,
-                format!("wait for {what} blocked longer than the model's watchdog ({:?})", watchdog()),
+                format!(
+                    "wait for {what} blocked longer than the model's watchdog ({:?})",
+                    watchdog()
+                ),
             );
             return STATUS_TIMEOUT;
         }
         // Poll at least every 10 ms so absolute deadlines see clock changes.
-        let slice = remaining.unwrap_or(watchdog_left).min(watchdog_left).min(Duration::from_millis(10));
+        let slice = remaining
+            .unwrap_or(watchdog_left)
+            .min(watchdog_left)
+            .min(Duration::from_millis(10));
         guard = sync::wait_timeout(&WAKE, guard, slice);
     }
 }
@@ -157,13 +179,17 @@ fn write_header(event: PRKEVENT, synchronization: Option<bool>, signaled: bool) 
     let header = unsafe { &mut (*event).Header };
     if let Some(synchronization) = synchronization {
         // EventNotificationObject = 0, EventSynchronizationObject = 1 (wdm.h KOBJECTS).
-        header.__bindgen_anon_1.__bindgen_anon_1 = wdk_sys::_DISPATCHER_HEADER__bindgen_ty_1__bindgen_ty_1 {
-            Type: u8::from(synchronization),
-            ..Default::default()
-        };
+        header.__bindgen_anon_1.__bindgen_anon_1 =
+            wdk_sys::_DISPATCHER_HEADER__bindgen_ty_1__bindgen_ty_1 {
+                Type: u8::from(synchronization),
+                ..Default::default()
+            };
         // InitializeListHead(&WaitListHead).
         let head: *mut LIST_ENTRY = &raw mut header.WaitListHead;
-        header.WaitListHead = LIST_ENTRY { Flink: head, Blink: head };
+        header.WaitListHead = LIST_ENTRY {
+            Flink: head,
+            Blink: head,
+        };
     }
     header.SignalState = LONG::from(signaled);
 }
@@ -200,10 +226,18 @@ fn set_signaled(event: PRKEVENT, signaled: bool) -> Option<bool> {
 /// # Safety
 /// `event` points to writable `KEVENT` storage that outlives its use.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn KeInitializeEvent(event: PRKEVENT, event_type: EVENT_TYPE, state: BOOLEAN) {
+pub unsafe extern "C" fn KeInitializeEvent(
+    event: PRKEVENT,
+    event_type: EVENT_TYPE,
+    state: BOOLEAN,
+) {
     ddi::enter(&ddi::KE_INITIALIZE_EVENT);
     if event.is_null() {
-        verifier::model_rule(ModelRule::InvalidParameter, 0, "KeInitializeEvent: Event is NULL".to_owned());
+        verifier::model_rule(
+            ModelRule::InvalidParameter,
+            0,
+            "KeInitializeEvent: Event is NULL".to_owned(),
+        );
         return;
     }
     let synchronization = if event_type == SynchronizationEvent {
@@ -213,13 +247,21 @@ pub unsafe extern "C" fn KeInitializeEvent(event: PRKEVENT, event_type: EVENT_TY
             verifier::model_rule(
                 ModelRule::InvalidParameter,
                 u64::from(event_type.cast_unsigned()),
-                format!("KeInitializeEvent: Type {event_type} is neither NotificationEvent nor SynchronizationEvent"),
+                format!(
+                    "KeInitializeEvent: Type {event_type} is neither NotificationEvent nor SynchronizationEvent"
+                ),
             );
         }
         false
     };
     let signaled = state != 0;
-    lock_dispatcher().events.insert(event as usize, EventState { synchronization, signaled });
+    lock_dispatcher().events.insert(
+        event as usize,
+        EventState {
+            synchronization,
+            signaled,
+        },
+    );
     write_header(event, Some(synchronization), signaled);
     wake_all();
 }
@@ -237,10 +279,18 @@ pub unsafe extern "C" fn KeSetEvent(event: PRKEVENT, _increment: KPRIORITY, wait
         verifier::bugcheck(
             codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
             [0x80, u64::from(entry.irql), event as u64, 0],
-            format!("KeSetEvent called at {} ({})", irql::name(entry.irql), entry.irql),
+            format!(
+                "KeSetEvent called at {} ({})",
+                irql::name(entry.irql),
+                entry.irql
+            ),
         );
     } else if wait != 0 && entry.irql > APC_LEVEL {
-        verifier::rule_violation(&rules::IRQL_KE_SET_EVENT, "KeSetEvent(Wait = TRUE)", entry.irql);
+        verifier::rule_violation(
+            &rules::IRQL_KE_SET_EVENT,
+            "KeSetEvent(Wait = TRUE)",
+            entry.irql,
+        );
     }
     if event_state(event, "KeSetEvent").is_none() {
         return 0;
@@ -319,7 +369,11 @@ pub unsafe extern "C" fn KeWaitForSingleObject(
         verifier::bugcheck(
             codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
             [p1, u64::from(entry.irql), object as u64, timeout as u64],
-            format!("KeWaitForSingleObject at {} ({}) with this timeout", irql::name(entry.irql), entry.irql),
+            format!(
+                "KeWaitForSingleObject at {} ({}) with this timeout",
+                irql::name(entry.irql),
+                entry.irql
+            ),
         );
         deadline = Deadline::At(Instant::now());
     }
@@ -330,7 +384,9 @@ pub unsafe extern "C" fn KeWaitForSingleObject(
     let key = object as usize;
     let mut consumed = false;
     let status = wait_until("an event", deadline, |dispatcher| {
-        let Some(state) = dispatcher.events.get_mut(&key) else { return true };
+        let Some(state) = dispatcher.events.get_mut(&key) else {
+            return true;
+        };
         if state.signaled {
             if state.synchronization {
                 state.signaled = false;
@@ -351,12 +407,20 @@ pub unsafe extern "C" fn KeWaitForSingleObject(
 /// # Safety
 /// `interval` is readable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn KeDelayExecutionThread(_mode: KPROCESSOR_MODE, _alertable: BOOLEAN, interval: PLARGE_INTEGER) -> NTSTATUS {
+pub unsafe extern "C" fn KeDelayExecutionThread(
+    _mode: KPROCESSOR_MODE,
+    _alertable: BOOLEAN,
+    interval: PLARGE_INTEGER,
+) -> NTSTATUS {
     ddi::enter(&ddi::KE_DELAY_EXECUTION_THREAD);
     // SAFETY: readable per the caller.
     let deadline = unsafe { deadline(interval) };
     if matches!(deadline, Deadline::Never) {
-        verifier::model_rule(ModelRule::InvalidParameter, 0, "KeDelayExecutionThread: Interval is NULL".to_owned());
+        verifier::model_rule(
+            ModelRule::InvalidParameter,
+            0,
+            "KeDelayExecutionThread: Interval is NULL".to_owned(),
+        );
         return STATUS_SUCCESS;
     }
     let _ = wait_until("a delay", deadline, |_| false);

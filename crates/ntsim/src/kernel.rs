@@ -47,13 +47,50 @@ fn reset_model() {
     pool::reset();
     ke::reset();
     thread::reset();
+    crate::objects::reset();
     ob::reset();
     crate::io::reset();
     ps::reset();
     excallback::reset();
+    crate::registry::reset();
+    crate::obcallbacks::reset();
+    crate::ioreg::reset();
+    crate::kecb::reset();
+    crate::power::reset();
     exports::reset();
     crate::clock::reset();
     crate::irql::set(PASSIVE_LEVEL);
+    boot_file_system();
+}
+
+/// The NTFS file-system control device, so file-system registration
+/// routines have something to be told about (created by a model-owned
+/// `\FileSystem\Ntfs` driver object).
+fn boot_file_system() {
+    let _ = ob::insert("\\FileSystem", ob::Object::Directory);
+    let image = Box::leak(Box::new(DriverImage::new_file_system("Ntfs")));
+    // SAFETY: a driver object the model just built and never frees.
+    let device = unsafe {
+        crate::io::create_device(
+            image.object(),
+            0,
+            Some("\\Ntfs"),
+            wdk_sys::FILE_DEVICE_DISK_FILE_SYSTEM,
+            0,
+            false,
+        )
+    };
+    if let Ok(device) = device {
+        // SAFETY: the device was just created.
+        unsafe { (*device).Flags &= !wdk_sys::DO_DEVICE_INITIALIZING };
+        let _ = crate::ioreg::file_system_registered(device);
+    }
+}
+
+/// The registry path of service `name`.
+#[must_use]
+pub fn service_key(name: &str) -> String {
+    format!("\\Registry\\Machine\\System\\CurrentControlSet\\Services\\{name}")
 }
 
 impl Kernel {
@@ -73,18 +110,29 @@ impl Kernel {
         let guard = KERNEL.lock().unwrap_or_else(PoisonError::into_inner);
         BOOTED_HERE.with(|b| b.set(true));
         reset_model();
-        Self { driver: None, _guard: guard }
+        Self {
+            driver: None,
+            _guard: guard,
+        }
     }
 
     /// Sets the driver [`Kernel::load_driver`] loads: service `name`, entry point `entry`.
     #[must_use]
     pub fn with_driver(mut self, name: &str, entry: DriverEntry) -> Self {
-        self.driver = Some(Driver { name: name.to_owned(), entry, image: None, loaded: false, handle: None });
+        self.driver = Some(Driver {
+            name: name.to_owned(),
+            entry,
+            image: None,
+            loaded: false,
+            handle: None,
+        });
         self
     }
 
     fn driver_mut(&mut self) -> &mut Driver {
-        self.driver.as_mut().expect("no driver: use Kernel::boot().with_driver(name, entry)")
+        self.driver
+            .as_mut()
+            .expect("no driver: use Kernel::boot().with_driver(name, entry)")
     }
 
     /// Loads the driver as the I/O manager does: builds its `DRIVER_OBJECT`
@@ -104,13 +152,32 @@ impl Kernel {
         let entry = driver.entry;
         // SAFETY: DriverEntry has the DRIVER_INITIALIZE signature with a const
         // registry path; the ABI is identical.
-        let init = unsafe { std::mem::transmute::<DriverEntry, unsafe extern "C" fn(*mut DRIVER_OBJECT, *mut UNICODE_STRING) -> NTSTATUS>(entry) };
+        let init = unsafe {
+            std::mem::transmute::<
+                DriverEntry,
+                unsafe extern "C" fn(*mut DRIVER_OBJECT, *mut UNICODE_STRING) -> NTSTATUS,
+            >(entry)
+        };
+        let key = service_key(&driver.name);
+        if !crate::registry::key_exists(&key) {
+            // What the service control manager created for a demand-start
+            // kernel driver (kernel/specifying-driver-load-order).
+            crate::registry::set_dword(&key, "Type", 1);
+            crate::registry::set_dword(&key, "Start", 3);
+            crate::registry::set_dword(&key, "ErrorControl", 1);
+            crate::registry::set_string(
+                &key,
+                "ImagePath",
+                &format!("\\SystemRoot\\System32\\drivers\\{}.sys", driver.name),
+            );
+        }
         let mut image = DriverImage::new(&driver.name, Some(init));
         let object = image.object();
         let registry_path = image.registry_path();
         let status = {
             let _irql = IrqlScope::enter(PASSIVE_LEVEL);
-            let _context = ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverEntry);
+            let _context =
+                ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverEntry);
             // SAFETY: the driver's entry point with a driver object and registry path built above.
             let status = unsafe { entry(object, registry_path) };
             check_returned_irql("DriverEntry");
@@ -122,7 +189,9 @@ impl Kernel {
                 image.finish_initializing();
             }
             driver.loaded = true;
+            crate::ioreg::run_reinitialization(object);
         } else {
+            crate::ioreg::discard_reinitialization(object);
             self.run_unload_checks();
         }
         status
@@ -134,12 +203,25 @@ impl Kernel {
         self.driver.as_ref().is_some_and(|d| d.loaded)
     }
 
+    /// The driver object's address, once the driver was loaded.
+    #[must_use]
+    pub fn driver_object_address(&self) -> Option<usize> {
+        self.driver
+            .as_ref()
+            .and_then(|d| d.image.as_ref())
+            .map(|i| std::ptr::from_ref::<DRIVER_OBJECT>(i.object_ref()) as usize)
+    }
+
     /// The driver object (after [`Kernel::load_driver`]).
     ///
     /// # Panics
     /// If the driver was never loaded.
     pub fn driver_object(&mut self) -> PDRIVER_OBJECT {
-        self.driver_mut().image.as_mut().expect("driver not loaded").object()
+        self.driver_mut()
+            .image
+            .as_mut()
+            .expect("driver not loaded")
+            .object()
     }
 
     /// Unloads the driver: closes the harness's own device handle, calls
@@ -159,11 +241,16 @@ impl Kernel {
         }
         let image = driver.image.as_mut().expect("loaded driver has an image");
         let object = image.object();
-        assert_eq!(crate::io::open_handle_count(object), 0, "close every device handle before unloading the driver");
+        assert_eq!(
+            crate::io::open_handle_count(object),
+            0,
+            "close every device handle before unloading the driver"
+        );
         let unload = image.unload_routine();
         if let Some(unload) = unload {
             let _irql = IrqlScope::enter(PASSIVE_LEVEL);
-            let _context = ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverUnload);
+            let _context =
+                ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverUnload);
             // SAFETY: the driver's unload routine with its driver object.
             unsafe { unload(object) };
             check_returned_irql("DriverUnload");
@@ -175,7 +262,9 @@ impl Kernel {
 
     /// The unload checks (see [`Kernel::unload_driver`]).
     fn run_unload_checks(&mut self) {
-        let Some(image) = self.driver.as_mut().and_then(|d| d.image.as_mut()) else { return };
+        let Some(image) = self.driver.as_mut().and_then(|d| d.image.as_mut()) else {
+            return;
+        };
         let object = image.object();
         // SAFETY: the driver object lives in `image`.
         let name_address = unsafe { &raw const (*object).DriverName } as u64;
@@ -185,18 +274,32 @@ impl Kernel {
             verifier::bugcheck(
                 pending,
                 [device.address as u64, 0, 0, 0],
-                format!("unload with device object {} still present (IoDeleteDevice missing)", device.name.as_deref().unwrap_or("<unnamed>")),
+                format!(
+                    "unload with device object {} still present (IoDeleteDevice missing)",
+                    device.name.as_deref().unwrap_or("<unnamed>")
+                ),
             );
         }
         for (link, target) in links {
-            verifier::bugcheck(pending, [0, 0, 0, 0], format!("unload with symbolic link {link} -> {target} still present"));
+            verifier::bugcheck(
+                pending,
+                [0, 0, 0, 0],
+                format!("unload with symbolic link {link} -> {target} still present"),
+            );
         }
-        for (registry, what) in [(&ps::LOAD_IMAGE, "load-image"), (&ps::PROCESS, "process"), (&ps::THREAD, "thread")] {
+        for (registry, what) in [
+            (&ps::LOAD_IMAGE, "load-image"),
+            (&ps::PROCESS, "process"),
+            (&ps::THREAD, "thread"),
+        ] {
             for slot in registry.live() {
                 verifier::bugcheck(
                     pending,
                     [slot.routine as u64, 0, 0, 0],
-                    format!("unload with a {what} notify routine ({:#x}) still registered", slot.routine),
+                    format!(
+                        "unload with a {what} notify routine ({:#x}) still registered",
+                        slot.routine
+                    ),
                 );
             }
             for routine in registry.in_flight() {
@@ -207,12 +310,58 @@ impl Kernel {
                 );
             }
         }
+        let families = [
+            &crate::registry::CALLBACKS,
+            &crate::obcallbacks::CALLBACKS,
+            &crate::ioreg::PNP,
+            &crate::ioreg::FS_CHANGE,
+            &crate::kecb::BUGCHECK,
+            &crate::kecb::BUGCHECK_REASON,
+            &crate::kecb::NMI,
+            &crate::kecb::BOUND,
+            &crate::kecb::PROCESSOR,
+            &crate::power::POWER_SETTINGS,
+            &crate::power::PAGE_OFFLINE,
+        ];
+        for registry in families {
+            for slot in registry.live() {
+                verifier::bugcheck(
+                    pending,
+                    [slot.routine as u64, 0, 0, 0],
+                    format!(
+                        "unload with a {} ({:#x}) still registered",
+                        registry.name, slot.routine
+                    ),
+                );
+            }
+            for routine in registry.in_flight() {
+                verifier::bugcheck(
+                    pending,
+                    [routine as u64, 0, 0, 0],
+                    format!(
+                        "unload while a {} ({routine:#x}) is still running",
+                        registry.name
+                    ),
+                );
+            }
+        }
+        let handler = crate::power::profile_handler();
+        if handler != 0 {
+            verifier::bugcheck(
+                pending,
+                [handler as u64, 0, 0, 0],
+                format!("unload with the HAL profile interrupt handler ({handler:#x}) still set"),
+            );
+        }
         let (held, registered, running) = excallback::leftovers();
         for object_info in held {
             verifier::bugcheck(
                 pending,
                 [object_info.address as u64, 0, 0, 0],
-                format!("unload holding {} reference(s) to callback object {}", object_info.driver_references, object_info.name),
+                format!(
+                    "unload holding {} reference(s) to callback object {}",
+                    object_info.driver_references, object_info.name
+                ),
             );
         }
         for (function, name) in registered {
@@ -223,20 +372,32 @@ impl Kernel {
             );
         }
         for function in running {
-            verifier::bugcheck(pending, [function as u64, 0, 0, 0], format!("unload while callback {function:#x} is still running"));
+            verifier::bugcheck(
+                pending,
+                [function as u64, 0, 0, 0],
+                format!("unload while callback {function:#x} is still running"),
+            );
         }
-        for system_thread in thread::system_threads().into_iter().filter(|t| !t.terminated) {
+        for system_thread in thread::system_threads()
+            .into_iter()
+            .filter(|t| !t.terminated)
+        {
             verifier::bugcheck(
                 pending,
                 [system_thread.start as u64, 0, 0, 0],
-                format!("unload while system thread {:#x} (start {:#x}) still runs", system_thread.tid, system_thread.start),
+                format!(
+                    "unload while system thread {:#x} (start {:#x}) still runs",
+                    system_thread.tid, system_thread.start
+                ),
             );
         }
         for (handle, what) in thread::open_handles() {
             verifier::model_rule(
                 ModelRule::HandleLeakedAtUnload,
                 handle as u64,
-                format!("unload with kernel handle {handle:#x} ({what:?}) not closed (ZwClose missing)"),
+                format!(
+                    "unload with kernel handle {handle:#x} ({what:?}) not closed (ZwClose missing)"
+                ),
             );
         }
         let leaked = pool::outstanding();
@@ -245,7 +406,11 @@ impl Kernel {
             verifier::bugcheck(
                 codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
                 [0x62, name_address, 0, leaked.len() as u64],
-                format!("driver unloading without freeing {} pool allocation(s): {}", leaked.len(), list.join("; ")),
+                format!(
+                    "driver unloading without freeing {} pool allocation(s): {}",
+                    leaked.len(),
+                    list.join("; ")
+                ),
             );
         }
     }
@@ -254,7 +419,12 @@ impl Kernel {
     ///
     /// # Errors
     /// The status the open failed with.
-    pub fn open(&self, path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHandle, NTSTATUS> {
+    pub fn open(
+        &self,
+        path: &str,
+        caller: Caller,
+        desired_access: u32,
+    ) -> Result<DeviceHandle, NTSTATUS> {
         crate::io::open(path, caller, desired_access)
     }
 
@@ -265,22 +435,38 @@ impl Kernel {
     ///
     /// # Panics
     /// If the driver is not loaded, has no device, or the open fails.
-    pub fn device_io_control(&mut self, code: u32, input: &[u8], output_len: usize) -> (NTSTATUS, Vec<u8>) {
+    pub fn device_io_control(
+        &mut self,
+        code: u32,
+        input: &[u8],
+        output_len: usize,
+    ) -> (NTSTATUS, Vec<u8>) {
         let driver = self.driver_mut();
         assert!(driver.loaded, "driver not loaded");
         if driver.handle.is_none() {
             let image = driver.image.as_ref().expect("loaded driver has an image");
-            let device = *image.device_objects().last().expect("the driver created no device");
+            let device = *image
+                .device_objects()
+                .last()
+                .expect("the driver created no device");
             let name = crate::io::devices()
                 .into_iter()
                 .find(|d| d.address == device as usize)
                 .and_then(|d| d.name)
                 .expect("the driver's device has no name");
-            let handle = crate::io::open(&name, Caller::Administrator, se::GENERIC_READ | se::GENERIC_WRITE)
-                .unwrap_or_else(|status| panic!("opening {name} failed: {status:#X}"));
+            let handle = crate::io::open(
+                &name,
+                Caller::Administrator,
+                se::GENERIC_READ | se::GENERIC_WRITE,
+            )
+            .unwrap_or_else(|status| panic!("opening {name} failed: {status:#X}"));
             driver.handle = Some(handle);
         }
-        driver.handle.as_mut().map(|h| h.ioctl(code, input, output_len)).unwrap_or_default()
+        driver
+            .handle
+            .as_mut()
+            .map(|h| h.ioctl(code, input, output_len))
+            .unwrap_or_default()
     }
 
     /// The DDI calls DriverEntry made (in its own thread), in order.
@@ -327,14 +513,22 @@ impl Kernel {
     /// Panics if any bug check was recorded (listing them).
     pub fn assert_no_bugchecks(&self) {
         let all = verifier::bugchecks();
-        assert!(all.is_empty(), "bug checks recorded: {:#?}", all.iter().map(ToString::to_string).collect::<Vec<_>>());
+        assert!(
+            all.is_empty(),
+            "bug checks recorded: {:#?}",
+            all.iter().map(ToString::to_string).collect::<Vec<_>>()
+        );
     }
 }
 
 fn check_returned_irql(routine: &str) {
     let now = crate::irql::current();
     if now != PASSIVE_LEVEL {
-        verifier::model_rule(ModelRule::ReturnedAtRaisedIrql, u64::from(now), format!("{routine} returned at IRQL {now}"));
+        verifier::model_rule(
+            ModelRule::ReturnedAtRaisedIrql,
+            u64::from(now),
+            format!("{routine} returned at IRQL {now}"),
+        );
     }
 }
 
@@ -344,7 +538,11 @@ impl Drop for Kernel {
             if let Some(handle) = self.driver.as_mut().and_then(|d| d.handle.take()) {
                 handle.close();
             }
-            let object = self.driver.as_mut().and_then(|d| d.image.as_mut()).map(DriverImage::object);
+            let object = self
+                .driver
+                .as_mut()
+                .and_then(|d| d.image.as_mut())
+                .map(DriverImage::object);
             if object.is_some_and(|o| crate::io::open_handle_count(o) == 0) {
                 self.unload_driver();
             }

@@ -23,8 +23,12 @@
 //! * [`io`], [`ob`], [`se`]: devices, links, the namespace, security.
 //! * [`ke`], [`thread`], [`clock`], [`exports`]: events and waits, system
 //!   threads and handles, time, `MmGetSystemRoutineAddress`.
-//! * [`ps`], [`excallback`]: notify routines and callback objects;
-//!   [`trigger`]: make the kernel fire them.
+//! * [`ps`], [`excallback`], [`obcallbacks`], [`registry`], [`ioreg`],
+//!   [`kecb`], [`power`]: every callback family of the catalog (process,
+//!   thread and image notify, callback objects, handle operations, registry
+//!   filtering, shutdown/PnP/file-system/reinitialization, bug check/NMI/
+//!   bound/processor change, power settings, WHEA, HAL); [`objects`]:
+//!   process and thread objects; [`trigger`]: make the kernel fire them.
 
 #![allow(clippy::module_name_repetitions)]
 
@@ -39,12 +43,18 @@ pub mod excallback;
 pub mod exports;
 pub mod faults;
 pub mod io;
+pub mod ioreg;
 pub mod irql;
 pub mod ke;
+pub mod kecb;
 pub mod kernel;
 pub mod ob;
+pub mod obcallbacks;
+pub mod objects;
 pub mod pool;
+pub mod power;
 pub mod ps;
+pub mod registry;
 pub mod se;
 pub mod thread;
 pub mod trigger;

@@ -56,7 +56,14 @@ const REMOVAL_WATCHDOG: Duration = Duration::from_secs(30);
 
 impl Registry {
     pub(crate) const fn new(name: &'static str) -> Self {
-        Self { name, slots: Mutex::new(Slots { next_id: 0, slots: Vec::new() }), done: Condvar::new() }
+        Self {
+            name,
+            slots: Mutex::new(Slots {
+                next_id: 0,
+                slots: Vec::new(),
+            }),
+            done: Condvar::new(),
+        }
     }
 
     fn key(&self) -> usize {
@@ -68,18 +75,35 @@ impl Registry {
         let mut slots = sync::lock(&self.slots);
         slots.next_id += 1;
         let id = slots.next_id;
-        slots.slots.push(Slot { id, routine, variant, data, active: 0, removed: false });
+        slots.slots.push(Slot {
+            id,
+            routine,
+            variant,
+            data,
+            active: 0,
+            removed: false,
+        });
         id
     }
 
     /// Live (not removed) registrations, in registration order.
     pub(crate) fn live(&self) -> Vec<Slot> {
-        sync::lock(&self.slots).slots.iter().filter(|s| !s.removed).cloned().collect()
+        sync::lock(&self.slots)
+            .slots
+            .iter()
+            .filter(|s| !s.removed)
+            .cloned()
+            .collect()
     }
 
     /// Routines with calls in flight (including removed registrations).
     pub(crate) fn in_flight(&self) -> Vec<usize> {
-        sync::lock(&self.slots).slots.iter().filter(|s| s.active > 0).map(|s| s.routine).collect()
+        sync::lock(&self.slots)
+            .slots
+            .iter()
+            .filter(|s| s.active > 0)
+            .map(|s| s.routine)
+            .collect()
     }
 
     /// Calls `f` for slot `id` unless it was removed meanwhile, tracking the
@@ -103,7 +127,10 @@ impl Registry {
             verifier::model_rule(
                 ModelRule::CallbackChangedIrql,
                 u64::from(after),
-                format!("a {} callback returned at IRQL {after}; it was called at {before}", self.name),
+                format!(
+                    "a {} callback returned at IRQL {after}; it was called at {before}",
+                    self.name
+                ),
             );
             irql::set(before);
         }
@@ -141,7 +168,10 @@ impl Registry {
                 verifier::model_rule(
                     ModelRule::RemovalFromOwnCallback,
                     routine as u64,
-                    format!("{ddi} called from inside the {} callback it removes: it waits for that callback (deadlock)", self.name),
+                    format!(
+                        "{ddi} called from inside the {} callback it removes: it waits for that callback (deadlock)",
+                        self.name
+                    ),
                 );
                 return true;
             }
@@ -157,7 +187,10 @@ impl Registry {
                 verifier::model_rule(
                     ModelRule::RemovalReturnedWhileRunning,
                     routine as u64,
-                    format!("{ddi} returned while a {} callback was still running", self.name),
+                    format!(
+                        "{ddi} returned while a {} callback was still running",
+                        self.name
+                    ),
                 );
                 return true;
             }

@@ -48,10 +48,13 @@ fn with_objects<R>(f: impl FnOnce(&mut Objects) -> R) -> R {
 #[must_use]
 pub fn process(pid: u64) -> PEPROCESS {
     with_objects(|o| {
-        let body = o
-            .processes
-            .entry(pid)
-            .or_insert_with(|| Box::new(ProcessBody { signature: PROCESS_SIGNATURE, pid, exit_status: STATUS_PENDING }));
+        let body = o.processes.entry(pid).or_insert_with(|| {
+            Box::new(ProcessBody {
+                signature: PROCESS_SIGNATURE,
+                pid,
+                exit_status: STATUS_PENDING,
+            })
+        });
         std::ptr::from_mut::<ProcessBody>(body).cast()
     })
 }
@@ -60,8 +63,13 @@ pub fn process(pid: u64) -> PEPROCESS {
 #[must_use]
 pub fn thread(pid: u64, tid: u64) -> PETHREAD {
     with_objects(|o| {
-        let body =
-            o.threads.entry(tid).or_insert_with(|| Box::new(ThreadBody { signature: THREAD_SIGNATURE, pid, tid }));
+        let body = o.threads.entry(tid).or_insert_with(|| {
+            Box::new(ThreadBody {
+                signature: THREAD_SIGNATURE,
+                pid,
+                tid,
+            })
+        });
         std::ptr::from_mut::<ThreadBody>(body).cast()
     })
 }
@@ -80,7 +88,10 @@ fn find_process(process: PEPROCESS) -> Option<(u64, NTSTATUS)> {
     with_objects(|o| {
         o.processes
             .values()
-            .find(|b| std::ptr::from_ref::<ProcessBody>(b).cast::<wdk_sys::_EPROCESS>() == process.cast_const())
+            .find(|b| {
+                std::ptr::from_ref::<ProcessBody>(b).cast::<wdk_sys::_EPROCESS>()
+                    == process.cast_const()
+            })
             .map(|b| (b.pid, b.exit_status))
     })
 }
@@ -89,13 +100,20 @@ fn find_thread(thread: PETHREAD) -> Option<(u64, u64)> {
     with_objects(|o| {
         o.threads
             .values()
-            .find(|b| std::ptr::from_ref::<ThreadBody>(b).cast::<wdk_sys::_ETHREAD>() == thread.cast_const())
+            .find(|b| {
+                std::ptr::from_ref::<ThreadBody>(b).cast::<wdk_sys::_ETHREAD>()
+                    == thread.cast_const()
+            })
             .map(|b| (b.pid, b.tid))
     })
 }
 
 fn unknown(ddi: &str, object: *const std::ffi::c_void) {
-    verifier::model_rule(ModelRule::UnknownObject, object as u64, format!("{ddi}({object:p}): not an object the model made"));
+    verifier::model_rule(
+        ModelRule::UnknownObject,
+        object as u64,
+        format!("{ddi}({object:p}): not an object the model made"),
+    );
 }
 
 /// `PsGetProcessId` (ntifs/nf-ntifs-psgetprocessid): the process id.

@@ -39,9 +39,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wdk_sys::{
-    KIRQL, POOL_FLAG_CACHE_ALIGNED, POOL_FLAG_NON_PAGED, POOL_FLAG_NON_PAGED_EXECUTE, POOL_FLAG_PAGED,
-    POOL_FLAG_RAISE_ON_FAILURE, POOL_FLAG_SESSION, POOL_FLAG_UNINITIALIZED, POOL_FLAG_USE_QUOTA,
-    STATUS_INSUFFICIENT_RESOURCES,
+    KIRQL, POOL_FLAG_CACHE_ALIGNED, POOL_FLAG_NON_PAGED, POOL_FLAG_NON_PAGED_EXECUTE,
+    POOL_FLAG_PAGED, POOL_FLAG_RAISE_ON_FAILURE, POOL_FLAG_SESSION, POOL_FLAG_UNINITIALIZED,
+    POOL_FLAG_USE_QUOTA, STATUS_INSUFFICIENT_RESOURCES,
 };
 
 use crate::irql::{APC_LEVEL, DISPATCH_LEVEL};
@@ -122,7 +122,16 @@ impl fmt::Display for Allocation {
 /// A pool tag as text (its bytes in memory order, as pool tools print it).
 #[must_use]
 pub fn tag_text(tag: u32) -> String {
-    tag.to_le_bytes().iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '.' }).collect()
+    tag.to_le_bytes()
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                char::from(b)
+            } else {
+                '.'
+            }
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -190,7 +199,13 @@ fn layout_for(size: usize) -> Option<Layout> {
 /// # Safety
 /// None beyond the C ABI.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ntsim_pool_allocate(api: u32, kind: u64, bytes: usize, tag: u32, caller: *const c_void) -> *mut c_void {
+pub unsafe extern "C" fn ntsim_pool_allocate(
+    api: u32,
+    kind: u64,
+    bytes: usize,
+    tag: u32,
+    caller: *const c_void,
+) -> *mut c_void {
     let (ddi, pool2) = match api {
         0 => (&ddi::EX_ALLOCATE_POOL2, true),
         1 => (&ddi::EX_ALLOCATE_POOL_WITH_TAG, false),
@@ -203,7 +218,10 @@ pub unsafe extern "C" fn ntsim_pool_allocate(api: u32, kind: u64, bytes: usize, 
             verifier::bugcheck(
                 codes::KMODE_EXCEPTION_NOT_HANDLED,
                 [u64::from(status.cast_unsigned()), caller as u64, 0, 0],
-                format!("{}: POOL_FLAG_RAISE_ON_FAILURE raised {status:#X} ({why}) and nothing handled it", ddi.name),
+                format!(
+                    "{}: POOL_FLAG_RAISE_ON_FAILURE raised {status:#X} ({why}) and nothing handled it",
+                    ddi.name
+                ),
             );
         }
         std::ptr::null_mut()
@@ -217,10 +235,19 @@ pub unsafe extern "C" fn ntsim_pool_allocate(api: u32, kind: u64, bytes: usize, 
         kind_from_type(kind)
     };
     if entry.irql > pool_kind.max_irql() {
-        let p1 = if pool_kind == PoolKind::Paged { 0x01 } else { 0x02 };
+        let p1 = if pool_kind == PoolKind::Paged {
+            0x01
+        } else {
+            0x02
+        };
         verifier::bugcheck(
             codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
-            [p1, u64::from(entry.irql), pool_kind.pool_type(), bytes as u64],
+            [
+                p1,
+                u64::from(entry.irql),
+                pool_kind.pool_type(),
+                bytes as u64,
+            ],
             format!(
                 "{} of {bytes} bytes of {pool_kind:?} pool at {} ({}); allowed up to {}",
                 ddi.name,
@@ -298,8 +325,17 @@ pub unsafe extern "C" fn ntsim_pool_allocate(api: u32, kind: u64, bytes: usize, 
 /// # Safety
 /// `block` is what the driver passed to the free routine.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ntsim_pool_free(api: u32, block: *mut c_void, tag: u32, caller: *const c_void) {
-    let ddi = if api == 0 { &ddi::EX_FREE_POOL } else { &ddi::EX_FREE_POOL_WITH_TAG };
+pub unsafe extern "C" fn ntsim_pool_free(
+    api: u32,
+    block: *mut c_void,
+    tag: u32,
+    caller: *const c_void,
+) {
+    let ddi = if api == 0 {
+        &ddi::EX_FREE_POOL
+    } else {
+        &ddi::EX_FREE_POOL_WITH_TAG
+    };
     let entry = ddi::enter(ddi);
     let address = block as usize;
     let found = with_pool(|pool| pool.live.get(&address).map(|(a, l)| (a.clone(), *l)));
@@ -309,30 +345,56 @@ pub unsafe extern "C" fn ntsim_pool_free(api: u32, block: *mut c_void, tag: u32,
             verifier::bugcheck(
                 codes::BAD_POOL_CALLER,
                 [0x07, 0, u64::from(tag), address as u64],
-                format!("{}: block {address:#x} was already freed (caller {:#x})", ddi.name, caller as usize),
+                format!(
+                    "{}: block {address:#x} was already freed (caller {:#x})",
+                    ddi.name, caller as usize
+                ),
             );
         } else {
             verifier::bugcheck(
                 codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
                 [0x10, address as u64, 0, 0],
-                format!("{}: {address:#x} was not returned by an allocation (caller {:#x})", ddi.name, caller as usize),
+                format!(
+                    "{}: {address:#x} was not returned by an allocation (caller {:#x})",
+                    ddi.name, caller as usize
+                ),
             );
         }
         return;
     };
     if entry.irql > allocation.kind.max_irql() {
-        let p1 = if allocation.kind == PoolKind::Paged { 0x11 } else { 0x12 };
+        let p1 = if allocation.kind == PoolKind::Paged {
+            0x11
+        } else {
+            0x12
+        };
         verifier::bugcheck(
             codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
-            [p1, u64::from(entry.irql), allocation.kind.pool_type(), address as u64],
-            format!("{} of {:?} pool at {} ({})", ddi.name, allocation.kind, irql::name(entry.irql), entry.irql),
+            [
+                p1,
+                u64::from(entry.irql),
+                allocation.kind.pool_type(),
+                address as u64,
+            ],
+            format!(
+                "{} of {:?} pool at {} ({})",
+                ddi.name,
+                allocation.kind,
+                irql::name(entry.irql),
+                entry.irql
+            ),
         );
         return;
     }
     if api == 1 && tag != allocation.tag {
         verifier::bugcheck(
             codes::BAD_POOL_CALLER,
-            [0x0A, address as u64, u64::from(allocation.tag), u64::from(tag)],
+            [
+                0x0A,
+                address as u64,
+                u64::from(allocation.tag),
+                u64::from(tag),
+            ],
             format!(
                 "ExFreePoolWithTag of {address:#x} with tag '{}'; it was allocated with '{}'",
                 tag_text(tag),
@@ -353,7 +415,8 @@ pub unsafe extern "C" fn ntsim_pool_free(api: u32, block: *mut c_void, tag: u32,
 /// The allocations not freed yet, oldest first.
 #[must_use]
 pub fn outstanding() -> Vec<Allocation> {
-    let mut list: Vec<Allocation> = with_pool(|pool| pool.live.values().map(|(a, _)| a.clone()).collect());
+    let mut list: Vec<Allocation> =
+        with_pool(|pool| pool.live.values().map(|(a, _)| a.clone()).collect());
     list.sort_by_key(|a| a.id);
     list
 }

@@ -32,9 +32,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use wdk_sys::{
     BOOLEAN, NTSTATUS, PCREATE_PROCESS_NOTIFY_ROUTINE, PCREATE_PROCESS_NOTIFY_ROUTINE_EX,
-    PCREATE_THREAD_NOTIFY_ROUTINE, PLOAD_IMAGE_NOTIFY_ROUTINE, PSCREATEPROCESSNOTIFYTYPE, PSCREATETHREADNOTIFYTYPE,
-    PVOID, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
-    STATUS_INVALID_PARAMETER_2, STATUS_PROCEDURE_NOT_FOUND, STATUS_SUCCESS, ULONG_PTR,
+    PCREATE_THREAD_NOTIFY_ROUTINE, PLOAD_IMAGE_NOTIFY_ROUTINE, PSCREATEPROCESSNOTIFYTYPE,
+    PSCREATETHREADNOTIFYTYPE, PVOID, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_2, STATUS_PROCEDURE_NOT_FOUND,
+    STATUS_SUCCESS, ULONG_PTR,
 };
 
 use crate::ddi;
@@ -81,6 +82,10 @@ pub fn set_force_integrity(present: bool) {
     FORCE_INTEGRITY.store(present, Ordering::SeqCst);
 }
 
+pub(crate) fn force_integrity() -> bool {
+    FORCE_INTEGRITY.load(Ordering::SeqCst)
+}
+
 /// The registered load-image routines (addresses), in order.
 #[must_use]
 pub fn load_image_routines() -> Vec<usize> {
@@ -90,7 +95,11 @@ pub fn load_image_routines() -> Vec<usize> {
 /// The registered process notify routines (address, variant 0/1/2), in order.
 #[must_use]
 pub fn process_routines() -> Vec<(usize, u32)> {
-    PROCESS.live().iter().map(|s| (s.routine, s.variant)).collect()
+    PROCESS
+        .live()
+        .iter()
+        .map(|s| (s.routine, s.variant))
+        .collect()
 }
 
 /// The registered thread notify routines (address), in order.
@@ -121,12 +130,16 @@ fn add_load_image(routine: usize, variant: u32, flags: u64) -> NTSTATUS {
 /// # Safety
 /// `notify_routine` stays callable until removed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn PsSetLoadImageNotifyRoutine(notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE) -> NTSTATUS {
+pub unsafe extern "C" fn PsSetLoadImageNotifyRoutine(
+    notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::PS_SET_LOAD_IMAGE_NOTIFY_ROUTINE);
     if let Some(status) = entry.fault {
         return status;
     }
-    let Some(routine) = notify_routine else { return STATUS_INVALID_PARAMETER };
+    let Some(routine) = notify_routine else {
+        return STATUS_INVALID_PARAMETER;
+    };
     add_load_image(routine as usize, variant::LEGACY, 0)
 }
 
@@ -137,16 +150,21 @@ pub unsafe extern "C" fn PsSetLoadImageNotifyRoutine(notify_routine: PLOAD_IMAGE
 /// # Safety
 /// `notify_routine` stays callable until removed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn PsSetLoadImageNotifyRoutineEx(notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE, flags: ULONG_PTR) -> NTSTATUS {
+pub unsafe extern "C" fn PsSetLoadImageNotifyRoutineEx(
+    notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE,
+    flags: ULONG_PTR,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::PS_SET_LOAD_IMAGE_NOTIFY_ROUTINE_EX);
     if let Some(status) = entry.fault {
         return status;
     }
-    if flags as u64 & !PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE != 0 {
+    if flags & !PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE != 0 {
         return STATUS_INVALID_PARAMETER_2;
     }
-    let Some(routine) = notify_routine else { return STATUS_INVALID_PARAMETER };
-    add_load_image(routine as usize, variant::EX, flags as u64)
+    let Some(routine) = notify_routine else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    add_load_image(routine as usize, variant::EX, flags)
 }
 
 /// `PsRemoveLoadImageNotifyRoutine` (ntddk/nf-ntddk-psremoveloadimagenotifyroutine):
@@ -155,32 +173,48 @@ pub unsafe extern "C" fn PsSetLoadImageNotifyRoutineEx(notify_routine: PLOAD_IMA
 /// # Safety
 /// None beyond the C ABI.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn PsRemoveLoadImageNotifyRoutine(notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE) -> NTSTATUS {
+pub unsafe extern "C" fn PsRemoveLoadImageNotifyRoutine(
+    notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::PS_REMOVE_LOAD_IMAGE_NOTIFY_ROUTINE);
     if let Some(status) = entry.fault {
         return status;
     }
     let routine = notify_routine.map_or(0, |r| r as usize);
-    if LOAD_IMAGE.remove("PsRemoveLoadImageNotifyRoutine", true, |s| s.routine == routine) {
+    if LOAD_IMAGE.remove("PsRemoveLoadImageNotifyRoutine", true, |s| {
+        s.routine == routine
+    }) {
         STATUS_SUCCESS
     } else {
         STATUS_PROCEDURE_NOT_FOUND
     }
 }
 
-fn set_process_routine(ddi_name: &str, routine: usize, variant: u32, data: u64, remove: bool) -> NTSTATUS {
+fn set_process_routine(
+    ddi_name: &str,
+    routine: usize,
+    variant: u32,
+    data: u64,
+    remove: bool,
+) -> NTSTATUS {
     if remove {
         // Ex and Ex2 removals wait for in-flight callbacks (documented); the
         // legacy one is not documented to.
         let wait = variant != variant::LEGACY;
-        return if PROCESS.remove(ddi_name, wait, |s| s.routine == routine && s.variant == variant) {
+        return if PROCESS.remove(ddi_name, wait, |s| {
+            s.routine == routine && s.variant == variant
+        }) {
             STATUS_SUCCESS
         } else {
             STATUS_PROCEDURE_NOT_FOUND
         };
     }
     let live = PROCESS.live();
-    if live.len() >= PROCESS_LIMIT || live.iter().any(|s| s.routine == routine && s.variant == variant) {
+    if live.len() >= PROCESS_LIMIT
+        || live
+            .iter()
+            .any(|s| s.routine == routine && s.variant == variant)
+    {
         return STATUS_INVALID_PARAMETER;
     }
     PROCESS.add(routine, variant, data);
@@ -193,13 +227,24 @@ fn set_process_routine(ddi_name: &str, routine: usize, variant: u32, data: u64, 
 /// # Safety
 /// `notify_routine` stays callable until removed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutine(notify_routine: PCREATE_PROCESS_NOTIFY_ROUTINE, remove: BOOLEAN) -> NTSTATUS {
+pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutine(
+    notify_routine: PCREATE_PROCESS_NOTIFY_ROUTINE,
+    remove: BOOLEAN,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE);
     if let Some(status) = entry.fault {
         return status;
     }
-    let Some(routine) = notify_routine else { return STATUS_INVALID_PARAMETER };
-    set_process_routine("PsSetCreateProcessNotifyRoutine", routine as usize, variant::LEGACY, 0, remove != 0)
+    let Some(routine) = notify_routine else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    set_process_routine(
+        "PsSetCreateProcessNotifyRoutine",
+        routine as usize,
+        variant::LEGACY,
+        0,
+        remove != 0,
+    )
 }
 
 /// `PsSetCreateProcessNotifyRoutineEx` (ntddk/nf-ntddk-pssetcreateprocessnotifyroutineex):
@@ -208,7 +253,10 @@ pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutine(notify_routine: PCREATE
 /// # Safety
 /// `notify_routine` stays callable until removed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutineEx(notify_routine: PCREATE_PROCESS_NOTIFY_ROUTINE_EX, remove: BOOLEAN) -> NTSTATUS {
+pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutineEx(
+    notify_routine: PCREATE_PROCESS_NOTIFY_ROUTINE_EX,
+    remove: BOOLEAN,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE_EX);
     if let Some(status) = entry.fault {
         return status;
@@ -216,8 +264,16 @@ pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutineEx(notify_routine: PCREA
     if !FORCE_INTEGRITY.load(Ordering::SeqCst) {
         return STATUS_ACCESS_DENIED;
     }
-    let Some(routine) = notify_routine else { return STATUS_INVALID_PARAMETER };
-    set_process_routine("PsSetCreateProcessNotifyRoutineEx", routine as usize, variant::EX, 0, remove != 0)
+    let Some(routine) = notify_routine else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    set_process_routine(
+        "PsSetCreateProcessNotifyRoutineEx",
+        routine as usize,
+        variant::EX,
+        0,
+        remove != 0,
+    )
 }
 
 /// `PsSetCreateProcessNotifyRoutineEx2` (ntddk/nf-ntddk-pssetcreateprocessnotifyroutineex2,
@@ -242,7 +298,13 @@ pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutineEx2(
     if !FORCE_INTEGRITY.load(Ordering::SeqCst) {
         return STATUS_ACCESS_DENIED;
     }
-    set_process_routine("PsSetCreateProcessNotifyRoutineEx2", notify_information as usize, variant::EX2, 0, remove != 0)
+    set_process_routine(
+        "PsSetCreateProcessNotifyRoutineEx2",
+        notify_information as usize,
+        variant::EX2,
+        0,
+        remove != 0,
+    )
 }
 
 fn add_thread_routine(routine: usize, variant: u32, data: u64) -> NTSTATUS {
@@ -259,13 +321,21 @@ fn add_thread_routine(routine: usize, variant: u32, data: u64) -> NTSTATUS {
 /// # Safety
 /// `notify_routine` stays callable until removed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutine(notify_routine: PCREATE_THREAD_NOTIFY_ROUTINE) -> NTSTATUS {
+pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutine(
+    notify_routine: PCREATE_THREAD_NOTIFY_ROUTINE,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::PS_SET_CREATE_THREAD_NOTIFY_ROUTINE);
     if let Some(status) = entry.fault {
         return status;
     }
-    let Some(routine) = notify_routine else { return STATUS_INSUFFICIENT_RESOURCES };
-    add_thread_routine(routine as usize, variant::LEGACY, PS_CREATE_THREAD_NOTIFY_SUBSYSTEMS as u64)
+    let Some(routine) = notify_routine else {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    };
+    add_thread_routine(
+        routine as usize,
+        variant::LEGACY,
+        PS_CREATE_THREAD_NOTIFY_SUBSYSTEMS as u64,
+    )
 }
 
 /// `PsSetCreateThreadNotifyRoutineEx` (ntddk/nf-ntddk-pssetcreatethreadnotifyroutineex):
@@ -274,18 +344,27 @@ pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutine(notify_routine: PCREATE_
 /// # Safety
 /// `notify_information` is a routine that stays callable until removed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutineEx(notify_type: PSCREATETHREADNOTIFYTYPE, notify_information: PVOID) -> NTSTATUS {
+pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutineEx(
+    notify_type: PSCREATETHREADNOTIFYTYPE,
+    notify_information: PVOID,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::PS_SET_CREATE_THREAD_NOTIFY_ROUTINE_EX);
     if let Some(status) = entry.fault {
         return status;
     }
-    if notify_type != PS_CREATE_THREAD_NOTIFY_NON_SYSTEM && notify_type != PS_CREATE_THREAD_NOTIFY_SUBSYSTEMS {
+    if notify_type != PS_CREATE_THREAD_NOTIFY_NON_SYSTEM
+        && notify_type != PS_CREATE_THREAD_NOTIFY_SUBSYSTEMS
+    {
         return STATUS_INVALID_PARAMETER;
     }
     if notify_information.is_null() {
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    add_thread_routine(notify_information as usize, variant::EX, u64::from(notify_type.cast_unsigned()))
+    add_thread_routine(
+        notify_information as usize,
+        variant::EX,
+        u64::from(notify_type.cast_unsigned()),
+    )
 }
 
 /// `PsRemoveCreateThreadNotifyRoutine` (ntddk/nf-ntddk-psremovecreatethreadnotifyroutine):
@@ -294,13 +373,17 @@ pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutineEx(notify_type: PSCREATET
 /// # Safety
 /// None beyond the C ABI.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn PsRemoveCreateThreadNotifyRoutine(notify_routine: PCREATE_THREAD_NOTIFY_ROUTINE) -> NTSTATUS {
+pub unsafe extern "C" fn PsRemoveCreateThreadNotifyRoutine(
+    notify_routine: PCREATE_THREAD_NOTIFY_ROUTINE,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::PS_REMOVE_CREATE_THREAD_NOTIFY_ROUTINE);
     if let Some(status) = entry.fault {
         return status;
     }
     let routine = notify_routine.map_or(0, |r| r as usize);
-    if THREAD.remove("PsRemoveCreateThreadNotifyRoutine", true, |s| s.routine == routine) {
+    if THREAD.remove("PsRemoveCreateThreadNotifyRoutine", true, |s| {
+        s.routine == routine
+    }) {
         STATUS_SUCCESS
     } else {
         STATUS_PROCEDURE_NOT_FOUND

@@ -15,9 +15,10 @@
 use std::fmt;
 
 use wdk_sys::{
-    ACCESS_MASK, BOOLEAN, NTSTATUS, PACL, PSECURITY_DESCRIPTOR, PSID, STATUS_ALLOTTED_SPACE_EXCEEDED,
-    STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_ACL, STATUS_INVALID_PARAMETER, STATUS_INVALID_SECURITY_DESCR,
-    STATUS_INVALID_SID, STATUS_REVISION_MISMATCH, STATUS_SUCCESS, STATUS_UNKNOWN_REVISION, ULONG,
+    ACCESS_MASK, BOOLEAN, NTSTATUS, PACL, PSECURITY_DESCRIPTOR, PSID,
+    STATUS_ALLOTTED_SPACE_EXCEEDED, STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_ACL,
+    STATUS_INVALID_PARAMETER, STATUS_INVALID_SECURITY_DESCR, STATUS_INVALID_SID,
+    STATUS_REVISION_MISMATCH, STATUS_SUCCESS, STATUS_UNKNOWN_REVISION, ULONG,
 };
 
 use crate::ddi;
@@ -84,7 +85,11 @@ impl Sid {
     /// A revision-1 SID.
     #[must_use]
     pub fn new(authority: u64, sub_authorities: &[u32]) -> Self {
-        Self { revision: 1, authority, sub_authorities: sub_authorities.to_vec() }
+        Self {
+            revision: 1,
+            authority,
+            sub_authorities: sub_authorities.to_vec(),
+        }
     }
 
     /// S-1-5-18 (LocalSystem).
@@ -126,7 +131,10 @@ impl Sid {
     /// The winnt.h bytes.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = vec![self.revision, u8::try_from(self.sub_authorities.len()).unwrap_or(u8::MAX)];
+        let mut bytes = vec![
+            self.revision,
+            u8::try_from(self.sub_authorities.len()).unwrap_or(u8::MAX),
+        ];
         bytes.extend_from_slice(&self.authority.to_be_bytes()[2..]);
         for sub in &self.sub_authorities {
             bytes.extend_from_slice(&sub.to_le_bytes());
@@ -148,9 +156,18 @@ impl Sid {
         let body = bytes.get(8..len).ok_or(ParseError::Truncated("SID"))?;
         let mut authority = [0u8; 8];
         authority[2..].copy_from_slice(&header[2..8]);
-        let sub_authorities =
-            body.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Ok((Self { revision, authority: u64::from_be_bytes(authority), sub_authorities }, len))
+        let sub_authorities = body
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok((
+            Self {
+                revision,
+                authority: u64::from_be_bytes(authority),
+                sub_authorities,
+            },
+            len,
+        ))
     }
 }
 
@@ -202,29 +219,47 @@ impl Acl {
         if !(ACL_REVISION..=ACL_REVISION_DS).contains(&revision) || header[1] != 0 || size < 8 {
             return Err(ParseError::InvalidAcl);
         }
-        let body = bytes.get(..usize::from(size)).ok_or(ParseError::Truncated("ACL"))?;
+        let body = bytes
+            .get(..usize::from(size))
+            .ok_or(ParseError::Truncated("ACL"))?;
         let mut offset = 8;
         let mut aces = Vec::new();
         for _ in 0..count {
             let ace = body.get(offset..offset + 4).ok_or(ParseError::InvalidAcl)?;
-            let (ace_type, flags, ace_size) = (ace[0], ace[1], usize::from(u16::from_le_bytes([ace[2], ace[3]])));
+            let (ace_type, flags, ace_size) = (
+                ace[0],
+                ace[1],
+                usize::from(u16::from_le_bytes([ace[2], ace[3]])),
+            );
             if ace_size < 4 || ace_size % 4 != 0 {
                 return Err(ParseError::InvalidAcl);
             }
-            let whole = body.get(offset..offset + ace_size).ok_or(ParseError::InvalidAcl)?;
+            let whole = body
+                .get(offset..offset + ace_size)
+                .ok_or(ParseError::InvalidAcl)?;
             if ace_type != ACCESS_ALLOWED_ACE_TYPE && ace_type != ACCESS_DENIED_ACE_TYPE {
                 return Err(ParseError::UnsupportedAce(ace_type));
             }
             let mask_bytes = whole.get(4..8).ok_or(ParseError::InvalidAcl)?;
-            let mask = u32::from_le_bytes([mask_bytes[0], mask_bytes[1], mask_bytes[2], mask_bytes[3]]);
+            let mask =
+                u32::from_le_bytes([mask_bytes[0], mask_bytes[1], mask_bytes[2], mask_bytes[3]]);
             let (sid, sid_len) = Sid::parse(&whole[8..])?;
             if 8 + sid_len > ace_size {
                 return Err(ParseError::InvalidAcl);
             }
-            aces.push(Ace { ace_type, flags, mask, sid });
+            aces.push(Ace {
+                ace_type,
+                flags,
+                mask,
+                sid,
+            });
             offset += ace_size;
         }
-        Ok(Self { revision, size, aces })
+        Ok(Self {
+            revision,
+            size,
+            aces,
+        })
     }
 }
 
@@ -247,7 +282,9 @@ impl SecurityDescriptor {
     /// # Errors
     /// Malformed bytes.
     pub fn parse_self_relative(bytes: &[u8]) -> Result<Self, ParseError> {
-        let header = bytes.get(..20).ok_or(ParseError::Truncated("SECURITY_DESCRIPTOR_RELATIVE"))?;
+        let header = bytes
+            .get(..20)
+            .ok_or(ParseError::Truncated("SECURITY_DESCRIPTOR_RELATIVE"))?;
         if header[0] != SECURITY_DESCRIPTOR_REVISION {
             return Err(ParseError::InvalidSecurityDescriptor);
         }
@@ -255,29 +292,58 @@ impl SecurityDescriptor {
         if control & SE_SELF_RELATIVE == 0 {
             return Err(ParseError::InvalidSecurityDescriptor);
         }
-        let offset = |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]) as usize;
+        let offset = |i: usize| {
+            u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]) as usize
+        };
         let sid_at = |o: usize| -> Result<Option<Sid>, ParseError> {
-            if o == 0 { Ok(None) } else { Sid::parse(bytes.get(o..).ok_or(ParseError::InvalidSecurityDescriptor)?).map(|(s, _)| Some(s)) }
+            if o == 0 {
+                Ok(None)
+            } else {
+                Sid::parse(
+                    bytes
+                        .get(o..)
+                        .ok_or(ParseError::InvalidSecurityDescriptor)?,
+                )
+                .map(|(s, _)| Some(s))
+            }
         };
         let owner = sid_at(offset(4))?;
         let group = sid_at(offset(8))?;
         let dacl_offset = offset(16);
         let dacl = if control & SE_DACL_PRESENT != 0 && dacl_offset != 0 {
-            Some(Acl::parse(bytes.get(dacl_offset..).ok_or(ParseError::InvalidSecurityDescriptor)?)?)
+            Some(Acl::parse(
+                bytes
+                    .get(dacl_offset..)
+                    .ok_or(ParseError::InvalidSecurityDescriptor)?,
+            )?)
         } else {
             None
         };
-        Ok(Self { control, owner, group, dacl })
+        Ok(Self {
+            control,
+            owner,
+            group,
+            dacl,
+        })
     }
 
     /// The SDDL-like summary of the DACL, e.g. `D:(A;;0x1f01ff;;;S-1-5-18)`.
     #[must_use]
     pub fn dacl_text(&self) -> String {
-        let Some(dacl) = &self.dacl else { return "D:NO_ACCESS_CONTROL".to_owned() };
+        let Some(dacl) = &self.dacl else {
+            return "D:NO_ACCESS_CONTROL".to_owned();
+        };
         let mut text = String::from("D:");
         for ace in &dacl.aces {
-            let kind = if ace.ace_type == ACCESS_ALLOWED_ACE_TYPE { "A" } else { "D" };
-            text.push_str(&format!("({kind};{:#x};{:#x};;;{})", ace.flags, ace.mask, ace.sid));
+            let kind = if ace.ace_type == ACCESS_ALLOWED_ACE_TYPE {
+                "A"
+            } else {
+                "D"
+            };
+            text.push_str(&format!(
+                "({kind};{:#x};{:#x};;;{})",
+                ace.flags, ace.mask, ace.sid
+            ));
         }
         text
     }
@@ -312,7 +378,12 @@ impl ParseError {
 
 /// Builds a self-relative descriptor (header, owner, group, DACL).
 #[must_use]
-pub fn build_self_relative(control: u16, owner: Option<&Sid>, group: Option<&Sid>, dacl: Option<&[u8]>) -> Vec<u8> {
+pub fn build_self_relative(
+    control: u16,
+    owner: Option<&Sid>,
+    group: Option<&Sid>,
+    dacl: Option<&[u8]>,
+) -> Vec<u8> {
     let mut bytes = vec![0u8; 20];
     bytes[0] = SECURITY_DESCRIPTOR_REVISION;
     let mut control = control | SE_SELF_RELATIVE;
@@ -382,7 +453,9 @@ pub const fn map_generic_file(mask: u32) -> u32 {
 #[must_use]
 pub fn access_check(sd: Option<&SecurityDescriptor>, token: &[Sid], desired: u32) -> Option<u32> {
     let desired = map_generic_file(desired);
-    let Some(dacl) = sd.and_then(|sd| sd.dacl.as_ref()) else { return Some(desired) };
+    let Some(dacl) = sd.and_then(|sd| sd.dacl.as_ref()) else {
+        return Some(desired);
+    };
     let mut remaining = desired;
     for ace in &dacl.aces {
         if ace.flags & INHERIT_ONLY_ACE != 0 || !token.contains(&ace.sid) {
@@ -434,7 +507,11 @@ fn acl_used(acl: &[u8]) -> Option<usize> {
     let revision = acl[0];
     let size = usize::from(u16::from_le_bytes([acl[2], acl[3]]));
     let count = u16::from_le_bytes([acl[4], acl[5]]);
-    if !(ACL_REVISION..=ACL_REVISION_DS).contains(&revision) || acl[1] != 0 || size < 8 || size > acl.len() {
+    if !(ACL_REVISION..=ACL_REVISION_DS).contains(&revision)
+        || acl[1] != 0
+        || size < 8
+        || size > acl.len()
+    {
         return None;
     }
     let mut offset = 8;
@@ -457,7 +534,11 @@ fn acl_used(acl: &[u8]) -> Option<usize> {
 /// # Safety
 /// `acl` is writable for `acl_length` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn RtlCreateAcl(acl: PACL, acl_length: ULONG, acl_revision: ULONG) -> NTSTATUS {
+pub unsafe extern "C" fn RtlCreateAcl(
+    acl: PACL,
+    acl_length: ULONG,
+    acl_revision: ULONG,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::RTL_CREATE_ACL);
     if let Some(status) = entry.fault {
         return status;
@@ -465,14 +546,22 @@ pub unsafe extern "C" fn RtlCreateAcl(acl: PACL, acl_length: ULONG, acl_revision
     if acl_length < 8 {
         return STATUS_BUFFER_TOO_SMALL;
     }
-    let Ok(size) = u16::try_from(acl_length) else { return STATUS_INVALID_PARAMETER };
+    let Ok(size) = u16::try_from(acl_length) else {
+        return STATUS_INVALID_PARAMETER;
+    };
     let revision = u8::try_from(acl_revision).unwrap_or(0);
     if !(ACL_REVISION..=ACL_REVISION_DS).contains(&revision) || acl.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
     // SAFETY: writable per the caller (at least 8 bytes, checked above).
     unsafe {
-        acl.write_unaligned(wdk_sys::ACL { AclRevision: revision, Sbz1: 0, AclSize: size, AceCount: 0, Sbz2: 0 });
+        acl.write_unaligned(wdk_sys::ACL {
+            AclRevision: revision,
+            Sbz1: 0,
+            AclSize: size,
+            AceCount: 0,
+            Sbz2: 0,
+        });
     };
     STATUS_SUCCESS
 }
@@ -486,7 +575,12 @@ pub unsafe extern "C" fn RtlCreateAcl(acl: PACL, acl_length: ULONG, acl_revision
 /// # Safety
 /// `acl` is a writable ACL of `AclSize` bytes; `sid` is a readable SID.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn RtlAddAccessAllowedAce(acl: PACL, ace_revision: ULONG, access_mask: ACCESS_MASK, sid: PSID) -> NTSTATUS {
+pub unsafe extern "C" fn RtlAddAccessAllowedAce(
+    acl: PACL,
+    ace_revision: ULONG,
+    access_mask: ACCESS_MASK,
+    sid: PSID,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::RTL_ADD_ACCESS_ALLOWED_ACE);
     if let Some(status) = entry.fault {
         return status;
@@ -502,9 +596,13 @@ pub unsafe extern "C" fn RtlAddAccessAllowedAce(acl: PACL, ace_revision: ULONG, 
     }
     // SAFETY: the ACL is AclSize bytes per the caller.
     let acl_bytes = unsafe { bytes_at(acl.cast::<u8>(), size) };
-    let Some(used) = acl_used(acl_bytes) else { return STATUS_INVALID_ACL };
+    let Some(used) = acl_used(acl_bytes) else {
+        return STATUS_INVALID_ACL;
+    };
     // SAFETY: readable per the caller.
-    let Some(sid_length) = (unsafe { sid_len(sid) }) else { return STATUS_INVALID_SID };
+    let Some(sid_length) = (unsafe { sid_len(sid) }) else {
+        return STATUS_INVALID_SID;
+    };
     let revision = u8::try_from(ace_revision).unwrap_or(0);
     if !(ACL_REVISION..=ACL_REVISION_DS).contains(&revision) {
         return STATUS_REVISION_MISMATCH;
@@ -521,7 +619,9 @@ pub unsafe extern "C" fn RtlAddAccessAllowedAce(acl: PACL, ace_revision: ULONG, 
     ace.extend_from_slice(&access_mask.to_le_bytes());
     ace.extend_from_slice(&sid_bytes);
     // SAFETY: `used + ace_size <= AclSize`, all inside the caller's writable ACL.
-    unsafe { std::ptr::copy_nonoverlapping(ace.as_ptr(), acl.cast::<u8>().add(used), ace_size) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(ace.as_ptr(), acl.cast::<u8>().wrapping_add(used), ace_size);
+    };
     let updated = wdk_sys::ACL {
         AclRevision: header.AclRevision.max(revision),
         AceCount: header.AceCount + 1,
@@ -539,7 +639,10 @@ pub unsafe extern "C" fn RtlAddAccessAllowedAce(acl: PACL, ace_revision: ULONG, 
 /// # Safety
 /// `security_descriptor` is a writable `SECURITY_DESCRIPTOR`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn RtlCreateSecurityDescriptor(security_descriptor: PSECURITY_DESCRIPTOR, revision: ULONG) -> NTSTATUS {
+pub unsafe extern "C" fn RtlCreateSecurityDescriptor(
+    security_descriptor: PSECURITY_DESCRIPTOR,
+    revision: ULONG,
+) -> NTSTATUS {
     let entry = ddi::enter(&ddi::RTL_CREATE_SECURITY_DESCRIPTOR);
     if let Some(status) = entry.fault {
         return status;
@@ -613,12 +716,15 @@ pub unsafe extern "C" fn RtlSetDaclSecurityDescriptor(
     STATUS_SUCCESS
 }
 
+/// A captured descriptor: control, owner, group and the DACL's bytes.
+pub(crate) type Captured = (u16, Option<Sid>, Option<Sid>, Option<Vec<u8>>);
+
 /// Reads a caller's descriptor (absolute or self-relative) into owned parts:
 /// control, owner, group and the DACL's bytes (`None` if not present or NULL).
 ///
 /// # Safety
 /// `sd` is a readable descriptor whose pointers/offsets are valid.
-pub(crate) unsafe fn capture(sd: PSECURITY_DESCRIPTOR) -> Result<(u16, Option<Sid>, Option<Sid>, Option<Vec<u8>>), NTSTATUS> {
+pub(crate) unsafe fn capture(sd: PSECURITY_DESCRIPTOR) -> Result<Captured, NTSTATUS> {
     if sd.is_null() {
         return Err(STATUS_INVALID_SECURITY_DESCR);
     }
@@ -628,7 +734,8 @@ pub(crate) unsafe fn capture(sd: PSECURITY_DESCRIPTOR) -> Result<(u16, Option<Si
         return Err(STATUS_UNKNOWN_REVISION);
     }
     let control = u16::from_le_bytes([head[2], head[3]]);
-    let (owner, group, dacl): (*const u8, *const u8, *const u8) = if control & SE_SELF_RELATIVE != 0 {
+    let (owner, group, dacl): (*const u8, *const u8, *const u8) = if control & SE_SELF_RELATIVE != 0
+    {
         // SAFETY: a self-relative header is 20 readable bytes.
         let rel = unsafe { bytes_at(sd.cast(), 20) };
         let at = |i: usize| {
@@ -643,7 +750,11 @@ pub(crate) unsafe fn capture(sd: PSECURITY_DESCRIPTOR) -> Result<(u16, Option<Si
     } else {
         // SAFETY: an absolute descriptor is readable per the caller.
         let abs = unsafe { sd.cast::<wdk_sys::SECURITY_DESCRIPTOR>().read_unaligned() };
-        (abs.Owner.cast_const().cast(), abs.Group.cast_const().cast(), abs.Dacl.cast_const().cast())
+        (
+            abs.Owner.cast_const().cast(),
+            abs.Group.cast_const().cast(),
+            abs.Dacl.cast_const().cast(),
+        )
     };
     let read_sid = |p: *const u8| -> Result<Option<Sid>, NTSTATUS> {
         if p.is_null() {
@@ -652,7 +763,9 @@ pub(crate) unsafe fn capture(sd: PSECURITY_DESCRIPTOR) -> Result<(u16, Option<Si
         // SAFETY: the descriptor's SID pointers are readable per the caller.
         let len = unsafe { sid_len(p.cast_mut().cast()) }.ok_or(STATUS_INVALID_SID)?;
         // SAFETY: as above, `len` bytes.
-        Sid::parse(unsafe { bytes_at(p, len) }).map(|(s, _)| Some(s)).map_err(ParseError::ntstatus)
+        Sid::parse(unsafe { bytes_at(p, len) })
+            .map(|(s, _)| Some(s))
+            .map_err(ParseError::ntstatus)
     };
     let owner = read_sid(owner)?;
     let group = read_sid(group)?;

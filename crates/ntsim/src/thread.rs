@@ -21,9 +21,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wdk_sys::{
-    BOOLEAN, HANDLE, NTSTATUS, OBJ_EXCLUSIVE, OBJ_KERNEL_HANDLE, OBJ_OPENIF, OBJ_PERMANENT, PCLIENT_ID,
-    PHANDLE, PKSTART_ROUTINE, PLARGE_INTEGER, POBJECT_ATTRIBUTES, POBJECT_TYPE, PVOID, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
+    BOOLEAN, HANDLE, NTSTATUS, OBJ_EXCLUSIVE, OBJ_KERNEL_HANDLE, OBJ_OPENIF, OBJ_PERMANENT,
+    PCLIENT_ID, PHANDLE, PKSTART_ROUTINE, PLARGE_INTEGER, POBJECT_ATTRIBUTES, POBJECT_TYPE, PVOID,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER,
+    STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
 };
 
 use crate::context::{self, ContextScope, Phase, SYSTEM_PID};
@@ -53,6 +54,9 @@ pub enum HandleObject {
     Key(String),
     /// An object directory, by canonical path.
     Directory(String),
+    /// An object opened by pointer (`ObOpenObjectByPointer`): its address
+    /// and the access granted.
+    Object(usize, u32),
 }
 
 #[derive(Default)]
@@ -147,7 +151,9 @@ pub unsafe extern "C" fn PsCreateSystemThread(
     if thread_handle.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
-    let Some(start) = start_routine else { return STATUS_INVALID_PARAMETER };
+    let Some(start) = start_routine else {
+        return STATUS_INVALID_PARAMETER;
+    };
     let attributes = if object_attributes.is_null() {
         0
     } else {
@@ -170,21 +176,31 @@ pub unsafe extern "C" fn PsCreateSystemThread(
     let tid = context::new_tid();
     let handle = new_kernel_handle();
     with_threads(|t| {
-        t.threads.insert(tid, SystemThread { tid, start: start as usize, terminated: false, exit_status: 0 });
+        t.threads.insert(
+            tid,
+            SystemThread {
+                tid,
+                start: start as usize,
+                terminated: false,
+                exit_status: 0,
+            },
+        );
         t.handles.insert(handle, HandleObject::Thread(tid));
     });
     ke::lock_dispatcher().threads.insert(tid, false);
     let context = StartContext(start_context);
-    let spawned = std::thread::Builder::new().name(format!("ntsim-system-thread-{tid:#x}")).spawn(move || {
-        let context = context;
-        context::set_identity(SYSTEM_PID, tid);
-        SYSTEM_THREAD.with(|s| s.set(Some(tid)));
-        let _irql = IrqlScope::enter(PASSIVE_LEVEL);
-        let _phase = ContextScope::phase(Phase::SystemThread);
-        // SAFETY: the driver's start routine with the context it supplied.
-        unsafe { start(context.0) };
-        mark_terminated(tid, STATUS_SUCCESS);
-    });
+    let spawned = std::thread::Builder::new()
+        .name(format!("ntsim-system-thread-{tid:#x}"))
+        .spawn(move || {
+            let context = context;
+            context::set_identity(SYSTEM_PID, tid);
+            SYSTEM_THREAD.with(|s| s.set(Some(tid)));
+            let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+            let _phase = ContextScope::phase(Phase::SystemThread);
+            // SAFETY: the driver's start routine with the context it supplied.
+            unsafe { start(context.0) };
+            mark_terminated(tid, STATUS_SUCCESS);
+        });
     if spawned.is_err() {
         with_threads(|t| {
             t.threads.remove(&tid);
@@ -197,7 +213,10 @@ pub unsafe extern "C" fn PsCreateSystemThread(
     if !client_id.is_null() {
         // SAFETY: writable per the caller.
         unsafe {
-            client_id.write(wdk_sys::CLIENT_ID { UniqueProcess: SYSTEM_PID as HANDLE, UniqueThread: tid as HANDLE });
+            client_id.write(wdk_sys::CLIENT_ID {
+                UniqueProcess: SYSTEM_PID as HANDLE,
+                UniqueThread: tid as HANDLE,
+            });
         };
     }
     STATUS_SUCCESS
@@ -228,9 +247,15 @@ pub unsafe extern "C" fn PsTerminateSystemThread(exit_status: NTSTATUS) -> NTSTA
 /// # Safety
 /// `timeout` is null or readable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ZwWaitForSingleObject(handle: HANDLE, _alertable: BOOLEAN, timeout: PLARGE_INTEGER) -> NTSTATUS {
+pub unsafe extern "C" fn ZwWaitForSingleObject(
+    handle: HANDLE,
+    _alertable: BOOLEAN,
+    timeout: PLARGE_INTEGER,
+) -> NTSTATUS {
     ddi::zw_passive(&ddi::ZW_WAIT_FOR_SINGLE_OBJECT);
-    let Some(HandleObject::Thread(tid)) = with_threads(|t| t.handles.get(&(handle as usize)).cloned()) else {
+    let Some(HandleObject::Thread(tid)) =
+        with_threads(|t| t.handles.get(&(handle as usize)).cloned())
+    else {
         return STATUS_INVALID_HANDLE;
     };
     if SYSTEM_THREAD.with(std::cell::Cell::get) == Some(tid) {
@@ -243,7 +268,9 @@ pub unsafe extern "C" fn ZwWaitForSingleObject(handle: HANDLE, _alertable: BOOLE
     }
     // SAFETY: null or readable per the caller.
     let deadline = unsafe { ke::deadline(timeout) };
-    ke::wait_until("a system thread to terminate", deadline, |d| d.threads.get(&tid).copied().unwrap_or(true))
+    ke::wait_until("a system thread to terminate", deadline, |d| {
+        d.threads.get(&tid).copied().unwrap_or(true)
+    })
 }
 
 /// `ZwClose` (wdm/nf-wdm-zwclose): PASSIVE_LEVEL, rule IrqlZwPassive. An
@@ -314,19 +341,24 @@ static DEVICE_TYPE: ObjectType = ObjectType { name: "Device" };
 
 /// `PsThreadType`: the variable holding the thread object type.
 #[unsafe(no_mangle)]
-pub static PsThreadType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const THREAD_TYPE).cast_mut().cast());
+pub static PsThreadType: Export<wdk_sys::_OBJECT_TYPE> =
+    Export((&raw const THREAD_TYPE).cast_mut().cast());
 /// `PsProcessType`: the variable holding the process object type.
 #[unsafe(no_mangle)]
-pub static PsProcessType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const PROCESS_TYPE).cast_mut().cast());
+pub static PsProcessType: Export<wdk_sys::_OBJECT_TYPE> =
+    Export((&raw const PROCESS_TYPE).cast_mut().cast());
 /// `ExDesktopObjectType`: the variable holding the desktop object type.
 #[unsafe(no_mangle)]
-pub static ExDesktopObjectType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const DESKTOP_TYPE).cast_mut().cast());
+pub static ExDesktopObjectType: Export<wdk_sys::_OBJECT_TYPE> =
+    Export((&raw const DESKTOP_TYPE).cast_mut().cast());
 /// `IoFileObjectType`.
 #[unsafe(no_mangle)]
-pub static IoFileObjectType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const FILE_TYPE).cast_mut().cast());
+pub static IoFileObjectType: Export<wdk_sys::_OBJECT_TYPE> =
+    Export((&raw const FILE_TYPE).cast_mut().cast());
 /// `IoDeviceObjectType`.
 #[unsafe(no_mangle)]
-pub static IoDeviceObjectType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const DEVICE_TYPE).cast_mut().cast());
+pub static IoDeviceObjectType: Export<wdk_sys::_OBJECT_TYPE> =
+    Export((&raw const DEVICE_TYPE).cast_mut().cast());
 
 /// The process object type (the value of `PsProcessType`).
 #[must_use]
@@ -349,10 +381,19 @@ pub fn desktop_type() -> POBJECT_TYPE {
 /// The name of the object type a `POBJECT_TYPE` stands for (`"Thread"`, `"Process"`, ...).
 #[must_use]
 pub fn object_type_name(object_type: POBJECT_TYPE) -> Option<&'static str> {
-    [&THREAD_TYPE, &PROCESS_TYPE, &DESKTOP_TYPE, &FILE_TYPE, &DEVICE_TYPE]
-        .into_iter()
-        .find(|t| std::ptr::from_ref::<ObjectType>(t).cast::<wdk_sys::_OBJECT_TYPE>() == object_type.cast_const())
-        .map(|t| t.name)
+    [
+        &THREAD_TYPE,
+        &PROCESS_TYPE,
+        &DESKTOP_TYPE,
+        &FILE_TYPE,
+        &DEVICE_TYPE,
+    ]
+    .into_iter()
+    .find(|t| {
+        std::ptr::from_ref::<ObjectType>(t).cast::<wdk_sys::_OBJECT_TYPE>()
+            == object_type.cast_const()
+    })
+    .map(|t| t.name)
 }
 
 /// Forgets threads and handles. Threads of a previous test that still run

@@ -4,25 +4,39 @@
 //! calling thread and returns what the family returns (how many routines
 //! ran, or the status the callbacks produced).
 //!
-//! Families: image load, process create/exit, thread create/exit, and the
+//! Families: image load, process create/exit, thread create/exit, the
 //! system callback objects (`SetSystemTime`, `PowerState`, `ProcessorAdd`,
-//! or any callback object by name). More families slot in as functions (or
-//! builders) here, using the registry of their module.
+//! or any callback object by name), registry operations, and, re-exported
+//! from their modules, handle operations ([`HandleOperation`]), shutdown,
+//! Plug and Play, file systems, bug checks, NMIs, bound exceptions, power
+//! settings, WHEA page offlining and profile interrupts. A new family slots
+//! in as a function (or builder) here over the registry of its module.
 
 use std::ffi::c_void;
 
 use wdk_sys::{
-    _KE_PROCESSOR_CHANGE_NOTIFY_STATE::{KeProcessorAddCompleteNotify, KeProcessorAddFailureNotify, KeProcessorAddStartNotify},
-    CLIENT_ID, FILE_OBJECT, HANDLE, IMAGE_INFO, IMAGE_INFO_EX, IO_TYPE_FILE, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, KIRQL,
-    NTSTATUS, PCREATE_PROCESS_NOTIFY_ROUTINE, PCREATE_PROCESS_NOTIFY_ROUTINE_EX, PCREATE_THREAD_NOTIFY_ROUTINE,
-    PLOAD_IMAGE_NOTIFY_ROUTINE, PROCESSOR_NUMBER, PS_CREATE_NOTIFY_INFO, STATUS_SUCCESS,
+    _KE_PROCESSOR_CHANGE_NOTIFY_STATE::{
+        KeProcessorAddCompleteNotify, KeProcessorAddFailureNotify, KeProcessorAddStartNotify,
+    },
+    CLIENT_ID, FILE_OBJECT, HANDLE, IMAGE_INFO, IMAGE_INFO_EX, IO_TYPE_FILE,
+    KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, KIRQL, NTSTATUS, PCREATE_PROCESS_NOTIFY_ROUTINE,
+    PCREATE_PROCESS_NOTIFY_ROUTINE_EX, PCREATE_THREAD_NOTIFY_ROUTINE, PLOAD_IMAGE_NOTIFY_ROUTINE,
+    PROCESSOR_NUMBER, PS_CREATE_NOTIFY_INFO, STATUS_SUCCESS,
 };
 
 use crate::context::{self, ContextScope, Phase, SYSTEM_PID};
 use crate::irql::{APC_LEVEL, DISPATCH_LEVEL, IrqlScope, PASSIVE_LEVEL};
 use crate::ps::{self, variant};
 use crate::unicode::OwnedUnicode;
-use crate::{clock, excallback};
+use crate::{clock, excallback, objects, registry};
+
+pub use crate::ioreg::{
+    device_interface_arrival, device_interface_removal, file_system_registered,
+    file_system_unregistered, hardware_profile_change, shutdown,
+};
+pub use crate::kecb::{SecondaryDump, bound_exception, bug_check, nmi};
+pub use crate::obcallbacks::{HandleOperation, Target};
+pub use crate::power::{page_offline, power_setting_change, profile_interrupt};
 
 fn require_passive(trigger: &str) {
     assert_eq!(
@@ -120,7 +134,9 @@ impl LoadImage {
         let mut info = IMAGE_INFO_EX {
             Size: std::mem::size_of::<IMAGE_INFO_EX>() as u64,
             ImageInfo: IMAGE_INFO {
-                __bindgen_anon_1: wdk_sys::_IMAGE_INFO__bindgen_ty_1 { Properties: self.properties() },
+                __bindgen_anon_1: wdk_sys::_IMAGE_INFO__bindgen_ty_1 {
+                    Properties: self.properties(),
+                },
                 ImageBase: self.base as *mut c_void,
                 ImageSelector: 0,
                 ImageSize: self.size,
@@ -128,7 +144,11 @@ impl LoadImage {
             },
             FileObject: Box::into_raw(file),
         };
-        let pid = if self.system_mode { SYSTEM_PID } else { self.pid };
+        let pid = if self.system_mode {
+            SYSTEM_PID
+        } else {
+            self.pid
+        };
         let _context = ContextScope::enter(pid, None, Phase::Other);
         let _irql = IrqlScope::enter(PASSIVE_LEVEL);
         let mut ran = 0;
@@ -140,9 +160,12 @@ impl LoadImage {
                 continue;
             }
             // SAFETY: the registry stores PLOAD_IMAGE_NOTIFY_ROUTINE addresses.
-            let routine: PLOAD_IMAGE_NOTIFY_ROUTINE = unsafe { std::mem::transmute::<usize, PLOAD_IMAGE_NOTIFY_ROUTINE>(slot.routine) };
+            let routine: PLOAD_IMAGE_NOTIFY_ROUTINE =
+                unsafe { std::mem::transmute::<usize, PLOAD_IMAGE_NOTIFY_ROUTINE>(slot.routine) };
             let Some(routine) = routine else { continue };
-            let name_ptr = name.as_mut().map_or(std::ptr::null_mut(), OwnedUnicode::as_ptr);
+            let name_ptr = name
+                .as_mut()
+                .map_or(std::ptr::null_mut(), OwnedUnicode::as_ptr);
             // The kernel passes &IMAGE_INFO_EX.ImageInfo; drivers reach the
             // extension with CONTAINING_RECORD when ExtendedInfoPresent is set.
             let info_ptr = &raw mut info.ImageInfo;
@@ -164,7 +187,13 @@ impl LoadImage {
 /// `ProcessId` the docs say is 0). Returns how many routines ran.
 #[must_use = "the number of routines that ran"]
 pub fn load_image(full_name: &str, pid: u64, base: u64, size: u64, system_mode: bool) -> usize {
-    LoadImage { base, size, system_mode, ..LoadImage::new(full_name, pid) }.fire()
+    LoadImage {
+        base,
+        size,
+        system_mode,
+        ..LoadImage::new(full_name, pid)
+    }
+    .fire()
 }
 
 /// A process creation (ntddk/nc-ntddk-pcreate_process_notify_routine_ex,
@@ -227,19 +256,29 @@ impl ProcessCreate {
         info.Size = std::mem::size_of::<PS_CREATE_NOTIFY_INFO>() as u64;
         info.__bindgen_anon_1.Flags = flags;
         info.ParentProcessId = self.parent_pid as HANDLE;
-        info.CreatingThreadId = CLIENT_ID { UniqueProcess: self.creating_pid as HANDLE, UniqueThread: self.creating_tid as HANDLE };
+        info.CreatingThreadId = CLIENT_ID {
+            UniqueProcess: self.creating_pid as HANDLE,
+            UniqueThread: self.creating_tid as HANDLE,
+        };
         info.FileObject = file_ptr;
-        info.ImageFileName = image.as_mut().map_or(std::ptr::null(), |u| u.as_ptr().cast_const());
-        info.CommandLine = command_line.as_mut().map_or(std::ptr::null(), |u| u.as_ptr().cast_const());
+        info.ImageFileName = image
+            .as_mut()
+            .map_or(std::ptr::null(), |u| u.as_ptr().cast_const());
+        info.CommandLine = command_line
+            .as_mut()
+            .map_or(std::ptr::null(), |u| u.as_ptr().cast_const());
         info.CreationStatus = STATUS_SUCCESS;
-        let _context = ContextScope::enter(self.creating_pid, Some(self.creating_tid), Phase::Other);
+        let _context =
+            ContextScope::enter(self.creating_pid, Some(self.creating_tid), Phase::Other);
         let _irql = IrqlScope::enter(PASSIVE_LEVEL);
-        let process = fake_process(self.pid);
+        let process = objects::process(self.pid);
         for slot in ps::PROCESS.live() {
             match slot.variant {
                 variant::LEGACY if !self.subsystem => {
                     // SAFETY: the registry stores routines of the variant's type.
-                    let routine = unsafe { std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine) };
+                    let routine = unsafe {
+                        std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine)
+                    };
                     if let Some(routine) = routine {
                         ps::PROCESS.invoke(slot.id, || {
                             // SAFETY: a registered routine with valid arguments.
@@ -249,7 +288,11 @@ impl ProcessCreate {
                 }
                 variant::EX | variant::EX2 if !self.subsystem || slot.variant == variant::EX2 => {
                     // SAFETY: as above.
-                    let routine = unsafe { std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE_EX>(slot.routine) };
+                    let routine = unsafe {
+                        std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE_EX>(
+                            slot.routine,
+                        )
+                    };
                     if let Some(routine) = routine {
                         let info_ptr = &raw mut info;
                         ps::PROCESS.invoke(slot.id, || {
@@ -267,11 +310,6 @@ impl ProcessCreate {
     }
 }
 
-/// A stand-in `PEPROCESS` for process `pid` (drivers treat it as opaque).
-fn fake_process(pid: u64) -> wdk_sys::PEPROCESS {
-    (0xFFFF_A000_0000_0000_u64 | (pid << 4)) as wdk_sys::PEPROCESS
-}
-
 /// Process `pid` exits: every process notify routine runs with
 /// `Create = FALSE` / `CreateInfo = NULL`, at PASSIVE_LEVEL in the context of
 /// the exiting process's last thread (ntddk/nc-ntddk-pcreate_process_notify_routine).
@@ -281,15 +319,28 @@ fn fake_process(pid: u64) -> wdk_sys::PEPROCESS {
 /// If called above PASSIVE_LEVEL.
 #[must_use = "the number of routines that ran"]
 pub fn process_exit(pid: u64, parent_pid: u64) -> usize {
+    process_exit_with_status(pid, parent_pid, STATUS_SUCCESS)
+}
+
+/// As [`process_exit`], with the process's exit status (what
+/// `PsGetProcessExitStatus` reports from then on).
+///
+/// # Panics
+/// If called above PASSIVE_LEVEL.
+#[must_use = "the number of routines that ran"]
+pub fn process_exit_with_status(pid: u64, parent_pid: u64, exit_status: NTSTATUS) -> usize {
     require_passive("process_exit");
+    objects::set_exit_status(pid, exit_status);
     let _context = ContextScope::enter(pid, Some(context::new_tid()), Phase::Other);
     let _irql = IrqlScope::enter(PASSIVE_LEVEL);
-    let process = fake_process(pid);
+    let process = objects::process(pid);
     let mut ran = 0;
     for slot in ps::PROCESS.live() {
         let called = if slot.variant == variant::LEGACY {
             // SAFETY: the registry stores routines of the variant's type.
-            let routine = unsafe { std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine) };
+            let routine = unsafe {
+                std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine)
+            };
             routine.and_then(|routine| {
                 ps::PROCESS.invoke(slot.id, || {
                     // SAFETY: a registered routine.
@@ -298,7 +349,9 @@ pub fn process_exit(pid: u64, parent_pid: u64) -> usize {
             })
         } else {
             // SAFETY: as above.
-            let routine = unsafe { std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE_EX>(slot.routine) };
+            let routine = unsafe {
+                std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE_EX>(slot.routine)
+            };
             routine.and_then(|routine| {
                 ps::PROCESS.invoke(slot.id, || {
                     // SAFETY: a registered routine; NULL CreateInfo means exit.
@@ -324,7 +377,10 @@ pub fn process_exit(pid: u64, parent_pid: u64) -> usize {
 #[must_use = "the number of routines that ran"]
 pub fn thread_notify(pid: u64, tid: u64, create: bool, creator: (u64, u64), level: KIRQL) -> usize {
     require_passive("thread_notify");
-    assert!(level <= APC_LEVEL, "thread notify routines run at PASSIVE_LEVEL or APC_LEVEL");
+    assert!(
+        level <= APC_LEVEL,
+        "thread notify routines run at PASSIVE_LEVEL or APC_LEVEL"
+    );
     let mut ran = 0;
     for slot in ps::THREAD.live() {
         let on_new_thread = !create || (slot.variant == variant::EX && slot.data == 0);
@@ -332,7 +388,8 @@ pub fn thread_notify(pid: u64, tid: u64, create: bool, creator: (u64, u64), leve
         let _context = ContextScope::enter(context_pid, Some(context_tid), Phase::Other);
         let _irql = IrqlScope::enter(level);
         // SAFETY: the registry stores PCREATE_THREAD_NOTIFY_ROUTINE addresses.
-        let routine = unsafe { std::mem::transmute::<usize, PCREATE_THREAD_NOTIFY_ROUTINE>(slot.routine) };
+        let routine =
+            unsafe { std::mem::transmute::<usize, PCREATE_THREAD_NOTIFY_ROUTINE>(slot.routine) };
         let Some(routine) = routine else { continue };
         let called = ps::THREAD.invoke(slot.id, || {
             // SAFETY: a registered routine.
@@ -350,7 +407,12 @@ pub fn thread_notify(pid: u64, tid: u64, create: bool, creator: (u64, u64), leve
 #[must_use = "the number of callbacks that ran"]
 pub fn set_system_time(time: i64) -> usize {
     clock::set_system_time(time);
-    excallback::notify("\\Callback\\SetSystemTime", PASSIVE_LEVEL, std::ptr::null_mut(), std::ptr::null_mut())
+    excallback::notify(
+        "\\Callback\\SetSystemTime",
+        PASSIVE_LEVEL,
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    )
 }
 
 /// Notifies `\Callback\PowerState` with Arg1 = `po_cb` (a `PO_CB_*` value)
@@ -379,21 +441,146 @@ pub fn processor_add(nt_number: u32) -> NTSTATUS {
         State: KeProcessorAddStartNotify,
         NtNumber: nt_number,
         Status: STATUS_SUCCESS,
-        ProcNumber: PROCESSOR_NUMBER { Group: 0, Number: u8::try_from(nt_number).unwrap_or(u8::MAX), Reserved: 0 },
+        ProcNumber: PROCESSOR_NUMBER {
+            Group: 0,
+            Number: u8::try_from(nt_number).unwrap_or(u8::MAX),
+            Reserved: 0,
+        },
     };
     let mut status: NTSTATUS = STATUS_SUCCESS;
     let name = "\\Callback\\ProcessorAdd";
-    let _ = excallback::notify(name, DISPATCH_LEVEL, (&raw mut context).cast(), (&raw mut status).cast());
-    context.State = if status >= 0 { KeProcessorAddCompleteNotify } else { KeProcessorAddFailureNotify };
+    let _ = excallback::notify(
+        name,
+        DISPATCH_LEVEL,
+        (&raw mut context).cast(),
+        (&raw mut status).cast(),
+    );
+    context.State = if status >= 0 {
+        KeProcessorAddCompleteNotify
+    } else {
+        KeProcessorAddFailureNotify
+    };
     context.Status = status;
     let mut final_status = status;
-    let _ = excallback::notify(name, DISPATCH_LEVEL, (&raw mut context).cast(), (&raw mut final_status).cast());
-    status
+    let _ = excallback::notify(
+        name,
+        DISPATCH_LEVEL,
+        (&raw mut context).cast(),
+        (&raw mut final_status).cast(),
+    );
+    let processor_change = crate::kecb::processor_added(nt_number);
+    if status < 0 { status } else { processor_change }
+}
+
+/// A registry value is set by process `pid`: `RegNtPreSetValueKey` with a
+/// `REG_SET_VALUE_KEY_INFORMATION`, then (unless a callback blocked or
+/// bypassed it) the value is written and `RegNtPostSetValueKey` follows with
+/// a `REG_POST_OPERATION_INFORMATION`. Returns the status the caller gets.
+///
+/// # Panics
+/// If called above PASSIVE_LEVEL.
+#[must_use = "the status the operation completed with"]
+pub fn registry_set_value(
+    pid: u64,
+    key: &str,
+    name: &str,
+    value_type: u32,
+    data: &[u8],
+) -> NTSTATUS {
+    require_passive("registry_set_value");
+    registry::create_key(key);
+    let _context = ContextScope::enter(pid, None, Phase::Other);
+    let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+    let object = registry::object_for(key);
+    let mut value_name = OwnedUnicode::new(name);
+    let mut bytes = data.to_vec();
+    let mut pre = wdk_sys::REG_SET_VALUE_KEY_INFORMATION {
+        Object: object,
+        ValueName: value_name.as_ptr(),
+        TitleIndex: 0,
+        Type: value_type,
+        Data: bytes.as_mut_ptr().cast(),
+        DataSize: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        CallContext: std::ptr::null_mut(),
+        ObjectContext: std::ptr::null_mut(),
+        Reserved: std::ptr::null_mut(),
+    };
+    let status = registry::notify(1, (&raw mut pre).cast(), true);
+    if status == registry::STATUS_CALLBACK_BYPASS {
+        return STATUS_SUCCESS;
+    }
+    if status < 0 {
+        return status;
+    }
+    registry::set_value(key, name, value_type, data);
+    let mut post = wdk_sys::REG_POST_OPERATION_INFORMATION {
+        Object: object,
+        Status: STATUS_SUCCESS,
+        PreInformation: (&raw mut pre).cast(),
+        ReturnStatus: STATUS_SUCCESS,
+        CallContext: std::ptr::null_mut(),
+        ObjectContext: std::ptr::null_mut(),
+        Reserved: std::ptr::null_mut(),
+    };
+    let _ = registry::notify(16, (&raw mut post).cast(), false);
+    STATUS_SUCCESS
+}
+
+/// A registry key is opened by process `pid`: `RegNtPreOpenKey` with the
+/// complete name, then (unless blocked) `RegNtPostOpenKey` with the key
+/// object and status. Returns the status the caller gets
+/// (`STATUS_OBJECT_NAME_NOT_FOUND` for a missing key).
+///
+/// # Panics
+/// If called above PASSIVE_LEVEL.
+#[must_use = "the status the operation completed with"]
+pub fn registry_open_key(pid: u64, key: &str) -> NTSTATUS {
+    require_passive("registry_open_key");
+    let _context = ContextScope::enter(pid, None, Phase::Other);
+    let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+    let mut complete_name = OwnedUnicode::new(key);
+    let mut pre = wdk_sys::REG_PRE_CREATE_KEY_INFORMATION {
+        CompleteName: complete_name.as_ptr(),
+    };
+    let status = registry::notify(12, (&raw mut pre).cast(), true);
+    if status == registry::STATUS_CALLBACK_BYPASS {
+        return STATUS_SUCCESS;
+    }
+    if status < 0 {
+        return status;
+    }
+    let exists = registry::key_exists(key);
+    let result = if exists {
+        STATUS_SUCCESS
+    } else {
+        wdk_sys::STATUS_OBJECT_NAME_NOT_FOUND
+    };
+    let mut post = wdk_sys::REG_POST_CREATE_KEY_INFORMATION {
+        CompleteName: complete_name.as_ptr(),
+        Object: if exists {
+            registry::object_for(key)
+        } else {
+            std::ptr::null_mut()
+        },
+        Status: result,
+    };
+    let _ = registry::notify(13, (&raw mut post).cast(), false);
+    result
 }
 
 /// Notifies the callback object `name` with two arguments at `level` (as its
 /// owner would with `ExNotifyCallback`). Returns how many callbacks ran.
 #[must_use = "the number of callbacks that ran"]
-pub fn notify_callback_object(name: &str, argument1: usize, argument2: usize, level: KIRQL) -> usize {
-    excallback::notify(name, level, argument1 as *mut c_void, argument2 as *mut c_void)
+pub fn notify_callback_object(
+    name: &str,
+    argument1: usize,
+    argument2: usize,
+    level: KIRQL,
+) -> usize {
+    excallback::notify(
+        name,
+        level,
+        argument1 as *mut c_void,
+        argument2 as *mut c_void,
+    )
 }

@@ -48,7 +48,11 @@ impl OwnedUnicode {
         let mut units: Vec<u16> = text.encode_utf16().collect();
         let length = u16::try_from(units.len() * 2).expect("string too long for a UNICODE_STRING");
         units.push(0);
-        let descriptor = UNICODE_STRING { Length: length, MaximumLength: length + 2, Buffer: units.as_mut_ptr() };
+        let descriptor = UNICODE_STRING {
+            Length: length,
+            MaximumLength: length + 2,
+            Buffer: units.as_mut_ptr(),
+        };
         Self { units, descriptor }
     }
 
@@ -61,7 +65,10 @@ impl OwnedUnicode {
     /// The descriptor by value (its buffer points into `self`).
     #[must_use]
     pub fn descriptor(&self) -> UNICODE_STRING {
-        UNICODE_STRING { Buffer: self.units.as_ptr().cast_mut(), ..self.descriptor }
+        UNICODE_STRING {
+            Buffer: self.units.as_ptr().cast_mut(),
+            ..self.descriptor
+        }
     }
 }
 

@@ -112,7 +112,13 @@ impl fmt::Display for Bugcheck {
         write!(
             f,
             "bug check {:#X} ({:#X}, {:#X}, {:#X}, {:#X}) on {}: {}",
-            self.code, self.params[0], self.params[1], self.params[2], self.params[3], self.thread, self.text
+            self.code,
+            self.params[0],
+            self.params[1],
+            self.params[2],
+            self.params[3],
+            self.thread,
+            self.text
         )
     }
 }
@@ -143,7 +149,8 @@ pub mod rules {
     pub static IRQL_EX_ALLOCATE_POOL: DdiRule = DdiRule {
         name: "IrqlExAllocatePool",
         p1: 0x2_0004,
-        condition: c"IrqlExAllocatePool: ExAllocatePoolWithTag must be called at IRQL <= DISPATCH_LEVEL",
+        condition:
+            c"IrqlExAllocatePool: ExAllocatePoolWithTag must be called at IRQL <= DISPATCH_LEVEL",
         max_irql: DISPATCH_LEVEL,
     };
     /// devtest/wdm-irqlexapclte2: ExRegisterCallback, ExUnregisterCallback, CmRegisterCallback(Ex), CmUnRegisterCallback at <= APC_LEVEL.
@@ -188,6 +195,14 @@ pub mod rules {
         condition: c"IrqlIoPassive4: the routine must be called at IRQL = PASSIVE_LEVEL",
         max_irql: PASSIVE_LEVEL,
     };
+    /// devtest/wdm-irqliopassive5: IoRegisterDriverReinitialization, IoRegisterShutdownNotification,
+    /// IoUnregisterShutdownNotification at PASSIVE_LEVEL.
+    pub static IRQL_IO_PASSIVE5: DdiRule = DdiRule {
+        name: "IrqlIoPassive5",
+        p1: 0x2_000E,
+        condition: c"IrqlIoPassive5: the routine must be called at IRQL = PASSIVE_LEVEL",
+        max_irql: PASSIVE_LEVEL,
+    };
     /// devtest/wdm-irqlkeapclte2: KeRegisterNmiCallback, KeDeregisterNmiCallback at <= APC_LEVEL.
     pub static IRQL_KE_APC_LTE2: DdiRule = DdiRule {
         name: "IrqlKeApcLte2",
@@ -206,7 +221,8 @@ pub mod rules {
     pub static IRQL_KE_SET_EVENT: DdiRule = DdiRule {
         name: "IrqlKeSetEvent",
         p1: 0x2_0016,
-        condition: c"IrqlKeSetEvent: KeSetEvent with Wait = TRUE must be called at IRQL <= APC_LEVEL",
+        condition:
+            c"IrqlKeSetEvent: KeSetEvent with Wait = TRUE must be called at IRQL <= APC_LEVEL",
         max_irql: APC_LEVEL,
     };
     /// devtest/wdm-irqlpspassive: PsSetCreateProcessNotifyRoutine, PsSetCreateThreadNotifyRoutine,
@@ -244,7 +260,9 @@ pub fn enabled() -> bool {
 
 fn thread_label() -> String {
     let thread = std::thread::current();
-    thread.name().map_or_else(|| format!("{:?}", thread.id()), str::to_owned)
+    thread
+        .name()
+        .map_or_else(|| format!("{:?}", thread.id()), str::to_owned)
 }
 
 /// Records a bug check. Returns `false` (and records nothing) when checks
@@ -253,7 +271,12 @@ pub(crate) fn bugcheck(code: u32, params: [u64; 4], text: String) -> bool {
     if !enabled() {
         return false;
     }
-    lock(&BUGCHECKS).push(Bugcheck { code, params, text, thread: thread_label() });
+    lock(&BUGCHECKS).push(Bugcheck {
+        code,
+        params,
+        text,
+        thread: thread_label(),
+    });
     true
 }
 
@@ -286,7 +309,10 @@ pub(crate) fn wrong_irql(ddi: &str, current: KIRQL, allowed: &str) -> bool {
     bugcheck(
         codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
         [0xE5, u64::from(current), 0, 0],
-        format!("{ddi} called at {} ({current}); documented IRQL: {allowed}", irql::name(current)),
+        format!(
+            "{ddi} called at {} ({current}); documented IRQL: {allowed}",
+            irql::name(current)
+        ),
     )
 }
 

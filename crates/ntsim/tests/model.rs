@@ -49,7 +49,11 @@ fn irql_bad_raise_and_lower_are_caught() {
         // SAFETY: the model's IRQL routines.
         unsafe {
             let _ = KfRaiseIrql(APC_LEVEL as u8);
-            assert_eq!(KeGetCurrentIrql(), DISPATCH_LEVEL, "a bad raise changes nothing");
+            assert_eq!(
+                KeGetCurrentIrql(),
+                DISPATCH_LEVEL,
+                "a bad raise changes nothing"
+            );
             KeLowerIrql(HIGH_LEVEL);
         }
     });
@@ -67,15 +71,32 @@ fn dbgprint_output_is_exactly_what_the_format_produces() {
     // SAFETY: formats match their arguments.
     unsafe {
         DbgPrintEx(77, 0, c"%s\n".as_ptr(), c"kcallbacks: hello".as_ptr());
-        DbgPrintEx(77, 0, c"n=%d x=%#x s=%.3s%%\n".as_ptr(), -5i32, 255u32, c"abcdef".as_ptr());
+        DbgPrintEx(
+            77,
+            0,
+            c"n=%d x=%#x s=%.3s%%\n".as_ptr(),
+            -5i32,
+            255u32,
+            c"abcdef".as_ptr(),
+        );
         DbgPrint(c"plain".as_ptr());
     }
     let calls = ntsim::dbgprint::debug_calls();
     assert_eq!(calls[0].text, "kcallbacks: hello\n");
     assert_eq!(calls[1].text, "n=-5 x=0xff s=abc%\n");
-    assert!(calls[0].visible, "DPFLTR_ERROR_LEVEL passes the default filter");
-    assert_eq!((calls[2].component, calls[2].level, calls[2].visible), (101, 3, false), "DbgPrint is DEFAULT_ID/INFO");
-    assert_eq!(kernel.debug_output(), ["kcallbacks: hello", "n=-5 x=0xff s=abc%", "plain"]);
+    assert!(
+        calls[0].visible,
+        "DPFLTR_ERROR_LEVEL passes the default filter"
+    );
+    assert_eq!(
+        (calls[2].component, calls[2].level, calls[2].visible),
+        (101, 3, false),
+        "DbgPrint is DEFAULT_ID/INFO"
+    );
+    assert_eq!(
+        kernel.debug_output(),
+        ["kcallbacks: hello", "n=-5 x=0xff s=abc%", "plain"]
+    );
     let long = "x".repeat(700);
     let long_c = std::ffi::CString::new(long.clone()).unwrap();
     // SAFETY: as above.
@@ -111,10 +132,17 @@ fn pool_is_accounted_and_zeroed() {
     assert_eq!(made, 1);
     assert!(!block.is_null());
     // SAFETY: a 100-byte allocation.
-    assert!(unsafe { std::slice::from_raw_parts(block.cast::<u8>(), 100) }.iter().all(|&b| b == 0));
+    assert!(
+        unsafe { std::slice::from_raw_parts(block.cast::<u8>(), 100) }
+            .iter()
+            .all(|&b| b == 0)
+    );
     let live = ntsim::pool::outstanding();
     assert_eq!(live.len(), 1);
-    assert_eq!((live[0].size, live[0].tag, live[0].api), (100, TAG, "ExAllocatePool2"));
+    assert_eq!(
+        (live[0].size, live[0].tag, live[0].api),
+        (100, TAG, "ExAllocatePool2")
+    );
     assert_ne!(live[0].caller, 0, "the call site is recorded");
     assert_eq!(ntsim::pool::tag_text(live[0].tag), "Test");
     // SAFETY: freeing what was allocated, with its tag.
@@ -189,13 +217,20 @@ fn mm_get_system_routine_address_finds_the_model_and_honours_hiding() {
     // SAFETY: valid UNICODE_STRINGs.
     unsafe {
         let address = MmGetSystemRoutineAddress(precise.as_ptr());
-        assert_eq!(address as usize, KeQuerySystemTimePrecise as *const () as usize);
-        assert!(MmGetSystemRoutineAddress(plain.as_ptr()).is_null(), "a macro on x64, not an export");
+        assert_eq!(
+            address as usize,
+            KeQuerySystemTimePrecise as *const () as usize
+        );
+        assert!(
+            MmGetSystemRoutineAddress(plain.as_ptr()).is_null(),
+            "a macro on x64, not an export"
+        );
         assert!(MmGetSystemRoutineAddress(bogus.as_ptr()).is_null());
         ntsim::exports::hide("KeQuerySystemTimePrecise");
         assert!(MmGetSystemRoutineAddress(precise.as_ptr()).is_null());
         ntsim::exports::expose("KeQuerySystemTime");
-        let query: unsafe extern "C" fn(*mut LARGE_INTEGER) = std::mem::transmute(MmGetSystemRoutineAddress(plain.as_ptr()));
+        let query: unsafe extern "C" fn(*mut LARGE_INTEGER) =
+            std::mem::transmute(MmGetSystemRoutineAddress(plain.as_ptr()));
         let mut now = LARGE_INTEGER::default();
         query(&raw mut now);
         assert!(now.QuadPart > ntsim::clock::UNIX_EPOCH_AS_FILETIME);
@@ -222,7 +257,13 @@ unsafe extern "C" fn worker(context: *mut c_void) {
         assert_eq!(KeGetCurrentIrql(), PASSIVE_LEVEL);
         assert_eq!(PsGetCurrentProcessId() as u64, 4);
         THREAD_RAN.fetch_add(context as usize, Ordering::SeqCst);
-        let _ = KeWaitForSingleObject(event_ptr().cast(), _KWAIT_REASON::Executive, 0, 0, std::ptr::null_mut());
+        let _ = KeWaitForSingleObject(
+            event_ptr().cast(),
+            _KWAIT_REASON::Executive,
+            0,
+            0,
+            std::ptr::null_mut(),
+        );
         let _ = PsTerminateSystemThread(STATUS_SUCCESS);
     }
 }
@@ -233,7 +274,10 @@ fn system_thread_event_wait_terminate() {
     THREAD_RAN.store(0, Ordering::SeqCst);
     let event = event_ptr();
     let mut handle: HANDLE = std::ptr::null_mut();
-    let mut attributes = OBJECT_ATTRIBUTES { Attributes: OBJ_KERNEL_HANDLE, ..Default::default() };
+    let mut attributes = OBJECT_ATTRIBUTES {
+        Attributes: OBJ_KERNEL_HANDLE,
+        ..Default::default()
+    };
     // SAFETY: the model's routines with valid arguments.
     unsafe {
         KeInitializeEvent(event, _EVENT_TYPE::SynchronizationEvent, 0);
@@ -249,11 +293,24 @@ fn system_thread_event_wait_terminate() {
         );
         assert_eq!(status, STATUS_SUCCESS);
         assert!(handle as usize & 0x8000_0000 != 0, "a kernel handle");
-        let mut short = LARGE_INTEGER { QuadPart: -50 * 10_000 };
-        assert_eq!(ZwWaitForSingleObject(handle, 0, &raw mut short), STATUS_TIMEOUT, "the thread waits for the event");
+        let mut short = LARGE_INTEGER {
+            QuadPart: -50 * 10_000,
+        };
+        assert_eq!(
+            ZwWaitForSingleObject(handle, 0, &raw mut short),
+            STATUS_TIMEOUT,
+            "the thread waits for the event"
+        );
         assert_eq!(KeSetEvent(event, 0, 0), 0);
-        assert_eq!(ZwWaitForSingleObject(handle, 0, std::ptr::null_mut()), STATUS_SUCCESS);
-        assert_eq!(KeReadStateEvent(event), 0, "the satisfied wait reset the synchronization event");
+        assert_eq!(
+            ZwWaitForSingleObject(handle, 0, std::ptr::null_mut()),
+            STATUS_SUCCESS
+        );
+        assert_eq!(
+            KeReadStateEvent(event),
+            0,
+            "the satisfied wait reset the synchronization event"
+        );
         assert_eq!(ZwClose(handle), STATUS_SUCCESS);
         assert_eq!(ZwClose(handle), STATUS_INVALID_HANDLE);
     }
@@ -270,9 +327,16 @@ fn waits_at_the_wrong_irql_are_caught() {
     unsafe {
         KeInitializeEvent(event, _EVENT_TYPE::NotificationEvent, 1);
         let mut zero = LARGE_INTEGER { QuadPart: 0 };
-        let status = with_irql(DISPATCH_LEVEL, || KeWaitForSingleObject(event.cast(), 0, 0, 0, &raw mut zero));
-        assert_eq!(status, STATUS_SUCCESS, "a zero timeout is allowed at DISPATCH_LEVEL");
-        let _ = with_irql(DISPATCH_LEVEL, || KeWaitForSingleObject(event.cast(), 0, 0, 0, std::ptr::null_mut()));
+        let status = with_irql(DISPATCH_LEVEL, || {
+            KeWaitForSingleObject(event.cast(), 0, 0, 0, &raw mut zero)
+        });
+        assert_eq!(
+            status, STATUS_SUCCESS,
+            "a zero timeout is allowed at DISPATCH_LEVEL"
+        );
+        let _ = with_irql(DISPATCH_LEVEL, || {
+            KeWaitForSingleObject(event.cast(), 0, 0, 0, std::ptr::null_mut())
+        });
         kernel.expect_bugcheck(C4, 0x121);
         let _ = with_irql(HIGH_LEVEL, || KeSetEvent(event, 0, 0));
         kernel.expect_bugcheck(C4, 0x80);
@@ -286,7 +350,10 @@ fn waits_at_the_wrong_irql_are_caught() {
 fn psterminatesystemthread_outside_a_system_thread_returns_an_error() {
     let kernel = Kernel::boot();
     // SAFETY: the model's routine; it returns on a non-system thread.
-    assert_eq!(unsafe { PsTerminateSystemThread(STATUS_SUCCESS) }, STATUS_INVALID_PARAMETER);
+    assert_eq!(
+        unsafe { PsTerminateSystemThread(STATUS_SUCCESS) },
+        STATUS_INVALID_PARAMETER
+    );
     kernel.assert_no_bugchecks();
 }
 
@@ -300,7 +367,10 @@ unsafe extern "C" fn record_image(name: PUNICODE_STRING, pid: HANDLE, info: PIMA
         let name = if name.is_null() {
             String::new()
         } else {
-            String::from_utf16_lossy(std::slice::from_raw_parts((*name).Buffer, usize::from((*name).Length / 2)))
+            String::from_utf16_lossy(std::slice::from_raw_parts(
+                (*name).Buffer,
+                usize::from((*name).Length / 2),
+            ))
         };
         let info = &*info;
         SEEN.lock().unwrap().push((
@@ -322,8 +392,20 @@ fn load_image_notify_delivers_documented_arguments() {
     let kernel = Kernel::boot();
     SEEN.lock().unwrap().clear();
     // SAFETY: a 'static routine, removed below.
-    assert_eq!(unsafe { PsSetLoadImageNotifyRoutine(Some(record_image)) }, STATUS_SUCCESS);
-    assert_eq!(trigger::load_image("\\Windows\\System32\\notepad.exe", 0x1F0, 0x7FF6_1000_0000, 0x4_0000, false), 1);
+    assert_eq!(
+        unsafe { PsSetLoadImageNotifyRoutine(Some(record_image)) },
+        STATUS_SUCCESS
+    );
+    assert_eq!(
+        trigger::load_image(
+            "\\Windows\\System32\\notepad.exe",
+            0x1F0,
+            0x7FF6_1000_0000,
+            0x4_0000,
+            false
+        ),
+        1
+    );
     let mut driver = trigger::LoadImage::new("\\SystemRoot\\System32\\drivers\\x.sys", 0);
     driver.system_mode = true;
     driver.signature_level = 0xC;
@@ -331,17 +413,34 @@ fn load_image_notify_delivers_documented_arguments() {
     assert_eq!(driver.fire(), 1);
     let seen = SEEN.lock().unwrap().clone();
     assert_eq!(seen[0].0, "\\Windows\\System32\\notepad.exe");
-    assert_eq!((seen[0].1, seen[0].2, seen[0].3), (0x1F0, 0x7FF6_1000_0000, 0x4_0000));
-    assert_eq!(seen[0].4 & 0xFF, 3, "ImageAddressingMode = IMAGE_ADDRESSING_MODE_32BIT");
+    assert_eq!(
+        (seen[0].1, seen[0].2, seen[0].3),
+        (0x1F0, 0x7FF6_1000_0000, 0x4_0000)
+    );
+    assert_eq!(
+        seen[0].4 & 0xFF,
+        3,
+        "ImageAddressingMode = IMAGE_ADDRESSING_MODE_32BIT"
+    );
     assert_eq!(seen[0].4 & (1 << 10), 1 << 10, "ExtendedInfoPresent");
-    assert_eq!((seen[0].5, seen[0].6), (PASSIVE_LEVEL, 0x1F0), "PASSIVE_LEVEL, in the new process's context");
+    assert_eq!(
+        (seen[0].5, seen[0].6),
+        (PASSIVE_LEVEL, 0x1F0),
+        "PASSIVE_LEVEL, in the new process's context"
+    );
     assert_eq!(seen[1].4 >> 8 & 1, 1, "SystemModeImage");
     assert_eq!((seen[1].4 >> 12 & 0xF, seen[1].4 >> 16 & 7), (0xC, 1));
     assert_eq!(seen[1].6, 4, "drivers load in the System process");
     // SAFETY: removing what was registered.
     unsafe {
-        assert_eq!(PsRemoveLoadImageNotifyRoutine(Some(record_image)), STATUS_SUCCESS);
-        assert_eq!(PsRemoveLoadImageNotifyRoutine(Some(record_image)), STATUS_PROCEDURE_NOT_FOUND);
+        assert_eq!(
+            PsRemoveLoadImageNotifyRoutine(Some(record_image)),
+            STATUS_SUCCESS
+        );
+        assert_eq!(
+            PsRemoveLoadImageNotifyRoutine(Some(record_image)),
+            STATUS_PROCEDURE_NOT_FOUND
+        );
     }
     assert_eq!(trigger::load_image("x.dll", 8, 0, 0, false), 0);
     kernel.assert_no_bugchecks();
@@ -354,23 +453,44 @@ fn load_image_limit_is_configurable() {
     // SAFETY: 'static routines, removed below.
     unsafe {
         for _ in 0..8 {
-            assert_eq!(PsSetLoadImageNotifyRoutine(Some(other_image_routine)), STATUS_SUCCESS);
+            assert_eq!(
+                PsSetLoadImageNotifyRoutine(Some(other_image_routine)),
+                STATUS_SUCCESS
+            );
         }
-        assert_eq!(PsSetLoadImageNotifyRoutine(Some(other_image_routine)), STATUS_INSUFFICIENT_RESOURCES);
-        assert_eq!(PsSetLoadImageNotifyRoutineEx(Some(other_image_routine), 2), STATUS_INVALID_PARAMETER_2);
+        assert_eq!(
+            PsSetLoadImageNotifyRoutine(Some(other_image_routine)),
+            STATUS_INSUFFICIENT_RESOURCES
+        );
+        assert_eq!(
+            PsSetLoadImageNotifyRoutineEx(Some(other_image_routine), 2),
+            STATUS_INVALID_PARAMETER_2
+        );
         for _ in 0..8 {
-            assert_eq!(PsRemoveLoadImageNotifyRoutine(Some(other_image_routine)), STATUS_SUCCESS);
+            assert_eq!(
+                PsRemoveLoadImageNotifyRoutine(Some(other_image_routine)),
+                STATUS_SUCCESS
+            );
         }
     }
     ntsim::ps::set_load_image_limit(64);
     // SAFETY: as above.
     unsafe {
         for _ in 0..64 {
-            assert_eq!(PsSetLoadImageNotifyRoutine(Some(other_image_routine)), STATUS_SUCCESS);
+            assert_eq!(
+                PsSetLoadImageNotifyRoutine(Some(other_image_routine)),
+                STATUS_SUCCESS
+            );
         }
-        assert_eq!(PsSetLoadImageNotifyRoutine(Some(other_image_routine)), STATUS_INSUFFICIENT_RESOURCES);
+        assert_eq!(
+            PsSetLoadImageNotifyRoutine(Some(other_image_routine)),
+            STATUS_INSUFFICIENT_RESOURCES
+        );
         for _ in 0..64 {
-            assert_eq!(PsRemoveLoadImageNotifyRoutine(Some(other_image_routine)), STATUS_SUCCESS);
+            assert_eq!(
+                PsRemoveLoadImageNotifyRoutine(Some(other_image_routine)),
+                STATUS_SUCCESS
+            );
         }
     }
     kernel.assert_no_bugchecks();
@@ -380,7 +500,9 @@ fn load_image_limit_is_configurable() {
 fn load_image_registration_at_dispatch_is_caught_and_refused() {
     let kernel = Kernel::boot();
     // SAFETY: the model's routine.
-    let status = with_irql(DISPATCH_LEVEL, || unsafe { PsSetLoadImageNotifyRoutine(Some(other_image_routine)) });
+    let status = with_irql(DISPATCH_LEVEL, || unsafe {
+        PsSetLoadImageNotifyRoutine(Some(other_image_routine))
+    });
     assert_eq!(status, ntsim::ddi::REFUSED_AT_WRONG_IRQL);
     let check = kernel.expect_bugcheck(C4, 0x2_001C);
     assert!(check.text.contains("IrqlPsPassive"), "{check}");
@@ -406,14 +528,23 @@ fn removal_waits_for_a_running_callback() {
     *GATE.lock().unwrap() = Some(gate.clone());
     *RELEASE.lock().unwrap() = Some(release.clone());
     // SAFETY: a 'static routine.
-    assert_eq!(unsafe { PsSetLoadImageNotifyRoutine(Some(blocking_image_routine)) }, STATUS_SUCCESS);
+    assert_eq!(
+        unsafe { PsSetLoadImageNotifyRoutine(Some(blocking_image_routine)) },
+        STATUS_SUCCESS
+    );
     let firing = std::thread::spawn(|| trigger::load_image("slow.dll", 12, 0, 0, false));
     gate.wait();
     release.wait();
     let started = Instant::now();
     // SAFETY: removing the running routine from another thread.
-    assert_eq!(unsafe { PsRemoveLoadImageNotifyRoutine(Some(blocking_image_routine)) }, STATUS_SUCCESS);
-    assert!(started.elapsed() >= Duration::from_millis(80), "the removal returned while the callback ran");
+    assert_eq!(
+        unsafe { PsRemoveLoadImageNotifyRoutine(Some(blocking_image_routine)) },
+        STATUS_SUCCESS
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(80),
+        "the removal returned while the callback ran"
+    );
     assert_eq!(firing.join().unwrap(), 1);
     kernel.assert_no_bugchecks();
 }
@@ -427,7 +558,10 @@ unsafe extern "C" fn self_removing_routine(_: PUNICODE_STRING, _: HANDLE, _: PIM
 fn removal_from_inside_the_callback_is_caught() {
     let kernel = Kernel::boot();
     // SAFETY: a 'static routine.
-    assert_eq!(unsafe { PsSetLoadImageNotifyRoutine(Some(self_removing_routine)) }, STATUS_SUCCESS);
+    assert_eq!(
+        unsafe { PsSetLoadImageNotifyRoutine(Some(self_removing_routine)) },
+        STATUS_SUCCESS
+    );
     assert_eq!(trigger::load_image("a.dll", 12, 0, 0, false), 1);
     kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::RemovalFromOwnCallback as u64);
 }
@@ -440,10 +574,16 @@ unsafe extern "C" fn process_ex(_process: PEPROCESS, pid: HANDLE, info: PPS_CREA
     // SAFETY: valid for the call.
     unsafe {
         if info.is_null() {
-            PROCESS_EVENTS.lock().unwrap().push(format!("exit {}", pid as u64));
+            PROCESS_EVENTS
+                .lock()
+                .unwrap()
+                .push(format!("exit {}", pid as u64));
         } else {
             let image = &*(*info).ImageFileName;
-            let image = String::from_utf16_lossy(std::slice::from_raw_parts(image.Buffer, usize::from(image.Length / 2)));
+            let image = String::from_utf16_lossy(std::slice::from_raw_parts(
+                image.Buffer,
+                usize::from(image.Length / 2),
+            ));
             PROCESS_EVENTS.lock().unwrap().push(format!(
                 "create {} parent {} image {image} ctx {}",
                 pid as u64,
@@ -460,7 +600,10 @@ unsafe extern "C" fn process_ex(_process: PEPROCESS, pid: HANDLE, info: PPS_CREA
 unsafe extern "C" fn thread_routine(pid: HANDLE, tid: HANDLE, create: BOOLEAN) {
     // SAFETY: the model's routine.
     let irql = unsafe { KeGetCurrentIrql() };
-    PROCESS_EVENTS.lock().unwrap().push(format!("thread {} {} {create} at {irql}", pid as u64, tid as u64));
+    PROCESS_EVENTS.lock().unwrap().push(format!(
+        "thread {} {} {create} at {irql}",
+        pid as u64, tid as u64
+    ));
 }
 
 #[test]
@@ -469,19 +612,47 @@ fn process_and_thread_notify() {
     PROCESS_EVENTS.lock().unwrap().clear();
     // SAFETY: 'static routines, removed below.
     unsafe {
-        assert_eq!(PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 0), STATUS_SUCCESS);
-        assert_eq!(PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 0), STATUS_INVALID_PARAMETER, "duplicate");
-        assert_eq!(PsSetCreateThreadNotifyRoutine(Some(thread_routine)), STATUS_SUCCESS);
+        assert_eq!(
+            PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 0),
+            STATUS_SUCCESS
+        );
+        assert_eq!(
+            PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 0),
+            STATUS_INVALID_PARAMETER,
+            "duplicate"
+        );
+        assert_eq!(
+            PsSetCreateThreadNotifyRoutine(Some(thread_routine)),
+            STATUS_SUCCESS
+        );
     }
-    assert_eq!(trigger::ProcessCreate::new(0x100, 0x80, "\\??\\C:\\app.exe").fire(), STATUS_SUCCESS);
-    assert_eq!(trigger::ProcessCreate::new(0x104, 0x80, "\\??\\C:\\evil.exe").fire(), STATUS_ACCESS_DENIED);
-    assert_eq!(trigger::thread_notify(0x100, 0x200, true, (0x80, 0x84), APC_LEVEL), 1);
+    assert_eq!(
+        trigger::ProcessCreate::new(0x100, 0x80, "\\??\\C:\\app.exe").fire(),
+        STATUS_SUCCESS
+    );
+    assert_eq!(
+        trigger::ProcessCreate::new(0x104, 0x80, "\\??\\C:\\evil.exe").fire(),
+        STATUS_ACCESS_DENIED
+    );
+    assert_eq!(
+        trigger::thread_notify(0x100, 0x200, true, (0x80, 0x84), APC_LEVEL),
+        1
+    );
     assert_eq!(trigger::process_exit(0x100, 0x80), 1);
     // SAFETY: removing what was registered.
     unsafe {
-        assert_eq!(PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 1), STATUS_SUCCESS);
-        assert_eq!(PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 1), STATUS_PROCEDURE_NOT_FOUND);
-        assert_eq!(PsRemoveCreateThreadNotifyRoutine(Some(thread_routine)), STATUS_SUCCESS);
+        assert_eq!(
+            PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 1),
+            STATUS_SUCCESS
+        );
+        assert_eq!(
+            PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 1),
+            STATUS_PROCEDURE_NOT_FOUND
+        );
+        assert_eq!(
+            PsRemoveCreateThreadNotifyRoutine(Some(thread_routine)),
+            STATUS_SUCCESS
+        );
     }
     let events = PROCESS_EVENTS.lock().unwrap().clone();
     assert_eq!(
@@ -495,7 +666,10 @@ fn process_and_thread_notify() {
     );
     ntsim::ps::set_force_integrity(false);
     // SAFETY: the model's routine.
-    assert_eq!(unsafe { PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 0) }, STATUS_ACCESS_DENIED);
+    assert_eq!(
+        unsafe { PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 0) },
+        STATUS_ACCESS_DENIED
+    );
     kernel.assert_no_bugchecks();
 }
 
@@ -521,31 +695,75 @@ fn device_and_link_names_collide_as_documented() {
     let mut second: PDEVICE_OBJECT = std::ptr::null_mut();
     // SAFETY: the model's routines with valid arguments.
     unsafe {
-        assert_eq!(IoCreateDevice(driver, 16, device_name.as_ptr(), 0x22, FILE_DEVICE_SECURE_OPEN, 0, &raw mut device), STATUS_SUCCESS);
-        assert_eq!(IoCreateDevice(driver, 0, device_name.as_ptr(), 0x22, 0, 0, &raw mut second), STATUS_OBJECT_NAME_COLLISION);
+        assert_eq!(
+            IoCreateDevice(
+                driver,
+                16,
+                device_name.as_ptr(),
+                0x22,
+                FILE_DEVICE_SECURE_OPEN,
+                0,
+                &raw mut device
+            ),
+            STATUS_SUCCESS
+        );
+        assert_eq!(
+            IoCreateDevice(driver, 0, device_name.as_ptr(), 0x22, 0, 0, &raw mut second),
+            STATUS_OBJECT_NAME_COLLISION
+        );
         assert_eq!((*driver).DeviceObject, device);
         assert!(!(*device).DeviceExtension.is_null());
         assert_ne!((*device).Flags & DO_DEVICE_INITIALIZING, 0);
-        assert_eq!(IoCreateSymbolicLink(link_name.as_ptr(), device_name.as_ptr()), STATUS_SUCCESS);
-        assert_eq!(IoCreateSymbolicLink(link_name.as_ptr(), device_name.as_ptr()), STATUS_OBJECT_NAME_COLLISION);
-        assert_eq!(ntsim::io::symbolic_links(), [("\\??\\Test".to_owned(), "\\Device\\Test".to_owned())]);
         assert_eq!(
-            kernel.open("\\\\.\\Test", ntsim::io::Caller::User, ntsim::se::GENERIC_READ).err(),
+            IoCreateSymbolicLink(link_name.as_ptr(), device_name.as_ptr()),
+            STATUS_SUCCESS
+        );
+        assert_eq!(
+            IoCreateSymbolicLink(link_name.as_ptr(), device_name.as_ptr()),
+            STATUS_OBJECT_NAME_COLLISION
+        );
+        assert_eq!(
+            ntsim::io::symbolic_links(),
+            [("\\??\\Test".to_owned(), "\\Device\\Test".to_owned())]
+        );
+        assert_eq!(
+            kernel
+                .open(
+                    "\\\\.\\Test",
+                    ntsim::io::Caller::User,
+                    ntsim::se::GENERIC_READ
+                )
+                .err(),
             Some(STATUS_NO_SUCH_DEVICE),
             "DO_DEVICE_INITIALIZING refuses opens"
         );
         (*device).Flags &= !DO_DEVICE_INITIALIZING;
         assert_eq!(
-            kernel.open("\\\\.\\Test", ntsim::io::Caller::User, ntsim::se::GENERIC_READ).err(),
+            kernel
+                .open(
+                    "\\\\.\\Test",
+                    ntsim::io::Caller::User,
+                    ntsim::se::GENERIC_READ
+                )
+                .err(),
             Some(STATUS_INVALID_DEVICE_REQUEST),
             "no IRP_MJ_CREATE routine: the I/O manager's default fails the open"
         );
         (*driver).MajorFunction[IRP_MJ_CREATE as usize] = Some(complete_success);
         (*driver).MajorFunction[IRP_MJ_CLOSE as usize] = Some(complete_success);
-        let handle = kernel.open("\\\\.\\Test", ntsim::io::Caller::User, ntsim::se::GENERIC_READ).expect("open");
+        let handle = kernel
+            .open(
+                "\\\\.\\Test",
+                ntsim::io::Caller::User,
+                ntsim::se::GENERIC_READ,
+            )
+            .expect("open");
         handle.close();
         assert_eq!(IoDeleteSymbolicLink(link_name.as_ptr()), STATUS_SUCCESS);
-        assert_eq!(IoDeleteSymbolicLink(link_name.as_ptr()), STATUS_OBJECT_NAME_NOT_FOUND);
+        assert_eq!(
+            IoDeleteSymbolicLink(link_name.as_ptr()),
+            STATUS_OBJECT_NAME_NOT_FOUND
+        );
         IoDeleteDevice(device);
         assert!((*driver).DeviceObject.is_null());
         IoDeleteDevice(device);
@@ -565,14 +783,38 @@ fn rtl_security_routines_build_winnt_layouts() {
         assert_eq!(RtlCreateAcl(acl_ptr, 4, 2), STATUS_BUFFER_TOO_SMALL);
         assert_eq!(RtlCreateAcl(acl_ptr, 64, 9), STATUS_INVALID_PARAMETER);
         assert_eq!(RtlCreateAcl(acl_ptr, 8 + 20 + 24, 2), STATUS_SUCCESS);
-        assert_eq!(RtlAddAccessAllowedAce(acl_ptr, 2, FILE_ALL_ACCESS, system.as_ptr().cast_mut().cast()), STATUS_SUCCESS);
-        assert_eq!(RtlAddAccessAllowedAce(acl_ptr, 2, FILE_ALL_ACCESS, admins.as_ptr().cast_mut().cast()), STATUS_SUCCESS);
         assert_eq!(
-            RtlAddAccessAllowedAce(acl_ptr, 2, FILE_ALL_ACCESS, admins.as_ptr().cast_mut().cast()),
+            RtlAddAccessAllowedAce(
+                acl_ptr,
+                2,
+                FILE_ALL_ACCESS,
+                system.as_ptr().cast_mut().cast()
+            ),
+            STATUS_SUCCESS
+        );
+        assert_eq!(
+            RtlAddAccessAllowedAce(
+                acl_ptr,
+                2,
+                FILE_ALL_ACCESS,
+                admins.as_ptr().cast_mut().cast()
+            ),
+            STATUS_SUCCESS
+        );
+        assert_eq!(
+            RtlAddAccessAllowedAce(
+                acl_ptr,
+                2,
+                FILE_ALL_ACCESS,
+                admins.as_ptr().cast_mut().cast()
+            ),
             STATUS_ALLOTTED_SPACE_EXCEEDED
         );
         let bad_sid = [9u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
-        assert_eq!(RtlAddAccessAllowedAce(acl_ptr, 2, 1, bad_sid.as_ptr().cast_mut().cast()), STATUS_INVALID_SID);
+        assert_eq!(
+            RtlAddAccessAllowedAce(acl_ptr, 2, 1, bad_sid.as_ptr().cast_mut().cast()),
+            STATUS_INVALID_SID
+        );
     }
     // SAFETY: the ACL's bytes.
     let bytes = unsafe { std::slice::from_raw_parts(acl.as_ptr().cast::<u8>(), 52) };
@@ -585,9 +827,15 @@ fn rtl_security_routines_build_winnt_layouts() {
     let sd_ptr = (&raw mut sd).cast::<c_void>();
     // SAFETY: as above.
     unsafe {
-        assert_eq!(RtlCreateSecurityDescriptor(sd_ptr, 2), STATUS_UNKNOWN_REVISION);
+        assert_eq!(
+            RtlCreateSecurityDescriptor(sd_ptr, 2),
+            STATUS_UNKNOWN_REVISION
+        );
         assert_eq!(RtlCreateSecurityDescriptor(sd_ptr, 1), STATUS_SUCCESS);
-        assert_eq!(RtlSetDaclSecurityDescriptor(sd_ptr, 1, acl_ptr, 0), STATUS_SUCCESS);
+        assert_eq!(
+            RtlSetDaclSecurityDescriptor(sd_ptr, 1, acl_ptr, 0),
+            STATUS_SUCCESS
+        );
     }
     assert_eq!(sd.Control, ntsim::se::SE_DACL_PRESENT);
     kernel.assert_no_bugchecks();
@@ -600,16 +848,29 @@ static CB_LOG: Mutex<Vec<(usize, usize, usize, u8)>> = Mutex::new(Vec::new());
 unsafe extern "C" fn callback_a(context: *mut c_void, a1: *mut c_void, a2: *mut c_void) {
     // SAFETY: the model's routine.
     let irql = unsafe { KeGetCurrentIrql() };
-    CB_LOG.lock().unwrap().push((context as usize, a1 as usize, a2 as usize, irql));
+    CB_LOG
+        .lock()
+        .unwrap()
+        .push((context as usize, a1 as usize, a2 as usize, irql));
 }
 
 fn create_callback(path: &str, create: bool, multiple: bool) -> (NTSTATUS, PCALLBACK_OBJECT) {
     let mut object_name = name(path);
-    let mut attributes =
-        OBJECT_ATTRIBUTES { ObjectName: object_name.as_ptr(), Attributes: OBJ_CASE_INSENSITIVE, ..Default::default() };
+    let mut attributes = OBJECT_ATTRIBUTES {
+        ObjectName: object_name.as_ptr(),
+        Attributes: OBJ_CASE_INSENSITIVE,
+        ..Default::default()
+    };
     let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
     // SAFETY: valid arguments.
-    let status = unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, u8::from(create), u8::from(multiple)) };
+    let status = unsafe {
+        ExCreateCallback(
+            &raw mut object,
+            &raw mut attributes,
+            u8::from(create),
+            u8::from(multiple),
+        )
+    };
     (status, object)
 }
 
@@ -617,25 +878,46 @@ fn create_callback(path: &str, create: bool, multiple: bool) -> (NTSTATUS, PCALL
 fn callback_objects_create_open_fifo_and_refcount() {
     let kernel = Kernel::boot();
     CB_LOG.lock().unwrap().clear();
-    assert_eq!(create_callback("\\Callback\\Mine", false, true).0, STATUS_OBJECT_NAME_NOT_FOUND);
+    assert_eq!(
+        create_callback("\\Callback\\Mine", false, true).0,
+        STATUS_OBJECT_NAME_NOT_FOUND
+    );
     let (status, object) = create_callback("\\Callback\\Mine", true, true);
     assert_eq!(status, STATUS_SUCCESS);
     // SAFETY: the body starts with the 'Call' signature.
     assert_eq!(unsafe { *object.cast::<u32>() }, 0x6C6C_6143);
     let (status, again) = create_callback("\\callback\\MINE", false, false);
-    assert_eq!((status, again), (STATUS_SUCCESS, object), "opens the same object, case-insensitively");
+    assert_eq!(
+        (status, again),
+        (STATUS_SUCCESS, object),
+        "opens the same object, case-insensitively"
+    );
     // SAFETY: valid arguments.
     let (first, second) = unsafe {
-        (ExRegisterCallback(object, Some(callback_a), 1 as *mut c_void), ExRegisterCallback(object, Some(callback_a), 2 as *mut c_void))
+        (
+            ExRegisterCallback(object, Some(callback_a), 1 as *mut c_void),
+            ExRegisterCallback(object, Some(callback_a), 2 as *mut c_void),
+        )
     };
     assert!(!first.is_null() && !second.is_null());
     let info = ntsim::excallback::object("\\Callback\\Mine").unwrap();
-    assert_eq!((info.references, info.driver_references, info.callbacks.len()), (4, 2, 2));
+    assert_eq!(
+        (
+            info.references,
+            info.driver_references,
+            info.callbacks.len()
+        ),
+        (4, 2, 2)
+    );
     with_irql(DISPATCH_LEVEL, || {
         // SAFETY: a driver-created object.
         unsafe { ExNotifyCallback(object.cast(), 10 as *mut c_void, 20 as *mut c_void) };
     });
-    assert_eq!(*CB_LOG.lock().unwrap(), [(1, 10, 20, 2), (2, 10, 20, 2)], "FIFO, at the caller's IRQL");
+    assert_eq!(
+        *CB_LOG.lock().unwrap(),
+        [(1, 10, 20, 2), (2, 10, 20, 2)],
+        "FIFO, at the caller's IRQL"
+    );
     // SAFETY: unregistering and dereferencing what was taken.
     unsafe {
         ExUnregisterCallback(first);
@@ -643,7 +925,10 @@ fn callback_objects_create_open_fifo_and_refcount() {
         let _ = ObfDereferenceObject(object.cast());
         let _ = ObfDereferenceObject(object.cast());
     }
-    assert!(ntsim::excallback::object("\\Callback\\Mine").is_none(), "a temporary object goes with its last reference");
+    assert!(
+        ntsim::excallback::object("\\Callback\\Mine").is_none(),
+        "a temporary object goes with its last reference"
+    );
     // SAFETY: a stale registration handle (the SILENT case).
     unsafe { ExUnregisterCallback(first) };
     kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::UnknownObject as u64);
@@ -665,12 +950,24 @@ fn system_callback_objects_and_triggers() {
         let power_reg = ExRegisterCallback(power, Some(callback_a), 5 as *mut c_void);
         let time_reg = ExRegisterCallback(time, Some(callback_a), 6 as *mut c_void);
         let port_first = ExRegisterCallback(port, Some(callback_a), 7 as *mut c_void);
-        assert!(ExRegisterCallback(port, Some(callback_a), 8 as *mut c_void).is_null(), "PowerPort allows one callback");
-        assert_eq!(trigger::power_state(PO_CB_AC_STATUS, true, PASSIVE_LEVEL), 1);
-        assert_eq!(trigger::set_system_time(ntsim::clock::UNIX_EPOCH_AS_FILETIME), 1);
+        assert!(
+            ExRegisterCallback(port, Some(callback_a), 8 as *mut c_void).is_null(),
+            "PowerPort allows one callback"
+        );
+        assert_eq!(
+            trigger::power_state(PO_CB_AC_STATUS, true, PASSIVE_LEVEL),
+            1
+        );
+        assert_eq!(
+            trigger::set_system_time(ntsim::clock::UNIX_EPOCH_AS_FILETIME),
+            1
+        );
         assert_eq!(*CB_LOG.lock().unwrap(), [(5, 1, 1, 0), (6, 0, 0, 0)]);
         ExNotifyCallback(power.cast(), std::ptr::null_mut(), std::ptr::null_mut());
-        kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::NotifySystemCallbackObject as u64);
+        kernel.expect_bugcheck(
+            codes::NTSIM_RULE,
+            ModelRule::NotifySystemCallbackObject as u64,
+        );
         ExUnregisterCallback(power_reg);
         ExUnregisterCallback(time_reg);
         ExUnregisterCallback(port_first);
@@ -678,13 +975,19 @@ fn system_callback_objects_and_triggers() {
             let _ = ObfDereferenceObject(object.cast());
         }
     }
-    assert!(ntsim::excallback::object("\\Callback\\PowerState").is_some(), "system objects are permanent");
+    assert!(
+        ntsim::excallback::object("\\Callback\\PowerState").is_some(),
+        "system objects are permanent"
+    );
     let mut now = LARGE_INTEGER::default();
     // SAFETY: a writable LARGE_INTEGER.
     unsafe { KeQuerySystemTimePrecise(&raw mut now) };
     // SAFETY: plain integer read.
     let now = unsafe { now.QuadPart };
-    assert!((now - ntsim::clock::UNIX_EPOCH_AS_FILETIME).abs() < 600_000_000, "the clock follows set_system_time");
+    assert!(
+        (now - ntsim::clock::UNIX_EPOCH_AS_FILETIME).abs() < 600_000_000,
+        "the clock follows set_system_time"
+    );
     kernel.assert_no_bugchecks();
 }
 
@@ -698,7 +1001,10 @@ fn excreatecallback_irql_rule_is_enforced() {
 
 // --- Unload checks without a driver ----------------------------------------
 
-unsafe extern "C" fn fake_entry(driver: *mut DRIVER_OBJECT, _path: *const UNICODE_STRING) -> NTSTATUS {
+unsafe extern "C" fn fake_entry(
+    driver: *mut DRIVER_OBJECT,
+    _path: *const UNICODE_STRING,
+) -> NTSTATUS {
     // SAFETY: the model's routines; this "driver" deliberately leaks.
     unsafe {
         (*driver).DriverUnload = Some(fake_unload);
@@ -719,7 +1025,10 @@ fn unload_checks_catch_leaks() {
     assert!(registration.text.contains("load-image"), "{registration}");
     let pool = kernel.expect_bugcheck(C4, 0x62);
     assert_eq!(pool.params[3], 1);
-    assert!(pool.text.contains("'Test'") && pool.text.contains("32 bytes"), "{pool}");
+    assert!(
+        pool.text.contains("'Test'") && pool.text.contains("32 bytes"),
+        "{pool}"
+    );
     kernel.assert_no_bugchecks();
     // Clean up the model-level registration so later tests start clean anyway.
     // SAFETY: removing the leaked registration.

@@ -1,0 +1,604 @@
+//! Kernel callbacks: bug check and bug check reason callbacks, NMI
+//! callbacks, bound callbacks and processor change callbacks
+//! (kernel-semantics.md §7-§11).
+//!
+//! * `KeRegisterBugCheckCallback` / `KeDeregisterBugCheckCallback`
+//!   (wdm/nf-wdm-keregisterbugcheckcallback): any IRQL; TRUE/FALSE.
+//!   The record must be initialised (`KeInitializeCallbackRecord` sets
+//!   `State = BufferEmpty`); registering a record that is already registered
+//!   is SILENT: FALSE (the record's `State` is not `BufferEmpty`).
+//!   Deregistering a record not registered gives FALSE. Callbacks run at
+//!   HIGH_LEVEL (wdm/nc-wdm-kbugcheck_callback_routine); the order is
+//!   SILENT (registration order chosen). The record's `State` goes
+//!   `BufferInserted` -> `BufferStarted` -> `BufferFinished`.
+//! * Reason callbacks (wdm/nf-wdm-keregisterbugcheckreasoncallback): the
+//!   same rules; `KbCallbackInvalid` and the reserved reasons are refused
+//!   (SILENT which way: FALSE). `KbCallbackSecondaryDumpData` is delivered
+//!   as documented (kernel/writing-a-bug-check-callback-routine): a size
+//!   query with `OutBuffer == NULL`, then a data request with
+//!   `OutBuffer == InBuffer` unless the routine supplied its own buffer.
+//!   Other reasons are not delivered by the model.
+//! * `KeRegisterNmiCallback` (wdm/nf-wdm-keregisternmicallback): `<= APC_LEVEL`,
+//!   rule IrqlKeApcLte2; a handle or NULL. `KeDeregisterNmiCallback`:
+//!   `STATUS_SUCCESS` or `STATUS_INVALID_HANDLE`. NMI callbacks run at
+//!   HIGH_LEVEL in reverse registration order; the first gets
+//!   `Handled = FALSE`, later ones TRUE once any returned TRUE. Whether
+//!   deregistration waits is SILENT (it waits).
+//! * `KeRegisterBoundCallback` (wdm/nf-wdm-keregisterboundcallback): IRQL
+//!   SILENT (any); a handle or NULL; deregistration `STATUS_SUCCESS` or
+//!   `STATUS_INVALID_HANDLE`. The model calls bound callbacks at
+//!   PASSIVE_LEVEL in the faulting process (SILENT; user-mode exception
+//!   dispatch), in registration order, until one does not return
+//!   `BoundExceptionContinueSearch`.
+//! * `KeRegisterProcessorChangeCallback` (wdm/nf-wdm-keregisterprocessorchangecallback):
+//!   PASSIVE_LEVEL; with `KE_PROCESSOR_CHANGE_ADD_EXISTING` the callback is
+//!   called synchronously with StartNotify for every active processor, then
+//!   CompleteNotify for each; if a StartNotify fails no further processor
+//!   is started and FailureNotify goes to the ones already started except
+//!   the failing one. The return value is AMBIG (page vs sample): the model
+//!   follows the page, a handle whenever registration succeeded.
+//!   `KeDeregisterProcessorChangeCallback`: PASSIVE_LEVEL; an unknown handle
+//!   is an NSIM violation.
+
+#![allow(non_snake_case)]
+
+use std::sync::Mutex;
+
+use wdk_sys::{
+    _KBUGCHECK_BUFFER_DUMP_STATE::{BufferEmpty, BufferFinished, BufferInserted, BufferStarted},
+    _KBUGCHECK_CALLBACK_REASON::{KbCallbackInvalid, KbCallbackSecondaryDumpData},
+    _KE_PROCESSOR_CHANGE_NOTIFY_STATE::{
+        KeProcessorAddCompleteNotify, KeProcessorAddFailureNotify, KeProcessorAddStartNotify,
+    },
+    BOOLEAN, GUID, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_SECONDARY_DUMP_DATA,
+    KE_PROCESSOR_CHANGE_ADD_EXISTING, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, NTSTATUS,
+    PBOUND_CALLBACK, PKBUGCHECK_CALLBACK_RECORD, PKBUGCHECK_CALLBACK_ROUTINE,
+    PKBUGCHECK_REASON_CALLBACK_RECORD, PKBUGCHECK_REASON_CALLBACK_ROUTINE, PNMI_CALLBACK,
+    PPROCESSOR_CALLBACK_FUNCTION, PROCESSOR_NUMBER, PUCHAR, PVOID, STATUS_INVALID_HANDLE,
+    STATUS_SUCCESS, ULONG,
+};
+
+use crate::context::{ContextScope, PROCESSOR_COUNT};
+use crate::irql::{HIGH_LEVEL, IrqlScope, PASSIVE_LEVEL};
+use crate::notify::Registry;
+use crate::verifier::{self, ModelRule};
+use crate::{context, ddi, sync::lock};
+
+pub(crate) static BUGCHECK: Registry = Registry::new("bug check callback");
+pub(crate) static BUGCHECK_REASON: Registry = Registry::new("bug check reason callback");
+pub(crate) static NMI: Registry = Registry::new("NMI callback");
+pub(crate) static BOUND: Registry = Registry::new("bound callback");
+pub(crate) static PROCESSOR: Registry = Registry::new("processor change callback");
+
+#[derive(Default)]
+struct State {
+    /// (record address, slot).
+    records: Vec<(usize, u64)>,
+    reason_records: Vec<(usize, u64)>,
+    /// (handle, slot, routine, context).
+    nmi: Vec<(usize, u64, usize, usize)>,
+    bound: Vec<(usize, u64, usize)>,
+    processor: Vec<(usize, u64, usize, usize)>,
+    #[allow(
+        clippy::vec_box,
+        reason = "each box is a stable, unique address handed out as an opaque handle"
+    )]
+    handles: Vec<Box<u64>>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let mut guard = lock(&STATE);
+    f(guard.get_or_insert_with(State::default))
+}
+
+fn new_handle(state: &mut State, tag: u64) -> usize {
+    let mut block = Box::new(tag);
+    let handle = std::ptr::from_mut::<u64>(&mut block) as usize;
+    state.handles.push(block);
+    handle
+}
+
+// --- Bug check callbacks ---------------------------------------------------------------
+
+/// `KeRegisterBugCheckCallback` (wdm/nf-wdm-keregisterbugcheckcallback).
+///
+/// # Safety
+/// `callback_record` is a resident, initialised record; the routine, buffer
+/// and component stay valid until deregistered.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeRegisterBugCheckCallback(
+    callback_record: PKBUGCHECK_CALLBACK_RECORD,
+    callback_routine: PKBUGCHECK_CALLBACK_ROUTINE,
+    buffer: PVOID,
+    length: ULONG,
+    component: PUCHAR,
+) -> BOOLEAN {
+    ddi::enter(&ddi::KE_REGISTER_BUG_CHECK_CALLBACK);
+    let Some(routine) = callback_routine else {
+        return 0;
+    };
+    if callback_record.is_null() {
+        return 0;
+    }
+    // SAFETY: a writable record per the caller.
+    let record = unsafe { &mut *callback_record };
+    if u32::from(record.State) != BufferEmpty.cast_unsigned() {
+        return 0;
+    }
+    record.CallbackRoutine = callback_routine;
+    record.Buffer = buffer;
+    record.Length = length;
+    record.Component = component;
+    record.Checksum = (routine as usize as u64)
+        .wrapping_add(buffer as u64)
+        .wrapping_add(u64::from(length))
+        .wrapping_add(component as u64);
+    record.State = u8::try_from(BufferInserted).unwrap_or(1);
+    let slot = BUGCHECK.add(routine as usize, 0, 0);
+    with_state(|s| s.records.push((callback_record as usize, slot)));
+    1
+}
+
+/// `KeDeregisterBugCheckCallback` (wdm/nf-wdm-kederegisterbugcheckcallback).
+///
+/// # Safety
+/// `callback_record` is a record.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeDeregisterBugCheckCallback(
+    callback_record: PKBUGCHECK_CALLBACK_RECORD,
+) -> BOOLEAN {
+    ddi::enter(&ddi::KE_DEREGISTER_BUG_CHECK_CALLBACK);
+    let slot = with_state(|s| {
+        let position = s
+            .records
+            .iter()
+            .position(|(r, _)| *r == callback_record as usize)?;
+        Some(s.records.remove(position).1)
+    });
+    let Some(slot) = slot else { return 0 };
+    BUGCHECK.remove("KeDeregisterBugCheckCallback", true, |s| s.id == slot);
+    // SAFETY: a registered (hence valid) record.
+    unsafe { (*callback_record).State = u8::try_from(BufferEmpty).unwrap_or(0) };
+    1
+}
+
+/// `KeRegisterBugCheckReasonCallback` (wdm/nf-wdm-keregisterbugcheckreasoncallback).
+///
+/// # Safety
+/// As [`KeRegisterBugCheckCallback`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeRegisterBugCheckReasonCallback(
+    callback_record: PKBUGCHECK_REASON_CALLBACK_RECORD,
+    callback_routine: PKBUGCHECK_REASON_CALLBACK_ROUTINE,
+    reason: KBUGCHECK_CALLBACK_REASON,
+    component: PUCHAR,
+) -> BOOLEAN {
+    ddi::enter(&ddi::KE_REGISTER_BUG_CHECK_REASON_CALLBACK);
+    let Some(routine) = callback_routine else {
+        return 0;
+    };
+    // wdm/ne-wdm-_kbugcheck_callback_reason: Invalid and the reserved values must not be used.
+    if callback_record.is_null() || reason == KbCallbackInvalid || reason == 1 || reason > 7 {
+        return 0;
+    }
+    // SAFETY: a writable record per the caller.
+    let record = unsafe { &mut *callback_record };
+    if u32::from(record.State) != BufferEmpty.cast_unsigned() {
+        return 0;
+    }
+    record.CallbackRoutine = callback_routine;
+    record.Component = component;
+    record.Reason = reason;
+    record.Checksum = (routine as usize as u64)
+        .wrapping_add(u64::from(reason.cast_unsigned()))
+        .wrapping_add(component as u64);
+    record.State = u8::try_from(BufferInserted).unwrap_or(1);
+    let slot = BUGCHECK_REASON.add(routine as usize, reason.cast_unsigned(), 0);
+    with_state(|s| s.reason_records.push((callback_record as usize, slot)));
+    1
+}
+
+/// `KeDeregisterBugCheckReasonCallback` (wdm/nf-wdm-kederegisterbugcheckreasoncallback).
+///
+/// # Safety
+/// `callback_record` is a record.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeDeregisterBugCheckReasonCallback(
+    callback_record: PKBUGCHECK_REASON_CALLBACK_RECORD,
+) -> BOOLEAN {
+    ddi::enter(&ddi::KE_DEREGISTER_BUG_CHECK_REASON_CALLBACK);
+    let slot = with_state(|s| {
+        let position = s
+            .reason_records
+            .iter()
+            .position(|(r, _)| *r == callback_record as usize)?;
+        Some(s.reason_records.remove(position).1)
+    });
+    let Some(slot) = slot else { return 0 };
+    BUGCHECK_REASON.remove("KeDeregisterBugCheckReasonCallback", true, |s| s.id == slot);
+    // SAFETY: a registered (hence valid) record.
+    unsafe { (*callback_record).State = u8::try_from(BufferEmpty).unwrap_or(0) };
+    1
+}
+
+/// Secondary dump data one reason callback produced.
+#[derive(Clone, Debug)]
+pub struct SecondaryDump {
+    /// The GUID the routine tagged the data with.
+    pub guid: GUID,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// The machine crashes with `code`: every bug check callback runs at
+/// HIGH_LEVEL with its buffer, then every `KbCallbackSecondaryDumpData`
+/// reason callback (size query, then data request). Returns the secondary
+/// dump data collected. The model goes on afterwards (a test is not a crash).
+#[must_use = "the secondary dump data collected"]
+pub fn bug_check(code: u32) -> Vec<SecondaryDump> {
+    let _ = code;
+    let _irql = IrqlScope::enter(HIGH_LEVEL);
+    let records = with_state(|s| s.records.clone());
+    for (record, slot) in records {
+        let record = record as PKBUGCHECK_CALLBACK_RECORD;
+        // SAFETY: a registered record (resident, per the registration contract).
+        let registered = unsafe { &*record };
+        let (routine, buffer, length) = (
+            registered.CallbackRoutine,
+            registered.Buffer,
+            registered.Length,
+        );
+        let Some(routine) = routine else { continue };
+        // SAFETY: as above.
+        unsafe { (*record).State = u8::try_from(BufferStarted).unwrap_or(2) };
+        BUGCHECK.invoke(slot, || {
+            // SAFETY: the registered routine with its own buffer.
+            unsafe { routine(buffer, length) };
+        });
+        // SAFETY: as above.
+        unsafe { (*record).State = u8::try_from(BufferFinished).unwrap_or(3) };
+    }
+    let mut dumps = Vec::new();
+    let reason_records = with_state(|s| s.reason_records.clone());
+    for (record, slot) in reason_records {
+        let record = record as PKBUGCHECK_REASON_CALLBACK_RECORD;
+        // SAFETY: a registered record.
+        let registered = unsafe { &*record };
+        let (routine, reason) = (registered.CallbackRoutine, registered.Reason);
+        let Some(routine) = routine else { continue };
+        if reason != KbCallbackSecondaryDumpData {
+            continue;
+        }
+        let mut in_buffer = vec![0u8; 4096];
+        // SAFETY: plain data; zeroed is valid.
+        let mut data: KBUGCHECK_SECONDARY_DUMP_DATA = unsafe { std::mem::zeroed() };
+        data.InBuffer = in_buffer.as_mut_ptr().cast();
+        data.InBufferLength = 4096;
+        data.MaximumAllowed = 4096;
+        let size = u32::try_from(std::mem::size_of::<KBUGCHECK_SECONDARY_DUMP_DATA>()).unwrap_or(0);
+        let call = |data: &mut KBUGCHECK_SECONDARY_DUMP_DATA| {
+            BUGCHECK_REASON.invoke(slot, || {
+                // SAFETY: the registered routine with a valid dump-data structure.
+                unsafe { routine(reason, record, std::ptr::from_mut(data).cast(), size) };
+            });
+        };
+        call(&mut data);
+        if data.OutBuffer.is_null() && data.OutBufferLength == 0 {
+            continue;
+        }
+        if data.OutBuffer.is_null() {
+            data.OutBuffer = data.InBuffer;
+        }
+        call(&mut data);
+        let length = (data.OutBufferLength as usize).min(data.MaximumAllowed as usize);
+        if !data.OutBuffer.is_null() && length > 0 {
+            // SAFETY: the routine's output buffer of OutBufferLength bytes (capped).
+            let bytes =
+                unsafe { std::slice::from_raw_parts(data.OutBuffer.cast::<u8>(), length) }.to_vec();
+            dumps.push(SecondaryDump {
+                guid: data.Guid,
+                data: bytes,
+            });
+        }
+    }
+    dumps
+}
+
+// --- NMI ------------------------------------------------------------------------------
+
+/// `KeRegisterNmiCallback` (wdm/nf-wdm-keregisternmicallback).
+///
+/// # Safety
+/// The routine stays callable until deregistered.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeRegisterNmiCallback(
+    callback_routine: PNMI_CALLBACK,
+    context: PVOID,
+) -> PVOID {
+    let entry = ddi::enter(&ddi::KE_REGISTER_NMI_CALLBACK);
+    let Some(routine) = callback_routine.filter(|_| entry.fault.is_none()) else {
+        return std::ptr::null_mut();
+    };
+    let slot = NMI.add(routine as usize, 0, 0);
+    with_state(|s| {
+        let handle = new_handle(s, u64::from_le_bytes(*b"NmiCb\0\0\0"));
+        s.nmi
+            .push((handle, slot, routine as usize, context as usize));
+        handle as PVOID
+    })
+}
+
+/// `KeDeregisterNmiCallback` (wdm/nf-wdm-kederegisternmicallback).
+///
+/// # Safety
+/// None beyond the C ABI.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeDeregisterNmiCallback(handle: PVOID) -> NTSTATUS {
+    ddi::enter(&ddi::KE_DEREGISTER_NMI_CALLBACK);
+    let slot = with_state(|s| {
+        let position = s.nmi.iter().position(|(h, ..)| *h == handle as usize)?;
+        Some(s.nmi.remove(position).1)
+    });
+    let Some(slot) = slot else {
+        return STATUS_INVALID_HANDLE;
+    };
+    NMI.remove("KeDeregisterNmiCallback", true, |s| s.id == slot);
+    STATUS_SUCCESS
+}
+
+/// A non-maskable interrupt: the NMI callbacks run at HIGH_LEVEL, last
+/// registered first. Returns whether one handled it (if none did, the HAL's
+/// default handler would normally bug check).
+#[must_use = "whether the NMI was handled"]
+pub fn nmi() -> bool {
+    let _irql = IrqlScope::enter(HIGH_LEVEL);
+    let mut handled = false;
+    let callbacks = with_state(|s| s.nmi.clone());
+    for (_, slot, routine, context) in callbacks.into_iter().rev() {
+        // SAFETY: stored as a PNMI_CALLBACK.
+        let Some(routine) = (unsafe { std::mem::transmute::<usize, PNMI_CALLBACK>(routine) })
+        else {
+            continue;
+        };
+        let result = NMI.invoke(slot, || {
+            // SAFETY: the registered routine with its context.
+            unsafe { routine(context as PVOID, u8::from(handled)) }
+        });
+        handled |= result.is_some_and(|r| r != 0);
+    }
+    handled
+}
+
+// --- Bound ----------------------------------------------------------------------------
+
+/// `KeRegisterBoundCallback` (wdm/nf-wdm-keregisterboundcallback).
+///
+/// # Safety
+/// The routine stays callable until deregistered.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeRegisterBoundCallback(callback_routine: PBOUND_CALLBACK) -> PVOID {
+    let entry = ddi::enter(&ddi::KE_REGISTER_BOUND_CALLBACK);
+    let Some(routine) = callback_routine.filter(|_| entry.fault.is_none()) else {
+        return std::ptr::null_mut();
+    };
+    let slot = BOUND.add(routine as usize, 0, 0);
+    with_state(|s| {
+        let handle = new_handle(s, u64::from_le_bytes(*b"BoundCb\0"));
+        s.bound.push((handle, slot, routine as usize));
+        handle as PVOID
+    })
+}
+
+/// `KeDeregisterBoundCallback` (wdm/nf-wdm-kederegisterboundcallback).
+///
+/// # Safety
+/// None beyond the C ABI.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeDeregisterBoundCallback(handle: PVOID) -> NTSTATUS {
+    ddi::enter(&ddi::KE_DEREGISTER_BOUND_CALLBACK);
+    let slot = with_state(|s| {
+        let position = s.bound.iter().position(|(h, ..)| *h == handle as usize)?;
+        Some(s.bound.remove(position).1)
+    });
+    let Some(slot) = slot else {
+        return STATUS_INVALID_HANDLE;
+    };
+    BOUND.remove("KeDeregisterBoundCallback", true, |s| s.id == slot);
+    STATUS_SUCCESS
+}
+
+/// A user-mode bound-range-exceeded exception in process `pid`: bound
+/// callbacks run until one does not return `BoundExceptionContinueSearch`.
+/// Returns that status (or `BoundExceptionContinueSearch`).
+#[must_use = "the status the callbacks produced"]
+pub fn bound_exception(pid: u64) -> i32 {
+    let _context = ContextScope::enter(pid, Some(context::new_tid()), context::phase());
+    let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+    let callbacks = with_state(|s| s.bound.clone());
+    for (_, slot, routine) in callbacks {
+        // SAFETY: stored as a PBOUND_CALLBACK.
+        let Some(routine) = (unsafe { std::mem::transmute::<usize, PBOUND_CALLBACK>(routine) })
+        else {
+            continue;
+        };
+        // SAFETY: the registered routine.
+        let status = BOUND.invoke(slot, || unsafe { routine() }).unwrap_or(0);
+        if status != 0 {
+            return status;
+        }
+    }
+    0
+}
+
+// --- Processor change -------------------------------------------------------------------
+
+fn processor_context(
+    state: i32,
+    number: u32,
+    status: NTSTATUS,
+) -> KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT {
+    KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT {
+        State: state,
+        NtNumber: number,
+        Status: status,
+        ProcNumber: PROCESSOR_NUMBER {
+            Group: 0,
+            Number: u8::try_from(number).unwrap_or(u8::MAX),
+            Reserved: 0,
+        },
+    }
+}
+
+fn call_processor(
+    slot: u64,
+    routine: usize,
+    context: usize,
+    change: &mut KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
+) -> NTSTATUS {
+    // SAFETY: stored as a PPROCESSOR_CALLBACK_FUNCTION.
+    let Some(routine) =
+        (unsafe { std::mem::transmute::<usize, PPROCESSOR_CALLBACK_FUNCTION>(routine) })
+    else {
+        return STATUS_SUCCESS;
+    };
+    let mut status = STATUS_SUCCESS;
+    let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+    PROCESSOR.invoke(slot, || {
+        // SAFETY: the registered routine with a context and status valid for the call.
+        unsafe {
+            routine(
+                context as PVOID,
+                std::ptr::from_mut(change),
+                &raw mut status,
+            )
+        };
+    });
+    status
+}
+
+/// `KeRegisterProcessorChangeCallback` (wdm/nf-wdm-keregisterprocessorchangecallback).
+///
+/// # Safety
+/// The routine stays callable until deregistered.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeRegisterProcessorChangeCallback(
+    callback_function: PPROCESSOR_CALLBACK_FUNCTION,
+    callback_context: PVOID,
+    flags: ULONG,
+) -> PVOID {
+    let entry = ddi::enter(&ddi::KE_REGISTER_PROCESSOR_CHANGE_CALLBACK);
+    let Some(routine) = callback_function.filter(|_| entry.fault.is_none()) else {
+        return std::ptr::null_mut();
+    };
+    let slot = PROCESSOR.add(routine as usize, 0, 0);
+    let handle = with_state(|s| {
+        let handle = new_handle(s, u64::from_le_bytes(*b"ProcCb\0\0"));
+        s.processor
+            .push((handle, slot, routine as usize, callback_context as usize));
+        handle
+    });
+    if flags & KE_PROCESSOR_CHANGE_ADD_EXISTING != 0 {
+        let mut started = Vec::new();
+        let mut failed = false;
+        for number in 0..PROCESSOR_COUNT {
+            let mut change = processor_context(KeProcessorAddStartNotify, number, STATUS_SUCCESS);
+            let status = call_processor(
+                slot,
+                routine as usize,
+                callback_context as usize,
+                &mut change,
+            );
+            if status < 0 {
+                failed = true;
+                break;
+            }
+            started.push(number);
+        }
+        let state = if failed {
+            KeProcessorAddFailureNotify
+        } else {
+            KeProcessorAddCompleteNotify
+        };
+        for number in started {
+            let mut change = processor_context(state, number, STATUS_SUCCESS);
+            let _ = call_processor(
+                slot,
+                routine as usize,
+                callback_context as usize,
+                &mut change,
+            );
+        }
+    }
+    handle as PVOID
+}
+
+/// `KeDeregisterProcessorChangeCallback` (wdm/nf-wdm-kederegisterprocessorchangecallback).
+///
+/// # Safety
+/// None beyond the C ABI.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeDeregisterProcessorChangeCallback(callback_handle: PVOID) {
+    ddi::enter(&ddi::KE_DEREGISTER_PROCESSOR_CHANGE_CALLBACK);
+    let slot = with_state(|s| {
+        let position = s
+            .processor
+            .iter()
+            .position(|(h, ..)| *h == callback_handle as usize)?;
+        Some(s.processor.remove(position).1)
+    });
+    match slot {
+        Some(slot) => {
+            PROCESSOR.remove("KeDeregisterProcessorChangeCallback", true, |s| {
+                s.id == slot
+            });
+        }
+        None => {
+            verifier::model_rule(
+                ModelRule::UnknownObject,
+                callback_handle as u64,
+                format!(
+                    "KeDeregisterProcessorChangeCallback({callback_handle:p}): not a registered handle"
+                ),
+            );
+        }
+    }
+}
+
+/// Hot-adds processor `number` for the processor change callbacks:
+/// StartNotify to each (stopping at the first error), then CompleteNotify
+/// to all, or FailureNotify to those started before the failing one.
+/// Returns the first error (or `STATUS_SUCCESS`).
+pub(crate) fn processor_added(number: u32) -> NTSTATUS {
+    let callbacks = with_state(|s| s.processor.clone());
+    let mut started = Vec::new();
+    let mut failure = STATUS_SUCCESS;
+    for (_, slot, routine, context) in &callbacks {
+        let mut change = processor_context(KeProcessorAddStartNotify, number, STATUS_SUCCESS);
+        let status = call_processor(*slot, *routine, *context, &mut change);
+        if status < 0 {
+            failure = status;
+            break;
+        }
+        started.push((*slot, *routine, *context));
+    }
+    let state = if failure < 0 {
+        KeProcessorAddFailureNotify
+    } else {
+        KeProcessorAddCompleteNotify
+    };
+    for (slot, routine, context) in started {
+        let mut change = processor_context(state, number, failure);
+        let _ = call_processor(slot, routine, context, &mut change);
+    }
+    failure
+}
+
+pub(crate) fn reset() {
+    for registry in [&BUGCHECK, &BUGCHECK_REASON, &NMI, &BOUND, &PROCESSOR] {
+        registry.reset();
+    }
+    let old = lock(&STATE).take();
+    std::mem::forget(old);
+}
