@@ -69,6 +69,13 @@ pub const WINE_DISABLED: &[(&str, &str)] = &[
 /// Registrations expected to fail under Wine, with their status: the legacy
 /// `CmRegisterCallback` (used because `CmRegisterCallbackEx` is not exported)
 /// returns `STATUS_NOT_IMPLEMENTED`; the driver must report it and go on.
+/// `Parameters` values the Wine run sets to 1: the flood test switch.
+pub const WINE_ENABLED: &[&str] = &["EnableFlood"];
+
+/// Records the flood test pushes: more than the ring and the client queue
+/// hold together (1024 each), so some must be dropped.
+pub const FLOOD_COUNT: u64 = 3000;
+
 pub const WINE_EXPECTED_FAILURES: &[(&str, u32)] = &[("CmRegisterCallback", 0xC000_0002)];
 
 /// The service's `Parameters` key, as `reg.exe` names it.
@@ -158,6 +165,11 @@ pub struct Transcript {
     start_trigger: Step,
     event_wait: Option<Duration>,
     report: Option<Captured>,
+    events_json: Option<Captured>,
+    status_before_flood: Option<Captured>,
+    flood: Option<Captured>,
+    flood_events: Option<Captured>,
+    status_after_flood: Option<Captured>,
     stop_trigger: Step,
     delete_trigger: Step,
     stop_driver: Step,
@@ -178,6 +190,11 @@ impl Transcript {
             start_trigger: none(),
             event_wait: None,
             report: None,
+            events_json: None,
+            status_before_flood: None,
+            flood: None,
+            flood_events: None,
+            status_after_flood: None,
             stop_trigger: none(),
             delete_trigger: none(),
             stop_driver: none(),
@@ -259,10 +276,11 @@ fn run_steps(session: &Session, t: &mut Transcript) {
     if !t.create_driver.ok {
         return;
     }
-    for (value, _) in WINE_DISABLED {
-        let args = ["reg.exe", "add", PARAMETERS_KEY, "/v", value, "/t", "REG_DWORD", "/d", "0", "/f"];
+    let settings = WINE_DISABLED.iter().map(|(v, _)| (*v, "0")).chain(WINE_ENABLED.iter().map(|v| (*v, "1")));
+    for (value, data) in settings {
+        let args = ["reg.exe", "add", PARAMETERS_KEY, "/v", value, "/t", "REG_DWORD", "/d", data, "/f"];
         match session.wine(&args, SC_LIMIT) {
-            Ok(c) if c.ended.success() => println!("wine: Parameters\\{value} = 0"),
+            Ok(c) if c.ended.success() => println!("wine: Parameters\\{value} = {data}"),
             Ok(c) => println!("wine: reg add {value}: {}", c.ended),
             Err(e) => println!("wine: reg add {value}: {e}"),
         }
@@ -303,6 +321,14 @@ fn run_steps(session: &Session, t: &mut Transcript) {
             }
             Err(e) => println!("wine: kcbctl report: {e}"),
         }
+        t.events_json = client(session, &["events", "--json"]);
+        t.status_before_flood = client(session, &["status"]);
+        let count = FLOOD_COUNT.to_string();
+        t.flood = client(session, &["flood", &count]);
+        // Let the drain move what the ring kept to the client queue.
+        std::thread::sleep(Duration::from_millis(400));
+        t.flood_events = client(session, &["events", "--json"]);
+        t.status_after_flood = client(session, &["status"]);
         if t.create_trigger.ok {
             if t.start_trigger.ok {
                 t.stop_trigger = sc(session, &["stop", "kcbtrig"]);
@@ -316,6 +342,95 @@ fn run_steps(session: &Session, t: &mut Transcript) {
         }
     }
     t.delete_driver = sc(session, &["delete", "kcallbacks"]);
+}
+
+/// Runs `kcbctl <args>` in the session; prints what it wrote (JSON lines
+/// only counted) and returns the capture.
+fn client(session: &Session, args: &[&str]) -> Option<Captured> {
+    let mut argv = vec!["C:\\kcb\\kcbctl.exe"];
+    argv.extend_from_slice(args);
+    let t0 = Instant::now();
+    println!("wine: kcbctl {}", args.join(" "));
+    match session.wine(&argv, CLIENT_LIMIT) {
+        Ok(c) => {
+            session.flush_echo();
+            if args.contains(&"--json") {
+                println!("  > {} JSON lines", c.stdout.lines().count());
+            } else {
+                for line in c.stdout.lines() {
+                    println!("  > {line}");
+                }
+            }
+            println!("wine: kcbctl {}: {} [{}]", args[0], c.ended, secs(t0.elapsed()));
+            if !c.ended.success() {
+                for line in last_lines(&c.stderr, 6) {
+                    println!("  ! {line}");
+                }
+            }
+            Some(c)
+        }
+        Err(e) => {
+            println!("wine: kcbctl {}: {e}", args[0]);
+            None
+        }
+    }
+}
+
+/// The value of `"key":` in a one-line JSON object: a number or a string
+/// (escapes resolved for `\\` and `\"`). Enough for kcbctl's flat objects.
+pub fn json_field(line: &str, key: &str) -> Option<String> {
+    let pattern = format!("\"{key}\":");
+    let rest = &line[line.find(&pattern)? + pattern.len()..];
+    if let Some(body) = rest.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return Some(out),
+                '\\' => out.push(chars.next()?),
+                c => out.push(c),
+            }
+        }
+        None
+    } else {
+        Some(rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect())
+    }
+}
+
+/// `(seen, recorded, dropped)` of `source` from `kcbctl status`'s counter table.
+pub fn status_counters(status: &str, source: &str) -> Option<(u64, u64, u64)> {
+    status.lines().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() != Some(&source) || words.len() < 5 {
+            return None;
+        }
+        let n = |w: &str| w.parse::<u64>().ok();
+        Some((n(words[words.len() - 3])?, n(words[words.len() - 2])?, n(words[words.len() - 1])?))
+    })
+}
+
+/// Sum of the `dropped` column of `kcbctl status`.
+fn total_dropped(status: &str) -> Option<u64> {
+    let mut in_counters = false;
+    let mut total = None;
+    for line in status.lines() {
+        if line.starts_with("Counters") {
+            in_counters = true;
+            continue;
+        }
+        if in_counters && !line.starts_with(' ') && !line.trim().is_empty() {
+            break;
+        }
+        if !in_counters {
+            continue;
+        }
+        // Rows: source, enabled, seen, recorded, dropped (other lines, such as
+        // the ring occupancy, do not end in three numbers).
+        if let Some((_, _, dropped)) = line.split_whitespace().next().and_then(|source| status_counters(line, source)) {
+            total = Some(total.unwrap_or(0) + dropped);
+        }
+    }
+    total
 }
 
 /// The workspace version (`[workspace.package] version`, else `[package] version`).
@@ -540,6 +655,56 @@ pub fn checks(t: &Transcript, expected_version: Option<&str>) -> Vec<Check> {
         _ => Check::new("kcbctl report lists the registrations as registered", false, "no successful report"),
     });
 
+    // Events through the ring, as JSON (issue: the event pipeline).
+    out.push(match &t.events_json {
+        Some(c) if c.ended.success() => {
+            let hit = c.stdout.lines().find(|l| {
+                json_field(l, "source").as_deref() == Some("LoadImage")
+                    && json_field(l, "name").is_some_and(|n| n.to_ascii_lowercase().ends_with("kcbtrig.sys"))
+            });
+            match hit {
+                Some(l) => {
+                    let base = json_field(l, "base").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                    let size = json_field(l, "size").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                    let pid = json_field(l, "pid");
+                    Check::new(
+                        "kcbctl events --json: the LoadImage event of kcbtrig.sys with its fields",
+                        base != 0 && size != 0 && pid.as_deref() == Some("0"),
+                        format!("base={base:#x} size={size:#x} pid={}", pid.unwrap_or_default()),
+                    )
+                }
+                None => Check::new(
+                    "kcbctl events --json: the LoadImage event of kcbtrig.sys with its fields",
+                    false,
+                    format!("not among {} JSON lines", c.stdout.lines().count()),
+                ),
+            }
+        }
+        other => Check::new(
+            "kcbctl events --json: the LoadImage event of kcbtrig.sys with its fields",
+            false,
+            other.as_ref().map_or_else(|| "not run".to_owned(), |c| format!("{}", c.ended)),
+        ),
+    });
+    out.push(match t.status_before_flood.as_ref().filter(|c| c.ended.success()) {
+        Some(c) => match total_dropped(&c.stdout) {
+            Some(0) => Check::new("kcbctl status: zero drops before the flood", true, ""),
+            Some(n) => Check::new("kcbctl status: zero drops before the flood", false, format!("{n} dropped")),
+            None => Check::new("kcbctl status: zero drops before the flood", false, "no counter table"),
+        },
+        None => Check::new("kcbctl status: zero drops before the flood", false, "status failed"),
+    });
+    out.push(flood_check(t));
+
+    // Callback objects under Wine: ExCreateCallback gives no object; the
+    // driver says so and runs on.
+    let create = regs.iter().find(|r| api_base(&r.api) == "ExCreateCallback");
+    out.push(Check::new(
+        "callback objects reported unavailable under Wine (success without an object), driver running",
+        create.is_some_and(|r| r.outcome == Outcome::Unavailable) && t.start_driver.ok,
+        create.map_or_else(|| "no ExCreateCallback line".to_owned(), |r| format!("{:?}", r.outcome)),
+    ));
+
     // Trigger unload.
     let mut trig_stop = step_check(
         "trigger driver stopped (DriverUnload ran) and deleted",
@@ -595,6 +760,27 @@ pub fn checks(t: &Transcript, expected_version: Option<&str>) -> Vec<Check> {
         Err(e) => Check::new("wineserver shut down cleanly", false, e.clone()),
     });
     out
+}
+
+/// The flood test: every pushed record is either delivered (read back) or
+/// counted as dropped, and some were dropped.
+fn flood_check(t: &Transcript) -> Check {
+    const NAME: &str = "flood: delivered + dropped = pushed, drops counted";
+    let (Some(flood), Some(events), Some(status)) = (&t.flood, &t.flood_events, &t.status_after_flood) else {
+        return Check::new(NAME, false, "flood, events or status not run");
+    };
+    if !flood.ended.success() {
+        return Check::new(NAME, false, format!("kcbctl flood: {}: {}", flood.ended, flood.stderr.trim()));
+    }
+    let delivered = events.stdout.lines().filter(|l| json_field(l, "source").as_deref() == Some("Flood")).count() as u64;
+    let Some((seen, _recorded, dropped)) = status_counters(&status.stdout, "Flood") else {
+        return Check::new(NAME, false, "no Flood row in kcbctl status");
+    };
+    Check::new(
+        NAME,
+        seen == FLOOD_COUNT && delivered + dropped == FLOOD_COUNT && dropped > 0,
+        format!("pushed {FLOOD_COUNT}, seen {seen}, delivered {delivered}, dropped {dropped}"),
+    )
 }
 
 /// The first Wine stub a driver called (`ntoskrnl.exe.Name`), if any.

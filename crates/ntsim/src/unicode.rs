@@ -9,7 +9,7 @@ use wdk_sys::UNICODE_STRING;
 /// # Safety
 /// `string` is null or points to a readable `UNICODE_STRING` whose buffer
 /// holds `Length` bytes.
-pub(crate) unsafe fn read(string: *const UNICODE_STRING) -> Option<String> {
+pub unsafe fn read(string: *const UNICODE_STRING) -> Option<String> {
     if string.is_null() {
         return None;
     }

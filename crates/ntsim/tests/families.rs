@@ -224,9 +224,11 @@ unsafe extern "C" fn strip_terminate(
     info: POB_PRE_OPERATION_INFORMATION,
 ) -> OB_PREOP_CALLBACK_STATUS {
     // SAFETY: a live pre-operation information block.
-    let parameters = unsafe { (*info).Parameters };
+    let info = unsafe { &*info };
+    // SAFETY: its parameters are live for the call.
+    let parameters = unsafe { &mut *info.Parameters };
     // SAFETY: a create operation uses the CreateHandleInformation member.
-    unsafe { (*parameters).CreateHandleInformation.DesiredAccess &= !0x0001 };
+    unsafe { parameters.CreateHandleInformation.DesiredAccess &= !0x0001 };
     _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS
 }
 
@@ -235,17 +237,21 @@ unsafe extern "C" fn add_access(
     info: POB_PRE_OPERATION_INFORMATION,
 ) -> OB_PREOP_CALLBACK_STATUS {
     // SAFETY: a live pre-operation information block.
-    let parameters = unsafe { (*info).Parameters };
+    let info = unsafe { &*info };
+    // SAFETY: its parameters are live for the call.
+    let parameters = unsafe { &mut *info.Parameters };
     // SAFETY: a create operation uses the CreateHandleInformation member.
-    unsafe { (*parameters).CreateHandleInformation.DesiredAccess |= 0x0400 };
+    unsafe { parameters.CreateHandleInformation.DesiredAccess |= 0x0400 };
     _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS
 }
 
 unsafe extern "C" fn post_granted(_context: PVOID, info: POB_POST_OPERATION_INFORMATION) {
     // SAFETY: a live post-operation information block.
-    let parameters = unsafe { (*info).Parameters };
+    let info = unsafe { &*info };
+    // SAFETY: its parameters are live for the call.
+    let parameters = unsafe { &*info.Parameters };
     // SAFETY: a create operation uses the CreateHandleInformation member.
-    let granted = unsafe { (*parameters).CreateHandleInformation.GrantedAccess };
+    let granted = unsafe { parameters.CreateHandleInformation.GrantedAccess };
     log(format!("granted {granted:#x}"));
 }
 
@@ -340,11 +346,11 @@ unsafe extern "C" fn on_interface(notification: PVOID, _context: PVOID) -> NTSTA
 unsafe extern "C" fn complete_shutdown(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     // SAFETY: a live IRP owned by this routine until completed.
     let packet = unsafe { &mut *irp };
-    // SAFETY: the current-stack-location member of the IRP's tail.
+    // SAFETY: a queued IRP uses the Overlay member of its tail.
+    let overlay = unsafe { &packet.Tail.Overlay };
+    // SAFETY: the current-stack-location member of the overlay.
     let stack = unsafe {
-        packet
-            .Tail
-            .Overlay
+        overlay
             .__bindgen_anon_2
             .__bindgen_anon_1
             .CurrentStackLocation
@@ -379,10 +385,8 @@ unsafe extern "C" fn io_entry(
         unsafe { IoCreateDevice(driver, 0, std::ptr::null_mut(), 0x22, 0, 0, &raw mut device) };
     assert_eq!(status, STATUS_SUCCESS);
     // SAFETY: the device created above.
-    assert_eq!(
-        unsafe { IoRegisterShutdownNotification(device) },
-        STATUS_SUCCESS
-    );
+    let status = unsafe { IoRegisterShutdownNotification(device) };
+    assert_eq!(status, STATUS_SUCCESS);
     // SAFETY: as above.
     let status = unsafe { IoRegisterLastChanceShutdownNotification(device) };
     assert_eq!(status, STATUS_SUCCESS);
@@ -453,10 +457,8 @@ fn io_registrations_replay_notify_and_reinitialize() {
     );
     assert_eq!(trigger::device_interface_arrival(class, "\\??\\new"), 1);
     // SAFETY: the entry registered above.
-    assert_eq!(
-        unsafe { IoUnregisterPlugPlayNotificationEx(entry) },
-        STATUS_SUCCESS
-    );
+    let status = unsafe { IoUnregisterPlugPlayNotificationEx(entry) };
+    assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(trigger::device_interface_arrival(class, "\\??\\later"), 0);
     kernel.unload_driver();
     assert!(ntsim::ioreg::shutdown_registrations().is_empty());
@@ -520,15 +522,11 @@ unsafe extern "C" fn on_processor(
     status: PNTSTATUS,
 ) {
     // SAFETY: valid for the call.
-    unsafe {
-        log(format!(
-            "cpu {} state {}",
-            (*change).NtNumber,
-            (*change).State
-        ));
-        if (*change).NtNumber == 2 && (*change).State == 0 {
-            *status = STATUS_INSUFFICIENT_RESOURCES;
-        }
+    let change = unsafe { &*change };
+    log(format!("cpu {} state {}", change.NtNumber, change.State));
+    if change.NtNumber == 2 && change.State == 0 {
+        // SAFETY: writable for the call.
+        unsafe { *status = STATUS_INSUFFICIENT_RESOURCES };
     }
 }
 
@@ -538,39 +536,30 @@ fn ke_callbacks_follow_the_documented_order_and_states() {
     take_log();
     let record = RECORD.0.get();
     let reason = REASON.0.get();
-    // SAFETY: resident records and 'static routines.
-    unsafe {
-        assert_eq!(
+    let register = |component: *const std::ffi::c_char| {
+        // SAFETY: a resident record and a 'static routine.
+        unsafe {
             KeRegisterBugCheckCallback(
                 record,
                 Some(on_bug_check),
                 77 as PVOID,
                 5,
-                c"ntsim".as_ptr().cast_mut().cast()
-            ),
-            1
-        );
-        assert_eq!(
-            KeRegisterBugCheckCallback(
-                record,
-                Some(on_bug_check),
-                77 as PVOID,
-                5,
-                std::ptr::null_mut()
-            ),
-            0,
-            "already registered"
-        );
-        assert_eq!(
-            KeRegisterBugCheckReasonCallback(
-                reason,
-                Some(on_reason),
-                _KBUGCHECK_CALLBACK_REASON::KbCallbackSecondaryDumpData,
-                std::ptr::null_mut()
-            ),
-            1
-        );
-    }
+                component.cast_mut().cast(),
+            )
+        }
+    };
+    assert_eq!(register(c"ntsim".as_ptr()), 1);
+    assert_eq!(register(std::ptr::null()), 0, "already registered");
+    // SAFETY: a resident record and a 'static routine.
+    let registered = unsafe {
+        KeRegisterBugCheckReasonCallback(
+            reason,
+            Some(on_reason),
+            _KBUGCHECK_CALLBACK_REASON::KbCallbackSecondaryDumpData,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(registered, 1);
     let dumps = trigger::bug_check(0xE2);
     assert_eq!(
         take_log(),
@@ -582,45 +571,58 @@ fn ke_callbacks_follow_the_documented_order_and_states() {
         (dumps[0].guid.Data1, dumps[0].data.clone()),
         (0xABCD, 0xFEED_F00Du32.to_le_bytes().to_vec())
     );
-    // SAFETY: as above.
-    unsafe {
-        assert_eq!((*record).State, 3, "BufferFinished");
-        assert_eq!(KeDeregisterBugCheckCallback(record), 1);
-        assert_eq!(KeDeregisterBugCheckCallback(record), 0);
-        assert_eq!(KeDeregisterBugCheckReasonCallback(reason), 1);
-        let first = KeRegisterNmiCallback(Some(nmi_first), std::ptr::null_mut());
-        let second = KeRegisterNmiCallback(Some(nmi_second), std::ptr::null_mut());
-        assert!(trigger::nmi());
-        assert_eq!(
-            take_log(),
-            ["nmi second 0", "nmi first 1"],
-            "LIFO; later callbacks see Handled"
-        );
-        assert_eq!(KeDeregisterNmiCallback(first), STATUS_SUCCESS);
-        assert_eq!(KeDeregisterNmiCallback(first), STATUS_INVALID_HANDLE);
-        assert_eq!(KeDeregisterNmiCallback(second), STATUS_SUCCESS);
-        let handle = KeRegisterProcessorChangeCallback(
+    // SAFETY: the record is resident; the model is done with it.
+    assert_eq!(unsafe { (*record).State }, 3, "BufferFinished");
+    let deregister = || {
+        // SAFETY: a resident record.
+        unsafe { KeDeregisterBugCheckCallback(record) }
+    };
+    assert_eq!(deregister(), 1);
+    assert_eq!(deregister(), 0);
+    // SAFETY: a resident record.
+    assert_eq!(unsafe { KeDeregisterBugCheckReasonCallback(reason) }, 1);
+    let register_nmi = |routine: PNMI_CALLBACK| {
+        // SAFETY: a 'static routine.
+        unsafe { KeRegisterNmiCallback(routine, std::ptr::null_mut()) }
+    };
+    let deregister_nmi = |handle: PVOID| {
+        // SAFETY: the model validates the handle.
+        unsafe { KeDeregisterNmiCallback(handle) }
+    };
+    let first = register_nmi(Some(nmi_first));
+    let second = register_nmi(Some(nmi_second));
+    assert!(trigger::nmi());
+    assert_eq!(
+        take_log(),
+        ["nmi second 0", "nmi first 1"],
+        "LIFO; later callbacks see Handled"
+    );
+    assert_eq!(deregister_nmi(first), STATUS_SUCCESS);
+    assert_eq!(deregister_nmi(first), STATUS_INVALID_HANDLE);
+    assert_eq!(deregister_nmi(second), STATUS_SUCCESS);
+    // SAFETY: a 'static routine.
+    let handle = unsafe {
+        KeRegisterProcessorChangeCallback(
             Some(on_processor),
             std::ptr::null_mut(),
             KE_PROCESSOR_CHANGE_ADD_EXISTING,
-        );
-        assert!(!handle.is_null());
-        assert_eq!(
-            take_log(),
-            [
-                "cpu 0 state 0",
-                "cpu 1 state 0",
-                "cpu 2 state 0",
-                "cpu 0 state 2",
-                "cpu 1 state 2"
-            ],
-            "StartNotify until the failure, then FailureNotify to the started ones except the failing one"
-        );
-        KeDeregisterProcessorChangeCallback(handle);
-        let _ = with_irql(DISPATCH_LEVEL, || {
-            KeRegisterNmiCallback(Some(nmi_first), std::ptr::null_mut())
-        });
-    }
+        )
+    };
+    assert!(!handle.is_null());
+    assert_eq!(
+        take_log(),
+        [
+            "cpu 0 state 0",
+            "cpu 1 state 0",
+            "cpu 2 state 0",
+            "cpu 0 state 2",
+            "cpu 1 state 2"
+        ],
+        "StartNotify until the failure, then FailureNotify to the started ones except the failing one"
+    );
+    // SAFETY: the handle registered above.
+    unsafe { KeDeregisterProcessorChangeCallback(handle) };
+    let _ = with_irql(DISPATCH_LEVEL, || register_nmi(Some(nmi_first)));
     kernel.expect_bugcheck(codes::DRIVER_VERIFIER_DETECTED_VIOLATION, 0x2_0010);
     take_log();
 }
@@ -682,18 +684,16 @@ fn power_whea_and_hal() {
         "the current value is delivered at registration"
     );
     assert_eq!(trigger::power_setting_change(lid, &[0, 0, 0, 0]), 1);
-    // SAFETY: as above.
-    unsafe {
-        assert_eq!(PoUnregisterPowerSettingCallback(handle), STATUS_SUCCESS);
-        assert_eq!(
-            PoUnregisterPowerSettingCallback(handle),
-            STATUS_INVALID_PARAMETER
-        );
-        assert_eq!(
-            WheaRegisterInUsePageOfflineNotification(Some(on_page), std::ptr::null_mut()),
-            STATUS_SUCCESS
-        );
-    }
+    let unregister = || {
+        // SAFETY: the model validates the handle.
+        unsafe { PoUnregisterPowerSettingCallback(handle) }
+    };
+    assert_eq!(unregister(), STATUS_SUCCESS);
+    assert_eq!(unregister(), STATUS_INVALID_PARAMETER);
+    // SAFETY: a 'static routine.
+    let status =
+        unsafe { WheaRegisterInUsePageOfflineNotification(Some(on_page), std::ptr::null_mut()) };
+    assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(
         trigger::page_offline(0x99, true),
         [(STATUS_SUCCESS, STATUS_UNSUCCESSFUL)]
@@ -746,55 +746,52 @@ fn callback_directory_is_enumerable() {
     let mut name = OwnedUnicode::new("\\Callback");
     let mut directory: HANDLE = std::ptr::null_mut();
     let mut names = Vec::new();
-    // SAFETY: valid arguments; the buffer is 8-aligned.
-    unsafe {
-        let mut attrs = attributes(&mut name);
-        assert_eq!(
-            ZwOpenDirectoryObject(&raw mut directory, 1, &raw mut attrs),
-            STATUS_SUCCESS
-        );
-        let mut buffer = [0u64; 64];
-        let mut context = 0u32;
-        let mut returned = 0u32;
-        loop {
-            let status = ZwQueryDirectoryObject(
-                directory,
-                buffer.as_mut_ptr().cast(),
-                512,
-                1,
-                u8::from(context == 0),
-                &raw mut context,
-                &raw mut returned,
-            );
-            if status == STATUS_NO_MORE_ENTRIES {
-                break;
-            }
-            assert_eq!(status, STATUS_SUCCESS);
-            let entry = &*buffer
-                .as_ptr()
-                .cast::<ntsim::ob::ObjectDirectoryInformation>();
-            let text = |s: &UNICODE_STRING| {
-                String::from_utf16_lossy(std::slice::from_raw_parts(
-                    s.Buffer,
-                    usize::from(s.Length / 2),
-                ))
-            };
-            names.push((text(&entry.Name), text(&entry.TypeName)));
-        }
-        assert_eq!(
+    let mut attrs = attributes(&mut name);
+    // SAFETY: valid out pointer and attributes naming a live string.
+    let status = unsafe { ZwOpenDirectoryObject(&raw mut directory, 1, &raw mut attrs) };
+    assert_eq!(status, STATUS_SUCCESS);
+    let mut buffer = [0u64; 64];
+    let mut context = 0u32;
+    let mut returned = 0u32;
+    let mut query = |buffer: &mut [u64; 64], length: u32, restart: bool, context: &mut u32| {
+        assert!(length as usize <= std::mem::size_of_val(buffer));
+        // SAFETY: the buffer is writable for `length` bytes and 8-aligned.
+        unsafe {
             ZwQueryDirectoryObject(
                 directory,
                 buffer.as_mut_ptr().cast(),
-                8,
+                length,
                 1,
-                1,
-                &raw mut context,
-                &raw mut returned
-            ),
-            STATUS_BUFFER_TOO_SMALL
-        );
-        assert_eq!(ZwClose(directory), STATUS_SUCCESS);
+                u8::from(restart),
+                context,
+                &raw mut returned,
+            )
+        }
+    };
+    loop {
+        let status = query(&mut buffer, 512, context == 0, &mut context);
+        if status == STATUS_NO_MORE_ENTRIES {
+            break;
+        }
+        assert_eq!(status, STATUS_SUCCESS);
+        // SAFETY: the model wrote an entry at the (8-aligned) start of the buffer.
+        let entry = unsafe {
+            &*buffer
+                .as_ptr()
+                .cast::<ntsim::ob::ObjectDirectoryInformation>()
+        };
+        let text = |s: &UNICODE_STRING| {
+            // SAFETY: the entry's strings point into the buffer.
+            unsafe { ntsim::unicode::read(s) }.expect("a well-formed name")
+        };
+        names.push((text(&entry.Name), text(&entry.TypeName)));
     }
+    assert_eq!(
+        query(&mut buffer, 8, true, &mut context),
+        STATUS_BUFFER_TOO_SMALL
+    );
+    // SAFETY: the handle opened above.
+    assert_eq!(unsafe { ZwClose(directory) }, STATUS_SUCCESS);
     assert!(
         names.contains(&("SetSystemTime".to_owned(), "Callback".to_owned())),
         "{names:?}"

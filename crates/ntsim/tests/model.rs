@@ -20,24 +20,29 @@ fn name(text: &str) -> OwnedUnicode {
     OwnedUnicode::new(text)
 }
 
+fn current_irql() -> u8 {
+    // SAFETY: the model's KeGetCurrentIrql has no preconditions.
+    unsafe { KeGetCurrentIrql() }
+}
+
 // --- IRQL ---------------------------------------------------------------
 
 #[test]
 fn irql_raise_and_lower() {
     let kernel = Kernel::boot();
-    // SAFETY: the model's IRQL routines.
-    unsafe {
-        assert_eq!(KeGetCurrentIrql(), PASSIVE_LEVEL);
-        let old = KfRaiseIrql(DISPATCH_LEVEL as u8);
-        assert_eq!(old, PASSIVE_LEVEL);
-        assert_eq!(KeGetCurrentIrql(), DISPATCH_LEVEL);
-        KeLowerIrql(old);
-        assert_eq!(KeRaiseIrqlToDpcLevel(), PASSIVE_LEVEL);
-        KeLowerIrql(PASSIVE_LEVEL);
-    }
+    assert_eq!(current_irql(), PASSIVE_LEVEL);
+    // SAFETY: raising from PASSIVE_LEVEL, lowered again below.
+    let old = unsafe { KfRaiseIrql(DISPATCH_LEVEL) };
+    assert_eq!(old, PASSIVE_LEVEL);
+    assert_eq!(current_irql(), DISPATCH_LEVEL);
+    // SAFETY: back to the level returned by the raise.
+    unsafe { KeLowerIrql(old) };
+    // SAFETY: as above.
+    assert_eq!(unsafe { KeRaiseIrqlToDpcLevel() }, PASSIVE_LEVEL);
+    // SAFETY: as above.
+    unsafe { KeLowerIrql(PASSIVE_LEVEL) };
     with_irql(APC_LEVEL, || {
-        // SAFETY: as above.
-        assert_eq!(unsafe { KeGetCurrentIrql() }, APC_LEVEL);
+        assert_eq!(current_irql(), APC_LEVEL);
     });
     kernel.assert_no_bugchecks();
 }
@@ -46,16 +51,11 @@ fn irql_raise_and_lower() {
 fn irql_bad_raise_and_lower_are_caught() {
     let kernel = Kernel::boot();
     with_irql(DISPATCH_LEVEL, || {
-        // SAFETY: the model's IRQL routines.
-        unsafe {
-            let _ = KfRaiseIrql(APC_LEVEL as u8);
-            assert_eq!(
-                KeGetCurrentIrql(),
-                DISPATCH_LEVEL,
-                "a bad raise changes nothing"
-            );
-            KeLowerIrql(HIGH_LEVEL);
-        }
+        // SAFETY: the model's routine; the bad raise is the violation under test.
+        let _ = unsafe { KfRaiseIrql(APC_LEVEL) };
+        assert_eq!(current_irql(), DISPATCH_LEVEL, "a bad raise changes nothing");
+        // SAFETY: as above, for the bad lower.
+        unsafe { KeLowerIrql(HIGH_LEVEL) };
     });
     let raise = kernel.expect_bugcheck(C4, 0x30);
     assert_eq!(raise.params, [0x30, 2, 1, 0]);
@@ -68,9 +68,10 @@ fn irql_bad_raise_and_lower_are_caught() {
 #[test]
 fn dbgprint_output_is_exactly_what_the_format_produces() {
     let kernel = Kernel::boot();
-    // SAFETY: formats match their arguments.
+    // SAFETY: the format matches its argument.
+    unsafe { DbgPrintEx(77, 0, c"%s\n".as_ptr(), c"kcallbacks: hello".as_ptr()) };
+    // SAFETY: as above.
     unsafe {
-        DbgPrintEx(77, 0, c"%s\n".as_ptr(), c"kcallbacks: hello".as_ptr());
         DbgPrintEx(
             77,
             0,
@@ -78,9 +79,10 @@ fn dbgprint_output_is_exactly_what_the_format_produces() {
             -5i32,
             255u32,
             c"abcdef".as_ptr(),
-        );
-        DbgPrint(c"plain".as_ptr());
-    }
+        )
+    };
+    // SAFETY: a format without conversions.
+    unsafe { DbgPrint(c"plain".as_ptr()) };
     let calls = ntsim::dbgprint::debug_calls();
     assert_eq!(calls[0].text, "kcallbacks: hello\n");
     assert_eq!(calls[1].text, "n=-5 x=0xff s=abc%\n");
@@ -132,11 +134,8 @@ fn pool_is_accounted_and_zeroed() {
     assert_eq!(made, 1);
     assert!(!block.is_null());
     // SAFETY: a 100-byte allocation.
-    assert!(
-        unsafe { std::slice::from_raw_parts(block.cast::<u8>(), 100) }
-            .iter()
-            .all(|&b| b == 0)
-    );
+    let bytes = unsafe { std::slice::from_raw_parts(block.cast::<u8>(), 100) };
+    assert!(bytes.iter().all(|&b| b == 0));
     let live = ntsim::pool::outstanding();
     assert_eq!(live.len(), 1);
     assert_eq!(
@@ -148,11 +147,10 @@ fn pool_is_accounted_and_zeroed() {
     // SAFETY: freeing what was allocated, with its tag.
     unsafe { ExFreePoolWithTag(block, TAG) };
     assert!(ntsim::pool::outstanding().is_empty());
-    // SAFETY: invalid requests (tag 0, no pool type) are documented to return NULL.
-    unsafe {
-        assert!(ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, 0).is_null());
-        assert!(ExAllocatePool2(0, 8, TAG).is_null());
-    }
+    // SAFETY: an invalid request (tag 0) is documented to return NULL.
+    assert!(unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, 0) }.is_null());
+    // SAFETY: as above (no pool type).
+    assert!(unsafe { ExAllocatePool2(0, 8, TAG) }.is_null());
     kernel.assert_no_bugchecks();
 }
 
@@ -172,20 +170,23 @@ fn pool_at_wrong_irql_double_free_and_bad_free_are_caught() {
     });
     assert!(paged.is_null());
     kernel.expect_bugcheck(C4, 0x01);
-    // SAFETY: a valid allocation, then the double free under test.
-    unsafe {
-        let block = ExAllocatePool2(POOL_FLAG_NON_PAGED, 16, TAG);
-        ExFreePool(block);
-        ExFreePool(block);
-        let double = kernel.expect_bugcheck(codes::BAD_POOL_CALLER, 0x07);
-        assert_eq!(double.params[3], block as u64);
-        let mut local = 0u64;
-        ExFreePool((&raw mut local).cast());
-        kernel.expect_bugcheck(C4, 0x10);
-        let block = ExAllocatePool2(POOL_FLAG_NON_PAGED, 16, TAG);
-        ExFreePoolWithTag(block, u32::from_le_bytes(*b"Oops"));
-        kernel.expect_bugcheck(codes::BAD_POOL_CALLER, 0x0A);
+    // SAFETY: a valid allocation.
+    let block = unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, 16, TAG) };
+    for _ in 0..2 {
+        // SAFETY: the model's free; the second one is the double free under test.
+        unsafe { ExFreePool(block) };
     }
+    let double = kernel.expect_bugcheck(codes::BAD_POOL_CALLER, 0x07);
+    assert_eq!(double.params[3], block as u64);
+    let mut local = 0u64;
+    // SAFETY: the model checks the address first; freeing a stack address is the violation.
+    unsafe { ExFreePool((&raw mut local).cast()) };
+    kernel.expect_bugcheck(C4, 0x10);
+    // SAFETY: a valid allocation.
+    let block = unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, 16, TAG) };
+    // SAFETY: freeing it with the wrong tag is the violation under test.
+    unsafe { ExFreePoolWithTag(block, u32::from_le_bytes(*b"Oops")) };
+    kernel.expect_bugcheck(codes::BAD_POOL_CALLER, 0x0A);
     kernel.assert_no_bugchecks();
 }
 
@@ -193,14 +194,15 @@ fn pool_at_wrong_irql_double_free_and_bad_free_are_caught() {
 fn pool_fault_injection_returns_null() {
     let kernel = Kernel::boot();
     faults::fail_nth("ExAllocatePool2", 2, STATUS_INSUFFICIENT_RESOURCES);
-    // SAFETY: the model's allocator.
-    unsafe {
-        let first = ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, TAG);
-        let second = ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, TAG);
-        let third = ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, TAG);
-        assert!(!first.is_null() && second.is_null() && !third.is_null());
-        ExFreePool(first);
-        ExFreePool(third);
+    let allocate = || {
+        // SAFETY: the model's allocator.
+        unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, TAG) }
+    };
+    let (first, second, third) = (allocate(), allocate(), allocate());
+    assert!(!first.is_null() && second.is_null() && !third.is_null());
+    for block in [first, third] {
+        // SAFETY: freeing what was allocated.
+        unsafe { ExFreePool(block) };
     }
     assert_eq!(faults::fired().len(), 1);
     kernel.assert_no_bugchecks();
@@ -214,27 +216,28 @@ fn mm_get_system_routine_address_finds_the_model_and_honours_hiding() {
     let mut precise = name("KeQuerySystemTimePrecise");
     let mut plain = name("KeQuerySystemTime");
     let mut bogus = name("NoSuchRoutine");
-    // SAFETY: valid UNICODE_STRINGs.
-    unsafe {
-        let address = MmGetSystemRoutineAddress(precise.as_ptr());
-        assert_eq!(
-            address as usize,
-            KeQuerySystemTimePrecise as *const () as usize
-        );
-        assert!(
-            MmGetSystemRoutineAddress(plain.as_ptr()).is_null(),
-            "a macro on x64, not an export"
-        );
-        assert!(MmGetSystemRoutineAddress(bogus.as_ptr()).is_null());
-        ntsim::exports::hide("KeQuerySystemTimePrecise");
-        assert!(MmGetSystemRoutineAddress(precise.as_ptr()).is_null());
-        ntsim::exports::expose("KeQuerySystemTime");
-        let query: unsafe extern "C" fn(*mut LARGE_INTEGER) =
-            std::mem::transmute(MmGetSystemRoutineAddress(plain.as_ptr()));
-        let mut now = LARGE_INTEGER::default();
-        query(&raw mut now);
-        assert!(now.QuadPart > ntsim::clock::UNIX_EPOCH_AS_FILETIME);
-    }
+    let lookup = |routine: &mut OwnedUnicode| {
+        // SAFETY: a live UNICODE_STRING.
+        unsafe { MmGetSystemRoutineAddress(routine.as_ptr()) }
+    };
+    assert_eq!(
+        lookup(&mut precise) as usize,
+        KeQuerySystemTimePrecise as *const () as usize
+    );
+    assert!(lookup(&mut plain).is_null(), "a macro on x64, not an export");
+    assert!(lookup(&mut bogus).is_null());
+    ntsim::exports::hide("KeQuerySystemTimePrecise");
+    assert!(lookup(&mut precise).is_null());
+    ntsim::exports::expose("KeQuerySystemTime");
+    let address = lookup(&mut plain);
+    assert!(!address.is_null());
+    // SAFETY: the model exports KeQuerySystemTime with this signature.
+    let query: unsafe extern "C" fn(*mut LARGE_INTEGER) = unsafe { std::mem::transmute(address) };
+    let mut now = LARGE_INTEGER::default();
+    // SAFETY: a writable LARGE_INTEGER.
+    unsafe { query(&raw mut now) };
+    // SAFETY: plain integer read.
+    assert!(unsafe { now.QuadPart } > ntsim::clock::UNIX_EPOCH_AS_FILETIME);
     kernel.assert_no_bugchecks();
 }
 
@@ -252,20 +255,22 @@ fn event_ptr() -> *mut KEVENT {
 }
 
 unsafe extern "C" fn worker(context: *mut c_void) {
-    // SAFETY: the model's routines, from a system thread.
-    unsafe {
-        assert_eq!(KeGetCurrentIrql(), PASSIVE_LEVEL);
-        assert_eq!(PsGetCurrentProcessId() as u64, 4);
-        THREAD_RAN.fetch_add(context as usize, Ordering::SeqCst);
-        let _ = KeWaitForSingleObject(
+    assert_eq!(current_irql(), PASSIVE_LEVEL);
+    // SAFETY: the model's routine, no preconditions.
+    assert_eq!(unsafe { PsGetCurrentProcessId() } as u64, 4);
+    THREAD_RAN.fetch_add(context as usize, Ordering::SeqCst);
+    // SAFETY: an initialized event, waited on at PASSIVE_LEVEL.
+    let _ = unsafe {
+        KeWaitForSingleObject(
             event_ptr().cast(),
             _KWAIT_REASON::Executive,
             0,
             0,
             std::ptr::null_mut(),
-        );
-        let _ = PsTerminateSystemThread(STATUS_SUCCESS);
-    }
+        )
+    };
+    // SAFETY: called from the system thread itself; does not return.
+    let _ = unsafe { PsTerminateSystemThread(STATUS_SUCCESS) };
 }
 
 #[test]
