@@ -41,6 +41,9 @@ pub struct CatalogEntry {
     detail: AtomicU32,
     /// Notifications observed.
     fired: AtomicU64,
+    /// Created allowing a single callback (marked `[x]` in the internals
+    /// notes' table), so a second registration is refused by design.
+    single_callback: bool,
 }
 
 impl CatalogEntry {
@@ -51,7 +54,12 @@ impl CatalogEntry {
             status: AtomicI32::new(0),
             detail: AtomicU32::new(0),
             fired: AtomicU64::new(0),
+            single_callback: false,
         }
+    }
+
+    const fn single_callback(name: &str) -> Self {
+        Self { single_callback: true, ..Self::new(name) }
     }
 
     fn set(&self, state: RegistrationState, status: i32, detail: u32) {
@@ -87,7 +95,7 @@ pub static CATALOG: [CatalogEntry; 27] = [
     CatalogEntry::new("\\Callback\\LicensingData"),
     CatalogEntry::new("\\Callback\\IoSessionNotifications"),
     CatalogEntry::new("\\Callback\\IoExternalDmaUnblock"),
-    CatalogEntry::new("\\Callback\\PowerPort"),
+    CatalogEntry::single_callback("\\Callback\\PowerPort"),
     CatalogEntry::new("\\Callback\\PowerMonitorPort"),
     CatalogEntry::new("\\Callback\\SleepstudyControlPort"),
     // Seen in the boot-time ExCreateCallback trace (internals notes).
@@ -237,6 +245,12 @@ fn observe_system_object(index: usize) -> Option<Observer> {
         Ok(registration) => {
             entry.set(RegistrationState::Registered, 0, report_detail::NONE);
             Some(Observer { registration: Some(registration), object: Some(object), index })
+        }
+        Err(failure) if entry.single_callback => {
+            // Created allowing a single callback, which the system's own
+            // user holds: refusing a second one is how it works, not a fault.
+            entry.set(RegistrationState::NotAvailable, failure.status, report_detail::SINGLE_CALLBACK_TAKEN);
+            None
         }
         Err(failure) => {
             entry.set(failure.state, failure.status, failure.detail);

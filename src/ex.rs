@@ -162,9 +162,9 @@ impl<K> CallbackObject<K> {
     /// Registers `routine` with `context` on this object.
     ///
     /// # Errors
-    /// `ExRegisterCallback` returned NULL: the object allows a single
-    /// callback and already has one (reported as unavailable), or it failed
-    /// otherwise.
+    /// `ExRegisterCallback` returned NULL (reported as `STATUS_UNSUCCESSFUL`):
+    /// any error, one of which is an object that allows a single callback
+    /// and already has one (wdm/nf-wdm-exregistercallback).
     ///
     /// # IRQL
     /// `<= APC_LEVEL` (rule IrqlExApcLte2).
@@ -180,9 +180,7 @@ impl<K> CallbackObject<K> {
             ExRegisterCallback(self.object, Some(routine), ptr::from_ref(context).cast_mut().cast::<c_void>())
         };
         if handle.is_null() {
-            // wdm/nf-wdm-exregistercallback: NULL when the object allows one
-            // callback and already has it; no other cause is documented.
-            return Err(Failure::unavailable(STATUS_UNSUCCESSFUL, report_detail::SINGLE_CALLBACK_TAKEN));
+            return Err(STATUS_UNSUCCESSFUL.into());
         }
         Ok(CallbackRegistration { handle })
     }

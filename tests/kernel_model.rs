@@ -151,7 +151,7 @@ fn wait_for_image_event(kernel: &mut Kernel, name: &str) -> EventRecord {
 
 // --- Load and unload -------------------------------------------------------
 
-/// The GET_REPORT entries: (name, state, status).
+/// The `GET_REPORT` entries: (name, state, status).
 fn report_entries(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32)> {
     let (status, out) = get_report(kernel);
     assert_eq!(status, STATUS_SUCCESS);
@@ -171,7 +171,12 @@ fn report_entries(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32)> 
 
 /// The line the driver prints for a report outcome (a detail in
 /// parentheses may follow).
+/// The line `report::print_outcome` prints (src/report.rs): closing lines
+/// carry no status.
 fn outcome_line(verb: &str, name: &str, state: RegistrationState, status: i32) -> String {
+    if state == RegistrationState::Removed {
+        return format!("kcallbacks: {verb} {name}: removed");
+    }
     format!(
         "kcallbacks: {verb} {name}: {} status={:#010X}",
         outcome_word(state),
@@ -875,11 +880,11 @@ fn check_pool_leaked_at_unload() {
 #[test]
 fn check_double_free() {
     let kernel = boot();
-    // SAFETY: the model's allocator; the second free is the violation under test.
-    unsafe {
-        let block = ExAllocatePool2(POOL_FLAG_NON_PAGED, 16, u32::from_le_bytes(*b"Dbl "));
-        ExFreePool(block);
-        ExFreePool(block);
+    // SAFETY: the model's allocator.
+    let block = unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, 16, u32::from_le_bytes(*b"Dbl ")) };
+    for _ in 0..2 {
+        // SAFETY: the model's free; the second one is the violation under test.
+        unsafe { ExFreePool(block) };
     }
     kernel.expect_bugcheck(codes::BAD_POOL_CALLER, 0x07);
 }
@@ -889,10 +894,8 @@ fn check_registration_left_at_unload() {
     let mut kernel = loaded();
     // As if the driver registered a second routine and forgot to remove it.
     // SAFETY: a 'static routine.
-    assert_eq!(
-        unsafe { PsSetLoadImageNotifyRoutine(Some(foreign_image_routine)) },
-        STATUS_SUCCESS
-    );
+    let status = unsafe { PsSetLoadImageNotifyRoutine(Some(foreign_image_routine)) };
+    assert_eq!(status, STATUS_SUCCESS);
     kernel.unload_driver();
     let check = kernel.expect_bugcheck(CE, foreign_image_routine as *const () as u64);
     assert!(check.text.contains("load-image notify routine"), "{check}");
@@ -918,10 +921,11 @@ fn check_system_thread_left_at_unload() {
         Attributes: OBJ_KERNEL_HANDLE,
         ..Default::default()
     };
-    // SAFETY: the model's routines with valid arguments.
-    unsafe {
-        KeInitializeEvent(STUCK.0.get(), wdk_sys::_EVENT_TYPE::NotificationEvent, 0);
-        let status = PsCreateSystemThread(
+    // SAFETY: a writable KEVENT in static storage.
+    unsafe { KeInitializeEvent(STUCK.0.get(), wdk_sys::_EVENT_TYPE::NotificationEvent, 0) };
+    // SAFETY: valid out pointer and attributes; a 'static start routine.
+    let status = unsafe {
+        PsCreateSystemThread(
             &raw mut handle,
             0,
             &raw mut attributes,
@@ -929,9 +933,9 @@ fn check_system_thread_left_at_unload() {
             std::ptr::null_mut(),
             Some(stuck_thread),
             std::ptr::null_mut(),
-        );
-        assert_eq!(status, STATUS_SUCCESS);
-    }
+        )
+    };
+    assert_eq!(status, STATUS_SUCCESS);
     kernel.unload_driver();
     let check = kernel.expect_bugcheck(CE, stuck_thread as *const () as u64);
     assert!(check.text.contains("system thread"), "{check}");
@@ -939,10 +943,19 @@ fn check_system_thread_left_at_unload() {
     kernel.assert_no_bugchecks();
     // SAFETY: releases the thread.
     unsafe { KeSetEvent(STUCK.0.get(), 0, 0) };
+    // The thread may not even have reached its wait yet: let it finish before
+    // the next test's boot resets the dispatcher under it.
+    let stuck = stuck_thread as *const () as usize;
+    assert!(ntsim::kernel::poll_until(Duration::from_secs(10), || {
+        ntsim::thread::system_threads()
+            .iter()
+            .any(|t| t.start == stuck && t.terminated)
+    }));
 }
 
 static RUNNING: std::sync::Mutex<Option<std::sync::Arc<std::sync::Barrier>>> =
     std::sync::Mutex::new(None);
+// SAFETY: all-zero is a valid KEVENT before KeInitializeEvent.
 static RELEASE: EventCell = EventCell(std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() }));
 
 unsafe extern "C" fn slow_callback(_context: *mut c_void, _a1: *mut c_void, _a2: *mut c_void) {
@@ -966,25 +979,23 @@ fn check_callback_running_after_a_removal_that_did_not_wait() {
         ..Default::default()
     };
     let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
-    // SAFETY: the model's routines with valid arguments.
-    let registration = unsafe {
-        KeInitializeEvent(RELEASE.0.get(), wdk_sys::_EVENT_TYPE::NotificationEvent, 0);
-        assert_eq!(
-            ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1),
-            STATUS_SUCCESS
-        );
-        ExRegisterCallback(object, Some(slow_callback), std::ptr::null_mut())
-    };
+    // SAFETY: a writable KEVENT in static storage.
+    unsafe { KeInitializeEvent(RELEASE.0.get(), wdk_sys::_EVENT_TYPE::NotificationEvent, 0) };
+    // SAFETY: valid out pointer and attributes naming a live string.
+    let status = unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) };
+    assert_eq!(status, STATUS_SUCCESS);
+    // SAFETY: the object created above; a 'static routine.
+    let registration =
+        unsafe { ExRegisterCallback(object, Some(slow_callback), std::ptr::null_mut()) };
     assert!(!registration.is_null());
     let notifier = std::thread::spawn(|| {
         trigger::notify_callback_object("\\Callback\\NtsimSlow", 1, 2, PASSIVE_LEVEL)
     });
     running.wait();
-    // SAFETY: unregistering and dropping the reference, as a driver would at unload.
-    unsafe {
-        ExUnregisterCallback(registration);
-        let _ = ObfDereferenceObject(object.cast());
-    }
+    // SAFETY: unregistering, as a driver would at unload.
+    unsafe { ExUnregisterCallback(registration) };
+    // SAFETY: dropping the reference ExCreateCallback took.
+    let _ = unsafe { ObfDereferenceObject(object.cast()) };
     kernel.unload_driver();
     let check = kernel.expect_bugcheck(CE, slow_callback as *const () as u64);
     assert!(check.text.contains("still running"), "{check}");

@@ -15,6 +15,7 @@
 
 mod artifacts;
 mod logparse;
+mod quality;
 mod scenario;
 mod setup;
 mod testcmd;
@@ -42,6 +43,12 @@ tasks:
                         image/INF checks, the Wine end-to-end test
   wine-e2e [--no-build] the Wine end-to-end test with named checks (fresh prefix)
   wine-smoke            the trigger driver alone under Wine (checks the Wine tooling)
+  loom                  the ring's loom model test
+  miri                  the ring's and wire format's tests under Miri (nightly)
+  fuzz <target> <secs>  one cargo-fuzz target (ioctl_request, record_decode,
+                        kcbctl_decode_dump, parameters) for <secs> seconds
+  bench [--quick]       criterion ring benchmark (prints `ring.push: ... ratio ...`)
+                        and callgrind instructions per push
 ";
 
 fn main() -> ExitCode {
@@ -59,6 +66,21 @@ fn main() -> ExitCode {
         "test" => no_options(&options).map(|()| testcmd::test(&root)),
         "wine-e2e" => wine_e2e_task(&root, &options),
         "wine-smoke" => no_options(&options).and_then(|()| wine_smoke(&root)),
+        "loom" => no_options(&options).and_then(|()| quality::loom(&root)).map(|()| ExitCode::SUCCESS),
+        "miri" => no_options(&options).and_then(|()| quality::miri(&root)).map(|()| ExitCode::SUCCESS),
+        "bench" => match options.as_slice() {
+            [] => quality::bench(&root, false).map(|()| ExitCode::SUCCESS),
+            ["--quick"] => quality::bench(&root, true).map(|()| ExitCode::SUCCESS),
+            _ => Err(util::Error("usage: cargo xtask bench [--quick]".into())),
+        },
+        "fuzz" => match options.as_slice() {
+            [target, seconds] => seconds
+                .parse()
+                .map_err(|_| util::Error(format!("`{seconds}` is not a number of seconds")))
+                .and_then(|s| quality::fuzz(&root, target, s))
+                .map(|()| ExitCode::SUCCESS),
+            _ => Err(util::Error(format!("usage: cargo xtask fuzz <{}> <seconds>", quality::FUZZ_TARGETS.join("|")))),
+        },
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

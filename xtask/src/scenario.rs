@@ -876,16 +876,35 @@ mod tests {
         t.log = messages.iter().map(|m| wine_line(m)).collect();
         t.messages = t.log.lines().filter_map(driver_message).map(str::to_owned).collect();
         let status = std::process::Command::new("true").status().unwrap();
-        t.report = Some(Captured { ended: Ended::Exited(status), stdout: report.into(), stderr: String::new() });
+        let ok = |stdout: &str| Some(Captured { ended: Ended::Exited(status), stdout: stdout.into(), stderr: String::new() });
+        t.report = ok(report);
+        t.events_json = ok(
+            r#"{"seq":1,"source":"LoadImage","pid":0,"base":5368709120,"size":12288,"name":"C:\\kcbtrig.sys"}"#,
+        );
+        let counters = |flood: &str| {
+            format!(
+                "Counters (sources enabled or with activity)\n  source enabled seen recorded dropped\n  \
+                 LoadImage yes 1 1 0\n{flood}  ring: 0 of 1024 records in use (0%)\n\nConfiguration\n"
+            )
+        };
+        t.status_before_flood = ok(&counters(""));
+        t.flood = ok("flood: requested 3000, recorded 1024, dropped 1976\n");
+        t.flood_events = ok(&vec![r#"{"source":"Flood","index":1}"#; 1024].join("\n"));
+        t.status_after_flood = ok(&counters("  Flood yes 3000 1024 1976\n"));
         t
     }
 
     const GOOD: &[&str] = &[
         "kcallbacks: DriverEntry version=0.1.0",
         "kcallbacks: register IoCreateDevice(\\Device\\KCallbacks): ok status=0x00000000",
+        "kcallbacks: register ExCreateCallback(\\Callback\\KCallbacks): unavailable status=0x00000000 (success without an object)",
+        "kcallbacks: register KeRegisterBugCheckCallback: disabled status=0x00000000",
+        "kcallbacks: register KeRegisterBugCheckReasonCallback: disabled status=0x00000000",
+        "kcallbacks: register IoRegisterLastChanceShutdownNotification: disabled status=0x00000000",
+        "kcallbacks: register IoRegisterFsRegistrationChange: disabled status=0x00000000",
         "kcallbacks: register PsSetLoadImageNotifyRoutine: ok status=0x00000000",
         "kcallbacks: register KeRegisterNmiCallback: unavailable status=0xC00000BB",
-        "kcallbacks: loaded: 2 registered, 0 failed, 0 disabled, 1 unavailable",
+        "kcallbacks: loaded: 2 registered, 0 failed, 4 disabled, 2 unavailable",
         "kcbtrig: DriverEntry",
         "kcallbacks: event #1 t=x cpu=0 irql=0 LoadImage pid=0 tid=9 base=0x140000000 size=0x3000 name=C:\\kcbtrig.sys",
         "kcbtrig: unload",
@@ -905,14 +924,15 @@ mod tests {
     fn a_good_session_passes_every_check() {
         let checks = checks(&transcript(GOOD, GOOD_REPORT), Some("0.1.0"));
         assert_eq!(failed(&checks), Vec::<&str>::new(), "{checks:#?}");
-        assert_eq!(checks.len(), 16);
+        assert_eq!(checks.len(), 21);
     }
 
     #[test]
     fn failures_are_reported_by_name() {
         let mut lines = GOOD.to_vec();
-        lines[3] = "kcallbacks: register CmRegisterCallback: FAILED status=0xC0000002";
-        lines[4] = "kcallbacks: loaded: 2 registered, 1 failed, 0 disabled, 0 unavailable";
+        // An unexpected failure (Cm with another status than Wine's).
+        lines[8] = "kcallbacks: register CmRegisterCallback: FAILED status=0xC0000001";
+        lines[9] = "kcallbacks: loaded: 2 registered, 1 failed, 4 disabled, 1 unavailable";
         lines.remove(lines.iter().position(|l| l.contains("unregister Ps")).unwrap());
         lines.push("0024:err:module:x Unimplemented function ntoskrnl.exe.Foo called");
         let t = transcript(&lines, "IoCreateDevice registered\n");

@@ -35,7 +35,8 @@ fn step(name: &'static str, run: impl FnOnce() -> Result<()> + 'static) -> Step 
 /// The steps, in order.
 pub fn steps(root: &Path) -> Vec<Step> {
     let r = root.to_path_buf();
-    let (r1, r2, r3, r4, r5) = (r.clone(), r.clone(), r.clone(), r.clone(), r);
+    let (r1, r2, r3, r4, r5) = (r.clone(), r.clone(), r.clone(), r.clone(), r.clone());
+    let (r6, r7, r8, r9) = (r.clone(), r.clone(), r.clone(), r);
     vec![
         step("setup", crate::setup::setup),
         step("xtask self-tests", move || {
@@ -50,6 +51,12 @@ pub fn steps(root: &Path) -> Vec<Step> {
             // The image checks need the cross-built .sys; they run in their own step below.
             run_checked(cargo_main(&r2, &["test", "--workspace"]).env(SKIP_IMAGE_CHECKS_ENV, "1"), TEST_LIMIT)
         }),
+        step("loom model of the ring", move || crate::quality::loom(&r6)),
+        step("Miri: ring and wire format", move || crate::quality::miri(&r7)),
+        step("fuzz smoke (each target 10 s)", move || {
+            crate::quality::FUZZ_TARGETS.iter().try_for_each(|target| crate::quality::fuzz(&r8, target, 10))
+        }),
+        step("bench smoke (criterion quick + callgrind)", move || crate::quality::bench(&r9, true)),
         step("cross build + sign", move || artifacts::build(&Paths::new(&r3), Parts::ALL)),
         step("image and INF checks", move || {
             let paths = Paths::new(&r4);

@@ -56,7 +56,7 @@ pub unsafe extern "C" fn KeQuerySystemTimePrecise(current_time: *mut LARGE_INTEG
     unsafe {
         current_time.write(LARGE_INTEGER {
             QuadPart: system_time(),
-        })
+        });
     };
 }
 
@@ -75,6 +75,6 @@ pub unsafe extern "C" fn ke_query_system_time(current_time: *mut LARGE_INTEGER) 
     unsafe {
         current_time.write(LARGE_INTEGER {
             QuadPart: system_time(),
-        })
+        });
     };
 }

@@ -748,6 +748,7 @@ pub unsafe extern "C" fn ObMakeTemporaryObject(object: PVOID) {
 ///
 /// # Panics
 /// If the name is taken or its directory does not exist.
+#[must_use]
 pub fn create_object(name: &str, allow_multiple: bool) -> usize {
     with_state(|state| create_object_in(state, name, allow_multiple, true, true))
         .unwrap_or_else(|status| panic!("cannot create {name}: {status:#X}"))

@@ -561,6 +561,7 @@ unsafe fn set_object_security(
 }
 
 /// `ObOpenObjectByPointer` (ntifs/nf-ntifs-obopenobjectbypointer): `<= APC_LEVEL`.
+///
 /// Opens a handle to a device object the model knows; with
 /// `AccessMode == KernelMode` no access check is made and the desired access
 /// is granted. An `ObjectType` that does not match, or an object the model
@@ -601,6 +602,7 @@ pub unsafe extern "C" fn ObOpenObjectByPointer(
 }
 
 /// `ZwSetSecurityObject` (ntifs/nf-ntifs-zwsetsecurityobject): PASSIVE_LEVEL.
+///
 /// Setting the DACL needs `WRITE_DAC` on the handle, the owner or group
 /// `WRITE_OWNER` (`STATUS_ACCESS_DENIED` otherwise); a bad handle gives
 /// `STATUS_INVALID_HANDLE`, a NULL descriptor `STATUS_ACCESS_VIOLATION`.
@@ -786,7 +788,7 @@ impl DriverImage {
     }
 
     /// The registry path passed to DriverEntry.
-    pub fn registry_path(&mut self) -> *mut UNICODE_STRING {
+    pub const fn registry_path(&mut self) -> *mut UNICODE_STRING {
         self.registry_path.as_ptr()
     }
 
@@ -899,11 +901,11 @@ impl IrpBox {
         Self { memory, layout }
     }
 
-    fn irp(&self) -> PIRP {
+    const fn irp(&self) -> PIRP {
         self.memory.cast()
     }
 
-    fn stack(&self) -> *mut IO_STACK_LOCATION {
+    const fn stack(&self) -> *mut IO_STACK_LOCATION {
         self.memory.wrapping_add(std::mem::size_of::<IRP>()).cast()
     }
 }

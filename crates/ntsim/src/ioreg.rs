@@ -162,7 +162,7 @@ fn register_shutdown(device: PDEVICE_OBJECT, last_chance: bool) -> NTSTATUS {
         s.shutdown.push(ShutdownRegistration {
             device: device as usize,
             last_chance,
-        })
+        });
     });
     // SAFETY: a live device object per the caller.
     unsafe { (*device).Flags |= DO_SHUTDOWN_REGISTERED };
@@ -410,7 +410,7 @@ pub fn device_interface_arrival(class: GUID, link: &str) -> usize {
 pub fn device_interface_removal(class: GUID, link: &str) -> usize {
     with_state(|s| {
         s.interfaces
-            .retain(|(c, l)| !(guid_eq(c, &class) && l == link))
+            .retain(|(c, l)| !(guid_eq(c, &class) && l == link));
     });
     notify_interface(GUID_DEVICE_INTERFACE_REMOVAL, class, link)
 }

@@ -335,6 +335,7 @@ pub unsafe extern "C" fn KeReadStateEvent(event: PRKEVENT) -> LONG {
 }
 
 /// `KeWaitForSingleObject` (wdm/nf-wdm-kewaitforsingleobject) on an event.
+///
 /// IRQL: `<= DISPATCH_LEVEL`, and `<= APC_LEVEL` unless `*Timeout == 0`;
 /// violations: 0xC4/0x120 (above DISPATCH_LEVEL), 0x121 (DISPATCH_LEVEL,
 /// NULL timeout), 0x122 (DISPATCH_LEVEL, non-zero timeout); P2 is the IRQL

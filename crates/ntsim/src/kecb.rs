@@ -472,7 +472,7 @@ fn call_processor(
                 context as PVOID,
                 std::ptr::from_mut(change),
                 &raw mut status,
-            )
+            );
         };
     });
     status

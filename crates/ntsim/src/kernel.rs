@@ -129,7 +129,7 @@ impl Kernel {
         self
     }
 
-    fn driver_mut(&mut self) -> &mut Driver {
+    const fn driver_mut(&mut self) -> &mut Driver {
         self.driver
             .as_mut()
             .expect("no driver: use Kernel::boot().with_driver(name, entry)")
@@ -488,6 +488,7 @@ impl Kernel {
     }
 
     /// Takes the bug checks recorded so far (they no longer fail the test at drop).
+    #[must_use]
     pub fn take_bugchecks(&self) -> Vec<Bugcheck> {
         verifier::take()
     }
@@ -549,12 +550,11 @@ impl Drop for Kernel {
         }
         BOOTED_HERE.with(|b| b.set(false));
         let left = verifier::take();
-        if !left.is_empty() && !std::thread::panicking() {
-            panic!(
-                "bug checks recorded and not taken by the test: {:#?}",
-                left.iter().map(ToString::to_string).collect::<Vec<_>>()
-            );
-        }
+        assert!(
+            !(!left.is_empty() && !std::thread::panicking()),
+            "bug checks recorded and not taken by the test: {:#?}",
+            left.iter().map(ToString::to_string).collect::<Vec<_>>()
+        );
     }
 }
 

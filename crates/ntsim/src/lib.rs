@@ -31,6 +31,10 @@
 //!   process and thread objects; [`trigger`]: make the kernel fire them.
 
 #![allow(clippy::module_name_repetitions)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "docs are full of DDI names and doc-page slugs, as in the driver"
+)]
 
 mod notify;
 mod sync;

@@ -21,7 +21,7 @@ use crate::{irql, sync};
 
 /// One registration.
 #[derive(Clone, Debug)]
-pub(crate) struct Slot {
+pub struct Slot {
     pub id: u64,
     pub routine: usize,
     /// Which variant registered it (family-specific).
@@ -39,7 +39,7 @@ struct Slots {
 }
 
 /// A family of registrations (e.g. load-image notify routines).
-pub(crate) struct Registry {
+pub struct Registry {
     pub name: &'static str,
     slots: Mutex<Slots>,
     done: Condvar,

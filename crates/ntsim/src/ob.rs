@@ -405,7 +405,7 @@ pub unsafe extern "C" fn ZwQueryDirectoryObject(
     // SAFETY: the terminating all-zero entry, inside the buffer.
     unsafe {
         base.wrapping_add(count * entry_size)
-            .write_bytes(0, entry_size)
+            .write_bytes(0, entry_size);
     };
     // SAFETY: writable per the caller.
     unsafe { context.write(u32::try_from(start + count).unwrap_or(u32::MAX)) };

@@ -285,7 +285,7 @@ pub struct HandleOperation {
 impl HandleOperation {
     /// A user-mode `OpenProcess(desired_access, pid)` from `source`.
     #[must_use]
-    pub fn open_process(pid: u64, desired_access: u32, source: (u64, u64)) -> Self {
+    pub const fn open_process(pid: u64, desired_access: u32, source: (u64, u64)) -> Self {
         Self {
             target: Target::Process(pid),
             operation: OB_OPERATION_HANDLE_CREATE,

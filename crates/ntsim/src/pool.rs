@@ -154,7 +154,7 @@ fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
 }
 
 /// Decodes an `ExAllocatePool2` flags value.
-fn kind_from_flags(flags: u64) -> Option<PoolKind> {
+const fn kind_from_flags(flags: u64) -> Option<PoolKind> {
     let known = POOL_FLAG_USE_QUOTA
         | POOL_FLAG_UNINITIALIZED
         | POOL_FLAG_SESSION

@@ -481,7 +481,7 @@ pub fn access_check(sd: Option<&SecurityDescriptor>, token: &[Sid], desired: u32
 ///
 /// # Safety
 /// `ptr` is readable for `len` bytes.
-unsafe fn bytes_at<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+const unsafe fn bytes_at<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     // SAFETY: forwarded to the caller.
     unsafe { std::slice::from_raw_parts(ptr, len) }
 }
@@ -527,6 +527,7 @@ fn acl_used(acl: &[u8]) -> Option<usize> {
 }
 
 /// `RtlCreateAcl` (ntifs/nf-ntifs-rtlcreateacl): `<= APC_LEVEL`.
+///
 /// `STATUS_BUFFER_TOO_SMALL` below `sizeof(ACL)`; `STATUS_INVALID_PARAMETER`
 /// for a revision other than `ACL_REVISION`/`ACL_REVISION_DS` or a length
 /// above what the 16-bit `AclSize` holds.

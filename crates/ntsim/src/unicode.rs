@@ -9,6 +9,7 @@ use wdk_sys::UNICODE_STRING;
 /// # Safety
 /// `string` is null or points to a readable `UNICODE_STRING` whose buffer
 /// holds `Length` bytes.
+#[must_use]
 pub unsafe fn read(string: *const UNICODE_STRING) -> Option<String> {
     if string.is_null() {
         return None;
@@ -57,14 +58,14 @@ impl OwnedUnicode {
     }
 
     /// The descriptor (valid while `self` lives).
-    pub fn as_ptr(&mut self) -> *mut UNICODE_STRING {
+    pub const fn as_ptr(&mut self) -> *mut UNICODE_STRING {
         self.descriptor.Buffer = self.units.as_mut_ptr();
         &raw mut self.descriptor
     }
 
     /// The descriptor by value (its buffer points into `self`).
     #[must_use]
-    pub fn descriptor(&self) -> UNICODE_STRING {
+    pub const fn descriptor(&self) -> UNICODE_STRING {
         UNICODE_STRING {
             Buffer: self.units.as_ptr().cast_mut(),
             ..self.descriptor

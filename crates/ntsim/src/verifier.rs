@@ -323,6 +323,7 @@ pub fn bugchecks() -> Vec<Bugcheck> {
 }
 
 /// Takes (removes and returns) the bug checks recorded so far.
+#[must_use]
 pub fn take() -> Vec<Bugcheck> {
     std::mem::take(&mut *lock(&BUGCHECKS))
 }

@@ -160,7 +160,7 @@ fn registry_callbacks_order_block_and_unregister() {
     let mut cookies = [LARGE_INTEGER::default(); 4];
     let mut high = OwnedUnicode::new("380000");
     let mut low = OwnedUnicode::new("320000");
-    let mut register = |altitude: &mut OwnedUnicode, context: usize, cookie: &mut LARGE_INTEGER| {
+    let register = |altitude: &mut OwnedUnicode, context: usize, cookie: &mut LARGE_INTEGER| {
         // SAFETY: a live altitude string, a 'static routine and a writable cookie.
         unsafe {
             CmRegisterCallbackEx(
@@ -255,7 +255,7 @@ unsafe extern "C" fn post_granted(_context: PVOID, info: POB_POST_OPERATION_INFO
     log(format!("granted {granted:#x}"));
 }
 
-fn ob_registration(
+const fn ob_registration(
     altitude: &mut OwnedUnicode,
     operation: &mut OB_OPERATION_REGISTRATION,
 ) -> OB_CALLBACK_REGISTRATION {
@@ -703,7 +703,7 @@ fn power_whea_and_hal() {
         assert_eq!(
             WheaUnregisterInUsePageOfflineNotification(Some(on_page)),
             STATUS_SUCCESS
-        )
+        );
     };
     let table = &ntsim::power::HalDispatchTable;
     let set = table
@@ -742,7 +742,7 @@ fn power_whea_and_hal() {
 #[test]
 fn callback_directory_is_enumerable() {
     let kernel = Kernel::boot();
-    ntsim::excallback::create_object("\\Callback\\AcpiSimulator", true);
+    let _ = ntsim::excallback::create_object("\\Callback\\AcpiSimulator", true);
     let mut name = OwnedUnicode::new("\\Callback");
     let mut directory: HANDLE = std::ptr::null_mut();
     let mut names = Vec::new();

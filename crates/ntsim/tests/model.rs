@@ -53,7 +53,11 @@ fn irql_bad_raise_and_lower_are_caught() {
     with_irql(DISPATCH_LEVEL, || {
         // SAFETY: the model's routine; the bad raise is the violation under test.
         let _ = unsafe { KfRaiseIrql(APC_LEVEL) };
-        assert_eq!(current_irql(), DISPATCH_LEVEL, "a bad raise changes nothing");
+        assert_eq!(
+            current_irql(),
+            DISPATCH_LEVEL,
+            "a bad raise changes nothing"
+        );
         // SAFETY: as above, for the bad lower.
         unsafe { KeLowerIrql(HIGH_LEVEL) };
     });
@@ -224,7 +228,10 @@ fn mm_get_system_routine_address_finds_the_model_and_honours_hiding() {
         lookup(&mut precise) as usize,
         KeQuerySystemTimePrecise as *const () as usize
     );
-    assert!(lookup(&mut plain).is_null(), "a macro on x64, not an export");
+    assert!(
+        lookup(&mut plain).is_null(),
+        "a macro on x64, not an export"
+    );
     assert!(lookup(&mut bogus).is_null());
     ntsim::exports::hide("KeQuerySystemTimePrecise");
     assert!(lookup(&mut precise).is_null());
@@ -283,11 +290,16 @@ fn system_thread_event_wait_terminate() {
         Attributes: OBJ_KERNEL_HANDLE,
         ..Default::default()
     };
-    // SAFETY: the model's routines with valid arguments.
-    unsafe {
-        KeInitializeEvent(event, _EVENT_TYPE::SynchronizationEvent, 0);
-        assert_eq!((*event).Header.__bindgen_anon_1.__bindgen_anon_1.Type, 1);
-        let status = PsCreateSystemThread(
+    // SAFETY: a writable KEVENT in static storage.
+    unsafe { KeInitializeEvent(event, _EVENT_TYPE::SynchronizationEvent, 0) };
+    // SAFETY: the event was just initialized and nothing else touches it yet.
+    let header = unsafe { &(*event).Header };
+    // SAFETY: the type byte of the dispatcher header's union.
+    let kind = unsafe { header.__bindgen_anon_1.__bindgen_anon_1.Type };
+    assert_eq!(kind, 1);
+    // SAFETY: valid out pointer and attributes; a 'static start routine.
+    let status = unsafe {
+        PsCreateSystemThread(
             &raw mut handle,
             THREAD_ALL_ACCESS,
             &raw mut attributes,
@@ -295,30 +307,42 @@ fn system_thread_event_wait_terminate() {
             std::ptr::null_mut(),
             Some(worker),
             7 as *mut c_void,
-        );
-        assert_eq!(status, STATUS_SUCCESS);
-        assert!(handle as usize & 0x8000_0000 != 0, "a kernel handle");
-        let mut short = LARGE_INTEGER {
-            QuadPart: -50 * 10_000,
+        )
+    };
+    assert_eq!(status, STATUS_SUCCESS);
+    assert!(handle as usize & 0x8000_0000 != 0, "a kernel handle");
+    let wait = |timeout: Option<i64>| {
+        let mut interval = LARGE_INTEGER {
+            QuadPart: timeout.unwrap_or(0),
         };
-        assert_eq!(
-            ZwWaitForSingleObject(handle, 0, &raw mut short),
-            STATUS_TIMEOUT,
-            "the thread waits for the event"
-        );
-        assert_eq!(KeSetEvent(event, 0, 0), 0);
-        assert_eq!(
-            ZwWaitForSingleObject(handle, 0, std::ptr::null_mut()),
-            STATUS_SUCCESS
-        );
-        assert_eq!(
-            KeReadStateEvent(event),
-            0,
-            "the satisfied wait reset the synchronization event"
-        );
-        assert_eq!(ZwClose(handle), STATUS_SUCCESS);
-        assert_eq!(ZwClose(handle), STATUS_INVALID_HANDLE);
-    }
+        let interval = if timeout.is_some() {
+            &raw mut interval
+        } else {
+            std::ptr::null_mut()
+        };
+        // SAFETY: the model validates the handle; the interval is live for the call.
+        unsafe { ZwWaitForSingleObject(handle, 0, interval) }
+    };
+    assert_eq!(
+        wait(Some(-50 * 10_000)),
+        STATUS_TIMEOUT,
+        "the thread waits for the event"
+    );
+    // SAFETY: the initialized event, at PASSIVE_LEVEL.
+    assert_eq!(unsafe { KeSetEvent(event, 0, 0) }, 0);
+    assert_eq!(wait(None), STATUS_SUCCESS);
+    // SAFETY: the initialized event.
+    let state = unsafe { KeReadStateEvent(event) };
+    assert_eq!(
+        state, 0,
+        "the satisfied wait reset the synchronization event"
+    );
+    let close = || {
+        // SAFETY: the model validates the handle.
+        unsafe { ZwClose(handle) }
+    };
+    assert_eq!(close(), STATUS_SUCCESS);
+    assert_eq!(close(), STATUS_INVALID_HANDLE);
     assert_eq!(THREAD_RAN.load(Ordering::SeqCst), 7);
     assert!(ntsim::thread::system_threads().iter().all(|t| t.terminated));
     kernel.expect_bugcheck(codes::INVALID_KERNEL_HANDLE, handle as u64);
@@ -328,26 +352,35 @@ fn system_thread_event_wait_terminate() {
 fn waits_at_the_wrong_irql_are_caught() {
     let kernel = Kernel::boot();
     let event = event_ptr();
-    // SAFETY: the model's routines.
-    unsafe {
-        KeInitializeEvent(event, _EVENT_TYPE::NotificationEvent, 1);
-        let mut zero = LARGE_INTEGER { QuadPart: 0 };
-        let status = with_irql(DISPATCH_LEVEL, || {
-            KeWaitForSingleObject(event.cast(), 0, 0, 0, &raw mut zero)
-        });
-        assert_eq!(
-            status, STATUS_SUCCESS,
-            "a zero timeout is allowed at DISPATCH_LEVEL"
-        );
-        let _ = with_irql(DISPATCH_LEVEL, || {
-            KeWaitForSingleObject(event.cast(), 0, 0, 0, std::ptr::null_mut())
-        });
-        kernel.expect_bugcheck(C4, 0x121);
-        let _ = with_irql(HIGH_LEVEL, || KeSetEvent(event, 0, 0));
-        kernel.expect_bugcheck(C4, 0x80);
-        let _ = with_irql(DISPATCH_LEVEL, || KeSetEvent(event, 0, 1));
-        kernel.expect_bugcheck(C4, 0x2_0016);
-    }
+    // SAFETY: a writable KEVENT in static storage.
+    unsafe { KeInitializeEvent(event, _EVENT_TYPE::NotificationEvent, 1) };
+    let wait = |timeout: Option<i64>| {
+        let mut interval = LARGE_INTEGER {
+            QuadPart: timeout.unwrap_or(0),
+        };
+        let interval = if timeout.is_some() {
+            &raw mut interval
+        } else {
+            std::ptr::null_mut()
+        };
+        // SAFETY: an initialized event; the interval is live for the call.
+        unsafe { KeWaitForSingleObject(event.cast(), 0, 0, 0, interval) }
+    };
+    let set = |wait_next: u8| {
+        // SAFETY: an initialized event.
+        unsafe { KeSetEvent(event, 0, wait_next) }
+    };
+    let status = with_irql(DISPATCH_LEVEL, || wait(Some(0)));
+    assert_eq!(
+        status, STATUS_SUCCESS,
+        "a zero timeout is allowed at DISPATCH_LEVEL"
+    );
+    let _ = with_irql(DISPATCH_LEVEL, || wait(None));
+    kernel.expect_bugcheck(C4, 0x121);
+    let _ = with_irql(HIGH_LEVEL, || set(0));
+    kernel.expect_bugcheck(C4, 0x80);
+    let _ = with_irql(DISPATCH_LEVEL, || set(1));
+    kernel.expect_bugcheck(C4, 0x2_0016);
     kernel.assert_no_bugchecks();
 }
 
@@ -355,52 +388,55 @@ fn waits_at_the_wrong_irql_are_caught() {
 fn psterminatesystemthread_outside_a_system_thread_returns_an_error() {
     let kernel = Kernel::boot();
     // SAFETY: the model's routine; it returns on a non-system thread.
-    assert_eq!(
-        unsafe { PsTerminateSystemThread(STATUS_SUCCESS) },
-        STATUS_INVALID_PARAMETER
-    );
+    let status = unsafe { PsTerminateSystemThread(STATUS_SUCCESS) };
+    assert_eq!(status, STATUS_INVALID_PARAMETER);
     kernel.assert_no_bugchecks();
 }
 
 // --- Load-image notify ----------------------------------------------------
 
-static SEEN: Mutex<Vec<(String, u64, u64, u64, u32, u8, u64)>> = Mutex::new(Vec::new());
+/// (name, pid, base, size, properties, irql, current pid).
+type Seen = (String, u64, u64, u64, u32, u8, u64);
+
+static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 
 unsafe extern "C" fn record_image(name: PUNICODE_STRING, pid: HANDLE, info: PIMAGE_INFO) {
-    // SAFETY: the kernel passes valid arguments for the duration of the call.
-    unsafe {
-        let name = if name.is_null() {
-            String::new()
-        } else {
-            String::from_utf16_lossy(std::slice::from_raw_parts(
-                (*name).Buffer,
-                usize::from((*name).Length / 2),
-            ))
-        };
-        let info = &*info;
-        SEEN.lock().unwrap().push((
-            name,
-            pid as u64,
-            info.ImageBase as u64,
-            info.ImageSize,
-            info.__bindgen_anon_1.Properties,
-            KeGetCurrentIrql(),
-            PsGetCurrentProcessId() as u64,
-        ));
-    }
+    // SAFETY: the kernel passes a valid (or null) name for the duration of the call.
+    let name = unsafe { ntsim::unicode::read(name) }.unwrap_or_default();
+    // SAFETY: a valid IMAGE_INFO for the call.
+    let info = unsafe { &*info };
+    // SAFETY: the Properties view of the bit-field union.
+    let properties = unsafe { info.__bindgen_anon_1.Properties };
+    // SAFETY: the model's routine, no preconditions.
+    let current = unsafe { PsGetCurrentProcessId() } as u64;
+    SEEN.lock().unwrap().push((
+        name,
+        pid as u64,
+        info.ImageBase as u64,
+        info.ImageSize,
+        properties,
+        current_irql(),
+        current,
+    ));
 }
 
-unsafe extern "C" fn other_image_routine(_: PUNICODE_STRING, _: HANDLE, _: PIMAGE_INFO) {}
+const unsafe extern "C" fn other_image_routine(_: PUNICODE_STRING, _: HANDLE, _: PIMAGE_INFO) {}
+
+fn set_image(routine: PLOAD_IMAGE_NOTIFY_ROUTINE) -> NTSTATUS {
+    // SAFETY: the routines passed here are 'static; each test removes them.
+    unsafe { PsSetLoadImageNotifyRoutine(routine) }
+}
+
+fn remove_image(routine: PLOAD_IMAGE_NOTIFY_ROUTINE) -> NTSTATUS {
+    // SAFETY: the model looks the routine up and reports an unknown one.
+    unsafe { PsRemoveLoadImageNotifyRoutine(routine) }
+}
 
 #[test]
 fn load_image_notify_delivers_documented_arguments() {
     let kernel = Kernel::boot();
     SEEN.lock().unwrap().clear();
-    // SAFETY: a 'static routine, removed below.
-    assert_eq!(
-        unsafe { PsSetLoadImageNotifyRoutine(Some(record_image)) },
-        STATUS_SUCCESS
-    );
+    assert_eq!(set_image(Some(record_image)), STATUS_SUCCESS);
     assert_eq!(
         trigger::load_image(
             "\\Windows\\System32\\notepad.exe",
@@ -436,17 +472,8 @@ fn load_image_notify_delivers_documented_arguments() {
     assert_eq!(seen[1].4 >> 8 & 1, 1, "SystemModeImage");
     assert_eq!((seen[1].4 >> 12 & 0xF, seen[1].4 >> 16 & 7), (0xC, 1));
     assert_eq!(seen[1].6, 4, "drivers load in the System process");
-    // SAFETY: removing what was registered.
-    unsafe {
-        assert_eq!(
-            PsRemoveLoadImageNotifyRoutine(Some(record_image)),
-            STATUS_SUCCESS
-        );
-        assert_eq!(
-            PsRemoveLoadImageNotifyRoutine(Some(record_image)),
-            STATUS_PROCEDURE_NOT_FOUND
-        );
-    }
+    assert_eq!(remove_image(Some(record_image)), STATUS_SUCCESS);
+    assert_eq!(remove_image(Some(record_image)), STATUS_PROCEDURE_NOT_FOUND);
     assert_eq!(trigger::load_image("x.dll", 8, 0, 0, false), 0);
     kernel.assert_no_bugchecks();
 }
@@ -454,48 +481,20 @@ fn load_image_notify_delivers_documented_arguments() {
 #[test]
 fn load_image_limit_is_configurable() {
     let kernel = Kernel::boot();
-    ntsim::ps::set_load_image_limit(8);
-    // SAFETY: 'static routines, removed below.
-    unsafe {
-        for _ in 0..8 {
-            assert_eq!(
-                PsSetLoadImageNotifyRoutine(Some(other_image_routine)),
-                STATUS_SUCCESS
-            );
+    for limit in [8, 64] {
+        ntsim::ps::set_load_image_limit(limit);
+        for _ in 0..limit {
+            assert_eq!(set_image(Some(other_image_routine)), STATUS_SUCCESS);
         }
         assert_eq!(
-            PsSetLoadImageNotifyRoutine(Some(other_image_routine)),
+            set_image(Some(other_image_routine)),
             STATUS_INSUFFICIENT_RESOURCES
         );
-        assert_eq!(
-            PsSetLoadImageNotifyRoutineEx(Some(other_image_routine), 2),
-            STATUS_INVALID_PARAMETER_2
-        );
-        for _ in 0..8 {
-            assert_eq!(
-                PsRemoveLoadImageNotifyRoutine(Some(other_image_routine)),
-                STATUS_SUCCESS
-            );
-        }
-    }
-    ntsim::ps::set_load_image_limit(64);
-    // SAFETY: as above.
-    unsafe {
-        for _ in 0..64 {
-            assert_eq!(
-                PsSetLoadImageNotifyRoutine(Some(other_image_routine)),
-                STATUS_SUCCESS
-            );
-        }
-        assert_eq!(
-            PsSetLoadImageNotifyRoutine(Some(other_image_routine)),
-            STATUS_INSUFFICIENT_RESOURCES
-        );
-        for _ in 0..64 {
-            assert_eq!(
-                PsRemoveLoadImageNotifyRoutine(Some(other_image_routine)),
-                STATUS_SUCCESS
-            );
+        // SAFETY: a 'static routine; the model validates the flags first.
+        let status = unsafe { PsSetLoadImageNotifyRoutineEx(Some(other_image_routine), 2) };
+        assert_eq!(status, STATUS_INVALID_PARAMETER_2);
+        for _ in 0..limit {
+            assert_eq!(remove_image(Some(other_image_routine)), STATUS_SUCCESS);
         }
     }
     kernel.assert_no_bugchecks();
@@ -504,10 +503,7 @@ fn load_image_limit_is_configurable() {
 #[test]
 fn load_image_registration_at_dispatch_is_caught_and_refused() {
     let kernel = Kernel::boot();
-    // SAFETY: the model's routine.
-    let status = with_irql(DISPATCH_LEVEL, || unsafe {
-        PsSetLoadImageNotifyRoutine(Some(other_image_routine))
-    });
+    let status = with_irql(DISPATCH_LEVEL, || set_image(Some(other_image_routine)));
     assert_eq!(status, ntsim::ddi::REFUSED_AT_WRONG_IRQL);
     let check = kernel.expect_bugcheck(C4, 0x2_001C);
     assert!(check.text.contains("IrqlPsPassive"), "{check}");
@@ -532,20 +528,12 @@ fn removal_waits_for_a_running_callback() {
     let release = Arc::new(Barrier::new(2));
     *GATE.lock().unwrap() = Some(gate.clone());
     *RELEASE.lock().unwrap() = Some(release.clone());
-    // SAFETY: a 'static routine.
-    assert_eq!(
-        unsafe { PsSetLoadImageNotifyRoutine(Some(blocking_image_routine)) },
-        STATUS_SUCCESS
-    );
+    assert_eq!(set_image(Some(blocking_image_routine)), STATUS_SUCCESS);
     let firing = std::thread::spawn(|| trigger::load_image("slow.dll", 12, 0, 0, false));
     gate.wait();
     release.wait();
     let started = Instant::now();
-    // SAFETY: removing the running routine from another thread.
-    assert_eq!(
-        unsafe { PsRemoveLoadImageNotifyRoutine(Some(blocking_image_routine)) },
-        STATUS_SUCCESS
-    );
+    assert_eq!(remove_image(Some(blocking_image_routine)), STATUS_SUCCESS);
     assert!(
         started.elapsed() >= Duration::from_millis(80),
         "the removal returned while the callback ran"
@@ -555,18 +543,13 @@ fn removal_waits_for_a_running_callback() {
 }
 
 unsafe extern "C" fn self_removing_routine(_: PUNICODE_STRING, _: HANDLE, _: PIMAGE_INFO) {
-    // SAFETY: the model's routine (the call under test).
-    let _ = unsafe { PsRemoveLoadImageNotifyRoutine(Some(self_removing_routine)) };
+    let _ = remove_image(Some(self_removing_routine));
 }
 
 #[test]
 fn removal_from_inside_the_callback_is_caught() {
     let kernel = Kernel::boot();
-    // SAFETY: a 'static routine.
-    assert_eq!(
-        unsafe { PsSetLoadImageNotifyRoutine(Some(self_removing_routine)) },
-        STATUS_SUCCESS
-    );
+    assert_eq!(set_image(Some(self_removing_routine)), STATUS_SUCCESS);
     assert_eq!(trigger::load_image("a.dll", 12, 0, 0, false), 1);
     kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::RemovalFromOwnCallback as u64);
 }
@@ -576,35 +559,30 @@ fn removal_from_inside_the_callback_is_caught() {
 static PROCESS_EVENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 unsafe extern "C" fn process_ex(_process: PEPROCESS, pid: HANDLE, info: PPS_CREATE_NOTIFY_INFO) {
-    // SAFETY: valid for the call.
-    unsafe {
-        if info.is_null() {
-            PROCESS_EVENTS
-                .lock()
-                .unwrap()
-                .push(format!("exit {}", pid as u64));
-        } else {
-            let image = &*(*info).ImageFileName;
-            let image = String::from_utf16_lossy(std::slice::from_raw_parts(
-                image.Buffer,
-                usize::from(image.Length / 2),
-            ));
-            PROCESS_EVENTS.lock().unwrap().push(format!(
-                "create {} parent {} image {image} ctx {}",
-                pid as u64,
-                (*info).ParentProcessId as u64,
-                PsGetCurrentProcessId() as u64
-            ));
-            if image.ends_with("evil.exe") {
-                (*info).CreationStatus = STATUS_ACCESS_DENIED;
-            }
-        }
+    if info.is_null() {
+        PROCESS_EVENTS
+            .lock()
+            .unwrap()
+            .push(format!("exit {}", pid as u64));
+        return;
+    }
+    // SAFETY: a valid, writable PS_CREATE_NOTIFY_INFO for the call.
+    let info = unsafe { &mut *info };
+    // SAFETY: its image name is a valid UNICODE_STRING.
+    let image = unsafe { ntsim::unicode::read(info.ImageFileName) }.unwrap_or_default();
+    // SAFETY: the model's routine, no preconditions.
+    let current = unsafe { PsGetCurrentProcessId() } as u64;
+    PROCESS_EVENTS.lock().unwrap().push(format!(
+        "create {} parent {} image {image} ctx {current}",
+        pid as u64, info.ParentProcessId as u64,
+    ));
+    if image.ends_with("evil.exe") {
+        info.CreationStatus = STATUS_ACCESS_DENIED;
     }
 }
 
 unsafe extern "C" fn thread_routine(pid: HANDLE, tid: HANDLE, create: BOOLEAN) {
-    // SAFETY: the model's routine.
-    let irql = unsafe { KeGetCurrentIrql() };
+    let irql = current_irql();
     PROCESS_EVENTS.lock().unwrap().push(format!(
         "thread {} {} {create} at {irql}",
         pid as u64, tid as u64
@@ -615,22 +593,15 @@ unsafe extern "C" fn thread_routine(pid: HANDLE, tid: HANDLE, create: BOOLEAN) {
 fn process_and_thread_notify() {
     let kernel = Kernel::boot();
     PROCESS_EVENTS.lock().unwrap().clear();
-    // SAFETY: 'static routines, removed below.
-    unsafe {
-        assert_eq!(
-            PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 0),
-            STATUS_SUCCESS
-        );
-        assert_eq!(
-            PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 0),
-            STATUS_INVALID_PARAMETER,
-            "duplicate"
-        );
-        assert_eq!(
-            PsSetCreateThreadNotifyRoutine(Some(thread_routine)),
-            STATUS_SUCCESS
-        );
-    }
+    let process = |remove: u8| {
+        // SAFETY: a 'static routine, removed below.
+        unsafe { PsSetCreateProcessNotifyRoutineEx(Some(process_ex), remove) }
+    };
+    assert_eq!(process(0), STATUS_SUCCESS);
+    assert_eq!(process(0), STATUS_INVALID_PARAMETER, "duplicate");
+    // SAFETY: a 'static routine, removed below.
+    let status = unsafe { PsSetCreateThreadNotifyRoutine(Some(thread_routine)) };
+    assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(
         trigger::ProcessCreate::new(0x100, 0x80, "\\??\\C:\\app.exe").fire(),
         STATUS_SUCCESS
@@ -644,21 +615,11 @@ fn process_and_thread_notify() {
         1
     );
     assert_eq!(trigger::process_exit(0x100, 0x80), 1);
+    assert_eq!(process(1), STATUS_SUCCESS);
+    assert_eq!(process(1), STATUS_PROCEDURE_NOT_FOUND);
     // SAFETY: removing what was registered.
-    unsafe {
-        assert_eq!(
-            PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 1),
-            STATUS_SUCCESS
-        );
-        assert_eq!(
-            PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 1),
-            STATUS_PROCEDURE_NOT_FOUND
-        );
-        assert_eq!(
-            PsRemoveCreateThreadNotifyRoutine(Some(thread_routine)),
-            STATUS_SUCCESS
-        );
-    }
+    let status = unsafe { PsRemoveCreateThreadNotifyRoutine(Some(thread_routine)) };
+    assert_eq!(status, STATUS_SUCCESS);
     let events = PROCESS_EVENTS.lock().unwrap().clone();
     assert_eq!(
         events,
@@ -670,22 +631,18 @@ fn process_and_thread_notify() {
         ]
     );
     ntsim::ps::set_force_integrity(false);
-    // SAFETY: the model's routine.
-    assert_eq!(
-        unsafe { PsSetCreateProcessNotifyRoutineEx(Some(process_ex), 0) },
-        STATUS_ACCESS_DENIED
-    );
+    assert_eq!(process(0), STATUS_ACCESS_DENIED);
     kernel.assert_no_bugchecks();
 }
 
 // --- Devices, links, security -------------------------------------------------
 
 unsafe extern "C" fn complete_success(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    // SAFETY: a live IRP from the model.
-    unsafe {
-        (*irp).IoStatus.__bindgen_anon_1.Status = STATUS_SUCCESS;
-        IofCompleteRequest(irp, 0);
-    }
+    // SAFETY: a live IRP from the model, owned by this routine until completed.
+    let packet = unsafe { &mut *irp };
+    packet.IoStatus.__bindgen_anon_1.Status = STATUS_SUCCESS;
+    // SAFETY: completing the IRP this routine owns.
+    unsafe { IofCompleteRequest(irp, 0) };
     STATUS_SUCCESS
 }
 
@@ -698,81 +655,65 @@ fn device_and_link_names_collide_as_documented() {
     let mut link_name = name("\\DosDevices\\Test");
     let mut device: PDEVICE_OBJECT = std::ptr::null_mut();
     let mut second: PDEVICE_OBJECT = std::ptr::null_mut();
-    // SAFETY: the model's routines with valid arguments.
-    unsafe {
-        assert_eq!(
-            IoCreateDevice(
-                driver,
-                16,
-                device_name.as_ptr(),
-                0x22,
-                FILE_DEVICE_SECURE_OPEN,
-                0,
-                &raw mut device
-            ),
-            STATUS_SUCCESS
-        );
-        assert_eq!(
-            IoCreateDevice(driver, 0, device_name.as_ptr(), 0x22, 0, 0, &raw mut second),
-            STATUS_OBJECT_NAME_COLLISION
-        );
-        assert_eq!((*driver).DeviceObject, device);
-        assert!(!(*device).DeviceExtension.is_null());
-        assert_ne!((*device).Flags & DO_DEVICE_INITIALIZING, 0);
-        assert_eq!(
-            IoCreateSymbolicLink(link_name.as_ptr(), device_name.as_ptr()),
-            STATUS_SUCCESS
-        );
-        assert_eq!(
-            IoCreateSymbolicLink(link_name.as_ptr(), device_name.as_ptr()),
-            STATUS_OBJECT_NAME_COLLISION
-        );
-        assert_eq!(
-            ntsim::io::symbolic_links(),
-            [("\\??\\Test".to_owned(), "\\Device\\Test".to_owned())]
-        );
-        assert_eq!(
-            kernel
-                .open(
-                    "\\\\.\\Test",
-                    ntsim::io::Caller::User,
-                    ntsim::se::GENERIC_READ
-                )
-                .err(),
-            Some(STATUS_NO_SUCH_DEVICE),
-            "DO_DEVICE_INITIALIZING refuses opens"
-        );
-        (*device).Flags &= !DO_DEVICE_INITIALIZING;
-        assert_eq!(
-            kernel
-                .open(
-                    "\\\\.\\Test",
-                    ntsim::io::Caller::User,
-                    ntsim::se::GENERIC_READ
-                )
-                .err(),
-            Some(STATUS_INVALID_DEVICE_REQUEST),
-            "no IRP_MJ_CREATE routine: the I/O manager's default fails the open"
-        );
-        (*driver).MajorFunction[IRP_MJ_CREATE as usize] = Some(complete_success);
-        (*driver).MajorFunction[IRP_MJ_CLOSE as usize] = Some(complete_success);
-        let handle = kernel
-            .open(
-                "\\\\.\\Test",
-                ntsim::io::Caller::User,
-                ntsim::se::GENERIC_READ,
-            )
-            .expect("open");
-        handle.close();
-        assert_eq!(IoDeleteSymbolicLink(link_name.as_ptr()), STATUS_SUCCESS);
-        assert_eq!(
-            IoDeleteSymbolicLink(link_name.as_ptr()),
-            STATUS_OBJECT_NAME_NOT_FOUND
-        );
-        IoDeleteDevice(device);
-        assert!((*driver).DeviceObject.is_null());
-        IoDeleteDevice(device);
-    }
+    let mut create = |flags: u32, extension: u32, out: &mut PDEVICE_OBJECT| {
+        // SAFETY: a live driver object and name, a writable out pointer.
+        unsafe { IoCreateDevice(driver, extension, device_name.as_ptr(), 0x22, flags, 0, out) }
+    };
+    assert_eq!(
+        create(FILE_DEVICE_SECURE_OPEN, 16, &mut device),
+        STATUS_SUCCESS
+    );
+    assert_eq!(create(0, 0, &mut second), STATUS_OBJECT_NAME_COLLISION);
+    // SAFETY: the image's driver object is live.
+    let object = unsafe { &mut *driver };
+    assert_eq!(object.DeviceObject, device);
+    // SAFETY: the device created above is live until IoDeleteDevice.
+    let device_ref = unsafe { &mut *device };
+    assert!(!device_ref.DeviceExtension.is_null());
+    assert_ne!(device_ref.Flags & DO_DEVICE_INITIALIZING, 0);
+    let mut link = |delete: bool| {
+        if delete {
+            // SAFETY: a live link name.
+            unsafe { IoDeleteSymbolicLink(link_name.as_ptr()) }
+        } else {
+            // SAFETY: live link and device names.
+            unsafe { IoCreateSymbolicLink(link_name.as_ptr(), device_name.as_ptr()) }
+        }
+    };
+    assert_eq!(link(false), STATUS_SUCCESS);
+    assert_eq!(link(false), STATUS_OBJECT_NAME_COLLISION);
+    assert_eq!(
+        ntsim::io::symbolic_links(),
+        [("\\??\\Test".to_owned(), "\\Device\\Test".to_owned())]
+    );
+    let open = || {
+        kernel.open(
+            "\\\\.\\Test",
+            ntsim::io::Caller::User,
+            ntsim::se::GENERIC_READ,
+        )
+    };
+    assert_eq!(
+        open().err(),
+        Some(STATUS_NO_SUCH_DEVICE),
+        "DO_DEVICE_INITIALIZING refuses opens"
+    );
+    device_ref.Flags &= !DO_DEVICE_INITIALIZING;
+    assert_eq!(
+        open().err(),
+        Some(STATUS_INVALID_DEVICE_REQUEST),
+        "no IRP_MJ_CREATE routine: the I/O manager's default fails the open"
+    );
+    object.MajorFunction[IRP_MJ_CREATE as usize] = Some(complete_success);
+    object.MajorFunction[IRP_MJ_CLOSE as usize] = Some(complete_success);
+    open().expect("open").close();
+    assert_eq!(link(true), STATUS_SUCCESS);
+    assert_eq!(link(true), STATUS_OBJECT_NAME_NOT_FOUND);
+    // SAFETY: the device created above, no longer used.
+    unsafe { IoDeleteDevice(device) };
+    assert!(object.DeviceObject.is_null());
+    // SAFETY: the model recognizes the deleted device; the repeat is the violation under test.
+    unsafe { IoDeleteDevice(device) };
     kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::DoubleRelease as u64);
 }
 
@@ -783,44 +724,26 @@ fn rtl_security_routines_build_winnt_layouts() {
     let admins = ntsim::se::Sid::administrators().to_bytes();
     let mut acl = vec![0u64; 8];
     let acl_ptr = acl.as_mut_ptr().cast::<ACL>();
-    // SAFETY: buffers of the stated sizes.
-    unsafe {
-        assert_eq!(RtlCreateAcl(acl_ptr, 4, 2), STATUS_BUFFER_TOO_SMALL);
-        assert_eq!(RtlCreateAcl(acl_ptr, 64, 9), STATUS_INVALID_PARAMETER);
-        assert_eq!(RtlCreateAcl(acl_ptr, 8 + 20 + 24, 2), STATUS_SUCCESS);
-        assert_eq!(
-            RtlAddAccessAllowedAce(
-                acl_ptr,
-                2,
-                FILE_ALL_ACCESS,
-                system.as_ptr().cast_mut().cast()
-            ),
-            STATUS_SUCCESS
-        );
-        assert_eq!(
-            RtlAddAccessAllowedAce(
-                acl_ptr,
-                2,
-                FILE_ALL_ACCESS,
-                admins.as_ptr().cast_mut().cast()
-            ),
-            STATUS_SUCCESS
-        );
-        assert_eq!(
-            RtlAddAccessAllowedAce(
-                acl_ptr,
-                2,
-                FILE_ALL_ACCESS,
-                admins.as_ptr().cast_mut().cast()
-            ),
-            STATUS_ALLOTTED_SPACE_EXCEEDED
-        );
-        let bad_sid = [9u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
-        assert_eq!(
-            RtlAddAccessAllowedAce(acl_ptr, 2, 1, bad_sid.as_ptr().cast_mut().cast()),
-            STATUS_INVALID_SID
-        );
-    }
+    let create_acl = |length: u32, revision: u32| {
+        assert!(length <= 64);
+        // SAFETY: a writable, 8-aligned 64-byte buffer.
+        unsafe { RtlCreateAcl(acl_ptr, length, revision) }
+    };
+    assert_eq!(create_acl(4, 2), STATUS_BUFFER_TOO_SMALL);
+    assert_eq!(create_acl(64, 9), STATUS_INVALID_PARAMETER);
+    assert_eq!(create_acl(8 + 20 + 24, 2), STATUS_SUCCESS);
+    let add = |mask: u32, sid: &[u8]| {
+        // SAFETY: the initialized ACL; the SID's bytes are live (the model validates them).
+        unsafe { RtlAddAccessAllowedAce(acl_ptr, 2, mask, sid.as_ptr().cast_mut().cast()) }
+    };
+    assert_eq!(add(FILE_ALL_ACCESS, &system), STATUS_SUCCESS);
+    assert_eq!(add(FILE_ALL_ACCESS, &admins), STATUS_SUCCESS);
+    assert_eq!(
+        add(FILE_ALL_ACCESS, &admins),
+        STATUS_ALLOTTED_SPACE_EXCEEDED
+    );
+    let bad_sid = [9u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
+    assert_eq!(add(1, &bad_sid), STATUS_INVALID_SID);
     // SAFETY: the ACL's bytes.
     let bytes = unsafe { std::slice::from_raw_parts(acl.as_ptr().cast::<u8>(), 52) };
     let parsed = ntsim::se::Acl::parse(bytes).expect("valid ACL");
@@ -830,18 +753,15 @@ fn rtl_security_routines_build_winnt_layouts() {
     assert_eq!(parsed.aces[1].mask, FILE_ALL_ACCESS);
     let mut sd = SECURITY_DESCRIPTOR::default();
     let sd_ptr = (&raw mut sd).cast::<c_void>();
-    // SAFETY: as above.
-    unsafe {
-        assert_eq!(
-            RtlCreateSecurityDescriptor(sd_ptr, 2),
-            STATUS_UNKNOWN_REVISION
-        );
-        assert_eq!(RtlCreateSecurityDescriptor(sd_ptr, 1), STATUS_SUCCESS);
-        assert_eq!(
-            RtlSetDaclSecurityDescriptor(sd_ptr, 1, acl_ptr, 0),
-            STATUS_SUCCESS
-        );
-    }
+    let create_sd = |revision: u32| {
+        // SAFETY: a writable SECURITY_DESCRIPTOR.
+        unsafe { RtlCreateSecurityDescriptor(sd_ptr, revision) }
+    };
+    assert_eq!(create_sd(2), STATUS_UNKNOWN_REVISION);
+    assert_eq!(create_sd(1), STATUS_SUCCESS);
+    // SAFETY: the initialized descriptor and ACL, both outliving their use.
+    let status = unsafe { RtlSetDaclSecurityDescriptor(sd_ptr, 1, acl_ptr, 0) };
+    assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(sd.Control, ntsim::se::SE_DACL_PRESENT);
     kernel.assert_no_bugchecks();
 }
@@ -851,12 +771,26 @@ fn rtl_security_routines_build_winnt_layouts() {
 static CB_LOG: Mutex<Vec<(usize, usize, usize, u8)>> = Mutex::new(Vec::new());
 
 unsafe extern "C" fn callback_a(context: *mut c_void, a1: *mut c_void, a2: *mut c_void) {
-    // SAFETY: the model's routine.
-    let irql = unsafe { KeGetCurrentIrql() };
+    let irql = current_irql();
     CB_LOG
         .lock()
         .unwrap()
         .push((context as usize, a1 as usize, a2 as usize, irql));
+}
+
+fn register(object: PCALLBACK_OBJECT, context: usize) -> PVOID {
+    // SAFETY: the model validates the object; the routine is 'static.
+    unsafe { ExRegisterCallback(object, Some(callback_a), context as *mut c_void) }
+}
+
+fn unregister(registration: PVOID) {
+    // SAFETY: the model validates the registration.
+    unsafe { ExUnregisterCallback(registration) };
+}
+
+fn dereference(object: PCALLBACK_OBJECT) {
+    // SAFETY: the model validates the object and its reference count.
+    let _ = unsafe { ObfDereferenceObject(object.cast()) };
 }
 
 fn create_callback(path: &str, create: bool, multiple: bool) -> (NTSTATUS, PCALLBACK_OBJECT) {
@@ -897,13 +831,7 @@ fn callback_objects_create_open_fifo_and_refcount() {
         (STATUS_SUCCESS, object),
         "opens the same object, case-insensitively"
     );
-    // SAFETY: valid arguments.
-    let (first, second) = unsafe {
-        (
-            ExRegisterCallback(object, Some(callback_a), 1 as *mut c_void),
-            ExRegisterCallback(object, Some(callback_a), 2 as *mut c_void),
-        )
-    };
+    let (first, second) = (register(object, 1), register(object, 2));
     assert!(!first.is_null() && !second.is_null());
     let info = ntsim::excallback::object("\\Callback\\Mine").unwrap();
     assert_eq!(
@@ -923,19 +851,15 @@ fn callback_objects_create_open_fifo_and_refcount() {
         [(1, 10, 20, 2), (2, 10, 20, 2)],
         "FIFO, at the caller's IRQL"
     );
-    // SAFETY: unregistering and dereferencing what was taken.
-    unsafe {
-        ExUnregisterCallback(first);
-        ExUnregisterCallback(second);
-        let _ = ObfDereferenceObject(object.cast());
-        let _ = ObfDereferenceObject(object.cast());
-    }
+    unregister(first);
+    unregister(second);
+    dereference(object);
+    dereference(object);
     assert!(
         ntsim::excallback::object("\\Callback\\Mine").is_none(),
         "a temporary object goes with its last reference"
     );
-    // SAFETY: a stale registration handle (the SILENT case).
-    unsafe { ExUnregisterCallback(first) };
+    unregister(first);
     kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::UnknownObject as u64);
 }
 
@@ -950,35 +874,30 @@ fn system_callback_objects_and_triggers() {
     assert_eq!(status, STATUS_SUCCESS);
     let (_, time) = create_callback("\\Callback\\SetSystemTime", false, false);
     let (_, port) = create_callback("\\Callback\\PowerPort", false, true);
-    // SAFETY: valid arguments.
-    unsafe {
-        let power_reg = ExRegisterCallback(power, Some(callback_a), 5 as *mut c_void);
-        let time_reg = ExRegisterCallback(time, Some(callback_a), 6 as *mut c_void);
-        let port_first = ExRegisterCallback(port, Some(callback_a), 7 as *mut c_void);
-        assert!(
-            ExRegisterCallback(port, Some(callback_a), 8 as *mut c_void).is_null(),
-            "PowerPort allows one callback"
-        );
-        assert_eq!(
-            trigger::power_state(PO_CB_AC_STATUS, true, PASSIVE_LEVEL),
-            1
-        );
-        assert_eq!(
-            trigger::set_system_time(ntsim::clock::UNIX_EPOCH_AS_FILETIME),
-            1
-        );
-        assert_eq!(*CB_LOG.lock().unwrap(), [(5, 1, 1, 0), (6, 0, 0, 0)]);
-        ExNotifyCallback(power.cast(), std::ptr::null_mut(), std::ptr::null_mut());
-        kernel.expect_bugcheck(
-            codes::NTSIM_RULE,
-            ModelRule::NotifySystemCallbackObject as u64,
-        );
-        ExUnregisterCallback(power_reg);
-        ExUnregisterCallback(time_reg);
-        ExUnregisterCallback(port_first);
-        for object in [power, time, port] {
-            let _ = ObfDereferenceObject(object.cast());
-        }
+    let power_reg = register(power, 5);
+    let time_reg = register(time, 6);
+    let port_first = register(port, 7);
+    assert!(register(port, 8).is_null(), "PowerPort allows one callback");
+    assert_eq!(
+        trigger::power_state(PO_CB_AC_STATUS, true, PASSIVE_LEVEL),
+        1
+    );
+    assert_eq!(
+        trigger::set_system_time(ntsim::clock::UNIX_EPOCH_AS_FILETIME),
+        1
+    );
+    assert_eq!(*CB_LOG.lock().unwrap(), [(5, 1, 1, 0), (6, 0, 0, 0)]);
+    // SAFETY: the model validates the object; notifying a system object is the violation.
+    unsafe { ExNotifyCallback(power.cast(), std::ptr::null_mut(), std::ptr::null_mut()) };
+    kernel.expect_bugcheck(
+        codes::NTSIM_RULE,
+        ModelRule::NotifySystemCallbackObject as u64,
+    );
+    for registration in [power_reg, time_reg, port_first] {
+        unregister(registration);
+    }
+    for object in [power, time, port] {
+        dereference(object);
     }
     assert!(
         ntsim::excallback::object("\\Callback\\PowerState").is_some(),
@@ -1010,16 +929,16 @@ unsafe extern "C" fn fake_entry(
     driver: *mut DRIVER_OBJECT,
     _path: *const UNICODE_STRING,
 ) -> NTSTATUS {
-    // SAFETY: the model's routines; this "driver" deliberately leaks.
-    unsafe {
-        (*driver).DriverUnload = Some(fake_unload);
-        let _ = PsSetLoadImageNotifyRoutine(Some(other_image_routine));
-        let _ = ExAllocatePool2(POOL_FLAG_NON_PAGED, 32, TAG);
-    }
+    // SAFETY: the driver object the model passes to DriverEntry.
+    unsafe { (*driver).DriverUnload = Some(fake_unload) };
+    // This "driver" deliberately leaks a registration and a block.
+    let _ = set_image(Some(other_image_routine));
+    // SAFETY: the model's allocator.
+    let _ = unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, 32, TAG) };
     STATUS_SUCCESS
 }
 
-unsafe extern "C" fn fake_unload(_driver: *mut DRIVER_OBJECT) {}
+const unsafe extern "C" fn fake_unload(_driver: *mut DRIVER_OBJECT) {}
 
 #[test]
 fn unload_checks_catch_leaks() {
@@ -1036,6 +955,5 @@ fn unload_checks_catch_leaks() {
     );
     kernel.assert_no_bugchecks();
     // Clean up the model-level registration so later tests start clean anyway.
-    // SAFETY: removing the leaked registration.
-    let _ = unsafe { PsRemoveLoadImageNotifyRoutine(Some(other_image_routine)) };
+    let _ = remove_image(Some(other_image_routine));
 }
