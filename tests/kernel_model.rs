@@ -10,12 +10,12 @@
 use std::ffi::c_void;
 use std::time::Duration;
 
-use kcallbacks::report::{Api, outcome_word};
-use kcallbacks::{driver_entry, driver_unload};
+use kcallbacks::report::Api;
+use kcallbacks::driver_unload;
 use kcb_proto::{
-    EventRecord, GetReportRequest, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ImageLoadPayload,
-    ReadEventsRequest, RegistrationState, RequestError, SourceId, bytes_of, decode_read_events,
-    decode_report, read_events_buffer_size,
+    GetReportRequest, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ImageLoadPayload,
+    ReadEventsRequest, RegistrationState, RequestError, SourceId, bytes_of,
+    decode_report,
 };
 use ntsim::io::Caller;
 use ntsim::irql::{DISPATCH_LEVEL, HIGH_LEVEL, PASSIVE_LEVEL, with_irql};
@@ -27,162 +27,16 @@ use wdk_sys::ntddk::{
     PsCreateSystemThread, PsSetLoadImageNotifyRoutine,
 };
 use wdk_sys::{
-    DO_DEVICE_INITIALIZING, FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, HANDLE, KEVENT, NTSTATUS,
+    DO_DEVICE_INITIALIZING, FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, HANDLE, KEVENT,
     OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PIMAGE_INFO, POOL_FLAG_NON_PAGED,
     PUNICODE_STRING, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 
-const C4: u32 = codes::DRIVER_VERIFIER_DETECTED_VIOLATION;
-const CE: u32 = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
-const DEVICE: &str = "\\Device\\KCallbacks";
-/// How long the drain may take to move an event to the client queue (it
-/// wakes every 100 ms).
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn boot() -> Kernel {
-    Kernel::boot().with_driver("kcallbacks", driver_entry)
-}
-
-fn loaded() -> Kernel {
-    let mut kernel = boot();
-    assert_eq!(
-        kernel.load_driver(),
-        STATUS_SUCCESS,
-        "DriverEntry: {:#?}",
-        kernel.debug_output()
-    );
-    kernel
-}
-
-/// The driver's lines, without the drain's per-event lines (which depend on
-/// what earlier tests left in the driver's static ring).
-fn driver_lines(kernel: &Kernel) -> Vec<String> {
-    kernel
-        .debug_output()
-        .into_iter()
-        .filter(|l| !l.starts_with("kcallbacks: event ") && !l.ends_with("lines suppressed"))
-        .collect()
-}
-
-/// Asserts that nothing the driver registered is left in the model (the
-/// unload checks cover every callback family; this adds the I/O manager's
-/// and the pool's view).
-fn assert_nothing_left(kernel: &Kernel) {
-    let driver = kernel.driver_object_address();
-    let devices: Vec<_> = ntsim::io::devices()
-        .into_iter()
-        .filter(|d| Some(d.driver) == driver)
-        .collect();
-    assert!(devices.is_empty(), "devices left: {devices:?}");
-    assert!(
-        ntsim::io::symbolic_links().is_empty(),
-        "links left: {:?}",
-        ntsim::io::symbolic_links()
-    );
-    assert!(
-        ntsim::ps::load_image_routines().is_empty(),
-        "load-image routines left"
-    );
-    assert!(
-        ntsim::thread::system_threads().iter().all(|t| t.terminated),
-        "system thread still running"
-    );
-    assert!(
-        ntsim::thread::open_handles().is_empty(),
-        "kernel handles left: {:?}",
-        ntsim::thread::open_handles()
-    );
-    assert!(
-        ntsim::pool::outstanding().is_empty(),
-        "pool left: {:?}",
-        ntsim::pool::outstanding()
-    );
-    assert!(
-        ntsim::excallback::objects()
-            .iter()
-            .all(|o| o.driver_references == 0 && o.callbacks.is_empty())
-    );
-    kernel.assert_no_bugchecks();
-}
-
-fn get_report(kernel: &mut Kernel) -> (NTSTATUS, Vec<u8>) {
-    kernel.device_io_control(
-        IOCTL_KCB_GET_REPORT,
-        bytes_of(&GetReportRequest::new()),
-        kcb_proto::REPORT_BUFFER_SIZE,
-    )
-}
-
-fn read_events(kernel: &mut Kernel, max: usize) -> Vec<EventRecord> {
-    let (status, out) = kernel.device_io_control(
-        IOCTL_KCB_READ_EVENTS,
-        bytes_of(&ReadEventsRequest::new(0)),
-        read_events_buffer_size(max),
-    );
-    assert_eq!(status, STATUS_SUCCESS);
-    let batch = decode_read_events(&out).expect("a valid READ_EVENTS reply");
-    batch
-        .records()
-        .map(|r| r.expect("a valid record"))
-        .collect()
-}
-
-fn image_name(record: &EventRecord) -> Option<String> {
-    record
-        .payload::<ImageLoadPayload>()
-        .map(|p| String::from_utf16_lossy(p.name.as_units()))
-}
-
-/// Reads events until one for image `name` arrives (bounded).
-fn wait_for_image_event(kernel: &mut Kernel, name: &str) -> EventRecord {
-    let mut found = None;
-    let arrived = poll_until(DRAIN_TIMEOUT, || {
-        found = read_events(kernel, 32)
-            .into_iter()
-            .find(|r| image_name(r).as_deref() == Some(name));
-        found.is_some()
-    });
-    assert!(
-        arrived,
-        "no READ_EVENTS record for {name} within {DRAIN_TIMEOUT:?}"
-    );
-    found.unwrap_or_else(|| unreachable!())
-}
+mod common;
+#[allow(clippy::wildcard_imports)]
+use common::*;
 
 // --- Load and unload -------------------------------------------------------
-
-/// The `GET_REPORT` entries: (name, state, status).
-fn report_entries(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32)> {
-    let (status, out) = get_report(kernel);
-    assert_eq!(status, STATUS_SUCCESS);
-    let report = decode_report(&out).expect("report");
-    report
-        .entries
-        .iter()
-        .map(|e| {
-            (
-                e.name_str().to_owned(),
-                e.state().expect("known state"),
-                e.status,
-            )
-        })
-        .collect()
-}
-
-/// The line the driver prints for a report outcome (a detail in
-/// parentheses may follow).
-/// The line `report::print_outcome` prints (src/report.rs): closing lines
-/// carry no status.
-fn outcome_line(verb: &str, name: &str, state: RegistrationState, status: i32) -> String {
-    if state == RegistrationState::Removed {
-        return format!("kcallbacks: {verb} {name}: removed");
-    }
-    format!(
-        "kcallbacks: {verb} {name}: {} status={:#010X}",
-        outcome_word(state),
-        status.cast_unsigned()
-    )
-}
 
 #[test]
 fn load_and_unload_clean() {
