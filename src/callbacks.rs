@@ -59,14 +59,22 @@ impl CatalogEntry {
     }
 
     const fn single_callback(name: &str) -> Self {
-        Self { single_callback: true, ..Self::new(name) }
+        Self {
+            single_callback: true,
+            ..Self::new(name)
+        }
     }
 
     fn set(&self, state: RegistrationState, status: i32, detail: u32) {
+        self.store(state as u32, status, detail);
+        print_outcome(Utf16Display(self.name.units()), state, status, detail);
+    }
+
+    /// Records an outcome without printing it (raw state 0: not attempted).
+    fn store(&self, state: u32, status: i32, detail: u32) {
         self.status.store(status, Ordering::Relaxed);
         self.detail.store(detail, Ordering::Relaxed);
-        self.state.store(state as u32, Ordering::Release);
-        print_outcome(Utf16Display(self.name.units()), state, status, detail);
+        self.state.store(state, Ordering::Release);
     }
 
     fn state(&self) -> Option<RegistrationState> {
@@ -156,6 +164,10 @@ impl CallbackObjects {
     /// PASSIVE_LEVEL.
     #[must_use]
     pub fn register() -> Self {
+        // Nothing attempted yet (a previous load's outcomes are stale).
+        for entry in &CATALOG {
+            entry.store(0, 0, report_detail::NONE);
+        }
         let own_name = CATALOG[OWN_INDEX].name.as_unicode_string();
         let own = match CallbackObject::<Owned>::create_or_open(&own_name, true, true) {
             Ok(object) => {
@@ -164,19 +176,31 @@ impl CallbackObjects {
             }
             Err(failure) => {
                 report_failure(Api::OwnCallbackObject, failure);
+                CATALOG[OWN_INDEX].store(failure.state as u32, failure.status, failure.detail);
                 None
             }
         };
-        let own_observer = own.as_ref().and_then(|object| match object.register(observe, &CATALOG[OWN_INDEX]) {
-            Ok(registration) => {
-                REPORT.set(Api::OwnCallbackObserver, RegistrationState::Registered, 0);
-                Some(registration)
-            }
-            Err(failure) => {
-                report_failure(Api::OwnCallbackObserver, failure);
-                None
-            }
-        });
+        // The own object's catalog entry mirrors its observer (printed
+        // through the report, so stored silently) for the map.
+        let own_entry = &CATALOG[OWN_INDEX];
+        let own_observer =
+            own.as_ref()
+                .and_then(|object| match object.register(observe, own_entry) {
+                    Ok(registration) => {
+                        REPORT.set(Api::OwnCallbackObserver, RegistrationState::Registered, 0);
+                        own_entry.store(
+                            RegistrationState::Registered as u32,
+                            0,
+                            report_detail::NONE,
+                        );
+                        Some(registration)
+                    }
+                    Err(failure) => {
+                        report_failure(Api::OwnCallbackObserver, failure);
+                        own_entry.store(failure.state as u32, failure.status, failure.detail);
+                        None
+                    }
+                });
         if let Some(object) = &own {
             OWN_OBJECT.store(object.as_ptr(), Ordering::Release);
         }
@@ -188,7 +212,11 @@ impl CallbackObjects {
         } else {
             kprintln!("callback objects unavailable on this system: system objects not observed");
         }
-        Self { observers, own_observer, own }
+        Self {
+            observers,
+            own_observer,
+            own,
+        }
     }
 
     /// Removes every registration (also done by drop).
@@ -199,6 +227,7 @@ impl CallbackObjects {
         OWN_OBJECT.store(core::ptr::null_mut(), Ordering::Release);
         if self.own_observer.take().is_some() {
             REPORT.set(Api::OwnCallbackObserver, RegistrationState::Removed, 0);
+            CATALOG[OWN_INDEX].store(RegistrationState::Removed as u32, 0, report_detail::NONE);
         }
         if self.own.take().is_some() {
             REPORT.set(Api::OwnCallbackObject, RegistrationState::Removed, 0);
@@ -208,14 +237,23 @@ impl CallbackObjects {
     /// Observers and objects removed so far, for the unload summary.
     #[must_use]
     pub fn removed_count() -> u32 {
-        let n = CATALOG.iter().filter(|e| e.state() == Some(RegistrationState::Removed)).count();
+        // The own object's entry is counted through the report.
+        let n = CATALOG
+            .iter()
+            .skip(OWN_INDEX + 1)
+            .filter(|e| e.state() == Some(RegistrationState::Removed))
+            .count();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// Observers in `state`, for the load summary.
     #[must_use]
     pub fn count(state: RegistrationState) -> u32 {
-        let n = CATALOG.iter().skip(OWN_INDEX + 1).filter(|e| e.state() == Some(state)).count();
+        let n = CATALOG
+            .iter()
+            .skip(OWN_INDEX + 1)
+            .filter(|e| e.state() == Some(state))
+            .count();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 }
@@ -244,12 +282,20 @@ fn observe_system_object(index: usize) -> Option<Observer> {
     match object.register(observe, entry) {
         Ok(registration) => {
             entry.set(RegistrationState::Registered, 0, report_detail::NONE);
-            Some(Observer { registration: Some(registration), object: Some(object), index })
+            Some(Observer {
+                registration: Some(registration),
+                object: Some(object),
+                index,
+            })
         }
         Err(failure) if entry.single_callback => {
             // Created allowing a single callback, which the system's own
             // user holds: refusing a second one is how it works, not a fault.
-            entry.set(RegistrationState::NotAvailable, failure.status, report_detail::SINGLE_CALLBACK_TAKEN);
+            entry.set(
+                RegistrationState::NotAvailable,
+                failure.status,
+                report_detail::SINGLE_CALLBACK_TAKEN,
+            );
             None
         }
         Err(failure) => {
@@ -268,10 +314,18 @@ unsafe extern "C" fn observe(context: *mut c_void, argument1: *mut c_void, argum
     }
     // SAFETY: the context is the 'static CatalogEntry registered with this routine.
     let entry = unsafe { &*context.cast::<CatalogEntry>() };
-    let index = CATALOG.iter().position(|e| core::ptr::eq(e, entry)).unwrap_or(usize::MAX);
+    let index = CATALOG
+        .iter()
+        .position(|e| core::ptr::eq(e, entry))
+        .unwrap_or(usize::MAX);
     let index = u32::try_from(index).unwrap_or(u32::MAX);
     count_fired(index);
-    crate::ex::record_notification(index, entry.name.units(), argument1 as u64, argument2 as u64);
+    crate::ex::record_notification(
+        index,
+        entry.name.units(),
+        argument1 as u64,
+        argument2 as u64,
+    );
 }
 
 /// `IOCTL_KCB_NOTIFY`: `ExNotifyCallback` on `\Callback\KCallbacks`.
@@ -306,7 +360,11 @@ pub fn write_map(out: &mut [u8]) -> Result<usize, RequestError> {
     if out.len() < header_size {
         return Err(RequestError::TooSmall);
     }
-    let mut writer = MapWriter { out, count: 0, returned: 0 };
+    let mut writer = MapWriter {
+        out,
+        count: 0,
+        returned: 0,
+    };
     let listed = walk_directory(|name| writer.push_name(name));
     // Catalog objects the directory did not show (or all, if it could not
     // be read): their state is still worth reporting.
@@ -336,7 +394,11 @@ impl MapWriter<'_> {
             reserved2: [0; 2],
         };
         entry.name.set_from_utf16(name);
-        if let Some((index, known)) = CATALOG.iter().enumerate().find(|(_, e)| eq_ignore_case(e.name.units(), name)) {
+        if let Some((index, known)) = CATALOG
+            .iter()
+            .enumerate()
+            .find(|(_, e)| eq_ignore_case(e.name.units(), name))
+        {
             entry.index = u32::try_from(index).unwrap_or(u32::MAX);
             entry.state = known.state.load(Ordering::Acquire);
             entry.status = known.status.load(Ordering::Relaxed);
@@ -360,18 +422,25 @@ impl MapWriter<'_> {
             reserved: 0,
         };
         let _ = write_pod(&header, self.out);
-        size_of::<CallbackObjectListHeader>() + self.returned as usize * size_of::<CallbackObjectEntry>()
+        size_of::<CallbackObjectListHeader>()
+            + self.returned as usize * size_of::<CallbackObjectEntry>()
     }
 }
 
 fn eq_ignore_case(a: &[u16], b: &[u16]) -> bool {
-    let lower = |u: u16| if (u16::from(b'A')..=u16::from(b'Z')).contains(&u) { u + 32 } else { u };
+    let lower = |u: u16| {
+        if (u16::from(b'A')..=u16::from(b'Z')).contains(&u) {
+            u + 32
+        } else {
+            u
+        }
+    };
     a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| lower(x) == lower(y))
 }
 
 /// Names of catalog objects seen in the directory walk (a bitmap over the
 /// catalog: no allocation).
-struct Listed(u64);
+pub(crate) struct Listed(u64);
 
 impl Listed {
     fn contains(&self, name: &[u16]) -> bool {
@@ -402,8 +471,11 @@ static CALLBACK_DIRECTORY: WideName = WideName::new("\\Callback");
 
 /// Calls `visit` with the full name (`\Callback\X`) of every object in the
 /// `\Callback` directory, one entry at a time. Returns which catalog names
-/// were seen.
-fn walk_directory(mut visit: impl FnMut(&[u16])) -> Listed {
+/// were seen. A failure to open or read the directory is printed.
+///
+/// # IRQL
+/// PASSIVE_LEVEL.
+pub(crate) fn walk_directory(mut visit: impl FnMut(&[u16])) -> Listed {
     let mut listed = Listed(0);
     let mut name = CALLBACK_DIRECTORY.as_unicode_string();
     let mut attributes = OBJECT_ATTRIBUTES {
@@ -415,9 +487,13 @@ fn walk_directory(mut visit: impl FnMut(&[u16])) -> Listed {
     };
     let mut directory: HANDLE = core::ptr::null_mut();
     // SAFETY: valid attributes; PASSIVE_LEVEL.
-    let status = unsafe { ZwOpenDirectoryObject(&raw mut directory, DIRECTORY_QUERY, &raw mut attributes) };
+    let status =
+        unsafe { ZwOpenDirectoryObject(&raw mut directory, DIRECTORY_QUERY, &raw mut attributes) };
     if status < 0 {
-        kprintln!("callback map: cannot open \\Callback: status={:#010X}", status.cast_unsigned());
+        kprintln!(
+            "callback map: cannot open \\Callback: status={:#010X}",
+            status.cast_unsigned()
+        );
         return listed;
     }
     let mut buffer = DirectoryBuffer([0; DIRECTORY_BUFFER_SIZE]);
@@ -441,20 +517,35 @@ fn walk_directory(mut visit: impl FnMut(&[u16])) -> Listed {
                 &raw mut returned,
             )
         };
-        if status == STATUS_NO_MORE_ENTRIES || status < 0 {
+        if status == STATUS_NO_MORE_ENTRIES {
+            break;
+        }
+        if status < 0 {
+            kprintln!(
+                "callback map: cannot read \\Callback: status={:#010X}",
+                status.cast_unsigned()
+            );
             break;
         }
         // SAFETY: on success the buffer starts with an
         // OBJECT_DIRECTORY_INFORMATION whose names point into the buffer.
-        #[allow(clippy::cast_ptr_alignment, reason = "DirectoryBuffer is 8-byte aligned")]
+        #[allow(
+            clippy::cast_ptr_alignment,
+            reason = "DirectoryBuffer is 8-byte aligned"
+        )]
         let info = unsafe { &*buffer.0.as_ptr().cast::<ObjectDirectoryInformation>() };
         // SAFETY: the name is a valid UNICODE_STRING filled by the kernel.
         let short = unsafe { units_of(&raw const info.name) };
         let start = prefix.len() + 1;
-        let Some(slot) = full.get_mut(start..start + short.len()) else { continue };
+        let Some(slot) = full.get_mut(start..start + short.len()) else {
+            continue;
+        };
         slot.copy_from_slice(short);
         let name = &full[..start + short.len()];
-        if let Some(i) = CATALOG.iter().position(|e| eq_ignore_case(e.name.units(), name)) {
+        if let Some(i) = CATALOG
+            .iter()
+            .position(|e| eq_ignore_case(e.name.units(), name))
+        {
             listed.0 |= 1 << i;
         }
         visit(name);

@@ -52,10 +52,20 @@ type RegisterExFn = unsafe extern "C" fn(
     *mut LARGE_INTEGER,
     *mut c_void,
 ) -> NTSTATUS;
-type GetKeyIdExFn =
-    unsafe extern "C" fn(*mut LARGE_INTEGER, *mut c_void, *mut usize, *mut PCUNICODE_STRING, u32) -> NTSTATUS;
+type GetKeyIdExFn = unsafe extern "C" fn(
+    *mut LARGE_INTEGER,
+    *mut c_void,
+    *mut usize,
+    *mut PCUNICODE_STRING,
+    u32,
+) -> NTSTATUS;
 type ReleaseKeyIdExFn = unsafe extern "C" fn(PCUNICODE_STRING);
-type GetKeyIdFn = unsafe extern "C" fn(*mut LARGE_INTEGER, *mut c_void, *mut usize, *mut PCUNICODE_STRING) -> NTSTATUS;
+type GetKeyIdFn = unsafe extern "C" fn(
+    *mut LARGE_INTEGER,
+    *mut c_void,
+    *mut usize,
+    *mut PCUNICODE_STRING,
+) -> NTSTATUS;
 
 /// Which registration routine is available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +84,11 @@ pub fn resolve() -> Variant {
     GET_KEY_ID_EX.resolve();
     RELEASE_KEY_ID_EX.resolve();
     GET_KEY_ID.resolve();
-    if REGISTER_EX.resolve() { Variant::Ex } else { Variant::Legacy }
+    if REGISTER_EX.resolve() {
+        Variant::Ex
+    } else {
+        Variant::Legacy
+    }
 }
 
 /// The report slot of a variant.
@@ -115,7 +129,9 @@ impl RegistrationOps for RegistryCallback {
     /// unspecified (Wine: `STATUS_NOT_IMPLEMENTED`).
     fn register(args: RegistryArgs) -> Result<LARGE_INTEGER, Failure> {
         let cookie = COOKIE.get();
-        let (Variant::Ex, Some(register_ex)) = (args.variant, dynamic_fn!(REGISTER_EX => RegisterExFn)) else {
+        let (Variant::Ex, Some(register_ex)) =
+            (args.variant, dynamic_fn!(REGISTER_EX => RegisterExFn))
+        else {
             // SAFETY: 'static routine removed before unload; `cookie` is writable static memory.
             let status = unsafe { CmRegisterCallback(Some(on_registry), ptr::null_mut(), cookie) };
             return if status < 0 {
@@ -138,11 +154,23 @@ impl RegistrationOps for RegistryCallback {
             let len = altitude_for(units, base.units(), attempt);
             #[allow(clippy::cast_possible_truncation, reason = "at most 62 bytes")]
             let bytes = (len * 2) as u16;
-            let altitude = UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: units.as_mut_ptr() };
+            let altitude = UNICODE_STRING {
+                Length: bytes,
+                MaximumLength: bytes,
+                Buffer: units.as_mut_ptr(),
+            };
             // SAFETY: documented prototype; the routine and the altitude
             // string are 'static; `cookie` is writable static memory.
-            let status =
-                unsafe { register_ex(Some(on_registry), &raw const altitude, args.driver, ptr::null_mut(), cookie, ptr::null_mut()) };
+            let status = unsafe {
+                register_ex(
+                    Some(on_registry),
+                    &raw const altitude,
+                    args.driver,
+                    ptr::null_mut(),
+                    cookie,
+                    ptr::null_mut(),
+                )
+            };
             if status == STATUS_FLT_INSTANCE_ALTITUDE_COLLISION {
                 last = status;
                 continue;
@@ -150,7 +178,10 @@ impl RegistrationOps for RegistryCallback {
             if status < 0 {
                 return Err(status.into());
             }
-            kprintln!("CmRegisterCallbackEx altitude {}", Utf16Display(&units[..len]));
+            kprintln!(
+                "CmRegisterCallbackEx altitude {}",
+                Utf16Display(&units[..len])
+            );
             // SAFETY: written by the call above.
             return Ok(unsafe { *cookie });
         }
@@ -181,82 +212,108 @@ fn altitude_for(units: &mut [u16; MAX_ALTITUDE + 1], base: &[u16], attempt: usiz
 /// object may be passed to `CmCallbackGetKeyObjectID*` (pre notifications
 /// other than create/open and close; wdm/ne-wdm-_reg_notify_class).
 const fn pre_with_object(class: u32) -> bool {
-    matches!(class, 0..=9 | 30 | 32 | 34 | 36 | 38 | 41 | 43 | 45 | 47 | 49)
+    matches!(
+        class,
+        0..=9 | 30 | 32 | 34 | 36 | 38 | 41 | 43 | 45 | 47 | 49
+    )
 }
 
 /// Post notifications carrying `REG_POST_OPERATION_INFORMATION`.
 const fn post_operation(class: u32) -> bool {
-    matches!(class, 15..=24 | 27 | 29 | 31 | 33 | 35 | 37 | 39 | 42 | 44 | 46 | 48 | 50)
+    matches!(
+        class,
+        15..=24 | 27 | 29 | 31 | 33 | 35 | 37 | 39 | 42 | 44 | 46 | 48 | 50
+    )
 }
 
 /// `EX_CALLBACK_FUNCTION`: PASSIVE_LEVEL, in the thread doing the registry
 /// operation. Records and returns `STATUS_SUCCESS` (never blocks or alters).
-unsafe extern "C" fn on_registry(_context: *mut c_void, argument1: *mut c_void, argument2: *mut c_void) -> NTSTATUS {
-    #[allow(clippy::cast_possible_truncation, reason = "REG_NOTIFY_CLASS is a small enum passed as a pointer")]
+unsafe extern "C" fn on_registry(
+    _context: *mut c_void,
+    argument1: *mut c_void,
+    argument2: *mut c_void,
+) -> NTSTATUS {
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "REG_NOTIFY_CLASS is a small enum passed as a pointer"
+    )]
     let class = argument1 as usize as u32;
     let is_post = matches!(class, 11 | 13 | 25 | 27 | 29) || post_operation(class);
-    let record = EventRecord::build(if is_post { kind::POST } else { kind::PRE }, |payload: &mut RegistryPayload| {
-        payload.notify_class = class;
-        if argument2.is_null() {
-            return;
-        }
-        // SAFETY (whole match): argument2 is the documented information
-        // structure of `class`, valid for the duration of the callback.
-        match class {
-            // RegNtPreSetValueKey
-            1 => {
-                // SAFETY: see above.
-                let info = unsafe { &*argument2.cast::<REG_SET_VALUE_KEY_INFORMATION>() };
-                payload.value_type = info.Type;
-                payload.data_size = info.DataSize;
-                // SAFETY: the captured value name, valid during the callback.
-                payload.value_name.set_from_utf16(unsafe { units_of(info.ValueName) });
-                key_path(info.Object, &mut payload.key_path);
+    let record = EventRecord::build(
+        if is_post { kind::POST } else { kind::PRE },
+        |payload: &mut RegistryPayload| {
+            payload.notify_class = class;
+            if argument2.is_null() {
+                return;
             }
-            // RegNtPreDeleteValueKey, RegNtPreQueryValueKey (ValueName second).
-            2 | 8 => {
-                // SAFETY: both structures start with Object, ValueName.
-                let info = unsafe { &*argument2.cast::<REG_DELETE_VALUE_KEY_INFORMATION>() };
-                // SAFETY: as above.
-                payload.value_name.set_from_utf16(unsafe { units_of(info.ValueName) });
-                key_path(info.Object, &mut payload.key_path);
-            }
-            // RegNtPreCreateKey / RegNtPreOpenKey / ...Ex: the name being opened.
-            10 | 12 | 26 | 28 => {
-                // SAFETY: all start with CompleteName (REG_PRE_CREATE_KEY_INFORMATION,
-                // REG_CREATE_KEY_INFORMATION).
-                let info = unsafe { &*argument2.cast::<REG_PRE_CREATE_KEY_INFORMATION>() };
-                // SAFETY: as above.
-                payload.key_path.set_from_utf16(unsafe { units_of(info.CompleteName) });
-            }
-            // RegNtPostCreateKey / RegNtPostOpenKey.
-            11 | 13 => {
-                // SAFETY: see above.
-                let info = unsafe { &*argument2.cast::<REG_POST_CREATE_KEY_INFORMATION>() };
-                payload.status = info.Status;
-                // SAFETY: as above.
-                payload.key_path.set_from_utf16(unsafe { units_of(info.CompleteName) });
-            }
-            // Close (pre and post) and context cleanup: the object must not
-            // be passed to any routine.
-            14 | 25 | 40 => {}
-            class if post_operation(class) => {
-                // SAFETY: see above.
-                let info = unsafe { &*argument2.cast::<REG_POST_OPERATION_INFORMATION>() };
-                payload.status = info.Status;
-                // Post Create/OpenKeyEx: Object valid only on success.
-                if info.Status >= 0 {
+            // SAFETY (whole match): argument2 is the documented information
+            // structure of `class`, valid for the duration of the callback.
+            match class {
+                // RegNtPreSetValueKey
+                1 => {
+                    // SAFETY: see above.
+                    let info = unsafe { &*argument2.cast::<REG_SET_VALUE_KEY_INFORMATION>() };
+                    payload.value_type = info.Type;
+                    payload.data_size = info.DataSize;
+                    // SAFETY: the captured value name, valid during the callback.
+                    payload
+                        .value_name
+                        .set_from_utf16(unsafe { units_of(info.ValueName) });
                     key_path(info.Object, &mut payload.key_path);
                 }
+                // RegNtPreDeleteValueKey, RegNtPreQueryValueKey (ValueName second).
+                2 | 8 => {
+                    // SAFETY: both structures start with Object, ValueName.
+                    let info = unsafe { &*argument2.cast::<REG_DELETE_VALUE_KEY_INFORMATION>() };
+                    // SAFETY: as above.
+                    payload
+                        .value_name
+                        .set_from_utf16(unsafe { units_of(info.ValueName) });
+                    key_path(info.Object, &mut payload.key_path);
+                }
+                // RegNtPreCreateKey / RegNtPreOpenKey / ...Ex: the name being opened.
+                10 | 12 | 26 | 28 => {
+                    // SAFETY: all start with CompleteName (REG_PRE_CREATE_KEY_INFORMATION,
+                    // REG_CREATE_KEY_INFORMATION).
+                    let info = unsafe { &*argument2.cast::<REG_PRE_CREATE_KEY_INFORMATION>() };
+                    // SAFETY: as above.
+                    payload
+                        .key_path
+                        .set_from_utf16(unsafe { units_of(info.CompleteName) });
+                }
+                // RegNtPostCreateKey / RegNtPostOpenKey.
+                11 | 13 => {
+                    // SAFETY: see above.
+                    let info = unsafe { &*argument2.cast::<REG_POST_CREATE_KEY_INFORMATION>() };
+                    payload.status = info.Status;
+                    // SAFETY: as above.
+                    payload
+                        .key_path
+                        .set_from_utf16(unsafe { units_of(info.CompleteName) });
+                }
+                // Close (pre and post) and context cleanup: the object must not
+                // be passed to any routine.
+                14 | 25 | 40 => {}
+                class if post_operation(class) => {
+                    // SAFETY: see above.
+                    let info = unsafe { &*argument2.cast::<REG_POST_OPERATION_INFORMATION>() };
+                    payload.status = info.Status;
+                    // Object is valid only if Status is STATUS_SUCCESS (not
+                    // any success code: a post open with STATUS_REPARSE has no
+                    // key object; wdm/ns-wdm-_reg_post_operation_information).
+                    if info.Status == STATUS_SUCCESS {
+                        key_path(info.Object, &mut payload.key_path);
+                    }
+                }
+                class if pre_with_object(class) => {
+                    // SAFETY: these structures all start with the key Object.
+                    let object = unsafe { *argument2.cast::<*mut c_void>() };
+                    key_path(object, &mut payload.key_path);
+                }
+                _ => {}
             }
-            class if pre_with_object(class) => {
-                // SAFETY: these structures all start with the key Object.
-                let object = unsafe { *argument2.cast::<*mut c_void>() };
-                key_path(object, &mut payload.key_path);
-            }
-            _ => {}
-        }
-    });
+        },
+    );
     events::record(record);
     STATUS_SUCCESS
 }
@@ -269,9 +326,10 @@ fn key_path<const N: usize>(object: *mut c_void, out: &mut kcb_proto::WStr<N>) {
     let cookie = COOKIE.get();
     let mut id = 0_usize;
     let mut name: PCUNICODE_STRING = ptr::null();
-    if let (Some(get), Some(release)) =
-        (dynamic_fn!(GET_KEY_ID_EX => GetKeyIdExFn), dynamic_fn!(RELEASE_KEY_ID_EX => ReleaseKeyIdExFn))
-    {
+    if let (Some(get), Some(release)) = (
+        dynamic_fn!(GET_KEY_ID_EX => GetKeyIdExFn),
+        dynamic_fn!(RELEASE_KEY_ID_EX => ReleaseKeyIdExFn),
+    ) {
         // SAFETY: documented prototype; our registration cookie; a live key
         // object (callers exclude the notifications where it is not).
         let status = unsafe { get(cookie, object, &raw mut id, &raw mut name, 0) };

@@ -15,10 +15,10 @@ use kcb_proto::{
     params::{Applied, ParamError, PolicySettings, Settings},
 };
 use wdk_sys::{
-    _KEY_VALUE_INFORMATION_CLASS::KeyValueFullInformation, HANDLE, KEY_READ,
-    KEY_VALUE_FULL_INFORMATION, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES,
-    PCUNICODE_STRING, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL, STATUS_NO_MORE_ENTRIES,
-    UNICODE_STRING,
+    _KEY_VALUE_INFORMATION_CLASS::KeyValueFullInformation,
+    HANDLE, KEY_READ, KEY_VALUE_FULL_INFORMATION, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE,
+    OBJECT_ATTRIBUTES, PCUNICODE_STRING, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL,
+    STATUS_NO_MORE_ENTRIES, UNICODE_STRING,
     ntddk::{ZwClose, ZwEnumerateValueKey, ZwOpenKey},
 };
 
@@ -58,7 +58,8 @@ impl ActiveSettings {
         for (slot, origin) in self.origins.iter().zip(settings.origins) {
             slot.store(origin as u8, Ordering::Relaxed);
         }
-        self.enabled_mask.store(settings.enabled_mask, Ordering::Release);
+        self.enabled_mask
+            .store(settings.enabled_mask, Ordering::Release);
     }
 
     /// Whether `source` is enabled.
@@ -127,6 +128,7 @@ pub unsafe fn load(registry_path: PCUNICODE_STRING) -> Settings {
     SETTINGS.store(&settings);
     // SAFETY: DriverEntry, before any callback that reads the policy exists.
     unsafe { *POLICY.get() = settings.policy };
+    crate::walker::set_walk_enabled(settings.registration_walk);
     kprintln!("config: enabled sources mask={:#x}", settings.enabled_mask);
     settings
 }
@@ -156,7 +158,10 @@ pub unsafe fn service_start_type(registry_path: PCUNICODE_STRING) -> Option<u32>
 
 fn eq_ascii_ignore_case(units: &[u16], text: &str) -> bool {
     units.len() == text.len()
-        && units.iter().zip(text.bytes()).all(|(&u, b)| u8::try_from(u).is_ok_and(|u| u.eq_ignore_ascii_case(&b)))
+        && units
+            .iter()
+            .zip(text.bytes())
+            .all(|(&u, b)| u8::try_from(u).is_ok_and(|u| u.eq_ignore_ascii_case(&b)))
 }
 
 /// Opens the Parameters subkey; `Ok(None)` if it does not exist.
@@ -173,11 +178,18 @@ fn open_key(service_key: &[u16], suffix: &str) -> Result<Option<HANDLE>, i32> {
         return Err(wdk_sys::STATUS_NAME_TOO_LONG);
     }
     path[..service_key.len()].copy_from_slice(service_key);
-    for (slot, byte) in path[service_key.len()..total].iter_mut().zip(suffix.bytes()) {
+    for (slot, byte) in path[service_key.len()..total]
+        .iter_mut()
+        .zip(suffix.bytes())
+    {
         *slot = u16::from(byte);
     }
     let byte_len = u16::try_from(total * 2).map_err(|_| wdk_sys::STATUS_NAME_TOO_LONG)?;
-    let mut name = UNICODE_STRING { Length: byte_len, MaximumLength: byte_len, Buffer: path.as_mut_ptr() };
+    let mut name = UNICODE_STRING {
+        Length: byte_len,
+        MaximumLength: byte_len,
+        Buffer: path.as_mut_ptr(),
+    };
     let mut attributes = OBJECT_ATTRIBUTES {
         #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
         Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
@@ -226,7 +238,10 @@ fn read_values(key: HANDLE, visit: &mut ValueVisitor<'_>) {
             continue;
         }
         if status < 0 {
-            kprintln!("config: enumerating values failed: status={:#010X}", status.cast_unsigned());
+            kprintln!(
+                "config: enumerating values failed: status={:#010X}",
+                status.cast_unsigned()
+            );
             return;
         }
         let valid = (returned as usize).min(VALUE_BUFFER_SIZE);
@@ -275,9 +290,18 @@ fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
         Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     };
     let value_type = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, Type))?;
-    let data_offset = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, DataOffset))? as usize;
-    let data_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, DataLength))? as usize;
-    let name_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, NameLength))? as usize;
+    let data_offset = field(core::mem::offset_of!(
+        KEY_VALUE_FULL_INFORMATION,
+        DataOffset
+    ))? as usize;
+    let data_length = field(core::mem::offset_of!(
+        KEY_VALUE_FULL_INFORMATION,
+        DataLength
+    ))? as usize;
+    let name_length = field(core::mem::offset_of!(
+        KEY_VALUE_FULL_INFORMATION,
+        NameLength
+    ))? as usize;
     let name_bytes = info.get(header..header.checked_add(name_length)?)?;
     let data = info.get(data_offset..data_offset.checked_add(data_length)?)?;
     Some((ValueName::from_le_bytes(name_bytes)?, value_type, data))
@@ -295,7 +319,14 @@ fn report(result: Result<Applied, ParamError>, name: &[u16]) {
         ),
         Ok(Applied::Altitude) => kprintln!("config: {name} set"),
         Ok(Applied::DenyImages(n)) => kprintln!("config: {name}: {n} image names (deny policy on)"),
-        Ok(Applied::ProtectPids(n)) => kprintln!("config: {name}: {n} process ids (protect policy on)"),
+        Ok(Applied::ProtectPids(n)) => {
+            kprintln!("config: {name}: {n} process ids (protect policy on)")
+        }
+        Ok(Applied::RegistrationWalk(on)) => kprintln!(
+            "config: {name} = {} (registration walk {})",
+            u8::from(on),
+            if on { "on" } else { "off" }
+        ),
         Err(ParamError::UnknownName) => kprintln!("config: unknown value {name}; ignored"),
         Err(error) => kprintln!("config: invalid value {name}: {error}; default used"),
     }

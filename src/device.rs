@@ -16,14 +16,14 @@ use core::{mem::size_of, ptr};
 
 use wdk_sys::{
     ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION, DO_DEVICE_INITIALIZING, DRIVER_OBJECT,
-    FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, IRP, IRP_MJ_CLOSE, IRP_MJ_CREATE,
-    HANDLE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_SHUTDOWN, NTSTATUS, OBJ_KERNEL_HANDLE, WRITE_DAC, PDEVICE_OBJECT, SECURITY_DESCRIPTOR,
-    SECURITY_DESCRIPTOR_REVISION, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+    FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, HANDLE, IRP, IRP_MJ_CLOSE, IRP_MJ_CREATE,
+    IRP_MJ_DEVICE_CONTROL, IRP_MJ_SHUTDOWN, NTSTATUS, OBJ_KERNEL_HANDLE, PDEVICE_OBJECT,
+    SECURITY_DESCRIPTOR, SECURITY_DESCRIPTOR_REVISION, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+    WRITE_DAC,
     ntddk::{
         IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink,
-        IofCompleteRequest, ObOpenObjectByPointer, RtlAddAccessAllowedAce, RtlCreateAcl, ZwClose,
-        ZwSetSecurityObject,
-        RtlCreateSecurityDescriptor, RtlSetDaclSecurityDescriptor,
+        IofCompleteRequest, ObOpenObjectByPointer, RtlAddAccessAllowedAce, RtlCreateAcl,
+        RtlCreateSecurityDescriptor, RtlSetDaclSecurityDescriptor, ZwClose, ZwSetSecurityObject,
     },
 };
 
@@ -159,7 +159,12 @@ fn secure(device: PDEVICE_OBJECT) -> Result<(), NtStatus> {
         // SAFETY: the ACL was initialised above with room for both ACEs; the
         // SID points to a valid, aligned, static SID.
         check(unsafe {
-            RtlAddAccessAllowedAce(acl_ptr, ACL_REVISION, FILE_ALL_ACCESS, sid.cast_mut().cast())
+            RtlAddAccessAllowedAce(
+                acl_ptr,
+                ACL_REVISION,
+                FILE_ALL_ACCESS,
+                sid.cast_mut().cast(),
+            )
         })?;
     }
     // SAFETY: an all-zero SECURITY_DESCRIPTOR is a valid starting value;
@@ -192,7 +197,6 @@ fn secure(device: PDEVICE_OBJECT) -> Result<(), NtStatus> {
     check(status)
 }
 
-
 /// The symbolic link `\DosDevices\KCallbacks` -> `\Device\KCallbacks`.
 pub struct SymbolicLink;
 
@@ -206,7 +210,9 @@ impl RegistrationOps for SymbolicLink {
         let mut link = LINK_NAME.as_unicode_string();
         let mut device = DEVICE_NAME.as_unicode_string();
         // SAFETY: both are valid UNICODE_STRINGs over static memory.
-        Ok(check(unsafe { IoCreateSymbolicLink(&raw mut link, &raw mut device) })?)
+        Ok(check(unsafe {
+            IoCreateSymbolicLink(&raw mut link, &raw mut device)
+        })?)
     }
 
     unsafe fn unregister((): ()) {
@@ -263,7 +269,12 @@ unsafe fn device_control_parameters(irp: &IRP) -> Option<(ioctl::Request, *mut u
     let overlay = unsafe { &irp.Tail.Overlay };
     // SAFETY: CurrentStackLocation, not PacketType, is the member in use
     // while a driver owns the IRP.
-    let stack = unsafe { overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation };
+    let stack = unsafe {
+        overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation
+    };
     if stack.is_null() {
         return None;
     }

@@ -12,10 +12,12 @@ use core::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
-use kcb_proto::write_text;
+use kcb_proto::{EventRecord, write_text};
 use wdk_sys::{
-    _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive, HANDLE,
-    KEVENT, LARGE_INTEGER, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, STATUS_SUCCESS, THREAD_ALL_ACCESS,
+    _EVENT_TYPE::SynchronizationEvent,
+    _KWAIT_REASON::Executive,
+    HANDLE, KEVENT, LARGE_INTEGER, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, STATUS_SUCCESS,
+    THREAD_ALL_ACCESS,
     ntddk::{
         KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, PsCreateSystemThread,
         PsTerminateSystemThread, ZwClose, ZwWaitForSingleObject,
@@ -110,7 +112,9 @@ unsafe extern "C" fn drain_main(_context: *mut core::ffi::c_void) {
         if stopping {
             break;
         }
-        let mut timeout = LARGE_INTEGER { QuadPart: -TICK_MS * 10_000 };
+        let mut timeout = LARGE_INTEGER {
+            QuadPart: -TICK_MS * 10_000,
+        };
         // SAFETY: initialised event; relative timeout; PASSIVE_LEVEL thread.
         let _ = unsafe {
             KeWaitForSingleObject(
@@ -134,7 +138,12 @@ unsafe extern "C" fn drain_main(_context: *mut core::ffi::c_void) {
 pub fn drain_once() {
     let mut printed = 0;
     let mut suppressed = 0_u64;
+    // The newest records of this pass, for the bug-check summary.
+    let mut recent = [EventRecord::ZERO; crate::ke::SUMMARY_EVENTS];
+    let mut taken = 0_usize;
     while let Some(record) = RING.pop() {
+        recent[taken % recent.len()] = record;
+        taken += 1;
         if printed < LINES_PER_TICK {
             let mut line = LineBuffer::new();
             let _ = line.write_str("kcallbacks: event ");
@@ -157,7 +166,9 @@ pub fn drain_once() {
     }
     // Keep the bug-check summary recent: Windows runs the bug-check
     // callback after the dump is written.
+    let n = taken.min(recent.len());
+    recent.rotate_left(taken % crate::ke::SUMMARY_EVENTS);
     // SAFETY: the drain (thread, or DriverUnload after it stopped) is the only
     // writer outside a bug check, and never runs during one.
-    unsafe { crate::ke::refresh_summary(false) };
+    unsafe { crate::ke::refresh_summary(false, &recent[recent.len() - n..]) };
 }

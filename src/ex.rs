@@ -87,11 +87,18 @@ fn create_callback(
         } else {
             report_detail::NONE
         };
-        return Err(Failure { status, state: kcb_proto::RegistrationState::Failed, detail });
+        return Err(Failure {
+            status,
+            state: kcb_proto::RegistrationState::Failed,
+            detail,
+        });
     }
     if object.is_null() {
         // Wine's ExCreateCallback returns STATUS_SUCCESS without an object.
-        return Err(Failure::unavailable(status, report_detail::SUCCESS_WITHOUT_OBJECT));
+        return Err(Failure::unavailable(
+            status,
+            report_detail::SUCCESS_WITHOUT_OBJECT,
+        ));
     }
     Ok(object)
 }
@@ -106,15 +113,29 @@ impl CallbackObject<Owned> {
     ///
     /// # IRQL
     /// PASSIVE_LEVEL (`ExCreateCallback`: <= APC_LEVEL, rule IrqlExPassive).
-    pub fn create_or_open(name: &UNICODE_STRING, allow_multiple: bool, permanent: bool) -> Result<Self, Failure> {
+    pub fn create_or_open(
+        name: &UNICODE_STRING,
+        allow_multiple: bool,
+        permanent: bool,
+    ) -> Result<Self, Failure> {
         match create_callback(name, OBJ_CASE_INSENSITIVE, false, allow_multiple) {
-            Ok(object) => return Ok(Self { object, permanent: false, kind: PhantomData }),
+            Ok(object) => {
+                return Ok(Self {
+                    object,
+                    permanent: false,
+                    kind: PhantomData,
+                });
+            }
             Err(failure) if failure.detail != report_detail::NO_SUCH_OBJECT => return Err(failure),
             Err(_) => {}
         }
         let attributes = OBJ_CASE_INSENSITIVE | if permanent { OBJ_PERMANENT } else { 0 };
         let object = create_callback(name, attributes, true, allow_multiple)?;
-        Ok(Self { object, permanent, kind: PhantomData })
+        Ok(Self {
+            object,
+            permanent,
+            kind: PhantomData,
+        })
     }
 
     /// `ExNotifyCallback(object, argument1, argument2)`: runs every
@@ -148,7 +169,11 @@ impl CallbackObject<System> {
     /// PASSIVE_LEVEL.
     pub fn open(name: &UNICODE_STRING) -> Result<Self, Failure> {
         let object = create_callback(name, OBJ_CASE_INSENSITIVE, false, false)?;
-        Ok(Self { object, permanent: false, kind: PhantomData })
+        Ok(Self {
+            object,
+            permanent: false,
+            kind: PhantomData,
+        })
     }
 }
 
@@ -177,7 +202,11 @@ impl<K> CallbackObject<K> {
         // code in this image and the context is 'static, so both outlive the
         // registration, which is removed before the image unloads.
         let handle = unsafe {
-            ExRegisterCallback(self.object, Some(routine), ptr::from_ref(context).cast_mut().cast::<c_void>())
+            ExRegisterCallback(
+                self.object,
+                Some(routine),
+                ptr::from_ref(context).cast_mut().cast::<c_void>(),
+            )
         };
         if handle.is_null() {
             return Err(STATUS_UNSUCCESSFUL.into());
@@ -255,6 +284,12 @@ pub fn notify_raw(object: PCALLBACK_OBJECT, argument1: u64, argument2: u64) -> R
     // SAFETY: the driver's own live callback object (the caller's contract:
     // it is published only while the guard holds its reference); the
     // arguments are integers by the object's contract.
-    unsafe { ExNotifyCallback(object.cast(), pointer_sized(argument1), pointer_sized(argument2)) };
+    unsafe {
+        ExNotifyCallback(
+            object.cast(),
+            pointer_sized(argument1),
+            pointer_sized(argument2),
+        )
+    };
     Ok(())
 }

@@ -43,13 +43,21 @@ impl Failure {
     /// object, ...): reported as "unavailable", not as a failure.
     #[must_use]
     pub const fn unavailable(status: NtStatus, detail: u32) -> Self {
-        Self { status, state: RegistrationState::NotAvailable, detail }
+        Self {
+            status,
+            state: RegistrationState::NotAvailable,
+            detail,
+        }
     }
 }
 
 impl From<NtStatus> for Failure {
     fn from(status: NtStatus) -> Self {
-        Self { status, state: RegistrationState::Failed, detail: kcb_proto::report_detail::NONE }
+        Self {
+            status,
+            state: RegistrationState::Failed,
+            detail: kcb_proto::report_detail::NONE,
+        }
     }
 }
 
@@ -108,7 +116,10 @@ impl<R: RegistrationOps> Registration<R> {
         match R::register(args) {
             Ok(token) => {
                 REPORT.set(api, RegistrationState::Registered, 0);
-                Ok(Self { token: Some(token), api })
+                Ok(Self {
+                    token: Some(token),
+                    api,
+                })
             }
             Err(failure) => {
                 REPORT.set_detailed(api, failure.state, failure.status, failure.detail);

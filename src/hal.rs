@@ -42,8 +42,17 @@ static ERRATA: DynamicRoutine = DynamicRoutine::new("HalRegisterErrataCallbacks"
 /// # IRQL
 /// PASSIVE_LEVEL.
 pub fn report_errata_callbacks() {
-    let detail = if ERRATA.resolve() { report_detail::UNDOCUMENTED_PROTOTYPE } else { report_detail::NOT_EXPORTED };
-    REPORT.set_detailed(Api::HalErrataCallbacks, RegistrationState::NotAvailable, STATUS_PROCEDURE_NOT_FOUND, detail);
+    let detail = if ERRATA.resolve() {
+        report_detail::UNDOCUMENTED_PROTOTYPE
+    } else {
+        report_detail::NOT_EXPORTED
+    };
+    REPORT.set_detailed(
+        Api::HalErrataCallbacks,
+        RegistrationState::NotAvailable,
+        STATUS_PROCEDURE_NOT_FOUND,
+        detail,
+    );
 }
 
 static PMI_COUNT: AtomicU64 = AtomicU64::new(0);
@@ -60,10 +69,18 @@ fn set_handler(handler: *mut c_void) -> i32 {
     // SAFETY: the exported dispatch table; its first fields are documented
     // (ntddk.h HAL_DISPATCH) and set before drivers load.
     let set = unsafe { HalDispatchTable.set_system_information };
-    let Some(set) = set else { return STATUS_PROCEDURE_NOT_FOUND };
+    let Some(set) = set else {
+        return STATUS_PROCEDURE_NOT_FOUND;
+    };
     let mut handler = handler;
     // SAFETY: the buffer is one pointer, as this information class takes.
-    unsafe { set(HalProfileSourceInterruptHandler, POINTER_SIZE, (&raw mut handler).cast()) }
+    unsafe {
+        set(
+            HalProfileSourceInterruptHandler,
+            POINTER_SIZE,
+            (&raw mut handler).cast(),
+        )
+    }
 }
 
 impl RegistrationOps for ProfileInterruptHandler {
@@ -85,5 +102,8 @@ impl RegistrationOps for ProfileInterruptHandler {
 /// The PMI handler, at PROFILE_LEVEL: counts and records, nothing else.
 unsafe extern "C" fn on_profile_interrupt(_trap_frame: *mut c_void) {
     let count = PMI_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-    events::record(EventRecord::build(kind::NONE, |payload: &mut ProfileInterruptPayload| payload.count = count));
+    events::record(EventRecord::build(
+        kind::NONE,
+        |payload: &mut ProfileInterruptPayload| payload.count = count,
+    ));
 }

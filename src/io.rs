@@ -17,9 +17,9 @@ use wdk_sys::{
         EventCategoryDeviceInterfaceChange, EventCategoryHardwareProfileChange,
     },
     BOOLEAN, DEVICE_INTERFACE_CHANGE_NOTIFICATION, DRIVER_OBJECT, GUID,
-    HWPROFILE_CHANGE_NOTIFICATION, IO_CONNECT_INTERRUPT_PARAMETERS, IO_DISCONNECT_INTERRUPT_PARAMETERS,
-    IRP, IRP_MJ_SHUTDOWN, NTSTATUS, PDEVICE_OBJECT, PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES,
-    STATUS_SUCCESS,
+    HWPROFILE_CHANGE_NOTIFICATION, IO_CONNECT_INTERRUPT_PARAMETERS,
+    IO_DISCONNECT_INTERRUPT_PARAMETERS, IRP, IRP_MJ_SHUTDOWN, NTSTATUS, PDEVICE_OBJECT,
+    PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES, STATUS_SUCCESS,
     ntddk::{
         IoConnectInterruptEx, IoDisconnectInterruptEx, IoRegisterBootDriverReinitialization,
         IoRegisterDriverReinitialization, IoRegisterFsRegistrationChange,
@@ -40,7 +40,8 @@ use crate::{
     unicode::units_of,
 };
 
-static UNREGISTER_PNP_EX: DynamicRoutine = DynamicRoutine::new("IoUnregisterPlugPlayNotificationEx");
+static UNREGISTER_PNP_EX: DynamicRoutine =
+    DynamicRoutine::new("IoUnregisterPlugPlayNotificationEx");
 
 type UnregisterPnpExFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
 
@@ -54,8 +55,11 @@ pub fn resolve() {
 
 // ---------------------------------------------------------------- shutdown
 
-/// Which shutdown notifications the control device asked for.
+/// Which shutdown notifications are registered for the control device.
+static NORMAL_REGISTERED: AtomicBool = AtomicBool::new(false);
 static LAST_CHANCE_REGISTERED: AtomicBool = AtomicBool::new(false);
+/// IRP_MJ_SHUTDOWN requests received since registration.
+static SHUTDOWN_CALLS: AtomicU32 = AtomicU32::new(0);
 
 /// Shutdown notifications on the control device.
 ///
@@ -87,12 +91,19 @@ impl ShutdownNotifications {
     #[must_use]
     pub fn register(args: ShutdownArgs) -> Option<Self> {
         let mut any = false;
+        SHUTDOWN_CALLS.store(0, Ordering::Release);
         if args.normal {
             // SAFETY: the live control device; unregistered before it is deleted.
             let status = unsafe { IoRegisterShutdownNotification(args.device) };
-            any |= report(Api::ShutdownNotification, status);
+            let ok = report(Api::ShutdownNotification, status);
+            NORMAL_REGISTERED.store(ok, Ordering::Release);
+            any |= ok;
         } else {
-            REPORT.set(Api::ShutdownNotification, kcb_proto::RegistrationState::DisabledByConfig, 0);
+            REPORT.set(
+                Api::ShutdownNotification,
+                kcb_proto::RegistrationState::DisabledByConfig,
+                0,
+            );
         }
         if args.last_chance {
             // SAFETY: as above.
@@ -101,11 +112,16 @@ impl ShutdownNotifications {
             LAST_CHANCE_REGISTERED.store(ok, Ordering::Release);
             any |= ok;
         } else {
-            REPORT.set(Api::LastChanceShutdownNotification, kcb_proto::RegistrationState::DisabledByConfig, 0);
+            REPORT.set(
+                Api::LastChanceShutdownNotification,
+                kcb_proto::RegistrationState::DisabledByConfig,
+                0,
+            );
         }
-        any.then_some(Self { device: args.device })
+        any.then_some(Self {
+            device: args.device,
+        })
     }
-
 }
 
 impl Drop for ShutdownNotifications {
@@ -115,11 +131,15 @@ impl Drop for ShutdownNotifications {
         // SAFETY: the device was registered (Self exists only then) and is
         // still alive (the driver state drops this before the device).
         unsafe { IoUnregisterShutdownNotification(self.device) };
-        for api in [Api::ShutdownNotification, Api::LastChanceShutdownNotification] {
+        for api in [
+            Api::ShutdownNotification,
+            Api::LastChanceShutdownNotification,
+        ] {
             if REPORT.get(api).0 == Some(kcb_proto::RegistrationState::Registered) {
                 REPORT.set(api, kcb_proto::RegistrationState::Removed, 0);
             }
         }
+        NORMAL_REGISTERED.store(false, Ordering::Release);
         LAST_CHANCE_REGISTERED.store(false, Ordering::Release);
     }
 }
@@ -143,16 +163,23 @@ fn report(api: Api, status: NTSTATUS) -> bool {
 /// # Safety
 /// Called by the I/O manager with a live IRP.
 pub unsafe extern "C" fn dispatch_shutdown(_device: PDEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    static CALLS: AtomicU32 = AtomicU32::new(0);
-    let call = CALLS.fetch_add(1, Ordering::Relaxed);
-    // The second call is the last-chance one when both are registered.
-    let last_chance = call > 0 && LAST_CHANCE_REGISTERED.load(Ordering::Acquire);
+    let call = SHUTDOWN_CALLS.fetch_add(1, Ordering::Relaxed);
+    // Normal notifications come before last-chance ones: with both
+    // registered the second call is the last-chance one; with only the
+    // last-chance registration every call is.
+    let last_chance = LAST_CHANCE_REGISTERED.load(Ordering::Acquire)
+        && (call > 0 || !NORMAL_REGISTERED.load(Ordering::Acquire));
     if last_chance {
-        events::record(EventRecord::build(kind::NONE, |p: &mut LastChanceShutdownPayload| {
-            p.major_function = IRP_MJ_SHUTDOWN;
-        }));
+        events::record(EventRecord::build(
+            kind::NONE,
+            |p: &mut LastChanceShutdownPayload| {
+                p.major_function = IRP_MJ_SHUTDOWN;
+            },
+        ));
     } else {
-        events::record(EventRecord::build(kind::NONE, |p: &mut ShutdownPayload| p.major_function = IRP_MJ_SHUTDOWN));
+        events::record(EventRecord::build(kind::NONE, |p: &mut ShutdownPayload| {
+            p.major_function = IRP_MJ_SHUTDOWN
+        }));
     }
     let totals = COUNTERS.totals();
     kprintln!(
@@ -224,19 +251,33 @@ impl RegistrationOps for PlugPlayNotification {
                 ptr::from_ref(&VOLUME_INTERFACE).cast_mut().cast::<c_void>(),
                 ptr::null_mut::<c_void>(),
             ),
-            PnpCategory::HardwareProfile => {
-                (EventCategoryHardwareProfileChange, 0, ptr::null_mut(), tag(&HARDWARE_PROFILE_TAG))
-            }
+            PnpCategory::HardwareProfile => (
+                EventCategoryHardwareProfileChange,
+                0,
+                ptr::null_mut(),
+                tag(&HARDWARE_PROFILE_TAG),
+            ),
         };
         let mut entry: *mut c_void = ptr::null_mut();
         // SAFETY: the driver object from DriverEntry; 'static routine and
         // GUID; the context is a tag, not a pointer.
         let status = unsafe {
-            IoRegisterPlugPlayNotification(category_code, flags, data, driver.as_ptr(), Some(on_pnp), context, &raw mut entry)
+            IoRegisterPlugPlayNotification(
+                category_code,
+                flags,
+                data,
+                driver.as_ptr(),
+                Some(on_pnp),
+                context,
+                &raw mut entry,
+            )
         };
         check(status)?;
         if entry.is_null() {
-            return Err(Failure::unavailable(status, report_detail::SUCCESS_WITHOUT_OBJECT));
+            return Err(Failure::unavailable(
+                status,
+                report_detail::SUCCESS_WITHOUT_OBJECT,
+            ));
         }
         Ok(PnpEntry(entry))
     }
@@ -273,7 +314,9 @@ unsafe extern "C" fn on_pnp(notification: *mut c_void, context: *mut c_void) -> 
             payload.class = guid_bytes(&info.InterfaceClassGuid);
             payload.category = EventCategoryDeviceInterfaceChange.cast_unsigned();
             // SAFETY: the symbolic link name, valid during the callback.
-            payload.symbolic_link.set_from_utf16(unsafe { units_of(info.SymbolicLinkName) });
+            payload
+                .symbolic_link
+                .set_from_utf16(unsafe { units_of(info.SymbolicLinkName) });
         }
     });
     events::record(record);
@@ -323,11 +366,14 @@ unsafe extern "C" fn on_fs_change(device: PDEVICE_OBJECT, active: BOOLEAN) {
         // SAFETY: the file system's control device object, valid during the callback.
         unsafe { (*device).DeviceType }
     };
-    events::record(EventRecord::build(kind::NONE, |payload: &mut FsRegistrationPayload| {
-        payload.device_object = device as u64;
-        payload.device_type = device_type;
-        payload.active = u32::from(active);
-    }));
+    events::record(EventRecord::build(
+        kind::NONE,
+        |payload: &mut FsRegistrationPayload| {
+            payload.device_object = device as u64;
+            payload.device_type = device_type;
+            payload.active = u32::from(active);
+        },
+    ));
 }
 
 // ----------------------------------------------------- reinitialization
@@ -360,7 +406,11 @@ impl RegistrationOps for Reinitialization {
             },
             // SAFETY: as above; the context tags the boot variant.
             ReinitKind::BootDriver => unsafe {
-                IoRegisterBootDriverReinitialization(driver.as_ptr(), Some(on_reinit), tag(&BOOT_REINIT_TAG));
+                IoRegisterBootDriverReinitialization(
+                    driver.as_ptr(),
+                    Some(on_reinit),
+                    tag(&BOOT_REINIT_TAG),
+                );
             },
         }
         Ok(())
@@ -375,7 +425,9 @@ unsafe extern "C" fn on_reinit(_driver: *mut DRIVER_OBJECT, context: *mut c_void
     let record = if context.is_null() {
         EventRecord::build(kind::NONE, |p: &mut DriverReinitPayload| p.count = count)
     } else {
-        EventRecord::build(kind::NONE, |p: &mut BootDriverReinitPayload| p.count = count)
+        EventRecord::build(kind::NONE, |p: &mut BootDriverReinitPayload| {
+            p.count = count
+        })
     };
     events::record(record);
 }
@@ -406,7 +458,9 @@ impl InterruptConnection {
     ///
     /// # IRQL
     /// PASSIVE_LEVEL.
-    pub unsafe fn connect(mut parameters: IO_CONNECT_INTERRUPT_PARAMETERS) -> Result<Self, NTSTATUS> {
+    pub unsafe fn connect(
+        mut parameters: IO_CONNECT_INTERRUPT_PARAMETERS,
+    ) -> Result<Self, NTSTATUS> {
         // SAFETY: forwarded contract.
         check(unsafe { IoConnectInterruptEx(&raw mut parameters) })?;
         Ok(Self { parameters })
@@ -420,7 +474,12 @@ impl Drop for InterruptConnection {
         // and `Version` now holds the version actually connected
         // (iointex/nf-iointex-wdmlibiodisconnectinterruptex).
         // SAFETY: reading the pointer field common to all union members.
-        let storage = unsafe { self.parameters.__bindgen_anon_1.FullySpecified.InterruptObject };
+        let storage = unsafe {
+            self.parameters
+                .__bindgen_anon_1
+                .FullySpecified
+                .InterruptObject
+        };
         if storage.is_null() {
             return;
         }
@@ -428,7 +487,9 @@ impl Drop for InterruptConnection {
         let connection = unsafe { *storage };
         let mut disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS {
             Version: self.parameters.Version,
-            ConnectionContext: wdk_sys::_IO_DISCONNECT_INTERRUPT_PARAMETERS__bindgen_ty_1 { Generic: connection.cast() },
+            ConnectionContext: wdk_sys::_IO_DISCONNECT_INTERRUPT_PARAMETERS__bindgen_ty_1 {
+                Generic: connection.cast(),
+            },
         };
         // SAFETY: disconnecting the connection this guard made, once, at PASSIVE_LEVEL.
         unsafe { IoDisconnectInterruptEx(&raw mut disconnect) };

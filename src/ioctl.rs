@@ -8,11 +8,10 @@
 
 use kcb_proto::{
     ConfigResponse, EventRecord, FloodPayload, FloodRequest, FloodResponse, GetConfigRequest,
-    GetReportRequest, GetStatsRequest, Ioctl, ListCallbackObjectsRequest, MAX_REPORT_ENTRIES,
-    NotifyRequest, ReadEventsRequest,
-    ReadEventsWriter, RegistrationState, ReportEntry, RequestError, SOURCE_COUNT, SourceId,
-    SourceStats, StatsResponse, decode_request, flood_checksum, kind, write_report,
-    write_response,
+    GetReportRequest, GetStatsRequest, Ioctl, ListCallbackObjectsRequest, ListRegistrationsRequest,
+    MAX_REPORT_ENTRIES, NotifyRequest, ReadEventsRequest, ReadEventsWriter, RegistrationState,
+    ReportEntry, RequestError, SOURCE_COUNT, SourceId, SourceStats, StatsResponse, decode_request,
+    flood_checksum, kind, write_report, write_response,
 };
 use wdk_sys::{NTSTATUS, STATUS_NOT_SUPPORTED, STATUS_SUCCESS};
 
@@ -62,7 +61,9 @@ pub fn handle(request: &Request, buffer: &mut [u8]) -> (NTSTATUS, usize) {
 }
 
 fn serve(request: &Request, buffer: &mut [u8]) -> Result<usize, Failure> {
-    let input = buffer.get(..request.input_length).ok_or(RequestError::InvalidParameter)?;
+    let input = buffer
+        .get(..request.input_length)
+        .ok_or(RequestError::InvalidParameter)?;
     match Ioctl::from_code(request.code)? {
         Ioctl::GetReport => {
             let _: GetReportRequest = decode_request(input)?;
@@ -106,11 +107,23 @@ fn serve(request: &Request, buffer: &mut [u8]) -> Result<usize, Failure> {
             let _: ListCallbackObjectsRequest = decode_request(input)?;
             Ok(crate::callbacks::write_map(output_of(request, buffer)?)?)
         }
+        Ioctl::ListRegistrations => {
+            let _: ListRegistrationsRequest = decode_request(input)?;
+            if !crate::walker::walk_enabled() {
+                // Opt-in: `EnableRegistrationWalk` = 1 in Parameters.
+                return Err(Failure::Status(STATUS_NOT_SUPPORTED));
+            }
+            Ok(crate::walker::write_registrations(output_of(
+                request, buffer,
+            )?)?)
+        }
     }
 }
 
 fn output_of<'a>(request: &Request, buffer: &'a mut [u8]) -> Result<&'a mut [u8], RequestError> {
-    buffer.get_mut(..request.output_length).ok_or(RequestError::InvalidParameter)
+    buffer
+        .get_mut(..request.output_length)
+        .ok_or(RequestError::InvalidParameter)
 }
 
 /// `GET_REPORT`: the driver version and one entry per attempted registration.
@@ -132,7 +145,9 @@ fn report(output: &mut [u8]) -> Result<usize, RequestError> {
 fn read_events(output: &mut [u8], max_records: u32) -> Result<usize, RequestError> {
     let mut writer = ReadEventsWriter::new(output, max_records)?;
     while writer.remaining() > 0 {
-        let Some(record) = CLIENT_QUEUE.pop() else { break };
+        let Some(record) = CLIENT_QUEUE.pop() else {
+            break;
+        };
         let stored = writer.push(&record);
         debug_assert!(stored, "room was checked");
     }
@@ -151,7 +166,11 @@ fn stats() -> StatsResponse {
     let mut response = StatsResponse::new();
     let counters = COUNTERS.snapshot();
     for (slot, counter) in response.sources.iter_mut().zip(counters.iter()) {
-        *slot = SourceStats { seen: counter.seen, recorded: counter.recorded, dropped: counter.dropped };
+        *slot = SourceStats {
+            seen: counter.seen,
+            recorded: counter.recorded,
+            dropped: counter.dropped,
+        };
     }
     let totals = COUNTERS.totals();
     response.total_seen = totals.seen;
@@ -176,7 +195,10 @@ fn config() -> ConfigResponse {
 /// routine, so a burst larger than the ring shows the drop accounting.
 fn flood(count: u32) -> FloodResponse {
     let total = u64::from(count);
-    let mut response = FloodResponse { requested: count, ..FloodResponse::default() };
+    let mut response = FloodResponse {
+        requested: count,
+        ..FloodResponse::default()
+    };
     for index in 0..total {
         let record = EventRecord::build(kind::NONE, |payload: &mut FloodPayload| {
             payload.index = index;

@@ -17,16 +17,16 @@ use core::{
 
 use kcb_proto::{
     BoundExceptionPayload, BugCheckPayload, BugCheckReasonPayload, EventRecord, NmiPayload,
-    ProcessorChangePayload, RECORD_SIZE, kind,
-    flight::{FLIGHT_GUID, FlightHeader, flight_header, records_within},
-    report_detail,
+    ProcessorChangePayload, RECORD_SIZE,
+    flight::{FLIGHT_GUID, FLIGHT_HEADER_SIZE, FlightHeader, flight_header, records_within},
+    kind, report_detail,
 };
 use wdk_sys::{
     _BOUND_CALLBACK_STATUS::BoundExceptionContinueSearch,
-    _KBUGCHECK_CALLBACK_REASON::KbCallbackSecondaryDumpData, BOOLEAN, BOUND_CALLBACK_STATUS,
-    GUID, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_CALLBACK_RECORD, KBUGCHECK_REASON_CALLBACK_RECORD,
-    KBUGCHECK_SECONDARY_DUMP_DATA, KE_PROCESSOR_CHANGE_ADD_EXISTING,
-    PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, STATUS_UNSUCCESSFUL,
+    _KBUGCHECK_CALLBACK_REASON::KbCallbackSecondaryDumpData,
+    BOOLEAN, BOUND_CALLBACK_STATUS, GUID, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_CALLBACK_RECORD,
+    KBUGCHECK_REASON_CALLBACK_RECORD, KBUGCHECK_SECONDARY_DUMP_DATA,
+    KE_PROCESSOR_CHANGE_ADD_EXISTING, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, STATUS_UNSUCCESSFUL,
     ntddk::{
         KeDeregisterBugCheckCallback, KeDeregisterBugCheckReasonCallback,
         KeRegisterBugCheckCallback, KeRegisterBugCheckReasonCallback,
@@ -36,7 +36,7 @@ use wdk_sys::{
 use crate::{
     driver::VERSION,
     dynamic_fn,
-    events::{self, COUNTERS, RING},
+    events::{self, CLIENT_QUEUE, COUNTERS, RING},
     guard::{Failure, RegistrationOps},
     kernel::{DynamicRoutine, KernelCell},
     report::Api,
@@ -46,16 +46,20 @@ static REGISTER_NMI: DynamicRoutine = DynamicRoutine::new("KeRegisterNmiCallback
 static DEREGISTER_NMI: DynamicRoutine = DynamicRoutine::new("KeDeregisterNmiCallback");
 static REGISTER_BOUND: DynamicRoutine = DynamicRoutine::new("KeRegisterBoundCallback");
 static DEREGISTER_BOUND: DynamicRoutine = DynamicRoutine::new("KeDeregisterBoundCallback");
-static REGISTER_PROCESSOR: DynamicRoutine = DynamicRoutine::new("KeRegisterProcessorChangeCallback");
-static DEREGISTER_PROCESSOR: DynamicRoutine = DynamicRoutine::new("KeDeregisterProcessorChangeCallback");
+static REGISTER_PROCESSOR: DynamicRoutine =
+    DynamicRoutine::new("KeRegisterProcessorChangeCallback");
+static DEREGISTER_PROCESSOR: DynamicRoutine =
+    DynamicRoutine::new("KeDeregisterProcessorChangeCallback");
 
 type NmiRoutine = unsafe extern "C" fn(*mut c_void, BOOLEAN) -> BOOLEAN;
 type RegisterNmiFn = unsafe extern "C" fn(Option<NmiRoutine>, *mut c_void) -> *mut c_void;
 type DeregisterFn = unsafe extern "C" fn(*mut c_void) -> i32;
 type BoundRoutine = unsafe extern "C" fn() -> BOUND_CALLBACK_STATUS;
 type RegisterBoundFn = unsafe extern "C" fn(Option<BoundRoutine>) -> *mut c_void;
-type ProcessorRoutine = unsafe extern "C" fn(*mut c_void, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, *mut i32);
-type RegisterProcessorFn = unsafe extern "C" fn(Option<ProcessorRoutine>, *mut c_void, u32) -> *mut c_void;
+type ProcessorRoutine =
+    unsafe extern "C" fn(*mut c_void, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, *mut i32);
+type RegisterProcessorFn =
+    unsafe extern "C" fn(Option<ProcessorRoutine>, *mut c_void, u32) -> *mut c_void;
 type DeregisterProcessorFn = unsafe extern "C" fn(*mut c_void);
 
 /// Resolves the Ke routines Wine (and old systems) may lack.
@@ -80,7 +84,10 @@ pub struct Handle(*mut c_void);
 
 /// "Not exported by this system" for a routine that could not be resolved.
 const fn not_exported() -> Failure {
-    Failure::unavailable(wdk_sys::STATUS_PROCEDURE_NOT_FOUND, report_detail::NOT_EXPORTED)
+    Failure::unavailable(
+        wdk_sys::STATUS_PROCEDURE_NOT_FOUND,
+        report_detail::NOT_EXPORTED,
+    )
 }
 
 // -------------------------------------------------------------------- NMI
@@ -103,7 +110,11 @@ impl RegistrationOps for NmiCallback {
         }
         // SAFETY: documented prototype; 'static routine removed before unload.
         let handle = unsafe { register(Some(on_nmi), ptr::null_mut()) };
-        if handle.is_null() { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(Handle(handle)) }
+        if handle.is_null() {
+            Err(STATUS_UNSUCCESSFUL.into())
+        } else {
+            Ok(Handle(handle))
+        }
     }
 
     unsafe fn unregister(token: Handle) {
@@ -118,10 +129,13 @@ impl RegistrationOps for NmiCallback {
 /// handled) so other handlers and the system's default run as before.
 unsafe extern "C" fn on_nmi(_context: *mut c_void, handled: BOOLEAN) -> BOOLEAN {
     let count = NMI_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-    events::record(EventRecord::build(kind::NONE, |payload: &mut NmiPayload| {
-        payload.handled = u32::from(handled);
-        payload.count = count;
-    }));
+    events::record(EventRecord::build(
+        kind::NONE,
+        |payload: &mut NmiPayload| {
+            payload.handled = u32::from(handled);
+            payload.count = count;
+        },
+    ));
     0
 }
 
@@ -145,7 +159,11 @@ impl RegistrationOps for BoundCallback {
         }
         // SAFETY: documented prototype; 'static routine removed before unload.
         let handle = unsafe { register(Some(on_bound)) };
-        if handle.is_null() { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(Handle(handle)) }
+        if handle.is_null() {
+            Err(STATUS_UNSUCCESSFUL.into())
+        } else {
+            Ok(Handle(handle))
+        }
     }
 
     unsafe fn unregister(token: Handle) {
@@ -160,7 +178,10 @@ impl RegistrationOps for BoundCallback {
 /// search continue.
 unsafe extern "C" fn on_bound() -> BOUND_CALLBACK_STATUS {
     let count = BOUND_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-    events::record(EventRecord::build(kind::NONE, |payload: &mut BoundExceptionPayload| payload.count = count));
+    events::record(EventRecord::build(
+        kind::NONE,
+        |payload: &mut BoundExceptionPayload| payload.count = count,
+    ));
     BoundExceptionContinueSearch
 }
 
@@ -169,7 +190,7 @@ unsafe extern "C" fn on_bound() -> BOUND_CALLBACK_STATUS {
 /// Size of the bug-check summary buffer.
 pub const SUMMARY_SIZE: usize = 4096;
 /// Newest events copied into the summary.
-const SUMMARY_EVENTS: usize = (SUMMARY_SIZE - 128) / RECORD_SIZE;
+pub const SUMMARY_EVENTS: usize = (SUMMARY_SIZE - 128) / RECORD_SIZE;
 
 /// The summary the bug-check callback writes (and the drain refreshes, so
 /// a dump written before the callback runs still holds a recent one):
@@ -214,7 +235,7 @@ static COMPONENT: &[u8] = b"kcallbacks\0";
 /// No other writer of the summary runs concurrently (the drain thread and
 /// the bug-check callback never overlap: at bug check the other processors
 /// are frozen; the drain is the only writer otherwise).
-pub unsafe fn refresh_summary(at_bugcheck: bool) {
+pub unsafe fn refresh_summary(at_bugcheck: bool, drained: &[EventRecord]) {
     // SAFETY: exclusive writer (caller's contract).
     let summary = unsafe { &mut *SUMMARY.get() };
     let version = VERSION.as_bytes();
@@ -227,14 +248,50 @@ pub unsafe fn refresh_summary(at_bugcheck: bool) {
     if at_bugcheck {
         summary.bugcheck_count += 1;
     }
-    let copied = if at_bugcheck {
-        // SAFETY: at bug check the consumer is frozen for good (other
-        // processors stopped) or interrupted on this one; producers may run.
-        unsafe { RING.snapshot_newest_unsynchronized(&mut summary.events) }
-    } else {
-        RING.snapshot_newest(&mut summary.events)
-    };
-    summary.event_count = copied as u64;
+    if at_bugcheck {
+        if RING.len() + CLIENT_QUEUE.len() > 0 {
+            // SAFETY: at bug check the consumers of both rings are frozen for
+            // good (other processors stopped) or interrupted on this one.
+            let copied = unsafe { snapshot_newest_held(&mut summary.events) };
+            summary.event_count = copied as u64;
+        }
+        // Else keep the history the drain left: it is the newest there is.
+        return;
+    }
+    // The drain's newest records join the history (oldest first).
+    let keep = drained.len().min(SUMMARY_EVENTS);
+    if keep > 0 {
+        summary.events.copy_within(keep.., 0);
+        summary.events[SUMMARY_EVENTS - keep..].copy_from_slice(&drained[drained.len() - keep..]);
+        #[allow(clippy::cast_possible_truncation, reason = "at most SUMMARY_EVENTS")]
+        let held = summary.event_count as usize;
+        summary.event_count = (held + keep).min(SUMMARY_EVENTS) as u64;
+    }
+}
+
+/// Copies the newest records the driver still holds into `out`, oldest
+/// first, and returns how many: those the drain already moved to the client
+/// queue (not yet read by the client), then the ring's, which are newer.
+/// The drain empties the ring every tick, so the ring alone holds at most
+/// the last tick's events.
+///
+/// # Safety
+/// As [`kcb_ring::Ring::snapshot_newest_unsynchronized`] for both rings:
+/// no consumer of either runs concurrently (at bug check they are frozen,
+/// or interrupted on this processor).
+unsafe fn snapshot_newest_held(out: &mut [EventRecord]) -> usize {
+    // SAFETY: the caller's contract.
+    let from_ring = unsafe { RING.snapshot_newest_unsynchronized(out) };
+    let room = out.len() - from_ring;
+    if room == 0 {
+        return from_ring;
+    }
+    // Keep the ring's records at the end; the client queue's older ones go first.
+    out.copy_within(..from_ring, room);
+    // SAFETY: the caller's contract.
+    let from_queue = unsafe { CLIENT_QUEUE.snapshot_newest_unsynchronized(&mut out[..room]) };
+    out.copy_within(room..room + from_ring, from_queue);
+    from_queue + from_ring
 }
 
 /// `KeRegisterBugCheckCallback` with the summary buffer.
@@ -248,7 +305,7 @@ impl RegistrationOps for BugCheckCallback {
     /// Any IRQL. FALSE means failure (reported as `STATUS_UNSUCCESSFUL`).
     fn register((): ()) -> Result<(), Failure> {
         // SAFETY: DriverEntry: nothing else uses the summary yet.
-        unsafe { refresh_summary(false) };
+        unsafe { refresh_summary(false, &[]) };
         // SAFETY: the record and buffer are resident static memory that
         // outlives the registration; the component string is static.
         let ok = unsafe {
@@ -260,7 +317,11 @@ impl RegistrationOps for BugCheckCallback {
                 COMPONENT.as_ptr().cast_mut(),
             )
         };
-        if ok == 0 { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(()) }
+        if ok == 0 {
+            Err(STATUS_UNSUCCESSFUL.into())
+        } else {
+            Ok(())
+        }
     }
 
     unsafe fn unregister((): ()) {
@@ -272,13 +333,16 @@ impl RegistrationOps for BugCheckCallback {
 /// `KBUGCHECK_CALLBACK_ROUTINE` at HIGH_LEVEL: refreshes the summary.
 unsafe extern "C" fn on_bugcheck(_buffer: *mut c_void, _length: u32) {
     // SAFETY: at bug check the other processors are frozen; nothing else writes.
-    unsafe { refresh_summary(true) };
-    events::record(EventRecord::build(kind::NONE, |payload: &mut BugCheckPayload| {
-        payload.buffer = SUMMARY.get() as u64;
-        payload.buffer_length = size_of::<Summary>() as u64;
-        // SAFETY: just written above by this processor.
-        payload.records_saved = unsafe { (*SUMMARY.get()).event_count };
-    }));
+    unsafe { refresh_summary(true, &[]) };
+    events::record(EventRecord::build(
+        kind::NONE,
+        |payload: &mut BugCheckPayload| {
+            payload.buffer = SUMMARY.get() as u64;
+            payload.buffer_length = size_of::<Summary>() as u64;
+            // SAFETY: just written above by this processor.
+            payload.records_saved = unsafe { (*SUMMARY.get()).event_count };
+        },
+    ));
 }
 
 /// Records in the flight recorder at most.
@@ -320,7 +384,11 @@ impl RegistrationOps for FlightRecorder {
                 COMPONENT.as_ptr().cast_mut(),
             )
         };
-        if ok == 0 { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(()) }
+        if ok == 0 {
+            Err(STATUS_UNSUCCESSFUL.into())
+        } else {
+            Ok(())
+        }
     }
 
     unsafe fn unregister((): ()) {
@@ -341,12 +409,21 @@ unsafe extern "C" fn on_bugcheck_reason(
     data: *mut c_void,
     length: u32,
 ) {
-    if reason != KbCallbackSecondaryDumpData || data.is_null() || (length as usize) < size_of::<KBUGCHECK_SECONDARY_DUMP_DATA>() {
+    if reason != KbCallbackSecondaryDumpData
+        || data.is_null()
+        || (length as usize) < size_of::<KBUGCHECK_SECONDARY_DUMP_DATA>()
+    {
         return;
     }
     // SAFETY: for this reason the system passes a KBUGCHECK_SECONDARY_DUMP_DATA
     // of `length` bytes (checked above), ours during the call.
     let dump = unsafe { &mut *data.cast::<KBUGCHECK_SECONDARY_DUMP_DATA>() };
+    if (dump.MaximumAllowed as usize) < FLIGHT_HEADER_SIZE {
+        // Not even the header fits: provide nothing (OutBuffer stays as the
+        // system set it, length 0).
+        dump.OutBufferLength = 0;
+        return;
+    }
     let count = records_within(dump.MaximumAllowed as usize).min(FLIGHT_RECORDS);
     let bytes = kcb_proto::flight::flight_size(count);
     let blob = FLIGHT.get();
@@ -360,16 +437,19 @@ unsafe extern "C" fn on_bugcheck_reason(
     // Data request: fill our blob (the OutBuffer we gave) with the newest records.
     // SAFETY: at bug check the other processors are frozen; this is the only writer.
     let blob = unsafe { &mut *blob };
-    // SAFETY: producers and the consumer are frozen at bug check.
-    let copied = unsafe { RING.snapshot_newest_unsynchronized(&mut blob.records[..count]) };
+    // SAFETY: the consumers of both rings are frozen at bug check.
+    let copied = unsafe { snapshot_newest_held(&mut blob.records[..count]) };
     blob.header = flight_header(u32::try_from(copied).unwrap_or(0));
     dump.OutBuffer = ptr::from_mut(blob).cast();
     dump.OutBufferLength = u32::try_from(kcb_proto::flight::flight_size(copied)).unwrap_or(0);
     dump.Guid = flight_guid();
-    events::record(EventRecord::build(kind::NONE, |payload: &mut BugCheckReasonPayload| {
-        payload.reason = u32::try_from(reason).unwrap_or(0);
-        payload.data_length = u64::from(dump.OutBufferLength);
-    }));
+    events::record(EventRecord::build(
+        kind::NONE,
+        |payload: &mut BugCheckReasonPayload| {
+            payload.reason = u32::try_from(reason).unwrap_or(0);
+            payload.data_length = u64::from(dump.OutBufferLength);
+        },
+    ));
 }
 
 const fn flight_guid() -> GUID {
@@ -395,13 +475,24 @@ impl RegistrationOps for ProcessorChange {
     /// PASSIVE_LEVEL. With ADD_EXISTING the callback runs for every active
     /// processor before this returns. NULL means failure.
     fn register((): ()) -> Result<Handle, Failure> {
-        let register = dynamic_fn!(REGISTER_PROCESSOR => RegisterProcessorFn).ok_or_else(not_exported)?;
+        let register =
+            dynamic_fn!(REGISTER_PROCESSOR => RegisterProcessorFn).ok_or_else(not_exported)?;
         if DEREGISTER_PROCESSOR.address().is_none() {
             return Err(not_exported());
         }
         // SAFETY: documented prototype; 'static routine removed before unload.
-        let handle = unsafe { register(Some(on_processor_change), ptr::null_mut(), KE_PROCESSOR_CHANGE_ADD_EXISTING) };
-        if handle.is_null() { Err(STATUS_UNSUCCESSFUL.into()) } else { Ok(Handle(handle)) }
+        let handle = unsafe {
+            register(
+                Some(on_processor_change),
+                ptr::null_mut(),
+                KE_PROCESSOR_CHANGE_ADD_EXISTING,
+            )
+        };
+        if handle.is_null() {
+            Err(STATUS_UNSUCCESSFUL.into())
+        } else {
+            Ok(Handle(handle))
+        }
     }
 
     unsafe fn unregister(token: Handle) {
@@ -424,11 +515,14 @@ unsafe extern "C" fn on_processor_change(
     }
     // SAFETY: the system's read-only notify context, valid during the call.
     let change = unsafe { &*change };
-    events::record(EventRecord::build(kind::NONE, |payload: &mut ProcessorChangePayload| {
-        payload.state = u32::try_from(change.State).unwrap_or(u32::MAX);
-        payload.processor_number = change.NtNumber;
-        payload.status = change.Status;
-        payload.group = change.ProcNumber.Group;
-        payload.group_index = change.ProcNumber.Number;
-    }));
+    events::record(EventRecord::build(
+        kind::NONE,
+        |payload: &mut ProcessorChangePayload| {
+            payload.state = u32::try_from(change.State).unwrap_or(u32::MAX);
+            payload.processor_number = change.NtNumber;
+            payload.status = change.Status;
+            payload.group = change.ProcNumber.Group;
+            payload.group_index = change.ProcNumber.Number;
+        },
+    ));
 }

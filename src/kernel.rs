@@ -59,7 +59,10 @@ impl DynamicRoutine {
     /// A routine named `name` (resolved by [`resolve`](Self::resolve)).
     #[must_use]
     pub const fn new(name: &str) -> Self {
-        Self { name: WideName::new(name), address: AtomicPtr::new(core::ptr::null_mut()) }
+        Self {
+            name: WideName::new(name),
+            address: AtomicPtr::new(core::ptr::null_mut()),
+        }
     }
 
     /// Looks the routine up; returns whether the system exports it.

@@ -49,6 +49,7 @@ pub mod po;
 pub mod ps;
 pub mod report;
 pub mod unicode;
+pub mod walker;
 pub mod whea;
 
 pub use driver::{driver_entry, driver_unload};

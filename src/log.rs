@@ -9,7 +9,7 @@
 
 use core::fmt::{self, Write};
 
-use wdk_sys::{DPFLTR_ERROR_LEVEL, _DPFLTR_TYPE::DPFLTR_IHVDRIVER_ID, ntddk::DbgPrintEx};
+use wdk_sys::{_DPFLTR_TYPE::DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL, ntddk::DbgPrintEx};
 
 /// Capacity of one output line, including the terminating NUL. `DbgPrintEx`
 /// transmits at most 512 bytes per call.
@@ -27,7 +27,11 @@ impl LineBuffer {
     /// An empty line.
     #[must_use]
     pub const fn new() -> Self {
-        Self { bytes: [0; LINE_CAPACITY], len: 0, truncated: false }
+        Self {
+            bytes: [0; LINE_CAPACITY],
+            len: 0,
+            truncated: false,
+        }
     }
 
     /// The text written so far (without the NUL).

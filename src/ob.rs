@@ -8,8 +8,9 @@
 //! digit appended (`.7193` -> `.71931` ... `.71939`), which sorts between the
 //! requested altitude and the next one up, and reports the altitude it got.
 //!
-//! Policy (off unless `ProtectPids` is set): for process handles opened to a
-//! protected process by another process, `PROCESS_TERMINATE`,
+//! Policy (off unless `ProtectPids` is set): for process handles to a
+//! protected process that another process gets (opens, or receives through
+//! a duplicate: the duplicate's target process counts), `PROCESS_TERMINATE`,
 //! `PROCESS_VM_OPERATION` and `PROCESS_VM_WRITE` are removed from the
 //! desired access (a pre-callback may only remove rights,
 //! wdm/ns-wdm-_ob_pre_create_handle_information); kernel handles are left
@@ -23,10 +24,10 @@ use kcb_proto::{
     params::{DEFAULT_OB_ALTITUDE, MAX_ALTITUDE},
 };
 use wdk_sys::{
-    _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS, OB_CALLBACK_REGISTRATION,
-    OB_FLT_REGISTRATION_VERSION, OB_OPERATION_REGISTRATION, OB_PREOP_CALLBACK_STATUS,
-    POB_POST_OPERATION_INFORMATION, POB_PRE_OPERATION_INFORMATION, POBJECT_TYPE,
-    STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, UNICODE_STRING,
+    _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS,
+    OB_CALLBACK_REGISTRATION, OB_FLT_REGISTRATION_VERSION, OB_OPERATION_REGISTRATION,
+    OB_PREOP_CALLBACK_STATUS, POB_POST_OPERATION_INFORMATION, POB_PRE_OPERATION_INFORMATION,
+    POBJECT_TYPE, STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, UNICODE_STRING,
     ntddk::{
         ObRegisterCallbacks, ObUnRegisterCallbacks, PsGetCurrentProcessId, PsGetCurrentThreadId,
         PsGetProcessId, PsGetThreadId, PsGetThreadProcessId,
@@ -68,7 +69,11 @@ static STORAGE: KernelCell<Storage> = KernelCell::new(Storage {
     registration: OB_CALLBACK_REGISTRATION {
         Version: 0,
         OperationRegistrationCount: 0,
-        Altitude: UNICODE_STRING { Length: 0, MaximumLength: 0, Buffer: ptr::null_mut() },
+        Altitude: UNICODE_STRING {
+            Length: 0,
+            MaximumLength: 0,
+            Buffer: ptr::null_mut(),
+        },
         RegistrationContext: ptr::null_mut(),
         OperationRegistration: ptr::null_mut(),
     },
@@ -102,7 +107,8 @@ impl RegistrationOps for HandleCallbacks {
             let mut handle: *mut c_void = ptr::null_mut();
             // SAFETY: the registration and everything it points to is static
             // and stays unchanged while registered; the routines are 'static.
-            let status = unsafe { ObRegisterCallbacks(&raw mut storage.registration, &raw mut handle) };
+            let status =
+                unsafe { ObRegisterCallbacks(&raw mut storage.registration, &raw mut handle) };
             if status == STATUS_FLT_INSTANCE_ALTITUDE_COLLISION {
                 last = status;
                 continue;
@@ -111,7 +117,10 @@ impl RegistrationOps for HandleCallbacks {
                 return Err(status.into());
             }
             let len = usize::from(storage.registration.Altitude.Length / 2);
-            kprintln!("ObRegisterCallbacks altitude {}", Utf16Display(&storage.altitude[..len]));
+            kprintln!(
+                "ObRegisterCallbacks altitude {}",
+                Utf16Display(&storage.altitude[..len])
+            );
             return Ok(ObHandle(handle));
         }
         Err(last.into())
@@ -136,8 +145,11 @@ fn fill(storage: &mut Storage, altitude: &[u16], attempt: usize) {
     }
     // The addresses of the kernel's object-type variables (data imports,
     // valid for the system's life), as OB_OPERATION_REGISTRATION wants them.
-    let types: [*mut POBJECT_TYPE; 3] =
-        [(&raw const PsProcessType).cast_mut(), (&raw const PsThreadType).cast_mut(), (&raw const ExDesktopObjectType).cast_mut()];
+    let types: [*mut POBJECT_TYPE; 3] = [
+        (&raw const PsProcessType).cast_mut(),
+        (&raw const PsThreadType).cast_mut(),
+        (&raw const ExDesktopObjectType).cast_mut(),
+    ];
     let operations = OB_OPERATION_HANDLE_CREATE | OB_OPERATION_HANDLE_DUPLICATE;
     for (operation, object_type) in storage.operations.iter_mut().zip(types) {
         *operation = OB_OPERATION_REGISTRATION {
@@ -153,7 +165,11 @@ fn fill(storage: &mut Storage, altitude: &[u16], attempt: usize) {
         #[allow(clippy::cast_possible_truncation, reason = "0x0100")]
         Version: OB_FLT_REGISTRATION_VERSION as u16,
         OperationRegistrationCount: 3,
-        Altitude: UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: storage.altitude.as_mut_ptr() },
+        Altitude: UNICODE_STRING {
+            Length: bytes,
+            MaximumLength: bytes,
+            Buffer: storage.altitude.as_mut_ptr(),
+        },
         RegistrationContext: ptr::null_mut(),
         OperationRegistration: storage.operations.as_mut_ptr(),
     };
@@ -167,7 +183,11 @@ fn describe(object_type: POBJECT_TYPE, object: *mut c_void) -> (u32, u64, u64) {
     let thread = unsafe { PsThreadType };
     if object_type == process {
         // SAFETY: the object is a process (its type says so), referenced during the callback.
-        (OB_TYPE_PROCESS, unsafe { PsGetProcessId(object.cast()) } as u64, 0)
+        (
+            OB_TYPE_PROCESS,
+            unsafe { PsGetProcessId(object.cast()) } as u64,
+            0,
+        )
     } else if object_type == thread {
         // SAFETY: the object is a thread, referenced during the callback.
         let pid = unsafe { PsGetThreadProcessId(object.cast()) } as u64;
@@ -191,7 +211,10 @@ fn source_ids() -> (u64, u64) {
 #[allow(clippy::similar_names, reason = "pid/tid pairs")]
 /// Records the request and applies the protect policy. Always returns
 /// `OB_PREOP_SUCCESS` (the only allowed value).
-unsafe extern "C" fn pre_operation(_context: *mut c_void, info: POB_PRE_OPERATION_INFORMATION) -> OB_PREOP_CALLBACK_STATUS {
+unsafe extern "C" fn pre_operation(
+    _context: *mut c_void,
+    info: POB_PRE_OPERATION_INFORMATION,
+) -> OB_PREOP_CALLBACK_STATUS {
     if info.is_null() {
         return OB_PREOP_SUCCESS;
     }
@@ -209,19 +232,29 @@ unsafe extern "C" fn pre_operation(_context: *mut c_void, info: POB_PRE_OPERATIO
     let duplicate = info.Operation == OB_OPERATION_HANDLE_DUPLICATE;
     // Both members start with DesiredAccess, OriginalDesiredAccess; the one
     // matching the operation is the active one.
-    let (requested, original) = if duplicate {
+    // The process that gets the handle: the requester for a create, the
+    // target process of a duplicate (which may differ from the current
+    // process, e.g. a process duplicating a handle to itself into another;
+    // wdm/ns-wdm-_ob_pre_duplicate_handle_information).
+    let (requested, original, receiver_pid) = if duplicate {
         // SAFETY: a duplicate operation: DuplicateHandleInformation is active.
         let d = unsafe { parameters.DuplicateHandleInformation };
-        (d.DesiredAccess, d.OriginalDesiredAccess)
+        let receiver = if d.TargetProcess.is_null() {
+            source_pid
+        } else {
+            // SAFETY: the target process object, referenced during the callback.
+            (unsafe { PsGetProcessId(d.TargetProcess.cast()) }) as u64
+        };
+        (d.DesiredAccess, d.OriginalDesiredAccess, receiver)
     } else {
         // SAFETY: a create operation: CreateHandleInformation is active.
         let c = unsafe { parameters.CreateHandleInformation };
-        (c.DesiredAccess, c.OriginalDesiredAccess)
+        (c.DesiredAccess, c.OriginalDesiredAccess, source_pid)
     };
     let policy = config::policy();
     let stripped = if object_type == OB_TYPE_PROCESS
         && !kernel_handle
-        && source_pid != target_pid
+        && receiver_pid != target_pid
         && policy.protect_policy_active()
         && policy.is_protected(target_pid)
     {
@@ -250,9 +283,15 @@ unsafe extern "C" fn pre_operation(_context: *mut c_void, info: POB_PRE_OPERATIO
         payload.target_tid = target_tid;
         payload.source_pid = source_pid;
         payload.source_tid = source_tid;
-        payload.desired_access = desired;
+        // As seen on entry (kcb_proto::ObjectHandlePayload); what was
+        // removed is `stripped_access`.
+        payload.desired_access = requested;
         payload.original_desired_access = original;
-        payload.flags = if kernel_handle { OB_FLAG_KERNEL_HANDLE } else { 0 };
+        payload.flags = if kernel_handle {
+            OB_FLAG_KERNEL_HANDLE
+        } else {
+            0
+        };
         payload.stripped_access = stripped;
     });
     events::record_for_process(record, source_pid);
@@ -290,7 +329,11 @@ unsafe extern "C" fn post_operation(_context: *mut c_void, info: POB_POST_OPERAT
         payload.source_tid = source_tid;
         payload.granted_access = granted;
         payload.return_status = info.ReturnStatus;
-        payload.flags = if kernel_handle { OB_FLAG_KERNEL_HANDLE } else { 0 };
+        payload.flags = if kernel_handle {
+            OB_FLAG_KERNEL_HANDLE
+        } else {
+            0
+        };
     });
     events::record_for_process(record, source_pid);
 }

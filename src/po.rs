@@ -22,8 +22,13 @@ static REGISTER: DynamicRoutine = DynamicRoutine::new("PoRegisterPowerSettingCal
 static UNREGISTER: DynamicRoutine = DynamicRoutine::new("PoUnregisterPowerSettingCallback");
 
 type Callback = unsafe extern "C" fn(*const GUID, *mut c_void, u32, *mut c_void) -> NTSTATUS;
-type RegisterFn =
-    unsafe extern "C" fn(PDEVICE_OBJECT, *const GUID, Option<Callback>, *mut c_void, *mut *mut c_void) -> NTSTATUS;
+type RegisterFn = unsafe extern "C" fn(
+    PDEVICE_OBJECT,
+    *const GUID,
+    Option<Callback>,
+    *mut c_void,
+    *mut *mut c_void,
+) -> NTSTATUS;
 type UnregisterFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
 
 /// Resolves the routines (Wine lacks them).
@@ -38,33 +43,45 @@ pub fn resolve() {
 /// The settings watched, with their report slots.
 pub static SETTINGS: [(Api, GUID); 4] = [
     // GUID_MONITOR_POWER_ON {02731015-4510-4526-99E6-E5A17EBD1AEA}
-    (Api::PowerSettingMonitor, GUID {
-        Data1: 0x0273_1015,
-        Data2: 0x4510,
-        Data3: 0x4526,
-        Data4: [0x99, 0xE6, 0xE5, 0xA1, 0x7E, 0xBD, 0x1A, 0xEA],
-    }),
+    (
+        Api::PowerSettingMonitor,
+        GUID {
+            Data1: 0x0273_1015,
+            Data2: 0x4510,
+            Data3: 0x4526,
+            Data4: [0x99, 0xE6, 0xE5, 0xA1, 0x7E, 0xBD, 0x1A, 0xEA],
+        },
+    ),
     // GUID_LIDSWITCH_STATE_CHANGE {BA3E0F4D-B817-4094-A2D1-D56379E6A0F3}
-    (Api::PowerSettingLid, GUID {
-        Data1: 0xBA3E_0F4D,
-        Data2: 0xB817,
-        Data3: 0x4094,
-        Data4: [0xA2, 0xD1, 0xD5, 0x63, 0x79, 0xE6, 0xA0, 0xF3],
-    }),
+    (
+        Api::PowerSettingLid,
+        GUID {
+            Data1: 0xBA3E_0F4D,
+            Data2: 0xB817,
+            Data3: 0x4094,
+            Data4: [0xA2, 0xD1, 0xD5, 0x63, 0x79, 0xE6, 0xA0, 0xF3],
+        },
+    ),
     // GUID_ACDC_POWER_SOURCE {5D3E9A59-E9D5-4B00-A6BD-FF34FF516548}
-    (Api::PowerSettingAcDc, GUID {
-        Data1: 0x5D3E_9A59,
-        Data2: 0xE9D5,
-        Data3: 0x4B00,
-        Data4: [0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48],
-    }),
+    (
+        Api::PowerSettingAcDc,
+        GUID {
+            Data1: 0x5D3E_9A59,
+            Data2: 0xE9D5,
+            Data3: 0x4B00,
+            Data4: [0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48],
+        },
+    ),
     // GUID_CONSOLE_DISPLAY_STATE {6FE69556-704A-47A0-8F24-C28D936FDA47}
-    (Api::PowerSettingConsoleDisplay, GUID {
-        Data1: 0x6FE6_9556,
-        Data2: 0x704A,
-        Data3: 0x47A0,
-        Data4: [0x8F, 0x24, 0xC2, 0x8D, 0x93, 0x6F, 0xDA, 0x47],
-    }),
+    (
+        Api::PowerSettingConsoleDisplay,
+        GUID {
+            Data1: 0x6FE6_9556,
+            Data2: 0x704A,
+            Data3: 0x47A0,
+            Data4: [0x8F, 0x24, 0xC2, 0x8D, 0x93, 0x6F, 0xDA, 0x47],
+        },
+    ),
 ];
 
 /// One `PoRegisterPowerSettingCallback`.
@@ -80,7 +97,10 @@ impl RegistrationOps for PowerSetting {
 
     /// PASSIVE_LEVEL. `STATUS_INSUFFICIENT_RESOURCES` on failure.
     fn register(setting: &'static GUID) -> Result<PowerHandle, Failure> {
-        let (Some(register), true) = (dynamic_fn!(REGISTER => RegisterFn), UNREGISTER.address().is_some()) else {
+        let (Some(register), true) = (
+            dynamic_fn!(REGISTER => RegisterFn),
+            UNREGISTER.address().is_some(),
+        ) else {
             return Err(Failure::unavailable(
                 wdk_sys::STATUS_PROCEDURE_NOT_FOUND,
                 kcb_proto::report_detail::NOT_EXPORTED,
@@ -88,7 +108,15 @@ impl RegistrationOps for PowerSetting {
         };
         let mut handle: *mut c_void = ptr::null_mut();
         // SAFETY: documented prototype; the GUID and routine are 'static.
-        let status = unsafe { register(ptr::null_mut(), setting, Some(on_setting), ptr::null_mut(), &raw mut handle) };
+        let status = unsafe {
+            register(
+                ptr::null_mut(),
+                setting,
+                Some(on_setting),
+                ptr::null_mut(),
+                &raw mut handle,
+            )
+        };
         check(status)?;
         if handle.is_null() {
             return Err(STATUS_UNSUCCESSFUL.into());
@@ -106,7 +134,12 @@ impl RegistrationOps for PowerSetting {
 
 /// `POWER_SETTING_CALLBACK`: PASSIVE_LEVEL. Records the GUID and up to 16
 /// bytes of the value.
-unsafe extern "C" fn on_setting(setting: *const GUID, value: *mut c_void, length: u32, _context: *mut c_void) -> NTSTATUS {
+unsafe extern "C" fn on_setting(
+    setting: *const GUID,
+    value: *mut c_void,
+    length: u32,
+    _context: *mut c_void,
+) -> NTSTATUS {
     let record = EventRecord::build(kind::NONE, |payload: &mut PowerSettingPayload| {
         if !setting.is_null() {
             // SAFETY: the setting GUID, valid during the callback.

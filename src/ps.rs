@@ -25,9 +25,9 @@ use kcb_proto::{
 };
 use wdk_sys::{
     _PSCREATEPROCESSNOTIFYTYPE::PsCreateProcessNotifySubsystems,
-    _PSCREATETHREADNOTIFYTYPE::PsCreateThreadNotifyNonSystem, BOOLEAN, HANDLE, NTSTATUS,
-    PEPROCESS, PIMAGE_INFO, PLOAD_IMAGE_NOTIFY_ROUTINE, PPS_CREATE_NOTIFY_INFO,
-    PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE, PSCREATEPROCESSNOTIFYTYPE,
+    _PSCREATETHREADNOTIFYTYPE::PsCreateThreadNotifyNonSystem,
+    BOOLEAN, HANDLE, NTSTATUS, PEPROCESS, PIMAGE_INFO, PLOAD_IMAGE_NOTIFY_ROUTINE,
+    PPS_CREATE_NOTIFY_INFO, PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE, PSCREATEPROCESSNOTIFYTYPE,
     PSCREATETHREADNOTIFYTYPE, PUNICODE_STRING, STATUS_ACCESS_DENIED,
     ntddk::{
         PsGetCurrentProcessId, PsGetCurrentThreadId, PsRemoveCreateThreadNotifyRoutine,
@@ -49,7 +49,8 @@ static THREAD_EX: DynamicRoutine = DynamicRoutine::new("PsSetCreateThreadNotifyR
 static IMAGE_EX: DynamicRoutine = DynamicRoutine::new("PsSetLoadImageNotifyRoutineEx");
 static PROCESS_EXIT_STATUS: DynamicRoutine = DynamicRoutine::new("PsGetProcessExitStatus");
 
-type ProcessEx2Fn = unsafe extern "C" fn(PSCREATEPROCESSNOTIFYTYPE, *mut c_void, BOOLEAN) -> NTSTATUS;
+type ProcessEx2Fn =
+    unsafe extern "C" fn(PSCREATEPROCESSNOTIFYTYPE, *mut c_void, BOOLEAN) -> NTSTATUS;
 type ThreadExFn = unsafe extern "C" fn(PSCREATETHREADNOTIFYTYPE, *mut c_void) -> NTSTATUS;
 type ImageExFn = unsafe extern "C" fn(PLOAD_IMAGE_NOTIFY_ROUTINE, usize) -> NTSTATUS;
 type ExitStatusFn = unsafe extern "C" fn(PEPROCESS) -> NTSTATUS;
@@ -69,9 +70,19 @@ pub enum Variant {
 /// # IRQL
 /// PASSIVE_LEVEL.
 pub fn resolve() -> (Variant, Variant, Variant) {
-    let pick = |found: bool| if found { Variant::Newer } else { Variant::Older };
+    let pick = |found: bool| {
+        if found {
+            Variant::Newer
+        } else {
+            Variant::Older
+        }
+    };
     PROCESS_EXIT_STATUS.resolve();
-    (pick(PROCESS_EX2.resolve()), pick(THREAD_EX.resolve()), pick(IMAGE_EX.resolve()))
+    (
+        pick(PROCESS_EX2.resolve()),
+        pick(THREAD_EX.resolve()),
+        pick(IMAGE_EX.resolve()),
+    )
 }
 
 // ---------------------------------------------------------------- process
@@ -95,7 +106,13 @@ fn set_process_routine(variant: Variant, remove: bool) -> NTSTATUS {
         (Variant::Newer, Some(ex2)) => {
             // SAFETY: the documented prototype; the routine is 'static code in
             // this image, removed before unload.
-            unsafe { ex2(PsCreateProcessNotifySubsystems, on_process as *mut c_void, u8::from(remove)) }
+            unsafe {
+                ex2(
+                    PsCreateProcessNotifySubsystems,
+                    on_process as *mut c_void,
+                    u8::from(remove),
+                )
+            }
         }
         // SAFETY: as above; PsSetCreateProcessNotifyRoutineEx needs the image
         // linked /INTEGRITYCHECK (it is), else STATUS_ACCESS_DENIED.
@@ -125,14 +142,21 @@ impl RegistrationOps for ProcessNotify {
 
 /// `PCREATE_PROCESS_NOTIFY_ROUTINE_EX`: PASSIVE_LEVEL, critical region.
 /// Applies the deny policy when configured.
-unsafe extern "C" fn on_process(process: PEPROCESS, process_id: HANDLE, create_info: PPS_CREATE_NOTIFY_INFO) {
+unsafe extern "C" fn on_process(
+    process: PEPROCESS,
+    process_id: HANDLE,
+    create_info: PPS_CREATE_NOTIFY_INFO,
+) {
     let pid = process_id as u64;
     let record = if create_info.is_null() {
-        let exit_status = dynamic_fn!(PROCESS_EXIT_STATUS => ExitStatusFn).map_or(0, |exit_status| {
-            // SAFETY: the exiting process object, valid during the callback.
-            unsafe { exit_status(process) }
-        });
-        EventRecord::build(kind::EXIT, |payload: &mut ProcessPayload| payload.exit_status = exit_status)
+        let exit_status =
+            dynamic_fn!(PROCESS_EXIT_STATUS => ExitStatusFn).map_or(0, |exit_status| {
+                // SAFETY: the exiting process object, valid during the callback.
+                unsafe { exit_status(process) }
+            });
+        EventRecord::build(kind::EXIT, |payload: &mut ProcessPayload| {
+            payload.exit_status = exit_status
+        })
     } else {
         // SAFETY: non-null create info, valid and writable during the callback.
         let info = unsafe { &mut *create_info };
@@ -195,10 +219,16 @@ impl RegistrationOps for ThreadNotify {
         let (status, creator_context) = match (variant, dynamic_fn!(THREAD_EX => ThreadExFn)) {
             (Variant::Newer, Some(ex)) => {
                 // SAFETY: documented prototype; 'static routine removed before unload.
-                (unsafe { ex(PsCreateThreadNotifyNonSystem, on_thread as *mut c_void) }, false)
+                (
+                    unsafe { ex(PsCreateThreadNotifyNonSystem, on_thread as *mut c_void) },
+                    false,
+                )
             }
             // SAFETY: as above.
-            _ => (unsafe { PsSetCreateThreadNotifyRoutine(Some(on_thread)) }, true),
+            _ => (
+                unsafe { PsSetCreateThreadNotifyRoutine(Some(on_thread)) },
+                true,
+            ),
         };
         THREAD_CREATOR_CONTEXT.store(creator_context, Ordering::Release);
         Ok(check(status)?)
@@ -227,7 +257,11 @@ unsafe extern "C" fn on_thread(process_id: HANDLE, thread_id: HANDLE, create: BO
             flags |= THREAD_FLAG_REMOTE;
         }
     }
-    let kind = if create != 0 { kind::CREATE } else { kind::EXIT };
+    let kind = if create != 0 {
+        kind::CREATE
+    } else {
+        kind::EXIT
+    };
     let record = EventRecord::build(kind, |payload: &mut ThreadPayload| {
         payload.target_pid = target_pid;
         payload.target_tid = thread_id as u64;
@@ -265,7 +299,12 @@ impl RegistrationOps for LoadImageNotify {
         let status = match (variant, dynamic_fn!(IMAGE_EX => ImageExFn)) {
             (Variant::Newer, Some(ex)) => {
                 // SAFETY: documented prototype; 'static routine removed before unload.
-                unsafe { ex(Some(on_load_image), PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE as usize) }
+                unsafe {
+                    ex(
+                        Some(on_load_image),
+                        PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE as usize,
+                    )
+                }
             }
             // SAFETY: as above.
             _ => unsafe { PsSetLoadImageNotifyRoutine(Some(on_load_image)) },
@@ -282,7 +321,11 @@ impl RegistrationOps for LoadImageNotify {
 
 /// `PLOAD_IMAGE_NOTIFY_ROUTINE`. Called at PASSIVE_LEVEL after the image is
 /// mapped and before its entry point runs.
-unsafe extern "C" fn on_load_image(full_image_name: PUNICODE_STRING, process_id: HANDLE, image_info: PIMAGE_INFO) {
+unsafe extern "C" fn on_load_image(
+    full_image_name: PUNICODE_STRING,
+    process_id: HANDLE,
+    image_info: PIMAGE_INFO,
+) {
     let record = EventRecord::build(kind::NONE, |payload: &mut ImageLoadPayload| {
         // SAFETY: the kernel passes a valid (or null) UNICODE_STRING that lives
         // for the duration of the callback.

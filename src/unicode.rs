@@ -47,7 +47,10 @@ impl WideName {
             units[i] = bytes[i] as u16;
             i += 1;
         }
-        Self { units, len: bytes.len() }
+        Self {
+            units,
+            len: bytes.len(),
+        }
     }
 
     /// The UTF-16 units.

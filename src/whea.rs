@@ -15,7 +15,8 @@ use crate::{
 };
 
 static REGISTER: DynamicRoutine = DynamicRoutine::new("WheaRegisterInUsePageOfflineNotification");
-static UNREGISTER: DynamicRoutine = DynamicRoutine::new("WheaUnregisterInUsePageOfflineNotification");
+static UNREGISTER: DynamicRoutine =
+    DynamicRoutine::new("WheaUnregisterInUsePageOfflineNotification");
 
 type Callback = unsafe extern "C" fn(u64, BOOLEAN, *mut c_void, *mut NTSTATUS) -> NTSTATUS;
 type RegisterFn = unsafe extern "C" fn(Option<Callback>, *mut c_void) -> NTSTATUS;
@@ -40,11 +41,19 @@ impl RegistrationOps for PageOfflineNotification {
 
     /// PASSIVE_LEVEL (undocumented; called from DriverEntry).
     fn register((): ()) -> Result<(), Failure> {
-        let (Some(register), true) = (dynamic_fn!(REGISTER => RegisterFn), UNREGISTER.address().is_some()) else {
-            return Err(Failure::unavailable(STATUS_PROCEDURE_NOT_FOUND, report_detail::NOT_EXPORTED));
+        let (Some(register), true) = (
+            dynamic_fn!(REGISTER => RegisterFn),
+            UNREGISTER.address().is_some(),
+        ) else {
+            return Err(Failure::unavailable(
+                STATUS_PROCEDURE_NOT_FOUND,
+                report_detail::NOT_EXPORTED,
+            ));
         };
         // SAFETY: the header prototype; 'static routine removed before unload.
-        Ok(check(unsafe { register(Some(on_page_offline), core::ptr::null_mut()) })?)
+        Ok(check(unsafe {
+            register(Some(on_page_offline), core::ptr::null_mut())
+        })?)
     }
 
     unsafe fn unregister((): ()) {
@@ -57,15 +66,23 @@ impl RegistrationOps for PageOfflineNotification {
 
 /// `PFN_IN_USE_PAGE_OFFLINE_NOTIFY`: records the page and whether it is
 /// poisoned; answers STATUS_SUCCESS (no veto).
-unsafe extern "C" fn on_page_offline(page: u64, poisoned: BOOLEAN, _context: *mut c_void, status: *mut NTSTATUS) -> NTSTATUS {
+unsafe extern "C" fn on_page_offline(
+    page: u64,
+    poisoned: BOOLEAN,
+    _context: *mut c_void,
+    status: *mut NTSTATUS,
+) -> NTSTATUS {
     if !status.is_null() {
         // SAFETY: the caller's out-parameter, valid during the call.
         unsafe { *status = STATUS_SUCCESS };
     }
-    events::record(EventRecord::build(kind::NONE, |payload: &mut PageOfflinePayload| {
-        payload.pfn = page;
-        payload.decision = 0;
-        payload.flags = u32::from(poisoned);
-    }));
+    events::record(EventRecord::build(
+        kind::NONE,
+        |payload: &mut PageOfflinePayload| {
+            payload.pfn = page;
+            payload.decision = 0;
+            payload.flags = u32::from(poisoned);
+        },
+    ));
     STATUS_SUCCESS
 }

@@ -58,11 +58,20 @@ mod kcb_sys_image {
     const ALLOWED_IMPORT_LIBRARIES: &[&str] = &["ntoskrnl.exe", "hal.dll"];
     /// Imports the driver must have (it registers a load-image notify routine,
     /// creates its control device and prints with `DbgPrintEx`).
-    const REQUIRED_NTOSKRNL_IMPORTS: &[&str] = &["PsSetLoadImageNotifyRoutine", "IoCreateDevice", "DbgPrintEx"];
+    const REQUIRED_NTOSKRNL_IMPORTS: &[&str] = &[
+        "PsSetLoadImageNotifyRoutine",
+        "IoCreateDevice",
+        "DbgPrintEx",
+    ];
 
     fn sys_path() -> PathBuf {
         std::env::var_os("KCB_SYS_PATH").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("kcb").join("kcallbacks.sys"),
+            || {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("target")
+                    .join("kcb")
+                    .join("kcallbacks.sys")
+            },
             PathBuf::from,
         )
     }
@@ -71,7 +80,9 @@ mod kcb_sys_image {
     fn image() -> Option<&'static [u8]> {
         static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
         if std::env::var_os("KCB_SKIP_IMAGE_CHECKS").is_some_and(|v| v == "1") {
-            eprintln!("KCB_SKIP_IMAGE_CHECKS=1: image check skipped (it runs after the cross build)");
+            eprintln!(
+                "KCB_SKIP_IMAGE_CHECKS=1: image check skipped (it runs after the cross build)"
+            );
             return None;
         }
         Some(BYTES.get_or_init(|| {
@@ -87,7 +98,8 @@ mod kcb_sys_image {
     }
 
     fn parse(bytes: &[u8]) -> PeFile64<'_> {
-        PeFile64::parse(bytes).unwrap_or_else(|e| panic!("{} is not a PE32+ image: {e}", sys_path().display()))
+        PeFile64::parse(bytes)
+            .unwrap_or_else(|e| panic!("{} is not a PE32+ image: {e}", sys_path().display()))
     }
 
     fn optional_header_offset(bytes: &[u8]) -> usize {
@@ -131,7 +143,10 @@ mod kcb_sys_image {
             "entry point {entry:#x} is in non-executable section {}",
             String::from_utf8_lossy(section.raw_name())
         );
-        let exports = file.export_table().expect("export table").map(|t| t.exports().expect("export entries"));
+        let exports = file
+            .export_table()
+            .expect("export table")
+            .map(|t| t.exports().expect("export entries"));
         let driver_entry = exports
             .iter()
             .flatten()
@@ -139,7 +154,10 @@ mod kcb_sys_image {
             .map(|e| e.target);
         match driver_entry {
             Some(ExportTarget::Address(rva)) => {
-                assert_eq!(entry, rva, "entry point {entry:#x} is not DriverEntry ({rva:#x})");
+                assert_eq!(
+                    entry, rva,
+                    "entry point {entry:#x} is not DriverEntry ({rva:#x})"
+                );
             }
             Some(_) => panic!("DriverEntry is exported as a forwarder"),
             None => eprintln!(
@@ -152,13 +170,21 @@ mod kcb_sys_image {
     #[test]
     fn dll_characteristics_force_integrity_nx_dynamic_base() {
         let Some(bytes) = image() else { return };
-        let flags = parse(bytes).nt_headers().optional_header().dll_characteristics().0;
+        let flags = parse(bytes)
+            .nt_headers()
+            .optional_header()
+            .dll_characteristics()
+            .0;
         for (bit, name) in [
             (DLL_FORCE_INTEGRITY, "FORCE_INTEGRITY (/INTEGRITYCHECK)"),
             (DLL_NX_COMPAT, "NX_COMPAT"),
             (DLL_DYNAMIC_BASE, "DYNAMIC_BASE"),
         ] {
-            assert_ne!(flags & bit, 0, "DllCharacteristics {flags:#06x} lacks {name}");
+            assert_ne!(
+                flags & bit,
+                0,
+                "DllCharacteristics {flags:#06x} lacks {name}"
+            );
         }
     }
 
@@ -167,7 +193,11 @@ mod kcb_sys_image {
         let Some(bytes) = image() else { return };
         let file = parse(bytes);
         let flags = file.nt_headers().file_header().characteristics.get(LE).0;
-        assert_ne!(flags & FILE_EXECUTABLE_IMAGE, 0, "Characteristics {flags:#06x} lacks EXECUTABLE_IMAGE");
+        assert_ne!(
+            flags & FILE_EXECUTABLE_IMAGE,
+            0,
+            "Characteristics {flags:#06x} lacks EXECUTABLE_IMAGE"
+        );
         assert_eq!(
             flags & FILE_RELOCS_STRIPPED,
             0,
@@ -176,7 +206,10 @@ mod kcb_sys_image {
     }
 
     fn imports<'a>(file: &PeFile64<'a>) -> Vec<object::Import<'a>> {
-        file.imports().expect("import table").collect::<Result<_, _>>().expect("import entries")
+        file.imports()
+            .expect("import table")
+            .collect::<Result<_, _>>()
+            .expect("import entries")
     }
 
     #[test]
@@ -193,7 +226,9 @@ mod kcb_sys_image {
             );
         }
         assert!(
-            file.delay_load_import_table().expect("delay-load table").is_none(),
+            file.delay_load_import_table()
+                .expect("delay-load table")
+                .is_none(),
             "delay-load imports are not supported in kernel mode"
         );
     }
@@ -212,7 +247,10 @@ mod kcb_sys_image {
             })
             .collect();
         for name in REQUIRED_NTOSKRNL_IMPORTS {
-            assert!(from_ntoskrnl.contains(&name.as_bytes()), "{name} is not imported from ntoskrnl.exe");
+            assert!(
+                from_ntoskrnl.contains(&name.as_bytes()),
+                "{name} is not imported from ntoskrnl.exe"
+            );
         }
     }
 
@@ -240,19 +278,46 @@ mod kcb_sys_image {
         // For this directory VirtualAddress is a file offset, not an RVA.
         let offset = dir.virtual_address.get(LE) as usize;
         let size = dir.size.get(LE) as usize;
-        assert!(offset != 0 && size != 0, "empty certificate table: the image is not signed");
-        assert_eq!(offset % 8, 0, "certificate table at {offset:#x} is not 8-byte aligned");
-        assert_eq!(offset + size, bytes.len(), "the certificate table must end the file");
+        assert!(
+            offset != 0 && size != 0,
+            "empty certificate table: the image is not signed"
+        );
+        assert_eq!(
+            offset % 8,
+            0,
+            "certificate table at {offset:#x} is not 8-byte aligned"
+        );
+        assert_eq!(
+            offset + size,
+            bytes.len(),
+            "the certificate table must end the file"
+        );
         let table = &bytes[offset..offset + size];
         assert!(table.len() >= 8, "certificate table too short");
         let length = u32::from_le_bytes(table[0..4].try_into().unwrap()) as usize;
         let revision = u16::from_le_bytes(table[4..6].try_into().unwrap());
         let cert_type = u16::from_le_bytes(table[6..8].try_into().unwrap());
-        assert_eq!(revision, WIN_CERT_REVISION_2_0, "WIN_CERTIFICATE revision {revision:#06x}");
-        assert_eq!(cert_type, WIN_CERT_TYPE_PKCS_SIGNED_DATA, "WIN_CERTIFICATE type {cert_type:#06x}");
-        assert!(length > 8 && length <= size, "WIN_CERTIFICATE length {length} vs table size {size}");
-        assert_eq!(length.next_multiple_of(8), size, "one certificate, padded to 8 bytes, fills the table");
-        assert_eq!(table[8], 0x30, "the PKCS#7 SignedData must start with a DER SEQUENCE");
+        assert_eq!(
+            revision, WIN_CERT_REVISION_2_0,
+            "WIN_CERTIFICATE revision {revision:#06x}"
+        );
+        assert_eq!(
+            cert_type, WIN_CERT_TYPE_PKCS_SIGNED_DATA,
+            "WIN_CERTIFICATE type {cert_type:#06x}"
+        );
+        assert!(
+            length > 8 && length <= size,
+            "WIN_CERTIFICATE length {length} vs table size {size}"
+        );
+        assert_eq!(
+            length.next_multiple_of(8),
+            size,
+            "one certificate, padded to 8 bytes, fills the table"
+        );
+        assert_eq!(
+            table[8], 0x30,
+            "the PKCS#7 SignedData must start with a DER SEQUENCE"
+        );
     }
 
     #[test]
@@ -261,7 +326,11 @@ mod kcb_sys_image {
         let file = parse(bytes);
         let stored = file.nt_headers().optional_header().check_sum();
         let field = optional_header_offset(bytes) + CHECKSUM_OFFSET_IN_OPTIONAL_HEADER;
-        assert_eq!(stored, pe_checksum(bytes, field), "stored PE checksum {stored:#010x} is wrong");
+        assert_eq!(
+            stored,
+            pe_checksum(bytes, field),
+            "stored PE checksum {stored:#010x} is wrong"
+        );
     }
 
     /// The PE image checksum: the 16-bit one's-complement-style sum of the

@@ -10,12 +10,11 @@
 use std::ffi::c_void;
 use std::time::Duration;
 
-use kcallbacks::report::Api;
 use kcallbacks::driver_unload;
+use kcallbacks::report::Api;
 use kcb_proto::{
     GetReportRequest, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ImageLoadPayload,
-    ReadEventsRequest, RegistrationState, RequestError, SourceId, bytes_of,
-    decode_report,
+    ReadEventsRequest, RegistrationState, RequestError, SourceId, bytes_of, decode_report,
 };
 use ntsim::io::Caller;
 use ntsim::irql::{DISPATCH_LEVEL, HIGH_LEVEL, PASSIVE_LEVEL, with_irql};

@@ -134,7 +134,6 @@ pub fn wait_for_image_event(kernel: &mut Kernel, name: &str) -> EventRecord {
     found.unwrap_or_else(|| unreachable!())
 }
 
-
 /// The `GET_REPORT` entries: (name, state, status).
 pub fn report_entries(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32)> {
     let (status, out) = get_report(kernel);
@@ -167,4 +166,3 @@ pub fn outcome_line(verb: &str, name: &str, state: RegistrationState, status: i3
         status.cast_unsigned()
     )
 }
-

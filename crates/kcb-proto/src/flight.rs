@@ -48,13 +48,21 @@ pub const fn flight_size(count: usize) -> usize {
 /// How many records fit in `limit` bytes (e.g. `MaximumAllowed`).
 #[must_use]
 pub const fn records_within(limit: usize) -> usize {
-    if limit < FLIGHT_HEADER_SIZE { 0 } else { (limit - FLIGHT_HEADER_SIZE) / RECORD_SIZE }
+    if limit < FLIGHT_HEADER_SIZE {
+        0
+    } else {
+        (limit - FLIGHT_HEADER_SIZE) / RECORD_SIZE
+    }
 }
 
 /// A header for `count` records.
 #[must_use]
 pub const fn flight_header(count: u32) -> FlightHeader {
-    FlightHeader { magic: FLIGHT_MAGIC, version: FLIGHT_VERSION, count }
+    FlightHeader {
+        magic: FLIGHT_MAGIC,
+        version: FLIGHT_VERSION,
+        count,
+    }
 }
 
 /// Decodes a blob: the header, then each record validated.
@@ -62,9 +70,13 @@ pub const fn flight_header(count: u32) -> FlightHeader {
 /// # Errors
 /// Short input, wrong magic or version, a count beyond the bytes, or an
 /// invalid record. Never panics.
-pub fn decode_flight(bytes: &[u8]) -> Result<impl Iterator<Item = Result<EventRecord, DecodeError>> + '_, DecodeError> {
-    let header: FlightHeader = read_pod(bytes)
-        .ok_or(DecodeError::TooShort { needed: FLIGHT_HEADER_SIZE, actual: bytes.len() })?;
+pub fn decode_flight(
+    bytes: &[u8],
+) -> Result<impl Iterator<Item = Result<EventRecord, DecodeError>> + '_, DecodeError> {
+    let header: FlightHeader = read_pod(bytes).ok_or(DecodeError::TooShort {
+        needed: FLIGHT_HEADER_SIZE,
+        actual: bytes.len(),
+    })?;
     if header.magic != FLIGHT_MAGIC {
         return Err(DecodeError::InvalidField("magic"));
     }
@@ -72,12 +84,22 @@ pub fn decode_flight(bytes: &[u8]) -> Result<impl Iterator<Item = Result<EventRe
         return Err(DecodeError::UnsupportedVersion(header.version));
     }
     let count = header.count as usize;
-    let needed = count.checked_mul(RECORD_SIZE).and_then(|n| n.checked_add(FLIGHT_HEADER_SIZE));
-    let needed = needed.ok_or(DecodeError::TooShort { needed: usize::MAX, actual: bytes.len() })?;
+    let needed = count
+        .checked_mul(RECORD_SIZE)
+        .and_then(|n| n.checked_add(FLIGHT_HEADER_SIZE));
+    let needed = needed.ok_or(DecodeError::TooShort {
+        needed: usize::MAX,
+        actual: bytes.len(),
+    })?;
     if bytes.len() < needed {
-        return Err(DecodeError::TooShort { needed, actual: bytes.len() });
+        return Err(DecodeError::TooShort {
+            needed,
+            actual: bytes.len(),
+        });
     }
-    Ok(bytes[FLIGHT_HEADER_SIZE..needed].chunks_exact(RECORD_SIZE).map(EventRecord::from_bytes))
+    Ok(bytes[FLIGHT_HEADER_SIZE..needed]
+        .chunks_exact(RECORD_SIZE)
+        .map(EventRecord::from_bytes))
 }
 
 #[cfg(test)]
@@ -95,7 +117,10 @@ mod tests {
             blob.extend_from_slice(bytes_of(&EventRecord::new(SourceId::Nmi, kind)));
         }
         assert_eq!(blob.len(), flight_size(2));
-        let records: Vec<_> = decode_flight(&blob).unwrap().collect::<Result<_, _>>().unwrap();
+        let records: Vec<_> = decode_flight(&blob)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].header.kind, 2);
         assert!(decode_flight(&blob[..20]).is_err());

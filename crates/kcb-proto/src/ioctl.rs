@@ -97,6 +97,18 @@ pub const IOCTL_KCB_FLOOD: u32 = ctl_code(
     FILE_WRITE_ACCESS,
 );
 
+/// Lists the routines registered on each callback object.
+///
+/// [`ListRegistrationsRequest`] -> [`RegistrationListHeader`] +
+/// [`RegistrationEntry`]s. Opt-in: the driver refuses it with
+/// `STATUS_NOT_SUPPORTED` unless `EnableRegistrationWalk` = 1.
+pub const IOCTL_KCB_LIST_REGISTRATIONS: u32 = ctl_code(
+    FILE_DEVICE_KCALLBACKS,
+    0x807,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS,
+);
+
 /// NTSTATUS values used by the protocol.
 #[allow(
     clippy::cast_possible_wrap,
@@ -134,11 +146,13 @@ pub enum Ioctl {
     ListCallbackObjects,
     /// [`IOCTL_KCB_FLOOD`].
     Flood,
+    /// [`IOCTL_KCB_LIST_REGISTRATIONS`].
+    ListRegistrations,
 }
 
 impl Ioctl {
     /// Every IOCTL.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::GetReport,
         Self::ReadEvents,
         Self::GetStats,
@@ -146,6 +160,7 @@ impl Ioctl {
         Self::Notify,
         Self::ListCallbackObjects,
         Self::Flood,
+        Self::ListRegistrations,
     ];
 
     /// The control code.
@@ -159,6 +174,7 @@ impl Ioctl {
             Self::Notify => IOCTL_KCB_NOTIFY,
             Self::ListCallbackObjects => IOCTL_KCB_LIST_CALLBACK_OBJECTS,
             Self::Flood => IOCTL_KCB_FLOOD,
+            Self::ListRegistrations => IOCTL_KCB_LIST_REGISTRATIONS,
         }
     }
 
@@ -175,6 +191,7 @@ impl Ioctl {
             IOCTL_KCB_NOTIFY => Ok(Self::Notify),
             IOCTL_KCB_LIST_CALLBACK_OBJECTS => Ok(Self::ListCallbackObjects),
             IOCTL_KCB_FLOOD => Ok(Self::Flood),
+            IOCTL_KCB_LIST_REGISTRATIONS => Ok(Self::ListRegistrations),
             _ => Err(RequestError::UnknownCode),
         }
     }
@@ -190,6 +207,7 @@ impl Ioctl {
             Self::Notify => "IOCTL_KCB_NOTIFY",
             Self::ListCallbackObjects => "IOCTL_KCB_LIST_CALLBACK_OBJECTS",
             Self::Flood => "IOCTL_KCB_FLOOD",
+            Self::ListRegistrations => "IOCTL_KCB_LIST_REGISTRATIONS",
         }
     }
 }
@@ -333,6 +351,15 @@ pod_struct! {
     }
 }
 
+pod_struct! {
+    /// `IOCTL_KCB_LIST_REGISTRATIONS` input.
+    #[derive(Debug)]
+    pub struct ListRegistrationsRequest {
+        /// Header.
+        pub header: RequestHeader,
+    }
+}
+
 /// Mask of the [`ReadEventsRequest::flags`] bits this version defines
 /// (none yet: any set bit is rejected).
 pub const READ_EVENTS_VALID_FLAGS: u32 = 0;
@@ -387,6 +414,7 @@ requests! {
     NotifyRequest,
     ListCallbackObjectsRequest,
     FloodRequest,
+    ListRegistrationsRequest,
 }
 
 impl Request for GetReportRequest {
@@ -412,6 +440,13 @@ impl Request for GetConfigRequest {
 
 impl Request for ListCallbackObjectsRequest {
     const IOCTL: Ioctl = Ioctl::ListCallbackObjects;
+    fn header(&self) -> &RequestHeader {
+        &self.header
+    }
+}
+
+impl Request for ListRegistrationsRequest {
+    const IOCTL: Ioctl = Ioctl::ListRegistrations;
     fn header(&self) -> &RequestHeader {
         &self.header
     }
@@ -490,6 +525,16 @@ impl ListCallbackObjectsRequest {
     }
 }
 
+impl ListRegistrationsRequest {
+    /// A well-formed request.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            header: RequestHeader::for_request::<Self>(),
+        }
+    }
+}
+
 impl ReadEventsRequest {
     /// A request for at most `max_records` records (0 = as many as fit).
     #[must_use]
@@ -542,7 +587,8 @@ impl_default_new!(
     GetReportRequest,
     GetStatsRequest,
     GetConfigRequest,
-    ListCallbackObjectsRequest
+    ListCallbackObjectsRequest,
+    ListRegistrationsRequest
 );
 
 /// Decodes a request of type `T` from the raw input buffer of an IRP.
@@ -1378,6 +1424,166 @@ pub fn decode_callback_objects(bytes: &[u8]) -> Result<CallbackObjectList<'_>, D
     Ok(CallbackObjectList { header, entries })
 }
 
+// --- LIST_REGISTRATIONS ---------------------------------------------------
+
+/// Most entries in a registration list.
+pub const MAX_REGISTRATION_ENTRIES: usize = 256;
+
+/// Values of [`RegistrationEntry::status`].
+pub mod registration_status {
+    /// A registered routine inside a loaded module (`module`, `offset`).
+    pub const IN_MODULE: u32 = 1;
+    /// A registered routine inside no module the system lists.
+    pub const NO_MODULE: u32 = 2;
+    /// A registered routine; the module list could not be read.
+    pub const MODULES_UNAVAILABLE: u32 = 3;
+    /// The object has no registration (one entry, `routine` 0).
+    pub const NO_REGISTRATIONS: u32 = 4;
+    /// The object's layout failed a check (one entry, `routine` 0, the
+    /// failed [`super::layout_check`] in `detail`): nothing is reported.
+    pub const LAYOUT_NOT_RECOGNISED: u32 = 5;
+    /// The object could not be opened (one entry; `detail` holds the
+    /// NTSTATUS bits, 0 for success without an object).
+    pub const OBJECT_UNAVAILABLE: u32 = 6;
+
+    /// A short description of `status`, if known.
+    #[must_use]
+    pub const fn describe(status: u32) -> Option<&'static str> {
+        match status {
+            IN_MODULE => Some("registered"),
+            NO_MODULE => Some("registered, in no loaded module"),
+            MODULES_UNAVAILABLE => Some("registered, module list unavailable"),
+            NO_REGISTRATIONS => Some("no registrations"),
+            LAYOUT_NOT_RECOGNISED => Some("layout not recognised"),
+            OBJECT_UNAVAILABLE => Some("object unavailable"),
+            _ => None,
+        }
+    }
+}
+
+/// Which check of the callback-object layout failed
+/// ([`RegistrationEntry::detail`] with
+/// [`registration_status::LAYOUT_NOT_RECOGNISED`]).
+pub mod layout_check {
+    /// The object does not start with the signature `'Call'`.
+    pub const SIGNATURE: u32 = 1;
+    /// A pointer to read was not valid memory (`MmIsAddressValid`) or not
+    /// pointer-aligned.
+    pub const UNREADABLE: u32 = 2;
+    /// A list entry's `Blink` is not the entry before it.
+    pub const LINK_MISMATCH: u32 = 3;
+    /// A registration's object pointer is not the object.
+    pub const OBJECT_MISMATCH: u32 = 4;
+    /// The list did not come back to its head within the bound.
+    pub const TOO_LONG: u32 = 5;
+    /// The `AllowMultipleCallbacks` byte is neither 0 nor 1.
+    pub const BAD_FLAG: u32 = 6;
+    /// An object that allows a single callback lists more than one.
+    pub const SINGLE_WITH_MANY: u32 = 7;
+    /// A registration's routine is NULL.
+    pub const NULL_ROUTINE: u32 = 8;
+
+    /// A short description of `check`, if known.
+    #[must_use]
+    pub const fn describe(check: u32) -> Option<&'static str> {
+        match check {
+            SIGNATURE => Some("no 'Call' signature"),
+            UNREADABLE => Some("unreadable pointer"),
+            LINK_MISMATCH => Some("list link mismatch"),
+            OBJECT_MISMATCH => Some("registration of another object"),
+            TOO_LONG => Some("list longer than the bound"),
+            BAD_FLAG => Some("AllowMultipleCallbacks is not a boolean"),
+            SINGLE_WITH_MANY => Some("single-callback object with several"),
+            NULL_ROUTINE => Some("NULL routine"),
+            _ => None,
+        }
+    }
+}
+
+pod_struct! {
+    /// `IOCTL_KCB_LIST_REGISTRATIONS` output header, followed by `returned`
+    /// [`RegistrationEntry`]s.
+    #[derive(Debug)]
+    pub struct RegistrationListHeader {
+        /// [`PROTOCOL_VERSION`].
+        pub version: u32,
+        /// Entries the driver produced (may exceed `returned`).
+        pub count: u32,
+        /// Entries present in this buffer.
+        pub returned: u32,
+        /// Callback objects walked.
+        pub objects: u32,
+    }
+}
+
+pod_struct! {
+    /// One routine registered on a callback object, or one line about an
+    /// object whose routines cannot be listed (see [`registration_status`]).
+    #[derive(Debug)]
+    pub struct RegistrationEntry {
+        /// Position of the object in the walk (entries of one object are
+        /// consecutive and share it).
+        pub object_index: u32,
+        /// A [`registration_status`] value.
+        pub status: u32,
+        /// A [`layout_check`] value, or an NTSTATUS (see the status).
+        pub detail: u32,
+        /// The object's `AllowMultipleCallbacks`: 0, 1, or `u32::MAX` unknown.
+        pub allow_multiple: u32,
+        /// The registered routine's address.
+        pub routine: u64,
+        /// `routine` minus the module's image base.
+        pub offset: u64,
+        /// The module's file name, ASCII, NUL-padded (e.g. `ntoskrnl.exe`).
+        pub module: [u8; 32],
+        /// Object name, e.g. `\Callback\PowerState`.
+        pub object: WStr<64>,
+        /// Reserved, zero.
+        pub reserved: [u16; 2],
+    }
+}
+
+impl RegistrationEntry {
+    /// The module file name.
+    #[must_use]
+    pub fn module_str(&self) -> &str {
+        ascii_str(&self.module)
+    }
+}
+
+/// Output buffer size that always holds a full registration list.
+pub const REGISTRATION_BUFFER_SIZE: usize =
+    size_of::<RegistrationListHeader>() + MAX_REGISTRATION_ENTRIES * size_of::<RegistrationEntry>();
+
+/// A decoded registration list.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistrationList<'a> {
+    /// The header.
+    pub header: RegistrationListHeader,
+    /// The `header.returned` entries (strings not yet validated).
+    pub entries: PodSlice<'a, RegistrationEntry>,
+}
+
+/// Client side: decodes a `LIST_REGISTRATIONS` reply.
+///
+/// # Errors
+/// Short buffer, wrong version, `returned > count` or
+/// `returned > MAX_REGISTRATION_ENTRIES`. Never panics.
+pub fn decode_registrations(bytes: &[u8]) -> Result<RegistrationList<'_>, DecodeError> {
+    let header: RegistrationListHeader = read_pod(bytes).ok_or(DecodeError::TooShort {
+        needed: size_of::<RegistrationListHeader>(),
+        actual: bytes.len(),
+    })?;
+    check_version(header.version)?;
+    let returned =
+        usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
+    if header.returned > header.count || returned > MAX_REGISTRATION_ENTRIES {
+        return Err(DecodeError::InvalidField("returned"));
+    }
+    let entries = PodSlice::new(&bytes[size_of::<RegistrationListHeader>()..], returned)?;
+    Ok(RegistrationList { header, entries })
+}
+
 // --- FLOOD ----------------------------------------------------------------
 
 pod_struct! {
@@ -1412,4 +1618,7 @@ const _: () = {
     assert!(size_of::<CallbackObjectListHeader>() == 16);
     assert!(size_of::<CallbackObjectEntry>() == 160);
     assert!(size_of::<FloodResponse>() == 16);
+    assert!(size_of::<ListRegistrationsRequest>() == 8);
+    assert!(size_of::<RegistrationListHeader>() == 16);
+    assert!(size_of::<RegistrationEntry>() == 200);
 };

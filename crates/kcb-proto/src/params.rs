@@ -16,6 +16,7 @@
 //! | `ObAltitude` | `REG_SZ`, 1-31 chars | altitude of the `ObRegisterCallbacks` registration |
 //! | `CmAltitude` | `REG_SZ`, 1-31 chars | altitude of the `CmRegisterCallbackEx` registration |
 //! | `DenyImages` | `REG_MULTI_SZ`, up to 8 names of up to 63 chars | policy: deny process creation for these image file names (off when absent) |
+//! | `EnableRegistrationWalk` | `REG_DWORD` 0 or 1 | opt-in: list the routines registered on each callback object by walking its undocumented layout (`IOCTL_KCB_LIST_REGISTRATIONS`) |
 //! | `ProtectPids` | `REG_MULTI_SZ`, up to 16 decimal process ids | policy: strip terminate / VM-write / VM-operation access to these processes (off when absent) |
 //!
 //! `<Source>` is a [`SourceId`] name (`LoadImage`, `ProcessCreate`, ...).
@@ -60,7 +61,10 @@ impl<const N: usize> InlineName<N> {
     /// An empty name.
     #[must_use]
     pub const fn empty() -> Self {
-        Self { units: [0; N], len: 0 }
+        Self {
+            units: [0; N],
+            len: 0,
+        }
     }
 
     /// From ASCII text (at most `N` bytes).
@@ -154,13 +158,24 @@ impl PolicySettings {
     /// entry (ASCII case-insensitive).
     #[must_use]
     pub fn denies_image(&self, path: &[u16]) -> bool {
-        let file = path.rsplit(|&u| u == u16::from(b'\\') || u == u16::from(b'/')).next().unwrap_or(path);
-        self.deny_images[..self.deny_count].iter().any(|name| units_eq_ignore_ascii_case(name.units(), file))
+        let file = path
+            .rsplit(|&u| u == u16::from(b'\\') || u == u16::from(b'/'))
+            .next()
+            .unwrap_or(path);
+        self.deny_images[..self.deny_count]
+            .iter()
+            .any(|name| units_eq_ignore_ascii_case(name.units(), file))
     }
 }
 
 fn units_eq_ignore_ascii_case(a: &[u16], b: &[u16]) -> bool {
-    let lower = |u: u16| if (u16::from(b'A')..=u16::from(b'Z')).contains(&u) { u + 32 } else { u };
+    let lower = |u: u16| {
+        if (u16::from(b'A')..=u16::from(b'Z')).contains(&u) {
+            u + 32
+        } else {
+            u
+        }
+    };
     a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| lower(x) == lower(y))
 }
 
@@ -177,7 +192,10 @@ pub const DEFAULT_ENABLED: u64 = {
     let mut i = 0;
     while i < SourceId::ALL.len() {
         let source = SourceId::ALL[i];
-        if !matches!(source, SourceId::ProfileInterrupt | SourceId::Flood | SourceId::Interrupt | SourceId::Driver) {
+        if !matches!(
+            source,
+            SourceId::ProfileInterrupt | SourceId::Flood | SourceId::Interrupt | SourceId::Driver
+        ) {
             mask |= source.bit();
         }
         i += 1;
@@ -194,6 +212,9 @@ pub struct Settings {
     pub origins: [ConfigOrigin; SOURCE_COUNT],
     /// Altitudes and policies.
     pub policy: PolicySettings,
+    /// `EnableRegistrationWalk`: the opt-in walk of callback objects'
+    /// registration lists (reads undocumented layout).
+    pub registration_walk: bool,
 }
 
 /// Why a registry value was not applied.
@@ -247,6 +268,8 @@ pub enum Applied {
     DenyImages(usize),
     /// `ProtectPids` was set, with this many ids.
     ProtectPids(usize),
+    /// `EnableRegistrationWalk` was set.
+    RegistrationWalk(bool),
 }
 
 impl Settings {
@@ -257,6 +280,7 @@ impl Settings {
             enabled_mask: DEFAULT_ENABLED,
             origins: [ConfigOrigin::Default; SOURCE_COUNT],
             policy: PolicySettings::defaults(),
+            registration_walk: false,
         }
     }
 
@@ -274,7 +298,12 @@ impl Settings {
     /// Why the value was not applied; for a value that names a source, that
     /// source's origin becomes [`ConfigOrigin::InvalidRegistryValue`] and its
     /// default stays.
-    pub fn apply(&mut self, name: &[u16], value_type: u32, data: &[u8]) -> Result<Applied, ParamError> {
+    pub fn apply(
+        &mut self,
+        name: &[u16],
+        value_type: u32,
+        data: &[u8],
+    ) -> Result<Applied, ParamError> {
         if eq_ignore_ascii_case(name, "ObAltitude") {
             self.policy.ob_altitude = parse_altitude(value_type, data)?;
             return Ok(Applied::Altitude);
@@ -282,6 +311,11 @@ impl Settings {
         if eq_ignore_ascii_case(name, "CmAltitude") {
             self.policy.cm_altitude = parse_altitude(value_type, data)?;
             return Ok(Applied::Altitude);
+        }
+        if eq_ignore_ascii_case(name, "EnableRegistrationWalk") {
+            let enabled = parse_flag(value_type, data)?;
+            self.registration_walk = enabled;
+            return Ok(Applied::RegistrationWalk(enabled));
         }
         if eq_ignore_ascii_case(name, "DenyImages") {
             let mut images = [InlineName::empty(); MAX_DENY_IMAGES];
@@ -297,7 +331,8 @@ impl Settings {
         if eq_ignore_ascii_case(name, "ProtectPids") {
             let mut pids = [0_u64; MAX_PROTECTED_PIDS];
             let count = parse_multi_sz(value_type, data, |i, entry| {
-                *pids.get_mut(i).ok_or(ParamError::BadEntry)? = parse_decimal(entry).ok_or(ParamError::BadEntry)?;
+                *pids.get_mut(i).ok_or(ParamError::BadEntry)? =
+                    parse_decimal(entry).ok_or(ParamError::BadEntry)?;
                 Ok(())
             })?;
             self.policy.protect_pids = pids;
@@ -337,24 +372,32 @@ pub fn source_of(name: &[u16]) -> Option<SourceId> {
         return None;
     }
     let rest = &name[prefix_len..];
-    SourceId::ALL.iter().copied().find(|s| eq_ignore_ascii_case(rest, s.name()))
+    SourceId::ALL
+        .iter()
+        .copied()
+        .find(|s| eq_ignore_ascii_case(rest, s.name()))
 }
 
 fn eq_ignore_ascii_case(units: &[u16], text: &str) -> bool {
     units.len() == text.len()
-        && units.iter().zip(text.bytes()).all(|(&u, b)| {
-            u8::try_from(u).is_ok_and(|u| u.eq_ignore_ascii_case(&b))
-        })
+        && units
+            .iter()
+            .zip(text.bytes())
+            .all(|(&u, b)| u8::try_from(u).is_ok_and(|u| u.eq_ignore_ascii_case(&b)))
 }
 
 /// UTF-16LE units of registry string data (odd trailing byte ignored).
 fn units(data: &[u8]) -> impl Iterator<Item = u16> + '_ {
-    data.chunks_exact(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+    data.chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
 }
 
 fn parse_altitude(value_type: u32, data: &[u8]) -> Result<InlineName<MAX_ALTITUDE>, ParamError> {
     if value_type != REG_SZ {
-        return Err(ParamError::WrongType { expected: REG_SZ, found: value_type });
+        return Err(ParamError::WrongType {
+            expected: REG_SZ,
+            found: value_type,
+        });
     }
     let mut name = InlineName::<MAX_ALTITUDE>::empty();
     let mut len = 0;
@@ -381,7 +424,10 @@ fn parse_multi_sz(
     mut entry: impl FnMut(usize, &[u16]) -> Result<(), ParamError>,
 ) -> Result<usize, ParamError> {
     if value_type != REG_MULTI_SZ {
-        return Err(ParamError::WrongType { expected: REG_MULTI_SZ, found: value_type });
+        return Err(ParamError::WrongType {
+            expected: REG_MULTI_SZ,
+            found: value_type,
+        });
     }
     let mut current = [0u16; MAX_IMAGE_NAME + 1];
     let mut len = 0;
@@ -415,7 +461,10 @@ fn parse_decimal(units: &[u16]) -> Option<u64> {
 
 fn parse_flag(value_type: u32, data: &[u8]) -> Result<bool, ParamError> {
     if value_type != REG_DWORD {
-        return Err(ParamError::WrongType { expected: REG_DWORD, found: value_type });
+        return Err(ParamError::WrongType {
+            expected: REG_DWORD,
+            found: value_type,
+        });
     }
     let bytes: [u8; 4] = data.try_into().map_err(|_| ParamError::BadLength)?;
     match u32::from_le_bytes(bytes) {
@@ -450,11 +499,15 @@ mod tests {
         let mut s = Settings::defaults();
         assert_eq!(
             s.apply(&w("enableflood"), REG_DWORD, &1u32.to_le_bytes()),
-            Ok(Applied::Source { source: SourceId::Flood, enabled: true })
+            Ok(Applied::Source {
+                source: SourceId::Flood,
+                enabled: true
+            })
         );
         assert!(s.is_enabled(SourceId::Flood));
         assert_eq!(s.origins[SourceId::Flood.index()], ConfigOrigin::Registry);
-        s.apply(&w("EnableLoadImage"), REG_DWORD, &0u32.to_le_bytes()).unwrap();
+        s.apply(&w("EnableLoadImage"), REG_DWORD, &0u32.to_le_bytes())
+            .unwrap();
         assert!(!s.is_enabled(SourceId::LoadImage));
     }
 
@@ -466,15 +519,33 @@ mod tests {
             Err(ParamError::OutOfRange(7))
         );
         assert!(s.is_enabled(SourceId::LoadImage));
-        assert_eq!(s.origins[SourceId::LoadImage.index()], ConfigOrigin::InvalidRegistryValue);
+        assert_eq!(
+            s.origins[SourceId::LoadImage.index()],
+            ConfigOrigin::InvalidRegistryValue
+        );
         assert_eq!(
             s.apply(&w("EnableLoadImage"), REG_SZ, b"1\0"),
-            Err(ParamError::WrongType { expected: REG_DWORD, found: REG_SZ })
+            Err(ParamError::WrongType {
+                expected: REG_DWORD,
+                found: REG_SZ
+            })
         );
-        assert_eq!(s.apply(&w("EnableLoadImage"), REG_DWORD, &[1, 0]), Err(ParamError::BadLength));
-        assert_eq!(s.apply(&w("EnableNothing"), REG_DWORD, &[1, 0, 0, 0]), Err(ParamError::UnknownName));
-        assert_eq!(s.apply(&w("Enable"), REG_DWORD, &[1, 0, 0, 0]), Err(ParamError::UnknownName));
-        assert_eq!(s.apply(&[0xD800, 0x41], REG_DWORD, &[1, 0, 0, 0]), Err(ParamError::UnknownName));
+        assert_eq!(
+            s.apply(&w("EnableLoadImage"), REG_DWORD, &[1, 0]),
+            Err(ParamError::BadLength)
+        );
+        assert_eq!(
+            s.apply(&w("EnableNothing"), REG_DWORD, &[1, 0, 0, 0]),
+            Err(ParamError::UnknownName)
+        );
+        assert_eq!(
+            s.apply(&w("Enable"), REG_DWORD, &[1, 0, 0, 0]),
+            Err(ParamError::UnknownName)
+        );
+        assert_eq!(
+            s.apply(&[0xD800, 0x41], REG_DWORD, &[1, 0, 0, 0]),
+            Err(ParamError::UnknownName)
+        );
         assert!(s.is_enabled(SourceId::LoadImage));
     }
 
@@ -490,30 +561,89 @@ mod tests {
     }
 
     fn sz(text: &str) -> Vec<u8> {
-        text.encode_utf16().chain(Some(0)).flat_map(u16::to_le_bytes).collect()
+        text.encode_utf16()
+            .chain(Some(0))
+            .flat_map(u16::to_le_bytes)
+            .collect()
+    }
+
+    #[test]
+    fn registration_walk_is_opt_in() {
+        let mut s = Settings::defaults();
+        assert!(!s.registration_walk);
+        assert_eq!(
+            s.apply(&w("EnableRegistrationWalk"), REG_DWORD, &1u32.to_le_bytes()),
+            Ok(Applied::RegistrationWalk(true))
+        );
+        assert!(s.registration_walk);
+        assert_eq!(
+            s.apply(&w("EnableRegistrationWalk"), REG_DWORD, &2u32.to_le_bytes()),
+            Err(ParamError::OutOfRange(2))
+        );
+        assert!(s.registration_walk);
     }
 
     #[test]
     fn policies_and_altitudes() {
         let mut s = Settings::defaults();
         assert!(!s.policy.deny_policy_active() && !s.policy.protect_policy_active());
-        assert_eq!(s.apply(&w("DenyImages"), REG_MULTI_SZ, &multi_sz(&["evil.exe", "BAD.EXE"])), Ok(Applied::DenyImages(2)));
-        assert!(s.policy.denies_image(&w("\\Device\\HarddiskVolume1\\tmp\\bad.exe")));
+        assert_eq!(
+            s.apply(
+                &w("DenyImages"),
+                REG_MULTI_SZ,
+                &multi_sz(&["evil.exe", "BAD.EXE"])
+            ),
+            Ok(Applied::DenyImages(2))
+        );
+        assert!(
+            s.policy
+                .denies_image(&w("\\Device\\HarddiskVolume1\\tmp\\bad.exe"))
+        );
         assert!(s.policy.denies_image(&w("C:\\x\\Evil.Exe")));
         assert!(!s.policy.denies_image(&w("C:\\x\\evil.exe.txt")));
         assert!(!s.policy.denies_image(&w("C:\\evil\\good.exe")));
-        assert_eq!(s.apply(&w("ProtectPids"), REG_MULTI_SZ, &multi_sz(&["4", "1234"])), Ok(Applied::ProtectPids(2)));
+        assert_eq!(
+            s.apply(&w("ProtectPids"), REG_MULTI_SZ, &multi_sz(&["4", "1234"])),
+            Ok(Applied::ProtectPids(2))
+        );
         assert!(s.policy.is_protected(1234) && !s.policy.is_protected(5));
-        assert_eq!(s.apply(&w("ProtectPids"), REG_MULTI_SZ, &multi_sz(&["12x"])), Err(ParamError::BadEntry));
-        assert!(s.policy.is_protected(1234), "a bad value keeps the previous setting");
-        assert_eq!(s.apply(&w("ObAltitude"), REG_SZ, &sz("385100.5")), Ok(Applied::Altitude));
+        assert_eq!(
+            s.apply(&w("ProtectPids"), REG_MULTI_SZ, &multi_sz(&["12x"])),
+            Err(ParamError::BadEntry)
+        );
+        assert!(
+            s.policy.is_protected(1234),
+            "a bad value keeps the previous setting"
+        );
+        assert_eq!(
+            s.apply(&w("ObAltitude"), REG_SZ, &sz("385100.5")),
+            Ok(Applied::Altitude)
+        );
         assert_eq!(s.policy.ob_altitude.units(), w("385100.5").as_slice());
-        assert_eq!(s.apply(&w("CmAltitude"), REG_SZ, &sz("abc")), Err(ParamError::BadEntry));
-        assert_eq!(s.apply(&w("CmAltitude"), REG_SZ, &sz("")), Err(ParamError::BadEntry));
-        assert_eq!(s.policy.cm_altitude.units(), w(DEFAULT_CM_ALTITUDE).as_slice());
+        assert_eq!(
+            s.apply(&w("CmAltitude"), REG_SZ, &sz("abc")),
+            Err(ParamError::BadEntry)
+        );
+        assert_eq!(
+            s.apply(&w("CmAltitude"), REG_SZ, &sz("")),
+            Err(ParamError::BadEntry)
+        );
+        assert_eq!(
+            s.policy.cm_altitude.units(),
+            w(DEFAULT_CM_ALTITUDE).as_slice()
+        );
         let many: Vec<String> = (0..9).map(|i| format!("p{i}.exe")).collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(s.apply(&w("DenyImages"), REG_MULTI_SZ, &multi_sz(&refs)), Err(ParamError::BadEntry));
-        assert_eq!(s.apply(&w("DenyImages"), REG_SZ, &sz("x.exe")), Err(ParamError::WrongType { expected: REG_MULTI_SZ, found: REG_SZ }));
+        assert_eq!(
+            s.apply(&w("DenyImages"), REG_MULTI_SZ, &multi_sz(&refs)),
+            Err(ParamError::BadEntry)
+        );
+        assert_eq!(
+            s.apply(&w("DenyImages"), REG_SZ, &sz("x.exe")),
+            Err(ParamError::WrongType {
+                expected: REG_MULTI_SZ,
+                found: REG_SZ
+            })
+        );
     }
 }

@@ -332,8 +332,9 @@ fn ctl_codes() {
         assert_eq!(io.code() & 3, METHOD_BUFFERED);
         assert_eq!(io.code() >> 16, FILE_DEVICE_KCALLBACKS);
     }
+    assert_eq!(IOCTL_KCB_LIST_REGISTRATIONS, 0x8CB0_601C);
     assert_eq!(
-        Ioctl::from_code(0x8CB0_601C),
+        Ioctl::from_code(0x8CB0_6020),
         Err(RequestError::UnknownCode)
     );
 }

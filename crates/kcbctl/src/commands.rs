@@ -12,6 +12,10 @@ use kcb_proto::{
     StatsResponse, bytes_of, decode_callback_objects, decode_read_events, decode_report,
     decode_response, read_events_buffer_size, report_detail, write_json, write_text,
 };
+use kcb_proto::{
+    ListRegistrationsRequest, REGISTRATION_BUFFER_SIZE, RegistrationEntry, decode_registrations,
+    layout_check, registration_status,
+};
 
 use crate::dump::decode_dump;
 use crate::{Console, Driver, Error};
@@ -443,11 +447,13 @@ pub fn flood(driver: &mut dyn Driver, count: u32, console: &mut Console<'_>) -> 
 /// `kcbctl callbacks`: the named callback objects the driver observes.
 ///
 /// The driver lists every object of the `\Callback` directory plus its
-/// catalog; the protocol (version 1) describes, per object, the observer the
-/// driver attached with `ExRegisterCallback` (catalog objects only): its
-/// state, NTSTATUS and firing count.
-/// It carries neither the object's `AllowMultipleCallbacks` flag nor the
-/// other routines registered on it, so `--registrations` only notes that.
+/// catalog, with, per object, the observer the driver attached with
+/// `ExRegisterCallback` (catalog objects only): its state, NTSTATUS and
+/// firing count. With `registrations`, it then prints every routine
+/// registered on each object (`IOCTL_KCB_LIST_REGISTRATIONS`, which the
+/// driver serves only with `EnableRegistrationWalk` = 1): object, whether
+/// it allows multiple callbacks, routine as `module!offset`. A driver that
+/// does not serve it leaves the object table only (noted on `err`).
 ///
 /// # Errors
 /// Driver, decoding or output errors.
@@ -462,13 +468,6 @@ pub fn callbacks(
         CALLBACK_LIST_BUFFER_SIZE,
     )?;
     let list = decode(Ioctl::ListCallbackObjects, decode_callback_objects(&reply))?;
-    if registrations {
-        writeln!(
-            console.err,
-            "kcbctl: protocol version {PROTOCOL_VERSION} does not report the routines registered \
-             on each object; showing the object table only"
-        )?;
-    }
     let out = &mut *console.out;
     if list.entries.is_empty() {
         writeln!(out, "no callback objects")?;
@@ -517,6 +516,90 @@ pub fn callbacks(
     if missing != 0 {
         writeln!(out, "({missing} more objects not returned)")?;
     }
+    if registrations {
+        print_registrations(driver, console)?;
+    }
+    Ok(())
+}
+
+/// How one [`RegistrationEntry`] shows its routine.
+fn routine_text(entry: &RegistrationEntry) -> String {
+    match entry.status {
+        registration_status::IN_MODULE => format!(
+            "{}!{:#x}",
+            printable(entry.module_str().chars()),
+            entry.offset
+        ),
+        registration_status::NO_MODULE => format!("{:#x} (in no loaded module)", entry.routine),
+        registration_status::MODULES_UNAVAILABLE => {
+            format!("{:#x} (module list unavailable)", entry.routine)
+        }
+        registration_status::NO_REGISTRATIONS => "-".to_owned(),
+        registration_status::LAYOUT_NOT_RECOGNISED => format!(
+            "layout not recognised ({})",
+            layout_check::describe(entry.detail).unwrap_or("unknown check")
+        ),
+        registration_status::OBJECT_UNAVAILABLE => {
+            format!("object unavailable (status 0x{:08X})", entry.detail)
+        }
+        other => format!("status?{other}"),
+    }
+}
+
+/// The registrations table of `callbacks --registrations`.
+fn print_registrations(driver: &mut dyn Driver, console: &mut Console<'_>) -> Result<(), Error> {
+    let reply = match driver.control(
+        Ioctl::ListRegistrations,
+        bytes_of(&ListRegistrationsRequest::new()),
+        REGISTRATION_BUFFER_SIZE,
+    ) {
+        Ok(reply) => reply,
+        Err(error) if is_fatal(&error) => return Err(error),
+        Err(error) => {
+            writeln!(
+                console.err,
+                "kcbctl: the driver does not list the registrations ({error}; it needs \
+                 EnableRegistrationWalk = 1 in Parameters); showing the object table only"
+            )?;
+            return Ok(());
+        }
+    };
+    let list = decode(Ioctl::ListRegistrations, decode_registrations(&reply))?;
+    let out = &mut *console.out;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<44} {:<8} routine (module!offset)",
+        "object", "multiple"
+    )?;
+    let mut previous = None;
+    for entry in list.entries.iter() {
+        let (name, multiple) = if previous == Some(entry.object_index) {
+            (String::new(), "")
+        } else {
+            let mut name = printable(entry.object.chars());
+            if entry.object.is_truncated() {
+                name.push_str("...");
+            }
+            let multiple = match entry.allow_multiple {
+                0 => "no [x]",
+                1 => "yes",
+                _ => "?",
+            };
+            (name, multiple)
+        };
+        previous = Some(entry.object_index);
+        writeln!(out, "{name:<44} {multiple:<8} {}", routine_text(&entry))?;
+    }
+    let missing = list.header.count.saturating_sub(list.header.returned);
+    if missing != 0 {
+        writeln!(out, "({missing} more entries not returned)")?;
+    }
+    writeln!(
+        out,
+        "{} objects walked; [x]: allows a single callback",
+        list.header.objects
+    )?;
     Ok(())
 }
 

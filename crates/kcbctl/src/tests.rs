@@ -8,10 +8,10 @@ use std::time::Duration;
 use kcb_proto::{
     CallbackObjectEntry, ConfigOrigin, ConfigResponse, EventRecord, FloodRequest, FloodResponse,
     GetConfigRequest, GetReportRequest, GetStatsRequest, ImageLoadPayload, Ioctl,
-    ListCallbackObjectsRequest, NotifyRequest, ProcessPayload, RECORD_SIZE, ReadEventsRequest,
-    ReadEventsWriter, RegistrationState, ReportEntry, Request, SourceId, StatsResponse, WStr,
-    bytes_of, decode_request, kind, write_callback_objects, write_json, write_report,
-    write_response, write_text,
+    ListCallbackObjectsRequest, ListRegistrationsRequest, NotifyRequest, ProcessPayload,
+    RECORD_SIZE, ReadEventsRequest, ReadEventsWriter, RegistrationState, ReportEntry, Request,
+    SourceId, StatsResponse, WStr, bytes_of, decode_request, kind, write_callback_objects,
+    write_json, write_report, write_response, write_text,
 };
 use serde_json::Value;
 
@@ -92,6 +92,7 @@ impl Driver for FakeDriver<'_> {
             Ioctl::Notify => check_request::<NotifyRequest>(input),
             Ioctl::ListCallbackObjects => check_request::<ListCallbackObjectsRequest>(input),
             Ioctl::Flood => check_request::<FloodRequest>(input),
+            Ioctl::ListRegistrations => check_request::<ListRegistrationsRequest>(input),
         }
         let Some((_, queue)) = self.replies.iter_mut().find(|(i, _)| *i == ioctl) else {
             panic!("no canned reply for {}", ioctl.name());
@@ -819,7 +820,9 @@ fn callbacks_prints_the_object_table() {
     let mut reply = vec![0u8; 16 + 3 * 160];
     let n = write_callback_objects(&mut reply, &[first, second, unobserved]).unwrap();
     reply.truncate(n);
-    let mut driver = FakeDriver::new().reply(Ioctl::ListCallbackObjects, Ok(reply));
+    let mut driver = FakeDriver::new()
+        .reply(Ioctl::ListCallbackObjects, Ok(reply))
+        .fail(Ioctl::ListRegistrations, crate::ERROR_NOT_SUPPORTED);
     let (result, out, err) = run_cmd(
         &Command::Callbacks {
             registrations: true,
@@ -1111,4 +1114,146 @@ fn dump_decoder_survives_garbage() {
             serde_json::from_str::<Value>(line).unwrap();
         }
     }
+}
+
+#[test]
+fn callbacks_registrations_prints_object_multiple_and_module_offset() {
+    use kcb_proto::{
+        PROTOCOL_VERSION, RegistrationEntry, RegistrationListHeader, layout_check,
+        registration_status, write_pod,
+    };
+    let entry = |index: u32,
+                 object: &str,
+                 status: u32,
+                 detail: u32,
+                 multiple: u32,
+                 routine: u64,
+                 module: &str,
+                 offset: u64| {
+        RegistrationEntry {
+            object_index: index,
+            status,
+            detail,
+            allow_multiple: multiple,
+            routine,
+            offset,
+            module: kcb_proto::ascii_field(module),
+            object: WStr::from_str_truncating(object),
+            reserved: [0; 2],
+        }
+    };
+    let entries = [
+        entry(
+            0,
+            r"\Callback\KCallbacks",
+            registration_status::IN_MODULE,
+            0,
+            1,
+            0xFFFF_F800_1234_1A30,
+            "kcallbacks.sys",
+            0x1A30,
+        ),
+        entry(
+            0,
+            r"\Callback\KCallbacks",
+            registration_status::NO_MODULE,
+            0,
+            1,
+            0xFFFF_F800_5555_0000,
+            "",
+            0,
+        ),
+        entry(
+            1,
+            r"\Callback\PowerPort",
+            registration_status::IN_MODULE,
+            0,
+            0,
+            0xFFFF_F800_0A3C_5A10,
+            "ntoskrnl.exe",
+            0x3C_5A10,
+        ),
+        entry(
+            2,
+            r"\Callback\Odd",
+            registration_status::LAYOUT_NOT_RECOGNISED,
+            layout_check::LINK_MISMATCH,
+            u32::MAX,
+            0,
+            "",
+            0,
+        ),
+    ];
+    let header_size = size_of::<RegistrationListHeader>();
+    let entry_size = size_of::<RegistrationEntry>();
+    let mut reply = vec![0u8; header_size + entries.len() * entry_size];
+    let header = RegistrationListHeader {
+        version: PROTOCOL_VERSION,
+        count: 4,
+        returned: 4,
+        objects: 3,
+    };
+    write_pod(&header, &mut reply).unwrap();
+    for (i, e) in entries.iter().enumerate() {
+        write_pod(e, &mut reply[header_size + i * entry_size..]).unwrap();
+    }
+    let mut objects = vec![0u8; 16];
+    let n = write_callback_objects(&mut objects, &[]).unwrap();
+    objects.truncate(n);
+    let mut driver = FakeDriver::new()
+        .reply(Ioctl::ListCallbackObjects, Ok(objects))
+        .reply(Ioctl::ListRegistrations, Ok(reply));
+    let (result, out, err) = run_cmd(
+        &Command::Callbacks {
+            registrations: true,
+        },
+        &mut driver,
+    );
+    result.unwrap();
+    assert!(err.is_empty(), "{err}");
+    let words: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        words.contains(&vec![
+            r"\Callback\KCallbacks",
+            "yes",
+            "kcallbacks.sys!0x1a30"
+        ]),
+        "{out}"
+    );
+    assert!(
+        words.contains(&vec![
+            "0xfffff80055550000",
+            "(in",
+            "no",
+            "loaded",
+            "module)"
+        ]),
+        "{out}"
+    );
+    assert!(
+        words.contains(&vec![
+            r"\Callback\PowerPort",
+            "no",
+            "[x]",
+            "ntoskrnl.exe!0x3c5a10"
+        ]),
+        "{out}"
+    );
+    assert!(
+        words.contains(&vec![
+            r"\Callback\Odd",
+            "?",
+            "layout",
+            "not",
+            "recognised",
+            "(list",
+            "link",
+            "mismatch)"
+        ]),
+        "{out}"
+    );
+    assert!(out.contains("3 objects walked"), "{out}");
 }

@@ -69,7 +69,10 @@ pub unsafe extern "C" fn ntsim_dbgprint_capture(
     } else {
         &ddi::DBG_PRINT
     });
-    if let Some(status) = entry.fault {
+    // An injected failure prints nothing; a call at a forbidden IRQL (above
+    // DIRQL: 0xC4/0xE5 recorded by the gate) is still recorded, with its
+    // IRQL, so the capture is a complete per-IRQL log of the calls made.
+    if let Some(status) = entry.fault.filter(|_| !entry.irql_violation) {
         return status.cast_unsigned();
     }
     let bytes: &[u8] = if text.is_null() || len == 0 {
@@ -89,7 +92,7 @@ pub unsafe extern "C" fn ntsim_dbgprint_capture(
         tid: context::current_tid(),
     };
     lock(&LINES).push(line);
-    let status: NTSTATUS = STATUS_SUCCESS;
+    let status: NTSTATUS = entry.fault.unwrap_or(STATUS_SUCCESS);
     status.cast_unsigned()
 }
 

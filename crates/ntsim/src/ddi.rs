@@ -59,7 +59,7 @@ pub enum Failure {
     Never,
     /// It returns an `NTSTATUS`.
     Status,
-    /// It returns a pointer: NULL.
+    /// It returns a pointer (NULL) or a BOOLEAN (FALSE): zero.
     Null,
 }
 
@@ -198,6 +198,14 @@ ddis! {
     EX_NOTIFY_CALLBACK = "ExNotifyCallback", AtMostDispatch, None, Never;
     /// ntifs/nf-ntifs-obmaketemporaryobject (as wdm/nf-wdm-zwmaketemporaryobject): PASSIVE_LEVEL.
     OB_MAKE_TEMPORARY_OBJECT = "ObMakeTemporaryObject", Passive, None, Never;
+    /// wdm/nf-wdm-keacquirespinlockraisetodpc: <= DISPATCH_LEVEL.
+    KE_ACQUIRE_SPIN_LOCK_RAISE_TO_DPC = "KeAcquireSpinLockRaiseToDpc", AtMostDispatch, None, Never;
+    /// wdm/nf-wdm-kereleasespinlock: DISPATCH_LEVEL (checked by the routine).
+    KE_RELEASE_SPIN_LOCK = "KeReleaseSpinLock", Any, None, Never;
+    /// ntddk/nf-ntddk-mmisaddressvalid: <= DISPATCH_LEVEL.
+    MM_IS_ADDRESS_VALID = "MmIsAddressValid", AtMostDispatch, None, Never;
+    /// win32/sysinfo/zwquerysysteminformation: PASSIVE_LEVEL (Zw routines: 0xC4/0xE6).
+    ZW_QUERY_SYSTEM_INFORMATION = "ZwQuerySystemInformation", Any, None, Status;
     /// ntddk/nf-ntddk-psgetprocessid: any level.
     PS_GET_PROCESS_ID = "PsGetProcessId", Any, None, Never;
     /// ntddk/nf-ntddk-psgetthreadid: any level (as PsGetProcessId).
@@ -256,12 +264,14 @@ ddis! {
     IO_CONNECT_INTERRUPT_EX = "IoConnectInterruptEx", Passive, None, Status;
     /// iointex/nf-iointex-wdmlibiodisconnectinterruptex: PASSIVE_LEVEL.
     IO_DISCONNECT_INTERRUPT_EX = "IoDisconnectInterruptEx", Passive, None, Never;
-    /// wdm/nf-wdm-keregisterbugcheckcallback: any level.
-    KE_REGISTER_BUG_CHECK_CALLBACK = "KeRegisterBugCheckCallback", Any, None, Never;
+    /// wdm/nf-wdm-keregisterbugcheckcallback: any level; FALSE on failure
+    /// (injected as `Null`: the routine returns 0).
+    KE_REGISTER_BUG_CHECK_CALLBACK = "KeRegisterBugCheckCallback", Any, None, Null;
     /// wdm/nf-wdm-kederegisterbugcheckcallback: any level.
     KE_DEREGISTER_BUG_CHECK_CALLBACK = "KeDeregisterBugCheckCallback", Any, None, Never;
-    /// wdm/nf-wdm-keregisterbugcheckreasoncallback: any level.
-    KE_REGISTER_BUG_CHECK_REASON_CALLBACK = "KeRegisterBugCheckReasonCallback", Any, None, Never;
+    /// wdm/nf-wdm-keregisterbugcheckreasoncallback: any level; FALSE on
+    /// failure (injected as `Null`: the routine returns 0).
+    KE_REGISTER_BUG_CHECK_REASON_CALLBACK = "KeRegisterBugCheckReasonCallback", Any, None, Null;
     /// wdm/nf-wdm-kederegisterbugcheckreasoncallback: any level.
     KE_DEREGISTER_BUG_CHECK_REASON_CALLBACK = "KeDeregisterBugCheckReasonCallback", Any, None, Never;
     /// wdm/nf-wdm-keregisternmicallback: <= APC_LEVEL, rule IrqlKeApcLte2.
@@ -361,6 +371,21 @@ pub(crate) struct Entry {
 
 /// Records the call, checks the documented IRQL and consults fault injection.
 pub(crate) fn enter(ddi: &'static Ddi) -> Entry {
+    enter_with(ddi, ddi.failure != Failure::Never)
+}
+
+/// As [`enter`], for a call whose outcome the model has already decided
+/// (e.g. `ExRegisterCallback` on a single-callback object that has its
+/// callback: NULL whatever happens): an injected failure could not be told
+/// apart, so the call is recorded as not failable and faults are not
+/// consulted.
+pub(crate) fn enter_decided(ddi: &'static Ddi) -> Entry {
+    enter_with(ddi, false)
+}
+
+fn enter_with(ddi: &'static Ddi, failable: bool) -> Entry {
+    // Another thread's bug check froze the machine: this "processor" stops.
+    crate::ke::freeze_point();
     let current = irql::current();
     let mut irql_violation = false;
     if let Some(rule) = ddi.rule {
@@ -376,6 +401,7 @@ pub(crate) fn enter(ddi: &'static Ddi) -> Entry {
     let fault = match ddi.failure {
         Failure::Never => None,
         _ if irql_violation => Some(REFUSED_AT_WRONG_IRQL),
+        _ if !failable => None,
         _ => faults::consult(ddi.name),
     };
     lock(&CALLS).push(Call {
@@ -384,7 +410,7 @@ pub(crate) fn enter(ddi: &'static Ddi) -> Entry {
         tid: context::current_tid(),
         phase: context::phase(),
         injected: fault,
-        failable: ddi.failure != Failure::Never,
+        failable,
     });
     Entry {
         irql: current,

@@ -81,6 +81,10 @@ table!(
     excallback::ObfReferenceObject,
     excallback::ObfDereferenceObject,
     excallback::ObMakeTemporaryObject,
+    excallback::KeAcquireSpinLockRaiseToDpc,
+    excallback::KeReleaseSpinLock,
+    excallback::MmIsAddressValid,
+    excallback::ZwQuerySystemInformation,
     objects::PsGetProcessId,
     objects::PsGetThreadId,
     objects::PsGetThreadProcessId,
@@ -239,6 +243,14 @@ pub(crate) fn reset() {
             },
         );
     }
+    // Undocumented; not exported by default (crate::power).
+    exports.insert(
+        "HalRegisterErrataCallbacks",
+        Export {
+            address: crate::power::hal_register_errata_callbacks as *const () as usize,
+            exported: false,
+        },
+    );
     // wdm/nf-wdm-kequerysystemtime: a macro on x64, so not exported there.
     exports.insert(
         "KeQuerySystemTime",

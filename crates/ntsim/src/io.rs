@@ -1183,6 +1183,9 @@ impl Drop for DeviceHandle {
 
 /// What a driver left in the I/O manager: devices not deleted, links not deleted.
 pub(crate) fn leftovers(driver: PDRIVER_OBJECT) -> (Vec<DeviceInfo>, Vec<(String, String)>) {
+    // Interrupt connections are the I/O manager's too: their unload check
+    // (0xCE for a connection left in place) runs with this one.
+    crate::ioreg::interrupt_unload_checks();
     let devices = with_io(|io| {
         io.devices
             .iter()

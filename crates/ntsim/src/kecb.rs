@@ -115,7 +115,10 @@ pub unsafe extern "C" fn KeRegisterBugCheckCallback(
     length: ULONG,
     component: PUCHAR,
 ) -> BOOLEAN {
-    ddi::enter(&ddi::KE_REGISTER_BUG_CHECK_CALLBACK);
+    let entry = ddi::enter(&ddi::KE_REGISTER_BUG_CHECK_CALLBACK);
+    if entry.fault.is_some() {
+        return 0;
+    }
     let Some(routine) = callback_routine else {
         return 0;
     };
@@ -175,7 +178,10 @@ pub unsafe extern "C" fn KeRegisterBugCheckReasonCallback(
     reason: KBUGCHECK_CALLBACK_REASON,
     component: PUCHAR,
 ) -> BOOLEAN {
-    ddi::enter(&ddi::KE_REGISTER_BUG_CHECK_REASON_CALLBACK);
+    let entry = ddi::enter(&ddi::KE_REGISTER_BUG_CHECK_REASON_CALLBACK);
+    if entry.fault.is_some() {
+        return 0;
+    }
     let Some(routine) = callback_routine else {
         return 0;
     };
@@ -228,8 +234,63 @@ pub unsafe extern "C" fn KeDeregisterBugCheckReasonCallback(
 pub struct SecondaryDump {
     /// The GUID the routine tagged the data with.
     pub guid: GUID,
-    /// The bytes.
+    /// The bytes (at most `MaximumAllowed` of them).
     pub data: Vec<u8>,
+    /// `OutBufferLength` as the routine set it in the size query.
+    pub size_query_length: u32,
+    /// `OutBufferLength` as the routine set it in the data request.
+    pub out_buffer_length: u32,
+    /// Whether the routine supplied its own buffer (`OutBuffer != InBuffer`).
+    pub own_buffer: bool,
+    /// The `MaximumAllowed` the system passed.
+    pub maximum_allowed: u32,
+}
+
+/// A bug check callback's buffer, as it was after the callback returned.
+#[derive(Clone, Debug)]
+pub struct CallbackBuffer {
+    /// The record's `Component` string (NULL: `None`).
+    pub component: Option<String>,
+    /// The buffer's address.
+    pub address: usize,
+    /// Its `Length`.
+    pub length: u32,
+    /// Its bytes (with [`BugCheckOptions::copy_callback_buffers`]).
+    pub data: Vec<u8>,
+}
+
+/// How the system offers secondary dump data space to
+/// `KbCallbackSecondaryDumpData` routines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BugCheckOptions {
+    /// `InBufferLength`: the system's own buffer.
+    pub in_buffer_length: u32,
+    /// `MaximumAllowed`: the most a routine may provide.
+    pub maximum_allowed: u32,
+    /// Copy each bug check callback's buffer into the report (the buffer
+    /// must then be real, resident memory of `Length` bytes, as the
+    /// documentation requires; off by default so a test may register a
+    /// dummy pointer).
+    pub copy_callback_buffers: bool,
+}
+
+impl Default for BugCheckOptions {
+    fn default() -> Self {
+        Self {
+            in_buffer_length: 4096,
+            maximum_allowed: 4096,
+            copy_callback_buffers: false,
+        }
+    }
+}
+
+/// What a simulated bug check collected.
+#[derive(Clone, Debug, Default)]
+pub struct BugCheckReport {
+    /// The bug check callbacks' buffers, in call order.
+    pub callback_buffers: Vec<CallbackBuffer>,
+    /// The secondary dump data, in call order.
+    pub secondary: Vec<SecondaryDump>,
 }
 
 /// The machine crashes with `code`: every bug check callback runs at
@@ -238,72 +299,167 @@ pub struct SecondaryDump {
 /// dump data collected. The model goes on afterwards (a test is not a crash).
 #[must_use = "the secondary dump data collected"]
 pub fn bug_check(code: u32) -> Vec<SecondaryDump> {
+    bug_check_with(code, BugCheckOptions::default()).secondary
+}
+
+/// As [`bug_check`], with the secondary-data space in `options`, returning
+/// the callbacks' buffers too.
+///
+/// As `KeBugCheckEx` does, the other processors are stopped first (every
+/// other thread of the model parks at its next DDI call or wait until this
+/// returns; [`crate::ke`]), so the callbacks run alone, as
+/// kernel/writing-a-bug-check-callback-routine assumes (no locks). Then:
+/// * each bug check callback (wdm/nc-wdm-kbugcheck_callback_routine) runs
+///   at HIGH_LEVEL with its `Buffer` and `Length`; the buffer is copied out
+///   after the call if `options` ask for it;
+/// * each `KbCallbackSecondaryDumpData` routine gets a
+///   `KBUGCHECK_SECONDARY_DUMP_DATA` with `InBuffer`/`InBufferLength`/
+///   `MaximumAllowed` filled and `OutBuffer == NULL` (size query); if it set
+///   `OutBuffer` or `OutBufferLength`, it is called again with `OutBuffer`
+///   = its own buffer, or `InBuffer` if it set none (data request).
+///   Enforcement of `MaximumAllowed` is SILENT in the documentation: the
+///   model records NSIM `InvalidParameter` when a routine reports more than
+///   `MaximumAllowed` (or, in `InBuffer`, more than `InBufferLength`), and
+///   keeps only `MaximumAllowed` bytes.
+#[must_use = "what the bug check collected"]
+pub fn bug_check_with(code: u32, options: BugCheckOptions) -> BugCheckReport {
     let _ = code;
+    let _frozen = crate::ke::freeze_other_processors();
     let _irql = IrqlScope::enter(HIGH_LEVEL);
+    let mut report = BugCheckReport::default();
     let records = with_state(|s| s.records.clone());
     for (record, slot) in records {
         let record = record as PKBUGCHECK_CALLBACK_RECORD;
         // SAFETY: a registered record (resident, per the registration contract).
         let registered = unsafe { &*record };
-        let (routine, buffer, length) = (
+        let (routine, buffer, length, component) = (
             registered.CallbackRoutine,
             registered.Buffer,
             registered.Length,
+            registered.Component,
         );
         let Some(routine) = routine else { continue };
         // SAFETY: as above.
         unsafe { (*record).State = u8::try_from(BufferStarted).unwrap_or(2) };
-        BUGCHECK.invoke(slot, || {
+        let called = BUGCHECK.invoke(slot, || {
             // SAFETY: the registered routine with its own buffer.
             unsafe { routine(buffer, length) };
         });
         // SAFETY: as above.
         unsafe { (*record).State = u8::try_from(BufferFinished).unwrap_or(3) };
+        if called.is_none() {
+            continue;
+        }
+        let data = if !options.copy_callback_buffers || buffer.is_null() || length == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: the resident buffer of `Length` bytes the driver registered.
+            unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), length as usize) }.to_vec()
+        };
+        let component = (!component.is_null()).then(|| {
+            // SAFETY: the NUL-terminated component string the driver registered.
+            unsafe { std::ffi::CStr::from_ptr(component.cast()) }
+                .to_string_lossy()
+                .into_owned()
+        });
+        report.callback_buffers.push(CallbackBuffer {
+            component,
+            address: buffer as usize,
+            length,
+            data,
+        });
     }
-    let mut dumps = Vec::new();
     let reason_records = with_state(|s| s.reason_records.clone());
     for (record, slot) in reason_records {
         let record = record as PKBUGCHECK_REASON_CALLBACK_RECORD;
         // SAFETY: a registered record.
         let registered = unsafe { &*record };
         let (routine, reason) = (registered.CallbackRoutine, registered.Reason);
-        let Some(routine) = routine else { continue };
-        if reason != KbCallbackSecondaryDumpData {
+        if routine.is_none() || reason != KbCallbackSecondaryDumpData {
             continue;
         }
-        let mut in_buffer = vec![0u8; 4096];
-        // SAFETY: plain data; zeroed is valid.
-        let mut data: KBUGCHECK_SECONDARY_DUMP_DATA = unsafe { std::mem::zeroed() };
-        data.InBuffer = in_buffer.as_mut_ptr().cast();
-        data.InBufferLength = 4096;
-        data.MaximumAllowed = 4096;
-        let size = u32::try_from(std::mem::size_of::<KBUGCHECK_SECONDARY_DUMP_DATA>()).unwrap_or(0);
-        let call = |data: &mut KBUGCHECK_SECONDARY_DUMP_DATA| {
-            BUGCHECK_REASON.invoke(slot, || {
-                // SAFETY: the registered routine with a valid dump-data structure.
-                unsafe { routine(reason, record, std::ptr::from_mut(data).cast(), size) };
-            });
-        };
-        call(&mut data);
-        if data.OutBuffer.is_null() && data.OutBufferLength == 0 {
-            continue;
-        }
-        if data.OutBuffer.is_null() {
-            data.OutBuffer = data.InBuffer;
-        }
-        call(&mut data);
-        let length = (data.OutBufferLength as usize).min(data.MaximumAllowed as usize);
-        if !data.OutBuffer.is_null() && length > 0 {
-            // SAFETY: the routine's output buffer of OutBufferLength bytes (capped).
-            let bytes =
-                unsafe { std::slice::from_raw_parts(data.OutBuffer.cast::<u8>(), length) }.to_vec();
-            dumps.push(SecondaryDump {
-                guid: data.Guid,
-                data: bytes,
-            });
+        if let Some(dump) = secondary_dump(slot, routine, reason, record, options) {
+            report.secondary.push(dump);
         }
     }
-    dumps
+    report
+}
+
+fn secondary_dump(
+    slot: u64,
+    routine: PKBUGCHECK_REASON_CALLBACK_ROUTINE,
+    reason: KBUGCHECK_CALLBACK_REASON,
+    record: PKBUGCHECK_REASON_CALLBACK_RECORD,
+    options: BugCheckOptions,
+) -> Option<SecondaryDump> {
+    let routine = routine?;
+    let mut in_buffer = vec![0u8; options.in_buffer_length as usize];
+    // SAFETY: plain data; zeroed is valid.
+    let mut data: KBUGCHECK_SECONDARY_DUMP_DATA = unsafe { std::mem::zeroed() };
+    data.InBuffer = in_buffer.as_mut_ptr().cast();
+    data.InBufferLength = options.in_buffer_length;
+    data.MaximumAllowed = options.maximum_allowed;
+    let size = u32::try_from(std::mem::size_of::<KBUGCHECK_SECONDARY_DUMP_DATA>()).unwrap_or(0);
+    let call = |data: &mut KBUGCHECK_SECONDARY_DUMP_DATA| {
+        BUGCHECK_REASON.invoke(slot, || {
+            // SAFETY: the registered routine with a valid dump-data structure.
+            unsafe { routine(reason, record, std::ptr::from_mut(data).cast(), size) };
+        })
+    };
+    call(&mut data)?;
+    let size_query_length = data.OutBufferLength;
+    check_length("size query", &data, options);
+    if data.OutBuffer.is_null() && data.OutBufferLength == 0 {
+        return None;
+    }
+    if data.OutBuffer.is_null() {
+        data.OutBuffer = data.InBuffer;
+    }
+    call(&mut data)?;
+    check_length("data request", &data, options);
+    let own_buffer = data.OutBuffer != data.InBuffer;
+    let length = (data.OutBufferLength as usize).min(data.MaximumAllowed as usize);
+    let bytes = if !data.OutBuffer.is_null() && length > 0 {
+        // SAFETY: the routine's output buffer of OutBufferLength bytes (capped).
+        unsafe { std::slice::from_raw_parts(data.OutBuffer.cast::<u8>(), length) }.to_vec()
+    } else {
+        Vec::new()
+    };
+    drop(in_buffer);
+    Some(SecondaryDump {
+        guid: data.Guid,
+        data: bytes,
+        size_query_length,
+        out_buffer_length: data.OutBufferLength,
+        own_buffer,
+        maximum_allowed: options.maximum_allowed,
+    })
+}
+
+/// The NSIM checks of a secondary-dump-data answer (see [`bug_check_with`]).
+fn check_length(step: &str, data: &KBUGCHECK_SECONDARY_DUMP_DATA, options: BugCheckOptions) {
+    if data.OutBufferLength > options.maximum_allowed {
+        verifier::model_rule(
+            ModelRule::InvalidParameter,
+            u64::from(data.OutBufferLength),
+            format!(
+                "KbCallbackSecondaryDumpData {step}: OutBufferLength {} exceeds MaximumAllowed {}",
+                data.OutBufferLength, options.maximum_allowed
+            ),
+        );
+    } else if data.OutBuffer == data.InBuffer
+        && !data.OutBuffer.is_null()
+        && data.OutBufferLength > options.in_buffer_length
+    {
+        verifier::model_rule(
+            ModelRule::InvalidParameter,
+            u64::from(data.OutBufferLength),
+            format!(
+                "KbCallbackSecondaryDumpData {step}: OutBufferLength {} in InBuffer exceeds InBufferLength {}",
+                data.OutBufferLength, options.in_buffer_length
+            ),
+        );
+    }
 }
 
 // --- NMI ------------------------------------------------------------------------------

@@ -29,6 +29,9 @@
 //!   filtering, shutdown/PnP/file-system/reinitialization, bug check/NMI/
 //!   bound/processor change, power settings, WHEA, HAL); [`objects`]:
 //!   process and thread objects; [`trigger`]: make the kernel fire them.
+//!   [`excallback`] also has what a driver needs to inspect callback
+//!   objects: `KeAcquireSpinLockRaiseToDpc`/`KeReleaseSpinLock`,
+//!   `MmIsAddressValid`, `ZwQuerySystemInformation(SystemModuleInformation)`.
 
 #![allow(clippy::module_name_repetitions)]
 #![allow(

@@ -17,8 +17,12 @@
 //!   registered is an NSIM violation (the page's caution describes a double
 //!   free, bug check 0x7E). Whether it waits for running callbacks is
 //!   SILENT: it waits (like the other removals).
-//! * Callbacks (wdm/nc-wdm-pob_pre_operation_callback): PASSIVE_LEVEL in the
-//!   requesting thread. Order is SILENT: pre-operation callbacks run from
+//! * Callbacks (wdm/nc-wdm-pob_pre_operation_callback): PASSIVE_LEVEL in an
+//!   "arbitrary thread context" (the model uses the requesting thread),
+//!   with normal kernel APCs disabled (a critical region, see
+//!   [`crate::ps::normal_apcs_disabled`]). Duplicate operations carry the
+//!   process that owns the source handle and the one that receives the new
+//!   handle (wdm/ns-wdm-_ob_pre_duplicate_handle_information). Order is SILENT: pre-operation callbacks run from
 //!   the highest altitude down, post-operation callbacks in reverse. A pre
 //!   callback must return `OB_PREOP_SUCCESS`, and may only *remove* bits
 //!   from `DesiredAccess`, and only bits on the documented modifiable list
@@ -280,6 +284,12 @@ pub struct HandleOperation {
     pub kernel_handle: bool,
     /// The requesting process and thread (the callbacks' context).
     pub source: (u64, u64),
+    /// Duplicate operations: the process that owns the handle being
+    /// duplicated (`OB_PRE_DUPLICATE_HANDLE_INFORMATION.SourceProcess`).
+    pub source_process: u64,
+    /// Duplicate operations: the process that receives the new handle
+    /// (`TargetProcess`).
+    pub target_process: u64,
 }
 
 impl HandleOperation {
@@ -292,6 +302,45 @@ impl HandleOperation {
             desired_access,
             kernel_handle: false,
             source,
+            source_process: source.0,
+            target_process: source.0,
+        }
+    }
+
+    /// A user-mode `OpenThread(desired_access, tid)` (thread `tid` of
+    /// process `pid`) from `source`.
+    #[must_use]
+    pub const fn open_thread(pid: u64, tid: u64, desired_access: u32, source: (u64, u64)) -> Self {
+        Self {
+            target: Target::Thread(pid, tid),
+            ..Self::open_process(pid, desired_access, source)
+        }
+    }
+
+    /// A user-mode `DuplicateHandle(source_process, <handle to process pid>,
+    /// target_process, desired_access)` called by thread `source`.
+    #[must_use]
+    pub const fn duplicate_process(
+        pid: u64,
+        desired_access: u32,
+        source: (u64, u64),
+        source_process: u64,
+        target_process: u64,
+    ) -> Self {
+        Self {
+            operation: OB_OPERATION_HANDLE_DUPLICATE,
+            source_process,
+            target_process,
+            ..Self::open_process(pid, desired_access, source)
+        }
+    }
+
+    /// The same operation on a kernel handle (`KernelHandle` = TRUE).
+    #[must_use]
+    pub const fn kernel(self) -> Self {
+        Self {
+            kernel_handle: true,
+            ..self
         }
     }
 
@@ -300,6 +349,10 @@ impl HandleOperation {
     /// callbacks (reverse order) with the access granted. Returns the
     /// granted access.
     #[must_use = "the access granted"]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "pre and post passes over every registration"
+    )]
     pub fn fire(&self) -> u32 {
         let (object, object_type, modifiable): (PVOID, POBJECT_TYPE, u32) = match self.target {
             Target::Process(pid) => (
@@ -321,6 +374,7 @@ impl HandleOperation {
         let duplicate = self.operation == OB_OPERATION_HANDLE_DUPLICATE;
         let _context = ContextScope::enter(self.source.0, Some(self.source.1), context::phase());
         let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+        let _critical_region = crate::ps::CriticalRegion::enter();
         let mut desired = self.desired_access;
         let mut called = Vec::new();
         for registration in ordered() {
@@ -336,9 +390,9 @@ impl HandleOperation {
                     parameters.DuplicateHandleInformation.OriginalDesiredAccess =
                         self.desired_access;
                     parameters.DuplicateHandleInformation.SourceProcess =
-                        objects::process(self.source.0).cast();
+                        objects::process(self.source_process).cast();
                     parameters.DuplicateHandleInformation.TargetProcess =
-                        objects::process(self.source.0).cast();
+                        objects::process(self.target_process).cast();
                 } else {
                     parameters.CreateHandleInformation.DesiredAccess = desired;
                     parameters.CreateHandleInformation.OriginalDesiredAccess = self.desired_access;
@@ -352,10 +406,11 @@ impl HandleOperation {
                 info.Parameters = &raw mut parameters;
                 let mut call_context = std::ptr::null_mut();
                 if let Some(pre) = operation.pre {
-                    let status = CALLBACKS.invoke(registration.slot, || {
-                        // SAFETY: a registered pre-operation callback with valid information.
-                        unsafe { pre(registration.context as PVOID, &raw mut info) }
-                    });
+                    let status =
+                        crate::ps::invoke(&CALLBACKS, registration.slot, pre as usize, || {
+                            // SAFETY: a registered pre-operation callback with valid information.
+                            unsafe { pre(registration.context as PVOID, &raw mut info) }
+                        });
                     if status.is_some_and(|s| s != OB_PREOP_SUCCESS) {
                         verifier::model_rule(
                             ModelRule::InvalidParameter,
@@ -402,7 +457,7 @@ impl HandleOperation {
             info.CallContext = call_context;
             info.ReturnStatus = STATUS_SUCCESS;
             info.Parameters = &raw mut parameters;
-            CALLBACKS.invoke(registration.slot, || {
+            crate::ps::invoke(&CALLBACKS, registration.slot, post as usize, || {
                 // SAFETY: a registered post-operation callback with valid information.
                 unsafe { post(registration.context as PVOID, &raw mut info) };
             });

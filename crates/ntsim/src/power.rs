@@ -20,7 +20,10 @@
 //!   (undocumented): the model stores the handler pointer passed in a
 //!   pointer-sized buffer (NULL clears it) and [`profile_interrupt`] calls it
 //!   at PROFILE_LEVEL; other classes return `STATUS_NOT_IMPLEMENTED`.
-//!   `HalRegisterErrataCallbacks` is not exported.
+//! * `HalRegisterErrataCallbacks` has no documented prototype. The model has
+//!   a routine of that name that is not exported by default (a test can
+//!   [`crate::exports::expose`] it, as a HAL that exports it); calling it is
+//!   NSIM `InvalidParameter` (nobody can call it correctly).
 
 #![allow(non_snake_case, non_upper_case_globals)]
 
@@ -363,6 +366,20 @@ unsafe extern "C" fn hal_set_system_information(
     let handler = unsafe { buffer.cast::<usize>().read_unaligned() };
     with_state(|s| s.profile_handler = handler);
     STATUS_SUCCESS
+}
+
+/// The model's `HalRegisterErrataCallbacks` (see the module docs): calling
+/// it at all is a violation.
+///
+/// # Safety
+/// None: it reads no argument.
+pub(crate) unsafe extern "C" fn hal_register_errata_callbacks() -> NTSTATUS {
+    crate::verifier::model_rule(
+        crate::verifier::ModelRule::InvalidParameter,
+        0,
+        "HalRegisterErrataCallbacks called: its prototype is undocumented".to_owned(),
+    );
+    STATUS_NOT_IMPLEMENTED
 }
 
 /// The profile interrupt handler set through `HalSetSystemInformation`.

@@ -25,6 +25,18 @@
 //!   SILENT (`STATUS_INVALID_PARAMETER` chosen).
 //!   `PsRemoveCreateThreadNotifyRoutine`: `<= APC_LEVEL`,
 //!   `STATUS_PROCEDURE_NOT_FOUND`, waits.
+//! * Context (what the triggers do, [`invocations`] records): process
+//!   routines run at PASSIVE_LEVEL in a critical region (normal kernel APCs
+//!   disabled), on create in the creating thread, on exit in the process's
+//!   last thread (ntddk/nc-ntddk-pcreate_process_notify_routine); image
+//!   routines at PASSIVE_LEVEL in a critical region in the process the image
+//!   maps into, `ProcessId` 0 for drivers
+//!   (ntddk/nc-ntddk-pload_image_notify_routine); thread routines at
+//!   PASSIVE_LEVEL or APC_LEVEL, in the creator's thread (legacy,
+//!   Subsystems) or on the new thread (Ex NonSystem), on exit in the exiting
+//!   thread (ntddk/nc-ntddk-pcreate_thread_notify_routine,
+//!   ntddk/ne-ntddk-_pscreatethreadnotifytype; no critical region is
+//!   documented, none is entered).
 
 #![allow(non_snake_case)]
 
@@ -114,6 +126,7 @@ pub(crate) fn reset() {
     THREAD.reset();
     set_load_image_limit(64);
     set_force_integrity(true);
+    crate::sync::lock(&INVOCATIONS).clear();
 }
 
 fn add_load_image(routine: usize, variant: u32, flags: u64) -> NTSTATUS {
@@ -388,4 +401,109 @@ pub unsafe extern "C" fn PsRemoveCreateThreadNotifyRoutine(
     } else {
         STATUS_PROCEDURE_NOT_FOUND
     }
+}
+
+// --- The context notify routines run in -------------------------------------
+
+thread_local! {
+    /// The current thread's `KernelApcDisable` count (critical regions entered).
+    static KERNEL_APC_DISABLE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A critical region (`KeEnterCriticalRegion` .. `KeLeaveCriticalRegion`).
+///
+/// Normal kernel APCs are disabled on this thread until dropped. The
+/// triggers enter one where the documentation says the kernel calls the
+/// routines in one: process notify ("inside a critical region with normal
+/// kernel APCs disabled", ntddk/nc-ntddk-pcreate_process_notify_routine),
+/// load-image notify ("normal kernel APCs are always disabled",
+/// ntddk/nc-ntddk-pload_image_notify_routine) and object pre/post callbacks
+/// ("normal kernel APCs are disabled", wdm/nc-wdm-pob_pre_operation_callback).
+pub(crate) struct CriticalRegion(());
+
+impl CriticalRegion {
+    /// Enters a critical region until the value is dropped.
+    pub(crate) fn enter() -> Self {
+        KERNEL_APC_DISABLE.with(|c| c.set(c.get() + 1));
+        Self(())
+    }
+}
+
+impl Drop for CriticalRegion {
+    fn drop(&mut self) {
+        KERNEL_APC_DISABLE.with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
+/// Whether normal kernel APCs are disabled on the current thread (it is in
+/// a critical region), as `KeAreApcsDisabled` would report at PASSIVE_LEVEL.
+#[must_use]
+pub fn normal_apcs_disabled() -> bool {
+    KERNEL_APC_DISABLE.with(std::cell::Cell::get) > 0
+}
+
+/// The context one registered routine was called in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// The family (`"process notify"`, `"thread notify"`,
+    /// `"load-image notify"`, `"object (handle) callback"`,
+    /// `"registry callback"`).
+    pub family: &'static str,
+    /// The routine's address.
+    pub routine: usize,
+    /// The IRQL it ran at.
+    pub irql: wdk_sys::KIRQL,
+    /// The current process id while it ran.
+    pub pid: u64,
+    /// The current thread id while it ran.
+    pub tid: u64,
+    /// Whether normal kernel APCs were disabled (critical region).
+    pub normal_apcs_disabled: bool,
+}
+
+/// Invocations kept at most (the oldest go first).
+const INVOCATION_LOG: usize = 4096;
+
+static INVOCATIONS: std::sync::Mutex<Vec<Invocation>> = std::sync::Mutex::new(Vec::new());
+
+/// The routine calls recorded since boot (or the last
+/// [`take_invocations`]), oldest first: what the documented context
+/// checks of the tests read.
+#[must_use]
+pub fn invocations() -> Vec<Invocation> {
+    crate::sync::lock(&INVOCATIONS).clone()
+}
+
+/// Takes the recorded routine calls.
+#[must_use]
+pub fn take_invocations() -> Vec<Invocation> {
+    std::mem::take(&mut *crate::sync::lock(&INVOCATIONS))
+}
+
+/// Calls routine `routine` of `registry` slot `id` (see
+/// [`Registry::invoke`]) and records the context it ran in.
+pub(crate) fn invoke<R>(
+    registry: &Registry,
+    id: u64,
+    routine: usize,
+    f: impl FnOnce() -> R,
+) -> Option<R> {
+    registry.invoke(id, || {
+        let invocation = Invocation {
+            family: registry.name,
+            routine,
+            irql: crate::irql::current(),
+            pid: crate::context::current_pid(),
+            tid: crate::context::current_tid(),
+            normal_apcs_disabled: normal_apcs_disabled(),
+        };
+        {
+            let mut log = crate::sync::lock(&INVOCATIONS);
+            if log.len() >= INVOCATION_LOG {
+                log.remove(0);
+            }
+            log.push(invocation);
+        }
+        f()
+    })
 }

@@ -9,7 +9,8 @@
 //! or any callback object by name), registry operations, and, re-exported
 //! from their modules, handle operations ([`HandleOperation`]), shutdown,
 //! Plug and Play, file systems, bug checks, NMIs, bound exceptions, power
-//! settings, WHEA page offlining and profile interrupts. A new family slots
+//! settings, WHEA page offlining, profile interrupts and device interrupts
+//! ([`interrupt`]). A new family slots
 //! in as a function (or builder) here over the registry of its module.
 
 use std::ffi::c_void;
@@ -32,11 +33,15 @@ use crate::{clock, excallback, objects, registry};
 
 pub use crate::ioreg::{
     device_interface_arrival, device_interface_removal, file_system_registered,
-    file_system_unregistered, hardware_profile_change, shutdown,
+    file_system_unregistered, hardware_profile_change, interrupt, shutdown,
 };
-pub use crate::kecb::{SecondaryDump, bound_exception, bug_check, nmi};
+pub use crate::kecb::{
+    BugCheckOptions, BugCheckReport, CallbackBuffer, SecondaryDump, bound_exception, bug_check,
+    bug_check_with, nmi,
+};
 pub use crate::obcallbacks::{HandleOperation, Target};
 pub use crate::power::{page_offline, power_setting_change, profile_interrupt};
+pub use crate::registry::{KeyOperation, RegistryOperation, RegistryOutcome};
 
 fn require_passive(trigger: &str) {
     assert_eq!(
@@ -65,7 +70,7 @@ pub const IMAGE_ADDRESSING_MODE_32BIT: u32 = 3;
 pub struct LoadImage {
     /// `FullImageName` (`None` passes NULL, which the docs allow).
     pub full_name: Option<String>,
-    /// `ProcessId` (0 for drivers, per the docs).
+    /// The process the image maps into (`ProcessId`; drivers get 0, per the docs, whatever this says).
     pub pid: u64,
     /// `ImageBase`.
     pub base: u64,
@@ -149,8 +154,11 @@ impl LoadImage {
         } else {
             self.pid
         };
+        // "ProcessId: 0 if the newly loaded image is a driver" (ntddk/nc-ntddk-pload_image_notify_routine).
+        let process_id = if self.system_mode { 0 } else { self.pid };
         let _context = ContextScope::enter(pid, None, Phase::Other);
         let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+        let _critical_region = ps::CriticalRegion::enter();
         let mut ran = 0;
         for slot in ps::LOAD_IMAGE.live() {
             if slot.variant == variant::EX
@@ -169,9 +177,9 @@ impl LoadImage {
             // The kernel passes &IMAGE_INFO_EX.ImageInfo; drivers reach the
             // extension with CONTAINING_RECORD when ExtendedInfoPresent is set.
             let info_ptr = &raw mut info.ImageInfo;
-            let called = ps::LOAD_IMAGE.invoke(slot.id, || {
+            let called = ps::invoke(&ps::LOAD_IMAGE, slot.id, slot.routine, || {
                 // SAFETY: a registered routine with valid arguments that live for the call.
-                unsafe { routine(name_ptr, self.pid as HANDLE, info_ptr) };
+                unsafe { routine(name_ptr, process_id as HANDLE, info_ptr) };
             });
             ran += usize::from(called.is_some());
         }
@@ -271,6 +279,7 @@ impl ProcessCreate {
         let _context =
             ContextScope::enter(self.creating_pid, Some(self.creating_tid), Phase::Other);
         let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+        let _critical_region = ps::CriticalRegion::enter();
         let process = objects::process(self.pid);
         for slot in ps::PROCESS.live() {
             match slot.variant {
@@ -280,7 +289,7 @@ impl ProcessCreate {
                         std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine)
                     };
                     if let Some(routine) = routine {
-                        ps::PROCESS.invoke(slot.id, || {
+                        ps::invoke(&ps::PROCESS, slot.id, slot.routine, || {
                             // SAFETY: a registered routine with valid arguments.
                             unsafe { routine(self.parent_pid as HANDLE, self.pid as HANDLE, 1) };
                         });
@@ -295,7 +304,7 @@ impl ProcessCreate {
                     };
                     if let Some(routine) = routine {
                         let info_ptr = &raw mut info;
-                        ps::PROCESS.invoke(slot.id, || {
+                        ps::invoke(&ps::PROCESS, slot.id, slot.routine, || {
                             // SAFETY: as above; `info` outlives the call.
                             unsafe { routine(process, self.pid as HANDLE, info_ptr) };
                         });
@@ -333,6 +342,7 @@ pub fn process_exit_with_status(pid: u64, parent_pid: u64, exit_status: NTSTATUS
     objects::set_exit_status(pid, exit_status);
     let _context = ContextScope::enter(pid, Some(context::new_tid()), Phase::Other);
     let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+    let _critical_region = ps::CriticalRegion::enter();
     let process = objects::process(pid);
     let mut ran = 0;
     for slot in ps::PROCESS.live() {
@@ -342,7 +352,7 @@ pub fn process_exit_with_status(pid: u64, parent_pid: u64, exit_status: NTSTATUS
                 std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine)
             };
             routine.and_then(|routine| {
-                ps::PROCESS.invoke(slot.id, || {
+                ps::invoke(&ps::PROCESS, slot.id, slot.routine, || {
                     // SAFETY: a registered routine.
                     unsafe { routine(parent_pid as HANDLE, pid as HANDLE, 0) };
                 })
@@ -353,7 +363,7 @@ pub fn process_exit_with_status(pid: u64, parent_pid: u64, exit_status: NTSTATUS
                 std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE_EX>(slot.routine)
             };
             routine.and_then(|routine| {
-                ps::PROCESS.invoke(slot.id, || {
+                ps::invoke(&ps::PROCESS, slot.id, slot.routine, || {
                     // SAFETY: a registered routine; NULL CreateInfo means exit.
                     unsafe { routine(process, pid as HANDLE, std::ptr::null_mut()) };
                 })
@@ -391,7 +401,7 @@ pub fn thread_notify(pid: u64, tid: u64, create: bool, creator: (u64, u64), leve
         let routine =
             unsafe { std::mem::transmute::<usize, PCREATE_THREAD_NOTIFY_ROUTINE>(slot.routine) };
         let Some(routine) = routine else { continue };
-        let called = ps::THREAD.invoke(slot.id, || {
+        let called = ps::invoke(&ps::THREAD, slot.id, slot.routine, || {
             // SAFETY: a registered routine.
             unsafe { routine(pid as HANDLE, tid as HANDLE, u8::from(create)) };
         });

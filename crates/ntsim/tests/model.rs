@@ -876,8 +876,15 @@ fn system_callback_objects_and_triggers() {
     let (_, port) = create_callback("\\Callback\\PowerPort", false, true);
     let power_reg = register(power, 5);
     let time_reg = register(time, 6);
-    let port_first = register(port, 7);
-    assert!(register(port, 8).is_null(), "PowerPort allows one callback");
+    // PowerPort allows one callback, and the system (PopUmpoMessageCallback)
+    // registered it at boot.
+    assert!(register(port, 7).is_null(), "PowerPort allows one callback");
+    assert_eq!(
+        ntsim::excallback::object("\\Callback\\PowerPort")
+            .unwrap()
+            .system_callbacks,
+        [ntsim::excallback::POWER_PORT_OWNER]
+    );
     assert_eq!(
         trigger::power_state(PO_CB_AC_STATUS, true, PASSIVE_LEVEL),
         1
@@ -893,7 +900,7 @@ fn system_callback_objects_and_triggers() {
         codes::NTSIM_RULE,
         ModelRule::NotifySystemCallbackObject as u64,
     );
-    for registration in [power_reg, time_reg, port_first] {
+    for registration in [power_reg, time_reg] {
         unregister(registration);
     }
     for object in [power, time, port] {

@@ -1,0 +1,600 @@
+//! "Who is registered where": the routines registered on each callback
+//! object, with the module and offset each one lies at.
+//!
+//! No documented routine lists the registrations of a callback object, so
+//! this walks the object's registration list as
+//! `seeds/callback-object-internals.md` describes it (Windows 11 24H2):
+//!
+//! | object offset | field |
+//! |---|---|
+//! | 0x00 | signature `'Call'` (0x6C6C6143) |
+//! | 0x08 | KSPIN_LOCK guarding the list |
+//! | 0x10 / 0x18 | list head (`Flink` / `Blink`) |
+//! | 0x20 | `AllowMultipleCallbacks` (BOOLEAN) |
+//!
+//! and each registration block (what `ExRegisterCallback` returns, linked
+//! into that list at its offset 0): list entry (0x00), object (0x10),
+//! routine (0x18), context (0x20).
+//!
+//! The layout is undocumented and may differ on another build, so nothing is
+//! reported unless every check passes; a failed check gives one "layout not
+//! recognised" entry naming the check, never a guess:
+//! * the object and each block are pointer-aligned, and `MmIsAddressValid`
+//!   says every page of the bytes about to be read is valid, before they are
+//!   read (it may be called at DISPATCH_LEVEL, under the lock);
+//! * the signature is `'Call'` and the AllowMultipleCallbacks byte is 0 or 1;
+//! * for each entry, `Blink` is the entry before it, the block's object
+//!   pointer is the object, and the routine is not NULL;
+//! * the list comes back to its head within [`MAX_REGISTRATIONS_PER_OBJECT`]
+//!   entries, with the head's `Blink` on the last entry;
+//! * an object that allows a single callback lists at most one.
+//!
+//! The lock: blocks are freed by `ExUnregisterCallback`, so without the lock
+//! a block could be freed between the validity check and the read. The
+//! internals note says `ExRegisterCallback` and `ExNotifyCallback` take the
+//! lock at 0x08 with `KeAcquireSpinLockRaiseToDpc`; the walk takes it the
+//! same way, only after the signature and flag checks passed, holds it only
+//! while it reads the list (no allocation, no other lock, no call but
+//! `MmIsAddressValid`), and takes one object's lock at a time. The residual
+//! risk, on a build whose field at 0x08 is not a spin lock although the
+//! signature matches, is why the walk is opt-in.
+//!
+//! Modules come from `ZwQuerySystemInformation(SystemModuleInformation)`
+//! at PASSIVE_LEVEL, into a paged pool buffer that is freed before the
+//! request completes (`ExAllocatePool2` when the system exports it, else
+//! `ExAllocatePoolWithTag`, which Wine has). Microsoft does not document
+//! that class's output; the layout used is the commonly published one (see
+//! [`module_field`]).
+//!
+//! Opt-in: `IOCTL_KCB_LIST_REGISTRATIONS` is refused unless
+//! [`walk_enabled`] (the `EnableRegistrationWalk` value of `Parameters`,
+//! REG_DWORD, default 0).
+
+use core::{
+    ffi::c_void,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use kcb_proto::{
+    MAX_REGISTRATION_ENTRIES, PROTOCOL_VERSION, RegistrationEntry, RegistrationListHeader,
+    RequestError, WStr, layout_check, registration_status, write_pod,
+};
+use wdk_sys::{
+    KIRQL, PKSPIN_LOCK, POOL_FLAG_PAGED, STATUS_INFO_LENGTH_MISMATCH,
+    STATUS_INSUFFICIENT_RESOURCES, UNICODE_STRING,
+    ntddk::{ExFreePoolWithTag, KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock, MmIsAddressValid},
+};
+
+use crate::{
+    callbacks::{self, CATALOG},
+    dynamic_fn,
+    ex::{CallbackObject, System},
+    kernel::DynamicRoutine,
+    kprintln,
+};
+
+#[cfg_attr(
+    target_os = "windows",
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+unsafe extern "C" {
+    /// `ExAllocatePoolWithTag` (wdm/nf-wdm-exallocatepoolwithtag): the
+    /// fallback where `ExAllocatePool2` is not exported (Wine).
+    fn ExAllocatePoolWithTag(pool_type: i32, number_of_bytes: usize, tag: u32) -> *mut c_void;
+    /// `ZwQuerySystemInformation` (win32/sysinfo/zwquerysysteminformation):
+    /// not in the WDK headers the bindings come from.
+    fn ZwQuerySystemInformation(
+        system_information_class: u32,
+        system_information: *mut c_void,
+        system_information_length: u32,
+        return_length: *mut u32,
+    ) -> i32;
+}
+
+/// Whether the walk is enabled.
+static WALK_ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether `IOCTL_KCB_LIST_REGISTRATIONS` is served (`EnableRegistrationWalk`
+/// = 1 in `Parameters`; off by default).
+///
+/// # IRQL
+/// Any.
+#[must_use]
+pub fn walk_enabled() -> bool {
+    WALK_ENABLED.load(Ordering::Acquire)
+}
+
+/// Enables or disables the walk (set from the configuration at
+/// `DriverEntry`).
+///
+/// # IRQL
+/// Any.
+pub fn set_walk_enabled(enabled: bool) {
+    WALK_ENABLED.store(enabled, Ordering::Release);
+}
+
+/// Most registrations read from one object's list before it is declared
+/// not recognised.
+pub const MAX_REGISTRATIONS_PER_OBJECT: usize = 64;
+
+/// `'Call'`.
+const SIGNATURE: u32 = u32::from_le_bytes(*b"Call");
+const LOCK_OFFSET: usize = 0x08;
+const HEAD_OFFSET: usize = 0x10;
+const ALLOW_MULTIPLE_OFFSET: usize = 0x20;
+/// Bytes of the object read: up to and including the AllowMultiple byte.
+const OBJECT_READ_SIZE: usize = ALLOW_MULTIPLE_OFFSET + 1;
+const FLINK_OFFSET: usize = 0x00;
+const BLINK_OFFSET: usize = 0x08;
+const BLOCK_OBJECT_OFFSET: usize = 0x10;
+const BLOCK_ROUTINE_OFFSET: usize = 0x18;
+/// Bytes of a registration block read: list entry, object, routine.
+const BLOCK_READ_SIZE: usize = BLOCK_ROUTINE_OFFSET + 8;
+const PAGE_SIZE: usize = 0x1000;
+
+/// `SystemModuleInformation`.
+const SYSTEM_MODULE_INFORMATION: u32 = 11;
+/// Pool tag of the module-list buffer.
+const POOL_TAG: u32 = u32::from_le_bytes(*b"kcbW");
+/// `PagedPool` (`POOL_TYPE`, wdm.h).
+const PAGED_POOL: i32 = 1;
+/// Largest module list accepted (a few hundred modules need ~100 KB).
+const MAX_MODULE_BUFFER: usize = 4 << 20;
+
+static EX_ALLOCATE_POOL2: DynamicRoutine = DynamicRoutine::new("ExAllocatePool2");
+type AllocatePool2 = unsafe extern "C" fn(u64, usize, u32) -> *mut c_void;
+
+// --- Reading the object --------------------------------------------------
+
+/// Whether `MmIsAddressValid` says the page of `address` is valid.
+fn page_valid(address: *const u8) -> bool {
+    // SAFETY: MmIsAddressValid only probes the address (<= DISPATCH_LEVEL).
+    unsafe { MmIsAddressValid(address.cast_mut().cast()) != 0 }
+}
+
+/// Whether `length` bytes at `address` are pointer-aligned and on valid
+/// pages (each page touched is checked; `length` is far below a page).
+fn readable(address: *const u8, length: usize) -> bool {
+    if address.is_null() || !address.addr().is_multiple_of(8) {
+        return false;
+    }
+    let last = address.wrapping_add(length - 1);
+    page_valid(address)
+        && (address.addr() / PAGE_SIZE == last.addr() / PAGE_SIZE || page_valid(last))
+}
+
+/// Reads a `T` at `base + offset`.
+///
+/// # Safety
+/// The bytes were checked with [`readable`] and stay valid (the object is
+/// referenced; list blocks are read under the object's lock); the offset is
+/// aligned for `T` (`base` is 8-aligned).
+unsafe fn read<T: Copy>(base: *const u8, offset: usize) -> T {
+    #[allow(
+        clippy::cast_ptr_alignment,
+        reason = "base is 8-aligned and offsets are aligned for T"
+    )]
+    let field = base.wrapping_add(offset).cast::<T>();
+    // SAFETY: per the function's contract.
+    unsafe { field.read_volatile() }
+}
+
+/// What one object's list held.
+struct Walked {
+    allow_multiple: bool,
+    routines: [u64; MAX_REGISTRATIONS_PER_OBJECT],
+    count: usize,
+}
+
+/// Validates and walks the registration list of `object`.
+///
+/// # Errors
+/// The [`layout_check`] that failed.
+///
+/// # Safety
+/// `object` is a callback object pointer this driver holds a reference to.
+///
+/// # IRQL
+/// `<= APC_LEVEL` (raises to DISPATCH_LEVEL while it holds the lock).
+unsafe fn walk_object(object: *const u8) -> Result<Walked, u32> {
+    if !readable(object, OBJECT_READ_SIZE) {
+        return Err(layout_check::UNREADABLE);
+    }
+    // SAFETY: checked readable; offset 0 of an 8-aligned object.
+    let signature: u32 = unsafe { read(object, 0) };
+    if signature != SIGNATURE {
+        return Err(layout_check::SIGNATURE);
+    }
+    // SAFETY: as above (the AllowMultiple byte is within the checked range).
+    let flag: u8 = unsafe { read(object, ALLOW_MULTIPLE_OFFSET) };
+    if flag > 1 {
+        return Err(layout_check::BAD_FLAG);
+    }
+    let lock: PKSPIN_LOCK = object.wrapping_add(LOCK_OFFSET).cast_mut().cast();
+    // SAFETY: the object's KSPIN_LOCK (signature and flag checked, the
+    // object referenced); taken as ExRegisterCallback takes it (module docs).
+    let previous: KIRQL = unsafe { KeAcquireSpinLockRaiseToDpc(lock) };
+    // SAFETY: the object is referenced and its lock is held, so its list
+    // does not change and no block is freed during the walk.
+    let walked = unsafe { walk_list(object, flag == 1) };
+    // SAFETY: acquired above on this thread; `previous` is what it returned.
+    unsafe { KeReleaseSpinLock(lock, previous) };
+    walked
+}
+
+/// The list walk proper (see the module docs for the checks).
+///
+/// # Safety
+/// As [`walk_object`], with the object's lock held.
+unsafe fn walk_list(object: *const u8, allow_multiple: bool) -> Result<Walked, u32> {
+    let mut walked = Walked {
+        allow_multiple,
+        routines: [0; MAX_REGISTRATIONS_PER_OBJECT],
+        count: 0,
+    };
+    let head = object.wrapping_add(HEAD_OFFSET);
+    let mut previous = head;
+    // SAFETY: the head lies in the object's checked range.
+    let mut entry: *const u8 = unsafe { read(head, FLINK_OFFSET) };
+    loop {
+        if entry.addr() == head.addr() {
+            // SAFETY: as above.
+            let last: *const u8 = unsafe { read(head, BLINK_OFFSET) };
+            if last.addr() != previous.addr() {
+                return Err(layout_check::LINK_MISMATCH);
+            }
+            break;
+        }
+        if walked.count == MAX_REGISTRATIONS_PER_OBJECT {
+            return Err(layout_check::TOO_LONG);
+        }
+        if !readable(entry, BLOCK_READ_SIZE) {
+            return Err(layout_check::UNREADABLE);
+        }
+        // SAFETY: checked readable just above; the lock keeps it allocated.
+        let back: *const u8 = unsafe { read(entry, BLINK_OFFSET) };
+        if back.addr() != previous.addr() {
+            return Err(layout_check::LINK_MISMATCH);
+        }
+        // SAFETY: as above.
+        let owner: *const u8 = unsafe { read(entry, BLOCK_OBJECT_OFFSET) };
+        if owner.addr() != object.addr() {
+            return Err(layout_check::OBJECT_MISMATCH);
+        }
+        // SAFETY: as above.
+        let routine: u64 = unsafe { read(entry, BLOCK_ROUTINE_OFFSET) };
+        if routine == 0 {
+            return Err(layout_check::NULL_ROUTINE);
+        }
+        walked.routines[walked.count] = routine;
+        walked.count += 1;
+        previous = entry;
+        // SAFETY: as above.
+        entry = unsafe { read(entry, FLINK_OFFSET) };
+    }
+    if !allow_multiple && walked.count > 1 {
+        return Err(layout_check::SINGLE_WITH_MANY);
+    }
+    Ok(walked)
+}
+
+// --- Modules -------------------------------------------------------------
+
+/// `RTL_PROCESS_MODULES` / `RTL_PROCESS_MODULE_INFORMATION`: not documented
+/// by Microsoft; this is the layout commonly published for x64 (e.g.
+/// Process Hacker's `ntldr.h`): a ULONG `NumberOfModules`, then from offset
+/// 8 entries of 0x128 bytes: `Section`, `MappedBase`, `ImageBase`
+/// (pointers), `ImageSize`, `Flags` (ULONG), `LoadOrderIndex`,
+/// `InitOrderIndex`, `LoadCount`, `OffsetToFileName` (USHORT),
+/// `FullPathName[256]` (ANSI).
+mod module_field {
+    pub const FIRST: usize = 8;
+    pub const SIZE: usize = 0x128;
+    pub const IMAGE_BASE: usize = 0x10;
+    pub const IMAGE_SIZE: usize = 0x18;
+    pub const OFFSET_TO_FILE_NAME: usize = 0x26;
+    pub const FULL_PATH_NAME: usize = 0x28;
+    pub const FULL_PATH_LEN: usize = 256;
+}
+
+/// The system's module list, in a pool buffer freed on drop.
+struct ModuleList {
+    buffer: *mut u8,
+    size: usize,
+}
+
+/// Allocates `size` zeroed bytes of paged pool.
+fn allocate(size: usize) -> *mut u8 {
+    let pool2 = if EX_ALLOCATE_POOL2.resolve() {
+        dynamic_fn!(EX_ALLOCATE_POOL2 => AllocatePool2)
+    } else {
+        None
+    };
+    let block = pool2
+        .map_or_else(
+            // SAFETY: a plain allocation at PASSIVE_LEVEL.
+            || unsafe { ExAllocatePoolWithTag(PAGED_POOL, size, POOL_TAG) },
+            // SAFETY: ExAllocatePool2's documented prototype; PASSIVE_LEVEL.
+            |allocate2| unsafe { allocate2(POOL_FLAG_PAGED, size, POOL_TAG) },
+        )
+        .cast::<u8>();
+    if !block.is_null() {
+        // SAFETY: a fresh block of `size` bytes (ExAllocatePoolWithTag does
+        // not zero it).
+        unsafe { block.write_bytes(0, size) };
+    }
+    block
+}
+
+impl ModuleList {
+    /// Queries the module list.
+    ///
+    /// # Errors
+    /// The failing status.
+    ///
+    /// # IRQL
+    /// PASSIVE_LEVEL.
+    fn query() -> Result<Self, i32> {
+        let mut needed = 0_u32;
+        // SAFETY: a size query: no buffer, `needed` receives the size.
+        let mut status = unsafe {
+            ZwQuerySystemInformation(
+                SYSTEM_MODULE_INFORMATION,
+                core::ptr::null_mut(),
+                0,
+                &raw mut needed,
+            )
+        };
+        for _ in 0..4 {
+            if status >= 0 || status != STATUS_INFO_LENGTH_MISMATCH {
+                break;
+            }
+            // Room for modules loaded meanwhile.
+            let size = (needed as usize).saturating_add(4 * module_field::SIZE);
+            if needed == 0 || size > MAX_MODULE_BUFFER {
+                return Err(STATUS_INFO_LENGTH_MISMATCH);
+            }
+            let buffer = allocate(size);
+            if buffer.is_null() {
+                return Err(STATUS_INSUFFICIENT_RESOURCES);
+            }
+            let list = Self { buffer, size };
+            #[allow(clippy::cast_possible_truncation, reason = "at most MAX_MODULE_BUFFER")]
+            let length = size as u32;
+            // SAFETY: the buffer is writable for `size` bytes.
+            status = unsafe {
+                ZwQuerySystemInformation(
+                    SYSTEM_MODULE_INFORMATION,
+                    buffer.cast(),
+                    length,
+                    &raw mut needed,
+                )
+            };
+            if status >= 0 {
+                return Ok(list);
+            }
+        }
+        Err(status)
+    }
+
+    const fn bytes(&self) -> &[u8] {
+        // SAFETY: a live, zero-initialised pool block of `size` bytes owned by `self`.
+        unsafe { core::slice::from_raw_parts(self.buffer, self.size) }
+    }
+
+    /// The module containing `routine`: its file name and the offset.
+    fn find(&self, routine: u64) -> Option<([u8; 32], u64)> {
+        let bytes = self.bytes();
+        let count = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        let fits = (bytes.len() - module_field::FIRST) / module_field::SIZE;
+        (0..count.min(fits)).find_map(|index| {
+            let start = module_field::FIRST + index * module_field::SIZE;
+            let entry = bytes.get(start..start + module_field::SIZE)?;
+            let field = |at: usize, n: usize| entry.get(at..at + n);
+            let base = u64::from_le_bytes(field(module_field::IMAGE_BASE, 8)?.try_into().ok()?);
+            let size = u32::from_le_bytes(field(module_field::IMAGE_SIZE, 4)?.try_into().ok()?);
+            let offset = routine.checked_sub(base).filter(|o| *o < u64::from(size))?;
+            let name_at = usize::from(u16::from_le_bytes(
+                field(module_field::OFFSET_TO_FILE_NAME, 2)?
+                    .try_into()
+                    .ok()?,
+            ));
+            let path = field(module_field::FULL_PATH_NAME, module_field::FULL_PATH_LEN)?;
+            let file = path.get(name_at..).unwrap_or(path);
+            let mut name = [0u8; 32];
+            for (slot, &b) in name.iter_mut().zip(file.iter().take_while(|&&b| b != 0)) {
+                *slot = if b.is_ascii_graphic() || b == b' ' {
+                    b
+                } else {
+                    b'?'
+                };
+            }
+            Some((name, offset))
+        })
+    }
+}
+
+impl Drop for ModuleList {
+    fn drop(&mut self) {
+        // SAFETY: our pool block, freed once, with the tag it was allocated with.
+        unsafe { ExFreePoolWithTag(self.buffer.cast(), POOL_TAG) };
+    }
+}
+
+// --- The reply -----------------------------------------------------------
+
+struct EntryWriter<'a> {
+    out: &'a mut [u8],
+    count: u32,
+    returned: u32,
+}
+
+impl EntryWriter<'_> {
+    fn push(&mut self, entry: &RegistrationEntry) {
+        self.count = self.count.saturating_add(1);
+        if self.returned as usize >= MAX_REGISTRATION_ENTRIES {
+            return;
+        }
+        let offset = size_of::<RegistrationListHeader>()
+            + self.returned as usize * size_of::<RegistrationEntry>();
+        if let Some(rest) = self.out.get_mut(offset..)
+            && write_pod(entry, rest).is_some()
+        {
+            self.returned += 1;
+        }
+    }
+
+    fn finish(self, objects: u32) -> usize {
+        let header = RegistrationListHeader {
+            version: PROTOCOL_VERSION,
+            count: self.count,
+            returned: self.returned,
+            objects,
+        };
+        let _ = write_pod(&header, self.out);
+        size_of::<RegistrationListHeader>()
+            + self.returned as usize * size_of::<RegistrationEntry>()
+    }
+}
+
+/// Totals for the debug line.
+#[derive(Default)]
+struct Totals {
+    objects: u32,
+    registrations: u32,
+    unrecognised: u32,
+    unavailable: u32,
+}
+
+fn entry_for(index: u32, name: &[u16], status: u32, detail: u32) -> RegistrationEntry {
+    let mut object = WStr::default();
+    object.set_from_utf16(name);
+    RegistrationEntry {
+        object_index: index,
+        status,
+        detail,
+        allow_multiple: u32::MAX,
+        routine: 0,
+        offset: 0,
+        module: [0; 32],
+        object,
+        reserved: [0; 2],
+    }
+}
+
+/// Opens object `name`, walks it and writes its entries.
+fn walk_named(
+    name: &[u16],
+    modules: Option<&ModuleList>,
+    writer: &mut EntryWriter<'_>,
+    totals: &mut Totals,
+) {
+    let index = totals.objects;
+    totals.objects += 1;
+    let Ok(length) = u16::try_from(name.len() * 2) else {
+        return;
+    };
+    let unicode = UNICODE_STRING {
+        Length: length,
+        MaximumLength: length,
+        Buffer: name.as_ptr().cast_mut(),
+    };
+    let object = match CallbackObject::<System>::open(&unicode) {
+        Ok(object) => object,
+        Err(failure) => {
+            totals.unavailable += 1;
+            writer.push(&entry_for(
+                index,
+                name,
+                registration_status::OBJECT_UNAVAILABLE,
+                failure.status.cast_unsigned(),
+            ));
+            return;
+        }
+    };
+    // SAFETY: `object` holds a reference until it drops, after the walk.
+    let walked = unsafe { walk_object(object.as_ptr().cast_const().cast()) };
+    drop(object);
+    let walked = match walked {
+        Ok(walked) => walked,
+        Err(check) => {
+            totals.unrecognised += 1;
+            writer.push(&entry_for(
+                index,
+                name,
+                registration_status::LAYOUT_NOT_RECOGNISED,
+                check,
+            ));
+            return;
+        }
+    };
+    let mut entry = entry_for(index, name, registration_status::NO_REGISTRATIONS, 0);
+    entry.allow_multiple = u32::from(walked.allow_multiple);
+    if walked.count == 0 {
+        writer.push(&entry);
+        return;
+    }
+    for &routine in &walked.routines[..walked.count] {
+        totals.registrations += 1;
+        entry.routine = routine;
+        (entry.status, entry.module, entry.offset) = match modules.map(|m| m.find(routine)) {
+            Some(Some((module, offset))) => (registration_status::IN_MODULE, module, offset),
+            Some(None) => (registration_status::NO_MODULE, [0; 32], 0),
+            None => (registration_status::MODULES_UNAVAILABLE, [0; 32], 0),
+        };
+        writer.push(&entry);
+    }
+}
+
+/// `IOCTL_KCB_LIST_REGISTRATIONS`: every object of the `\Callback`
+/// directory (the catalog's names if the directory cannot be read) with the
+/// routines registered on it. The caller checks [`walk_enabled`].
+///
+/// # Errors
+/// [`RequestError::TooSmall`] if `out` cannot hold the header.
+///
+/// # IRQL
+/// PASSIVE_LEVEL.
+pub fn write_registrations(out: &mut [u8]) -> Result<usize, RequestError> {
+    if out.len() < size_of::<RegistrationListHeader>() {
+        return Err(RequestError::TooSmall);
+    }
+    let modules = match ModuleList::query() {
+        Ok(list) => Some(list),
+        Err(status) => {
+            kprintln!(
+                "registration walk: module list unavailable: status={:#010X}",
+                status.cast_unsigned()
+            );
+            None
+        }
+    };
+    let mut writer = EntryWriter {
+        out,
+        count: 0,
+        returned: 0,
+    };
+    let mut totals = Totals::default();
+    let _ = callbacks::walk_directory(|name| {
+        walk_named(name, modules.as_ref(), &mut writer, &mut totals)
+    });
+    if totals.objects == 0 {
+        for entry in &CATALOG {
+            walk_named(
+                entry.name.units(),
+                modules.as_ref(),
+                &mut writer,
+                &mut totals,
+            );
+        }
+    }
+    drop(modules);
+    kprintln!(
+        "registration walk: {} objects, {} registrations, {} layouts not recognised, {} unavailable",
+        totals.objects,
+        totals.registrations,
+        totals.unrecognised,
+        totals.unavailable
+    );
+    Ok(writer.finish(totals.objects))
+}

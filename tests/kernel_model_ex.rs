@@ -1,0 +1,1452 @@
+//! Host tests of the callback-object path (`ExCreateCallback`,
+//! `ExRegisterCallback`, `ExNotifyCallback`, `ExUnregisterCallback`, the
+//! `\Callback` map) and of the registration walker, through the REAL
+//! driver: its DriverEntry/DriverUnload, IOCTLs and observer routine, linked
+//! against the kernel model (`crates/ntsim`), and, end to end, through
+//! kcbctl's own command logic.
+//!
+//! Each test boots a fresh model (which also serialises the tests: the
+//! driver's statics are global) and ends with no simulated bug check
+//! recorded unless it checks one on purpose.
+
+#![allow(
+    clippy::significant_drop_tightening,
+    reason = "each test holds its Kernel (the model's lock) until it ends, on purpose"
+)]
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::Duration;
+
+use kcallbacks::callbacks::CATALOG;
+use kcallbacks::ex::{CallbackObject, Owned};
+use kcallbacks::unicode::WideName;
+use kcb_proto::{
+    CallbackObjectPayload, EventRecord, IOCTL_KCB_LIST_CALLBACK_OBJECTS,
+    IOCTL_KCB_LIST_REGISTRATIONS, IOCTL_KCB_NOTIFY, Ioctl, ListCallbackObjectsRequest,
+    ListRegistrationsRequest, NotifyRequest, REGISTRATION_BUFFER_SIZE, RegistrationEntry,
+    RegistrationState, SourceId, bytes_of, decode_callback_objects, decode_registrations,
+    layout_check, registration_status,
+};
+use ntsim::excallback::{self, POWER_PORT_OWNER};
+use ntsim::irql::{DISPATCH_LEVEL, PASSIVE_LEVEL, with_irql};
+use ntsim::{Kernel, faults, poll_until, trigger};
+use wdk_sys::ntddk::{
+    ExCreateCallback, ExNotifyCallback, ExRegisterCallback, ExUnregisterCallback,
+    KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, ObfDereferenceObject,
+};
+use wdk_sys::{
+    KEVENT, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_INVALID_DEVICE_STATE, STATUS_NOT_SUPPORTED, STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
+};
+
+mod common;
+#[allow(clippy::wildcard_imports)]
+use common::*;
+
+const OWN: &str = "\\Callback\\KCallbacks";
+/// `PO_CB_AC_STATUS` and `PO_CB_LID_SWITCH_STATE` (kernel-semantics §1, System-defined objects.4).
+const PO_CB_AC_STATUS: u32 = 1;
+const PO_CB_LID_SWITCH_STATE: u32 = 4;
+/// `STATUS_OBJECT_NAME_NOT_FOUND` as the report line prints it.
+const NAME_NOT_FOUND: &str = "0xC0000034";
+
+// --- Helpers -------------------------------------------------------------------
+
+/// A callback-object event: (object name, argument1, argument2, IRQL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Notification {
+    object: String,
+    argument1: u64,
+    argument2: u64,
+    irql: u8,
+}
+
+fn notification(record: &EventRecord) -> Option<Notification> {
+    if record.source() != Some(SourceId::CallbackObject) {
+        return None;
+    }
+    let payload = record.payload::<CallbackObjectPayload>()?;
+    Some(Notification {
+        object: String::from_utf16_lossy(payload.name.as_units()),
+        argument1: payload.argument1,
+        argument2: payload.argument2,
+        irql: record.header.irql,
+    })
+}
+
+/// Reads events until `wanted` callback-object notifications matching
+/// `filter` arrived (bounded); returns them in arrival order.
+fn wait_for_notifications(
+    kernel: &mut Kernel,
+    wanted: usize,
+    filter: impl Fn(&Notification) -> bool,
+) -> Vec<Notification> {
+    let mut found = Vec::new();
+    let arrived = poll_until(DRAIN_TIMEOUT, || {
+        found.extend(
+            read_events(kernel, 64)
+                .iter()
+                .filter_map(notification)
+                .filter(|n| filter(n)),
+        );
+        found.len() >= wanted
+    });
+    assert!(arrived, "only {found:?} within {DRAIN_TIMEOUT:?}");
+    found
+}
+
+/// The line `print_outcome` prints for a catalog object.
+fn object_line(name: &str, word: &str, status: &str) -> String {
+    format!("kcallbacks: register {name}: {word} status={status}")
+}
+
+fn has_line(kernel: &Kernel, line: &str) -> bool {
+    driver_lines(kernel).iter().any(|l| l == line)
+}
+
+fn catalog_names() -> Vec<String> {
+    CATALOG
+        .iter()
+        .map(|e| String::from_utf16_lossy(e.name.units()))
+        .collect()
+}
+
+/// `ExCreateCallback` from the test (as another driver would).
+fn create_callback(name: &str, create: bool, allow_multiple: bool) -> (i32, PCALLBACK_OBJECT) {
+    let mut name = ntsim::unicode::OwnedUnicode::new(name);
+    let mut attributes = OBJECT_ATTRIBUTES {
+        ObjectName: name.as_ptr(),
+        ..Default::default()
+    };
+    let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
+    // SAFETY: valid out pointer and attributes naming a live string.
+    let status = unsafe {
+        ExCreateCallback(
+            &raw mut object,
+            &raw mut attributes,
+            u8::from(create),
+            u8::from(allow_multiple),
+        )
+    };
+    (status, object)
+}
+
+type Routine = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void);
+
+fn register(object: PCALLBACK_OBJECT, routine: Routine, context: usize) -> *mut c_void {
+    // SAFETY: a live object; a 'static routine; the context is an integer.
+    unsafe { ExRegisterCallback(object, Some(routine), context as *mut c_void) }
+}
+
+fn unregister(handle: *mut c_void) {
+    // SAFETY: a handle ExRegisterCallback returned, removed once.
+    unsafe { ExUnregisterCallback(handle) };
+}
+
+fn dereference(object: PCALLBACK_OBJECT) {
+    // SAFETY: drops the reference ExCreateCallback took, once.
+    let _ = unsafe { ObfDereferenceObject(object.cast()) };
+}
+
+/// `NTSTATUS` -> the Win32 code `DeviceIoControl` reports (the pairs of
+/// kernel/ntstatus-values as `RtlNtStatusToDosError` maps them).
+const fn win32_of(status: i32) -> u32 {
+    match status.cast_unsigned() {
+        0xC000_0010 => 1,    // STATUS_INVALID_DEVICE_REQUEST
+        0xC000_0022 => 5,    // STATUS_ACCESS_DENIED
+        0xC000_0004 => 24,   // STATUS_INFO_LENGTH_MISMATCH
+        0xC000_00BB => 50,   // STATUS_NOT_SUPPORTED
+        0xC000_000D => 87,   // STATUS_INVALID_PARAMETER
+        0xC000_0023 => 122,  // STATUS_BUFFER_TOO_SMALL
+        0xC000_0059 => 1306, // STATUS_REVISION_MISMATCH
+        _ => 317,            // ERROR_MR_MID_NOT_FOUND
+    }
+}
+
+/// kcbctl's `Driver` over the model's `DeviceIoControl`.
+struct ModelDriver<'a>(&'a mut Kernel);
+
+impl kcbctl::Driver for ModelDriver<'_> {
+    fn control(
+        &mut self,
+        ioctl: Ioctl,
+        input: &[u8],
+        output_len: usize,
+    ) -> Result<Vec<u8>, kcbctl::Error> {
+        let (status, out) = self.0.device_io_control(ioctl.code(), input, output_len);
+        if status < 0 {
+            Err(kcbctl::Error::Request {
+                ioctl,
+                code: win32_of(status),
+            })
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+/// Runs a kcbctl command line against the loaded driver: (result, stdout, stderr).
+fn kcbctl(kernel: &mut Kernel, args: &[&str]) -> (Result<(), String>, String, String) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let command = kcbctl::parse_args(&args).expect("a valid kcbctl command line");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let stop = AtomicBool::new(false);
+    let mut console = kcbctl::Console {
+        out: &mut out,
+        err: &mut err,
+        stop: &stop,
+        poll_interval: Duration::from_millis(1),
+    };
+    let result =
+        kcbctl::run(&command, &mut ModelDriver(kernel), &mut console).map_err(|e| e.to_string());
+    (
+        result,
+        String::from_utf8(out).expect("UTF-8 stdout"),
+        String::from_utf8(err).expect("UTF-8 stderr"),
+    )
+}
+
+fn list_registrations(kernel: &mut Kernel) -> (i32, Vec<RegistrationEntry>, u32) {
+    let (status, out) = kernel.device_io_control(
+        IOCTL_KCB_LIST_REGISTRATIONS,
+        bytes_of(&ListRegistrationsRequest::new()),
+        REGISTRATION_BUFFER_SIZE,
+    );
+    if status < 0 {
+        return (status, Vec::new(), 0);
+    }
+    let list = decode_registrations(&out).expect("a valid LIST_REGISTRATIONS reply");
+    assert_eq!(list.header.count, list.header.returned, "everything fits");
+    (status, list.entries.iter().collect(), list.header.objects)
+}
+
+fn entries_of<'a>(entries: &'a [RegistrationEntry], object: &str) -> Vec<&'a RegistrationEntry> {
+    entries
+        .iter()
+        .filter(|e| String::from_utf16_lossy(e.object.as_units()) == object)
+        .collect()
+}
+
+/// Disjoint synthetic modules around `routines`: (path, base, size) each,
+/// the base a little below the routine so the offset is not 0.
+fn modules_around(routines: &[(&str, usize)]) -> Vec<(String, usize, u32)> {
+    let mut sorted: Vec<(&str, usize)> = routines.to_vec();
+    sorted.sort_by_key(|r| r.1);
+    let mut modules = Vec::new();
+    for (i, (name, address)) in sorted.iter().enumerate() {
+        let below = if i == 0 {
+            0x40
+        } else {
+            ((address - sorted[i - 1].1) / 2).min(0x40)
+        };
+        let above = sorted
+            .get(i + 1)
+            .map_or(0x40, |next| ((next.1 - address) / 2).clamp(1, 0x40));
+        let path = format!("\\SystemRoot\\System32\\drivers\\{name}");
+        modules.push((path, address - below, u32::try_from(below + above).unwrap()));
+    }
+    modules
+}
+
+fn add_modules(routines: &[(&str, usize)]) -> Vec<(String, usize, u32)> {
+    let modules = modules_around(routines);
+    for (path, base, size) in &modules {
+        excallback::add_module(path, *base, *size);
+    }
+    modules
+}
+
+/// The driver's observer routine (the one it registers on every object).
+fn observer_address() -> usize {
+    excallback::object(OWN)
+        .expect("the driver's object")
+        .callbacks[0]
+}
+
+// Routines the tests register.
+
+static ORDER: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+/// `CallbackObject` events the driver had seen when the first test routine ran.
+static SEEN_BY_FIRST: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+fn callback_events_seen() -> usize {
+    let counters = kcallbacks::events::COUNTERS.snapshot();
+    usize::try_from(counters[SourceId::CallbackObject.index()].seen).unwrap()
+}
+
+unsafe extern "C" fn first_routine(_: *mut c_void, _: *mut c_void, _: *mut c_void) {
+    SEEN_BY_FIRST.store(callback_events_seen(), Ordering::SeqCst);
+    ORDER.lock().unwrap().push("first");
+}
+
+unsafe extern "C" fn second_routine(_: *mut c_void, _: *mut c_void, _: *mut c_void) {
+    ORDER.lock().unwrap().push("second");
+}
+
+unsafe extern "C" fn third_routine(_: *mut c_void, _: *mut c_void, _: *mut c_void) {
+    ORDER.lock().unwrap().push("third");
+}
+
+// --- 1. Load -------------------------------------------------------------------
+
+#[test]
+fn load_creates_the_own_object_and_observes_every_system_object() {
+    let mut kernel = loaded();
+    let own = excallback::object(OWN).expect("\\Callback\\KCallbacks exists");
+    assert!(
+        own.permanent && own.allow_multiple && !own.system,
+        "{own:?}"
+    );
+    assert_eq!(own.driver_references, 1, "the driver holds one reference");
+    assert_eq!(own.callbacks.len(), 1, "the driver's observer: {own:?}");
+    assert!(has_line(
+        &kernel,
+        &format!("kcallbacks: register ExCreateCallback({OWN}): ok status=0x00000000")
+    ));
+    assert!(has_line(
+        &kernel,
+        &format!("kcallbacks: register ExRegisterCallback({OWN}): ok status=0x00000000")
+    ));
+    let observer = own.callbacks[0];
+
+    let catalog = catalog_names();
+    for (name, allow_multiple) in excallback::SYSTEM_OBJECTS {
+        assert!(
+            catalog.iter().any(|c| c == name),
+            "{name} is not in the driver's catalog"
+        );
+        let object = excallback::object(name).expect("a system object");
+        if *allow_multiple {
+            assert!(
+                has_line(&kernel, &object_line(name, "ok", "0x00000000")),
+                "{name}: {:#?}",
+                driver_lines(&kernel)
+            );
+            assert_eq!(
+                object.callbacks,
+                [observer],
+                "{name}: the observer is registered once"
+            );
+        } else {
+            // \Callback\PowerPort: one callback, the system's.
+            assert!(
+                has_line(
+                    &kernel,
+                    &format!(
+                        "{} (object allows a single callback and has one)",
+                        object_line(name, "unavailable", "0xC0000001")
+                    )
+                ),
+                "{name}: {:#?}",
+                driver_lines(&kernel)
+            );
+            assert!(object.callbacks.is_empty());
+            assert_eq!(object.system_callbacks, [POWER_PORT_OWNER]);
+        }
+    }
+    // Catalog objects this system does not have.
+    let missing: Vec<&String> = catalog
+        .iter()
+        .skip(1)
+        .filter(|c| excallback::object(c).is_none())
+        .collect();
+    assert!(missing.len() >= 5, "{missing:?}");
+    for name in missing {
+        assert!(
+            has_line(
+                &kernel,
+                &format!(
+                    "{} (no such object on this system)",
+                    object_line(name, "unavailable", NAME_NOT_FOUND)
+                )
+            ),
+            "{name}: {:#?}",
+            driver_lines(&kernel)
+        );
+    }
+    // The report carries the own object's two entries.
+    let entries = report_entries(&mut kernel);
+    for api in [
+        format!("ExCreateCallback({OWN})"),
+        format!("ExRegisterCallback({OWN})"),
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|(n, s, _)| *n == api && *s == RegistrationState::Registered),
+            "{api}: {entries:?}"
+        );
+    }
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 2. IOCTL_KCB_NOTIFY -----------------------------------------------------
+
+#[test]
+fn notify_ioctl_event_arrives_through_read_events() {
+    let mut kernel = loaded();
+    let (status, out) =
+        kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(1, 2)), 0);
+    assert_eq!((status, out.len()), (STATUS_SUCCESS, 0));
+    // Events earlier tests left in the driver's static queue carry other
+    // arguments; this one is told apart by its own.
+    let found = wait_for_notifications(&mut kernel, 1, |n| n.object == OWN && n.argument2 == 2);
+    assert_eq!(
+        found[0],
+        Notification {
+            object: OWN.to_owned(),
+            argument1: 1,
+            argument2: 2,
+            irql: PASSIVE_LEVEL,
+        }
+    );
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 3. kcbctl end to end --------------------------------------------------------
+
+#[test]
+fn kcbctl_notify_then_events_json_end_to_end() {
+    let mut kernel = loaded();
+    let (result, out, err) = kcbctl(&mut kernel, &["notify", "0x1234", "5678"]);
+    assert_eq!(result, Ok(()), "{err}");
+    assert!(
+        out.contains("ExNotifyCallback(argument1=0x1234, argument2=0x162e)"),
+        "{out}"
+    );
+    // The drain moves the event to the client queue within ~100 ms: run
+    // `events --json` until its line is there.
+    let mut line = None;
+    let arrived = poll_until(DRAIN_TIMEOUT, || {
+        let (result, out, err) = kcbctl(&mut kernel, &["events", "--json"]);
+        assert_eq!(result, Ok(()), "{err}");
+        line = out
+            .lines()
+            .find(|l| {
+                l.contains("\"source\":\"CallbackObject\"") && l.contains("\"argument1\":4660,")
+            })
+            .map(str::to_owned);
+        line.is_some()
+    });
+    assert!(
+        arrived,
+        "no CallbackObject JSON line within {DRAIN_TIMEOUT:?}"
+    );
+    let line = line.unwrap_or_default();
+    for field in [
+        "\"source\":\"CallbackObject\"",
+        "\"object\":\"\\\\Callback\\\\KCallbacks\"",
+        // JSON numbers: 0x1234 and 5678.
+        "\"argument1\":4660,",
+        "\"argument2\":5678",
+        "\"irql\":0",
+    ] {
+        assert!(line.contains(field), "{field} missing in {line}");
+    }
+    assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 4. Order, multiple and single registrations --------------------------------
+
+#[test]
+fn registration_order_is_notification_order() {
+    let mut kernel = loaded();
+    ORDER.lock().unwrap().clear();
+    let (status, object) = create_callback(OWN, false, false);
+    assert_eq!(status, STATUS_SUCCESS, "the driver's object opens");
+    let first = register(object, first_routine, 1);
+    let second = register(object, second_routine, 2);
+    assert!(
+        !first.is_null() && !second.is_null(),
+        "multiple registrations on one object"
+    );
+    let info = excallback::object(OWN).unwrap();
+    assert_eq!(
+        info.callbacks,
+        [
+            observer_address(),
+            first_routine as *const () as usize,
+            second_routine as *const () as usize
+        ]
+    );
+    let before = callback_events_seen();
+    let (status, _) =
+        kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(7, 8)), 0);
+    assert_eq!(status, STATUS_SUCCESS);
+    // FIFO: the driver's observer (registered first, at load) had already
+    // recorded its event when the first test routine ran, which ran before
+    // the second.
+    assert_eq!(*ORDER.lock().unwrap(), ["first", "second"]);
+    assert_eq!(SEEN_BY_FIRST.load(Ordering::SeqCst), before + 1);
+    let found = wait_for_notifications(&mut kernel, 1, |n| n.object == OWN && n.argument1 == 7);
+    assert_eq!(found[0].argument2, 8);
+    unregister(second);
+    unregister(first);
+    dereference(object);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn an_object_that_allows_one_callback_refuses_the_second() {
+    let kernel = loaded();
+    let name = "\\Callback\\NtsimExSingle";
+    let (status, object) = create_callback(name, true, false);
+    assert_eq!(status, STATUS_SUCCESS);
+    let first = register(object, first_routine, 0);
+    assert!(!first.is_null());
+    assert!(
+        register(object, second_routine, 0).is_null(),
+        "ExRegisterCallback returns NULL"
+    );
+    assert_eq!(
+        excallback::object(name).unwrap().callbacks,
+        [first_routine as *const () as usize]
+    );
+    // Opening it again ignores AllowMultipleCallbacks (wdm/nf-wdm-excreatecallback).
+    let (status, again) = create_callback(name, true, true);
+    assert_eq!((status, again), (STATUS_SUCCESS, object));
+    assert!(register(again, third_routine, 0).is_null());
+    dereference(again);
+    // The system's PowerPort refuses the same way.
+    let (_, power_port) = create_callback("\\Callback\\PowerPort", false, true);
+    assert!(register(power_port, second_routine, 0).is_null());
+    dereference(power_port);
+    unregister(first);
+    dereference(object);
+    assert!(
+        excallback::object(name).is_none(),
+        "temporary: gone with its last reference"
+    );
+    drop(kernel);
+}
+
+// --- 5. Unregister waits ---------------------------------------------------------
+
+struct EventCell(std::cell::UnsafeCell<KEVENT>);
+// SAFETY: only touched through the model's Ke routines.
+unsafe impl Sync for EventCell {}
+// SAFETY: all-zero is a valid KEVENT before KeInitializeEvent.
+static RELEASE: EventCell = EventCell(std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() }));
+static RUNNING: Mutex<Option<Arc<Barrier>>> = Mutex::new(None);
+static FINISHED: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "C" fn blocking_routine(_: *mut c_void, _: *mut c_void, _: *mut c_void) {
+    let running = RUNNING.lock().unwrap().clone().unwrap();
+    running.wait();
+    // SAFETY: initialised by the test before the notification.
+    let _ = unsafe { KeWaitForSingleObject(RELEASE.0.get().cast(), 0, 0, 0, std::ptr::null_mut()) };
+    FINISHED.store(true, Ordering::SeqCst);
+}
+
+/// kernel-semantics §1 ExUnregisterCallback.3: whether it waits for calls in
+/// flight is SILENT. The model chose to wait (see crates/ntsim/src/excallback.rs):
+/// this proves that it does, with the driver's own notify as the caller.
+#[test]
+fn unregister_waits_for_a_notification_in_flight() {
+    let mut kernel = loaded();
+    FINISHED.store(false, Ordering::SeqCst);
+    let running = Arc::new(Barrier::new(2));
+    *RUNNING.lock().unwrap() = Some(running.clone());
+    // SAFETY: a writable KEVENT in static storage.
+    unsafe { KeInitializeEvent(RELEASE.0.get(), wdk_sys::_EVENT_TYPE::NotificationEvent, 0) };
+    let (_, object) = create_callback(OWN, false, false);
+    let handle = register(object, blocking_routine, 0) as usize;
+    // The driver's notify (IOCTL_KCB_NOTIFY's path) in another thread.
+    let notifier = std::thread::spawn(|| kcallbacks::callbacks::notify_own(3, 4));
+    running.wait();
+    let returned = Arc::new(AtomicBool::new(false));
+    let remover = {
+        let returned = returned.clone();
+        std::thread::spawn(move || {
+            unregister(handle as *mut c_void);
+            // The callback finished before ExUnregisterCallback returned.
+            let finished = FINISHED.load(Ordering::SeqCst);
+            returned.store(true, Ordering::SeqCst);
+            finished
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !returned.load(Ordering::SeqCst),
+        "ExUnregisterCallback returned while its callback was still running"
+    );
+    assert!(
+        excallback::object(OWN).unwrap().callbacks.len() == 1,
+        "unlinked at once: no new notification reaches it"
+    );
+    // SAFETY: releases the callback.
+    unsafe { KeSetEvent(RELEASE.0.get(), 0, 0) };
+    assert!(
+        remover.join().unwrap(),
+        "ExUnregisterCallback returned before the callback finished"
+    );
+    assert_eq!(notifier.join().unwrap(), Some(Ok(())));
+    dereference(object);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 6. IRQL ----------------------------------------------------------------------
+
+#[test]
+fn notify_at_dispatch_level_runs_the_callbacks_at_dispatch_level() {
+    let mut kernel = loaded();
+    let result = with_irql(DISPATCH_LEVEL, || {
+        kcallbacks::callbacks::notify_own(0x51, 0x52)
+    });
+    assert_eq!(result, Some(Ok(())));
+    let found = wait_for_notifications(&mut kernel, 1, |n| n.object == OWN && n.argument1 == 0x51);
+    assert_eq!(
+        (found[0].argument2, found[0].irql),
+        (0x52, DISPATCH_LEVEL),
+        "irql=2 in the header"
+    );
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+static HIGH_NAME: WideName = WideName::new("\\Callback\\NtsimExHigh");
+static HIGH_CONTEXT: AtomicU32 = AtomicU32::new(0);
+
+unsafe extern "C" fn high_routine(context: *mut c_void, _: *mut c_void, _: *mut c_void) {
+    // SAFETY: the context is HIGH_CONTEXT.
+    unsafe { &*context.cast::<AtomicU32>() }.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn notify_above_dispatch_level_is_refused_by_the_driver_and_a_violation_in_the_model() {
+    let kernel = loaded();
+    let dirql = 5;
+    // The driver's own wrapper, on an object it owns.
+    let object =
+        CallbackObject::<Owned>::create_or_open(&HIGH_NAME.as_unicode_string(), true, false)
+            .expect("a driver-owned object");
+    let registration = object
+        .register(high_routine, &HIGH_CONTEXT)
+        .expect("registered");
+    assert_eq!(with_irql(DISPATCH_LEVEL, || object.notify(1, 2)), Ok(()));
+    assert_eq!(
+        HIGH_CONTEXT.load(Ordering::SeqCst),
+        1,
+        "ran at DISPATCH_LEVEL"
+    );
+    assert_eq!(
+        with_irql(dirql, || object.notify(1, 2)),
+        Err(STATUS_INVALID_DEVICE_STATE)
+    );
+    assert_eq!(
+        with_irql(dirql, || kcallbacks::callbacks::notify_own(1, 2)),
+        Some(Err(STATUS_INVALID_DEVICE_STATE))
+    );
+    assert_eq!(
+        HIGH_CONTEXT.load(Ordering::SeqCst),
+        1,
+        "nothing ran above DISPATCH_LEVEL"
+    );
+    kernel.assert_no_bugchecks();
+    // Called directly, it is a verifier violation (0xC4/0xE5) and nothing runs.
+    // SAFETY: the live object; the call is the violation under test.
+    with_irql(dirql, || unsafe {
+        ExNotifyCallback(
+            object.as_ptr().cast(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    });
+    let check = kernel.expect_bugcheck(C4, 0xE5);
+    assert_eq!(check.params[1], u64::from(dirql));
+    assert!(check.text.contains("ExNotifyCallback"), "{check}");
+    assert_eq!(HIGH_CONTEXT.load(Ordering::SeqCst), 1);
+    drop(registration);
+    drop(object);
+    assert!(excallback::object("\\Callback\\NtsimExHigh").is_none());
+    HIGH_CONTEXT.store(0, Ordering::SeqCst);
+    drop(kernel);
+}
+
+// --- 7. System objects ----------------------------------------------------------
+
+#[test]
+fn system_object_notifications_reach_the_observers_without_allocating() {
+    let mut kernel = loaded();
+    assert_eq!(
+        trigger::set_system_time(133_000_000_000_000_000),
+        1,
+        "the driver's observer"
+    );
+    let found = wait_for_notifications(&mut kernel, 1, |n| n.object.ends_with("\\SetSystemTime"));
+    assert_eq!(
+        (found[0].argument1, found[0].argument2),
+        (0, 0),
+        "Arg1 and Arg2 unused"
+    );
+
+    let made = ntsim::pool::count_allocations(|| {
+        assert_eq!(
+            trigger::power_state(PO_CB_AC_STATUS, false, PASSIVE_LEVEL),
+            1
+        );
+    });
+    assert_eq!(made, 0, "the observer allocated pool");
+    assert_eq!(
+        trigger::power_state(PO_CB_LID_SWITCH_STATE, true, DISPATCH_LEVEL),
+        1
+    );
+    let found = wait_for_notifications(&mut kernel, 2, |n| n.object == "\\Callback\\PowerState");
+    assert_eq!(
+        found
+            .iter()
+            .map(|n| (n.argument1, n.argument2, n.irql))
+            .collect::<Vec<_>>(),
+        [
+            (u64::from(PO_CB_AC_STATUS), 0, PASSIVE_LEVEL),
+            (u64::from(PO_CB_LID_SWITCH_STATE), 1, DISPATCH_LEVEL)
+        ]
+    );
+
+    assert!(
+        trigger::processor_add(3) >= 0,
+        "the observer does not fail the add"
+    );
+    let found = wait_for_notifications(&mut kernel, 2, |n| n.object == "\\Callback\\ProcessorAdd");
+    for n in &found {
+        assert!(
+            n.argument1 != 0 && n.argument2 != 0,
+            "context and status pointers: {n:?}"
+        );
+        assert_eq!(n.irql, DISPATCH_LEVEL);
+    }
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 8. Unload and reload -------------------------------------------------------
+
+fn callback_directory() -> Vec<String> {
+    ntsim::ob::children("\\Callback")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
+}
+
+#[test]
+fn unload_leaves_nothing_and_a_reload_creates_the_object_again() {
+    let mut kernel = loaded();
+    assert!(callback_directory().contains(&"KCallbacks".to_owned()));
+    for round in 0..2 {
+        ntsim::dbgprint::clear();
+        kernel.unload_driver();
+        assert!(
+            !callback_directory().contains(&"KCallbacks".to_owned()),
+            "round {round}: \\Callback\\KCallbacks is still in the directory"
+        );
+        assert!(
+            excallback::object(OWN).is_none(),
+            "round {round}: the object still exists"
+        );
+        assert!(
+            ntsim::ddi::calls()
+                .iter()
+                .any(|c| c.ddi == "ObMakeTemporaryObject")
+        );
+        assert!(has_line(
+            &kernel,
+            &format!("kcallbacks: unregister ExCreateCallback({OWN}): removed")
+        ));
+        assert_nothing_left(&kernel);
+        assert_eq!(
+            kernel.load_driver(),
+            STATUS_SUCCESS,
+            "reload in the same boot"
+        );
+        let own = excallback::object(OWN).expect("created again");
+        assert!(own.permanent && own.callbacks.len() == 1, "{own:?}");
+        assert!(has_line(
+            &kernel,
+            &format!("kcallbacks: register ExCreateCallback({OWN}): ok status=0x00000000")
+        ));
+    }
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 9. Fault injection -----------------------------------------------------------
+
+/// Lines that tell what the Ex path did: register/unregister outcomes of
+/// callback objects and the map.
+fn ex_lines(kernel: &Kernel) -> Vec<String> {
+    driver_lines(kernel)
+        .into_iter()
+        .filter(|l| {
+            l.contains("\\Callback")
+                || l.starts_with("kcallbacks: callback")
+                || l.contains("Callback(")
+        })
+        .collect()
+}
+
+#[test]
+fn fault_injection_at_every_step_of_the_ex_path() {
+    let mut kernel = loaded();
+    let calls: Vec<&'static str> = kernel
+        .driver_entry_calls()
+        .into_iter()
+        .filter(|c| c.failable)
+        .map(|c| c.ddi)
+        .filter(|d| {
+            [
+                "ExCreateCallback",
+                "ExRegisterCallback",
+                "ZwOpenDirectoryObject",
+                "ZwQueryDirectoryObject",
+            ]
+            .contains(d)
+        })
+        .collect();
+    let clean = ex_lines(&kernel);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+    drop(kernel);
+    let count = |ddi: &str| calls.iter().filter(|c| **c == ddi).count();
+    // The own object (open, then create), each catalog object; a register
+    // for the own object and each system object that exists but PowerPort
+    // (whose refusal is decided: not failable); the map.
+    assert_eq!(count("ExCreateCallback"), CATALOG.len() + 1, "{calls:?}");
+    assert_eq!(
+        count("ExRegisterCallback"),
+        excallback::SYSTEM_OBJECTS.len(),
+        "{calls:?}"
+    );
+    assert_eq!(count("ZwOpenDirectoryObject"), 1);
+    assert!(count("ZwQueryDirectoryObject") > excallback::SYSTEM_OBJECTS.len());
+
+    let mut seen = std::collections::HashMap::<&str, u32>::new();
+    for ddi in calls {
+        let nth = *seen.entry(ddi).and_modify(|n| *n += 1).or_insert(1);
+        let mut kernel = boot();
+        faults::fail_nth_on_this_thread(ddi, nth, STATUS_INSUFFICIENT_RESOURCES);
+        assert_eq!(
+            kernel.load_driver(),
+            STATUS_SUCCESS,
+            "{ddi} #{nth}: the driver runs on"
+        );
+        assert_eq!(
+            faults::fired().len(),
+            1,
+            "{ddi} #{nth}: the fault did not fire"
+        );
+        let lines = ex_lines(&kernel);
+        let new: Vec<&String> = lines.iter().filter(|l| !clean.contains(l)).collect();
+        let reported = new.iter().any(|l| {
+            l.contains(": FAILED status=")
+                || l.contains(": unavailable status=")
+                || l.contains("callback map: cannot")
+        });
+        assert!(
+            reported,
+            "{ddi} #{nth}: the failure is not reported: {lines:#?}"
+        );
+        let (status, _) = get_report(&mut kernel);
+        assert_eq!(
+            status, STATUS_SUCCESS,
+            "{ddi} #{nth}: the control device works"
+        );
+        let (status, _) =
+            kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(0xF, 0xF)), 0);
+        let own_exists = excallback::object(OWN).is_some();
+        assert_eq!(
+            status >= 0,
+            own_exists,
+            "{ddi} #{nth}: notify works iff the object exists ({status:#X})"
+        );
+        kernel.unload_driver();
+        assert_nothing_left(&kernel);
+        assert!(
+            excallback::object(OWN).is_none(),
+            "{ddi} #{nth}: the own object is left"
+        );
+    }
+}
+
+// --- 10. The \Callback map -----------------------------------------------------------
+
+#[test]
+fn callback_map_lists_every_object_with_the_observer_state() {
+    let mut kernel = boot();
+    let extra = "\\Callback\\NtsimExThirdParty";
+    let _ = excallback::create_object(extra, true);
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let directory = callback_directory();
+    let (status, out) = kernel.device_io_control(
+        IOCTL_KCB_LIST_CALLBACK_OBJECTS,
+        bytes_of(&ListCallbackObjectsRequest::new()),
+        16 + 64 * 160,
+    );
+    assert_eq!(status, STATUS_SUCCESS);
+    let list = decode_callback_objects(&out).expect("a valid map");
+    assert_eq!(list.header.count, list.header.returned);
+    let entries: Vec<(String, u32, u32, i32)> = list
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                String::from_utf16_lossy(e.name.as_units()),
+                e.index,
+                e.state,
+                e.status,
+            )
+        })
+        .collect();
+    // Every object of the model's directory, in its order, first.
+    for (i, name) in directory.iter().enumerate() {
+        assert_eq!(entries[i].0, format!("\\Callback\\{name}"), "{entries:#?}");
+    }
+    let state_of = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e.0 == name)
+            .unwrap_or_else(|| panic!("{name} missing: {entries:#?}"))
+    };
+    assert_eq!(state_of(extra).1, u32::MAX, "not a catalog object");
+    assert_eq!(state_of(extra).2, 0, "not observed");
+    assert_eq!(
+        (state_of(OWN).1, state_of(OWN).2),
+        (0, RegistrationState::Registered as u32),
+        "the own observer"
+    );
+    for (name, allow_multiple) in excallback::SYSTEM_OBJECTS {
+        let (_, index, state, status) = state_of(name);
+        assert_ne!(*index, u32::MAX);
+        if *allow_multiple {
+            assert_eq!(*state, RegistrationState::Registered as u32, "{name}");
+        } else {
+            assert_eq!(
+                (*state, *status),
+                (RegistrationState::NotAvailable as u32, STATUS_UNSUCCESSFUL),
+                "{name}"
+            );
+        }
+    }
+    // Catalog objects the directory does not have are listed too, unavailable.
+    for name in catalog_names() {
+        let (_, _, state, status) = state_of(&name);
+        if excallback::object(&name).is_none() {
+            assert_eq!(
+                (*state, *status),
+                (
+                    RegistrationState::NotAvailable as u32,
+                    STATUS_OBJECT_NAME_NOT_FOUND
+                ),
+                "{name}"
+            );
+        }
+    }
+    // The load-time debug lines list the same directory.
+    let lines = driver_lines(&kernel);
+    for name in &directory {
+        let full = format!("\\Callback\\{name}");
+        let word = match full.as_str() {
+            _ if full == extra => "not observed",
+            "\\Callback\\PowerPort" => "unavailable",
+            _ => "ok",
+        };
+        let line = format!("kcallbacks: callback map: {full} observer={word}");
+        assert!(lines.contains(&line), "{line} missing: {lines:#?}");
+    }
+    assert!(lines.contains(&format!(
+        "kcallbacks: callback map: {} objects in \\Callback",
+        directory.len()
+    )));
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 11. Success without an object (Wine) ----------------------------------------------
+
+#[test]
+fn success_without_an_object_is_reported_unavailable_and_never_dereferenced() {
+    let mut kernel = boot();
+    excallback::set_success_without_object(true);
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    assert!(
+        has_line(
+            &kernel,
+            &format!(
+                "kcallbacks: register ExCreateCallback({OWN}): unavailable status=0x00000000 (success without an object)"
+            )
+        ),
+        "{:#?}",
+        driver_lines(&kernel)
+    );
+    assert!(has_line(
+        &kernel,
+        "kcallbacks: callback objects unavailable on this system: system objects not observed"
+    ));
+    let calls = ntsim::ddi::calls();
+    for ddi in [
+        "ExRegisterCallback",
+        "ObfDereferenceObject",
+        "ObMakeTemporaryObject",
+        "ExNotifyCallback",
+    ] {
+        assert!(!calls.iter().any(|c| c.ddi == ddi), "{ddi} was called");
+    }
+    let (status, _) =
+        kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(1, 2)), 0);
+    assert_eq!(status, STATUS_NOT_SUPPORTED, "no object to notify");
+    // The walker opens each object the same way: unavailable, never read.
+    kcallbacks::walker::set_walk_enabled(true);
+    let (status, entries, objects) = list_registrations(&mut kernel);
+    kcallbacks::walker::set_walk_enabled(false);
+    assert_eq!(status, STATUS_SUCCESS);
+    assert!(objects as usize >= excallback::SYSTEM_OBJECTS.len());
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.status == registration_status::OBJECT_UNAVAILABLE
+                && e.detail == 0
+                && e.routine == 0)
+    );
+    assert!(
+        !ntsim::ddi::calls()
+            .iter()
+            .any(|c| c.ddi == "ObfDereferenceObject" || c.ddi == "KeAcquireSpinLockRaiseToDpc")
+    );
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- B. The registration walker -----------------------------------------------------------
+
+#[test]
+fn registration_walk_is_opt_in() {
+    let mut kernel = loaded();
+    kcallbacks::walker::set_walk_enabled(false);
+    let (status, _, _) = list_registrations(&mut kernel);
+    assert_eq!(status, STATUS_NOT_SUPPORTED);
+    assert!(
+        !ntsim::ddi::calls()
+            .iter()
+            .any(|c| c.ddi == "ZwQuerySystemInformation")
+    );
+    let (result, out, err) = kcbctl(&mut kernel, &["callbacks", "--registrations"]);
+    assert_eq!(result, Ok(()));
+    assert!(out.contains(OWN), "the object table is printed: {out}");
+    assert!(
+        err.contains("EnableRegistrationWalk") && err.contains("object table only"),
+        "{err}"
+    );
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+const WALK: &str = "\\Callback\\NtsimExWalk";
+
+#[test]
+fn registration_walk_lists_each_routine_with_its_module_and_offset() {
+    let mut kernel = loaded();
+    let (status, object) = create_callback(WALK, true, true);
+    assert_eq!(status, STATUS_SUCCESS);
+    let routines = [first_routine as Routine, second_routine, third_routine];
+    let handles: Vec<*mut c_void> = routines.iter().map(|r| register(object, *r, 0)).collect();
+    let addresses: Vec<usize> = routines.iter().map(|r| *r as *const () as usize).collect();
+    let modules = add_modules(&[
+        ("alpha.sys", addresses[0]),
+        ("beta.sys", addresses[1]),
+        ("gamma.sys", addresses[2]),
+        ("kcallbacks.sys", observer_address()),
+    ]);
+    let module_of = |address: usize| {
+        let (path, base, _) = modules
+            .iter()
+            .find(|(_, base, size)| address >= *base && address - base < *size as usize)
+            .unwrap();
+        (
+            path.rsplit('\\').next().unwrap().to_owned(),
+            (address - base) as u64,
+        )
+    };
+    kcallbacks::walker::set_walk_enabled(true);
+    let (status, entries, objects) = list_registrations(&mut kernel);
+    assert_eq!(status, STATUS_SUCCESS);
+    assert_eq!(
+        objects as usize,
+        callback_directory().len(),
+        "every object of the directory"
+    );
+
+    let walk = entries_of(&entries, WALK);
+    assert_eq!(walk.len(), 3, "{walk:#?}");
+    for (entry, address) in walk.iter().zip(&addresses) {
+        let (module, offset) = module_of(*address);
+        assert_eq!(entry.status, registration_status::IN_MODULE);
+        assert_eq!((entry.routine, entry.allow_multiple), (*address as u64, 1));
+        assert_eq!(
+            (entry.module_str(), entry.offset),
+            (module.as_str(), offset)
+        );
+        assert!(entry.offset > 0);
+    }
+    let own = entries_of(&entries, OWN);
+    assert_eq!(own.len(), 1);
+    assert_eq!(
+        (own[0].module_str(), own[0].offset),
+        ("kcallbacks.sys", module_of(observer_address()).1)
+    );
+    let power_port = entries_of(&entries, "\\Callback\\PowerPort");
+    assert_eq!(power_port.len(), 1);
+    assert_eq!(
+        (
+            power_port[0].module_str(),
+            power_port[0].offset,
+            power_port[0].allow_multiple
+        ),
+        (
+            "ntoskrnl.exe",
+            (POWER_PORT_OWNER - excallback::NTOSKRNL_BASE) as u64,
+            0
+        )
+    );
+    for (name, allow_multiple) in excallback::SYSTEM_OBJECTS.iter().filter(|(_, m)| *m) {
+        let observed = entries_of(&entries, name);
+        assert_eq!(observed.len(), 1, "{name}");
+        assert_eq!(
+            (observed[0].module_str(), observed[0].allow_multiple),
+            ("kcallbacks.sys", u32::from(*allow_multiple))
+        );
+    }
+    // The walk validated every pointer under the object's lock, at
+    // DISPATCH_LEVEL, and freed its pool buffer.
+    let calls = ntsim::ddi::calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.ddi == "KeAcquireSpinLockRaiseToDpc" && c.irql == PASSIVE_LEVEL)
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.ddi == "MmIsAddressValid" && c.irql == DISPATCH_LEVEL)
+    );
+    assert!(calls.iter().any(|c| c.ddi == "ZwQuerySystemInformation"));
+    assert!(ntsim::pool::outstanding().is_empty());
+    assert!(driver_lines(&kernel).iter().any(|l| {
+        l.starts_with("kcallbacks: registration walk: ") && l.contains(" 0 layouts not recognised")
+    }));
+
+    // kcbctl prints the seed's table: object, allows multiple, module!offset.
+    let (result, out, err) = kcbctl(&mut kernel, &["callbacks", "--registrations"]);
+    assert_eq!(result, Ok(()), "{err}");
+    let line_of = |needle: &str| {
+        out.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} missing in {out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        line_of(&format!(
+            "ntoskrnl.exe!{:#x}",
+            POWER_PORT_OWNER - excallback::NTOSKRNL_BASE
+        )),
+        [
+            "\\Callback\\PowerPort",
+            "no",
+            "[x]",
+            "ntoskrnl.exe!0x3c5a10"
+        ]
+    );
+    let (alpha, alpha_offset) = module_of(addresses[0]);
+    assert_eq!(
+        line_of(&format!("{alpha}!")),
+        [WALK, "yes", &format!("{alpha}!{alpha_offset:#x}")]
+    );
+    let (beta, beta_offset) = module_of(addresses[1]);
+    assert_eq!(
+        line_of(&format!("{beta}!")),
+        [format!("{beta}!{beta_offset:#x}")],
+        "continuation line"
+    );
+    assert!(out.contains("[x]: allows a single callback"), "{out}");
+
+    kcallbacks::walker::set_walk_enabled(false);
+    for handle in handles {
+        unregister(handle);
+    }
+    dereference(object);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+/// The one entry a rejected object gets: layout not recognised, `check`,
+/// and nothing guessed.
+fn assert_not_recognised(kernel: &mut Kernel, check: u32, what: &str) {
+    let (status, entries, _) = list_registrations(kernel);
+    assert_eq!(status, STATUS_SUCCESS, "{what}");
+    let walk = entries_of(&entries, WALK);
+    assert_eq!(walk.len(), 1, "{what}: {walk:#?}");
+    let entry = walk[0];
+    assert_eq!(
+        (
+            entry.status,
+            entry.detail,
+            entry.routine,
+            entry.offset,
+            entry.allow_multiple
+        ),
+        (
+            registration_status::LAYOUT_NOT_RECOGNISED,
+            check,
+            0,
+            0,
+            u32::MAX
+        ),
+        "{what}"
+    );
+    assert_eq!(entry.module_str(), "", "{what}");
+    // The other objects are still walked.
+    assert_eq!(
+        entries_of(&entries, "\\Callback\\PowerPort")[0].status,
+        registration_status::IN_MODULE,
+        "{what}"
+    );
+}
+
+#[test]
+fn registration_walk_rejects_every_corrupted_layout_without_crashing() {
+    let mut kernel = loaded();
+    let (_, object) = create_callback(WALK, true, true);
+    let handles: Vec<*mut c_void> = [first_routine as Routine, second_routine, third_routine]
+        .iter()
+        .map(|r| register(object, *r, 0))
+        .collect();
+    let info = excallback::object(WALK).unwrap();
+    let (address, blocks) = (info.address, info.registrations);
+    assert_eq!(blocks.len(), 3);
+    kcallbacks::walker::set_walk_enabled(true);
+    let (_, entries, _) = list_registrations(&mut kernel);
+    assert_eq!(entries_of(&entries, WALK).len(), 3, "intact first");
+
+    // Each case: (word to overwrite, value, expected check).
+    let other = excallback::object("\\Callback\\SetSystemTime")
+        .unwrap()
+        .address;
+    let cases: [(&str, usize, usize, u32); 7] = [
+        ("signature", address, 0x6C6C_6144, layout_check::SIGNATURE),
+        (
+            "AllowMultipleCallbacks byte",
+            address + 0x20,
+            7,
+            layout_check::BAD_FLAG,
+        ),
+        (
+            "Blink of the second block",
+            blocks[1] + 8,
+            blocks[2],
+            layout_check::LINK_MISMATCH,
+        ),
+        (
+            "Blink of the head",
+            address + 0x18,
+            blocks[0],
+            layout_check::LINK_MISMATCH,
+        ),
+        (
+            "object pointer of the first block",
+            blocks[0] + 0x10,
+            other,
+            layout_check::OBJECT_MISMATCH,
+        ),
+        (
+            "routine of the third block",
+            blocks[2] + 0x18,
+            0,
+            layout_check::NULL_ROUTINE,
+        ),
+        // Never read: reading it would crash the test process.
+        (
+            "Flink to unmapped memory",
+            blocks[1],
+            0x0000_7FF0_DEAD_0000,
+            layout_check::UNREADABLE,
+        ),
+    ];
+    for (what, word, value, check) in cases {
+        let old = excallback::corrupt(word, value);
+        assert_not_recognised(&mut kernel, check, what);
+        excallback::corrupt(word, old);
+    }
+    // A single-callback object listing several.
+    let old = excallback::corrupt(address + 0x20, 0);
+    assert_not_recognised(
+        &mut kernel,
+        layout_check::SINGLE_WITH_MANY,
+        "single with three",
+    );
+    excallback::corrupt(address + 0x20, old);
+    // A block paged out.
+    excallback::set_paged_out(blocks[2], true);
+    assert_not_recognised(&mut kernel, layout_check::UNREADABLE, "paged-out block");
+    excallback::set_paged_out(blocks[2], false);
+    // A cycle that does not come back to the head: caught by the Blink check.
+    let old = excallback::corrupt(blocks[2], blocks[1]);
+    assert_not_recognised(
+        &mut kernel,
+        layout_check::LINK_MISMATCH,
+        "cycle away from the head",
+    );
+    excallback::corrupt(blocks[2], old);
+
+    // Intact again: the same three routines.
+    let (_, entries, _) = list_registrations(&mut kernel);
+    assert_eq!(entries_of(&entries, WALK).len(), 3);
+    assert!(
+        driver_lines(&kernel)
+            .iter()
+            .any(|l| l.contains(" 1 layouts not recognised"))
+    );
+    kcallbacks::walker::set_walk_enabled(false);
+    for handle in handles {
+        unregister(handle);
+    }
+    dereference(object);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn registration_walk_bounds_the_list() {
+    let mut kernel = loaded();
+    let (_, object) = create_callback(WALK, true, true);
+    let bound = kcallbacks::walker::MAX_REGISTRATIONS_PER_OBJECT;
+    let mut handles: Vec<*mut c_void> = (0..bound)
+        .map(|i| register(object, first_routine, i))
+        .collect();
+    kcallbacks::walker::set_walk_enabled(true);
+    let (_, entries, _) = list_registrations(&mut kernel);
+    assert_eq!(
+        entries_of(&entries, WALK).len(),
+        bound,
+        "exactly the bound is still walked"
+    );
+    handles.push(register(object, second_routine, bound));
+    assert_not_recognised(
+        &mut kernel,
+        layout_check::TOO_LONG,
+        "one more than the bound",
+    );
+    kcallbacks::walker::set_walk_enabled(false);
+    for handle in handles {
+        unregister(handle);
+    }
+    dereference(object);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn registration_walk_allocates_through_the_fallback_and_survives_module_failures() {
+    let mut kernel = loaded();
+    kcallbacks::walker::set_walk_enabled(true);
+    // No ExAllocatePool2 (Wine): ExAllocatePoolWithTag, freed before return.
+    ntsim::exports::hide("ExAllocatePool2");
+    let before = ntsim::ddi::calls().len();
+    let (status, entries, _) = list_registrations(&mut kernel);
+    assert_eq!(status, STATUS_SUCCESS);
+    let apis: Vec<&str> = ntsim::ddi::calls()[before..]
+        .iter()
+        .map(|c| c.ddi)
+        .collect();
+    assert!(
+        apis.contains(&"ExAllocatePoolWithTag") && !apis.contains(&"ExAllocatePool2"),
+        "{apis:?}"
+    );
+    assert!(apis.contains(&"ExFreePoolWithTag"));
+    assert!(ntsim::pool::outstanding().is_empty());
+    assert_eq!(
+        entries_of(&entries, "\\Callback\\PowerPort")[0].module_str(),
+        "ntoskrnl.exe"
+    );
+    ntsim::exports::expose("ExAllocatePool2");
+    // The module list cannot be read, or its buffer cannot be allocated: the
+    // routines are still listed, without modules.
+    for (ddi, status) in [
+        ("ZwQuerySystemInformation", STATUS_INSUFFICIENT_RESOURCES),
+        ("ExAllocatePool2", STATUS_INSUFFICIENT_RESOURCES),
+    ] {
+        faults::fail_always(ddi, status);
+        ntsim::dbgprint::clear();
+        let (result, entries, _) = list_registrations(&mut kernel);
+        faults::clear();
+        assert_eq!(result, STATUS_SUCCESS, "{ddi}");
+        let power_port = entries_of(&entries, "\\Callback\\PowerPort");
+        assert_eq!(
+            (power_port[0].status, power_port[0].routine),
+            (
+                registration_status::MODULES_UNAVAILABLE,
+                POWER_PORT_OWNER as u64
+            ),
+            "{ddi}"
+        );
+        assert!(
+            driver_lines(&kernel)
+                .iter()
+                .any(|l| l.starts_with("kcallbacks: registration walk: module list unavailable")),
+            "{ddi}"
+        );
+        assert!(ntsim::pool::outstanding().is_empty(), "{ddi}");
+    }
+    kcallbacks::walker::set_walk_enabled(false);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+#[test]
+fn registration_walk_under_concurrent_registrations_sees_consistent_lists() {
+    let mut kernel = loaded();
+    let (_, object) = create_callback(WALK, true, true);
+    let keep = register(object, first_routine, 0);
+    STOP.store(false, Ordering::SeqCst);
+    let object_address = object as usize;
+    // Another "processor" registers and unregisters on the object meanwhile.
+    let churn = std::thread::spawn(move || {
+        let mut rounds = 0;
+        while !STOP.load(Ordering::SeqCst) {
+            let handle = register(object_address as PCALLBACK_OBJECT, second_routine, rounds);
+            unregister(handle);
+            rounds += 1;
+        }
+        rounds
+    });
+    kcallbacks::walker::set_walk_enabled(true);
+    for _ in 0..50 {
+        let (status, entries, _) = list_registrations(&mut kernel);
+        assert_eq!(status, STATUS_SUCCESS);
+        let walk = entries_of(&entries, WALK);
+        assert!(
+            (1..=2).contains(&walk.len())
+                && walk
+                    .iter()
+                    .all(|e| e.status == registration_status::NO_MODULE),
+            "{walk:#?}"
+        );
+        assert_eq!(walk[0].routine, first_routine as *const () as u64);
+    }
+    STOP.store(true, Ordering::SeqCst);
+    assert!(churn.join().unwrap() > 0);
+    kcallbacks::walker::set_walk_enabled(false);
+    unregister(keep);
+    dereference(object);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
