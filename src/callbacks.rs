@@ -14,12 +14,12 @@ use core::{
 };
 
 use kcb_proto::{
-    CallbackObjectEntry, CallbackObjectListHeader, PROTOCOL_VERSION, RegistrationState,
-    RequestError, WStr, report_detail, write_pod,
+    CallbackObjectEntry, CallbackObjectListHeader, PROTOCOL_VERSION, RegistrationState, RequestError, WStr,
+    report_detail, write_pod,
 };
 use wdk_sys::{
-    _CALLBACK_OBJECT, DIRECTORY_QUERY, HANDLE, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE,
-    OBJECT_ATTRIBUTES, STATUS_NO_MORE_ENTRIES, UNICODE_STRING,
+    _CALLBACK_OBJECT, DIRECTORY_QUERY, HANDLE, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES,
+    STATUS_NO_MORE_ENTRIES, UNICODE_STRING,
     ntddk::{ZwClose, ZwOpenDirectoryObject, ZwQueryDirectoryObject},
 };
 
@@ -183,24 +183,20 @@ impl CallbackObjects {
         // The own object's catalog entry mirrors its observer (printed
         // through the report, so stored silently) for the map.
         let own_entry = &CATALOG[OWN_INDEX];
-        let own_observer =
-            own.as_ref()
-                .and_then(|object| match object.register(observe, own_entry) {
-                    Ok(registration) => {
-                        REPORT.set(Api::OwnCallbackObserver, RegistrationState::Registered, 0);
-                        own_entry.store(
-                            RegistrationState::Registered as u32,
-                            0,
-                            report_detail::NONE,
-                        );
-                        Some(registration)
-                    }
-                    Err(failure) => {
-                        report_failure(Api::OwnCallbackObserver, failure);
-                        own_entry.store(failure.state as u32, failure.status, failure.detail);
-                        None
-                    }
-                });
+        let own_observer = own
+            .as_ref()
+            .and_then(|object| match object.register(observe, own_entry) {
+                Ok(registration) => {
+                    REPORT.set(Api::OwnCallbackObserver, RegistrationState::Registered, 0);
+                    own_entry.store(RegistrationState::Registered as u32, 0, report_detail::NONE);
+                    Some(registration)
+                }
+                Err(failure) => {
+                    report_failure(Api::OwnCallbackObserver, failure);
+                    own_entry.store(failure.state as u32, failure.status, failure.detail);
+                    None
+                }
+            });
         if let Some(object) = &own {
             OWN_OBJECT.store(object.as_ptr(), Ordering::Release);
         }
@@ -320,12 +316,7 @@ unsafe extern "C" fn observe(context: *mut c_void, argument1: *mut c_void, argum
         .unwrap_or(usize::MAX);
     let index = u32::try_from(index).unwrap_or(u32::MAX);
     count_fired(index);
-    crate::ex::record_notification(
-        index,
-        entry.name.units(),
-        argument1 as u64,
-        argument2 as u64,
-    );
+    crate::ex::record_notification(index, entry.name.units(), argument1 as u64, argument2 as u64);
 }
 
 /// `IOCTL_KCB_NOTIFY`: `ExNotifyCallback` on `\Callback\KCallbacks`.
@@ -404,8 +395,8 @@ impl MapWriter<'_> {
             entry.status = known.status.load(Ordering::Relaxed);
             entry.fired = known.fired.load(Ordering::Relaxed);
         }
-        let offset = size_of::<CallbackObjectListHeader>()
-            + self.returned as usize * size_of::<CallbackObjectEntry>();
+        let offset =
+            size_of::<CallbackObjectListHeader>() + self.returned as usize * size_of::<CallbackObjectEntry>();
         self.count += 1;
         if let Some(rest) = self.out.get_mut(offset..)
             && write_pod(&entry, rest).is_some()
@@ -422,8 +413,7 @@ impl MapWriter<'_> {
             reserved: 0,
         };
         let _ = write_pod(&header, self.out);
-        size_of::<CallbackObjectListHeader>()
-            + self.returned as usize * size_of::<CallbackObjectEntry>()
+        size_of::<CallbackObjectListHeader>() + self.returned as usize * size_of::<CallbackObjectEntry>()
     }
 }
 
@@ -487,8 +477,7 @@ pub(crate) fn walk_directory(mut visit: impl FnMut(&[u16])) -> Listed {
     };
     let mut directory: HANDLE = core::ptr::null_mut();
     // SAFETY: valid attributes; PASSIVE_LEVEL.
-    let status =
-        unsafe { ZwOpenDirectoryObject(&raw mut directory, DIRECTORY_QUERY, &raw mut attributes) };
+    let status = unsafe { ZwOpenDirectoryObject(&raw mut directory, DIRECTORY_QUERY, &raw mut attributes) };
     if status < 0 {
         kprintln!(
             "callback map: cannot open \\Callback: status={:#010X}",
@@ -527,13 +516,11 @@ pub(crate) fn walk_directory(mut visit: impl FnMut(&[u16])) -> Listed {
             );
             break;
         }
+        #[allow(clippy::cast_ptr_alignment, reason = "DirectoryBuffer is 8-byte aligned")]
+        let first = buffer.0.as_ptr().cast::<ObjectDirectoryInformation>();
         // SAFETY: on success the buffer starts with an
         // OBJECT_DIRECTORY_INFORMATION whose names point into the buffer.
-        #[allow(
-            clippy::cast_ptr_alignment,
-            reason = "DirectoryBuffer is 8-byte aligned"
-        )]
-        let info = unsafe { &*buffer.0.as_ptr().cast::<ObjectDirectoryInformation>() };
+        let info = unsafe { &*first };
         // SAFETY: the name is a valid UNICODE_STRING filled by the kernel.
         let short = unsafe { units_of(&raw const info.name) };
         let start = prefix.len() + 1;
@@ -542,10 +529,7 @@ pub(crate) fn walk_directory(mut visit: impl FnMut(&[u16])) -> Listed {
         };
         slot.copy_from_slice(short);
         let name = &full[..start + short.len()];
-        if let Some(i) = CATALOG
-            .iter()
-            .position(|e| eq_ignore_case(e.name.units(), name))
-        {
+        if let Some(i) = CATALOG.iter().position(|e| eq_ignore_case(e.name.units(), name)) {
             listed.0 |= 1 << i;
         }
         visit(name);

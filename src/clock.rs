@@ -47,8 +47,7 @@ pub fn init() -> ClockSource {
 /// Any.
 #[must_use]
 pub fn now() -> u64 {
-    let Some(query) = dynamic_fn!(PRECISE => QueryTime).or_else(|| dynamic_fn!(PLAIN => QueryTime))
-    else {
+    let Some(query) = dynamic_fn!(PRECISE => QueryTime).or_else(|| dynamic_fn!(PLAIN => QueryTime)) else {
         return 0;
     };
     let mut time = LARGE_INTEGER::default();

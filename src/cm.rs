@@ -22,10 +22,9 @@ use kcb_proto::{
     params::{DEFAULT_CM_ALTITUDE, InlineName, MAX_ALTITUDE},
 };
 use wdk_sys::{
-    LARGE_INTEGER, NTSTATUS, PCUNICODE_STRING, PEX_CALLBACK_FUNCTION,
-    REG_DELETE_VALUE_KEY_INFORMATION, REG_POST_CREATE_KEY_INFORMATION,
-    REG_POST_OPERATION_INFORMATION, REG_PRE_CREATE_KEY_INFORMATION, REG_SET_VALUE_KEY_INFORMATION,
-    STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, STATUS_SUCCESS, UNICODE_STRING,
+    LARGE_INTEGER, NTSTATUS, PCUNICODE_STRING, PEX_CALLBACK_FUNCTION, REG_DELETE_VALUE_KEY_INFORMATION,
+    REG_POST_CREATE_KEY_INFORMATION, REG_POST_OPERATION_INFORMATION, REG_PRE_CREATE_KEY_INFORMATION,
+    REG_SET_VALUE_KEY_INFORMATION, STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, STATUS_SUCCESS, UNICODE_STRING,
     ntddk::{CmRegisterCallback, CmUnRegisterCallback},
 };
 
@@ -52,20 +51,11 @@ type RegisterExFn = unsafe extern "C" fn(
     *mut LARGE_INTEGER,
     *mut c_void,
 ) -> NTSTATUS;
-type GetKeyIdExFn = unsafe extern "C" fn(
-    *mut LARGE_INTEGER,
-    *mut c_void,
-    *mut usize,
-    *mut PCUNICODE_STRING,
-    u32,
-) -> NTSTATUS;
+type GetKeyIdExFn =
+    unsafe extern "C" fn(*mut LARGE_INTEGER, *mut c_void, *mut usize, *mut PCUNICODE_STRING, u32) -> NTSTATUS;
 type ReleaseKeyIdExFn = unsafe extern "C" fn(PCUNICODE_STRING);
-type GetKeyIdFn = unsafe extern "C" fn(
-    *mut LARGE_INTEGER,
-    *mut c_void,
-    *mut usize,
-    *mut PCUNICODE_STRING,
-) -> NTSTATUS;
+type GetKeyIdFn =
+    unsafe extern "C" fn(*mut LARGE_INTEGER, *mut c_void, *mut usize, *mut PCUNICODE_STRING) -> NTSTATUS;
 
 /// Which registration routine is available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,8 +119,7 @@ impl RegistrationOps for RegistryCallback {
     /// unspecified (Wine: `STATUS_NOT_IMPLEMENTED`).
     fn register(args: RegistryArgs) -> Result<LARGE_INTEGER, Failure> {
         let cookie = COOKIE.get();
-        let (Variant::Ex, Some(register_ex)) =
-            (args.variant, dynamic_fn!(REGISTER_EX => RegisterExFn))
+        let (Variant::Ex, Some(register_ex)) = (args.variant, dynamic_fn!(REGISTER_EX => RegisterExFn))
         else {
             // SAFETY: 'static routine removed before unload; `cookie` is writable static memory.
             let status = unsafe { CmRegisterCallback(Some(on_registry), ptr::null_mut(), cookie) };
@@ -178,10 +167,7 @@ impl RegistrationOps for RegistryCallback {
             if status < 0 {
                 return Err(status.into());
             }
-            kprintln!(
-                "CmRegisterCallbackEx altitude {}",
-                Utf16Display(&units[..len])
-            );
+            kprintln!("CmRegisterCallbackEx altitude {}", Utf16Display(&units[..len]));
             // SAFETY: written by the call above.
             return Ok(unsafe { *cookie });
         }
@@ -212,10 +198,7 @@ fn altitude_for(units: &mut [u16; MAX_ALTITUDE + 1], base: &[u16], attempt: usiz
 /// object may be passed to `CmCallbackGetKeyObjectID*` (pre notifications
 /// other than create/open and close; wdm/ne-wdm-_reg_notify_class).
 const fn pre_with_object(class: u32) -> bool {
-    matches!(
-        class,
-        0..=9 | 30 | 32 | 34 | 36 | 38 | 41 | 43 | 45 | 47 | 49
-    )
+    matches!(class, 0..=9 | 30 | 32 | 34 | 36 | 38 | 41 | 43 | 45 | 47 | 49)
 }
 
 /// Post notifications carrying `REG_POST_OPERATION_INFORMATION`.

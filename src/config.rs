@@ -16,9 +16,9 @@ use kcb_proto::{
 };
 use wdk_sys::{
     _KEY_VALUE_INFORMATION_CLASS::KeyValueFullInformation,
-    HANDLE, KEY_READ, KEY_VALUE_FULL_INFORMATION, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE,
-    OBJECT_ATTRIBUTES, PCUNICODE_STRING, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL,
-    STATUS_NO_MORE_ENTRIES, UNICODE_STRING,
+    HANDLE, KEY_READ, KEY_VALUE_FULL_INFORMATION, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES,
+    PCUNICODE_STRING, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL, STATUS_NO_MORE_ENTRIES,
+    UNICODE_STRING,
     ntddk::{ZwClose, ZwEnumerateValueKey, ZwOpenKey},
 };
 
@@ -58,8 +58,7 @@ impl ActiveSettings {
         for (slot, origin) in self.origins.iter().zip(settings.origins) {
             slot.store(origin as u8, Ordering::Relaxed);
         }
-        self.enabled_mask
-            .store(settings.enabled_mask, Ordering::Release);
+        self.enabled_mask.store(settings.enabled_mask, Ordering::Release);
     }
 
     /// Whether `source` is enabled.
@@ -178,10 +177,7 @@ fn open_key(service_key: &[u16], suffix: &str) -> Result<Option<HANDLE>, i32> {
         return Err(wdk_sys::STATUS_NAME_TOO_LONG);
     }
     path[..service_key.len()].copy_from_slice(service_key);
-    for (slot, byte) in path[service_key.len()..total]
-        .iter_mut()
-        .zip(suffix.bytes())
-    {
+    for (slot, byte) in path[service_key.len()..total].iter_mut().zip(suffix.bytes()) {
         *slot = u16::from(byte);
     }
     let byte_len = u16::try_from(total * 2).map_err(|_| wdk_sys::STATUS_NAME_TOO_LONG)?;
@@ -290,18 +286,9 @@ fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
         Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     };
     let value_type = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, Type))?;
-    let data_offset = field(core::mem::offset_of!(
-        KEY_VALUE_FULL_INFORMATION,
-        DataOffset
-    ))? as usize;
-    let data_length = field(core::mem::offset_of!(
-        KEY_VALUE_FULL_INFORMATION,
-        DataLength
-    ))? as usize;
-    let name_length = field(core::mem::offset_of!(
-        KEY_VALUE_FULL_INFORMATION,
-        NameLength
-    ))? as usize;
+    let data_offset = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, DataOffset))? as usize;
+    let data_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, DataLength))? as usize;
+    let name_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, NameLength))? as usize;
     let name_bytes = info.get(header..header.checked_add(name_length)?)?;
     let data = info.get(data_offset..data_offset.checked_add(data_length)?)?;
     Some((ValueName::from_le_bytes(name_bytes)?, value_type, data))
@@ -320,7 +307,7 @@ fn report(result: Result<Applied, ParamError>, name: &[u16]) {
         Ok(Applied::Altitude) => kprintln!("config: {name} set"),
         Ok(Applied::DenyImages(n)) => kprintln!("config: {name}: {n} image names (deny policy on)"),
         Ok(Applied::ProtectPids(n)) => {
-            kprintln!("config: {name}: {n} process ids (protect policy on)")
+            kprintln!("config: {name}: {n} process ids (protect policy on)");
         }
         Ok(Applied::RegistrationWalk(on)) => kprintln!(
             "config: {name} = {} (registration walk {})",

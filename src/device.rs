@@ -17,13 +17,12 @@ use core::{mem::size_of, ptr};
 use wdk_sys::{
     ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION, DO_DEVICE_INITIALIZING, DRIVER_OBJECT,
     FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, HANDLE, IRP, IRP_MJ_CLOSE, IRP_MJ_CREATE,
-    IRP_MJ_DEVICE_CONTROL, IRP_MJ_SHUTDOWN, NTSTATUS, OBJ_KERNEL_HANDLE, PDEVICE_OBJECT,
-    SECURITY_DESCRIPTOR, SECURITY_DESCRIPTOR_REVISION, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
-    WRITE_DAC,
+    IRP_MJ_DEVICE_CONTROL, IRP_MJ_SHUTDOWN, NTSTATUS, OBJ_KERNEL_HANDLE, PDEVICE_OBJECT, SECURITY_DESCRIPTOR,
+    SECURITY_DESCRIPTOR_REVISION, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, WRITE_DAC,
     ntddk::{
-        IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink,
-        IofCompleteRequest, ObOpenObjectByPointer, RtlAddAccessAllowedAce, RtlCreateAcl,
-        RtlCreateSecurityDescriptor, RtlSetDaclSecurityDescriptor, ZwClose, ZwSetSecurityObject,
+        IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink, IofCompleteRequest,
+        ObOpenObjectByPointer, RtlAddAccessAllowedAce, RtlCreateAcl, RtlCreateSecurityDescriptor,
+        RtlSetDaclSecurityDescriptor, ZwClose, ZwSetSecurityObject,
     },
 };
 
@@ -53,8 +52,7 @@ struct SidBytes<const N: usize>([u8; N]);
 /// S-1-5-18 (LocalSystem): revision 1, one sub-authority, NT authority 5.
 static SID_LOCAL_SYSTEM: SidBytes<12> = SidBytes([1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]);
 /// S-1-5-32-544 (BUILTIN\Administrators).
-static SID_ADMINISTRATORS: SidBytes<16> =
-    SidBytes([1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 2, 0, 0]);
+static SID_ADMINISTRATORS: SidBytes<16> = SidBytes([1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 2, 0, 0]);
 
 /// Room for the ACL header and two ACEs (SIDs of 12 and 16 bytes).
 const ACL_BUFFER_SIZE: usize = size_of::<ACL>() + 2 * size_of::<ACCESS_ALLOWED_ACE>() + 12 + 16;
@@ -159,12 +157,7 @@ fn secure(device: PDEVICE_OBJECT) -> Result<(), NtStatus> {
         // SAFETY: the ACL was initialised above with room for both ACEs; the
         // SID points to a valid, aligned, static SID.
         check(unsafe {
-            RtlAddAccessAllowedAce(
-                acl_ptr,
-                ACL_REVISION,
-                FILE_ALL_ACCESS,
-                sid.cast_mut().cast(),
-            )
+            RtlAddAccessAllowedAce(acl_ptr, ACL_REVISION, FILE_ALL_ACCESS, sid.cast_mut().cast())
         })?;
     }
     // SAFETY: an all-zero SECURITY_DESCRIPTOR is a valid starting value;
@@ -269,12 +262,7 @@ unsafe fn device_control_parameters(irp: &IRP) -> Option<(ioctl::Request, *mut u
     let overlay = unsafe { &irp.Tail.Overlay };
     // SAFETY: CurrentStackLocation, not PacketType, is the member in use
     // while a driver owns the IRP.
-    let stack = unsafe {
-        overlay
-            .__bindgen_anon_2
-            .__bindgen_anon_1
-            .CurrentStackLocation
-    };
+    let stack = unsafe { overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation };
     if stack.is_null() {
         return None;
     }

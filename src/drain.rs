@@ -16,11 +16,10 @@ use kcb_proto::{EventRecord, write_text};
 use wdk_sys::{
     _EVENT_TYPE::SynchronizationEvent,
     _KWAIT_REASON::Executive,
-    HANDLE, KEVENT, LARGE_INTEGER, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, STATUS_SUCCESS,
-    THREAD_ALL_ACCESS,
+    HANDLE, KEVENT, LARGE_INTEGER, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, STATUS_SUCCESS, THREAD_ALL_ACCESS,
     ntddk::{
-        KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, PsCreateSystemThread,
-        PsTerminateSystemThread, ZwClose, ZwWaitForSingleObject,
+        KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, PsCreateSystemThread, PsTerminateSystemThread,
+        ZwClose, ZwWaitForSingleObject,
     },
 };
 
@@ -117,13 +116,7 @@ unsafe extern "C" fn drain_main(_context: *mut core::ffi::c_void) {
         };
         // SAFETY: initialised event; relative timeout; PASSIVE_LEVEL thread.
         let _ = unsafe {
-            KeWaitForSingleObject(
-                wake_event().cast(),
-                Executive,
-                KERNEL_MODE,
-                0,
-                &raw mut timeout,
-            )
+            KeWaitForSingleObject(wake_event().cast(), Executive, KERNEL_MODE, 0, &raw mut timeout)
         };
     }
     // SAFETY: a system thread ends itself this way.

@@ -16,8 +16,8 @@ use crate::{
     guard::{Registration, RegistrationOps},
     hal::{self, ProfileInterruptHandler},
     io::{
-        self, FsRegistrationChange, PlugPlayNotification, PnpCategory, ReinitKind,
-        Reinitialization, ShutdownArgs, ShutdownNotifications,
+        self, FsRegistrationChange, PlugPlayNotification, PnpCategory, ReinitKind, Reinitialization,
+        ShutdownArgs, ShutdownNotifications,
     },
     ke::{self, BoundCallback, BugCheckCallback, FlightRecorder, NmiCallback, ProcessorChange},
     kprintln,
@@ -37,10 +37,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// among them (they stay useful until the end), then shutdown notification
 /// (before its device goes), the drain (prints what is left), and finally
 /// the symbolic link and the device.
-#[allow(
-    dead_code,
-    reason = "the fields are held for their Drop, which unregisters"
-)]
+#[allow(dead_code, reason = "the fields are held for their Drop, which unregisters")]
 pub struct DriverState {
     process: Option<Registration<ProcessNotify>>,
     thread: Option<Registration<ThreadNotify>>,
@@ -88,11 +85,7 @@ impl DriverState {
     /// # IRQL
     /// PASSIVE_LEVEL.
     #[allow(clippy::too_many_lines, reason = "one line per registration, in order")]
-    pub fn register(
-        driver: DriverObject,
-        settings: &Settings,
-        boot_start: bool,
-    ) -> Result<Self, NTSTATUS> {
+    pub fn register(driver: DriverObject, settings: &Settings, boot_start: bool) -> Result<Self, NTSTATUS> {
         let on = |source: SourceId| settings.is_enabled(source);
         let device = Registration::<ControlDevice>::new(driver).map_err(|f| f.status)?;
         let link = Registration::<SymbolicLink>::new(()).map_err(|f| f.status)?;
@@ -125,8 +118,7 @@ impl DriverState {
             LoadImageNotify::api(image_variant),
             image_variant,
         );
-        let handles =
-            optional::<HandleCallbacks>(on(SourceId::ObjectHandle), Api::ObRegisterCallbacks, ());
+        let handles = optional::<HandleCallbacks>(on(SourceId::ObjectHandle), Api::ObRegisterCallbacks, ());
         let registry = optional::<RegistryCallback>(
             on(SourceId::Registry),
             cm::api(registry_variant),
@@ -140,20 +132,13 @@ impl DriverState {
             callbacks::print_map();
             Some(objects)
         } else {
-            REPORT.set(
-                Api::OwnCallbackObject,
-                RegistrationState::DisabledByConfig,
-                0,
-            );
+            REPORT.set(Api::OwnCallbackObject, RegistrationState::DisabledByConfig, 0);
             None
         };
         let nmi = optional::<NmiCallback>(on(SourceId::Nmi), Api::NmiCallback, ());
         let bound = optional::<BoundCallback>(on(SourceId::BoundException), Api::BoundCallback, ());
-        let processor = optional::<ProcessorChange>(
-            on(SourceId::ProcessorChange),
-            Api::ProcessorChangeCallback,
-            (),
-        );
+        let processor =
+            optional::<ProcessorChange>(on(SourceId::ProcessorChange), Api::ProcessorChangeCallback, ());
         let pnp_interfaces = optional::<PlugPlayNotification>(
             on(SourceId::PlugPlay),
             Api::PnpDeviceInterface,
@@ -164,32 +149,19 @@ impl DriverState {
             Api::PnpHardwareProfile,
             (driver, PnpCategory::HardwareProfile),
         );
-        let file_systems = optional::<FsRegistrationChange>(
-            on(SourceId::FsRegistration),
-            Api::FsRegistrationChange,
-            driver,
-        );
+        let file_systems =
+            optional::<FsRegistrationChange>(on(SourceId::FsRegistration), Api::FsRegistrationChange, driver);
         let power = po::SETTINGS
             .each_ref()
             .map(|(api, guid)| optional::<PowerSetting>(on(SourceId::PowerSetting), *api, guid));
-        let page_offline = optional::<PageOfflineNotification>(
-            on(SourceId::PageOffline),
-            Api::PageOfflineNotification,
-            (),
-        );
-        let profile_interrupt = optional::<ProfileInterruptHandler>(
-            on(SourceId::ProfileInterrupt),
-            Api::HalProfileInterrupt,
-            (),
-        );
+        let page_offline =
+            optional::<PageOfflineNotification>(on(SourceId::PageOffline), Api::PageOfflineNotification, ());
+        let profile_interrupt =
+            optional::<ProfileInterruptHandler>(on(SourceId::ProfileInterrupt), Api::HalProfileInterrupt, ());
         hal::report_errata_callbacks();
-        let bugcheck =
-            optional::<BugCheckCallback>(on(SourceId::BugCheck), Api::BugCheckCallback, ());
-        let flight_recorder = optional::<FlightRecorder>(
-            on(SourceId::BugCheckReason),
-            Api::BugCheckReasonCallback,
-            (),
-        );
+        let bugcheck = optional::<BugCheckCallback>(on(SourceId::BugCheck), Api::BugCheckCallback, ());
+        let flight_recorder =
+            optional::<FlightRecorder>(on(SourceId::BugCheckReason), Api::BugCheckReasonCallback, ());
         // Reinitialization can be requested only when DriverEntry will
         // succeed, which is certain from here on.
         let reinit = optional::<Reinitialization>(

@@ -40,10 +40,7 @@ pub static COUNTERS: SourceCounters<SOURCE_COUNT> = SourceCounters::new();
 ///
 /// # IRQL
 /// Any, up to HIGH_LEVEL.
-#[allow(
-    clippy::must_use_candidate,
-    reason = "a dropped event is already counted"
-)]
+#[allow(clippy::must_use_candidate, reason = "a dropped event is already counted")]
 pub fn record(record: EventRecord) -> bool {
     stamp_and_push(record, None)
 }
@@ -54,10 +51,7 @@ pub fn record(record: EventRecord) -> bool {
 ///
 /// # IRQL
 /// Any, up to HIGH_LEVEL.
-#[allow(
-    clippy::must_use_candidate,
-    reason = "a dropped event is already counted"
-)]
+#[allow(clippy::must_use_candidate, reason = "a dropped event is already counted")]
 pub fn record_for_process(record: EventRecord, process_id: u64) -> bool {
     stamp_and_push(record, Some(process_id))
 }

@@ -24,8 +24,8 @@ use wdk_sys::{
     DISPATCH_LEVEL, OBJ_CASE_INSENSITIVE, OBJ_PERMANENT, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT,
     STATUS_INVALID_DEVICE_STATE, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_UNSUCCESSFUL, UNICODE_STRING,
     ntddk::{
-        ExCreateCallback, ExNotifyCallback, ExRegisterCallback, ExUnregisterCallback,
-        KeGetCurrentIrql, ObMakeTemporaryObject, ObfDereferenceObject,
+        ExCreateCallback, ExNotifyCallback, ExRegisterCallback, ExUnregisterCallback, KeGetCurrentIrql,
+        ObMakeTemporaryObject, ObfDereferenceObject,
     },
 };
 
@@ -284,12 +284,6 @@ pub fn notify_raw(object: PCALLBACK_OBJECT, argument1: u64, argument2: u64) -> R
     // SAFETY: the driver's own live callback object (the caller's contract:
     // it is published only while the guard holds its reference); the
     // arguments are integers by the object's contract.
-    unsafe {
-        ExNotifyCallback(
-            object.cast(),
-            pointer_sized(argument1),
-            pointer_sized(argument2),
-        )
-    };
+    unsafe { ExNotifyCallback(object.cast(), pointer_sized(argument1), pointer_sized(argument2)) };
     Ok(())
 }

@@ -51,6 +51,31 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// A routine resolved at run time that this system does not export
+    /// (`STATUS_PROCEDURE_NOT_FOUND`, reported as unavailable).
+    #[must_use]
+    pub const fn not_exported() -> Self {
+        Self::unavailable(
+            wdk_sys::STATUS_PROCEDURE_NOT_FOUND,
+            kcb_proto::report_detail::NOT_EXPORTED,
+        )
+    }
+}
+
+/// A registration routine's handle: NULL means failure (reported as
+/// `STATUS_UNSUCCESSFUL`, the routines return no status).
+///
+/// # Errors
+/// NULL.
+pub fn non_null<T>(handle: *mut T) -> Result<*mut T, Failure> {
+    if handle.is_null() {
+        Err(wdk_sys::STATUS_UNSUCCESSFUL.into())
+    } else {
+        Ok(handle)
+    }
+}
+
 impl From<NtStatus> for Failure {
     fn from(status: NtStatus) -> Self {
         Self {

@@ -22,9 +22,7 @@ use core::{
 };
 
 use kcb_proto::{EventRecord, ProfileInterruptPayload, RegistrationState, kind, report_detail};
-use wdk_sys::{
-    _HAL_SET_INFORMATION_CLASS::HalProfileSourceInterruptHandler, STATUS_PROCEDURE_NOT_FOUND,
-};
+use wdk_sys::{_HAL_SET_INFORMATION_CLASS::HalProfileSourceInterruptHandler, STATUS_PROCEDURE_NOT_FOUND};
 
 use crate::{
     events,

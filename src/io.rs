@@ -16,16 +16,15 @@ use wdk_sys::{
     _IO_NOTIFICATION_EVENT_CATEGORY::{
         EventCategoryDeviceInterfaceChange, EventCategoryHardwareProfileChange,
     },
-    BOOLEAN, DEVICE_INTERFACE_CHANGE_NOTIFICATION, DRIVER_OBJECT, GUID,
-    HWPROFILE_CHANGE_NOTIFICATION, IO_CONNECT_INTERRUPT_PARAMETERS,
-    IO_DISCONNECT_INTERRUPT_PARAMETERS, IRP, IRP_MJ_SHUTDOWN, NTSTATUS, PDEVICE_OBJECT,
-    PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES, STATUS_SUCCESS,
+    BOOLEAN, DEVICE_INTERFACE_CHANGE_NOTIFICATION, DRIVER_OBJECT, GUID, HWPROFILE_CHANGE_NOTIFICATION,
+    IO_CONNECT_INTERRUPT_PARAMETERS, IO_DISCONNECT_INTERRUPT_PARAMETERS, IRP, IRP_MJ_SHUTDOWN, NTSTATUS,
+    PDEVICE_OBJECT, PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES, STATUS_SUCCESS,
     ntddk::{
         IoConnectInterruptEx, IoDisconnectInterruptEx, IoRegisterBootDriverReinitialization,
         IoRegisterDriverReinitialization, IoRegisterFsRegistrationChange,
         IoRegisterLastChanceShutdownNotification, IoRegisterPlugPlayNotification,
-        IoRegisterShutdownNotification, IoUnregisterFsRegistrationChange,
-        IoUnregisterPlugPlayNotification, IoUnregisterShutdownNotification, IofCompleteRequest,
+        IoRegisterShutdownNotification, IoUnregisterFsRegistrationChange, IoUnregisterPlugPlayNotification,
+        IoUnregisterShutdownNotification, IofCompleteRequest,
     },
 };
 
@@ -40,8 +39,7 @@ use crate::{
     unicode::units_of,
 };
 
-static UNREGISTER_PNP_EX: DynamicRoutine =
-    DynamicRoutine::new("IoUnregisterPlugPlayNotificationEx");
+static UNREGISTER_PNP_EX: DynamicRoutine = DynamicRoutine::new("IoUnregisterPlugPlayNotificationEx");
 
 type UnregisterPnpExFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
 
@@ -118,9 +116,7 @@ impl ShutdownNotifications {
                 0,
             );
         }
-        any.then_some(Self {
-            device: args.device,
-        })
+        any.then_some(Self { device: args.device })
     }
 }
 
@@ -131,10 +127,7 @@ impl Drop for ShutdownNotifications {
         // SAFETY: the device was registered (Self exists only then) and is
         // still alive (the driver state drops this before the device).
         unsafe { IoUnregisterShutdownNotification(self.device) };
-        for api in [
-            Api::ShutdownNotification,
-            Api::LastChanceShutdownNotification,
-        ] {
+        for api in [Api::ShutdownNotification, Api::LastChanceShutdownNotification] {
             if REPORT.get(api).0 == Some(kcb_proto::RegistrationState::Registered) {
                 REPORT.set(api, kcb_proto::RegistrationState::Removed, 0);
             }
@@ -178,7 +171,7 @@ pub unsafe extern "C" fn dispatch_shutdown(_device: PDEVICE_OBJECT, irp: *mut IR
         ));
     } else {
         events::record(EventRecord::build(kind::NONE, |p: &mut ShutdownPayload| {
-            p.major_function = IRP_MJ_SHUTDOWN
+            p.major_function = IRP_MJ_SHUTDOWN;
         }));
     }
     let totals = COUNTERS.totals();
@@ -406,11 +399,7 @@ impl RegistrationOps for Reinitialization {
             },
             // SAFETY: as above; the context tags the boot variant.
             ReinitKind::BootDriver => unsafe {
-                IoRegisterBootDriverReinitialization(
-                    driver.as_ptr(),
-                    Some(on_reinit),
-                    tag(&BOOT_REINIT_TAG),
-                );
+                IoRegisterBootDriverReinitialization(driver.as_ptr(), Some(on_reinit), tag(&BOOT_REINIT_TAG));
             },
         }
         Ok(())
@@ -425,9 +414,7 @@ unsafe extern "C" fn on_reinit(_driver: *mut DRIVER_OBJECT, context: *mut c_void
     let record = if context.is_null() {
         EventRecord::build(kind::NONE, |p: &mut DriverReinitPayload| p.count = count)
     } else {
-        EventRecord::build(kind::NONE, |p: &mut BootDriverReinitPayload| {
-            p.count = count
-        })
+        EventRecord::build(kind::NONE, |p: &mut BootDriverReinitPayload| p.count = count)
     };
     events::record(record);
 }
@@ -458,9 +445,7 @@ impl InterruptConnection {
     ///
     /// # IRQL
     /// PASSIVE_LEVEL.
-    pub unsafe fn connect(
-        mut parameters: IO_CONNECT_INTERRUPT_PARAMETERS,
-    ) -> Result<Self, NTSTATUS> {
+    pub unsafe fn connect(mut parameters: IO_CONNECT_INTERRUPT_PARAMETERS) -> Result<Self, NTSTATUS> {
         // SAFETY: forwarded contract.
         check(unsafe { IoConnectInterruptEx(&raw mut parameters) })?;
         Ok(Self { parameters })
@@ -474,12 +459,7 @@ impl Drop for InterruptConnection {
         // and `Version` now holds the version actually connected
         // (iointex/nf-iointex-wdmlibiodisconnectinterruptex).
         // SAFETY: reading the pointer field common to all union members.
-        let storage = unsafe {
-            self.parameters
-                .__bindgen_anon_1
-                .FullySpecified
-                .InterruptObject
-        };
+        let storage = unsafe { self.parameters.__bindgen_anon_1.FullySpecified.InterruptObject };
         if storage.is_null() {
             return;
         }

@@ -9,9 +9,9 @@
 use kcb_proto::{
     ConfigResponse, EventRecord, FloodPayload, FloodRequest, FloodResponse, GetConfigRequest,
     GetReportRequest, GetStatsRequest, Ioctl, ListCallbackObjectsRequest, ListRegistrationsRequest,
-    MAX_REPORT_ENTRIES, NotifyRequest, ReadEventsRequest, ReadEventsWriter, RegistrationState,
-    ReportEntry, RequestError, SOURCE_COUNT, SourceId, SourceStats, StatsResponse, decode_request,
-    flood_checksum, kind, write_report, write_response,
+    MAX_REPORT_ENTRIES, NotifyRequest, ReadEventsRequest, ReadEventsWriter, RegistrationState, ReportEntry,
+    RequestError, SOURCE_COUNT, SourceId, SourceStats, StatsResponse, decode_request, flood_checksum, kind,
+    write_report, write_response,
 };
 use wdk_sys::{NTSTATUS, STATUS_NOT_SUPPORTED, STATUS_SUCCESS};
 
@@ -113,9 +113,7 @@ fn serve(request: &Request, buffer: &mut [u8]) -> Result<usize, Failure> {
                 // Opt-in: `EnableRegistrationWalk` = 1 in Parameters.
                 return Err(Failure::Status(STATUS_NOT_SUPPORTED));
             }
-            Ok(crate::walker::write_registrations(output_of(
-                request, buffer,
-            )?)?)
+            Ok(crate::walker::write_registrations(output_of(request, buffer)?)?)
         }
     }
 }

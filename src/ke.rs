@@ -19,17 +19,17 @@ use kcb_proto::{
     BoundExceptionPayload, BugCheckPayload, BugCheckReasonPayload, EventRecord, NmiPayload,
     ProcessorChangePayload, RECORD_SIZE,
     flight::{FLIGHT_GUID, FLIGHT_HEADER_SIZE, FlightHeader, flight_header, records_within},
-    kind, report_detail,
+    kind,
 };
 use wdk_sys::{
     _BOUND_CALLBACK_STATUS::BoundExceptionContinueSearch,
     _KBUGCHECK_CALLBACK_REASON::KbCallbackSecondaryDumpData,
     BOOLEAN, BOUND_CALLBACK_STATUS, GUID, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_CALLBACK_RECORD,
-    KBUGCHECK_REASON_CALLBACK_RECORD, KBUGCHECK_SECONDARY_DUMP_DATA,
-    KE_PROCESSOR_CHANGE_ADD_EXISTING, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, STATUS_UNSUCCESSFUL,
+    KBUGCHECK_REASON_CALLBACK_RECORD, KBUGCHECK_SECONDARY_DUMP_DATA, KE_PROCESSOR_CHANGE_ADD_EXISTING,
+    PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, STATUS_UNSUCCESSFUL,
     ntddk::{
-        KeDeregisterBugCheckCallback, KeDeregisterBugCheckReasonCallback,
-        KeRegisterBugCheckCallback, KeRegisterBugCheckReasonCallback,
+        KeDeregisterBugCheckCallback, KeDeregisterBugCheckReasonCallback, KeRegisterBugCheckCallback,
+        KeRegisterBugCheckReasonCallback,
     },
 };
 
@@ -37,7 +37,7 @@ use crate::{
     driver::VERSION,
     dynamic_fn,
     events::{self, CLIENT_QUEUE, COUNTERS, RING},
-    guard::{Failure, RegistrationOps},
+    guard::{Failure, RegistrationOps, non_null},
     kernel::{DynamicRoutine, KernelCell},
     report::Api,
 };
@@ -46,20 +46,16 @@ static REGISTER_NMI: DynamicRoutine = DynamicRoutine::new("KeRegisterNmiCallback
 static DEREGISTER_NMI: DynamicRoutine = DynamicRoutine::new("KeDeregisterNmiCallback");
 static REGISTER_BOUND: DynamicRoutine = DynamicRoutine::new("KeRegisterBoundCallback");
 static DEREGISTER_BOUND: DynamicRoutine = DynamicRoutine::new("KeDeregisterBoundCallback");
-static REGISTER_PROCESSOR: DynamicRoutine =
-    DynamicRoutine::new("KeRegisterProcessorChangeCallback");
-static DEREGISTER_PROCESSOR: DynamicRoutine =
-    DynamicRoutine::new("KeDeregisterProcessorChangeCallback");
+static REGISTER_PROCESSOR: DynamicRoutine = DynamicRoutine::new("KeRegisterProcessorChangeCallback");
+static DEREGISTER_PROCESSOR: DynamicRoutine = DynamicRoutine::new("KeDeregisterProcessorChangeCallback");
 
 type NmiRoutine = unsafe extern "C" fn(*mut c_void, BOOLEAN) -> BOOLEAN;
 type RegisterNmiFn = unsafe extern "C" fn(Option<NmiRoutine>, *mut c_void) -> *mut c_void;
 type DeregisterFn = unsafe extern "C" fn(*mut c_void) -> i32;
 type BoundRoutine = unsafe extern "C" fn() -> BOUND_CALLBACK_STATUS;
 type RegisterBoundFn = unsafe extern "C" fn(Option<BoundRoutine>) -> *mut c_void;
-type ProcessorRoutine =
-    unsafe extern "C" fn(*mut c_void, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, *mut i32);
-type RegisterProcessorFn =
-    unsafe extern "C" fn(Option<ProcessorRoutine>, *mut c_void, u32) -> *mut c_void;
+type ProcessorRoutine = unsafe extern "C" fn(*mut c_void, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, *mut i32);
+type RegisterProcessorFn = unsafe extern "C" fn(Option<ProcessorRoutine>, *mut c_void, u32) -> *mut c_void;
 type DeregisterProcessorFn = unsafe extern "C" fn(*mut c_void);
 
 /// Resolves the Ke routines Wine (and old systems) may lack.
@@ -82,14 +78,6 @@ pub fn resolve() {
 /// An opaque registration handle.
 pub struct Handle(*mut c_void);
 
-/// "Not exported by this system" for a routine that could not be resolved.
-const fn not_exported() -> Failure {
-    Failure::unavailable(
-        wdk_sys::STATUS_PROCEDURE_NOT_FOUND,
-        report_detail::NOT_EXPORTED,
-    )
-}
-
 // -------------------------------------------------------------------- NMI
 
 static NMI_COUNT: AtomicU64 = AtomicU64::new(0);
@@ -104,17 +92,11 @@ impl RegistrationOps for NmiCallback {
 
     /// `<= APC_LEVEL` (rule IrqlKeApcLte2). NULL means failure.
     fn register((): ()) -> Result<Handle, Failure> {
-        let register = dynamic_fn!(REGISTER_NMI => RegisterNmiFn).ok_or_else(not_exported)?;
-        if DEREGISTER_NMI.address().is_none() {
-            return Err(not_exported());
-        }
+        let register = dynamic_fn!(REGISTER_NMI => RegisterNmiFn).ok_or_else(Failure::not_exported)?;
+        DEREGISTER_NMI.require()?;
         // SAFETY: documented prototype; 'static routine removed before unload.
         let handle = unsafe { register(Some(on_nmi), ptr::null_mut()) };
-        if handle.is_null() {
-            Err(STATUS_UNSUCCESSFUL.into())
-        } else {
-            Ok(Handle(handle))
-        }
+        Ok(Handle(non_null(handle)?))
     }
 
     unsafe fn unregister(token: Handle) {
@@ -129,13 +111,10 @@ impl RegistrationOps for NmiCallback {
 /// handled) so other handlers and the system's default run as before.
 unsafe extern "C" fn on_nmi(_context: *mut c_void, handled: BOOLEAN) -> BOOLEAN {
     let count = NMI_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-    events::record(EventRecord::build(
-        kind::NONE,
-        |payload: &mut NmiPayload| {
-            payload.handled = u32::from(handled);
-            payload.count = count;
-        },
-    ));
+    events::record(EventRecord::build(kind::NONE, |payload: &mut NmiPayload| {
+        payload.handled = u32::from(handled);
+        payload.count = count;
+    }));
     0
 }
 
@@ -153,17 +132,11 @@ impl RegistrationOps for BoundCallback {
 
     /// IRQL undocumented; called at PASSIVE_LEVEL. NULL means failure.
     fn register((): ()) -> Result<Handle, Failure> {
-        let register = dynamic_fn!(REGISTER_BOUND => RegisterBoundFn).ok_or_else(not_exported)?;
-        if DEREGISTER_BOUND.address().is_none() {
-            return Err(not_exported());
-        }
+        let register = dynamic_fn!(REGISTER_BOUND => RegisterBoundFn).ok_or_else(Failure::not_exported)?;
+        DEREGISTER_BOUND.require()?;
         // SAFETY: documented prototype; 'static routine removed before unload.
         let handle = unsafe { register(Some(on_bound)) };
-        if handle.is_null() {
-            Err(STATUS_UNSUCCESSFUL.into())
-        } else {
-            Ok(Handle(handle))
-        }
+        Ok(Handle(non_null(handle)?))
     }
 
     unsafe fn unregister(token: Handle) {
@@ -334,15 +307,12 @@ impl RegistrationOps for BugCheckCallback {
 unsafe extern "C" fn on_bugcheck(_buffer: *mut c_void, _length: u32) {
     // SAFETY: at bug check the other processors are frozen; nothing else writes.
     unsafe { refresh_summary(true, &[]) };
-    events::record(EventRecord::build(
-        kind::NONE,
-        |payload: &mut BugCheckPayload| {
-            payload.buffer = SUMMARY.get() as u64;
-            payload.buffer_length = size_of::<Summary>() as u64;
-            // SAFETY: just written above by this processor.
-            payload.records_saved = unsafe { (*SUMMARY.get()).event_count };
-        },
-    ));
+    events::record(EventRecord::build(kind::NONE, |payload: &mut BugCheckPayload| {
+        payload.buffer = SUMMARY.get() as u64;
+        payload.buffer_length = size_of::<Summary>() as u64;
+        // SAFETY: just written above by this processor.
+        payload.records_saved = unsafe { (*SUMMARY.get()).event_count };
+    }));
 }
 
 /// Records in the flight recorder at most.
@@ -476,10 +446,8 @@ impl RegistrationOps for ProcessorChange {
     /// processor before this returns. NULL means failure.
     fn register((): ()) -> Result<Handle, Failure> {
         let register =
-            dynamic_fn!(REGISTER_PROCESSOR => RegisterProcessorFn).ok_or_else(not_exported)?;
-        if DEREGISTER_PROCESSOR.address().is_none() {
-            return Err(not_exported());
-        }
+            dynamic_fn!(REGISTER_PROCESSOR => RegisterProcessorFn).ok_or_else(Failure::not_exported)?;
+        DEREGISTER_PROCESSOR.require()?;
         // SAFETY: documented prototype; 'static routine removed before unload.
         let handle = unsafe {
             register(
@@ -488,11 +456,7 @@ impl RegistrationOps for ProcessorChange {
                 KE_PROCESSOR_CHANGE_ADD_EXISTING,
             )
         };
-        if handle.is_null() {
-            Err(STATUS_UNSUCCESSFUL.into())
-        } else {
-            Ok(Handle(handle))
-        }
+        Ok(Handle(non_null(handle)?))
     }
 
     unsafe fn unregister(token: Handle) {

@@ -87,6 +87,17 @@ impl DynamicRoutine {
         (!address.is_null()).then_some(address)
     }
 
+    /// `Ok` if the system exports the routine, else "not exported" (used
+    /// for removal routines: what cannot be removed is not registered).
+    ///
+    /// # Errors
+    /// [`Failure::not_exported`].
+    pub fn require(&self) -> Result<(), crate::guard::Failure> {
+        self.address()
+            .map(|_| ())
+            .ok_or_else(crate::guard::Failure::not_exported)
+    }
+
     /// Forgets the address (at unload).
     pub fn clear(&self) {
         self.address.store(core::ptr::null_mut(), Ordering::Release);

@@ -26,8 +26,8 @@ use kcb_proto::{
 use wdk_sys::{
     _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS,
     OB_CALLBACK_REGISTRATION, OB_FLT_REGISTRATION_VERSION, OB_OPERATION_REGISTRATION,
-    OB_PREOP_CALLBACK_STATUS, POB_POST_OPERATION_INFORMATION, POB_PRE_OPERATION_INFORMATION,
-    POBJECT_TYPE, STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, UNICODE_STRING,
+    OB_PREOP_CALLBACK_STATUS, POB_POST_OPERATION_INFORMATION, POB_PRE_OPERATION_INFORMATION, POBJECT_TYPE,
+    STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, UNICODE_STRING,
     ntddk::{
         ObRegisterCallbacks, ObUnRegisterCallbacks, PsGetCurrentProcessId, PsGetCurrentThreadId,
         PsGetProcessId, PsGetThreadId, PsGetThreadProcessId,
@@ -107,8 +107,7 @@ impl RegistrationOps for HandleCallbacks {
             let mut handle: *mut c_void = ptr::null_mut();
             // SAFETY: the registration and everything it points to is static
             // and stays unchanged while registered; the routines are 'static.
-            let status =
-                unsafe { ObRegisterCallbacks(&raw mut storage.registration, &raw mut handle) };
+            let status = unsafe { ObRegisterCallbacks(&raw mut storage.registration, &raw mut handle) };
             if status == STATUS_FLT_INSTANCE_ALTITUDE_COLLISION {
                 last = status;
                 continue;
@@ -287,11 +286,7 @@ unsafe extern "C" fn pre_operation(
         // removed is `stripped_access`.
         payload.desired_access = requested;
         payload.original_desired_access = original;
-        payload.flags = if kernel_handle {
-            OB_FLAG_KERNEL_HANDLE
-        } else {
-            0
-        };
+        payload.flags = if kernel_handle { OB_FLAG_KERNEL_HANDLE } else { 0 };
         payload.stripped_access = stripped;
     });
     events::record_for_process(record, source_pid);
@@ -329,11 +324,7 @@ unsafe extern "C" fn post_operation(_context: *mut c_void, info: POB_POST_OPERAT
         payload.source_tid = source_tid;
         payload.granted_access = granted;
         payload.return_status = info.ReturnStatus;
-        payload.flags = if kernel_handle {
-            OB_FLAG_KERNEL_HANDLE
-        } else {
-            0
-        };
+        payload.flags = if kernel_handle { OB_FLAG_KERNEL_HANDLE } else { 0 };
     });
     events::record_for_process(record, source_pid);
 }

@@ -8,11 +8,11 @@
 use core::{ffi::c_void, ptr};
 
 use kcb_proto::{EventRecord, PowerSettingPayload, kind};
-use wdk_sys::{GUID, NTSTATUS, PDEVICE_OBJECT, STATUS_SUCCESS, STATUS_UNSUCCESSFUL};
+use wdk_sys::{GUID, NTSTATUS, PDEVICE_OBJECT, STATUS_SUCCESS};
 
 use crate::{
     dynamic_fn, events,
-    guard::{Failure, RegistrationOps, check},
+    guard::{Failure, RegistrationOps, check, non_null},
     io::guid_bytes,
     kernel::DynamicRoutine,
     report::Api,
@@ -97,15 +97,8 @@ impl RegistrationOps for PowerSetting {
 
     /// PASSIVE_LEVEL. `STATUS_INSUFFICIENT_RESOURCES` on failure.
     fn register(setting: &'static GUID) -> Result<PowerHandle, Failure> {
-        let (Some(register), true) = (
-            dynamic_fn!(REGISTER => RegisterFn),
-            UNREGISTER.address().is_some(),
-        ) else {
-            return Err(Failure::unavailable(
-                wdk_sys::STATUS_PROCEDURE_NOT_FOUND,
-                kcb_proto::report_detail::NOT_EXPORTED,
-            ));
-        };
+        let register = dynamic_fn!(REGISTER => RegisterFn).ok_or_else(Failure::not_exported)?;
+        UNREGISTER.require()?;
         let mut handle: *mut c_void = ptr::null_mut();
         // SAFETY: documented prototype; the GUID and routine are 'static.
         let status = unsafe {
@@ -118,10 +111,7 @@ impl RegistrationOps for PowerSetting {
             )
         };
         check(status)?;
-        if handle.is_null() {
-            return Err(STATUS_UNSUCCESSFUL.into());
-        }
-        Ok(PowerHandle(handle))
+        Ok(PowerHandle(non_null(handle)?))
     }
 
     unsafe fn unregister(token: PowerHandle) {

@@ -26,13 +26,13 @@ use kcb_proto::{
 use wdk_sys::{
     _PSCREATEPROCESSNOTIFYTYPE::PsCreateProcessNotifySubsystems,
     _PSCREATETHREADNOTIFYTYPE::PsCreateThreadNotifyNonSystem,
-    BOOLEAN, HANDLE, NTSTATUS, PEPROCESS, PIMAGE_INFO, PLOAD_IMAGE_NOTIFY_ROUTINE,
-    PPS_CREATE_NOTIFY_INFO, PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE, PSCREATEPROCESSNOTIFYTYPE,
-    PSCREATETHREADNOTIFYTYPE, PUNICODE_STRING, STATUS_ACCESS_DENIED,
+    BOOLEAN, HANDLE, NTSTATUS, PEPROCESS, PIMAGE_INFO, PLOAD_IMAGE_NOTIFY_ROUTINE, PPS_CREATE_NOTIFY_INFO,
+    PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE, PSCREATEPROCESSNOTIFYTYPE, PSCREATETHREADNOTIFYTYPE,
+    PUNICODE_STRING, STATUS_ACCESS_DENIED,
     ntddk::{
         PsGetCurrentProcessId, PsGetCurrentThreadId, PsRemoveCreateThreadNotifyRoutine,
-        PsRemoveLoadImageNotifyRoutine, PsSetCreateProcessNotifyRoutineEx,
-        PsSetCreateThreadNotifyRoutine, PsSetLoadImageNotifyRoutine,
+        PsRemoveLoadImageNotifyRoutine, PsSetCreateProcessNotifyRoutineEx, PsSetCreateThreadNotifyRoutine,
+        PsSetLoadImageNotifyRoutine,
     },
 };
 
@@ -49,8 +49,7 @@ static THREAD_EX: DynamicRoutine = DynamicRoutine::new("PsSetCreateThreadNotifyR
 static IMAGE_EX: DynamicRoutine = DynamicRoutine::new("PsSetLoadImageNotifyRoutineEx");
 static PROCESS_EXIT_STATUS: DynamicRoutine = DynamicRoutine::new("PsGetProcessExitStatus");
 
-type ProcessEx2Fn =
-    unsafe extern "C" fn(PSCREATEPROCESSNOTIFYTYPE, *mut c_void, BOOLEAN) -> NTSTATUS;
+type ProcessEx2Fn = unsafe extern "C" fn(PSCREATEPROCESSNOTIFYTYPE, *mut c_void, BOOLEAN) -> NTSTATUS;
 type ThreadExFn = unsafe extern "C" fn(PSCREATETHREADNOTIFYTYPE, *mut c_void) -> NTSTATUS;
 type ImageExFn = unsafe extern "C" fn(PLOAD_IMAGE_NOTIFY_ROUTINE, usize) -> NTSTATUS;
 type ExitStatusFn = unsafe extern "C" fn(PEPROCESS) -> NTSTATUS;
@@ -71,11 +70,7 @@ pub enum Variant {
 /// PASSIVE_LEVEL.
 pub fn resolve() -> (Variant, Variant, Variant) {
     let pick = |found: bool| {
-        if found {
-            Variant::Newer
-        } else {
-            Variant::Older
-        }
+        if found { Variant::Newer } else { Variant::Older }
     };
     PROCESS_EXIT_STATUS.resolve();
     (
@@ -142,20 +137,15 @@ impl RegistrationOps for ProcessNotify {
 
 /// `PCREATE_PROCESS_NOTIFY_ROUTINE_EX`: PASSIVE_LEVEL, critical region.
 /// Applies the deny policy when configured.
-unsafe extern "C" fn on_process(
-    process: PEPROCESS,
-    process_id: HANDLE,
-    create_info: PPS_CREATE_NOTIFY_INFO,
-) {
+unsafe extern "C" fn on_process(process: PEPROCESS, process_id: HANDLE, create_info: PPS_CREATE_NOTIFY_INFO) {
     let pid = process_id as u64;
     let record = if create_info.is_null() {
-        let exit_status =
-            dynamic_fn!(PROCESS_EXIT_STATUS => ExitStatusFn).map_or(0, |exit_status| {
-                // SAFETY: the exiting process object, valid during the callback.
-                unsafe { exit_status(process) }
-            });
+        let exit_status = dynamic_fn!(PROCESS_EXIT_STATUS => ExitStatusFn).map_or(0, |exit_status| {
+            // SAFETY: the exiting process object, valid during the callback.
+            unsafe { exit_status(process) }
+        });
         EventRecord::build(kind::EXIT, |payload: &mut ProcessPayload| {
-            payload.exit_status = exit_status
+            payload.exit_status = exit_status;
         })
     } else {
         // SAFETY: non-null create info, valid and writable during the callback.
@@ -225,10 +215,7 @@ impl RegistrationOps for ThreadNotify {
                 )
             }
             // SAFETY: as above.
-            _ => (
-                unsafe { PsSetCreateThreadNotifyRoutine(Some(on_thread)) },
-                true,
-            ),
+            _ => (unsafe { PsSetCreateThreadNotifyRoutine(Some(on_thread)) }, true),
         };
         THREAD_CREATOR_CONTEXT.store(creator_context, Ordering::Release);
         Ok(check(status)?)
@@ -257,11 +244,7 @@ unsafe extern "C" fn on_thread(process_id: HANDLE, thread_id: HANDLE, create: BO
             flags |= THREAD_FLAG_REMOTE;
         }
     }
-    let kind = if create != 0 {
-        kind::CREATE
-    } else {
-        kind::EXIT
-    };
+    let kind = if create != 0 { kind::CREATE } else { kind::EXIT };
     let record = EventRecord::build(kind, |payload: &mut ThreadPayload| {
         payload.target_pid = target_pid;
         payload.target_tid = thread_id as u64;

@@ -159,23 +159,14 @@ impl Default for Report {
 ///
 /// # IRQL
 /// `<= DISPATCH_LEVEL`.
-pub fn print_outcome(
-    name: impl core::fmt::Display,
-    state: RegistrationState,
-    status: i32,
-    detail: u32,
-) {
+pub fn print_outcome(name: impl core::fmt::Display, state: RegistrationState, status: i32, detail: u32) {
     if state == RegistrationState::Removed {
         kprintln!("unregister {name}: removed");
         return;
     }
     let verb = "register";
     let why = report_detail::describe(detail).unwrap_or("");
-    let (open, close) = if why.is_empty() {
-        ("", "")
-    } else {
-        (" (", ")")
-    };
+    let (open, close) = if why.is_empty() { ("", "") } else { (" (", ")") };
     kprintln!(
         "{verb} {name}: {} status={:#010X}{open}{why}{close}",
         outcome_word(state),

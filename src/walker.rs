@@ -56,12 +56,12 @@ use core::{
 };
 
 use kcb_proto::{
-    MAX_REGISTRATION_ENTRIES, PROTOCOL_VERSION, RegistrationEntry, RegistrationListHeader,
-    RequestError, WStr, layout_check, registration_status, write_pod,
+    MAX_REGISTRATION_ENTRIES, PROTOCOL_VERSION, RegistrationEntry, RegistrationListHeader, RequestError,
+    WStr, layout_check, registration_status, write_pod,
 };
 use wdk_sys::{
-    KIRQL, PKSPIN_LOCK, POOL_FLAG_PAGED, STATUS_INFO_LENGTH_MISMATCH,
-    STATUS_INSUFFICIENT_RESOURCES, UNICODE_STRING,
+    KIRQL, PKSPIN_LOCK, POOL_FLAG_PAGED, STATUS_INFO_LENGTH_MISMATCH, STATUS_INSUFFICIENT_RESOURCES,
+    UNICODE_STRING,
     ntddk::{ExFreePoolWithTag, KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock, MmIsAddressValid},
 };
 
@@ -159,8 +159,7 @@ fn readable(address: *const u8, length: usize) -> bool {
         return false;
     }
     let last = address.wrapping_add(length - 1);
-    page_valid(address)
-        && (address.addr() / PAGE_SIZE == last.addr() / PAGE_SIZE || page_valid(last))
+    page_valid(address) && (address.addr() / PAGE_SIZE == last.addr() / PAGE_SIZE || page_valid(last))
 }
 
 /// Reads a `T` at `base + offset`.
@@ -363,12 +362,7 @@ impl ModuleList {
             let length = size as u32;
             // SAFETY: the buffer is writable for `size` bytes.
             status = unsafe {
-                ZwQuerySystemInformation(
-                    SYSTEM_MODULE_INFORMATION,
-                    buffer.cast(),
-                    length,
-                    &raw mut needed,
-                )
+                ZwQuerySystemInformation(SYSTEM_MODULE_INFORMATION, buffer.cast(), length, &raw mut needed)
             };
             if status >= 0 {
                 return Ok(list);
@@ -395,9 +389,7 @@ impl ModuleList {
             let size = u32::from_le_bytes(field(module_field::IMAGE_SIZE, 4)?.try_into().ok()?);
             let offset = routine.checked_sub(base).filter(|o| *o < u64::from(size))?;
             let name_at = usize::from(u16::from_le_bytes(
-                field(module_field::OFFSET_TO_FILE_NAME, 2)?
-                    .try_into()
-                    .ok()?,
+                field(module_field::OFFSET_TO_FILE_NAME, 2)?.try_into().ok()?,
             ));
             let path = field(module_field::FULL_PATH_NAME, module_field::FULL_PATH_LEN)?;
             let file = path.get(name_at..).unwrap_or(path);
@@ -435,8 +427,8 @@ impl EntryWriter<'_> {
         if self.returned as usize >= MAX_REGISTRATION_ENTRIES {
             return;
         }
-        let offset = size_of::<RegistrationListHeader>()
-            + self.returned as usize * size_of::<RegistrationEntry>();
+        let offset =
+            size_of::<RegistrationListHeader>() + self.returned as usize * size_of::<RegistrationEntry>();
         if let Some(rest) = self.out.get_mut(offset..)
             && write_pod(entry, rest).is_some()
         {
@@ -452,8 +444,7 @@ impl EntryWriter<'_> {
             objects,
         };
         let _ = write_pod(&header, self.out);
-        size_of::<RegistrationListHeader>()
-            + self.returned as usize * size_of::<RegistrationEntry>()
+        size_of::<RegistrationListHeader>() + self.returned as usize * size_of::<RegistrationEntry>()
     }
 }
 
@@ -483,12 +474,7 @@ fn entry_for(index: u32, name: &[u16], status: u32, detail: u32) -> Registration
 }
 
 /// Opens object `name`, walks it and writes its entries.
-fn walk_named(
-    name: &[u16],
-    modules: Option<&ModuleList>,
-    writer: &mut EntryWriter<'_>,
-    totals: &mut Totals,
-) {
+fn walk_named(name: &[u16], modules: Option<&ModuleList>, writer: &mut EntryWriter<'_>, totals: &mut Totals) {
     let index = totals.objects;
     totals.objects += 1;
     let Ok(length) = u16::try_from(name.len() * 2) else {
@@ -575,17 +561,10 @@ pub fn write_registrations(out: &mut [u8]) -> Result<usize, RequestError> {
         returned: 0,
     };
     let mut totals = Totals::default();
-    let _ = callbacks::walk_directory(|name| {
-        walk_named(name, modules.as_ref(), &mut writer, &mut totals)
-    });
+    let _ = callbacks::walk_directory(|name| walk_named(name, modules.as_ref(), &mut writer, &mut totals));
     if totals.objects == 0 {
         for entry in &CATALOG {
-            walk_named(
-                entry.name.units(),
-                modules.as_ref(),
-                &mut writer,
-                &mut totals,
-            );
+            walk_named(entry.name.units(), modules.as_ref(), &mut writer, &mut totals);
         }
     }
     drop(modules);

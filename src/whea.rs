@@ -4,8 +4,8 @@
 
 use core::ffi::c_void;
 
-use kcb_proto::{EventRecord, PageOfflinePayload, kind, report_detail};
-use wdk_sys::{BOOLEAN, NTSTATUS, STATUS_PROCEDURE_NOT_FOUND, STATUS_SUCCESS};
+use kcb_proto::{EventRecord, PageOfflinePayload, kind};
+use wdk_sys::{BOOLEAN, NTSTATUS, STATUS_SUCCESS};
 
 use crate::{
     dynamic_fn, events,
@@ -15,8 +15,7 @@ use crate::{
 };
 
 static REGISTER: DynamicRoutine = DynamicRoutine::new("WheaRegisterInUsePageOfflineNotification");
-static UNREGISTER: DynamicRoutine =
-    DynamicRoutine::new("WheaUnregisterInUsePageOfflineNotification");
+static UNREGISTER: DynamicRoutine = DynamicRoutine::new("WheaUnregisterInUsePageOfflineNotification");
 
 type Callback = unsafe extern "C" fn(u64, BOOLEAN, *mut c_void, *mut NTSTATUS) -> NTSTATUS;
 type RegisterFn = unsafe extern "C" fn(Option<Callback>, *mut c_void) -> NTSTATUS;
@@ -41,15 +40,8 @@ impl RegistrationOps for PageOfflineNotification {
 
     /// PASSIVE_LEVEL (undocumented; called from DriverEntry).
     fn register((): ()) -> Result<(), Failure> {
-        let (Some(register), true) = (
-            dynamic_fn!(REGISTER => RegisterFn),
-            UNREGISTER.address().is_some(),
-        ) else {
-            return Err(Failure::unavailable(
-                STATUS_PROCEDURE_NOT_FOUND,
-                report_detail::NOT_EXPORTED,
-            ));
-        };
+        let register = dynamic_fn!(REGISTER => RegisterFn).ok_or_else(Failure::not_exported)?;
+        UNREGISTER.require()?;
         // SAFETY: the header prototype; 'static routine removed before unload.
         Ok(check(unsafe {
             register(Some(on_page_offline), core::ptr::null_mut())

@@ -58,11 +58,8 @@ mod kcb_sys_image {
     const ALLOWED_IMPORT_LIBRARIES: &[&str] = &["ntoskrnl.exe", "hal.dll"];
     /// Imports the driver must have (it registers a load-image notify routine,
     /// creates its control device and prints with `DbgPrintEx`).
-    const REQUIRED_NTOSKRNL_IMPORTS: &[&str] = &[
-        "PsSetLoadImageNotifyRoutine",
-        "IoCreateDevice",
-        "DbgPrintEx",
-    ];
+    const REQUIRED_NTOSKRNL_IMPORTS: &[&str] =
+        &["PsSetLoadImageNotifyRoutine", "IoCreateDevice", "DbgPrintEx"];
 
     fn sys_path() -> PathBuf {
         std::env::var_os("KCB_SYS_PATH").map_or_else(
@@ -80,9 +77,7 @@ mod kcb_sys_image {
     fn image() -> Option<&'static [u8]> {
         static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
         if std::env::var_os("KCB_SKIP_IMAGE_CHECKS").is_some_and(|v| v == "1") {
-            eprintln!(
-                "KCB_SKIP_IMAGE_CHECKS=1: image check skipped (it runs after the cross build)"
-            );
+            eprintln!("KCB_SKIP_IMAGE_CHECKS=1: image check skipped (it runs after the cross build)");
             return None;
         }
         Some(BYTES.get_or_init(|| {
@@ -154,10 +149,7 @@ mod kcb_sys_image {
             .map(|e| e.target);
         match driver_entry {
             Some(ExportTarget::Address(rva)) => {
-                assert_eq!(
-                    entry, rva,
-                    "entry point {entry:#x} is not DriverEntry ({rva:#x})"
-                );
+                assert_eq!(entry, rva, "entry point {entry:#x} is not DriverEntry ({rva:#x})");
             }
             Some(_) => panic!("DriverEntry is exported as a forwarder"),
             None => eprintln!(
@@ -180,11 +172,7 @@ mod kcb_sys_image {
             (DLL_NX_COMPAT, "NX_COMPAT"),
             (DLL_DYNAMIC_BASE, "DYNAMIC_BASE"),
         ] {
-            assert_ne!(
-                flags & bit,
-                0,
-                "DllCharacteristics {flags:#06x} lacks {name}"
-            );
+            assert_ne!(flags & bit, 0, "DllCharacteristics {flags:#06x} lacks {name}");
         }
     }
 

@@ -52,9 +52,7 @@ fn fields(value: &str) -> Vec<String> {
 }
 
 fn unquote(s: &str) -> &str {
-    s.strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(s)
+    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s)
 }
 
 impl Inf {
@@ -82,9 +80,7 @@ impl Inf {
             if let Some(name) = full.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 let name = name.trim().to_owned();
                 let key = name.to_ascii_lowercase();
-                inf.sections
-                    .entry(key.clone())
-                    .or_insert_with(|| (name, vec![]));
+                inf.sections.entry(key.clone()).or_insert_with(|| (name, vec![]));
                 current = Some(key);
                 continue;
             }
@@ -123,11 +119,7 @@ impl Inf {
     fn values(&self, section: &str, key: &str) -> Vec<&str> {
         self.require(section)
             .iter()
-            .filter(|l| {
-                l.key
-                    .as_deref()
-                    .is_some_and(|k| k.eq_ignore_ascii_case(key))
-            })
+            .filter(|l| l.key.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(key)))
             .map(|l| l.value.as_str())
             .collect()
     }
@@ -199,8 +191,7 @@ fn inx_path() -> PathBuf {
 
 fn inx() -> Inf {
     let path = inx_path();
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     Inf::parse(&text)
 }
 
@@ -244,9 +235,7 @@ fn version_section() {
         "ClassGuid must be the System class GUID"
     );
     assert!(
-        !inf.resolve(inf.value("Version", "Provider"))
-            .trim()
-            .is_empty(),
+        !inf.resolve(inf.value("Version", "Provider")).trim().is_empty(),
         "Provider"
     );
     assert!(
@@ -266,27 +255,15 @@ fn driver_ver_is_well_formed_and_matches_the_crate_version() {
     let inf = inx();
     let driver_ver = inf.value("Version", "DriverVer");
     let f = fields(driver_ver);
-    assert_eq!(
-        f.len(),
-        2,
-        "DriverVer = mm/dd/yyyy,w.x.y.z, got `{driver_ver}`"
-    );
+    assert_eq!(f.len(), 2, "DriverVer = mm/dd/yyyy,w.x.y.z, got `{driver_ver}`");
     let date: Vec<u32> = f[0].split('/').map(parse_number).collect();
     assert!(
-        date.len() == 3
-            && (1..=12).contains(&date[0])
-            && (1..=31).contains(&date[1])
-            && date[2] >= 2000,
+        date.len() == 3 && (1..=12).contains(&date[0]) && (1..=31).contains(&date[1]) && date[2] >= 2000,
         "DriverVer date `{}` is not mm/dd/yyyy",
         f[0]
     );
     let version: Vec<u32> = f[1].split('.').map(parse_number).collect();
-    assert_eq!(
-        version.len(),
-        4,
-        "DriverVer version `{}` is not w.x.y.z",
-        f[1]
-    );
+    assert_eq!(version.len(), 4, "DriverVer version `{}` is not w.x.y.z", f[1]);
     assert!(
         version.iter().all(|&p| p <= 65535),
         "DriverVer version parts are 16-bit"
@@ -327,11 +304,7 @@ fn files_go_to_the_driver_store() {
         || {
             fields(copy)
                 .iter()
-                .flat_map(|section| {
-                    inf.require(section)
-                        .iter()
-                        .map(|l| fields(&l.value)[0].clone())
-                })
+                .flat_map(|section| inf.require(section).iter().map(|l| fields(&l.value)[0].clone()))
                 .collect()
         },
         |file| vec![file.to_owned()],
@@ -360,9 +333,7 @@ fn laid_out_as_a_primitive_driver() {
         );
     }
     assert!(
-        !inf.sections
-            .keys()
-            .any(|k| k.starts_with("defaultuninstall")),
+        !inf.sections.keys().any(|k| k.starts_with("defaultuninstall")),
         "a primitive driver INF must not have a [DefaultUninstall*] section"
     );
 }
@@ -371,11 +342,7 @@ fn laid_out_as_a_primitive_driver() {
 fn service_is_a_demand_start_kernel_driver() {
     let inf = inx();
     let add = inf.values(SERVICES, "AddService");
-    assert_eq!(
-        add.len(),
-        1,
-        "exactly one AddService in [{SERVICES}]: {add:?}"
-    );
+    assert_eq!(add.len(), 1, "exactly one AddService in [{SERVICES}]: {add:?}");
     let f = fields(add[0]);
     assert!(
         f.len() >= 3,

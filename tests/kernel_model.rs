@@ -13,8 +13,8 @@ use std::time::Duration;
 use kcallbacks::driver_unload;
 use kcallbacks::report::Api;
 use kcb_proto::{
-    GetReportRequest, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ImageLoadPayload,
-    ReadEventsRequest, RegistrationState, RequestError, SourceId, bytes_of, decode_report,
+    GetReportRequest, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ImageLoadPayload, ReadEventsRequest,
+    RegistrationState, RequestError, SourceId, bytes_of, decode_report,
 };
 use ntsim::io::Caller;
 use ntsim::irql::{DISPATCH_LEVEL, HIGH_LEVEL, PASSIVE_LEVEL, with_irql};
@@ -22,13 +22,13 @@ use ntsim::verifier::{ModelRule, codes};
 use ntsim::{Kernel, faults, poll_until, trigger};
 use wdk_sys::ntddk::{
     ExAllocatePool2, ExCreateCallback, ExFreePool, ExRegisterCallback, ExUnregisterCallback,
-    KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, ObfDereferenceObject,
-    PsCreateSystemThread, PsSetLoadImageNotifyRoutine,
+    KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, ObfDereferenceObject, PsCreateSystemThread,
+    PsSetLoadImageNotifyRoutine,
 };
 use wdk_sys::{
-    DO_DEVICE_INITIALIZING, FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, HANDLE, KEVENT,
-    OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PIMAGE_INFO, POOL_FLAG_NON_PAGED,
-    PUNICODE_STRING, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
+    DO_DEVICE_INITIALIZING, FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, HANDLE, KEVENT, OBJ_KERNEL_HANDLE,
+    OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PIMAGE_INFO, POOL_FLAG_NON_PAGED, PUNICODE_STRING,
+    STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 
 mod common;
@@ -44,10 +44,7 @@ fn load_and_unload_clean() {
     let lines = driver_lines(&kernel);
     assert_eq!(
         lines[0],
-        format!(
-            "kcallbacks: DriverEntry version={}",
-            kcallbacks::driver::VERSION
-        )
+        format!("kcallbacks: DriverEntry version={}", kcallbacks::driver::VERSION)
     );
     assert_eq!(lines[1], "kcallbacks: clock: Precise");
     assert!(
@@ -87,7 +84,11 @@ fn load_and_unload_clean() {
         .find(|l| l.starts_with("kcallbacks: loaded: "))
         .expect("a loaded line");
     assert!(loaded.contains(" 0 failed"), "{loaded}");
-    assert!(entries.iter().any(|(n, s, _)| n.starts_with("IoCreateDevice") && *s == RegistrationState::Registered));
+    assert!(
+        entries
+            .iter()
+            .any(|(n, s, _)| n.starts_with("IoCreateDevice") && *s == RegistrationState::Registered)
+    );
     assert!(!ntsim::ps::load_image_routines().is_empty());
     assert_eq!(
         ntsim::io::symbolic_links(),
@@ -183,7 +184,11 @@ fn load_image_limit_reached_is_reported_and_the_driver_runs_on() {
         "{:#?}",
         driver_lines(&kernel)
     );
-    assert!(entries.iter().any(|(n, s, _)| n.starts_with("IoCreateDevice") && *s == RegistrationState::Registered));
+    assert!(
+        entries
+            .iter()
+            .any(|(n, s, _)| n.starts_with("IoCreateDevice") && *s == RegistrationState::Registered)
+    );
     kernel.unload_driver();
     assert_nothing_left(&kernel);
 }
@@ -226,16 +231,12 @@ fn load_image_event_arrives_through_read_events() {
         "the drain prints the event"
     );
 
-    let mut driver_image =
-        trigger::LoadImage::new("\\SystemRoot\\System32\\drivers\\ntsimtest.sys", 0);
+    let mut driver_image = trigger::LoadImage::new("\\SystemRoot\\System32\\drivers\\ntsimtest.sys", 0);
     driver_image.system_mode = true;
     driver_image.signature_level = 0xC;
     driver_image.signature_type = 1;
     assert_eq!(driver_image.fire(), 1);
-    let record = wait_for_image_event(
-        &mut kernel,
-        "\\SystemRoot\\System32\\drivers\\ntsimtest.sys",
-    );
+    let record = wait_for_image_event(&mut kernel, "\\SystemRoot\\System32\\drivers\\ntsimtest.sys");
     let payload = record.payload::<ImageLoadPayload>().expect("image payload");
     assert_eq!(
         payload.flags,
@@ -253,10 +254,7 @@ fn one_load_image_event_makes_zero_allocations() {
     let before = ntsim::pool::total_allocations();
     let name = "\\Windows\\System32\\zero-alloc.dll";
     let made = ntsim::pool::count_allocations(|| {
-        assert_eq!(
-            trigger::load_image(name, 0x99, 0x1000_0000, 0x1000, false),
-            1
-        );
+        assert_eq!(trigger::load_image(name, 0x99, 0x1000_0000, 0x1000, false), 1);
     });
     assert_eq!(made, 0, "the notify routine allocated pool");
     let _ = wait_for_image_event(&mut kernel, name);
@@ -297,8 +295,7 @@ fn every_family_fires_through_the_driver_without_allocating() {
         let _ = trigger::thread_notify(0x3000, 0x3004, true, (0x2000, 0x2004), PASSIVE_LEVEL);
         let _ = trigger::thread_notify(0x3000, 0x3004, false, (0x2000, 0x2004), PASSIVE_LEVEL);
         let _ = trigger::process_exit(0x3000, 0x2000);
-        let granted =
-            trigger::HandleOperation::open_process(0x3000, 0x1F_FFFF, (0x2000, 0x2004)).fire();
+        let granted = trigger::HandleOperation::open_process(0x3000, 0x1F_FFFF, (0x2000, 0x2004)).fire();
         assert_eq!(granted, 0x1F_FFFF, "no protect policy is configured");
         let key = "\\Registry\\Machine\\Software\\NtsimTest";
         assert_eq!(
@@ -314,10 +311,7 @@ fn every_family_fires_through_the_driver_without_allocating() {
         assert_eq!(trigger::registry_open_key(0x2000, key), STATUS_SUCCESS);
         let _ = trigger::set_system_time(ntsim::clock::system_time());
         let _ = trigger::power_state(wdk_sys::PO_CB_AC_STATUS, true, PASSIVE_LEVEL);
-        let _ = trigger::power_setting_change(
-            ntsim::power::GUID_LIDSWITCH_STATE_CHANGE,
-            &0u32.to_le_bytes(),
-        );
+        let _ = trigger::power_setting_change(ntsim::power::GUID_LIDSWITCH_STATE_CHANGE, &0u32.to_le_bytes());
         let _ = trigger::nmi();
         let _ = trigger::bound_exception(0x3000);
         let _ = trigger::processor_add(4);
@@ -351,10 +345,7 @@ fn every_family_fires_through_the_driver_without_allocating() {
         SourceId::PageOffline,
     ];
     let seen = collect_sources(&mut kernel, &wanted);
-    let missing: Vec<&SourceId> = wanted
-        .iter()
-        .filter(|s| !seen.contains(&(**s as u16)))
-        .collect();
+    let missing: Vec<&SourceId> = wanted.iter().filter(|s| !seen.contains(&(**s as u16))).collect();
     assert!(
         missing.is_empty(),
         "no events from {missing:?}; seen sources {seen:?}"
@@ -372,28 +363,18 @@ fn get_report_round_trip() {
     assert_eq!(status, STATUS_SUCCESS);
     let report = decode_report(&out).expect("report");
     assert_eq!(report.header.version, kcb_proto::PROTOCOL_VERSION);
-    assert_eq!(
-        report.header.driver_version_str(),
-        kcallbacks::driver::VERSION
-    );
+    assert_eq!(report.header.driver_version_str(), kcallbacks::driver::VERSION);
     let entries: Vec<_> = report.entries.iter().collect();
-    let count = |state| {
-        u32::try_from(entries.iter().filter(|e| e.state() == Some(state)).count()).expect("few")
-    };
+    let count =
+        |state| u32::try_from(entries.iter().filter(|e| e.state() == Some(state)).count()).expect("few");
     assert_eq!(
         report.header.entry_count,
         u32::try_from(entries.len()).expect("few")
     );
     assert_eq!(report.header.returned, report.header.entry_count);
-    assert_eq!(
-        report.header.registered,
-        count(RegistrationState::Registered)
-    );
+    assert_eq!(report.header.registered, count(RegistrationState::Registered));
     assert_eq!(report.header.failed, count(RegistrationState::Failed));
-    assert_eq!(
-        report.header.disabled,
-        count(RegistrationState::DisabledByConfig)
-    );
+    assert_eq!(report.header.disabled, count(RegistrationState::DisabledByConfig));
     // Entries come in Api order and name only Api slots.
     let order: Vec<usize> = entries
         .iter()
@@ -421,10 +402,7 @@ fn get_report_round_trip() {
 fn bad_ioctl_inputs_return_the_documented_status_and_change_nothing() {
     let mut kernel = loaded();
     let name = "\\Windows\\System32\\still-queued.dll";
-    assert_eq!(
-        trigger::load_image(name, 0x44, 0x2000_0000, 0x2000, false),
-        1
-    );
+    assert_eq!(trigger::load_image(name, 0x44, 0x2000_0000, 0x2000, false), 1);
     // Wait until the drain moved it to the client queue (without reading it).
     assert!(poll_until(DRAIN_TIMEOUT, || kernel
         .debug_output()
@@ -483,13 +461,7 @@ fn bad_ioctl_inputs_return_the_documented_status_and_change_nothing() {
             4096,
             RequestError::InvalidParameter,
         ),
-        (
-            "unknown code",
-            unknown,
-            &good,
-            4096,
-            RequestError::UnknownCode,
-        ),
+        ("unknown code", unknown, &good, 4096, RequestError::UnknownCode),
         (
             "output too small",
             IOCTL_KCB_READ_EVENTS,
@@ -503,8 +475,7 @@ fn bad_ioctl_inputs_return_the_documented_status_and_change_nothing() {
         assert_eq!(status, error.ntstatus(), "{what}");
         assert!(out.is_empty(), "{what}: no output on failure");
     }
-    let (status, out) =
-        kernel.device_io_control(IOCTL_KCB_GET_REPORT, bytes_of(&GetReportRequest::new()), 8);
+    let (status, out) = kernel.device_io_control(IOCTL_KCB_GET_REPORT, bytes_of(&GetReportRequest::new()), 8);
     assert_eq!(
         (status, out.len()),
         (RequestError::TooSmall.ntstatus(), 0),
@@ -631,11 +602,7 @@ fn fault_injection_sweep_over_every_driver_entry_call() {
         let mut kernel = boot();
         faults::fail_nth_on_this_thread(ddi, nth, STATUS_INSUFFICIENT_RESOURCES);
         let status = kernel.load_driver();
-        assert_eq!(
-            faults::fired().len(),
-            1,
-            "{ddi} #{nth}: the fault did not fire"
-        );
+        assert_eq!(faults::fired().len(), 1, "{ddi} #{nth}: the fault did not fire");
         eprintln!("sweep: {ddi} call #{nth} fails -> DriverEntry {status:#010X}");
         if status < 0 {
             // DriverEntry failed: it must have undone everything itself
@@ -669,11 +636,7 @@ fn fault_injection_sweep_over_every_driver_entry_call() {
             );
             kernel.unload_driver();
         }
-        let bugchecks: Vec<String> = kernel
-            .take_bugchecks()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let bugchecks: Vec<String> = kernel.take_bugchecks().iter().map(ToString::to_string).collect();
         assert!(
             bugchecks.is_empty(),
             "{ddi} #{nth} (DriverEntry {status:#X}) left: {bugchecks:#?}"
@@ -806,8 +769,7 @@ fn check_system_thread_left_at_unload() {
     }));
 }
 
-static RUNNING: std::sync::Mutex<Option<std::sync::Arc<std::sync::Barrier>>> =
-    std::sync::Mutex::new(None);
+static RUNNING: std::sync::Mutex<Option<std::sync::Arc<std::sync::Barrier>>> = std::sync::Mutex::new(None);
 // SAFETY: all-zero is a valid KEVENT before KeInitializeEvent.
 static RELEASE: EventCell = EventCell(std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() }));
 
@@ -838,12 +800,10 @@ fn check_callback_running_after_a_removal_that_did_not_wait() {
     let status = unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) };
     assert_eq!(status, STATUS_SUCCESS);
     // SAFETY: the object created above; a 'static routine.
-    let registration =
-        unsafe { ExRegisterCallback(object, Some(slow_callback), std::ptr::null_mut()) };
+    let registration = unsafe { ExRegisterCallback(object, Some(slow_callback), std::ptr::null_mut()) };
     assert!(!registration.is_null());
-    let notifier = std::thread::spawn(|| {
-        trigger::notify_callback_object("\\Callback\\NtsimSlow", 1, 2, PASSIVE_LEVEL)
-    });
+    let notifier =
+        std::thread::spawn(|| trigger::notify_callback_object("\\Callback\\NtsimSlow", 1, 2, PASSIVE_LEVEL));
     running.wait();
     // SAFETY: unregistering, as a driver would at unload.
     unsafe { ExUnregisterCallback(registration) };

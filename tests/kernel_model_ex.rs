@@ -23,23 +23,21 @@ use kcallbacks::callbacks::CATALOG;
 use kcallbacks::ex::{CallbackObject, Owned};
 use kcallbacks::unicode::WideName;
 use kcb_proto::{
-    CallbackObjectPayload, EventRecord, IOCTL_KCB_LIST_CALLBACK_OBJECTS,
-    IOCTL_KCB_LIST_REGISTRATIONS, IOCTL_KCB_NOTIFY, Ioctl, ListCallbackObjectsRequest,
-    ListRegistrationsRequest, NotifyRequest, REGISTRATION_BUFFER_SIZE, RegistrationEntry,
-    RegistrationState, SourceId, bytes_of, decode_callback_objects, decode_registrations,
-    layout_check, registration_status,
+    CallbackObjectPayload, EventRecord, IOCTL_KCB_LIST_CALLBACK_OBJECTS, IOCTL_KCB_LIST_REGISTRATIONS,
+    IOCTL_KCB_NOTIFY, Ioctl, ListCallbackObjectsRequest, ListRegistrationsRequest, NotifyRequest,
+    REGISTRATION_BUFFER_SIZE, RegistrationEntry, RegistrationState, SourceId, bytes_of,
+    decode_callback_objects, decode_registrations, layout_check, registration_status,
 };
 use ntsim::excallback::{self, POWER_PORT_OWNER};
 use ntsim::irql::{DISPATCH_LEVEL, PASSIVE_LEVEL, with_irql};
 use ntsim::{Kernel, faults, poll_until, trigger};
 use wdk_sys::ntddk::{
-    ExCreateCallback, ExNotifyCallback, ExRegisterCallback, ExUnregisterCallback,
-    KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, ObfDereferenceObject,
+    ExCreateCallback, ExNotifyCallback, ExRegisterCallback, ExUnregisterCallback, KeInitializeEvent,
+    KeSetEvent, KeWaitForSingleObject, ObfDereferenceObject,
 };
 use wdk_sys::{
-    KEVENT, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_DEVICE_STATE, STATUS_NOT_SUPPORTED, STATUS_OBJECT_NAME_NOT_FOUND,
-    STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
+    KEVENT, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE,
+    STATUS_NOT_SUPPORTED, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
 };
 
 mod common;
@@ -170,12 +168,7 @@ const fn win32_of(status: i32) -> u32 {
 struct ModelDriver<'a>(&'a mut Kernel);
 
 impl kcbctl::Driver for ModelDriver<'_> {
-    fn control(
-        &mut self,
-        ioctl: Ioctl,
-        input: &[u8],
-        output_len: usize,
-    ) -> Result<Vec<u8>, kcbctl::Error> {
+    fn control(&mut self, ioctl: Ioctl, input: &[u8], output_len: usize) -> Result<Vec<u8>, kcbctl::Error> {
         let (status, out) = self.0.device_io_control(ioctl.code(), input, output_len);
         if status < 0 {
             Err(kcbctl::Error::Request {
@@ -200,8 +193,7 @@ fn kcbctl(kernel: &mut Kernel, args: &[&str]) -> (Result<(), String>, String, St
         stop: &stop,
         poll_interval: Duration::from_millis(1),
     };
-    let result =
-        kcbctl::run(&command, &mut ModelDriver(kernel), &mut console).map_err(|e| e.to_string());
+    let result = kcbctl::run(&command, &mut ModelDriver(kernel), &mut console).map_err(|e| e.to_string());
     (
         result,
         String::from_utf8(out).expect("UTF-8 stdout"),
@@ -261,9 +253,7 @@ fn add_modules(routines: &[(&str, usize)]) -> Vec<(String, usize, u32)> {
 
 /// The driver's observer routine (the one it registers on every object).
 fn observer_address() -> usize {
-    excallback::object(OWN)
-        .expect("the driver's object")
-        .callbacks[0]
+    excallback::object(OWN).expect("the driver's object").callbacks[0]
 }
 
 // Routines the tests register.
@@ -296,10 +286,7 @@ unsafe extern "C" fn third_routine(_: *mut c_void, _: *mut c_void, _: *mut c_voi
 fn load_creates_the_own_object_and_observes_every_system_object() {
     let mut kernel = loaded();
     let own = excallback::object(OWN).expect("\\Callback\\KCallbacks exists");
-    assert!(
-        own.permanent && own.allow_multiple && !own.system,
-        "{own:?}"
-    );
+    assert!(own.permanent && own.allow_multiple && !own.system, "{own:?}");
     assert_eq!(own.driver_references, 1, "the driver holds one reference");
     assert_eq!(own.callbacks.len(), 1, "the driver's observer: {own:?}");
     assert!(has_line(
@@ -389,8 +376,7 @@ fn load_creates_the_own_object_and_observes_every_system_object() {
 #[test]
 fn notify_ioctl_event_arrives_through_read_events() {
     let mut kernel = loaded();
-    let (status, out) =
-        kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(1, 2)), 0);
+    let (status, out) = kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(1, 2)), 0);
     assert_eq!((status, out.len()), (STATUS_SUCCESS, 0));
     // Events earlier tests left in the driver's static queue carry other
     // arguments; this one is told apart by its own.
@@ -427,16 +413,11 @@ fn kcbctl_notify_then_events_json_end_to_end() {
         assert_eq!(result, Ok(()), "{err}");
         line = out
             .lines()
-            .find(|l| {
-                l.contains("\"source\":\"CallbackObject\"") && l.contains("\"argument1\":4660,")
-            })
+            .find(|l| l.contains("\"source\":\"CallbackObject\"") && l.contains("\"argument1\":4660,"))
             .map(str::to_owned);
         line.is_some()
     });
-    assert!(
-        arrived,
-        "no CallbackObject JSON line within {DRAIN_TIMEOUT:?}"
-    );
+    assert!(arrived, "no CallbackObject JSON line within {DRAIN_TIMEOUT:?}");
     let line = line.unwrap_or_default();
     for field in [
         "\"source\":\"CallbackObject\"",
@@ -477,8 +458,7 @@ fn registration_order_is_notification_order() {
         ]
     );
     let before = callback_events_seen();
-    let (status, _) =
-        kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(7, 8)), 0);
+    let (status, _) = kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(7, 8)), 0);
     assert_eq!(status, STATUS_SUCCESS);
     // FIFO: the driver's observer (registered first, at load) had already
     // recorded its event when the first test routine ran, which ran before
@@ -599,9 +579,7 @@ fn unregister_waits_for_a_notification_in_flight() {
 #[test]
 fn notify_at_dispatch_level_runs_the_callbacks_at_dispatch_level() {
     let mut kernel = loaded();
-    let result = with_irql(DISPATCH_LEVEL, || {
-        kcallbacks::callbacks::notify_own(0x51, 0x52)
-    });
+    let result = with_irql(DISPATCH_LEVEL, || kcallbacks::callbacks::notify_own(0x51, 0x52));
     assert_eq!(result, Some(Ok(())));
     let found = wait_for_notifications(&mut kernel, 1, |n| n.object == OWN && n.argument1 == 0x51);
     assert_eq!(
@@ -626,18 +604,11 @@ fn notify_above_dispatch_level_is_refused_by_the_driver_and_a_violation_in_the_m
     let kernel = loaded();
     let dirql = 5;
     // The driver's own wrapper, on an object it owns.
-    let object =
-        CallbackObject::<Owned>::create_or_open(&HIGH_NAME.as_unicode_string(), true, false)
-            .expect("a driver-owned object");
-    let registration = object
-        .register(high_routine, &HIGH_CONTEXT)
-        .expect("registered");
+    let object = CallbackObject::<Owned>::create_or_open(&HIGH_NAME.as_unicode_string(), true, false)
+        .expect("a driver-owned object");
+    let registration = object.register(high_routine, &HIGH_CONTEXT).expect("registered");
     assert_eq!(with_irql(DISPATCH_LEVEL, || object.notify(1, 2)), Ok(()));
-    assert_eq!(
-        HIGH_CONTEXT.load(Ordering::SeqCst),
-        1,
-        "ran at DISPATCH_LEVEL"
-    );
+    assert_eq!(HIGH_CONTEXT.load(Ordering::SeqCst), 1, "ran at DISPATCH_LEVEL");
     assert_eq!(
         with_irql(dirql, || object.notify(1, 2)),
         Err(STATUS_INVALID_DEVICE_STATE)
@@ -655,11 +626,7 @@ fn notify_above_dispatch_level_is_refused_by_the_driver_and_a_violation_in_the_m
     // Called directly, it is a verifier violation (0xC4/0xE5) and nothing runs.
     // SAFETY: the live object; the call is the violation under test.
     with_irql(dirql, || unsafe {
-        ExNotifyCallback(
-            object.as_ptr().cast(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
+        ExNotifyCallback(object.as_ptr().cast(), std::ptr::null_mut(), std::ptr::null_mut())
     });
     let check = kernel.expect_bugcheck(C4, 0xE5);
     assert_eq!(check.params[1], u64::from(dirql));
@@ -690,10 +657,7 @@ fn system_object_notifications_reach_the_observers_without_allocating() {
     );
 
     let made = ntsim::pool::count_allocations(|| {
-        assert_eq!(
-            trigger::power_state(PO_CB_AC_STATUS, false, PASSIVE_LEVEL),
-            1
-        );
+        assert_eq!(trigger::power_state(PO_CB_AC_STATUS, false, PASSIVE_LEVEL), 1);
     });
     assert_eq!(made, 0, "the observer allocated pool");
     assert_eq!(
@@ -762,11 +726,7 @@ fn unload_leaves_nothing_and_a_reload_creates_the_object_again() {
             &format!("kcallbacks: unregister ExCreateCallback({OWN}): removed")
         ));
         assert_nothing_left(&kernel);
-        assert_eq!(
-            kernel.load_driver(),
-            STATUS_SUCCESS,
-            "reload in the same boot"
-        );
+        assert_eq!(kernel.load_driver(), STATUS_SUCCESS, "reload in the same boot");
         let own = excallback::object(OWN).expect("created again");
         assert!(own.permanent && own.callbacks.len() == 1, "{own:?}");
         assert!(has_line(
@@ -786,9 +746,7 @@ fn ex_lines(kernel: &Kernel) -> Vec<String> {
     driver_lines(kernel)
         .into_iter()
         .filter(|l| {
-            l.contains("\\Callback")
-                || l.starts_with("kcallbacks: callback")
-                || l.contains("Callback(")
+            l.contains("\\Callback") || l.starts_with("kcallbacks: callback") || l.contains("Callback(")
         })
         .collect()
 }
@@ -838,11 +796,7 @@ fn fault_injection_at_every_step_of_the_ex_path() {
             STATUS_SUCCESS,
             "{ddi} #{nth}: the driver runs on"
         );
-        assert_eq!(
-            faults::fired().len(),
-            1,
-            "{ddi} #{nth}: the fault did not fire"
-        );
+        assert_eq!(faults::fired().len(), 1, "{ddi} #{nth}: the fault did not fire");
         let lines = ex_lines(&kernel);
         let new: Vec<&String> = lines.iter().filter(|l| !clean.contains(l)).collect();
         let reported = new.iter().any(|l| {
@@ -850,15 +804,9 @@ fn fault_injection_at_every_step_of_the_ex_path() {
                 || l.contains(": unavailable status=")
                 || l.contains("callback map: cannot")
         });
-        assert!(
-            reported,
-            "{ddi} #{nth}: the failure is not reported: {lines:#?}"
-        );
+        assert!(reported, "{ddi} #{nth}: the failure is not reported: {lines:#?}");
         let (status, _) = get_report(&mut kernel);
-        assert_eq!(
-            status, STATUS_SUCCESS,
-            "{ddi} #{nth}: the control device works"
-        );
+        assert_eq!(status, STATUS_SUCCESS, "{ddi} #{nth}: the control device works");
         let (status, _) =
             kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(0xF, 0xF)), 0);
         let own_exists = excallback::object(OWN).is_some();
@@ -999,8 +947,7 @@ fn success_without_an_object_is_reported_unavailable_and_never_dereferenced() {
     ] {
         assert!(!calls.iter().any(|c| c.ddi == ddi), "{ddi} was called");
     }
-    let (status, _) =
-        kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(1, 2)), 0);
+    let (status, _) = kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(1, 2)), 0);
     assert_eq!(status, STATUS_NOT_SUPPORTED, "no object to notify");
     // The walker opens each object the same way: unavailable, never read.
     kcallbacks::walker::set_walk_enabled(true);
@@ -1011,9 +958,7 @@ fn success_without_an_object_is_reported_unavailable_and_never_dereferenced() {
     assert!(
         entries
             .iter()
-            .all(|e| e.status == registration_status::OBJECT_UNAVAILABLE
-                && e.detail == 0
-                && e.routine == 0)
+            .all(|e| e.status == registration_status::OBJECT_UNAVAILABLE && e.detail == 0 && e.routine == 0)
     );
     assert!(
         !ntsim::ddi::calls()
@@ -1089,10 +1034,7 @@ fn registration_walk_lists_each_routine_with_its_module_and_offset() {
         let (module, offset) = module_of(*address);
         assert_eq!(entry.status, registration_status::IN_MODULE);
         assert_eq!((entry.routine, entry.allow_multiple), (*address as u64, 1));
-        assert_eq!(
-            (entry.module_str(), entry.offset),
-            (module.as_str(), offset)
-        );
+        assert_eq!((entry.module_str(), entry.offset), (module.as_str(), offset));
         assert!(entry.offset > 0);
     }
     let own = entries_of(&entries, OWN);
@@ -1157,12 +1099,7 @@ fn registration_walk_lists_each_routine_with_its_module_and_offset() {
             "ntoskrnl.exe!{:#x}",
             POWER_PORT_OWNER - excallback::NTOSKRNL_BASE
         )),
-        [
-            "\\Callback\\PowerPort",
-            "no",
-            "[x]",
-            "ntoskrnl.exe!0x3c5a10"
-        ]
+        ["\\Callback\\PowerPort", "no", "[x]", "ntoskrnl.exe!0x3c5a10"]
     );
     let (alpha, alpha_offset) = module_of(addresses[0]);
     assert_eq!(
@@ -1202,13 +1139,7 @@ fn assert_not_recognised(kernel: &mut Kernel, check: u32, what: &str) {
             entry.offset,
             entry.allow_multiple
         ),
-        (
-            registration_status::LAYOUT_NOT_RECOGNISED,
-            check,
-            0,
-            0,
-            u32::MAX
-        ),
+        (registration_status::LAYOUT_NOT_RECOGNISED, check, 0, 0, u32::MAX),
         "{what}"
     );
     assert_eq!(entry.module_str(), "", "{what}");
@@ -1236,9 +1167,7 @@ fn registration_walk_rejects_every_corrupted_layout_without_crashing() {
     assert_eq!(entries_of(&entries, WALK).len(), 3, "intact first");
 
     // Each case: (word to overwrite, value, expected check).
-    let other = excallback::object("\\Callback\\SetSystemTime")
-        .unwrap()
-        .address;
+    let other = excallback::object("\\Callback\\SetSystemTime").unwrap().address;
     let cases: [(&str, usize, usize, u32); 7] = [
         ("signature", address, 0x6C6C_6144, layout_check::SIGNATURE),
         (
@@ -1286,11 +1215,7 @@ fn registration_walk_rejects_every_corrupted_layout_without_crashing() {
     }
     // A single-callback object listing several.
     let old = excallback::corrupt(address + 0x20, 0);
-    assert_not_recognised(
-        &mut kernel,
-        layout_check::SINGLE_WITH_MANY,
-        "single with three",
-    );
+    assert_not_recognised(&mut kernel, layout_check::SINGLE_WITH_MANY, "single with three");
     excallback::corrupt(address + 0x20, old);
     // A block paged out.
     excallback::set_paged_out(blocks[2], true);
@@ -1327,9 +1252,7 @@ fn registration_walk_bounds_the_list() {
     let mut kernel = loaded();
     let (_, object) = create_callback(WALK, true, true);
     let bound = kcallbacks::walker::MAX_REGISTRATIONS_PER_OBJECT;
-    let mut handles: Vec<*mut c_void> = (0..bound)
-        .map(|i| register(object, first_routine, i))
-        .collect();
+    let mut handles: Vec<*mut c_void> = (0..bound).map(|i| register(object, first_routine, i)).collect();
     kcallbacks::walker::set_walk_enabled(true);
     let (_, entries, _) = list_registrations(&mut kernel);
     assert_eq!(
@@ -1338,11 +1261,7 @@ fn registration_walk_bounds_the_list() {
         "exactly the bound is still walked"
     );
     handles.push(register(object, second_routine, bound));
-    assert_not_recognised(
-        &mut kernel,
-        layout_check::TOO_LONG,
-        "one more than the bound",
-    );
+    assert_not_recognised(&mut kernel, layout_check::TOO_LONG, "one more than the bound");
     kcallbacks::walker::set_walk_enabled(false);
     for handle in handles {
         unregister(handle);
@@ -1361,10 +1280,7 @@ fn registration_walk_allocates_through_the_fallback_and_survives_module_failures
     let before = ntsim::ddi::calls().len();
     let (status, entries, _) = list_registrations(&mut kernel);
     assert_eq!(status, STATUS_SUCCESS);
-    let apis: Vec<&str> = ntsim::ddi::calls()[before..]
-        .iter()
-        .map(|c| c.ddi)
-        .collect();
+    let apis: Vec<&str> = ntsim::ddi::calls()[before..].iter().map(|c| c.ddi).collect();
     assert!(
         apis.contains(&"ExAllocatePoolWithTag") && !apis.contains(&"ExAllocatePool2"),
         "{apis:?}"
@@ -1390,10 +1306,7 @@ fn registration_walk_allocates_through_the_fallback_and_survives_module_failures
         let power_port = entries_of(&entries, "\\Callback\\PowerPort");
         assert_eq!(
             (power_port[0].status, power_port[0].routine),
-            (
-                registration_status::MODULES_UNAVAILABLE,
-                POWER_PORT_OWNER as u64
-            ),
+            (registration_status::MODULES_UNAVAILABLE, POWER_PORT_OWNER as u64),
             "{ddi}"
         );
         assert!(
@@ -1434,10 +1347,7 @@ fn registration_walk_under_concurrent_registrations_sees_consistent_lists() {
         assert_eq!(status, STATUS_SUCCESS);
         let walk = entries_of(&entries, WALK);
         assert!(
-            (1..=2).contains(&walk.len())
-                && walk
-                    .iter()
-                    .all(|e| e.status == registration_status::NO_MODULE),
+            (1..=2).contains(&walk.len()) && walk.iter().all(|e| e.status == registration_status::NO_MODULE),
             "{walk:#?}"
         );
         assert_eq!(walk[0].routine, first_routine as *const () as u64);

@@ -27,11 +27,10 @@ use kcallbacks::report::Api;
 use kcb_proto::flight::{FLIGHT_GUID, FLIGHT_HEADER_SIZE, flight_size, records_within};
 use kcb_proto::{
     BootDriverReinitPayload, BoundExceptionPayload, BugCheckPayload, BugCheckReasonPayload,
-    DriverReinitPayload, EventRecord, FloodPayload, FloodRequest, FloodResponse,
-    FsRegistrationPayload, IOCTL_KCB_FLOOD, LastChanceShutdownPayload, NmiPayload,
-    PageOfflinePayload, PlugPlayPayload, PowerSettingPayload, ProcessorChangePayload,
-    ProfileInterruptPayload, RECORD_SIZE, RegistrationState, ShutdownPayload, SourceId, bytes_of,
-    decode_report, flood_checksum, read_pod, report_detail,
+    DriverReinitPayload, EventRecord, FloodPayload, FloodRequest, FloodResponse, FsRegistrationPayload,
+    IOCTL_KCB_FLOOD, LastChanceShutdownPayload, NmiPayload, PageOfflinePayload, PlugPlayPayload,
+    PowerSettingPayload, ProcessorChangePayload, ProfileInterruptPayload, RECORD_SIZE, RegistrationState,
+    ShutdownPayload, SourceId, bytes_of, decode_report, flood_checksum, read_pod, report_detail,
 };
 use ntsim::context::{PROCESSOR_COUNT, SYSTEM_PID};
 use ntsim::ioreg::InterruptLine;
@@ -47,11 +46,10 @@ use wdk_sys::{
     _KBUGCHECK_CALLBACK_REASON::KbCallbackSecondaryDumpData, BOOLEAN, BOUND_CALLBACK_STATUS,
     CONNECT_FULLY_SPECIFIED, CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED, GUID,
     IO_CONNECT_INTERRUPT_PARAMETERS, IO_DISCONNECT_INTERRUPT_PARAMETERS, KBUGCHECK_CALLBACK_REASON,
-    KBUGCHECK_CALLBACK_RECORD, KBUGCHECK_REASON_CALLBACK_RECORD,
-    KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, NTSTATUS, PDEVICE_OBJECT, PKINTERRUPT,
-    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_1,
-    STATUS_INVALID_PARAMETER_10, STATUS_NOT_FOUND, STATUS_PROCEDURE_NOT_FOUND, STATUS_SUCCESS,
-    STATUS_UNSUCCESSFUL,
+    KBUGCHECK_CALLBACK_RECORD, KBUGCHECK_REASON_CALLBACK_RECORD, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
+    NTSTATUS, PDEVICE_OBJECT, PKINTERRUPT, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
+    STATUS_INVALID_PARAMETER_1, STATUS_INVALID_PARAMETER_10, STATUS_NOT_FOUND, STATUS_PROCEDURE_NOT_FOUND,
+    STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
 };
 
 mod common;
@@ -67,8 +65,7 @@ const VOLUME: GUID = GUID {
     Data3: 0x11D0,
     Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
 };
-const VOLUME_LINK: &str =
-    "\\??\\STORAGE#Volume#{ntsim-ke-io}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}";
+const VOLUME_LINK: &str = "\\??\\STORAGE#Volume#{ntsim-ke-io}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}";
 /// `FILE_DEVICE_DISK_FILE_SYSTEM`.
 const DISK_FILE_SYSTEM: u32 = 8;
 
@@ -125,11 +122,7 @@ fn entry(kernel: &mut Kernel, api: Api) -> (RegistrationState, i32, u32) {
 }
 
 /// Reads events until `done` holds for everything read so far (bounded).
-fn collect_until(
-    kernel: &mut Kernel,
-    what: &str,
-    done: impl Fn(&[EventRecord]) -> bool,
-) -> Vec<EventRecord> {
+fn collect_until(kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) -> bool) -> Vec<EventRecord> {
     let mut all = Vec::new();
     let arrived = poll_until(DRAIN_TIMEOUT, || {
         all.extend(read_events(kernel, 64));
@@ -259,11 +252,7 @@ fn ke_callbacks_register_fire_in_their_documented_context_and_unregister() {
 
     // A hot-added processor: StartNotify then CompleteNotify.
     assert_eq!(trigger::processor_add(PROCESSOR_COUNT), STATUS_SUCCESS);
-    let events = collect_until(
-        &mut kernel,
-        "hot add",
-        count_of(SourceId::ProcessorChange, 2),
-    );
+    let events = collect_until(&mut kernel, "hot add", count_of(SourceId::ProcessorChange, 2));
     let added: Vec<(u32, u32)> = of(&events, SourceId::ProcessorChange)
         .iter()
         .map(|r| {
@@ -375,8 +364,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     assert!(
         driver_lines(&kernel)
             .iter()
-            .any(|l| l.contains("IoRegisterBootDriverReinitialization")
-                && l.contains("not started at boot")),
+            .any(|l| l.contains("IoRegisterBootDriverReinitialization") && l.contains("not started at boot")),
         "{:#?}",
         driver_lines(&kernel)
     );
@@ -408,11 +396,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     assert_eq!(pnp[0].header.irql, PASSIVE_LEVEL);
 
     let fs = of(&events, SourceId::FsRegistration);
-    assert_eq!(
-        fs.len(),
-        1,
-        "the one registered file system (NTFS) replayed"
-    );
+    assert_eq!(fs.len(), 1, "the one registered file system (NTFS) replayed");
     let payload = fs[0].payload::<FsRegistrationPayload>().unwrap();
     assert_eq!((payload.device_type, payload.active), (DISK_FILE_SYSTEM, 1));
     assert!(
@@ -473,10 +457,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
 
     // Later events of each family.
     assert_eq!(
-        trigger::power_setting_change(
-            ntsim::power::GUID_LIDSWITCH_STATE_CHANGE,
-            &0u32.to_le_bytes()
-        ),
+        trigger::power_setting_change(ntsim::power::GUID_LIDSWITCH_STATE_CHANGE, &0u32.to_le_bytes()),
         1
     );
     let link2 = "\\??\\STORAGE#Volume#{ntsim-ke-io-2}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}";
@@ -505,10 +486,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     );
     let pnp = of(&events, SourceId::PlugPlay);
     let arrival = pnp[0].payload::<PlugPlayPayload>().unwrap();
-    assert_eq!(
-        String::from_utf16_lossy(arrival.symbolic_link.as_units()),
-        link2
-    );
+    assert_eq!(String::from_utf16_lossy(arrival.symbolic_link.as_units()), link2);
     let profile = pnp[1].payload::<PlugPlayPayload>().unwrap();
     assert_eq!(
         profile.category,
@@ -521,10 +499,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     assert!(pnp.iter().all(|r| r.header.irql == PASSIVE_LEVEL));
     let fs = of(&events, SourceId::FsRegistration)[0];
     let fs_payload = fs.payload::<FsRegistrationPayload>().unwrap();
-    assert_eq!(
-        (fs_payload.device_object, fs_payload.active),
-        (new_fs as u64, 1)
-    );
+    assert_eq!((fs_payload.device_object, fs_payload.active), (new_fs as u64, 1));
     let page = of(&events, SourceId::PageOffline)[0];
     let page_payload = page.payload::<PageOfflinePayload>().unwrap();
     assert_eq!(
@@ -533,9 +508,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     );
 
     // Shutdown: one IRP_MJ_SHUTDOWN per registration, normal first, at <= APC_LEVEL.
-    let device = ntsim::io::device(DEVICE)
-        .expect("the control device")
-        .address;
+    let device = ntsim::io::device(DEVICE).expect("the control device").address;
     assert_eq!(
         ntsim::ioreg::shutdown_registrations(),
         [(device, false), (device, true)]
@@ -554,10 +527,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     );
     assert!(normal[0].header.irql <= APC_LEVEL && last[0].header.irql <= APC_LEVEL);
     assert_eq!(
-        normal[0]
-            .payload::<ShutdownPayload>()
-            .unwrap()
-            .major_function,
+        normal[0].payload::<ShutdownPayload>().unwrap().major_function,
         wdk_sys::IRP_MJ_SHUTDOWN
     );
     assert_eq!(
@@ -691,13 +661,7 @@ fn boot_driver_reinitialization_only_when_started_at_boot() {
         normal.header.sequence < boot_reinit.header.sequence,
         "normal routines first"
     );
-    assert_eq!(
-        boot_reinit
-            .payload::<BootDriverReinitPayload>()
-            .unwrap()
-            .count,
-        1
-    );
+    assert_eq!(boot_reinit.payload::<BootDriverReinitPayload>().unwrap().count, 1);
     assert_eq!(
         (boot_reinit.header.irql, boot_reinit.header.pid),
         (PASSIVE_LEVEL, SYSTEM_PID)
@@ -809,9 +773,11 @@ fn errata_callbacks_are_reported_and_never_called() {
             report_detail::UNDOCUMENTED_PROTOTYPE
         )
     );
-    assert!(driver_lines(&kernel).iter().any(
-        |l| l.contains("HalRegisterErrataCallbacks") && l.contains("prototype is undocumented")
-    ));
+    assert!(
+        driver_lines(&kernel)
+            .iter()
+            .any(|l| l.contains("HalRegisterErrataCallbacks") && l.contains("prototype is undocumented"))
+    );
     kernel.unload_driver();
     // Calling the model's routine records NSIM: the driver never did.
     assert_nothing_left(&kernel);
@@ -833,15 +799,10 @@ fn high_level_callbacks_allocate_nothing_and_print_nothing() {
     });
     assert_eq!(made, 0, "a HIGH_LEVEL routine allocated pool");
     let report = report.unwrap();
-    assert_eq!(
-        (report.callback_buffers.len(), report.secondary.len()),
-        (1, 1)
-    );
+    assert_eq!((report.callback_buffers.len(), report.secondary.len()), (1, 1));
     let calls = ntsim::dbgprint::debug_calls();
     assert!(
-        calls
-            .iter()
-            .all(|c| c.tid != me && c.irql <= DISPATCH_LEVEL),
+        calls.iter().all(|c| c.tid != me && c.irql <= DISPATCH_LEVEL),
         "DbgPrint from a HIGH_LEVEL routine: {calls:#?}"
     );
     let events = collect_until(&mut kernel, "high-level events", |all| {
@@ -893,12 +854,7 @@ fn flood_index(record: &EventRecord) -> Option<u64> {
 struct NoDriver;
 
 impl kcbctl::Driver for NoDriver {
-    fn control(
-        &mut self,
-        _: kcb_proto::Ioctl,
-        _: &[u8],
-        _: usize,
-    ) -> Result<Vec<u8>, kcbctl::Error> {
+    fn control(&mut self, _: kcb_proto::Ioctl, _: &[u8], _: usize) -> Result<Vec<u8>, kcbctl::Error> {
         panic!("decode-dump needs no driver")
     }
 }
@@ -950,10 +906,7 @@ fn check_blob(dump: &ntsim::trigger::SecondaryDump, maximum: u32, tag: &str) -> 
     assert_eq!(dump.out_buffer_length as usize, dump.data.len());
     assert!(dump.own_buffer, "the blob is the driver's resident buffer");
     assert_eq!(guid_bytes(&dump.guid), FLIGHT_GUID);
-    assert_eq!(
-        guid_text(&dump.guid),
-        "{5c1e9b2a-7f43-4d8e-9a61-0c3b5e2f8d17}"
-    );
+    assert_eq!(guid_text(&dump.guid), "{5c1e9b2a-7f43-4d8e-9a61-0c3b5e2f8d17}");
     let records = decode_with_kcbctl(&dump.data, tag);
     assert_eq!(dump.data.len(), flight_size(records.len()));
     records
@@ -1131,24 +1084,14 @@ fn bug_check_summary_buffer_holds_counters_and_the_newest_events() {
         "the newest events, oldest first"
     );
     drop(drain);
-    let events = collect_until(
-        &mut kernel,
-        "bug check event",
-        count_of(SourceId::BugCheck, 1),
-    );
+    let events = collect_until(&mut kernel, "bug check event", count_of(SourceId::BugCheck, 1));
     let event = of(&events, SourceId::BugCheck)[0];
     let payload = event.payload::<BugCheckPayload>().unwrap();
     assert_eq!(payload.buffer, buffer.address as u64);
     assert_eq!(payload.buffer_length, summary.len() as u64);
     assert_eq!(payload.records_saved, count);
-    assert_eq!(
-        event.header.sequence,
-        records.last().unwrap().header.sequence + 1
-    );
-    assert_eq!(
-        bugcheck_event_sequence(&events),
-        Some(event.header.sequence)
-    );
+    assert_eq!(event.header.sequence, records.last().unwrap().header.sequence + 1);
+    assert_eq!(bugcheck_event_sequence(&events), Some(event.header.sequence));
     kernel.unload_driver();
     assert_nothing_left(&kernel);
 }
@@ -1178,13 +1121,10 @@ unsafe extern "C" fn nmi_after_driver(_context: *mut c_void, handled: BOOLEAN) -
 fn nmi_callbacks_run_in_reverse_order_and_the_driver_passes_handled_along() {
     let mut kernel = boot_with(&[]);
     // SAFETY: 'static routines, deregistered below.
-    let before = unsafe {
-        ntsim::kecb::KeRegisterNmiCallback(Some(nmi_before_driver), std::ptr::null_mut())
-    };
+    let before = unsafe { ntsim::kecb::KeRegisterNmiCallback(Some(nmi_before_driver), std::ptr::null_mut()) };
     load(&mut kernel);
     // SAFETY: as above.
-    let after =
-        unsafe { ntsim::kecb::KeRegisterNmiCallback(Some(nmi_after_driver), std::ptr::null_mut()) };
+    let after = unsafe { ntsim::kecb::KeRegisterNmiCallback(Some(nmi_after_driver), std::ptr::null_mut()) };
     assert!(!before.is_null() && !after.is_null());
 
     for claim in [true, false] {
@@ -1239,12 +1179,7 @@ fn nmi_callbacks_run_in_reverse_order_and_the_driver_passes_handled_along() {
 #[test]
 fn every_registration_of_these_families_fails_cleanly() {
     let cases: [(&str, u32, Api, NTSTATUS); 16] = [
-        (
-            "KeRegisterNmiCallback",
-            1,
-            Api::NmiCallback,
-            STATUS_UNSUCCESSFUL,
-        ),
+        ("KeRegisterNmiCallback", 1, Api::NmiCallback, STATUS_UNSUCCESSFUL),
         (
             "KeRegisterBoundCallback",
             1,
@@ -1536,20 +1471,10 @@ const unsafe extern "C" fn leak_pnp(_: *mut c_void, _: *mut c_void) -> NTSTATUS 
     STATUS_SUCCESS
 }
 const unsafe extern "C" fn leak_fs(_: PDEVICE_OBJECT, _: BOOLEAN) {}
-const unsafe extern "C" fn leak_power(
-    _: *const GUID,
-    _: *mut c_void,
-    _: u32,
-    _: *mut c_void,
-) -> NTSTATUS {
+const unsafe extern "C" fn leak_power(_: *const GUID, _: *mut c_void, _: u32, _: *mut c_void) -> NTSTATUS {
     STATUS_SUCCESS
 }
-const unsafe extern "C" fn leak_whea(
-    _: u64,
-    _: BOOLEAN,
-    _: *mut c_void,
-    _: *mut NTSTATUS,
-) -> NTSTATUS {
+const unsafe extern "C" fn leak_whea(_: u64, _: BOOLEAN, _: *mut c_void, _: *mut NTSTATUS) -> NTSTATUS {
     STATUS_SUCCESS
 }
 
@@ -1559,8 +1484,7 @@ fn a_leaked_registration_of_each_family_is_caught_at_unload() {
     let leaks: [(&str, Leak); 9] = [
         ("NMI callback", |_| {
             // SAFETY: a 'static routine, left registered on purpose.
-            let handle =
-                unsafe { ntsim::kecb::KeRegisterNmiCallback(Some(leak_nmi), std::ptr::null_mut()) };
+            let handle = unsafe { ntsim::kecb::KeRegisterNmiCallback(Some(leak_nmi), std::ptr::null_mut()) };
             assert!(!handle.is_null());
             leak_nmi as *const () as usize
         }),
@@ -1606,11 +1530,7 @@ fn a_leaked_registration_of_each_family_is_caught_at_unload() {
         ("processor change callback", |_| {
             // SAFETY: a 'static routine.
             let handle = unsafe {
-                ntsim::kecb::KeRegisterProcessorChangeCallback(
-                    Some(leak_processor),
-                    std::ptr::null_mut(),
-                    0,
-                )
+                ntsim::kecb::KeRegisterProcessorChangeCallback(Some(leak_processor), std::ptr::null_mut(), 0)
             };
             assert!(!handle.is_null());
             leak_processor as *const () as usize
@@ -1658,10 +1578,7 @@ fn a_leaked_registration_of_each_family_is_caught_at_unload() {
         ("page offline notification", |_| {
             // SAFETY: a 'static routine.
             let status = unsafe {
-                ntsim::power::WheaRegisterInUsePageOfflineNotification(
-                    Some(leak_whea),
-                    std::ptr::null_mut(),
-                )
+                ntsim::power::WheaRegisterInUsePageOfflineNotification(Some(leak_whea), std::ptr::null_mut())
             };
             assert_eq!(status, STATUS_SUCCESS);
             leak_whea as *const () as usize
@@ -1821,8 +1738,8 @@ fn interrupt_connection_guard_connects_and_disconnects_with_the_right_version_an
     reset_isr();
     let mut storage: Box<PKINTERRUPT> = Box::new(std::ptr::null_mut());
     // SAFETY: as above.
-    let guard = unsafe { InterruptConnection::connect(line_based(nic, &raw mut *storage)) }
-        .expect("connects");
+    let guard =
+        unsafe { InterruptConnection::connect(line_based(nic, &raw mut *storage)) }.expect("connects");
     let connections = ntsim::ioreg::interrupt_connections();
     assert_eq!(
         (connections[0].version, connections[0].vectors.clone()),
@@ -1903,8 +1820,7 @@ fn interrupt_connection_guard_connects_and_disconnects_with_the_right_version_an
     // The model's checks on a disconnect: the wrong version, and an object
     // it never connected.
     // SAFETY: as above.
-    let guard =
-        unsafe { InterruptConnection::connect(line_based(nic, storage_ptr)) }.expect("connects");
+    let guard = unsafe { InterruptConnection::connect(line_based(nic, storage_ptr)) }.expect("connects");
     let mut wrong = IO_DISCONNECT_INTERRUPT_PARAMETERS {
         Version: CONNECT_FULLY_SPECIFIED,
         ConnectionContext: wdk_sys::_IO_DISCONNECT_INTERRUPT_PARAMETERS__bindgen_ty_1 {
@@ -1914,11 +1830,7 @@ fn interrupt_connection_guard_connects_and_disconnects_with_the_right_version_an
     // SAFETY: the model's routine; the wrong version is the violation under test.
     unsafe { ntsim::ioreg::IoDisconnectInterruptEx(&raw mut wrong) };
     kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::InvalidParameter as u64);
-    assert_eq!(
-        ntsim::ioreg::interrupt_connections().len(),
-        1,
-        "still connected"
-    );
+    assert_eq!(ntsim::ioreg::interrupt_connections().len(), 1, "still connected");
     drop(guard);
     // SAFETY: as above; now unknown.
     unsafe { ntsim::ioreg::IoDisconnectInterruptEx(&raw mut wrong) };
@@ -1932,8 +1844,7 @@ fn a_leaked_interrupt_connection_is_caught_at_unload() {
     let nic = ntsim::ioreg::interrupt_device("NtsimNic1", &[InterruptLine::new(0x61, 7)]);
     let storage: &'static mut PKINTERRUPT = Box::leak(Box::new(std::ptr::null_mut()));
     // SAFETY: 'static ISR and storage.
-    let guard =
-        unsafe { InterruptConnection::connect(line_based(nic, storage)) }.expect("connects");
+    let guard = unsafe { InterruptConnection::connect(line_based(nic, storage)) }.expect("connects");
     std::mem::forget(guard);
     kernel.unload_driver();
     let check = kernel.expect_bugcheck(CE, test_isr as *const () as u64);
@@ -1943,8 +1854,7 @@ fn a_leaked_interrupt_connection_is_caught_at_unload() {
 
 // --- The model's bug check runs the callbacks alone -------------------------------------
 
-static FROZEN_RING: std::sync::Mutex<Option<(usize, usize, usize, usize)>> =
-    std::sync::Mutex::new(None);
+static FROZEN_RING: std::sync::Mutex<Option<(usize, usize, usize, usize)>> = std::sync::Mutex::new(None);
 // SAFETY: all-zero is KeInitializeCallbackRecord's result (State = BufferEmpty).
 static WATCH_RECORD: Cell<KBUGCHECK_CALLBACK_RECORD> =
     Cell(std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() }));
@@ -1954,12 +1864,7 @@ static WATCH_RECORD: Cell<KBUGCHECK_CALLBACK_RECORD> =
 unsafe extern "C" fn watch_frozen(_: *mut c_void, _: u32) {
     let (ring, prints) = (RING.len(), ntsim::dbgprint::debug_calls().len());
     std::thread::sleep(Duration::from_millis(350));
-    *FROZEN_RING.lock().unwrap() = Some((
-        ring,
-        RING.len(),
-        prints,
-        ntsim::dbgprint::debug_calls().len(),
-    ));
+    *FROZEN_RING.lock().unwrap() = Some((ring, RING.len(), prints, ntsim::dbgprint::debug_calls().len()));
 }
 
 #[test]
@@ -1997,9 +1902,6 @@ fn bug_check_callbacks_run_with_the_other_processors_frozen() {
     // Afterwards the drain runs again.
     assert!(poll_until(DRAIN_TIMEOUT, || RING.is_empty()));
     // SAFETY: the record registered above.
-    assert_eq!(
-        unsafe { ntsim::kecb::KeDeregisterBugCheckCallback(record) },
-        1
-    );
+    assert_eq!(unsafe { ntsim::kecb::KeDeregisterBugCheckCallback(record) }, 1);
     drop(kernel);
 }

@@ -8,11 +8,11 @@
 #![allow(clippy::too_many_lines, reason = "scripted scenarios")]
 
 use kcb_proto::{
-    EventRecord, IMAGE_FLAG_EXTENDED_INFO, IMAGE_FLAG_SYSTEM_MODE, ImageLoadPayload,
-    OB_FLAG_KERNEL_HANDLE, OB_OPERATION_HANDLE_CREATE, OB_OPERATION_HANDLE_DUPLICATE,
-    OB_TYPE_PROCESS, OB_TYPE_THREAD, ObjectHandlePayload, PROCESS_FLAG_DENIED_BY_POLICY,
-    PROCESS_FLAG_FILE_OPEN_NAME_AVAILABLE, ProcessPayload, RegistrationState, RegistryPayload,
-    SourceId, THREAD_FLAG_CREATOR_CONTEXT, THREAD_FLAG_REMOTE, ThreadPayload, WStr, kind,
+    EventRecord, IMAGE_FLAG_EXTENDED_INFO, IMAGE_FLAG_SYSTEM_MODE, ImageLoadPayload, OB_FLAG_KERNEL_HANDLE,
+    OB_OPERATION_HANDLE_CREATE, OB_OPERATION_HANDLE_DUPLICATE, OB_TYPE_PROCESS, OB_TYPE_THREAD,
+    ObjectHandlePayload, PROCESS_FLAG_DENIED_BY_POLICY, PROCESS_FLAG_FILE_OPEN_NAME_AVAILABLE,
+    ProcessPayload, RegistrationState, RegistryPayload, SourceId, THREAD_FLAG_CREATOR_CONTEXT,
+    THREAD_FLAG_REMOTE, ThreadPayload, WStr, kind,
     params::{DEFAULT_CM_ALTITUDE, DEFAULT_OB_ALTITUDE},
 };
 use ntsim::irql::{APC_LEVEL, PASSIVE_LEVEL};
@@ -24,10 +24,10 @@ use ntsim::{Kernel, faults, poll_until};
 use wdk_sys::{
     _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS, BOOLEAN, HANDLE, LARGE_INTEGER, NTSTATUS,
     OB_CALLBACK_REGISTRATION, OB_FLT_REGISTRATION_VERSION, OB_OPERATION_REGISTRATION,
-    OB_PREOP_CALLBACK_STATUS, PCUNICODE_STRING, PEPROCESS, PIMAGE_INFO,
-    POB_PRE_OPERATION_INFORMATION, POBJECT_TYPE, PPS_CREATE_NOTIFY_INFO, PUNICODE_STRING, PVOID,
-    STATUS_ACCESS_DENIED, STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_PARAMETER, STATUS_NO_MORE_ENTRIES, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS,
+    OB_PREOP_CALLBACK_STATUS, PCUNICODE_STRING, PEPROCESS, PIMAGE_INFO, POB_PRE_OPERATION_INFORMATION,
+    POBJECT_TYPE, PPS_CREATE_NOTIFY_INFO, PUNICODE_STRING, PVOID, STATUS_ACCESS_DENIED,
+    STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
+    STATUS_NO_MORE_ENTRIES, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS,
 };
 
 mod common;
@@ -164,11 +164,7 @@ fn invocations_of(routine: usize) -> Vec<ntsim::ps::Invocation> {
 
 // --- Routines of "other drivers" ---------------------------------------------------
 
-unsafe extern "C" fn foreign_process<const N: usize>(
-    _: PEPROCESS,
-    _: HANDLE,
-    _: PPS_CREATE_NOTIFY_INFO,
-) {
+unsafe extern "C" fn foreign_process<const N: usize>(_: PEPROCESS, _: HANDLE, _: PPS_CREATE_NOTIFY_INFO) {
     std::hint::black_box(N);
 }
 
@@ -228,8 +224,7 @@ fn foreign_ob(altitude: &str, pre: wdk_sys::POB_PRE_OPERATION_CALLBACK) -> Resul
     let mut handle: PVOID = std::ptr::null_mut();
     // SAFETY: a registration whose strings and operations outlive the call
     // (the model copies them); a 'static routine, unregistered by the test.
-    let status =
-        unsafe { ntsim::obcallbacks::ObRegisterCallbacks(&raw mut registration, &raw mut handle) };
+    let status = unsafe { ntsim::obcallbacks::ObRegisterCallbacks(&raw mut registration, &raw mut handle) };
     if status == STATUS_SUCCESS {
         Ok(handle)
     } else {
@@ -243,10 +238,7 @@ fn unregister_ob(handle: PVOID) {
 }
 
 /// Registers a registry callback of "another driver" at `altitude`.
-fn foreign_cm(
-    altitude: &str,
-    function: wdk_sys::PEX_CALLBACK_FUNCTION,
-) -> Result<LARGE_INTEGER, NTSTATUS> {
+fn foreign_cm(altitude: &str, function: wdk_sys::PEX_CALLBACK_FUNCTION) -> Result<LARGE_INTEGER, NTSTATUS> {
     let mut name = OwnedUnicode::new(altitude);
     let mut cookie = LARGE_INTEGER::default();
     // SAFETY: a live altitude string, a 'static routine and a writable cookie.
@@ -323,17 +315,10 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
     assert_eq!(load.fire(), 1);
     // It opens, then duplicates, a handle to another process, and opens one
     // of that process's threads.
-    let granted =
-        HandleOperation::open_process(other, PROCESS_ALL_ACCESS, (child, child_tid)).fire();
+    let granted = HandleOperation::open_process(other, PROCESS_ALL_ACCESS, (child, child_tid)).fire();
     assert_eq!(granted, PROCESS_ALL_ACCESS);
-    let granted = HandleOperation::duplicate_process(
-        other,
-        PROCESS_VM_READ,
-        (child, child_tid),
-        child,
-        child,
-    )
-    .fire();
+    let granted =
+        HandleOperation::duplicate_process(other, PROCESS_VM_READ, (child, child_tid), child, child).fire();
     assert_eq!(granted, PROCESS_VM_READ);
     let granted = HandleOperation::open_thread(other, other + 4, 0x0040, (child, child_tid)).fire();
     assert_eq!(granted, 0x0040);
@@ -356,10 +341,7 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
         )
     }
     .fire();
-    assert_eq!(
-        (outcome.status, outcome.post_notified),
-        (STATUS_SUCCESS, true)
-    );
+    assert_eq!((outcome.status, outcome.post_notified), (STATUS_SUCCESS, true));
     assert_eq!(
         ntsim::registry::values(key),
         [("Mode".to_owned(), ntsim::registry::REG_SZ, data.clone())]
@@ -370,10 +352,7 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
         1
     );
     let exit_status: NTSTATUS = 0xC000_013A_u32.cast_signed(); // STATUS_CONTROL_C_EXIT
-    assert_eq!(
-        trigger::process_exit_with_status(child, parent, exit_status),
-        1
-    );
+    assert_eq!(trigger::process_exit_with_status(child, parent, exit_status), 1);
 
     let mut events = Events::new();
     events.until(&mut kernel, "the scenario's records", |r| {
@@ -398,8 +377,7 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
         mine.windows(2)
             .all(|w| w[0].header.timestamp <= w[1].header.timestamp)
     );
-    let order: Vec<(Option<SourceId>, u16)> =
-        mine.iter().map(|r| (r.source(), r.header.kind)).collect();
+    let order: Vec<(Option<SourceId>, u16)> = mine.iter().map(|r| (r.source(), r.header.kind)).collect();
     assert_eq!(
         order,
         [
@@ -450,13 +428,7 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
         assert_eq!((record.header.irql, record.header.tid), (irql, tid));
         let t = *record.payload::<ThreadPayload>().expect("thread payload");
         assert_eq!(
-            (
-                t.target_pid,
-                t.target_tid,
-                t.creator_pid,
-                t.creator_tid,
-                t.flags
-            ),
+            (t.target_pid, t.target_tid, t.creator_pid, t.creator_tid, t.flags),
             (child, tid, child, tid, 0)
         );
     }
@@ -466,34 +438,16 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
     assert_eq!(record.header.irql, PASSIVE_LEVEL);
     let i = *record.payload::<ImageLoadPayload>().expect("image payload");
     assert_eq!(text(&i.name), dll);
-    assert_eq!(
-        (i.image_base, i.image_size),
-        (0x7FFD_1000_0000, 0x000C_3000)
-    );
+    assert_eq!((i.image_base, i.image_size), (0x7FFD_1000_0000, 0x000C_3000));
     assert_eq!(i.properties, load.properties());
     assert_eq!(i.flags, IMAGE_FLAG_EXTENDED_INFO);
     assert_eq!((i.signature_level, i.signature_type), (0xC, 1));
 
     // Handle create and duplicate to the other process, then a thread handle.
     for (operation, object_type, target_tid, access) in [
-        (
-            OB_OPERATION_HANDLE_CREATE,
-            OB_TYPE_PROCESS,
-            0,
-            PROCESS_ALL_ACCESS,
-        ),
-        (
-            OB_OPERATION_HANDLE_DUPLICATE,
-            OB_TYPE_PROCESS,
-            0,
-            PROCESS_VM_READ,
-        ),
-        (
-            OB_OPERATION_HANDLE_CREATE,
-            OB_TYPE_THREAD,
-            other + 4,
-            0x0040,
-        ),
+        (OB_OPERATION_HANDLE_CREATE, OB_TYPE_PROCESS, 0, PROCESS_ALL_ACCESS),
+        (OB_OPERATION_HANDLE_DUPLICATE, OB_TYPE_PROCESS, 0, PROCESS_VM_READ),
+        (OB_OPERATION_HANDLE_CREATE, OB_TYPE_THREAD, other + 4, 0x0040),
     ] {
         let pre = take();
         let post = take();
@@ -502,9 +456,7 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
                 (record.header.irql, record.header.tid),
                 (PASSIVE_LEVEL, child_tid)
             );
-            let o = record
-                .payload::<ObjectHandlePayload>()
-                .expect("handle payload");
+            let o = record.payload::<ObjectHandlePayload>().expect("handle payload");
             assert_eq!((o.operation, o.object_type), (operation, object_type));
             assert_eq!(
                 (o.target_pid, o.target_tid, o.source_pid, o.source_tid),
@@ -558,11 +510,7 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
         (text(&r.key_path), text(&r.value_name)),
         (key.to_owned(), String::new())
     );
-    assert_eq!(
-        ntsim::registry::unreleased_names(),
-        0,
-        "every name released"
-    );
+    assert_eq!(ntsim::registry::unreleased_names(), 0, "every name released");
 
     // Thread exit: in the exiting thread.
     let record = take();
@@ -723,10 +671,7 @@ fn fallback_case(hidden: &[&str], base: u64) {
         1
     );
     let name = format!("\\Windows\\System32\\fallback-{base:x}.dll");
-    assert_eq!(
-        trigger::load_image(&name, pid, 0x1000_0000, 0x1000, false),
-        1
-    );
+    assert_eq!(trigger::load_image(&name, pid, 0x1000_0000, 0x1000, false), 1);
     let key = format!("\\Registry\\Machine\\Software\\KcbFallback{base:x}");
     assert_eq!(
         trigger::registry_set_value(pid, &key, "V", ntsim::registry::REG_DWORD, &[1, 0, 0, 0]),
@@ -750,25 +695,16 @@ fn fallback_case(hidden: &[&str], base: u64) {
             payloads[0].flags,
             THREAD_FLAG_REMOTE | THREAD_FLAG_CREATOR_CONTEXT
         );
-        assert_eq!(
-            (payloads[0].creator_pid, payloads[0].creator_tid),
-            (creator, tid)
-        );
+        assert_eq!((payloads[0].creator_pid, payloads[0].creator_tid), (creator, tid));
         assert_eq!(
             payloads[1].flags, THREAD_FLAG_CREATOR_CONTEXT,
             "created by the process itself"
         );
-        assert_eq!(
-            (payloads[1].creator_pid, payloads[1].creator_tid),
-            (pid, pid + 4)
-        );
+        assert_eq!((payloads[1].creator_pid, payloads[1].creator_tid), (pid, pid + 4));
     } else {
         // NonSystem: on the new thread; the creator is unknown, nothing claimed.
         assert_eq!(payloads[0].flags, 0);
-        assert_eq!(
-            (payloads[0].creator_pid, payloads[0].creator_tid),
-            (pid, pid + 4)
-        );
+        assert_eq!((payloads[0].creator_pid, payloads[0].creator_tid), (pid, pid + 4));
         assert_eq!(payloads[1].flags, 0);
     }
     let registry_events = events.of(SourceId::Registry, pid);
@@ -818,20 +754,17 @@ fn legacy_key_object_id_is_used_without_the_ex_routines() {
     });
     for record in events.of(SourceId::Registry, pid) {
         assert_eq!(
-            text(
-                &record
-                    .payload::<RegistryPayload>()
-                    .expect("registry")
-                    .key_path
-            ),
+            text(&record.payload::<RegistryPayload>().expect("registry").key_path),
             key
         );
     }
     let calls = ntsim::ddi::calls();
     assert!(calls.iter().any(|c| c.ddi == "CmCallbackGetKeyObjectID"));
-    assert!(!calls.iter().any(
-        |c| c.ddi == "CmCallbackGetKeyObjectIDEx" || c.ddi == "CmCallbackReleaseKeyObjectIDEx"
-    ));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.ddi == "CmCallbackGetKeyObjectIDEx" || c.ddi == "CmCallbackReleaseKeyObjectIDEx")
+    );
     kernel.unload_driver();
     assert_nothing_left(&kernel);
 }
@@ -963,9 +896,7 @@ fn missing_force_integrity_denies_process_and_object_callbacks() {
         assert_failed(&mut kernel, "ObRegisterCallbacks", STATUS_ACCESS_DENIED);
         assert_registered(&mut kernel, THREAD_EX);
         assert_registered(&mut kernel, CM_EX);
-        assert!(
-            ntsim::ps::process_routines().is_empty() && ntsim::obcallbacks::altitudes().is_empty()
-        );
+        assert!(ntsim::ps::process_routines().is_empty() && ntsim::obcallbacks::altitudes().is_empty());
         assert_runs_on(&mut kernel, 0x4_0000);
         kernel.unload_driver();
         assert_nothing_left(&kernel);
@@ -1005,15 +936,11 @@ fn altitude_case(ob_base: &str, cm_base: &str, taken: u32, configured: bool) {
         let ob_got = with_digit(ob_base, taken);
         let cm_got = with_digit(cm_base, taken);
         assert!(
-            lines.contains(&format!(
-                "kcallbacks: ObRegisterCallbacks altitude {ob_got}"
-            )),
+            lines.contains(&format!("kcallbacks: ObRegisterCallbacks altitude {ob_got}")),
             "{lines:#?}"
         );
         assert!(
-            lines.contains(&format!(
-                "kcallbacks: CmRegisterCallbackEx altitude {cm_got}"
-            )),
+            lines.contains(&format!("kcallbacks: CmRegisterCallbackEx altitude {cm_got}")),
             "{lines:#?}"
         );
         assert!(ntsim::obcallbacks::altitudes().contains(&ob_got));
@@ -1111,11 +1038,7 @@ fn deny_images_denies_exactly_the_configured_names() {
     for (index, (image, denied)) in cases.iter().enumerate() {
         let record = events.of(SourceId::ProcessCreate, base + 4 * index as u64)[0];
         let p = record.payload::<ProcessPayload>().expect("process");
-        assert_eq!(
-            p.flags & PROCESS_FLAG_DENIED_BY_POLICY != 0,
-            *denied,
-            "{image}"
-        );
+        assert_eq!(p.flags & PROCESS_FLAG_DENIED_BY_POLICY != 0, *denied, "{image}");
         assert_eq!(text(&p.image_name), *image);
     }
     // The deny policy does not touch handles.
@@ -1210,8 +1133,7 @@ fn protect_pids_strips_exactly_the_configured_rights() {
         },
         HandleCase {
             what: "a kernel handle",
-            operation: HandleOperation::open_process(PROTECTED_PID, PROCESS_ALL_ACCESS, requester)
-                .kernel(),
+            operation: HandleOperation::open_process(PROTECTED_PID, PROCESS_ALL_ACCESS, requester).kernel(),
             stripped: 0,
         },
         HandleCase {
@@ -1248,11 +1170,7 @@ fn protect_pids_strips_exactly_the_configured_rights() {
         let pre = *records[0].payload::<ObjectHandlePayload>().expect("pre");
         let post = *records[1].payload::<ObjectHandlePayload>().expect("post");
         assert_eq!(records[0].header.kind, kind::PRE);
-        assert_eq!(
-            pre.stripped_access, case.stripped,
-            "{}: stripped",
-            case.what
-        );
+        assert_eq!(pre.stripped_access, case.stripped, "{}: stripped", case.what);
         assert_eq!(
             (pre.desired_access, pre.original_desired_access),
             (desired, desired),
@@ -1305,12 +1223,7 @@ fn without_policies_nothing_is_ever_changed() {
             base,
         ),
         HandleOperation::open_process(4, PROCESS_ALL_ACCESS, (base, base + 4)),
-        HandleOperation::open_thread(
-            PROTECTED_PID,
-            PROTECTED_PID + 4,
-            0x001F_03FF,
-            (base, base + 4),
-        ),
+        HandleOperation::open_thread(PROTECTED_PID, PROTECTED_PID + 4, 0x001F_03FF, (base, base + 4)),
     ] {
         assert_eq!(operation.fire(), operation.desired_access);
     }
@@ -1408,8 +1321,7 @@ fn the_model_lets_a_pre_callback_only_remove_modifiable_rights() {
             granted
         );
         if violation {
-            let check =
-                kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::InvalidParameter as u64);
+            let check = kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::InvalidParameter as u64);
             assert!(check.text.contains("may only remove bits"), "{check}");
         }
         kernel.assert_no_bugchecks();
@@ -1516,9 +1428,7 @@ fn fault_injection_at_each_registration_is_reported_and_unload_is_clean() {
             assert_eq!(process_on, !ddi.starts_with("PsSetCreateProcess"), "{ddi}");
             if process_on {
                 let mut events = Events::new();
-                events.until(&mut kernel, ddi, |r| {
-                    count(r, SourceId::ProcessCreate, pid) == 1
-                });
+                events.until(&mut kernel, ddi, |r| count(r, SourceId::ProcessCreate, pid) == 1);
             }
             assert_runs_on(&mut kernel, pid);
             kernel.unload_driver();
@@ -1597,14 +1507,7 @@ fn no_routine_allocates_pool_per_event() {
                 "ob duplicate",
                 Box::new(move || {
                     assert_eq!(
-                        HandleOperation::duplicate_process(
-                            pid + 12,
-                            0x1000,
-                            (pid, pid + 8),
-                            pid,
-                            pid
-                        )
-                        .fire(),
+                        HandleOperation::duplicate_process(pid + 12, 0x1000, (pid, pid + 8), pid, pid).fire(),
                         0x1000
                     )
                 }),
@@ -1613,12 +1516,7 @@ fn no_routine_allocates_pool_per_event() {
                 "cm set value",
                 Box::new({
                     let key = key.clone();
-                    move || {
-                        assert_eq!(
-                            RegistryOperation::new(pid, &key, set.clone()).fire().status,
-                            0
-                        )
-                    }
+                    move || assert_eq!(RegistryOperation::new(pid, &key, set.clone()).fire().status, 0)
                 }),
             ),
             (
@@ -1705,16 +1603,8 @@ fn registry_script() -> Vec<(String, KeyOperation, Option<NTSTATUS>)> {
         (sub.clone(), KeyOperation::CreateKey, None),
         (key.clone(), KeyOperation::OpenKeyEx, None),
         (key.clone(), KeyOperation::OpenKey, None),
-        (
-            format!("{COVERAGE_KEY}\\Missing"),
-            KeyOperation::OpenKey,
-            None,
-        ),
-        (
-            format!("{COVERAGE_KEY}\\Missing"),
-            KeyOperation::OpenKeyEx,
-            None,
-        ),
+        (format!("{COVERAGE_KEY}\\Missing"), KeyOperation::OpenKey, None),
+        (format!("{COVERAGE_KEY}\\Missing"), KeyOperation::OpenKeyEx, None),
         (
             format!("{COVERAGE_KEY}\\Link"),
             KeyOperation::OpenKeyEx,
@@ -1729,25 +1619,15 @@ fn registry_script() -> Vec<(String, KeyOperation, Option<NTSTATUS>)> {
             },
             None,
         ),
+        (key.clone(), KeyOperation::QueryValue { name: value("V") }, None),
         (
             key.clone(),
-            KeyOperation::QueryValue { name: value("V") },
-            None,
-        ),
-        (
-            key.clone(),
-            KeyOperation::QueryValue {
-                name: value("Nope"),
-            },
+            KeyOperation::QueryValue { name: value("Nope") },
             None,
         ),
         (key.clone(), KeyOperation::EnumerateKey { index: 0 }, None),
         (key.clone(), KeyOperation::EnumerateKey { index: 5 }, None),
-        (
-            key.clone(),
-            KeyOperation::EnumerateValueKey { index: 0 },
-            None,
-        ),
+        (key.clone(), KeyOperation::EnumerateValueKey { index: 0 }, None),
         (key.clone(), KeyOperation::QueryKey, None),
         (key.clone(), KeyOperation::QueryMultipleValueKey, None),
         (key.clone(), KeyOperation::SetInformationKey, None),
@@ -1766,16 +1646,8 @@ fn registry_script() -> Vec<(String, KeyOperation, Option<NTSTATUS>)> {
         ),
         (key.clone(), KeyOperation::QueryKeyName, None),
         (key.clone(), KeyOperation::SaveMergedKey, None),
-        (
-            key.clone(),
-            KeyOperation::DeleteValue { name: value("V") },
-            None,
-        ),
-        (
-            key.clone(),
-            KeyOperation::DeleteValue { name: value("V") },
-            None,
-        ),
+        (key.clone(), KeyOperation::DeleteValue { name: value("V") }, None),
+        (key.clone(), KeyOperation::DeleteValue { name: value("V") }, None),
         (key.clone(), KeyOperation::DeleteKey, None),
         (
             sub,
@@ -1794,11 +1666,7 @@ fn registry_script() -> Vec<(String, KeyOperation, Option<NTSTATUS>)> {
         (hive, KeyOperation::UnloadKey, None),
         (key.clone(), KeyOperation::CloseKey, None),
         (key, KeyOperation::ContextCleanup, None),
-        (
-            format!("{COVERAGE_KEY}\\Sub2"),
-            KeyOperation::DeleteKey,
-            None,
-        ),
+        (format!("{COVERAGE_KEY}\\Sub2"), KeyOperation::DeleteKey, None),
     ]
 }
 
@@ -1833,9 +1701,7 @@ fn every_registry_notify_class_is_decoded_and_nothing_is_altered() {
     let pid = 0xA_1000;
     let calls_before = ntsim::ddi::calls().len();
     let observed = run_script(pid);
-    for (index, ((with, with_tree), (without, without_tree))) in
-        observed.iter().zip(&reference).enumerate()
-    {
+    for (index, ((with, with_tree), (without, without_tree))) in observed.iter().zip(&reference).enumerate() {
         let (key, operation, _) = &registry_script()[index];
         assert_eq!(
             with, without,
@@ -1873,9 +1739,7 @@ fn every_registry_notify_class_is_decoded_and_nothing_is_altered() {
     let records = events.of(SourceId::Registry, pid);
     let mut records = records.iter();
     let mut classes = std::collections::BTreeSet::new();
-    for (index, ((key, operation, _), (outcome, _))) in
-        registry_script().iter().zip(&observed).enumerate()
-    {
+    for (index, ((key, operation, _), (outcome, _))) in registry_script().iter().zip(&observed).enumerate() {
         let (pre_class, post_class) = operation.classes();
         let pre = records.next().expect("pre record");
         assert_eq!(pre.header.kind, kind::PRE, "#{index}");
@@ -1921,22 +1785,12 @@ fn every_registry_notify_class_is_decoded_and_nothing_is_altered() {
             // Post close: nothing but the class.
             25 => assert_eq!((r.status, path.as_str()), (0, ""), "#{index}"),
             // Post create/open (pre-Vista form): the complete name, always.
-            11 | 13 => assert_eq!(
-                (r.status, path.as_str()),
-                (status, key.as_str()),
-                "#{index}"
-            ),
+            11 | 13 => assert_eq!((r.status, path.as_str()), (status, key.as_str()), "#{index}"),
             // The object only when Status is STATUS_SUCCESS.
-            _ if status == STATUS_SUCCESS => assert_eq!(
-                (r.status, path.as_str()),
-                (status, key.as_str()),
-                "#{index}"
-            ),
-            _ => assert_eq!(
-                (r.status, path.as_str()),
-                (status, ""),
-                "#{index} {operation:?}"
-            ),
+            _ if status == STATUS_SUCCESS => {
+                assert_eq!((r.status, path.as_str()), (status, key.as_str()), "#{index}")
+            }
+            _ => assert_eq!((r.status, path.as_str()), (status, ""), "#{index} {operation:?}"),
         }
     }
     assert_eq!(
@@ -1952,9 +1806,7 @@ fn every_registry_notify_class_is_decoded_and_nothing_is_altered() {
         ntsim::registry::STATUS_CANNOT_DELETE,
     ] {
         assert!(
-            observed
-                .iter()
-                .any(|(o, _)| o.registry_status == Some(status)),
+            observed.iter().any(|(o, _)| o.registry_status == Some(status)),
             "{status:#x}"
         );
     }

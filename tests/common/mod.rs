@@ -106,10 +106,7 @@ pub fn read_events(kernel: &mut Kernel, max: usize) -> Vec<EventRecord> {
     );
     assert_eq!(status, STATUS_SUCCESS);
     let batch = decode_read_events(&out).expect("a valid READ_EVENTS reply");
-    batch
-        .records()
-        .map(|r| r.expect("a valid record"))
-        .collect()
+    batch.records().map(|r| r.expect("a valid record")).collect()
 }
 
 pub fn image_name(record: &EventRecord) -> Option<String> {
@@ -142,13 +139,7 @@ pub fn report_entries(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i3
     report
         .entries
         .iter()
-        .map(|e| {
-            (
-                e.name_str().to_owned(),
-                e.state().expect("known state"),
-                e.status,
-            )
-        })
+        .map(|e| (e.name_str().to_owned(), e.state().expect("known state"), e.status))
         .collect()
 }
 

@@ -117,10 +117,7 @@ mod tests {
             blob.extend_from_slice(bytes_of(&EventRecord::new(SourceId::Nmi, kind)));
         }
         assert_eq!(blob.len(), flight_size(2));
-        let records: Vec<_> = decode_flight(&blob)
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let records: Vec<_> = decode_flight(&blob).unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].header.kind, 2);
         assert!(decode_flight(&blob[..20]).is_err());

@@ -54,15 +54,7 @@ impl FileTime {
         let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
         let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
         let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
-        (
-            year,
-            month,
-            day,
-            sod / 3600,
-            sod / 60 % 60,
-            sod % 60,
-            fraction,
-        )
+        (year, month, day, sod / 3600, sod / 60 % 60, sod % 60, fraction)
     }
 }
 
@@ -172,12 +164,7 @@ impl<W: Write> FieldVisitor for TextFields<'_, W> {
         self.key(name)?;
         self.out.write_str(if value { "1" } else { "0" })
     }
-    fn enumeration(
-        &mut self,
-        name: &'static str,
-        value: u32,
-        label: Option<&'static str>,
-    ) -> fmt::Result {
+    fn enumeration(&mut self, name: &'static str, value: u32, label: Option<&'static str>) -> fmt::Result {
         self.key(name)?;
         match label {
             Some(l) => self.out.write_str(l),
@@ -311,12 +298,7 @@ impl<W: Write> FieldVisitor for JsonFields<'_, W> {
         self.key(name)?;
         self.out.write_str(if value { "true" } else { "false" })
     }
-    fn enumeration(
-        &mut self,
-        name: &'static str,
-        value: u32,
-        label: Option<&'static str>,
-    ) -> fmt::Result {
+    fn enumeration(&mut self, name: &'static str, value: u32, label: Option<&'static str>) -> fmt::Result {
         self.unsigned(name, u64::from(value))?;
         if let Some(l) = label {
             write!(self.out, ",\"{name}_name\":\"{l}\"")?;

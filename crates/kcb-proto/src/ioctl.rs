@@ -48,66 +48,32 @@ pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32)
 }
 
 /// Returns the registration report ([`ReportHeader`] + [`ReportEntry`]s).
-pub const IOCTL_KCB_GET_REPORT: u32 = ctl_code(
-    FILE_DEVICE_KCALLBACKS,
-    0x800,
-    METHOD_BUFFERED,
-    FILE_READ_ACCESS,
-);
+pub const IOCTL_KCB_GET_REPORT: u32 =
+    ctl_code(FILE_DEVICE_KCALLBACKS, 0x800, METHOD_BUFFERED, FILE_READ_ACCESS);
 /// Pops events ([`ReadEventsRequest`] -> [`ReadEventsResponse`] + records).
-pub const IOCTL_KCB_READ_EVENTS: u32 = ctl_code(
-    FILE_DEVICE_KCALLBACKS,
-    0x801,
-    METHOD_BUFFERED,
-    FILE_READ_ACCESS,
-);
+pub const IOCTL_KCB_READ_EVENTS: u32 =
+    ctl_code(FILE_DEVICE_KCALLBACKS, 0x801, METHOD_BUFFERED, FILE_READ_ACCESS);
 /// Returns counters ([`StatsResponse`]).
-pub const IOCTL_KCB_GET_STATS: u32 = ctl_code(
-    FILE_DEVICE_KCALLBACKS,
-    0x802,
-    METHOD_BUFFERED,
-    FILE_READ_ACCESS,
-);
+pub const IOCTL_KCB_GET_STATS: u32 =
+    ctl_code(FILE_DEVICE_KCALLBACKS, 0x802, METHOD_BUFFERED, FILE_READ_ACCESS);
 /// Returns the effective configuration ([`ConfigResponse`]).
-pub const IOCTL_KCB_GET_CONFIG: u32 = ctl_code(
-    FILE_DEVICE_KCALLBACKS,
-    0x803,
-    METHOD_BUFFERED,
-    FILE_READ_ACCESS,
-);
+pub const IOCTL_KCB_GET_CONFIG: u32 =
+    ctl_code(FILE_DEVICE_KCALLBACKS, 0x803, METHOD_BUFFERED, FILE_READ_ACCESS);
 /// Calls `ExNotifyCallback` on the driver's own callback object ([`NotifyRequest`]).
-pub const IOCTL_KCB_NOTIFY: u32 = ctl_code(
-    FILE_DEVICE_KCALLBACKS,
-    0x804,
-    METHOD_BUFFERED,
-    FILE_WRITE_ACCESS,
-);
+pub const IOCTL_KCB_NOTIFY: u32 = ctl_code(FILE_DEVICE_KCALLBACKS, 0x804, METHOD_BUFFERED, FILE_WRITE_ACCESS);
 /// Lists the observed callback objects ([`CallbackObjectListHeader`] + entries).
-pub const IOCTL_KCB_LIST_CALLBACK_OBJECTS: u32 = ctl_code(
-    FILE_DEVICE_KCALLBACKS,
-    0x805,
-    METHOD_BUFFERED,
-    FILE_READ_ACCESS,
-);
+pub const IOCTL_KCB_LIST_CALLBACK_OBJECTS: u32 =
+    ctl_code(FILE_DEVICE_KCALLBACKS, 0x805, METHOD_BUFFERED, FILE_READ_ACCESS);
 /// Pushes a synthetic burst into the ring ([`FloodRequest`] -> [`FloodResponse`]).
-pub const IOCTL_KCB_FLOOD: u32 = ctl_code(
-    FILE_DEVICE_KCALLBACKS,
-    0x806,
-    METHOD_BUFFERED,
-    FILE_WRITE_ACCESS,
-);
+pub const IOCTL_KCB_FLOOD: u32 = ctl_code(FILE_DEVICE_KCALLBACKS, 0x806, METHOD_BUFFERED, FILE_WRITE_ACCESS);
 
 /// Lists the routines registered on each callback object.
 ///
 /// [`ListRegistrationsRequest`] -> [`RegistrationListHeader`] +
 /// [`RegistrationEntry`]s. Opt-in: the driver refuses it with
 /// `STATUS_NOT_SUPPORTED` unless `EnableRegistrationWalk` = 1.
-pub const IOCTL_KCB_LIST_REGISTRATIONS: u32 = ctl_code(
-    FILE_DEVICE_KCALLBACKS,
-    0x807,
-    METHOD_BUFFERED,
-    FILE_READ_ACCESS,
-);
+pub const IOCTL_KCB_LIST_REGISTRATIONS: u32 =
+    ctl_code(FILE_DEVICE_KCALLBACKS, 0x807, METHOD_BUFFERED, FILE_READ_ACCESS);
 
 /// NTSTATUS values used by the protocol.
 #[allow(
@@ -758,10 +724,7 @@ fn write_with_entries<H: Pod, E: Pod>(
     let mut offset = write_response(out, header)?;
     let mut count = 0;
     for entry in entries {
-        match out
-            .get_mut(offset..)
-            .and_then(|rest| write_pod(entry, rest))
-        {
+        match out.get_mut(offset..).and_then(|rest| write_pod(entry, rest)) {
             Some(n) => {
                 offset += n;
                 count += 1;
@@ -945,8 +908,7 @@ pub fn write_report(
     driver_version: &str,
     entries: &[ReportEntry],
 ) -> Result<usize, RequestError> {
-    let count_state =
-        |s: RegistrationState| u32_sat(entries.iter().filter(|e| e.state == s as u32).count());
+    let count_state = |s: RegistrationState| u32_sat(entries.iter().filter(|e| e.state == s as u32).count());
     let mut header = ReportHeader {
         version: PROTOCOL_VERSION,
         driver_version: ascii_field(driver_version),
@@ -986,8 +948,7 @@ pub fn decode_report(bytes: &[u8]) -> Result<Report<'_>, DecodeError> {
     if header.returned > header.entry_count {
         return Err(DecodeError::InvalidField("returned"));
     }
-    let returned =
-        usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
+    let returned = usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
     if returned > MAX_REPORT_ENTRIES {
         return Err(DecodeError::InvalidField("returned"));
     }
@@ -1139,8 +1100,7 @@ pub fn decode_read_events(bytes: &[u8]) -> Result<EventBatch<'_>, DecodeError> {
         needed: size_of::<ReadEventsResponse>(),
         actual: bytes.len(),
     })?;
-    let returned =
-        usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
+    let returned = usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
     let needed = returned
         .checked_mul(RECORD_SIZE)
         .and_then(|n| n.checked_add(size_of::<ReadEventsResponse>()))
@@ -1415,8 +1375,7 @@ pub fn decode_callback_objects(bytes: &[u8]) -> Result<CallbackObjectList<'_>, D
         actual: bytes.len(),
     })?;
     check_version(header.version)?;
-    let returned =
-        usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
+    let returned = usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
     if header.returned > header.count || returned > MAX_CALLBACK_OBJECTS {
         return Err(DecodeError::InvalidField("returned"));
     }
@@ -1575,8 +1534,7 @@ pub fn decode_registrations(bytes: &[u8]) -> Result<RegistrationList<'_>, Decode
         actual: bytes.len(),
     })?;
     check_version(header.version)?;
-    let returned =
-        usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
+    let returned = usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
     if header.returned > header.count || returned > MAX_REGISTRATION_ENTRIES {
         return Err(DecodeError::InvalidField("returned"));
     }

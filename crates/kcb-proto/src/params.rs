@@ -298,12 +298,7 @@ impl Settings {
     /// Why the value was not applied; for a value that names a source, that
     /// source's origin becomes [`ConfigOrigin::InvalidRegistryValue`] and its
     /// default stays.
-    pub fn apply(
-        &mut self,
-        name: &[u16],
-        value_type: u32,
-        data: &[u8],
-    ) -> Result<Applied, ParamError> {
+    pub fn apply(&mut self, name: &[u16], value_type: u32, data: &[u8]) -> Result<Applied, ParamError> {
         if eq_ignore_ascii_case(name, "ObAltitude") {
             self.policy.ob_altitude = parse_altitude(value_type, data)?;
             return Ok(Applied::Altitude);
@@ -628,10 +623,7 @@ mod tests {
             s.apply(&w("CmAltitude"), REG_SZ, &sz("")),
             Err(ParamError::BadEntry)
         );
-        assert_eq!(
-            s.policy.cm_altitude.units(),
-            w(DEFAULT_CM_ALTITUDE).as_slice()
-        );
+        assert_eq!(s.policy.cm_altitude.units(), w(DEFAULT_CM_ALTITUDE).as_slice());
         let many: Vec<String> = (0..9).map(|i| format!("p{i}.exe")).collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(

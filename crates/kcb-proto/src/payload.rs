@@ -663,8 +663,8 @@ pub const fn guid_bytes(data1: u32, data2: u16, data3: u16, data4: [u8; 8]) -> [
     let b = data2.to_le_bytes();
     let c = data3.to_le_bytes();
     [
-        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], data4[0], data4[1], data4[2], data4[3],
-        data4[4], data4[5], data4[6], data4[7],
+        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], data4[0], data4[1], data4[2], data4[3], data4[4],
+        data4[5], data4[6], data4[7],
     ]
 }
 

@@ -156,10 +156,7 @@ mod tests {
         let mut buf = [0u8; 18];
         assert_eq!(write_pod(&s, &mut buf[1..]), Some(16));
         assert_eq!(read_pod::<Sample>(&buf[1..]), Some(s));
-        assert_eq!(
-            read_pod::<Sample>(&buf[2..]).map(|x| x.a),
-            Some(0x0601_0203)
-        );
+        assert_eq!(read_pod::<Sample>(&buf[2..]).map(|x| x.a), Some(0x0601_0203));
         assert_eq!(read_pod::<Sample>(&buf[..15]), None);
         assert_eq!(write_pod(&s, &mut buf[..15]), None);
         assert_eq!(bytes_of(&s).len(), 16);

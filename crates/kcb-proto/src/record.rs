@@ -210,12 +210,7 @@ pub trait FieldVisitor {
     ///
     /// # Errors
     /// Propagates formatter errors.
-    fn enumeration(
-        &mut self,
-        name: &'static str,
-        value: u32,
-        label: Option<&'static str>,
-    ) -> fmt::Result;
+    fn enumeration(&mut self, name: &'static str, value: u32, label: Option<&'static str>) -> fmt::Result;
     /// An inline UTF-16 string (possibly unvalidated: use its clamping accessors).
     ///
     /// # Errors
@@ -397,9 +392,7 @@ impl EventRecord {
     /// [`DecodeError::BadString`].
     pub fn validate(&self) -> Result<(), DecodeError> {
         if self.header.version != RECORD_VERSION {
-            return Err(DecodeError::UnsupportedVersion(u32::from(
-                self.header.version,
-            )));
+            return Err(DecodeError::UnsupportedVersion(u32::from(self.header.version)));
         }
         if self.source().is_none() {
             return Err(DecodeError::UnknownSource(self.header.source));

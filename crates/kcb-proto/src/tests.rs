@@ -88,10 +88,7 @@ fn typed_payload_access() {
         },
     );
     assert_eq!(rec2.source(), Some(SourceId::ProcessCreate));
-    assert!(
-        rec2.is_truncated(),
-        "truncated command line sets the header flag"
-    );
+    assert!(rec2.is_truncated(), "truncated command line sets the header flag");
     let p = rec2.payload_mut::<ProcessPayload>().unwrap();
     p.command_line.set_from_str("notepad");
     rec2.update_truncated_flag();
@@ -140,10 +137,7 @@ fn json_format_and_escaping() {
         p.status = -1_073_741_772; // 0xC0000034
     });
     let j = json(&rec);
-    assert!(
-        j.contains(r#""key":"q\"b\\s\u0001\t\r\n\b\f\u2028é😀""#),
-        "{j}"
-    );
+    assert!(j.contains(r#""key":"q\"b\\s\u0001\t\r\n\b\f\u2028é😀""#), "{j}");
     assert!(j.contains("\"value_truncated\":true"), "{j}");
     assert!(j.contains("\"kind\":2,\"kind_name\":\"post\""), "{j}");
     assert!(j.contains("\"status\":-1073741772"), "{j}");
@@ -197,10 +191,7 @@ fn json_guids_and_enums() {
 
 #[test]
 fn file_time() {
-    assert_eq!(
-        std::format!("{}", FileTime(0)),
-        "1601-01-01T00:00:00.0000000Z"
-    );
+    assert_eq!(std::format!("{}", FileTime(0)), "1601-01-01T00:00:00.0000000Z");
     // 1970-01-01
     assert_eq!(
         std::format!("{}", FileTime(116_444_736_000_000_000)),
@@ -333,10 +324,7 @@ fn ctl_codes() {
         assert_eq!(io.code() >> 16, FILE_DEVICE_KCALLBACKS);
     }
     assert_eq!(IOCTL_KCB_LIST_REGISTRATIONS, 0x8CB0_601C);
-    assert_eq!(
-        Ioctl::from_code(0x8CB0_6020),
-        Err(RequestError::UnknownCode)
-    );
+    assert_eq!(Ioctl::from_code(0x8CB0_6020), Err(RequestError::UnknownCode));
 }
 
 #[test]
@@ -344,10 +332,7 @@ fn request_errors_map_to_ntstatus() {
     assert_eq!(RequestError::TooSmall.ntstatus() as u32, 0xC000_0023);
     assert_eq!(RequestError::WrongVersion.ntstatus() as u32, 0xC000_0059);
     assert_eq!(RequestError::WrongSize.ntstatus() as u32, 0xC000_0004);
-    assert_eq!(
-        RequestError::InvalidParameter.ntstatus() as u32,
-        0xC000_000D
-    );
+    assert_eq!(RequestError::InvalidParameter.ntstatus() as u32, 0xC000_000D);
     assert_eq!(RequestError::UnknownCode.ntstatus() as u32, 0xC000_0010);
 }
 
@@ -474,10 +459,7 @@ fn report_round_trip_and_partial() {
     assert_eq!(r.header.driver_version_str(), "1.2.3");
     assert_eq!(r.entries.len(), 10);
     assert_eq!(r.entries.get(3).unwrap().name_str(), "PsSetApi3");
-    assert_eq!(
-        r.entries.get(4).unwrap().state(),
-        Some(RegistrationState::Failed)
-    );
+    assert_eq!(r.entries.get(4).unwrap().state(), Some(RegistrationState::Failed));
     assert!(r.entries.get(10).is_none());
     assert_eq!(r.entries.iter().collect::<Vec<_>>(), e);
 
@@ -492,10 +474,7 @@ fn report_round_trip_and_partial() {
     assert_eq!(write_report(&mut tiny, "v", &e), Ok(40));
     assert_eq!(decode_report(&tiny).unwrap().entries.len(), 0);
     // not even the header
-    assert_eq!(
-        write_report(&mut [0u8; 39], "v", &e),
-        Err(RequestError::TooSmall)
-    );
+    assert_eq!(write_report(&mut [0u8; 39], "v", &e), Err(RequestError::TooSmall));
     // more than the maximum: only MAX sent, count says total
     let many = entries(70);
     let n = write_report(&mut out, "v", &many).unwrap();

@@ -154,11 +154,7 @@ fn ns_per_event(batch: Duration) -> f64 {
 }
 
 fn median_ns_per_event(mut batch: impl FnMut() -> Duration) -> f64 {
-    median(
-        (0..SUMMARY_SAMPLES)
-            .map(|_| ns_per_event(batch()))
-            .collect(),
-    )
+    median((0..SUMMARY_SAMPLES).map(|_| ns_per_event(batch())).collect())
 }
 
 fn main() {

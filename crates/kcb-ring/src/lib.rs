@@ -464,9 +464,7 @@ impl<T: Copy, const N: usize> Consumer<'_, T, N> {
             unsafe { ptr.cast::<T>().read() }
         });
         slot.stamp.store(lap.wrapping_add(N), Ordering::Release);
-        ring.consumer
-            .head
-            .store(head.wrapping_add(1), Ordering::Release);
+        ring.consumer.head.store(head.wrapping_add(1), Ordering::Release);
         Some(value)
     }
 
@@ -581,9 +579,7 @@ impl<const S: usize> SourceCounters<S> {
     /// event seen, before pushing, so gaps in recorded sequences reveal drops.
     #[must_use]
     pub fn next_sequence(&self) -> u64 {
-        self.sequence
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1)
+        self.sequence.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
     }
 
     /// Copies every source's counters.

@@ -117,21 +117,9 @@ mod loom_atomics {
         };
     }
 
-    wrapper!(
-        AtomicUsize,
-        loom::sync::atomic::AtomicUsize,
-        usize,
-        0,
-        fetch_add
-    );
+    wrapper!(AtomicUsize, loom::sync::atomic::AtomicUsize, usize, 0, fetch_add);
     wrapper!(AtomicU64, loom::sync::atomic::AtomicU64, u64, 0, fetch_add);
-    wrapper!(
-        AtomicBool,
-        loom::sync::atomic::AtomicBool,
-        bool,
-        false,
-        fetch_or
-    );
+    wrapper!(AtomicBool, loom::sync::atomic::AtomicBool, bool, false, fetch_or);
 
     #[allow(dead_code, reason = "kept for symmetry with AtomicU64")]
     impl AtomicUsize {

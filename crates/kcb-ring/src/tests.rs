@@ -103,10 +103,7 @@ fn single_consumer_enforced() {
     assert_eq!(ring.pop(), Some(rec(2)));
     ring.push(&rec(3)).unwrap();
     ring.push(&rec(4)).unwrap();
-    assert_eq!(
-        ring.consumer().unwrap().collect::<Vec<_>>(),
-        [rec(3), rec(4)]
-    );
+    assert_eq!(ring.consumer().unwrap().collect::<Vec<_>>(), [rec(3), rec(4)]);
 }
 
 #[test]

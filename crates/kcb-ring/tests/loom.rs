@@ -77,11 +77,7 @@ fn verify(pushed: &[Vec<u64>], popped: &[Rec]) {
     }
     let mut all: Vec<u64> = popped.iter().map(|r| r.id).collect();
     for (p, ids) in pushed.iter().enumerate() {
-        let mine: Vec<u64> = all
-            .iter()
-            .copied()
-            .filter(|id| id / 10 == p as u64)
-            .collect();
+        let mine: Vec<u64> = all.iter().copied().filter(|id| id / 10 == p as u64).collect();
         assert_eq!(&mine, ids, "producer {p}: popped {mine:?}, pushed {ids:?}");
     }
     let n = all.len();
@@ -114,10 +110,7 @@ fn two_producers_one_consumer() {
         verify(&pushed, &popped);
         // Without consumption during pushes at most 2 fit; with it all 4 may.
         let total: usize = pushed.iter().map(Vec::len).sum();
-        assert!(
-            total >= 2,
-            "a 2-slot ring must accept at least 2 of 4 pushes"
-        );
+        assert!(total >= 2, "a 2-slot ring must accept at least 2 of 4 pushes");
         assert_eq!(total, popped.len());
     });
 }

@@ -82,8 +82,7 @@ fn run<const N: usize>(ring: &Arc<Ring<Rec, N>>) {
         let ring = Arc::clone(ring);
         let finished = Arc::clone(&finished);
         thread::spawn(move || {
-            let mut popped =
-                vec![vec![0u8; usize::try_from(PER_PRODUCER).unwrap()]; PRODUCERS as usize];
+            let mut popped = vec![vec![0u8; usize::try_from(PER_PRODUCER).unwrap()]; PRODUCERS as usize];
             let mut last_seq = vec![None::<u64>; PRODUCERS as usize];
             let mut snapshot = [make(0); 8];
             let mut rounds = 0u64;
@@ -95,8 +94,7 @@ fn run<const N: usize>(ring: &Arc<Ring<Rec, N>>) {
                     got_any = true;
                     assert!(intact(&r), "torn record {r:?}");
                     let (p, seq) = (r.id >> 32, r.id & 0xFFFF_FFFF);
-                    let slot =
-                        &mut popped[usize::try_from(p).unwrap()][usize::try_from(seq).unwrap()];
+                    let slot = &mut popped[usize::try_from(p).unwrap()][usize::try_from(seq).unwrap()];
                     *slot += 1;
                     assert_eq!(*slot, 1, "duplicate id {:#x}", r.id);
                     let last = &mut last_seq[usize::try_from(p).unwrap()];

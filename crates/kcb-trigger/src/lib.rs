@@ -23,8 +23,8 @@ extern crate wdk_panic;
 #[cfg(target_os = "windows")]
 mod driver {
     use wdk_sys::{
-        _DPFLTR_TYPE::DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL, DRIVER_OBJECT, NTSTATUS,
-        PCUNICODE_STRING, PDRIVER_OBJECT, STATUS_SUCCESS, ntddk::DbgPrintEx,
+        _DPFLTR_TYPE::DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL, DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING,
+        PDRIVER_OBJECT, STATUS_SUCCESS, ntddk::DbgPrintEx,
     };
 
     /// `DbgPrintEx` component id, as `DPFLTR_IHVDRIVER_ID` (an enum value).

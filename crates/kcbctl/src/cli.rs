@@ -92,10 +92,7 @@ pub fn parse_u64(text: &str, what: &str) -> Result<u64, Error> {
 }
 
 /// Collects `--flags` (each allowed once) and positional arguments.
-fn split_options<'a>(
-    rest: &'a [String],
-    allowed: &[&str],
-) -> Result<(Vec<&'a str>, Vec<&'a str>), Error> {
+fn split_options<'a>(rest: &'a [String], allowed: &[&str]) -> Result<(Vec<&'a str>, Vec<&'a str>), Error> {
     let mut flags: Vec<&str> = Vec::new();
     let mut positional = Vec::new();
     let mut only_positional = false;
@@ -127,9 +124,7 @@ fn no_positional(command: &str, positional: &[&str]) -> Result<(), Error> {
 /// # Errors
 /// [`Error::Usage`] for anything that is not a valid command line.
 pub fn parse_args(args: &[String]) -> Result<Command, Error> {
-    let (first, rest) = args
-        .split_first()
-        .ok_or_else(|| usage("no command given"))?;
+    let (first, rest) = args.split_first().ok_or_else(|| usage("no command given"))?;
     let command = first.as_str();
     match command {
         "help" | "-h" | "--help" | "/?" => Ok(Command::Help),

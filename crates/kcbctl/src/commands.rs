@@ -5,12 +5,12 @@ use std::io::Write;
 use std::mem::size_of;
 
 use kcb_proto::{
-    CallbackObjectEntry, CallbackObjectListHeader, ConfigOrigin, ConfigResponse, EventRecord,
-    FloodRequest, FloodResponse, GetConfigRequest, GetReportRequest, GetStatsRequest, Ioctl,
-    ListCallbackObjectsRequest, MAX_CALLBACK_OBJECTS, NotifyRequest, PROTOCOL_VERSION,
-    REPORT_BUFFER_SIZE, ReadEventsRequest, RegistrationState, Report, SourceId, SourceStats,
-    StatsResponse, bytes_of, decode_callback_objects, decode_read_events, decode_report,
-    decode_response, read_events_buffer_size, report_detail, write_json, write_text,
+    CallbackObjectEntry, CallbackObjectListHeader, ConfigOrigin, ConfigResponse, EventRecord, FloodRequest,
+    FloodResponse, GetConfigRequest, GetReportRequest, GetStatsRequest, Ioctl, ListCallbackObjectsRequest,
+    MAX_CALLBACK_OBJECTS, NotifyRequest, PROTOCOL_VERSION, REPORT_BUFFER_SIZE, ReadEventsRequest,
+    RegistrationState, Report, SourceId, SourceStats, StatsResponse, bytes_of, decode_callback_objects,
+    decode_read_events, decode_report, decode_response, read_events_buffer_size, report_detail, write_json,
+    write_text,
 };
 use kcb_proto::{
     ListRegistrationsRequest, REGISTRATION_BUFFER_SIZE, RegistrationEntry, decode_registrations,
@@ -125,9 +125,7 @@ fn print_stats(
     let rows: Vec<(SourceId, SourceStats)> = SourceId::ALL
         .into_iter()
         .zip(stats.sources)
-        .filter(|(s, st)| {
-            st.seen != 0 || st.recorded != 0 || st.dropped != 0 || enabled(*s) == Some(true)
-        })
+        .filter(|(s, st)| st.seen != 0 || st.recorded != 0 || st.dropped != 0 || enabled(*s) == Some(true))
         .collect();
     if rows.is_empty() {
         writeln!(out, "  no source is enabled or has seen an event")?;
@@ -402,11 +400,7 @@ pub fn notify(
         for b in &reply {
             let _ = write!(hex, "{b:02x}");
         }
-        writeln!(
-            out,
-            "notify: success, {} bytes returned: {hex}",
-            reply.len()
-        )?;
+        writeln!(out, "notify: success, {} bytes returned: {hex}", reply.len())?;
     }
     Ok(())
 }
@@ -525,11 +519,9 @@ pub fn callbacks(
 /// How one [`RegistrationEntry`] shows its routine.
 fn routine_text(entry: &RegistrationEntry) -> String {
     match entry.status {
-        registration_status::IN_MODULE => format!(
-            "{}!{:#x}",
-            printable(entry.module_str().chars()),
-            entry.offset
-        ),
+        registration_status::IN_MODULE => {
+            format!("{}!{:#x}", printable(entry.module_str().chars()), entry.offset)
+        }
         registration_status::NO_MODULE => format!("{:#x} (in no loaded module)", entry.routine),
         registration_status::MODULES_UNAVAILABLE => {
             format!("{:#x} (module list unavailable)", entry.routine)
@@ -567,11 +559,7 @@ fn print_registrations(driver: &mut dyn Driver, console: &mut Console<'_>) -> Re
     let list = decode(Ioctl::ListRegistrations, decode_registrations(&reply))?;
     let out = &mut *console.out;
     writeln!(out)?;
-    writeln!(
-        out,
-        "{:<44} {:<8} routine (module!offset)",
-        "object", "multiple"
-    )?;
+    writeln!(out, "{:<44} {:<8} routine (module!offset)", "object", "multiple")?;
     let mut previous = None;
     for entry in list.entries.iter() {
         let (name, multiple) = if previous == Some(entry.object_index) {

@@ -17,17 +17,15 @@ mod imp {
     use kcb_proto::Ioctl;
     use windows_sys::Win32::{
         Foundation::{
-            BOOL, CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND,
-            FALSE, GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE, TRUE,
+            BOOL, CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND, FALSE,
+            GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE, TRUE,
         },
         Storage::FileSystem::{
             CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
         },
         System::{
             Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT, SetConsoleCtrlHandler},
-            Diagnostics::Debug::{
-                FORMAT_MESSAGE_FROM_SYSTEM, FORMAT_MESSAGE_IGNORE_INSERTS, FormatMessageW,
-            },
+            Diagnostics::Debug::{FORMAT_MESSAGE_FROM_SYSTEM, FORMAT_MESSAGE_IGNORE_INSERTS, FormatMessageW},
             IO::DeviceIoControl,
         },
     };
@@ -73,12 +71,7 @@ mod imp {
     }
 
     impl Driver for Device {
-        fn control(
-            &mut self,
-            ioctl: Ioctl,
-            input: &[u8],
-            output_len: usize,
-        ) -> Result<Vec<u8>, Error> {
+        fn control(&mut self, ioctl: Ioctl, input: &[u8], output_len: usize) -> Result<Vec<u8>, Error> {
             let mut output = vec![0u8; output_len];
             let mut returned = 0u32;
             let too_large = |_| Error::Request {
@@ -203,12 +196,7 @@ mod imp {
     }
 
     impl Driver for Device {
-        fn control(
-            &mut self,
-            _ioctl: Ioctl,
-            _input: &[u8],
-            _output_len: usize,
-        ) -> Result<Vec<u8>, Error> {
+        fn control(&mut self, _ioctl: Ioctl, _input: &[u8], _output_len: usize) -> Result<Vec<u8>, Error> {
             Err(Error::NotLoaded)
         }
     }

@@ -28,9 +28,7 @@
 
 use std::fmt;
 
-use kcb_proto::flight::{
-    FLIGHT_HEADER_SIZE, FLIGHT_MAGIC, FLIGHT_VERSION, FlightHeader, flight_header,
-};
+use kcb_proto::flight::{FLIGHT_HEADER_SIZE, FLIGHT_MAGIC, FLIGHT_VERSION, FlightHeader, flight_header};
 use kcb_proto::{DecodeError, EventRecord, RECORD_SIZE, bytes_of, read_pod};
 
 /// Why a blob could not be decoded at all.
@@ -73,10 +71,7 @@ impl fmt::Display for DumpError {
                 "the header is cut: {actual} bytes, a header is {FLIGHT_HEADER_SIZE}"
             ),
             Self::UnsupportedVersion(v) => {
-                write!(
-                    f,
-                    "blob version {v}, this kcbctl reads version {FLIGHT_VERSION}"
-                )
+                write!(f, "blob version {v}, this kcbctl reads version {FLIGHT_VERSION}")
             }
             Self::TruncatedRecords { count, present } => write!(
                 f,
@@ -163,9 +158,7 @@ pub fn decode_dump(bytes: &[u8]) -> Result<Dump, DumpError> {
     }
     if !bytes.starts_with(&FLIGHT_MAGIC) {
         if !bytes.len().is_multiple_of(RECORD_SIZE) {
-            return Err(DumpError::NotRecords {
-                actual: bytes.len(),
-            });
+            return Err(DumpError::NotRecords { actual: bytes.len() });
         }
         let (slots, empty_slots) = decode_slots(bytes, 0, true);
         return Ok(Dump {
@@ -175,9 +168,7 @@ pub fn decode_dump(bytes: &[u8]) -> Result<Dump, DumpError> {
         });
     }
     let Some(FlightHeader { version, count, .. }) = read_pod::<FlightHeader>(bytes) else {
-        return Err(DumpError::TruncatedHeader {
-            actual: bytes.len(),
-        });
+        return Err(DumpError::TruncatedHeader { actual: bytes.len() });
     };
     if version != FLIGHT_VERSION {
         return Err(DumpError::UnsupportedVersion(version));

@@ -20,14 +20,12 @@ mod error;
 
 pub use cli::{Command, USAGE, parse_args};
 pub use commands::{
-    EVENTS_PER_READ, NOTIFY_OUTPUT_LEN, callbacks, decode_dump_bytes, events, flood, notify,
-    report, status,
+    EVENTS_PER_READ, NOTIFY_OUTPUT_LEN, callbacks, decode_dump_bytes, events, flood, notify, report, status,
 };
 pub use error::{
-    DEVICE_PATH, ERROR_ACCESS_DENIED, ERROR_BAD_LENGTH, ERROR_FILE_NOT_FOUND,
-    ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_FUNCTION, ERROR_INVALID_PARAMETER, ERROR_MORE_DATA,
-    ERROR_NOT_SUPPORTED, ERROR_PATH_NOT_FOUND, ERROR_REVISION_MISMATCH, Error, PARAMETERS_KEY,
-    request_hint, win32_message,
+    DEVICE_PATH, ERROR_ACCESS_DENIED, ERROR_BAD_LENGTH, ERROR_FILE_NOT_FOUND, ERROR_INSUFFICIENT_BUFFER,
+    ERROR_INVALID_FUNCTION, ERROR_INVALID_PARAMETER, ERROR_MORE_DATA, ERROR_NOT_SUPPORTED,
+    ERROR_PATH_NOT_FOUND, ERROR_REVISION_MISMATCH, Error, PARAMETERS_KEY, request_hint, win32_message,
 };
 use kcb_proto::Ioctl;
 
@@ -82,20 +80,13 @@ impl Console<'_> {
 ///
 /// # Errors
 /// Driver, decoding, file or output errors.
-pub fn run(
-    command: &Command,
-    driver: &mut dyn Driver,
-    console: &mut Console<'_>,
-) -> Result<(), Error> {
+pub fn run(command: &Command, driver: &mut dyn Driver, console: &mut Console<'_>) -> Result<(), Error> {
     let result = match command {
         Command::Help => writeln!(console.out, "{USAGE}").map_err(Error::from),
         Command::Report => report(driver, console.out),
         Command::Status => status(driver, console.out),
         Command::Events { json, follow } => events(driver, *json, *follow, console),
-        Command::Notify {
-            argument1,
-            argument2,
-        } => notify(driver, *argument1, *argument2, console.out),
+        Command::Notify { argument1, argument2 } => notify(driver, *argument1, *argument2, console.out),
         Command::Flood { count } => flood(driver, *count, console),
         Command::Callbacks { registrations } => callbacks(driver, *registrations, console),
         Command::DecodeDump { path, json } => match std::fs::read(path) {

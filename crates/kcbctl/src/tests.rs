@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use kcb_proto::{
     CallbackObjectEntry, ConfigOrigin, ConfigResponse, EventRecord, FloodRequest, FloodResponse,
-    GetConfigRequest, GetReportRequest, GetStatsRequest, ImageLoadPayload, Ioctl,
-    ListCallbackObjectsRequest, ListRegistrationsRequest, NotifyRequest, ProcessPayload,
-    RECORD_SIZE, ReadEventsRequest, ReadEventsWriter, RegistrationState, ReportEntry, Request,
-    SourceId, StatsResponse, WStr, bytes_of, decode_request, kind, write_callback_objects,
-    write_json, write_report, write_response, write_text,
+    GetConfigRequest, GetReportRequest, GetStatsRequest, ImageLoadPayload, Ioctl, ListCallbackObjectsRequest,
+    ListRegistrationsRequest, NotifyRequest, ProcessPayload, RECORD_SIZE, ReadEventsRequest,
+    ReadEventsWriter, RegistrationState, ReportEntry, Request, SourceId, StatsResponse, WStr, bytes_of,
+    decode_request, kind, write_callback_objects, write_json, write_report, write_response, write_text,
 };
 use serde_json::Value;
 
@@ -310,17 +309,10 @@ fn parses_every_command() {
         ),
         ("flood 1000", Command::Flood { count: 1000 }),
         ("flood 0xF4240", Command::Flood { count: 1_000_000 }),
-        (
-            "callbacks",
-            Command::Callbacks {
-                registrations: false,
-            },
-        ),
+        ("callbacks", Command::Callbacks { registrations: false }),
         (
             "callbacks --registrations",
-            Command::Callbacks {
-                registrations: true,
-            },
+            Command::Callbacks { registrations: true },
         ),
         (
             "decode-dump x.bin",
@@ -510,14 +502,8 @@ fn status_shows_report_counters_and_configuration() {
         row("Flood", "Configuration"),
         ["Flood", "no", "invalid-registry-value"]
     );
-    assert_eq!(
-        row("LoadImage", "Configuration"),
-        ["LoadImage", "yes", "default"]
-    );
-    assert!(
-        out.contains("(20 other sources disabled by default)"),
-        "{out}"
-    );
+    assert_eq!(row("LoadImage", "Configuration"), ["LoadImage", "yes", "default"]);
+    assert!(out.contains("(20 other sources disabled by default)"), "{out}");
 }
 
 #[test]
@@ -624,10 +610,7 @@ fn events_json_is_valid_json_lines_and_nothing_else() {
     assert_eq!(parsed[1]["source"], "ProcessCreate");
     assert_eq!(parsed[1]["kind_name"], "create");
     assert_eq!(parsed[1]["image"], "\"quoted\"\\back\\slash");
-    assert_eq!(
-        parsed[1]["cmdline"],
-        "tab\there\nnewline\u{1}\u{7f}\u{2028}é😀"
-    );
+    assert_eq!(parsed[1]["cmdline"], "tab\there\nnewline\u{1}\u{7f}\u{2028}é😀");
     assert_eq!(parsed[1]["exit_status"], -1);
     assert_eq!(parsed[2]["name"], "a\u{FFFD}b");
     assert_eq!(parsed[3]["name_truncated"], true);
@@ -672,10 +655,7 @@ fn events_skips_invalid_records_and_reports_them() {
     assert!(err.contains("string length beyond its buffer"), "{err}");
     assert!(matches!(
         result,
-        Err(Error::InvalidRecords {
-            invalid: 2,
-            total: 3
-        })
+        Err(Error::InvalidRecords { invalid: 2, total: 3 })
     ));
 }
 
@@ -704,16 +684,10 @@ fn events_rejects_a_short_batch() {
 fn events_follow_polls_until_stopped() {
     let stop = AtomicBool::new(false);
     let mut driver = FakeDriver::new()
-        .reply(
-            Ioctl::ReadEvents,
-            Ok(events_reply(&[image_load(1, "a")], 0, 0)),
-        )
+        .reply(Ioctl::ReadEvents, Ok(events_reply(&[image_load(1, "a")], 0, 0)))
         .reply(Ioctl::ReadEvents, Ok(events_reply(&[], 0, 0)))
         .reply(Ioctl::ReadEvents, Ok(events_reply(&[], 0, 0)))
-        .reply(
-            Ioctl::ReadEvents,
-            Ok(events_reply(&[image_load(2, "b")], 0, 0)),
-        )
+        .reply(Ioctl::ReadEvents, Ok(events_reply(&[image_load(2, "b")], 0, 0)))
         .reply(Ioctl::ReadEvents, Ok(events_reply(&[], 0, 0)));
     driver.stop_after = Some((6, &stop));
     let (result, out, _) = run_with(
@@ -823,26 +797,17 @@ fn callbacks_prints_the_object_table() {
     let mut driver = FakeDriver::new()
         .reply(Ioctl::ListCallbackObjects, Ok(reply))
         .fail(Ioctl::ListRegistrations, crate::ERROR_NOT_SUPPORTED);
-    let (result, out, err) = run_cmd(
-        &Command::Callbacks {
-            registrations: true,
-        },
-        &mut driver,
-    );
+    let (result, out, err) = run_cmd(&Command::Callbacks { registrations: true }, &mut driver);
     result.unwrap();
     let l = lines(&out);
     assert!(l[0].contains("object") && l[0].contains("observer"));
     assert!(
-        l[1].contains(r"\Callback\SetSystemTime")
-            && l[1].contains("attached")
-            && l[1].ends_with(" 3"),
+        l[1].contains(r"\Callback\SetSystemTime") && l[1].contains("attached") && l[1].ends_with(" 3"),
         "{}",
         l[1]
     );
     assert!(
-        l[2].contains(r"\Callback\Evil\x1b[2J")
-            && l[2].contains("failed")
-            && l[2].contains("0xC0000034"),
+        l[2].contains(r"\Callback\Evil\x1b[2J") && l[2].contains("failed") && l[2].contains("0xC0000034"),
         "{}",
         l[2]
     );
@@ -873,12 +838,13 @@ fn errors_read_well() {
          this kcbctl"
     );
     assert!(text(Ioctl::GetConfig, 1).contains("does not know this request"));
-    assert!(text(Ioctl::GetConfig, 1306).contains("revision mismatch (Win32 error 1306); kcbctl and the driver speak different protocol versions"));
+    assert!(text(Ioctl::GetConfig, 1306).contains(
+        "revision mismatch (Win32 error 1306); kcbctl and the driver speak different protocol versions"
+    ));
     assert!(text(Ioctl::ReadEvents, 24).contains("different kcb-proto versions"));
     assert!(text(Ioctl::Notify, 87).contains("the parameter is incorrect"));
     assert!(
-        text(Ioctl::Notify, 50)
-            .contains(r"no callback object of its own (creating \Callback\KCallbacks")
+        text(Ioctl::Notify, 50).contains(r"no callback object of its own (creating \Callback\KCallbacks")
     );
     // What the driver answers when the switch is off (STATUS_NOT_SUPPORTED).
     assert!(text(Ioctl::Flood, 50).contains("EnableFlood=1"));
@@ -886,19 +852,12 @@ fn errors_read_well() {
         text(Ioctl::Notify, 0xDEAD),
         "IOCTL_KCB_NOTIFY failed: Win32 error 57005 (0x0000DEAD)"
     );
-    assert!(
-        Error::Open { code: 32 }
-            .to_string()
-            .contains("sharing violation")
-    );
+    assert!(Error::Open { code: 32 }.to_string().contains("sharing violation"));
     let bad = Error::BadReply {
         ioctl: Ioctl::GetStats,
         error: kcb_proto::DecodeError::UnsupportedVersion(2),
     };
-    assert!(
-        bad.to_string()
-            .contains("use the kcbctl built with this driver")
-    );
+    assert!(bad.to_string().contains("use the kcbctl built with this driver"));
     for code in [1, 2, 5, 24, 87, 122, 234, 1306] {
         assert!(crate::win32_message(code).is_some(), "{code}");
     }
@@ -993,17 +952,11 @@ fn dump_without_header_skips_empty_slots() {
     let dump = decode_dump(&raw).unwrap();
     assert!(!dump.has_header);
     assert_eq!(dump.empty_slots, 2);
-    assert_eq!(
-        dump.slots.iter().map(|s| s.index).collect::<Vec<_>>(),
-        [0, 2]
-    );
+    assert_eq!(dump.slots.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 2]);
     let (result, out, err) = decode_cmd(&raw, false);
     result.unwrap();
     assert_eq!(out.lines().count(), 2);
-    assert_eq!(
-        err,
-        "kcbctl: 2 records (blob without header), 2 empty slots\n"
-    );
+    assert_eq!(err, "kcbctl: 2 records (blob without header), 2 empty slots\n");
 }
 
 #[test]
@@ -1022,10 +975,7 @@ fn dump_rejects_malformed_blobs() {
     assert_eq!(with(&|b| b[8] = 2), Err(DumpError::UnsupportedVersion(2)));
     assert_eq!(
         with(&|b| b[12..16].copy_from_slice(&3u32.to_le_bytes())),
-        Err(DumpError::TruncatedRecords {
-            count: 3,
-            present: 2
-        })
+        Err(DumpError::TruncatedRecords { count: 3, present: 2 })
     );
     assert_eq!(
         with(&|b| b[12..16].copy_from_slice(&u32::MAX.to_le_bytes())),
@@ -1036,10 +986,7 @@ fn dump_rejects_malformed_blobs() {
     );
     assert_eq!(
         with(&|b| b.truncate(b.len() - 1)),
-        Err(DumpError::TruncatedRecords {
-            count: 2,
-            present: 1
-        })
+        Err(DumpError::TruncatedRecords { count: 2, present: 1 })
     );
     assert_eq!(
         with(&|b| b.extend_from_slice(&[0, 0, 7])),
@@ -1078,10 +1025,7 @@ fn dump_reports_torn_records_and_prints_the_rest() {
     assert_eq!(err, "kcbctl: 1 record\n");
     assert!(matches!(
         result,
-        Err(Error::InvalidRecords {
-            invalid: 1,
-            total: 3
-        })
+        Err(Error::InvalidRecords { invalid: 1, total: 3 })
     ));
 }
 
@@ -1119,8 +1063,8 @@ fn dump_decoder_survives_garbage() {
 #[test]
 fn callbacks_registrations_prints_object_multiple_and_module_offset() {
     use kcb_proto::{
-        PROTOCOL_VERSION, RegistrationEntry, RegistrationListHeader, layout_check,
-        registration_status, write_pod,
+        PROTOCOL_VERSION, RegistrationEntry, RegistrationListHeader, layout_check, registration_status,
+        write_pod,
     };
     let entry = |index: u32,
                  object: &str,
@@ -1203,34 +1147,16 @@ fn callbacks_registrations_prints_object_multiple_and_module_offset() {
     let mut driver = FakeDriver::new()
         .reply(Ioctl::ListCallbackObjects, Ok(objects))
         .reply(Ioctl::ListRegistrations, Ok(reply));
-    let (result, out, err) = run_cmd(
-        &Command::Callbacks {
-            registrations: true,
-        },
-        &mut driver,
-    );
+    let (result, out, err) = run_cmd(&Command::Callbacks { registrations: true }, &mut driver);
     result.unwrap();
     assert!(err.is_empty(), "{err}");
-    let words: Vec<Vec<&str>> = out
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let words: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
     assert!(
-        words.contains(&vec![
-            r"\Callback\KCallbacks",
-            "yes",
-            "kcallbacks.sys!0x1a30"
-        ]),
+        words.contains(&vec![r"\Callback\KCallbacks", "yes", "kcallbacks.sys!0x1a30"]),
         "{out}"
     );
     assert!(
-        words.contains(&vec![
-            "0xfffff80055550000",
-            "(in",
-            "no",
-            "loaded",
-            "module)"
-        ]),
+        words.contains(&vec!["0xfffff80055550000", "(in", "no", "loaded", "module)"]),
         "{out}"
     );
     assert!(

@@ -18,9 +18,7 @@ pub const UNIX_EPOCH_AS_FILETIME: i64 = 116_444_736_000_000_000;
 static OFFSET: AtomicI64 = AtomicI64::new(0);
 
 fn host_now() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let ticks = i64::try_from(since.as_nanos() / 100).unwrap_or(i64::MAX);
     UNIX_EPOCH_AS_FILETIME.saturating_add(ticks)
 }

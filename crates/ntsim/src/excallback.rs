@@ -95,11 +95,10 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use wdk_sys::{
-    BOOLEAN, KIRQL, LIST_ENTRY, NTSTATUS, OBJ_PERMANENT, PCALLBACK_FUNCTION, PCALLBACK_OBJECT,
-    PKSPIN_LOCK, POBJECT_ATTRIBUTES, PULONG, PVOID, STATUS_INFO_LENGTH_MISMATCH,
-    STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED,
-    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
-    ULONG,
+    BOOLEAN, KIRQL, LIST_ENTRY, NTSTATUS, OBJ_PERMANENT, PCALLBACK_FUNCTION, PCALLBACK_OBJECT, PKSPIN_LOCK,
+    POBJECT_ATTRIBUTES, PULONG, PVOID, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_INFO_CLASS,
+    STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, ULONG,
 };
 
 use crate::context::{ContextScope, Phase};
@@ -383,9 +382,7 @@ pub unsafe extern "C" fn KeAcquireSpinLockRaiseToDpc(spin_lock: PKSPIN_LOCK) -> 
         verifier::model_rule(
             ModelRule::InvalidParameter,
             address as u64,
-            format!(
-                "KeAcquireSpinLockRaiseToDpc({spin_lock:p}): this thread already holds it (deadlock)"
-            ),
+            format!("KeAcquireSpinLockRaiseToDpc({spin_lock:p}): this thread already holds it (deadlock)"),
         );
         return previous;
     }
@@ -676,9 +673,7 @@ pub fn objects() -> Vec<CallbackObjectInfo> {
 /// The callback object named `name` (case-insensitive).
 #[must_use]
 pub fn object(name: &str) -> Option<CallbackObjectInfo> {
-    objects()
-        .into_iter()
-        .find(|o| o.name.eq_ignore_ascii_case(name))
+    objects().into_iter().find(|o| o.name.eq_ignore_ascii_case(name))
 }
 
 /// Overwrites the pointer-sized word at `address` and returns the old value.
@@ -693,10 +688,7 @@ pub fn object(name: &str) -> Option<CallbackObjectInfo> {
 /// If `address` is misaligned or not inside such memory.
 #[allow(clippy::must_use_candidate, reason = "restoring is optional")]
 pub fn corrupt(address: usize, value: usize) -> usize {
-    assert!(
-        address.is_multiple_of(8),
-        "{address:#x} is not pointer-aligned"
-    );
+    assert!(address.is_multiple_of(8), "{address:#x} is not pointer-aligned");
     with_state(|state| {
         let word = std::mem::size_of::<usize>();
         let bodies = state.objects.values_mut().map(|o| {
@@ -720,10 +712,7 @@ pub fn corrupt(address: usize, value: usize) -> usize {
             .unwrap_or_else(|| panic!("{address:#x} is not model callback memory"));
         // An aligned word inside a live body or block owned by the state
         // (provenance from the owning Box), with the state locked.
-        #[allow(
-            clippy::cast_ptr_alignment,
-            reason = "`address` is 8-aligned (asserted)"
-        )]
+        #[allow(clippy::cast_ptr_alignment, reason = "`address` is 8-aligned (asserted)")]
         let target = target.cast::<usize>();
         // SAFETY: an aligned word inside a live body or block owned by the
         // state (provenance from the owning Box), with the state locked.
@@ -824,8 +813,7 @@ pub unsafe extern "C" fn ExCreateCallback(
         return STATUS_NOT_IMPLEMENTED;
     }
     // SAFETY: ObjectName is null or a valid UNICODE_STRING per the caller.
-    let Some(name) =
-        (unsafe { crate::unicode::read(attributes.ObjectName) }).filter(|n| !n.is_empty())
+    let Some(name) = (unsafe { crate::unicode::read(attributes.ObjectName) }).filter(|n| !n.is_empty())
     else {
         return STATUS_UNSUCCESSFUL;
     };
@@ -843,13 +831,7 @@ pub unsafe extern "C" fn ExCreateCallback(
         Ok(_) => Err(STATUS_OBJECT_TYPE_MISMATCH),
         Err(_) if create == 0 => Err(STATUS_OBJECT_NAME_NOT_FOUND),
         Err(_) => {
-            let address = create_object_in(
-                state,
-                &name,
-                allow_multiple_callbacks != 0,
-                permanent,
-                false,
-            )?;
+            let address = create_object_in(state, &name, allow_multiple_callbacks != 0, permanent, false)?;
             if let Some(info) = state.objects.get_mut(&address) {
                 info.driver_references = 1;
             }
@@ -934,9 +916,10 @@ pub unsafe extern "C" fn ExRegisterCallback(
     // An object that allows one callback and has one refuses whatever
     // happens: fault injection could not change the outcome (ddi::enter_decided).
     let refuses = with_state(|state| {
-        state.objects.get(&address).is_some_and(|o| {
-            !o.deleted && o.body.allow_multiple == 0 && !list_order(&o.body).is_empty()
-        })
+        state
+            .objects
+            .get(&address)
+            .is_some_and(|o| !o.deleted && o.body.allow_multiple == 0 && !list_order(&o.body).is_empty())
     });
     let entry = if refuses {
         ddi::enter_decided(&ddi::EX_REGISTER_CALLBACK)
@@ -946,8 +929,7 @@ pub unsafe extern "C" fn ExRegisterCallback(
     if entry.fault.is_some() || callback_function.is_none() {
         return std::ptr::null_mut();
     }
-    let result =
-        with_state(|state| register_in(state, address, callback_function, callback_context, None));
+    let result = with_state(|state| register_in(state, address, callback_function, callback_context, None));
     result.unwrap_or_else(|| {
         verifier::model_rule(
             ModelRule::UnknownObject,
@@ -1010,10 +992,7 @@ pub unsafe extern "C" fn ExUnregisterCallback(cb_registration: PVOID) {
     ddi::enter(&ddi::EX_UNREGISTER_CALLBACK);
     let handle = cb_registration as usize;
     let known = with_state(|state| {
-        let registration = state
-            .registrations
-            .get_mut(&handle)
-            .filter(|r| !r.removed)?;
+        let registration = state.registrations.get_mut(&handle).filter(|r| !r.removed)?;
         registration.removed = true;
         unlink(&mut registration.block);
         Some(registration.block.function.map_or(0, |f| f as usize))
@@ -1120,9 +1099,7 @@ fn notify_object(address: usize, argument1: PVOID, argument2: PVOID) -> usize {
             verifier::model_rule(
                 ModelRule::CallbackChangedIrql,
                 u64::from(after),
-                format!(
-                    "a callback-object callback returned at IRQL {after}; it was called at {before}"
-                ),
+                format!("a callback-object callback returned at IRQL {after}; it was called at {before}"),
             );
             irql::set(before);
         }
@@ -1146,11 +1123,7 @@ fn notify_object(address: usize, argument1: PVOID, argument2: PVOID) -> usize {
 /// # Safety
 /// `callback_object` came from `ExCreateCallback`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ExNotifyCallback(
-    callback_object: PVOID,
-    argument1: PVOID,
-    argument2: PVOID,
-) {
+pub unsafe extern "C" fn ExNotifyCallback(callback_object: PVOID, argument1: PVOID, argument2: PVOID) {
     let entry = ddi::enter(&ddi::EX_NOTIFY_CALLBACK);
     if entry.irql_violation {
         return;
@@ -1175,9 +1148,7 @@ pub unsafe extern "C" fn ExNotifyCallback(
             verifier::model_rule(
                 ModelRule::NotifySystemCallbackObject,
                 address as u64,
-                format!(
-                    "ExNotifyCallback on the system-defined object {name}: drivers must never do this"
-                ),
+                format!("ExNotifyCallback on the system-defined object {name}: drivers must never do this"),
             );
         }
         Some((false, _)) => {
@@ -1263,9 +1234,7 @@ pub unsafe extern "C" fn ObfDereferenceObject(object: PVOID) -> isize {
             verifier::bugcheck(
                 codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
                 [0x3F, address as u64, u64::MAX, 0],
-                format!(
-                    "ObDereferenceObject({object:p}) on an object whose reference count is zero"
-                ),
+                format!("ObDereferenceObject({object:p}) on an object whose reference count is zero"),
             );
             0
         }
@@ -1356,9 +1325,7 @@ const fn power_port_owner(_argument1: PVOID, _argument2: PVOID) {}
 fn synthetic_function(address: usize) -> PCALLBACK_FUNCTION {
     // SAFETY: a non-null address: a valid function-pointer value. It is
     // never called (notify_object runs the stand-in instead).
-    Some(unsafe {
-        std::mem::transmute::<usize, unsafe extern "C" fn(PVOID, PVOID, PVOID)>(address)
-    })
+    Some(unsafe { std::mem::transmute::<usize, unsafe extern "C" fn(PVOID, PVOID, PVOID)>(address) })
 }
 
 /// Recreates the `\Callback` objects (with the PowerPort owner registered)

@@ -225,10 +225,7 @@ pub fn exported() -> Vec<&'static str> {
 /// The address `MmGetSystemRoutineAddress` returns for `name`.
 #[must_use]
 pub fn address_of(name: &str) -> Option<usize> {
-    lock(&EXPORTS)
-        .get(name)
-        .filter(|e| e.exported)
-        .map(|e| e.address)
+    lock(&EXPORTS).get(name).filter(|e| e.exported).map(|e| e.address)
 }
 
 pub(crate) fn reset() {

@@ -35,13 +35,12 @@ use std::sync::Mutex;
 use wdk_sys::{
     BOOLEAN, CCHAR, DEVICE_OBJECT, DO_DEVICE_HAS_NAME, DO_DEVICE_INITIALIZING, DO_EXCLUSIVE,
     DRIVER_EXTENSION, DRIVER_OBJECT, DRVO_LEGACY_DRIVER, FILE_DEVICE_SECURE_OPEN, FILE_OBJECT,
-    IO_STACK_LOCATION, IO_TYPE_DEVICE, IO_TYPE_DRIVER, IO_TYPE_FILE, IO_TYPE_IRP, IRP,
-    IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_MAXIMUM_FUNCTION,
-    NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PSECURITY_DESCRIPTOR, PUNICODE_STRING, PVOID,
-    SECURITY_INFORMATION, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_PARAMETER, STATUS_NO_SUCH_DEVICE,
-    STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_TYPE_MISMATCH, STATUS_PENDING, STATUS_SUCCESS,
-    UNICODE_STRING,
+    IO_STACK_LOCATION, IO_TYPE_DEVICE, IO_TYPE_DRIVER, IO_TYPE_FILE, IO_TYPE_IRP, IRP, IRP_MJ_CLEANUP,
+    IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_MAXIMUM_FUNCTION, NTSTATUS, PDEVICE_OBJECT,
+    PDRIVER_OBJECT, PIRP, PSECURITY_DESCRIPTOR, PUNICODE_STRING, PVOID, SECURITY_INFORMATION,
+    STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST,
+    STATUS_INVALID_PARAMETER, STATUS_NO_SUCH_DEVICE, STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_TYPE_MISMATCH,
+    STATUS_PENDING, STATUS_SUCCESS, UNICODE_STRING,
 };
 
 use crate::context::{ContextScope, Phase};
@@ -118,8 +117,7 @@ fn info(record: &DeviceRecord) -> DeviceInfo {
     // SAFETY: the device memory stays allocated while the model runs (it is
     // not freed on delete), and the fields read are plain integers.
     let device = unsafe { &*device };
-    let (device_type, characteristics, flags) =
-        (device.DeviceType, device.Characteristics, device.Flags);
+    let (device_type, characteristics, flags) = (device.DeviceType, device.Characteristics, device.Flags);
     let security_bytes = record.security.as_ref().map(|b| b.to_vec());
     DeviceInfo {
         address: record.memory,
@@ -145,11 +143,9 @@ pub fn devices() -> Vec<DeviceInfo> {
 /// The device named `name` (case-insensitive; links are not followed).
 #[must_use]
 pub fn device(name: &str) -> Option<DeviceInfo> {
-    devices().into_iter().find(|d| {
-        d.name
-            .as_deref()
-            .is_some_and(|n| n.eq_ignore_ascii_case(name))
-    })
+    devices()
+        .into_iter()
+        .find(|d| d.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
 }
 
 /// The symbolic links created with `IoCreateSymbolicLink` that exist:
@@ -297,11 +293,7 @@ pub(crate) unsafe fn create_device(
     object.NextDevice = driver.DeviceObject;
     object.Flags = DO_DEVICE_INITIALIZING
         | if exclusive { DO_EXCLUSIVE } else { 0 }
-        | if name.is_some() {
-            DO_DEVICE_HAS_NAME
-        } else {
-            0
-        };
+        | if name.is_some() { DO_DEVICE_HAS_NAME } else { 0 };
     object.Characteristics = device_characteristics;
     object.DeviceType = device_type;
     object.StackSize = 1;
@@ -529,8 +521,7 @@ unsafe fn set_object_security(
         };
         let old_dacl = current.dacl.as_ref().map(|acl| se::build_acl(&acl.aces));
         let dacl = if security_information & DACL_SECURITY_INFORMATION != 0 {
-            let dacl_bits =
-                se::SE_DACL_PRESENT | se::SE_DACL_DEFAULTED | se::SE_DACL_PROTECTED | 0x0400;
+            let dacl_bits = se::SE_DACL_PRESENT | se::SE_DACL_DEFAULTED | se::SE_DACL_PROTECTED | 0x0400;
             new_control = (new_control & !dacl_bits) | (control & dacl_bits);
             dacl
         } else {
@@ -589,13 +580,11 @@ pub unsafe extern "C" fn ObOpenObjectByPointer(
     let address = object as usize;
     let is_device = with_io(|io| io.devices.iter().any(|d| d.memory == address && !d.deleted));
     if !is_device
-        || (!object_type.is_null()
-            && crate::thread::object_type_name(object_type) != Some("Device"))
+        || (!object_type.is_null() && crate::thread::object_type_name(object_type) != Some("Device"))
     {
         return STATUS_OBJECT_TYPE_MISMATCH;
     }
-    let opened =
-        crate::thread::open_handle(crate::thread::HandleObject::Object(address, desired_access));
+    let opened = crate::thread::open_handle(crate::thread::HandleObject::Object(address, desired_access));
     // SAFETY: writable per the caller.
     unsafe { handle.write(opened) };
     STATUS_SUCCESS
@@ -619,8 +608,7 @@ pub unsafe extern "C" fn ZwSetSecurityObject(
     if let Some(status) = entry.fault {
         return status;
     }
-    let Some(crate::thread::HandleObject::Object(address, granted)) =
-        crate::thread::handle_object(handle)
+    let Some(crate::thread::HandleObject::Object(address, granted)) = crate::thread::handle_object(handle)
     else {
         return wdk_sys::STATUS_INVALID_HANDLE;
     };
@@ -870,8 +858,7 @@ impl IrpBox {
     fn new(major: u32, device: PDEVICE_OBJECT, file: *mut FILE_OBJECT) -> Self {
         let irp_size = std::mem::size_of::<IRP>();
         let size = irp_size + std::mem::size_of::<IO_STACK_LOCATION>();
-        let layout =
-            Layout::from_size_align(size, 16).unwrap_or_else(|_| unreachable!("constant layout"));
+        let layout = Layout::from_size_align(size, 16).unwrap_or_else(|_| unreachable!("constant layout"));
         // SAFETY: non-zero size.
         let memory = unsafe { std::alloc::alloc_zeroed(layout) };
         assert!(!memory.is_null(), "host allocation failed");
@@ -945,12 +932,7 @@ fn call_driver_as(device: PDEVICE_OBJECT, irp: &IrpBox, major: u32, pid: u64) ->
     if after != PASSIVE_LEVEL {
         verifier::bugcheck(
             codes::DRIVER_VERIFIER_IOMANAGER_VIOLATION,
-            [
-                0x05,
-                device as u64,
-                u64::from(PASSIVE_LEVEL),
-                u64::from(after),
-            ],
+            [0x05, device as u64, u64::from(PASSIVE_LEVEL), u64::from(after)],
             format!("dispatch routine for major function {major} returned at IRQL {after}"),
         );
     }
@@ -978,9 +960,7 @@ fn call_driver_as(device: PDEVICE_OBJECT, irp: &IrpBox, major: u32, pid: u64) ->
         verifier::model_rule(
             ModelRule::IrpHandling,
             irp.irp() as u64,
-            format!(
-                "dispatch routine returned {returned:#X} but completed the IRP with {status:#X}"
-            ),
+            format!("dispatch routine returned {returned:#X} but completed the IRP with {status:#X}"),
         );
     }
     (returned, usize::try_from(information).unwrap_or(usize::MAX))
@@ -1026,10 +1006,7 @@ pub fn open(path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHan
     };
     let device = address as PDEVICE_OBJECT;
     let (security, exclusive_busy) = with_io(|io| {
-        let record = io
-            .devices
-            .iter()
-            .find(|d| d.memory == address && !d.deleted);
+        let record = io.devices.iter().find(|d| d.memory == address && !d.deleted);
         (
             record.and_then(|r| r.security.as_deref().map(<[u8]>::to_vec)),
             record.is_some_and(|r| r.handles > 0),
@@ -1048,8 +1025,7 @@ pub fn open(path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHan
         let parsed = security
             .as_deref()
             .and_then(|b| SecurityDescriptor::parse_self_relative(b).ok());
-        se::access_check(parsed.as_ref(), &caller.token(), desired_access)
-            .ok_or(STATUS_ACCESS_DENIED)?
+        se::access_check(parsed.as_ref(), &caller.token(), desired_access).ok_or(STATUS_ACCESS_DENIED)?
     } else {
         se::map_generic_file(desired_access)
     };
@@ -1126,13 +1102,12 @@ impl DeviceHandle {
         };
         // SAFETY: its stack location, likewise.
         let stack = unsafe { &mut *irp.stack() };
-        stack.Parameters.DeviceIoControl =
-            wdk_sys::_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17 {
-                OutputBufferLength: u32::try_from(output_len).unwrap_or(u32::MAX),
-                InputBufferLength: u32::try_from(input.len()).unwrap_or(u32::MAX),
-                IoControlCode: code,
-                ..Default::default()
-            };
+        stack.Parameters.DeviceIoControl = wdk_sys::_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17 {
+            OutputBufferLength: u32::try_from(output_len).unwrap_or(u32::MAX),
+            InputBufferLength: u32::try_from(input.len()).unwrap_or(u32::MAX),
+            IoControlCode: code,
+            ..Default::default()
+        };
         let (status, information) = call_driver(self.device, &irp, IRP_MJ_DEVICE_CONTROL);
         if information > output_len {
             verifier::model_rule(

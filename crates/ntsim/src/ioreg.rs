@@ -61,11 +61,10 @@ use wdk_sys::{
         EventCategoryTargetDeviceChange,
     },
     CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED,
-    DEVICE_INTERFACE_CHANGE_NOTIFICATION, DO_SHUTDOWN_REGISTERED, GUID,
-    HWPROFILE_CHANGE_NOTIFICATION, IO_CONNECT_INTERRUPT_PARAMETERS, IO_NOTIFICATION_EVENT_CATEGORY,
-    IRP_MJ_SHUTDOWN, KIRQL, NTSTATUS, PDEVICE_OBJECT, PDRIVER_FS_NOTIFICATION,
-    PDRIVER_NOTIFICATION_CALLBACK_ROUTINE, PDRIVER_OBJECT, PDRIVER_REINITIALIZE,
-    PIO_CONNECT_INTERRUPT_PARAMETERS, PIO_DISCONNECT_INTERRUPT_PARAMETERS, PKINTERRUPT,
+    DEVICE_INTERFACE_CHANGE_NOTIFICATION, DO_SHUTDOWN_REGISTERED, GUID, HWPROFILE_CHANGE_NOTIFICATION,
+    IO_CONNECT_INTERRUPT_PARAMETERS, IO_NOTIFICATION_EVENT_CATEGORY, IRP_MJ_SHUTDOWN, KIRQL, NTSTATUS,
+    PDEVICE_OBJECT, PDRIVER_FS_NOTIFICATION, PDRIVER_NOTIFICATION_CALLBACK_ROUTINE, PDRIVER_OBJECT,
+    PDRIVER_REINITIALIZE, PIO_CONNECT_INTERRUPT_PARAMETERS, PIO_DISCONNECT_INTERRUPT_PARAMETERS, PKINTERRUPT,
     PKSERVICE_ROUTINE, PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES, PVOID,
     STATUS_DEVICE_ALREADY_ATTACHED, STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_1,
     STATUS_INVALID_PARAMETER_10, STATUS_NOT_FOUND, STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
@@ -201,9 +200,7 @@ pub unsafe extern "C" fn IoRegisterShutdownNotification(device_object: PDEVICE_O
 /// # Safety
 /// `device_object` is a live device object.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn IoRegisterLastChanceShutdownNotification(
-    device_object: PDEVICE_OBJECT,
-) -> NTSTATUS {
+pub unsafe extern "C" fn IoRegisterLastChanceShutdownNotification(device_object: PDEVICE_OBJECT) -> NTSTATUS {
     let entry = ddi::enter(&ddi::IO_REGISTER_LAST_CHANCE_SHUTDOWN_NOTIFICATION);
     if let Some(status) = entry.fault {
         return status;
@@ -232,12 +229,7 @@ pub(crate) fn device_deleted(device: usize) {
 /// The devices registered for shutdown: (device address, last chance).
 #[must_use]
 pub fn shutdown_registrations() -> Vec<(usize, bool)> {
-    with_state(|s| {
-        s.shutdown
-            .iter()
-            .map(|r| (r.device, r.last_chance))
-            .collect()
-    })
+    with_state(|s| s.shutdown.iter().map(|r| (r.device, r.last_chance)).collect())
 }
 
 /// Shuts the system down as far as drivers see it: one `IRP_MJ_SHUTDOWN`
@@ -267,26 +259,19 @@ fn call_interface(registration: &PnpRegistration, event: GUID, class: GUID, link
     let mut name = OwnedUnicode::new(link);
     let mut notification = DEVICE_INTERFACE_CHANGE_NOTIFICATION {
         Version: 1,
-        Size: u16::try_from(std::mem::size_of::<DEVICE_INTERFACE_CHANGE_NOTIFICATION>())
-            .unwrap_or(0),
+        Size: u16::try_from(std::mem::size_of::<DEVICE_INTERFACE_CHANGE_NOTIFICATION>()).unwrap_or(0),
         Event: event,
         InterfaceClassGuid: class,
         SymbolicLinkName: name.as_ptr(),
     };
     // SAFETY: the registry stores PDRIVER_NOTIFICATION_CALLBACK_ROUTINE addresses.
-    let routine = unsafe {
-        std::mem::transmute::<usize, PDRIVER_NOTIFICATION_CALLBACK_ROUTINE>(registration.routine)
-    };
+    let routine =
+        unsafe { std::mem::transmute::<usize, PDRIVER_NOTIFICATION_CALLBACK_ROUTINE>(registration.routine) };
     let Some(routine) = routine else { return false };
     let _irql = IrqlScope::enter(PASSIVE_LEVEL);
     PNP.invoke(registration.slot, || {
         // SAFETY: a registered callback with a notification structure valid for the call.
-        unsafe {
-            routine(
-                (&raw mut notification).cast(),
-                registration.context as PVOID,
-            )
-        }
+        unsafe { routine((&raw mut notification).cast(), registration.context as PVOID) }
     })
     .is_some()
 }
@@ -389,11 +374,7 @@ fn unregister_pnp(ddi_name: &str, entry: PVOID, wait: bool) -> NTSTATUS {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn IoUnregisterPlugPlayNotification(notification_entry: PVOID) -> NTSTATUS {
     ddi::enter(&ddi::IO_UNREGISTER_PLUG_PLAY_NOTIFICATION);
-    unregister_pnp(
-        "IoUnregisterPlugPlayNotification",
-        notification_entry,
-        false,
-    )
+    unregister_pnp("IoUnregisterPlugPlayNotification", notification_entry, false)
 }
 
 /// `IoUnregisterPlugPlayNotificationEx` (wdm/nf-wdm-iounregisterplugplaynotificationex):
@@ -404,11 +385,7 @@ pub unsafe extern "C" fn IoUnregisterPlugPlayNotification(notification_entry: PV
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn IoUnregisterPlugPlayNotificationEx(notification_entry: PVOID) -> NTSTATUS {
     ddi::enter(&ddi::IO_UNREGISTER_PLUG_PLAY_NOTIFICATION_EX);
-    unregister_pnp(
-        "IoUnregisterPlugPlayNotificationEx",
-        notification_entry,
-        true,
-    )
+    unregister_pnp("IoUnregisterPlugPlayNotificationEx", notification_entry, true)
 }
 
 /// A device interface of `class` arrives (added to the model and notified
@@ -423,8 +400,7 @@ pub fn device_interface_arrival(class: GUID, link: &str) -> usize {
 #[must_use = "the number of callbacks that ran"]
 pub fn device_interface_removal(class: GUID, link: &str) -> usize {
     with_state(|s| {
-        s.interfaces
-            .retain(|(c, l)| !(guid_eq(c, &class) && l == link));
+        s.interfaces.retain(|(c, l)| !(guid_eq(c, &class) && l == link));
     });
     notify_interface(GUID_DEVICE_INTERFACE_REMOVAL, class, link)
 }
@@ -462,20 +438,13 @@ pub fn hardware_profile_change(event: GUID) -> usize {
         };
         // SAFETY: stored as a PDRIVER_NOTIFICATION_CALLBACK_ROUTINE.
         let routine = unsafe {
-            std::mem::transmute::<usize, PDRIVER_NOTIFICATION_CALLBACK_ROUTINE>(
-                registration.routine,
-            )
+            std::mem::transmute::<usize, PDRIVER_NOTIFICATION_CALLBACK_ROUTINE>(registration.routine)
         };
         let Some(routine) = routine else { continue };
         let _irql = IrqlScope::enter(PASSIVE_LEVEL);
         let called = PNP.invoke(registration.slot, || {
             // SAFETY: a registered callback with a valid notification.
-            unsafe {
-                routine(
-                    (&raw mut notification).cast(),
-                    registration.context as PVOID,
-                )
-            }
+            unsafe { routine((&raw mut notification).cast(), registration.context as PVOID) }
         });
         ran += usize::from(called.is_some());
     }
@@ -501,8 +470,7 @@ pub fn file_system_unregistered(device: PDEVICE_OBJECT) -> usize {
 
 fn call_fs(registration: &FsRegistration, device: PDEVICE_OBJECT, active: bool) -> bool {
     // SAFETY: stored as a PDRIVER_FS_NOTIFICATION.
-    let routine =
-        unsafe { std::mem::transmute::<usize, PDRIVER_FS_NOTIFICATION>(registration.routine) };
+    let routine = unsafe { std::mem::transmute::<usize, PDRIVER_FS_NOTIFICATION>(registration.routine) };
     let Some(routine) = routine else { return false };
     let _irql = IrqlScope::enter(PASSIVE_LEVEL);
     FS_CHANGE
@@ -589,12 +557,7 @@ pub unsafe extern "C" fn IoUnregisterFsRegistrationChange(
 
 // --- Reinitialization ------------------------------------------------------------------
 
-fn register_reinit(
-    driver_object: PDRIVER_OBJECT,
-    routine: PDRIVER_REINITIALIZE,
-    context: PVOID,
-    boot: bool,
-) {
+fn register_reinit(driver_object: PDRIVER_OBJECT, routine: PDRIVER_REINITIALIZE, context: PVOID, boot: bool) {
     let Some(routine) = routine else { return };
     if crate::context::phase() == crate::context::Phase::DriverEntry {
         let calls = with_state(|s| {
@@ -636,12 +599,7 @@ pub unsafe extern "C" fn IoRegisterDriverReinitialization(
     context: PVOID,
 ) {
     ddi::enter(&ddi::IO_REGISTER_DRIVER_REINITIALIZATION);
-    register_reinit(
-        driver_object,
-        driver_reinitialization_routine,
-        context,
-        false,
-    );
+    register_reinit(driver_object, driver_reinitialization_routine, context, false);
 }
 
 /// `IoRegisterBootDriverReinitialization` (ntddk/nf-ntddk-ioregisterbootdriverreinitialization).
@@ -655,12 +613,7 @@ pub unsafe extern "C" fn IoRegisterBootDriverReinitialization(
     context: PVOID,
 ) {
     ddi::enter(&ddi::IO_REGISTER_BOOT_DRIVER_REINITIALIZATION);
-    register_reinit(
-        driver_object,
-        driver_reinitialization_routine,
-        context,
-        true,
-    );
+    register_reinit(driver_object, driver_reinitialization_routine, context, true);
 }
 
 /// Runs the pending reinitialization routines of `driver` (normal ones, then
@@ -672,10 +625,8 @@ pub(crate) fn run_reinitialization(driver: PDRIVER_OBJECT) -> usize {
     for _ in 0..64 {
         let pending = with_state(|s| {
             s.reinit_calls_in_entry = 0;
-            let (mine, rest): (Vec<Reinit>, Vec<Reinit>) = s
-                .reinit
-                .drain(..)
-                .partition(|r| r.driver == driver as usize);
+            let (mine, rest): (Vec<Reinit>, Vec<Reinit>) =
+                s.reinit.drain(..).partition(|r| r.driver == driver as usize);
             s.reinit = rest;
             mine
         });
@@ -688,8 +639,7 @@ pub(crate) fn run_reinitialization(driver: PDRIVER_OBJECT) -> usize {
             .chain(pending.iter().filter(|r| r.boot));
         for reinit in ordered {
             // SAFETY: stored as a PDRIVER_REINITIALIZE.
-            let routine =
-                unsafe { std::mem::transmute::<usize, PDRIVER_REINITIALIZE>(reinit.routine) };
+            let routine = unsafe { std::mem::transmute::<usize, PDRIVER_REINITIALIZE>(reinit.routine) };
             let Some(routine) = routine else { continue };
             let count = reinit.count + 1;
             with_state(|s| {
@@ -855,12 +805,7 @@ fn call_isr(connection: &InterruptConnection) -> Option<bool> {
     INTERRUPTS
         .invoke(connection.slot, || {
             // SAFETY: the connected ISR with its interrupt object and context.
-            unsafe {
-                routine(
-                    connection.object as PKINTERRUPT,
-                    connection.context as PVOID,
-                )
-            }
+            unsafe { routine(connection.object as PKINTERRUPT, connection.context as PVOID) }
         })
         .map(|r| r != 0)
 }
@@ -1004,9 +949,7 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
 /// # Safety
 /// `parameters` is a valid `IO_CONNECT_INTERRUPT_PARAMETERS`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn IoConnectInterruptEx(
-    parameters: PIO_CONNECT_INTERRUPT_PARAMETERS,
-) -> NTSTATUS {
+pub unsafe extern "C" fn IoConnectInterruptEx(parameters: PIO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
     let entry = ddi::enter(&ddi::IO_CONNECT_INTERRUPT_EX);
     if let Some(status) = entry.fault {
         return status;
@@ -1079,10 +1022,7 @@ pub unsafe extern "C" fn IoDisconnectInterruptEx(parameters: PIO_DISCONNECT_INTE
     // SAFETY: every member of the union is a pointer.
     let object = unsafe { request.ConnectionContext.Generic };
     let found = with_interrupts(|i| {
-        let position = i
-            .connections
-            .iter()
-            .position(|c| c.object == object as usize)?;
+        let position = i.connections.iter().position(|c| c.object == object as usize)?;
         let connection = &i.connections[position];
         if connection.version != version {
             return Some(Err(connection.version));

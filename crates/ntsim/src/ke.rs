@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 
 use wdk_sys::{
     _EVENT_TYPE::{NotificationEvent, SynchronizationEvent},
-    BOOLEAN, EVENT_TYPE, KPRIORITY, KPROCESSOR_MODE, KWAIT_REASON, LARGE_INTEGER, LIST_ENTRY, LONG,
-    NTSTATUS, PLARGE_INTEGER, PPROCESSOR_NUMBER, PRKEVENT, PVOID, STATUS_SUCCESS, STATUS_TIMEOUT,
-    ULONG,
+    BOOLEAN, EVENT_TYPE, KPRIORITY, KPROCESSOR_MODE, KWAIT_REASON, LARGE_INTEGER, LIST_ENTRY, LONG, NTSTATUS,
+    PLARGE_INTEGER, PPROCESSOR_NUMBER, PRKEVENT, PVOID, STATUS_SUCCESS, STATUS_TIMEOUT, ULONG,
 };
 
 use crate::irql::{APC_LEVEL, DISPATCH_LEVEL};
@@ -118,9 +117,9 @@ pub(crate) unsafe fn deadline(timeout: *const LARGE_INTEGER) -> Deadline {
     // SAFETY: every bit pattern of the union is a valid i64.
     let value = unsafe { timeout.QuadPart };
     match value {
-        v if v < 0 => Deadline::At(
-            Instant::now() + Duration::from_nanos(v.unsigned_abs().saturating_mul(100)),
-        ),
+        v if v < 0 => {
+            Deadline::At(Instant::now() + Duration::from_nanos(v.unsigned_abs().saturating_mul(100)))
+        }
         0 => Deadline::At(Instant::now()),
         v => Deadline::SystemTime(v),
     }
@@ -191,11 +190,10 @@ fn write_header(event: PRKEVENT, synchronization: Option<bool>, signaled: bool) 
     let header = unsafe { &mut (*event).Header };
     if let Some(synchronization) = synchronization {
         // EventNotificationObject = 0, EventSynchronizationObject = 1 (wdm.h KOBJECTS).
-        header.__bindgen_anon_1.__bindgen_anon_1 =
-            wdk_sys::_DISPATCHER_HEADER__bindgen_ty_1__bindgen_ty_1 {
-                Type: u8::from(synchronization),
-                ..Default::default()
-            };
+        header.__bindgen_anon_1.__bindgen_anon_1 = wdk_sys::_DISPATCHER_HEADER__bindgen_ty_1__bindgen_ty_1 {
+            Type: u8::from(synchronization),
+            ..Default::default()
+        };
         // InitializeListHead(&WaitListHead).
         let head: *mut LIST_ENTRY = &raw mut header.WaitListHead;
         header.WaitListHead = LIST_ENTRY {
@@ -238,11 +236,7 @@ fn set_signaled(event: PRKEVENT, signaled: bool) -> Option<bool> {
 /// # Safety
 /// `event` points to writable `KEVENT` storage that outlives its use.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn KeInitializeEvent(
-    event: PRKEVENT,
-    event_type: EVENT_TYPE,
-    state: BOOLEAN,
-) {
+pub unsafe extern "C" fn KeInitializeEvent(event: PRKEVENT, event_type: EVENT_TYPE, state: BOOLEAN) {
     ddi::enter(&ddi::KE_INITIALIZE_EVENT);
     if event.is_null() {
         verifier::model_rule(
@@ -291,18 +285,10 @@ pub unsafe extern "C" fn KeSetEvent(event: PRKEVENT, _increment: KPRIORITY, wait
         verifier::bugcheck(
             codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
             [0x80, u64::from(entry.irql), event as u64, 0],
-            format!(
-                "KeSetEvent called at {} ({})",
-                irql::name(entry.irql),
-                entry.irql
-            ),
+            format!("KeSetEvent called at {} ({})", irql::name(entry.irql), entry.irql),
         );
     } else if wait != 0 && entry.irql > APC_LEVEL {
-        verifier::rule_violation(
-            &rules::IRQL_KE_SET_EVENT,
-            "KeSetEvent(Wait = TRUE)",
-            entry.irql,
-        );
+        verifier::rule_violation(&rules::IRQL_KE_SET_EVENT, "KeSetEvent(Wait = TRUE)", entry.irql);
     }
     if event_state(event, "KeSetEvent").is_none() {
         return 0;

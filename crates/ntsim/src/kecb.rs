@@ -51,11 +51,10 @@ use wdk_sys::{
         KeProcessorAddCompleteNotify, KeProcessorAddFailureNotify, KeProcessorAddStartNotify,
     },
     BOOLEAN, GUID, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_SECONDARY_DUMP_DATA,
-    KE_PROCESSOR_CHANGE_ADD_EXISTING, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, NTSTATUS,
-    PBOUND_CALLBACK, PKBUGCHECK_CALLBACK_RECORD, PKBUGCHECK_CALLBACK_ROUTINE,
-    PKBUGCHECK_REASON_CALLBACK_RECORD, PKBUGCHECK_REASON_CALLBACK_ROUTINE, PNMI_CALLBACK,
-    PPROCESSOR_CALLBACK_FUNCTION, PROCESSOR_NUMBER, PUCHAR, PVOID, STATUS_INVALID_HANDLE,
-    STATUS_SUCCESS, ULONG,
+    KE_PROCESSOR_CHANGE_ADD_EXISTING, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, NTSTATUS, PBOUND_CALLBACK,
+    PKBUGCHECK_CALLBACK_RECORD, PKBUGCHECK_CALLBACK_ROUTINE, PKBUGCHECK_REASON_CALLBACK_RECORD,
+    PKBUGCHECK_REASON_CALLBACK_ROUTINE, PNMI_CALLBACK, PPROCESSOR_CALLBACK_FUNCTION, PROCESSOR_NUMBER,
+    PUCHAR, PVOID, STATUS_INVALID_HANDLE, STATUS_SUCCESS, ULONG,
 };
 
 use crate::context::{ContextScope, PROCESSOR_COUNT};
@@ -469,10 +468,7 @@ fn check_length(step: &str, data: &KBUGCHECK_SECONDARY_DUMP_DATA, options: BugCh
 /// # Safety
 /// The routine stays callable until deregistered.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn KeRegisterNmiCallback(
-    callback_routine: PNMI_CALLBACK,
-    context: PVOID,
-) -> PVOID {
+pub unsafe extern "C" fn KeRegisterNmiCallback(callback_routine: PNMI_CALLBACK, context: PVOID) -> PVOID {
     let entry = ddi::enter(&ddi::KE_REGISTER_NMI_CALLBACK);
     let Some(routine) = callback_routine.filter(|_| entry.fault.is_none()) else {
         return std::ptr::null_mut();
@@ -480,8 +476,7 @@ pub unsafe extern "C" fn KeRegisterNmiCallback(
     let slot = NMI.add(routine as usize, 0, 0);
     with_state(|s| {
         let handle = new_handle(s, u64::from_le_bytes(*b"NmiCb\0\0\0"));
-        s.nmi
-            .push((handle, slot, routine as usize, context as usize));
+        s.nmi.push((handle, slot, routine as usize, context as usize));
         handle as PVOID
     })
 }
@@ -514,8 +509,7 @@ pub fn nmi() -> bool {
     let callbacks = with_state(|s| s.nmi.clone());
     for (_, slot, routine, context) in callbacks.into_iter().rev() {
         // SAFETY: stored as a PNMI_CALLBACK.
-        let Some(routine) = (unsafe { std::mem::transmute::<usize, PNMI_CALLBACK>(routine) })
-        else {
+        let Some(routine) = (unsafe { std::mem::transmute::<usize, PNMI_CALLBACK>(routine) }) else {
             continue;
         };
         let result = NMI.invoke(slot, || {
@@ -575,8 +569,7 @@ pub fn bound_exception(pid: u64) -> i32 {
     let callbacks = with_state(|s| s.bound.clone());
     for (_, slot, routine) in callbacks {
         // SAFETY: stored as a PBOUND_CALLBACK.
-        let Some(routine) = (unsafe { std::mem::transmute::<usize, PBOUND_CALLBACK>(routine) })
-        else {
+        let Some(routine) = (unsafe { std::mem::transmute::<usize, PBOUND_CALLBACK>(routine) }) else {
             continue;
         };
         // SAFETY: the registered routine.
@@ -590,11 +583,7 @@ pub fn bound_exception(pid: u64) -> i32 {
 
 // --- Processor change -------------------------------------------------------------------
 
-fn processor_context(
-    state: i32,
-    number: u32,
-    status: NTSTATUS,
-) -> KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT {
+fn processor_context(state: i32, number: u32, status: NTSTATUS) -> KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT {
     KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT {
         State: state,
         NtNumber: number,
@@ -614,8 +603,7 @@ fn call_processor(
     change: &mut KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
 ) -> NTSTATUS {
     // SAFETY: stored as a PPROCESSOR_CALLBACK_FUNCTION.
-    let Some(routine) =
-        (unsafe { std::mem::transmute::<usize, PPROCESSOR_CALLBACK_FUNCTION>(routine) })
+    let Some(routine) = (unsafe { std::mem::transmute::<usize, PPROCESSOR_CALLBACK_FUNCTION>(routine) })
     else {
         return STATUS_SUCCESS;
     };
@@ -624,11 +612,7 @@ fn call_processor(
     PROCESSOR.invoke(slot, || {
         // SAFETY: the registered routine with a context and status valid for the call.
         unsafe {
-            routine(
-                context as PVOID,
-                std::ptr::from_mut(change),
-                &raw mut status,
-            );
+            routine(context as PVOID, std::ptr::from_mut(change), &raw mut status);
         };
     });
     status
@@ -660,12 +644,7 @@ pub unsafe extern "C" fn KeRegisterProcessorChangeCallback(
         let mut failed = false;
         for number in 0..PROCESSOR_COUNT {
             let mut change = processor_context(KeProcessorAddStartNotify, number, STATUS_SUCCESS);
-            let status = call_processor(
-                slot,
-                routine as usize,
-                callback_context as usize,
-                &mut change,
-            );
+            let status = call_processor(slot, routine as usize, callback_context as usize, &mut change);
             if status < 0 {
                 failed = true;
                 break;
@@ -679,12 +658,7 @@ pub unsafe extern "C" fn KeRegisterProcessorChangeCallback(
         };
         for number in started {
             let mut change = processor_context(state, number, STATUS_SUCCESS);
-            let _ = call_processor(
-                slot,
-                routine as usize,
-                callback_context as usize,
-                &mut change,
-            );
+            let _ = call_processor(slot, routine as usize, callback_context as usize, &mut change);
         }
     }
     handle as PVOID
@@ -706,17 +680,13 @@ pub unsafe extern "C" fn KeDeregisterProcessorChangeCallback(callback_handle: PV
     });
     match slot {
         Some(slot) => {
-            PROCESSOR.remove("KeDeregisterProcessorChangeCallback", true, |s| {
-                s.id == slot
-            });
+            PROCESSOR.remove("KeDeregisterProcessorChangeCallback", true, |s| s.id == slot);
         }
         None => {
             verifier::model_rule(
                 ModelRule::UnknownObject,
                 callback_handle as u64,
-                format!(
-                    "KeDeregisterProcessorChangeCallback({callback_handle:p}): not a registered handle"
-                ),
+                format!("KeDeregisterProcessorChangeCallback({callback_handle:p}): not a registered handle"),
             );
         }
     }

@@ -176,8 +176,7 @@ impl Kernel {
         let registry_path = image.registry_path();
         let status = {
             let _irql = IrqlScope::enter(PASSIVE_LEVEL);
-            let _context =
-                ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverEntry);
+            let _context = ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverEntry);
             // SAFETY: the driver's entry point with a driver object and registry path built above.
             let status = unsafe { entry(object, registry_path) };
             check_returned_irql("DriverEntry");
@@ -249,8 +248,7 @@ impl Kernel {
         let unload = image.unload_routine();
         if let Some(unload) = unload {
             let _irql = IrqlScope::enter(PASSIVE_LEVEL);
-            let _context =
-                ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverUnload);
+            let _context = ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverUnload);
             // SAFETY: the driver's unload routine with its driver object.
             unsafe { unload(object) };
             check_returned_irql("DriverUnload");
@@ -338,10 +336,7 @@ impl Kernel {
                 verifier::bugcheck(
                     pending,
                     [routine as u64, 0, 0, 0],
-                    format!(
-                        "unload while a {} ({routine:#x}) is still running",
-                        registry.name
-                    ),
+                    format!("unload while a {} ({routine:#x}) is still running", registry.name),
                 );
             }
         }
@@ -378,10 +373,7 @@ impl Kernel {
                 format!("unload while callback {function:#x} is still running"),
             );
         }
-        for system_thread in thread::system_threads()
-            .into_iter()
-            .filter(|t| !t.terminated)
-        {
+        for system_thread in thread::system_threads().into_iter().filter(|t| !t.terminated) {
             verifier::bugcheck(
                 pending,
                 [system_thread.start as u64, 0, 0, 0],
@@ -395,9 +387,7 @@ impl Kernel {
             verifier::model_rule(
                 ModelRule::HandleLeakedAtUnload,
                 handle as u64,
-                format!(
-                    "unload with kernel handle {handle:#x} ({what:?}) not closed (ZwClose missing)"
-                ),
+                format!("unload with kernel handle {handle:#x} ({what:?}) not closed (ZwClose missing)"),
             );
         }
         let leaked = pool::outstanding();
@@ -419,12 +409,7 @@ impl Kernel {
     ///
     /// # Errors
     /// The status the open failed with.
-    pub fn open(
-        &self,
-        path: &str,
-        caller: Caller,
-        desired_access: u32,
-    ) -> Result<DeviceHandle, NTSTATUS> {
+    pub fn open(&self, path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHandle, NTSTATUS> {
         crate::io::open(path, caller, desired_access)
     }
 
@@ -435,12 +420,7 @@ impl Kernel {
     ///
     /// # Panics
     /// If the driver is not loaded, has no device, or the open fails.
-    pub fn device_io_control(
-        &mut self,
-        code: u32,
-        input: &[u8],
-        output_len: usize,
-    ) -> (NTSTATUS, Vec<u8>) {
+    pub fn device_io_control(&mut self, code: u32, input: &[u8], output_len: usize) -> (NTSTATUS, Vec<u8>) {
         let driver = self.driver_mut();
         assert!(driver.loaded, "driver not loaded");
         if driver.handle.is_none() {
@@ -454,12 +434,8 @@ impl Kernel {
                 .find(|d| d.address == device as usize)
                 .and_then(|d| d.name)
                 .expect("the driver's device has no name");
-            let handle = crate::io::open(
-                &name,
-                Caller::Administrator,
-                se::GENERIC_READ | se::GENERIC_WRITE,
-            )
-            .unwrap_or_else(|status| panic!("opening {name} failed: {status:#X}"));
+            let handle = crate::io::open(&name, Caller::Administrator, se::GENERIC_READ | se::GENERIC_WRITE)
+                .unwrap_or_else(|status| panic!("opening {name} failed: {status:#X}"));
             driver.handle = Some(handle);
         }
         driver

@@ -187,10 +187,7 @@ impl Registry {
                 verifier::model_rule(
                     ModelRule::RemovalReturnedWhileRunning,
                     routine as u64,
-                    format!(
-                        "{ddi} returned while a {} callback was still running",
-                        self.name
-                    ),
+                    format!("{ddi} returned while a {} callback was still running", self.name),
                 );
                 return true;
             }

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use wdk_sys::{
-    NTSTATUS, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_INVALID,
-    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_PATH_NOT_FOUND, STATUS_SUCCESS,
+    NTSTATUS, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_OBJECT_PATH_NOT_FOUND, STATUS_SUCCESS,
 };
 
 use crate::sync::lock;
@@ -149,10 +149,7 @@ pub(crate) fn resolve_for_open(path: &str) -> Result<(Object, String), NTSTATUS>
         let mut next = None;
         for (index, part) in parts.iter().enumerate() {
             let candidate = join(&current, part);
-            let rest: String = parts[index + 1..]
-                .iter()
-                .map(|p| format!("\\{p}"))
-                .collect();
+            let rest: String = parts[index + 1..].iter().map(|p| format!("\\{p}")).collect();
             match namespace
                 .get(&key(&candidate))
                 .map(|n| (n.path.clone(), n.object.clone()))
@@ -237,9 +234,7 @@ pub fn children(path: &str) -> Vec<(String, &'static str)> {
     lock(&NAMESPACE)
         .iter()
         .filter(|(k, _)| {
-            k.starts_with(&prefix_key)
-                && k.len() > prefix_key.len()
-                && !k[prefix_key.len()..].contains('\\')
+            k.starts_with(&prefix_key) && k.len() > prefix_key.len() && !k[prefix_key.len()..].contains('\\')
         })
         .map(|(_, n)| {
             let type_name = match n.object {
@@ -289,8 +284,7 @@ pub unsafe extern "C" fn ZwOpenDirectoryObject(
     };
     match target {
         Ok((canonical, Object::Directory)) => {
-            let handle =
-                crate::thread::open_handle(crate::thread::HandleObject::Directory(canonical));
+            let handle = crate::thread::open_handle(crate::thread::HandleObject::Directory(canonical));
             // SAFETY: writable per the caller.
             unsafe { directory_handle.write(handle) };
             STATUS_SUCCESS
@@ -326,8 +320,7 @@ pub unsafe extern "C" fn ZwQueryDirectoryObject(
     if let Some(status) = entry.fault {
         return status;
     }
-    let Some(crate::thread::HandleObject::Directory(path)) =
-        crate::thread::handle_object(directory_handle)
+    let Some(crate::thread::HandleObject::Directory(path)) = crate::thread::handle_object(directory_handle)
     else {
         return wdk_sys::STATUS_INVALID_HANDLE;
     };
@@ -378,11 +371,7 @@ pub unsafe extern "C" fn ZwQueryDirectoryObject(
             let bytes = units.len() * 2;
             // SAFETY: `strings + bytes <= size_for(count) <= length`, inside the caller's buffer.
             unsafe {
-                std::ptr::copy_nonoverlapping(
-                    units.as_ptr().cast::<u8>(),
-                    base.wrapping_add(strings),
-                    bytes,
-                );
+                std::ptr::copy_nonoverlapping(units.as_ptr().cast::<u8>(), base.wrapping_add(strings), bytes);
             };
             *slot = wdk_sys::UNICODE_STRING {
                 Length: u16::try_from(bytes - 2).unwrap_or(0),
@@ -404,8 +393,7 @@ pub unsafe extern "C" fn ZwQueryDirectoryObject(
     }
     // SAFETY: the terminating all-zero entry, inside the buffer.
     unsafe {
-        base.wrapping_add(count * entry_size)
-            .write_bytes(0, entry_size);
+        base.wrapping_add(count * entry_size).write_bytes(0, entry_size);
     };
     // SAFETY: writable per the caller.
     unsafe { context.write(u32::try_from(start + count).unwrap_or(u32::MAX)) };
@@ -413,9 +401,5 @@ pub unsafe extern "C" fn ZwQueryDirectoryObject(
         // SAFETY: writable per the caller.
         unsafe { return_length.write(u32::try_from(strings).unwrap_or(u32::MAX)) };
     }
-    if count < wanted {
-        0x105
-    } else {
-        STATUS_SUCCESS
-    }
+    if count < wanted { 0x105 } else { STATUS_SUCCESS }
 }

@@ -39,8 +39,8 @@ use wdk_sys::{
     OB_POST_OPERATION_INFORMATION, OB_POST_OPERATION_PARAMETERS, OB_PRE_OPERATION_INFORMATION,
     OB_PRE_OPERATION_PARAMETERS, POB_CALLBACK_REGISTRATION, POB_POST_OPERATION_CALLBACK,
     POB_PRE_OPERATION_CALLBACK, POBJECT_TYPE, PVOID, STATUS_ACCESS_DENIED,
-    STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_PARAMETER, STATUS_SUCCESS, USHORT,
+    STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
+    STATUS_SUCCESS, USHORT,
 };
 
 use crate::context::ContextScope;
@@ -65,8 +65,7 @@ pub const PROCESS_MODIFIABLE: u32 =
 /// Thread access rights a pre-operation callback may remove:
 /// DIRECT_IMPERSONATION, IMPERSONATE, SET_CONTEXT, SET_INFORMATION,
 /// SET_LIMITED_INFORMATION, SET_THREAD_TOKEN, SUSPEND_RESUME, TERMINATE.
-pub const THREAD_MODIFIABLE: u32 =
-    0x0200 | 0x0100 | 0x0010 | 0x0020 | 0x0400 | 0x0080 | 0x0002 | 0x0001;
+pub const THREAD_MODIFIABLE: u32 = 0x0200 | 0x0100 | 0x0010 | 0x0020 | 0x0400 | 0x0080 | 0x0002 | 0x0001;
 
 pub(crate) static CALLBACKS: Registry = Registry::new("object (handle) callback");
 
@@ -387,8 +386,7 @@ impl HandleOperation {
                 let mut parameters: OB_PRE_OPERATION_PARAMETERS = unsafe { std::mem::zeroed() };
                 if duplicate {
                     parameters.DuplicateHandleInformation.DesiredAccess = desired;
-                    parameters.DuplicateHandleInformation.OriginalDesiredAccess =
-                        self.desired_access;
+                    parameters.DuplicateHandleInformation.OriginalDesiredAccess = self.desired_access;
                     parameters.DuplicateHandleInformation.SourceProcess =
                         objects::process(self.source_process).cast();
                     parameters.DuplicateHandleInformation.TargetProcess =
@@ -406,16 +404,16 @@ impl HandleOperation {
                 info.Parameters = &raw mut parameters;
                 let mut call_context = std::ptr::null_mut();
                 if let Some(pre) = operation.pre {
-                    let status =
-                        crate::ps::invoke(&CALLBACKS, registration.slot, pre as usize, || {
-                            // SAFETY: a registered pre-operation callback with valid information.
-                            unsafe { pre(registration.context as PVOID, &raw mut info) }
-                        });
+                    let status = crate::ps::invoke(&CALLBACKS, registration.slot, pre as usize, || {
+                        // SAFETY: a registered pre-operation callback with valid information.
+                        unsafe { pre(registration.context as PVOID, &raw mut info) }
+                    });
                     if status.is_some_and(|s| s != OB_PREOP_SUCCESS) {
                         verifier::model_rule(
                             ModelRule::InvalidParameter,
                             pre as usize as u64,
-                            "an ObRegisterCallbacks pre-operation callback did not return OB_PREOP_SUCCESS".to_owned(),
+                            "an ObRegisterCallbacks pre-operation callback did not return OB_PREOP_SUCCESS"
+                                .to_owned(),
                         );
                     }
                     let new_access = if duplicate {

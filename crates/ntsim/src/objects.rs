@@ -89,8 +89,7 @@ fn find_process(process: PEPROCESS) -> Option<(u64, NTSTATUS)> {
         o.processes
             .values()
             .find(|b| {
-                std::ptr::from_ref::<ProcessBody>(b).cast::<wdk_sys::_EPROCESS>()
-                    == process.cast_const()
+                std::ptr::from_ref::<ProcessBody>(b).cast::<wdk_sys::_EPROCESS>() == process.cast_const()
             })
             .map(|b| (b.pid, b.exit_status))
     })
@@ -100,10 +99,7 @@ fn find_thread(thread: PETHREAD) -> Option<(u64, u64)> {
     with_objects(|o| {
         o.threads
             .values()
-            .find(|b| {
-                std::ptr::from_ref::<ThreadBody>(b).cast::<wdk_sys::_ETHREAD>()
-                    == thread.cast_const()
-            })
+            .find(|b| std::ptr::from_ref::<ThreadBody>(b).cast::<wdk_sys::_ETHREAD>() == thread.cast_const())
             .map(|b| (b.pid, b.tid))
     })
 }

@@ -39,9 +39,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wdk_sys::{
-    KIRQL, POOL_FLAG_CACHE_ALIGNED, POOL_FLAG_NON_PAGED, POOL_FLAG_NON_PAGED_EXECUTE,
-    POOL_FLAG_PAGED, POOL_FLAG_RAISE_ON_FAILURE, POOL_FLAG_SESSION, POOL_FLAG_UNINITIALIZED,
-    POOL_FLAG_USE_QUOTA, STATUS_INSUFFICIENT_RESOURCES,
+    KIRQL, POOL_FLAG_CACHE_ALIGNED, POOL_FLAG_NON_PAGED, POOL_FLAG_NON_PAGED_EXECUTE, POOL_FLAG_PAGED,
+    POOL_FLAG_RAISE_ON_FAILURE, POOL_FLAG_SESSION, POOL_FLAG_UNINITIALIZED, POOL_FLAG_USE_QUOTA,
+    STATUS_INSUFFICIENT_RESOURCES,
 };
 
 use crate::irql::{APC_LEVEL, DISPATCH_LEVEL};
@@ -235,19 +235,10 @@ pub unsafe extern "C" fn ntsim_pool_allocate(
         kind_from_type(kind)
     };
     if entry.irql > pool_kind.max_irql() {
-        let p1 = if pool_kind == PoolKind::Paged {
-            0x01
-        } else {
-            0x02
-        };
+        let p1 = if pool_kind == PoolKind::Paged { 0x01 } else { 0x02 };
         verifier::bugcheck(
             codes::DRIVER_VERIFIER_DETECTED_VIOLATION,
-            [
-                p1,
-                u64::from(entry.irql),
-                pool_kind.pool_type(),
-                bytes as u64,
-            ],
+            [p1, u64::from(entry.irql), pool_kind.pool_type(), bytes as u64],
             format!(
                 "{} of {bytes} bytes of {pool_kind:?} pool at {} ({}); allowed up to {}",
                 ddi.name,
@@ -325,12 +316,7 @@ pub unsafe extern "C" fn ntsim_pool_allocate(
 /// # Safety
 /// `block` is what the driver passed to the free routine.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ntsim_pool_free(
-    api: u32,
-    block: *mut c_void,
-    tag: u32,
-    caller: *const c_void,
-) {
+pub unsafe extern "C" fn ntsim_pool_free(api: u32, block: *mut c_void, tag: u32, caller: *const c_void) {
     let ddi = if api == 0 {
         &ddi::EX_FREE_POOL
     } else {
@@ -389,12 +375,7 @@ pub unsafe extern "C" fn ntsim_pool_free(
     if api == 1 && tag != allocation.tag {
         verifier::bugcheck(
             codes::BAD_POOL_CALLER,
-            [
-                0x0A,
-                address as u64,
-                u64::from(allocation.tag),
-                u64::from(tag),
-            ],
+            [0x0A, address as u64, u64::from(allocation.tag), u64::from(tag)],
             format!(
                 "ExFreePoolWithTag of {address:#x} with tag '{}'; it was allocated with '{}'",
                 tag_text(tag),
@@ -415,8 +396,7 @@ pub unsafe extern "C" fn ntsim_pool_free(
 /// The allocations not freed yet, oldest first.
 #[must_use]
 pub fn outstanding() -> Vec<Allocation> {
-    let mut list: Vec<Allocation> =
-        with_pool(|pool| pool.live.values().map(|(a, _)| a.clone()).collect());
+    let mut list: Vec<Allocation> = with_pool(|pool| pool.live.values().map(|(a, _)| a.clone()).collect());
     list.sort_by_key(|a| a.id);
     list
 }

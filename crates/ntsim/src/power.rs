@@ -30,10 +30,10 @@
 use std::sync::Mutex;
 
 use wdk_sys::{
-    _HAL_SET_INFORMATION_CLASS::HalProfileSourceInterruptHandler, BOOLEAN, GUID,
-    HAL_DISPATCH_VERSION, HAL_QUERY_INFORMATION_CLASS, HAL_SET_INFORMATION_CLASS, LPCGUID,
-    NTSTATUS, PDEVICE_OBJECT, PFN_IN_USE_PAGE_OFFLINE_NOTIFY, PFN_NUMBER, PPOWER_SETTING_CALLBACK,
-    PULONG, PVOID, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
+    _HAL_SET_INFORMATION_CLASS::HalProfileSourceInterruptHandler, BOOLEAN, GUID, HAL_DISPATCH_VERSION,
+    HAL_QUERY_INFORMATION_CLASS, HAL_SET_INFORMATION_CLASS, LPCGUID, NTSTATUS, PDEVICE_OBJECT,
+    PFN_IN_USE_PAGE_OFFLINE_NOTIFY, PFN_NUMBER, PPOWER_SETTING_CALLBACK, PULONG, PVOID,
+    STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
 };
 
 use crate::irql::{IrqlScope, PASSIVE_LEVEL, PROFILE_LEVEL};
@@ -127,8 +127,7 @@ fn current_value(setting: &GUID) -> Vec<u8> {
 
 fn call_power(registration: &PowerRegistration, value: &[u8]) -> Option<NTSTATUS> {
     // SAFETY: stored as a PPOWER_SETTING_CALLBACK.
-    let routine =
-        unsafe { std::mem::transmute::<usize, PPOWER_SETTING_CALLBACK>(registration.routine) }?;
+    let routine = unsafe { std::mem::transmute::<usize, PPOWER_SETTING_CALLBACK>(registration.routine) }?;
     let mut value = value.to_vec();
     let length = u32::try_from(value.len()).unwrap_or(0);
     let setting = registration.setting;
@@ -299,14 +298,7 @@ pub fn page_offline(page: u64, poisoned: bool) -> Vec<(NTSTATUS, NTSTATUS)> {
         let page = PFN_NUMBER::try_from(page).unwrap_or(0);
         let returned = PAGE_OFFLINE.invoke(slot, || {
             // SAFETY: the registered routine with valid arguments.
-            unsafe {
-                routine(
-                    page,
-                    BOOLEAN::from(poisoned),
-                    context as PVOID,
-                    &raw mut status,
-                )
-            }
+            unsafe { routine(page, BOOLEAN::from(poisoned), context as PVOID, &raw mut status) }
         });
         if let Some(returned) = returned {
             results.push((returned, status));

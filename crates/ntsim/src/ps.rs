@@ -46,8 +46,8 @@ use wdk_sys::{
     BOOLEAN, NTSTATUS, PCREATE_PROCESS_NOTIFY_ROUTINE, PCREATE_PROCESS_NOTIFY_ROUTINE_EX,
     PCREATE_THREAD_NOTIFY_ROUTINE, PLOAD_IMAGE_NOTIFY_ROUTINE, PSCREATEPROCESSNOTIFYTYPE,
     PSCREATETHREADNOTIFYTYPE, PVOID, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_2, STATUS_PROCEDURE_NOT_FOUND,
-    STATUS_SUCCESS, ULONG_PTR,
+    STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_2, STATUS_PROCEDURE_NOT_FOUND, STATUS_SUCCESS,
+    ULONG_PTR,
 };
 
 use crate::ddi;
@@ -107,11 +107,7 @@ pub fn load_image_routines() -> Vec<usize> {
 /// The registered process notify routines (address, variant 0/1/2), in order.
 #[must_use]
 pub fn process_routines() -> Vec<(usize, u32)> {
-    PROCESS
-        .live()
-        .iter()
-        .map(|s| (s.routine, s.variant))
-        .collect()
+    PROCESS.live().iter().map(|s| (s.routine, s.variant)).collect()
 }
 
 /// The registered thread notify routines (address), in order.
@@ -143,9 +139,7 @@ fn add_load_image(routine: usize, variant: u32, flags: u64) -> NTSTATUS {
 /// # Safety
 /// `notify_routine` stays callable until removed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn PsSetLoadImageNotifyRoutine(
-    notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE,
-) -> NTSTATUS {
+pub unsafe extern "C" fn PsSetLoadImageNotifyRoutine(notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE) -> NTSTATUS {
     let entry = ddi::enter(&ddi::PS_SET_LOAD_IMAGE_NOTIFY_ROUTINE);
     if let Some(status) = entry.fault {
         return status;
@@ -194,40 +188,26 @@ pub unsafe extern "C" fn PsRemoveLoadImageNotifyRoutine(
         return status;
     }
     let routine = notify_routine.map_or(0, |r| r as usize);
-    if LOAD_IMAGE.remove("PsRemoveLoadImageNotifyRoutine", true, |s| {
-        s.routine == routine
-    }) {
+    if LOAD_IMAGE.remove("PsRemoveLoadImageNotifyRoutine", true, |s| s.routine == routine) {
         STATUS_SUCCESS
     } else {
         STATUS_PROCEDURE_NOT_FOUND
     }
 }
 
-fn set_process_routine(
-    ddi_name: &str,
-    routine: usize,
-    variant: u32,
-    data: u64,
-    remove: bool,
-) -> NTSTATUS {
+fn set_process_routine(ddi_name: &str, routine: usize, variant: u32, data: u64, remove: bool) -> NTSTATUS {
     if remove {
         // Ex and Ex2 removals wait for in-flight callbacks (documented); the
         // legacy one is not documented to.
         let wait = variant != variant::LEGACY;
-        return if PROCESS.remove(ddi_name, wait, |s| {
-            s.routine == routine && s.variant == variant
-        }) {
+        return if PROCESS.remove(ddi_name, wait, |s| s.routine == routine && s.variant == variant) {
             STATUS_SUCCESS
         } else {
             STATUS_PROCEDURE_NOT_FOUND
         };
     }
     let live = PROCESS.live();
-    if live.len() >= PROCESS_LIMIT
-        || live
-            .iter()
-            .any(|s| s.routine == routine && s.variant == variant)
-    {
+    if live.len() >= PROCESS_LIMIT || live.iter().any(|s| s.routine == routine && s.variant == variant) {
         return STATUS_INVALID_PARAMETER;
     }
     PROCESS.add(routine, variant, data);
@@ -365,8 +345,7 @@ pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutineEx(
     if let Some(status) = entry.fault {
         return status;
     }
-    if notify_type != PS_CREATE_THREAD_NOTIFY_NON_SYSTEM
-        && notify_type != PS_CREATE_THREAD_NOTIFY_SUBSYSTEMS
+    if notify_type != PS_CREATE_THREAD_NOTIFY_NON_SYSTEM && notify_type != PS_CREATE_THREAD_NOTIFY_SUBSYSTEMS
     {
         return STATUS_INVALID_PARAMETER;
     }
@@ -482,12 +461,7 @@ pub fn take_invocations() -> Vec<Invocation> {
 
 /// Calls routine `routine` of `registry` slot `id` (see
 /// [`Registry::invoke`]) and records the context it ran in.
-pub(crate) fn invoke<R>(
-    registry: &Registry,
-    id: u64,
-    routine: usize,
-    f: impl FnOnce() -> R,
-) -> Option<R> {
+pub(crate) fn invoke<R>(registry: &Registry, id: u64, routine: usize, f: impl FnOnce() -> R) -> Option<R> {
     registry.invoke(id, || {
         let invocation = Invocation {
             family: registry.name,

@@ -57,11 +57,10 @@ use wdk_sys::{
         KeyValueBasicInformation, KeyValueFullInformation, KeyValuePartialInformation,
     },
     ACCESS_MASK, HANDLE, KEY_VALUE_INFORMATION_CLASS, LARGE_INTEGER, NTSTATUS, PCUNICODE_STRING,
-    PEX_CALLBACK_FUNCTION, PHANDLE, PLARGE_INTEGER, POBJECT_ATTRIBUTES, PULONG, PULONG_PTR,
-    PUNICODE_STRING, PVOID, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL,
-    STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_HANDLE,
-    STATUS_INVALID_PARAMETER, STATUS_NO_MORE_ENTRIES, STATUS_OBJECT_NAME_NOT_FOUND,
-    STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, ULONG,
+    PEX_CALLBACK_FUNCTION, PHANDLE, PLARGE_INTEGER, POBJECT_ATTRIBUTES, PULONG, PULONG_PTR, PUNICODE_STRING,
+    PVOID, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL, STATUS_FLT_INSTANCE_ALTITUDE_COLLISION,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NO_MORE_ENTRIES,
+    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, ULONG,
 };
 
 use crate::notify::Registry;
@@ -110,11 +109,7 @@ fn key_of(path: &str) -> String {
 pub fn create_key(path: &str) {
     let mut keys = lock(&KEYS);
     let mut current = String::new();
-    for part in path
-        .trim_end_matches('\\')
-        .split('\\')
-        .filter(|p| !p.is_empty())
-    {
+    for part in path.trim_end_matches('\\').split('\\').filter(|p| !p.is_empty()) {
         current.push('\\');
         current.push_str(part);
         keys.entry(key_of(&current)).or_insert_with(|| Key {
@@ -136,11 +131,7 @@ pub fn set_value(path: &str, name: &str, value_type: u32, data: &[u8]) {
         value_type,
         data: data.to_vec(),
     };
-    match key
-        .values
-        .iter_mut()
-        .find(|v| v.name.eq_ignore_ascii_case(name))
-    {
+    match key.values.iter_mut().find(|v| v.name.eq_ignore_ascii_case(name)) {
         Some(existing) => *existing = value,
         None => key.values.push(value),
     }
@@ -271,11 +262,7 @@ fn key_path_of(handle: HANDLE) -> Result<String, NTSTATUS> {
 
 /// Encodes `value` as the requested information class; `None` for an unknown class.
 fn encode(value: &Value, class: KEY_VALUE_INFORMATION_CLASS) -> Option<(Vec<u8>, usize)> {
-    let name: Vec<u8> = value
-        .name
-        .encode_utf16()
-        .flat_map(u16::to_le_bytes)
-        .collect();
+    let name: Vec<u8> = value.name.encode_utf16().flat_map(u16::to_le_bytes).collect();
     let name_len = u32::try_from(name.len()).unwrap_or(u32::MAX);
     let data_len = u32::try_from(value.data.len()).unwrap_or(u32::MAX);
     let mut bytes = Vec::new();
@@ -372,15 +359,7 @@ pub unsafe extern "C" fn ZwEnumerateValueKey(
         return STATUS_INVALID_PARAMETER;
     };
     // SAFETY: forwarded from the caller.
-    unsafe {
-        deliver(
-            &encoded,
-            fixed,
-            key_value_information,
-            length,
-            result_length,
-        )
-    }
+    unsafe { deliver(&encoded, fixed, key_value_information, length, result_length) }
 }
 
 /// `ZwQueryValueKey` (wdm/nf-wdm-zwqueryvaluekey): PASSIVE_LEVEL, rule
@@ -414,15 +393,7 @@ pub unsafe extern "C" fn ZwQueryValueKey(
         return STATUS_INVALID_PARAMETER;
     };
     // SAFETY: forwarded from the caller.
-    unsafe {
-        deliver(
-            &encoded,
-            fixed,
-            key_value_information,
-            length,
-            result_length,
-        )
-    }
+    unsafe { deliver(&encoded, fixed, key_value_information, length, result_length) }
 }
 
 // --- Registry callbacks -------------------------------------------------------
@@ -479,10 +450,7 @@ fn with_cm<R>(f: impl FnOnce(&mut CmState) -> R) -> R {
 /// The registered registry callbacks: (function, altitude), in call order.
 #[must_use]
 pub fn callbacks() -> Vec<(usize, Option<String>)> {
-    ordered()
-        .into_iter()
-        .map(|r| (r.function, r.altitude))
-        .collect()
+    ordered().into_iter().map(|r| (r.function, r.altitude)).collect()
 }
 
 /// Registrations in call order: legacy ones first (registration order),
@@ -820,22 +788,20 @@ pub(crate) fn notify(class: u32, information: PVOID, pre: bool) -> NTSTATUS {
     let mut bypass = false;
     for registration in ordered() {
         // SAFETY: the function was registered as a PEX_CALLBACK_FUNCTION.
-        let function =
-            unsafe { std::mem::transmute::<usize, PEX_CALLBACK_FUNCTION>(registration.function) };
+        let function = unsafe { std::mem::transmute::<usize, PEX_CALLBACK_FUNCTION>(registration.function) };
         let Some(function) = function else { continue };
-        let status =
-            crate::ps::invoke(&CALLBACKS, registration.slot, registration.function, || {
-                // SAFETY: a registered callback with its context and the
-                // notification's documented arguments.
-                unsafe {
-                    function(
-                        registration.context as PVOID,
-                        class as usize as PVOID,
-                        information,
-                    )
-                }
-            })
-            .unwrap_or(STATUS_SUCCESS);
+        let status = crate::ps::invoke(&CALLBACKS, registration.slot, registration.function, || {
+            // SAFETY: a registered callback with its context and the
+            // notification's documented arguments.
+            unsafe {
+                function(
+                    registration.context as PVOID,
+                    class as usize as PVOID,
+                    information,
+                )
+            }
+        })
+        .unwrap_or(STATUS_SUCCESS);
         if pre && status < 0 {
             return status;
         }
@@ -1202,12 +1168,10 @@ impl RegistryOperation {
                     STATUS_NO_MORE_ENTRIES
                 }
             }
-            KeyOperation::EnumerateValueKey { index } => {
-                match find_value(key, Some(*index as usize), None) {
-                    Some(Some(_)) => STATUS_SUCCESS,
-                    _ => STATUS_NO_MORE_ENTRIES,
-                }
-            }
+            KeyOperation::EnumerateValueKey { index } => match find_value(key, Some(*index as usize), None) {
+                Some(Some(_)) => STATUS_SUCCESS,
+                _ => STATUS_NO_MORE_ENTRIES,
+            },
             KeyOperation::QueryValue { name } => match find_value(key, None, Some(name)) {
                 Some(Some(_)) => STATUS_SUCCESS,
                 _ => STATUS_OBJECT_NAME_NOT_FOUND,
@@ -1260,8 +1224,7 @@ impl RegistryOperation {
             create_key(&self.key);
         }
         let tid = self.tid.unwrap_or_else(crate::context::new_tid);
-        let _context =
-            crate::context::ContextScope::enter(self.pid, Some(tid), crate::context::Phase::Other);
+        let _context = crate::context::ContextScope::enter(self.pid, Some(tid), crate::context::Phase::Other);
         let _irql = crate::irql::IrqlScope::enter(crate::irql::PASSIVE_LEVEL);
         let object = if self.operation.names_the_key() {
             std::ptr::null_mut()
@@ -1308,36 +1271,30 @@ impl RegistryOperation {
                     ..Default::default()
                 })
             }
-            KeyOperation::DeleteValue { .. } => {
-                InfoBlock::new(wdk_sys::REG_DELETE_VALUE_KEY_INFORMATION {
-                    Object: object,
-                    ValueName: name_a.as_ptr(),
-                    ..Default::default()
-                })
-            }
-            KeyOperation::SetInformationKey => {
-                InfoBlock::new(wdk_sys::REG_SET_INFORMATION_KEY_INFORMATION {
-                    Object: object,
-                    KeySetInformation: output_ptr,
-                    KeySetInformationLength: 8,
-                    ..Default::default()
-                })
-            }
+            KeyOperation::DeleteValue { .. } => InfoBlock::new(wdk_sys::REG_DELETE_VALUE_KEY_INFORMATION {
+                Object: object,
+                ValueName: name_a.as_ptr(),
+                ..Default::default()
+            }),
+            KeyOperation::SetInformationKey => InfoBlock::new(wdk_sys::REG_SET_INFORMATION_KEY_INFORMATION {
+                Object: object,
+                KeySetInformation: output_ptr,
+                KeySetInformationLength: 8,
+                ..Default::default()
+            }),
             KeyOperation::RenameKey { .. } => InfoBlock::new(wdk_sys::REG_RENAME_KEY_INFORMATION {
                 Object: object,
                 NewName: name_a.as_ptr(),
                 ..Default::default()
             }),
-            KeyOperation::EnumerateKey { index } => {
-                InfoBlock::new(wdk_sys::REG_ENUMERATE_KEY_INFORMATION {
-                    Object: object,
-                    Index: *index,
-                    KeyInformation: output_ptr,
-                    Length: output_len,
-                    ResultLength: &raw mut result_length,
-                    ..Default::default()
-                })
-            }
+            KeyOperation::EnumerateKey { index } => InfoBlock::new(wdk_sys::REG_ENUMERATE_KEY_INFORMATION {
+                Object: object,
+                Index: *index,
+                KeyInformation: output_ptr,
+                Length: output_len,
+                ResultLength: &raw mut result_length,
+                ..Default::default()
+            }),
             KeyOperation::EnumerateValueKey { index } => {
                 InfoBlock::new(wdk_sys::REG_ENUMERATE_VALUE_KEY_INFORMATION {
                     Object: object,
@@ -1355,16 +1312,14 @@ impl RegistryOperation {
                 ResultLength: &raw mut result_length,
                 ..Default::default()
             }),
-            KeyOperation::QueryValue { .. } => {
-                InfoBlock::new(wdk_sys::REG_QUERY_VALUE_KEY_INFORMATION {
-                    Object: object,
-                    ValueName: name_a.as_ptr(),
-                    KeyValueInformation: output_ptr,
-                    Length: output_len,
-                    ResultLength: &raw mut result_length,
-                    ..Default::default()
-                })
-            }
+            KeyOperation::QueryValue { .. } => InfoBlock::new(wdk_sys::REG_QUERY_VALUE_KEY_INFORMATION {
+                Object: object,
+                ValueName: name_a.as_ptr(),
+                KeyValueInformation: output_ptr,
+                Length: output_len,
+                ResultLength: &raw mut result_length,
+                ..Default::default()
+            }),
             KeyOperation::QueryMultipleValueKey => {
                 InfoBlock::new(wdk_sys::REG_QUERY_MULTIPLE_VALUE_KEY_INFORMATION {
                     Object: object,
@@ -1408,23 +1363,19 @@ impl RegistryOperation {
                 Object: object,
                 ..Default::default()
             }),
-            KeyOperation::QueryKeySecurity => {
-                InfoBlock::new(wdk_sys::REG_QUERY_KEY_SECURITY_INFORMATION {
-                    Object: object,
-                    SecurityInformation: &raw mut security_information,
-                    SecurityDescriptor: output_ptr,
-                    Length: &raw mut result_length,
-                    ..Default::default()
-                })
-            }
-            KeyOperation::SetKeySecurity => {
-                InfoBlock::new(wdk_sys::REG_SET_KEY_SECURITY_INFORMATION {
-                    Object: object,
-                    SecurityInformation: &raw mut security_information,
-                    SecurityDescriptor: output_ptr,
-                    ..Default::default()
-                })
-            }
+            KeyOperation::QueryKeySecurity => InfoBlock::new(wdk_sys::REG_QUERY_KEY_SECURITY_INFORMATION {
+                Object: object,
+                SecurityInformation: &raw mut security_information,
+                SecurityDescriptor: output_ptr,
+                Length: &raw mut result_length,
+                ..Default::default()
+            }),
+            KeyOperation::SetKeySecurity => InfoBlock::new(wdk_sys::REG_SET_KEY_SECURITY_INFORMATION {
+                Object: object,
+                SecurityInformation: &raw mut security_information,
+                SecurityDescriptor: output_ptr,
+                ..Default::default()
+            }),
             KeyOperation::ContextCleanup => {
                 InfoBlock::new(wdk_sys::REG_CALLBACK_CONTEXT_CLEANUP_INFORMATION {
                     Object: object,
@@ -1440,14 +1391,12 @@ impl RegistryOperation {
                 Format: 1, // REG_STANDARD_FORMAT
                 ..Default::default()
             }),
-            KeyOperation::ReplaceKey { .. } => {
-                InfoBlock::new(wdk_sys::REG_REPLACE_KEY_INFORMATION {
-                    Object: object,
-                    OldFileName: name_b.as_ptr(),
-                    NewFileName: name_a.as_ptr(),
-                    ..Default::default()
-                })
-            }
+            KeyOperation::ReplaceKey { .. } => InfoBlock::new(wdk_sys::REG_REPLACE_KEY_INFORMATION {
+                Object: object,
+                OldFileName: name_b.as_ptr(),
+                NewFileName: name_a.as_ptr(),
+                ..Default::default()
+            }),
             KeyOperation::QueryKeyName => InfoBlock::new(QueryKeyNameInformation {
                 object,
                 object_name_info: output_ptr,
@@ -1532,11 +1481,7 @@ impl RegistryOperation {
         outcome.post_information_changed = post.changed_since(&before);
         if post_status == STATUS_CALLBACK_BYPASS && !matches!(post_class, 11 | 13) {
             // SAFETY: the block holds a REG_POST_OPERATION_INFORMATION.
-            let info = unsafe {
-                &*post
-                    .as_ptr()
-                    .cast::<wdk_sys::REG_POST_OPERATION_INFORMATION>()
-            };
+            let info = unsafe { &*post.as_ptr().cast::<wdk_sys::REG_POST_OPERATION_INFORMATION>() };
             outcome.status = info.ReturnStatus;
         }
         let _ = (&mut name_b, &mut complete_name);

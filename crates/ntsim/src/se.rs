@@ -15,10 +15,9 @@
 use std::fmt;
 
 use wdk_sys::{
-    ACCESS_MASK, BOOLEAN, NTSTATUS, PACL, PSECURITY_DESCRIPTOR, PSID,
-    STATUS_ALLOTTED_SPACE_EXCEEDED, STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_ACL,
-    STATUS_INVALID_PARAMETER, STATUS_INVALID_SECURITY_DESCR, STATUS_INVALID_SID,
-    STATUS_REVISION_MISMATCH, STATUS_SUCCESS, STATUS_UNKNOWN_REVISION, ULONG,
+    ACCESS_MASK, BOOLEAN, NTSTATUS, PACL, PSECURITY_DESCRIPTOR, PSID, STATUS_ALLOTTED_SPACE_EXCEEDED,
+    STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_ACL, STATUS_INVALID_PARAMETER, STATUS_INVALID_SECURITY_DESCR,
+    STATUS_INVALID_SID, STATUS_REVISION_MISMATCH, STATUS_SUCCESS, STATUS_UNKNOWN_REVISION, ULONG,
 };
 
 use crate::ddi;
@@ -226,11 +225,8 @@ impl Acl {
         let mut aces = Vec::new();
         for _ in 0..count {
             let ace = body.get(offset..offset + 4).ok_or(ParseError::InvalidAcl)?;
-            let (ace_type, flags, ace_size) = (
-                ace[0],
-                ace[1],
-                usize::from(u16::from_le_bytes([ace[2], ace[3]])),
-            );
+            let (ace_type, flags, ace_size) =
+                (ace[0], ace[1], usize::from(u16::from_le_bytes([ace[2], ace[3]])));
             if ace_size < 4 || ace_size % 4 != 0 {
                 return Err(ParseError::InvalidAcl);
             }
@@ -241,8 +237,7 @@ impl Acl {
                 return Err(ParseError::UnsupportedAce(ace_type));
             }
             let mask_bytes = whole.get(4..8).ok_or(ParseError::InvalidAcl)?;
-            let mask =
-                u32::from_le_bytes([mask_bytes[0], mask_bytes[1], mask_bytes[2], mask_bytes[3]]);
+            let mask = u32::from_le_bytes([mask_bytes[0], mask_bytes[1], mask_bytes[2], mask_bytes[3]]);
             let (sid, sid_len) = Sid::parse(&whole[8..])?;
             if 8 + sid_len > ace_size {
                 return Err(ParseError::InvalidAcl);
@@ -255,11 +250,7 @@ impl Acl {
             });
             offset += ace_size;
         }
-        Ok(Self {
-            revision,
-            size,
-            aces,
-        })
+        Ok(Self { revision, size, aces })
     }
 }
 
@@ -292,19 +283,13 @@ impl SecurityDescriptor {
         if control & SE_SELF_RELATIVE == 0 {
             return Err(ParseError::InvalidSecurityDescriptor);
         }
-        let offset = |i: usize| {
-            u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]) as usize
-        };
+        let offset =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]) as usize;
         let sid_at = |o: usize| -> Result<Option<Sid>, ParseError> {
             if o == 0 {
                 Ok(None)
             } else {
-                Sid::parse(
-                    bytes
-                        .get(o..)
-                        .ok_or(ParseError::InvalidSecurityDescriptor)?,
-                )
-                .map(|(s, _)| Some(s))
+                Sid::parse(bytes.get(o..).ok_or(ParseError::InvalidSecurityDescriptor)?).map(|(s, _)| Some(s))
             }
         };
         let owner = sid_at(offset(4))?;
@@ -507,11 +492,7 @@ fn acl_used(acl: &[u8]) -> Option<usize> {
     let revision = acl[0];
     let size = usize::from(u16::from_le_bytes([acl[2], acl[3]]));
     let count = u16::from_le_bytes([acl[4], acl[5]]);
-    if !(ACL_REVISION..=ACL_REVISION_DS).contains(&revision)
-        || acl[1] != 0
-        || size < 8
-        || size > acl.len()
-    {
+    if !(ACL_REVISION..=ACL_REVISION_DS).contains(&revision) || acl[1] != 0 || size < 8 || size > acl.len() {
         return None;
     }
     let mut offset = 8;
@@ -535,11 +516,7 @@ fn acl_used(acl: &[u8]) -> Option<usize> {
 /// # Safety
 /// `acl` is writable for `acl_length` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn RtlCreateAcl(
-    acl: PACL,
-    acl_length: ULONG,
-    acl_revision: ULONG,
-) -> NTSTATUS {
+pub unsafe extern "C" fn RtlCreateAcl(acl: PACL, acl_length: ULONG, acl_revision: ULONG) -> NTSTATUS {
     let entry = ddi::enter(&ddi::RTL_CREATE_ACL);
     if let Some(status) = entry.fault {
         return status;
@@ -735,8 +712,7 @@ pub(crate) unsafe fn capture(sd: PSECURITY_DESCRIPTOR) -> Result<Captured, NTSTA
         return Err(STATUS_UNKNOWN_REVISION);
     }
     let control = u16::from_le_bytes([head[2], head[3]]);
-    let (owner, group, dacl): (*const u8, *const u8, *const u8) = if control & SE_SELF_RELATIVE != 0
-    {
+    let (owner, group, dacl): (*const u8, *const u8, *const u8) = if control & SE_SELF_RELATIVE != 0 {
         // SAFETY: a self-relative header is 20 readable bytes.
         let rel = unsafe { bytes_at(sd.cast(), 20) };
         let at = |i: usize| {

@@ -21,10 +21,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wdk_sys::{
-    BOOLEAN, HANDLE, NTSTATUS, OBJ_EXCLUSIVE, OBJ_KERNEL_HANDLE, OBJ_OPENIF, OBJ_PERMANENT,
-    PCLIENT_ID, PHANDLE, PKSTART_ROUTINE, PLARGE_INTEGER, POBJECT_ATTRIBUTES, POBJECT_TYPE, PVOID,
-    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER,
-    STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
+    BOOLEAN, HANDLE, NTSTATUS, OBJ_EXCLUSIVE, OBJ_KERNEL_HANDLE, OBJ_OPENIF, OBJ_PERMANENT, PCLIENT_ID,
+    PHANDLE, PKSTART_ROUTINE, PLARGE_INTEGER, POBJECT_ATTRIBUTES, POBJECT_TYPE, PVOID,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED,
+    STATUS_SUCCESS, ULONG,
 };
 
 use crate::context::{self, ContextScope, Phase, SYSTEM_PID};
@@ -253,9 +253,7 @@ pub unsafe extern "C" fn ZwWaitForSingleObject(
     timeout: PLARGE_INTEGER,
 ) -> NTSTATUS {
     ddi::zw_passive(&ddi::ZW_WAIT_FOR_SINGLE_OBJECT);
-    let Some(HandleObject::Thread(tid)) =
-        with_threads(|t| t.handles.get(&(handle as usize)).cloned())
-    else {
+    let Some(HandleObject::Thread(tid)) = with_threads(|t| t.handles.get(&(handle as usize)).cloned()) else {
         return STATUS_INVALID_HANDLE;
     };
     if SYSTEM_THREAD.with(std::cell::Cell::get) == Some(tid) {
@@ -341,20 +339,17 @@ static DEVICE_TYPE: ObjectType = ObjectType { name: "Device" };
 
 /// `PsThreadType`: the variable holding the thread object type.
 #[unsafe(no_mangle)]
-pub static PsThreadType: Export<wdk_sys::_OBJECT_TYPE> =
-    Export((&raw const THREAD_TYPE).cast_mut().cast());
+pub static PsThreadType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const THREAD_TYPE).cast_mut().cast());
 /// `PsProcessType`: the variable holding the process object type.
 #[unsafe(no_mangle)]
-pub static PsProcessType: Export<wdk_sys::_OBJECT_TYPE> =
-    Export((&raw const PROCESS_TYPE).cast_mut().cast());
+pub static PsProcessType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const PROCESS_TYPE).cast_mut().cast());
 /// `ExDesktopObjectType`: the variable holding the desktop object type.
 #[unsafe(no_mangle)]
 pub static ExDesktopObjectType: Export<wdk_sys::_OBJECT_TYPE> =
     Export((&raw const DESKTOP_TYPE).cast_mut().cast());
 /// `IoFileObjectType`.
 #[unsafe(no_mangle)]
-pub static IoFileObjectType: Export<wdk_sys::_OBJECT_TYPE> =
-    Export((&raw const FILE_TYPE).cast_mut().cast());
+pub static IoFileObjectType: Export<wdk_sys::_OBJECT_TYPE> = Export((&raw const FILE_TYPE).cast_mut().cast());
 /// `IoDeviceObjectType`.
 #[unsafe(no_mangle)]
 pub static IoDeviceObjectType: Export<wdk_sys::_OBJECT_TYPE> =
@@ -389,10 +384,7 @@ pub fn object_type_name(object_type: POBJECT_TYPE) -> Option<&'static str> {
         &DEVICE_TYPE,
     ]
     .into_iter()
-    .find(|t| {
-        std::ptr::from_ref::<ObjectType>(t).cast::<wdk_sys::_OBJECT_TYPE>()
-            == object_type.cast_const()
-    })
+    .find(|t| std::ptr::from_ref::<ObjectType>(t).cast::<wdk_sys::_OBJECT_TYPE>() == object_type.cast_const())
     .map(|t| t.name)
 }
 

@@ -32,8 +32,8 @@ use crate::unicode::OwnedUnicode;
 use crate::{clock, excallback, objects, registry};
 
 pub use crate::ioreg::{
-    device_interface_arrival, device_interface_removal, file_system_registered,
-    file_system_unregistered, hardware_profile_change, interrupt, shutdown,
+    device_interface_arrival, device_interface_removal, file_system_registered, file_system_unregistered,
+    hardware_profile_change, interrupt, shutdown,
 };
 pub use crate::kecb::{
     BugCheckOptions, BugCheckReport, CallbackBuffer, SecondaryDump, bound_exception, bug_check,
@@ -149,11 +149,7 @@ impl LoadImage {
             },
             FileObject: Box::into_raw(file),
         };
-        let pid = if self.system_mode {
-            SYSTEM_PID
-        } else {
-            self.pid
-        };
+        let pid = if self.system_mode { SYSTEM_PID } else { self.pid };
         // "ProcessId: 0 if the newly loaded image is a driver" (ntddk/nc-ntddk-pload_image_notify_routine).
         let process_id = if self.system_mode { 0 } else { self.pid };
         let _context = ContextScope::enter(pid, None, Phase::Other);
@@ -171,9 +167,7 @@ impl LoadImage {
             let routine: PLOAD_IMAGE_NOTIFY_ROUTINE =
                 unsafe { std::mem::transmute::<usize, PLOAD_IMAGE_NOTIFY_ROUTINE>(slot.routine) };
             let Some(routine) = routine else { continue };
-            let name_ptr = name
-                .as_mut()
-                .map_or(std::ptr::null_mut(), OwnedUnicode::as_ptr);
+            let name_ptr = name.as_mut().map_or(std::ptr::null_mut(), OwnedUnicode::as_ptr);
             // The kernel passes &IMAGE_INFO_EX.ImageInfo; drivers reach the
             // extension with CONTAINING_RECORD when ExtendedInfoPresent is set.
             let info_ptr = &raw mut info.ImageInfo;
@@ -276,8 +270,7 @@ impl ProcessCreate {
             .as_mut()
             .map_or(std::ptr::null(), |u| u.as_ptr().cast_const());
         info.CreationStatus = STATUS_SUCCESS;
-        let _context =
-            ContextScope::enter(self.creating_pid, Some(self.creating_tid), Phase::Other);
+        let _context = ContextScope::enter(self.creating_pid, Some(self.creating_tid), Phase::Other);
         let _irql = IrqlScope::enter(PASSIVE_LEVEL);
         let _critical_region = ps::CriticalRegion::enter();
         let process = objects::process(self.pid);
@@ -285,9 +278,8 @@ impl ProcessCreate {
             match slot.variant {
                 variant::LEGACY if !self.subsystem => {
                     // SAFETY: the registry stores routines of the variant's type.
-                    let routine = unsafe {
-                        std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine)
-                    };
+                    let routine =
+                        unsafe { std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine) };
                     if let Some(routine) = routine {
                         ps::invoke(&ps::PROCESS, slot.id, slot.routine, || {
                             // SAFETY: a registered routine with valid arguments.
@@ -298,9 +290,7 @@ impl ProcessCreate {
                 variant::EX | variant::EX2 if !self.subsystem || slot.variant == variant::EX2 => {
                     // SAFETY: as above.
                     let routine = unsafe {
-                        std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE_EX>(
-                            slot.routine,
-                        )
+                        std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE_EX>(slot.routine)
                     };
                     if let Some(routine) = routine {
                         let info_ptr = &raw mut info;
@@ -348,9 +338,8 @@ pub fn process_exit_with_status(pid: u64, parent_pid: u64, exit_status: NTSTATUS
     for slot in ps::PROCESS.live() {
         let called = if slot.variant == variant::LEGACY {
             // SAFETY: the registry stores routines of the variant's type.
-            let routine = unsafe {
-                std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine)
-            };
+            let routine =
+                unsafe { std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE>(slot.routine) };
             routine.and_then(|routine| {
                 ps::invoke(&ps::PROCESS, slot.id, slot.routine, || {
                     // SAFETY: a registered routine.
@@ -359,9 +348,8 @@ pub fn process_exit_with_status(pid: u64, parent_pid: u64, exit_status: NTSTATUS
             })
         } else {
             // SAFETY: as above.
-            let routine = unsafe {
-                std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE_EX>(slot.routine)
-            };
+            let routine =
+                unsafe { std::mem::transmute::<usize, PCREATE_PROCESS_NOTIFY_ROUTINE_EX>(slot.routine) };
             routine.and_then(|routine| {
                 ps::invoke(&ps::PROCESS, slot.id, slot.routine, || {
                     // SAFETY: a registered routine; NULL CreateInfo means exit.
@@ -398,8 +386,7 @@ pub fn thread_notify(pid: u64, tid: u64, create: bool, creator: (u64, u64), leve
         let _context = ContextScope::enter(context_pid, Some(context_tid), Phase::Other);
         let _irql = IrqlScope::enter(level);
         // SAFETY: the registry stores PCREATE_THREAD_NOTIFY_ROUTINE addresses.
-        let routine =
-            unsafe { std::mem::transmute::<usize, PCREATE_THREAD_NOTIFY_ROUTINE>(slot.routine) };
+        let routine = unsafe { std::mem::transmute::<usize, PCREATE_THREAD_NOTIFY_ROUTINE>(slot.routine) };
         let Some(routine) = routine else { continue };
         let called = ps::invoke(&ps::THREAD, slot.id, slot.routine, || {
             // SAFETY: a registered routine.
@@ -490,13 +477,7 @@ pub fn processor_add(nt_number: u32) -> NTSTATUS {
 /// # Panics
 /// If called above PASSIVE_LEVEL.
 #[must_use = "the status the operation completed with"]
-pub fn registry_set_value(
-    pid: u64,
-    key: &str,
-    name: &str,
-    value_type: u32,
-    data: &[u8],
-) -> NTSTATUS {
+pub fn registry_set_value(pid: u64, key: &str, name: &str, value_type: u32, data: &[u8]) -> NTSTATUS {
     require_passive("registry_set_value");
     registry::create_key(key);
     let _context = ContextScope::enter(pid, None, Phase::Other);
@@ -581,16 +562,6 @@ pub fn registry_open_key(pid: u64, key: &str) -> NTSTATUS {
 /// Notifies the callback object `name` with two arguments at `level` (as its
 /// owner would with `ExNotifyCallback`). Returns how many callbacks ran.
 #[must_use = "the number of callbacks that ran"]
-pub fn notify_callback_object(
-    name: &str,
-    argument1: usize,
-    argument2: usize,
-    level: KIRQL,
-) -> usize {
-    excallback::notify(
-        name,
-        level,
-        argument1 as *mut c_void,
-        argument2 as *mut c_void,
-    )
+pub fn notify_callback_object(name: &str, argument1: usize, argument2: usize, level: KIRQL) -> usize {
+    excallback::notify(name, level, argument1 as *mut c_void, argument2 as *mut c_void)
 }

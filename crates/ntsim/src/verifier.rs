@@ -112,13 +112,7 @@ impl fmt::Display for Bugcheck {
         write!(
             f,
             "bug check {:#X} ({:#X}, {:#X}, {:#X}, {:#X}) on {}: {}",
-            self.code,
-            self.params[0],
-            self.params[1],
-            self.params[2],
-            self.params[3],
-            self.thread,
-            self.text
+            self.code, self.params[0], self.params[1], self.params[2], self.params[3], self.thread, self.text
         )
     }
 }
@@ -149,8 +143,7 @@ pub mod rules {
     pub static IRQL_EX_ALLOCATE_POOL: DdiRule = DdiRule {
         name: "IrqlExAllocatePool",
         p1: 0x2_0004,
-        condition:
-            c"IrqlExAllocatePool: ExAllocatePoolWithTag must be called at IRQL <= DISPATCH_LEVEL",
+        condition: c"IrqlExAllocatePool: ExAllocatePoolWithTag must be called at IRQL <= DISPATCH_LEVEL",
         max_irql: DISPATCH_LEVEL,
     };
     /// devtest/wdm-irqlexapclte2: ExRegisterCallback, ExUnregisterCallback, CmRegisterCallback(Ex), CmUnRegisterCallback at <= APC_LEVEL.
@@ -221,8 +214,7 @@ pub mod rules {
     pub static IRQL_KE_SET_EVENT: DdiRule = DdiRule {
         name: "IrqlKeSetEvent",
         p1: 0x2_0016,
-        condition:
-            c"IrqlKeSetEvent: KeSetEvent with Wait = TRUE must be called at IRQL <= APC_LEVEL",
+        condition: c"IrqlKeSetEvent: KeSetEvent with Wait = TRUE must be called at IRQL <= APC_LEVEL",
         max_irql: APC_LEVEL,
     };
     /// devtest/wdm-irqlpspassive: PsSetCreateProcessNotifyRoutine, PsSetCreateThreadNotifyRoutine,

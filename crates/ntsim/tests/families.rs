@@ -53,16 +53,7 @@ fn enumerate_value(
 ) -> NTSTATUS {
     assert!(length as usize <= std::mem::size_of_val(buffer));
     // SAFETY: the buffer is writable for `length` bytes; `returned` is writable.
-    unsafe {
-        ZwEnumerateValueKey(
-            key,
-            index,
-            class,
-            buffer.as_mut_ptr().cast(),
-            length,
-            returned,
-        )
-    }
+    unsafe { ZwEnumerateValueKey(key, index, class, buffer.as_mut_ptr().cast(), length, returned) }
 }
 
 #[test]
@@ -136,11 +127,7 @@ fn registry_open_and_enumerate_follow_the_documented_statuses() {
 
 // --- Registry callbacks ---------------------------------------------------------------
 
-unsafe extern "C" fn registry_callback(
-    context: PVOID,
-    class: PVOID,
-    information: PVOID,
-) -> NTSTATUS {
+unsafe extern "C" fn registry_callback(context: PVOID, class: PVOID, information: PVOID) -> NTSTATUS {
     let tag = context as usize;
     log(format!("{tag}:{}", class as usize));
     if tag == 3 && class as usize == 1 {
@@ -349,12 +336,7 @@ unsafe extern "C" fn complete_shutdown(_device: PDEVICE_OBJECT, irp: PIRP) -> NT
     // SAFETY: a queued IRP uses the Overlay member of its tail.
     let overlay = unsafe { &packet.Tail.Overlay };
     // SAFETY: the current-stack-location member of the overlay.
-    let stack = unsafe {
-        overlay
-            .__bindgen_anon_2
-            .__bindgen_anon_1
-            .CurrentStackLocation
-    };
+    let stack = unsafe { overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation };
     // SAFETY: the current stack location is live while the IRP is.
     log(format!("irp {}", unsafe { (*stack).MajorFunction }));
     packet.IoStatus.__bindgen_anon_1.Status = STATUS_SUCCESS;
@@ -371,18 +353,14 @@ unsafe extern "C" fn reinit(_driver: PDRIVER_OBJECT, context: PVOID, count: ULON
     }
 }
 
-unsafe extern "C" fn io_entry(
-    driver: *mut DRIVER_OBJECT,
-    _path: *const UNICODE_STRING,
-) -> NTSTATUS {
+unsafe extern "C" fn io_entry(driver: *mut DRIVER_OBJECT, _path: *const UNICODE_STRING) -> NTSTATUS {
     let mut device: PDEVICE_OBJECT = std::ptr::null_mut();
     // SAFETY: the driver object the model passes to DriverEntry.
     let object = unsafe { &mut *driver };
     object.DriverUnload = Some(io_unload);
     object.MajorFunction[IRP_MJ_SHUTDOWN as usize] = Some(complete_shutdown);
     // SAFETY: a live driver object and a writable out pointer.
-    let status =
-        unsafe { IoCreateDevice(driver, 0, std::ptr::null_mut(), 0x22, 0, 0, &raw mut device) };
+    let status = unsafe { IoCreateDevice(driver, 0, std::ptr::null_mut(), 0x22, 0, 0, &raw mut device) };
     assert_eq!(status, STATUS_SUCCESS);
     // SAFETY: the device created above.
     let status = unsafe { IoRegisterShutdownNotification(device) };
@@ -629,12 +607,7 @@ fn ke_callbacks_follow_the_documented_order_and_states() {
 
 // --- Power, WHEA, HAL ----------------------------------------------------------------------
 
-unsafe extern "C" fn on_setting(
-    _guid: LPCGUID,
-    value: PVOID,
-    length: ULONG,
-    _context: PVOID,
-) -> NTSTATUS {
+unsafe extern "C" fn on_setting(_guid: LPCGUID, value: PVOID, length: ULONG, _context: PVOID) -> NTSTATUS {
     // SAFETY: a value of `length` bytes.
     let bytes = unsafe { std::slice::from_raw_parts(value.cast::<u8>(), length as usize) };
     log(format!("setting {bytes:?}"));
@@ -691,8 +664,7 @@ fn power_whea_and_hal() {
     assert_eq!(unregister(), STATUS_SUCCESS);
     assert_eq!(unregister(), STATUS_INVALID_PARAMETER);
     // SAFETY: a 'static routine.
-    let status =
-        unsafe { WheaRegisterInUsePageOfflineNotification(Some(on_page), std::ptr::null_mut()) };
+    let status = unsafe { WheaRegisterInUsePageOfflineNotification(Some(on_page), std::ptr::null_mut()) };
     assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(
         trigger::page_offline(0x99, true),
@@ -706,9 +678,7 @@ fn power_whea_and_hal() {
         );
     };
     let table = &ntsim::power::HalDispatchTable;
-    let set = table
-        .set_system_information
-        .expect("HalSetSystemInformation");
+    let set = table.set_system_information.expect("HalSetSystemInformation");
     let mut handler = on_profile as *const () as usize;
     // SAFETY: the documented-in-header prototype with a pointer-sized buffer.
     let status = unsafe {
@@ -775,21 +745,14 @@ fn callback_directory_is_enumerable() {
         }
         assert_eq!(status, STATUS_SUCCESS);
         // SAFETY: the model wrote an entry at the (8-aligned) start of the buffer.
-        let entry = unsafe {
-            &*buffer
-                .as_ptr()
-                .cast::<ntsim::ob::ObjectDirectoryInformation>()
-        };
+        let entry = unsafe { &*buffer.as_ptr().cast::<ntsim::ob::ObjectDirectoryInformation>() };
         let text = |s: &UNICODE_STRING| {
             // SAFETY: the entry's strings point into the buffer.
             unsafe { ntsim::unicode::read(s) }.expect("a well-formed name")
         };
         names.push((text(&entry.Name), text(&entry.TypeName)));
     }
-    assert_eq!(
-        query(&mut buffer, 8, true, &mut context),
-        STATUS_BUFFER_TOO_SMALL
-    );
+    assert_eq!(query(&mut buffer, 8, true, &mut context), STATUS_BUFFER_TOO_SMALL);
     // SAFETY: the handle opened above.
     assert_eq!(unsafe { ZwClose(directory) }, STATUS_SUCCESS);
     assert!(

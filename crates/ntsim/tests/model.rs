@@ -53,11 +53,7 @@ fn irql_bad_raise_and_lower_are_caught() {
     with_irql(DISPATCH_LEVEL, || {
         // SAFETY: the model's routine; the bad raise is the violation under test.
         let _ = unsafe { KfRaiseIrql(APC_LEVEL) };
-        assert_eq!(
-            current_irql(),
-            DISPATCH_LEVEL,
-            "a bad raise changes nothing"
-        );
+        assert_eq!(current_irql(), DISPATCH_LEVEL, "a bad raise changes nothing");
         // SAFETY: as above, for the bad lower.
         unsafe { KeLowerIrql(HIGH_LEVEL) };
     });
@@ -90,10 +86,7 @@ fn dbgprint_output_is_exactly_what_the_format_produces() {
     let calls = ntsim::dbgprint::debug_calls();
     assert_eq!(calls[0].text, "kcallbacks: hello\n");
     assert_eq!(calls[1].text, "n=-5 x=0xff s=abc%\n");
-    assert!(
-        calls[0].visible,
-        "DPFLTR_ERROR_LEVEL passes the default filter"
-    );
+    assert!(calls[0].visible, "DPFLTR_ERROR_LEVEL passes the default filter");
     assert_eq!(
         (calls[2].component, calls[2].level, calls[2].visible),
         (101, 3, false),
@@ -228,10 +221,7 @@ fn mm_get_system_routine_address_finds_the_model_and_honours_hiding() {
         lookup(&mut precise) as usize,
         KeQuerySystemTimePrecise as *const () as usize
     );
-    assert!(
-        lookup(&mut plain).is_null(),
-        "a macro on x64, not an export"
-    );
+    assert!(lookup(&mut plain).is_null(), "a macro on x64, not an export");
     assert!(lookup(&mut bogus).is_null());
     ntsim::exports::hide("KeQuerySystemTimePrecise");
     assert!(lookup(&mut precise).is_null());
@@ -333,10 +323,7 @@ fn system_thread_event_wait_terminate() {
     assert_eq!(wait(None), STATUS_SUCCESS);
     // SAFETY: the initialized event.
     let state = unsafe { KeReadStateEvent(event) };
-    assert_eq!(
-        state, 0,
-        "the satisfied wait reset the synchronization event"
-    );
+    assert_eq!(state, 0, "the satisfied wait reset the synchronization event");
     let close = || {
         // SAFETY: the model validates the handle.
         unsafe { ZwClose(handle) }
@@ -583,10 +570,10 @@ unsafe extern "C" fn process_ex(_process: PEPROCESS, pid: HANDLE, info: PPS_CREA
 
 unsafe extern "C" fn thread_routine(pid: HANDLE, tid: HANDLE, create: BOOLEAN) {
     let irql = current_irql();
-    PROCESS_EVENTS.lock().unwrap().push(format!(
-        "thread {} {} {create} at {irql}",
-        pid as u64, tid as u64
-    ));
+    PROCESS_EVENTS
+        .lock()
+        .unwrap()
+        .push(format!("thread {} {} {create} at {irql}", pid as u64, tid as u64));
 }
 
 #[test]
@@ -659,10 +646,7 @@ fn device_and_link_names_collide_as_documented() {
         // SAFETY: a live driver object and name, a writable out pointer.
         unsafe { IoCreateDevice(driver, extension, device_name.as_ptr(), 0x22, flags, 0, out) }
     };
-    assert_eq!(
-        create(FILE_DEVICE_SECURE_OPEN, 16, &mut device),
-        STATUS_SUCCESS
-    );
+    assert_eq!(create(FILE_DEVICE_SECURE_OPEN, 16, &mut device), STATUS_SUCCESS);
     assert_eq!(create(0, 0, &mut second), STATUS_OBJECT_NAME_COLLISION);
     // SAFETY: the image's driver object is live.
     let object = unsafe { &mut *driver };
@@ -686,13 +670,7 @@ fn device_and_link_names_collide_as_documented() {
         ntsim::io::symbolic_links(),
         [("\\??\\Test".to_owned(), "\\Device\\Test".to_owned())]
     );
-    let open = || {
-        kernel.open(
-            "\\\\.\\Test",
-            ntsim::io::Caller::User,
-            ntsim::se::GENERIC_READ,
-        )
-    };
+    let open = || kernel.open("\\\\.\\Test", ntsim::io::Caller::User, ntsim::se::GENERIC_READ);
     assert_eq!(
         open().err(),
         Some(STATUS_NO_SUCH_DEVICE),
@@ -738,10 +716,7 @@ fn rtl_security_routines_build_winnt_layouts() {
     };
     assert_eq!(add(FILE_ALL_ACCESS, &system), STATUS_SUCCESS);
     assert_eq!(add(FILE_ALL_ACCESS, &admins), STATUS_SUCCESS);
-    assert_eq!(
-        add(FILE_ALL_ACCESS, &admins),
-        STATUS_ALLOTTED_SPACE_EXCEEDED
-    );
+    assert_eq!(add(FILE_ALL_ACCESS, &admins), STATUS_ALLOTTED_SPACE_EXCEEDED);
     let bad_sid = [9u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
     assert_eq!(add(1, &bad_sid), STATUS_INVALID_SID);
     // SAFETY: the ACL's bytes.
@@ -835,11 +810,7 @@ fn callback_objects_create_open_fifo_and_refcount() {
     assert!(!first.is_null() && !second.is_null());
     let info = ntsim::excallback::object("\\Callback\\Mine").unwrap();
     assert_eq!(
-        (
-            info.references,
-            info.driver_references,
-            info.callbacks.len()
-        ),
+        (info.references, info.driver_references, info.callbacks.len()),
         (4, 2, 2)
     );
     with_irql(DISPATCH_LEVEL, || {
@@ -885,21 +856,12 @@ fn system_callback_objects_and_triggers() {
             .system_callbacks,
         [ntsim::excallback::POWER_PORT_OWNER]
     );
-    assert_eq!(
-        trigger::power_state(PO_CB_AC_STATUS, true, PASSIVE_LEVEL),
-        1
-    );
-    assert_eq!(
-        trigger::set_system_time(ntsim::clock::UNIX_EPOCH_AS_FILETIME),
-        1
-    );
+    assert_eq!(trigger::power_state(PO_CB_AC_STATUS, true, PASSIVE_LEVEL), 1);
+    assert_eq!(trigger::set_system_time(ntsim::clock::UNIX_EPOCH_AS_FILETIME), 1);
     assert_eq!(*CB_LOG.lock().unwrap(), [(5, 1, 1, 0), (6, 0, 0, 0)]);
     // SAFETY: the model validates the object; notifying a system object is the violation.
     unsafe { ExNotifyCallback(power.cast(), std::ptr::null_mut(), std::ptr::null_mut()) };
-    kernel.expect_bugcheck(
-        codes::NTSIM_RULE,
-        ModelRule::NotifySystemCallbackObject as u64,
-    );
+    kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::NotifySystemCallbackObject as u64);
     for registration in [power_reg, time_reg] {
         unregister(registration);
     }
@@ -932,10 +894,7 @@ fn excreatecallback_irql_rule_is_enforced() {
 
 // --- Unload checks without a driver ----------------------------------------
 
-unsafe extern "C" fn fake_entry(
-    driver: *mut DRIVER_OBJECT,
-    _path: *const UNICODE_STRING,
-) -> NTSTATUS {
+unsafe extern "C" fn fake_entry(driver: *mut DRIVER_OBJECT, _path: *const UNICODE_STRING) -> NTSTATUS {
     // SAFETY: the driver object the model passes to DriverEntry.
     unsafe { (*driver).DriverUnload = Some(fake_unload) };
     // This "driver" deliberately leaks a registration and a block.
