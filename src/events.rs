@@ -12,7 +12,7 @@
 
 use core::sync::atomic::Ordering;
 
-use kcb_proto::{EventRecord, SOURCE_COUNT, SourceId};
+use kcb_proto::{EventRecord, SOURCE_COUNT};
 use kcb_ring::{Ring, SourceCounters};
 use wdk_sys::ntddk::{
     KeGetCurrentIrql, KeGetCurrentProcessorNumberEx, PsGetCurrentProcessId, PsGetCurrentThreadId,
@@ -84,10 +84,4 @@ pub fn reclassify_as_dropped(source: u16) {
         counter.recorded.fetch_sub(1, Ordering::Relaxed);
         counter.dropped.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// Builds a record for `source` and `kind` with an empty payload.
-#[must_use]
-pub const fn empty(source: SourceId, kind: u16) -> EventRecord {
-    EventRecord::new(source, kind)
 }

@@ -316,15 +316,10 @@ unsafe extern "C" fn on_pnp(notification: *mut c_void, context: *mut c_void) -> 
     STATUS_SUCCESS
 }
 
-/// The 16 bytes of a GUID as Windows stores it.
+/// The 16 bytes of a GUID as Windows stores it (the wire format's layout).
 #[must_use]
-pub fn guid_bytes(guid: &GUID) -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    bytes[..4].copy_from_slice(&guid.Data1.to_le_bytes());
-    bytes[4..6].copy_from_slice(&guid.Data2.to_le_bytes());
-    bytes[6..8].copy_from_slice(&guid.Data3.to_le_bytes());
-    bytes[8..].copy_from_slice(&guid.Data4);
-    bytes
+pub const fn guid_bytes(guid: &GUID) -> [u8; 16] {
+    kcb_proto::guid_bytes(guid.Data1, guid.Data2, guid.Data3, guid.Data4)
 }
 
 // ------------------------------------------------- file-system registration
