@@ -979,11 +979,23 @@ fn drop_registration(state: &mut State, handle: usize) {
     }
 }
 
+/// Whether `block` is linked into its object's list (an unlinked block's
+/// links point to itself).
+fn is_linked(block: &CallbackRegistration) -> bool {
+    !std::ptr::eq(block.link.Flink, &raw const block.link)
+}
+
 /// `ExUnregisterCallback` (wdm/nf-wdm-exunregistercallback): `<= APC_LEVEL`,
 /// rule IrqlExApcLte2.
 ///
 /// It waits for calls of this registration in flight (SILENT in the docs;
-/// see the module docs for why the model chose so).
+/// see the module docs for why the model chose so). As the kernel does
+/// (WRK `ExUnregisterCallback`, ReactOS `ntoskrnl/ex/callback.c`), a
+/// registration with no call in flight leaves the list at once; one with
+/// calls in flight gets the "unregister waiting" byte (+0x2C) set under the
+/// object's lock and stays linked until its busy count (+0x28) drops to 0,
+/// and `ExNotifyCallback` skips it meanwhile: no new call of it starts once
+/// its unregistration has begun.
 ///
 /// # Safety
 /// `cb_registration` came from `ExRegisterCallback`.
@@ -991,13 +1003,25 @@ fn drop_registration(state: &mut State, handle: usize) {
 pub unsafe extern "C" fn ExUnregisterCallback(cb_registration: PVOID) {
     ddi::enter(&ddi::EX_UNREGISTER_CALLBACK);
     let handle = cb_registration as usize;
+    let waits = UNREGISTER_WAITS.load(Ordering::SeqCst);
     let known = with_state(|state| {
         let registration = state.registrations.get_mut(&handle).filter(|r| !r.removed)?;
         registration.removed = true;
-        unlink(&mut registration.block);
-        Some(registration.block.function.map_or(0, |f| f as usize))
+        let busy = {
+            // SAFETY: the block's object body is live (the registration
+            // holds a reference to it); its lock is only accessed atomically.
+            let _lock = BodyLock::acquire(unsafe { &(*registration.block.object).lock });
+            if registration.block.busy > 0 && waits {
+                registration.block.unregister_waiting = 1;
+            }
+            registration.block.busy
+        };
+        if busy == 0 || !waits {
+            unlink(&mut registration.block);
+        }
+        Some((registration.block.function.map_or(0, |f| f as usize), busy))
     });
-    let Some(function) = known else {
+    let Some((function, busy)) = known else {
         verifier::model_rule(
             ModelRule::UnknownObject,
             handle as u64,
@@ -1005,7 +1029,7 @@ pub unsafe extern "C" fn ExUnregisterCallback(cb_registration: PVOID) {
         );
         return;
     };
-    if UNREGISTER_WAITS.load(Ordering::SeqCst) {
+    if waits && busy > 0 {
         if INSIDE.with(|inside| inside.borrow().contains(&handle)) {
             verifier::model_rule(
                 ModelRule::RemovalFromOwnCallback,
@@ -1020,17 +1044,21 @@ pub unsafe extern "C" fn ExUnregisterCallback(cb_registration: PVOID) {
                 let busy = guard
                     .get_or_insert_with(State::default)
                     .registrations
-                    .get_mut(&handle)
-                    .map_or(0, |r| {
-                        r.block.unregister_waiting = u8::from(r.block.busy > 0);
-                        r.block.busy
-                    });
+                    .get(&handle)
+                    .map_or(0, |r| r.block.busy);
                 if busy == 0 || started.elapsed() > Duration::from_secs(30) {
                     break;
                 }
                 guard = sync::wait_timeout(&DONE, guard, Duration::from_millis(10));
             }
         }
+        with_state(|state| {
+            if let Some(registration) = state.registrations.get_mut(&handle)
+                && is_linked(&registration.block)
+            {
+                unlink(&mut registration.block);
+            }
+        });
     }
     with_state(|state| {
         let Some(registration) = state.registrations.get(&handle) else {
@@ -1051,37 +1079,104 @@ thread_local! {
 /// One call a notification makes: (handle, function, context, stand-in).
 type PendingCall = (usize, PCALLBACK_FUNCTION, PVOID, Option<SystemRoutine>);
 
-/// Calls every registration of `object` in list order at the current IRQL.
-/// Returns how many callbacks ran.
-fn notify_object(address: usize, argument1: PVOID, argument2: PVOID) -> usize {
-    let calls: Vec<PendingCall> = with_state(|state| {
+/// One step of a notification's walk over object `address`'s list, under
+/// the object's lock: ends the call of `previous` (its busy count drops),
+/// then finds the next registration to call after it (or the first one),
+/// skipping those whose unregistration is waiting, and counts it busy.
+/// `order` is the list as it was when the notification started: where to
+/// go on from a block that was unlinked while it ran (a removal that did
+/// not wait, or one from inside its own callback).
+fn notify_step(address: usize, previous: Option<usize>, order: &[usize]) -> Option<PendingCall> {
+    let next = with_state(|state| {
         let State {
             objects,
             registrations,
         } = state;
-        let Some(info) = objects.get_mut(&address).filter(|o| !o.deleted) else {
-            return Vec::new();
-        };
+        let info = objects.get_mut(&address)?;
         let _lock = BodyLock::acquire(&info.body.lock);
-        let mut calls = Vec::new();
-        for block in list_order(&info.body) {
+        let head: *mut LIST_ENTRY = &raw mut info.body.registrations;
+        let mut entry = info.body.registrations.Flink;
+        let mut finished = None;
+        if let Some(previous) = previous
+            && let Some(registration) = registrations.get_mut(&previous)
+        {
+            registration.block.busy -= 1;
+            entry = if is_linked(&registration.block) {
+                registration.block.link.Flink
+            } else {
+                let live = list_order(&info.body);
+                order
+                    .iter()
+                    .skip_while(|&&b| b != previous)
+                    .skip(1)
+                    .find(|&&b| live.contains(&(b as *mut CallbackRegistration)))
+                    .map_or(head, |&b| b as *mut LIST_ENTRY)
+            };
+            if registration.removed && registration.block.busy == 0 && !is_linked(&registration.block) {
+                finished = Some(previous);
+            }
+        }
+        let mut call = None;
+        while !entry.is_null() && entry != head {
+            let block = entry.cast::<CallbackRegistration>();
             // SAFETY: list entries are live registration blocks.
             let registration = unsafe { &mut *block };
-            registration.busy += 1;
-            let stand_in = registrations
-                .get(&(block as usize))
-                .and_then(|r| r.system_routine);
-            calls.push((
-                block as usize,
-                registration.function,
-                registration.context,
-                stand_in,
-            ));
+            if registration.unregister_waiting == 0 {
+                registration.busy += 1;
+                let stand_in = registrations
+                    .get(&(block as usize))
+                    .and_then(|r| r.system_routine);
+                call = Some((
+                    block as usize,
+                    registration.function,
+                    registration.context,
+                    stand_in,
+                ));
+                break;
+            }
+            entry = registration.link.Flink;
         }
-        calls
+        Some((call, finished))
     });
-    let count = calls.len();
-    for (handle, function, context, stand_in) in calls {
+    let (call, finished) = next?;
+    if let Some(handle) = finished {
+        with_state(|state| drop_registration(state, handle));
+    }
+    if previous.is_some() {
+        DONE.notify_all();
+    }
+    call
+}
+
+/// Calls every registration of `object` in list order at the current IRQL.
+/// Returns how many callbacks ran.
+///
+/// The walk follows the kernel's `ExNotifyCallback` (WRK
+/// `ntos/ex/callback.c`; ReactOS `ntoskrnl/ex/callback.c`): under the
+/// object's lock it takes the next registration, skips it if its
+/// "unregister waiting" byte is set, else counts it busy, drops the lock
+/// for the call, and takes the lock again to count it done and go on to the
+/// next. A registration unregistered while an earlier one runs is not
+/// called (it left the list, or waits and is skipped).
+fn notify_object(address: usize, argument1: PVOID, argument2: PVOID) -> usize {
+    let order: Vec<usize> = with_state(|state| {
+        state
+            .objects
+            .get(&address)
+            .filter(|o| !o.deleted)
+            .map(|info| {
+                let _lock = BodyLock::acquire(&info.body.lock);
+                list_order(&info.body).into_iter().map(|b| b as usize).collect()
+            })
+            .unwrap_or_default()
+    });
+    if order.is_empty() {
+        return 0;
+    }
+    let mut count = 0;
+    let mut previous = None;
+    while let Some((handle, function, context, stand_in)) = notify_step(address, previous, &order) {
+        count += 1;
         let before = irql::current();
         INSIDE.with(|inside| inside.borrow_mut().push(handle));
         if let Some(routine) = stand_in {
@@ -1103,16 +1198,7 @@ fn notify_object(address: usize, argument1: PVOID, argument2: PVOID) -> usize {
             );
             irql::set(before);
         }
-        with_state(|state| {
-            let Some(registration) = state.registrations.get_mut(&handle) else {
-                return;
-            };
-            registration.block.busy -= 1;
-            if registration.removed && registration.block.busy == 0 {
-                drop_registration(state, handle);
-            }
-        });
-        DONE.notify_all();
+        previous = Some(handle);
     }
     count
 }
