@@ -43,6 +43,9 @@ thread_local! {
     static TID: Cell<u64> = const { Cell::new(0) };
     static CPU: Cell<Option<u32>> = const { Cell::new(None) };
     static PHASE: Cell<Phase> = const { Cell::new(Phase::Other) };
+    /// The driver object of *another* driver (not the one under test) whose
+    /// code this thread runs, if any.
+    static OTHER_IMAGE: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
 /// A new thread id (client ids are multiples of 4 on Windows).
@@ -128,5 +131,44 @@ impl Drop for ContextScope {
 /// Runs `f` as if in process `pid` (thread id unchanged). Test API.
 pub fn with_process<R>(pid: u64, f: impl FnOnce() -> R) -> R {
     let _scope = ContextScope::enter(pid, None, phase());
+    f()
+}
+
+/// The driver object of the other driver whose code the current thread runs
+/// ([`crate::Kernel::load_other_driver`], [`as_other_image`]), or `None`
+/// for the driver under test, test code and the model itself.
+///
+/// Registrations record it as their owner, and the unload checks of the
+/// driver under test skip what another driver registered (issue #12 item
+/// 11): the kernel charges a leftover to the image that registered it. A
+/// registration made with no other image running is charged to the driver
+/// under test (the model loads one driver under test; code the model
+/// cannot attribute, e.g. a callback or system thread of that driver, is
+/// its).
+#[must_use]
+pub fn other_image() -> Option<usize> {
+    OTHER_IMAGE.with(Cell::get)
+}
+
+/// Restores the previous [`other_image`] when dropped.
+pub(crate) struct ImageScope(Option<usize>);
+
+impl ImageScope {
+    /// Runs as the code of driver object `image` until dropped.
+    pub(crate) fn enter(image: usize) -> Self {
+        Self(OTHER_IMAGE.with(|i| i.replace(Some(image))))
+    }
+}
+
+impl Drop for ImageScope {
+    fn drop(&mut self) {
+        OTHER_IMAGE.with(|i| i.set(self.0));
+    }
+}
+
+/// Runs `f` as code of another driver's image, driver object `image` (what
+/// it registers is that driver's, not the driver under test's). Test API.
+pub fn as_other_image<R>(image: usize, f: impl FnOnce() -> R) -> R {
+    let _scope = ImageScope::enter(image);
     f()
 }

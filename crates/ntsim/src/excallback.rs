@@ -200,7 +200,9 @@ struct ObjectInfo {
     /// Pointer count (the object header's).
     references: i64,
     /// References taken through DDIs (ExCreateCallback, ObfReferenceObject)
-    /// and not yet dropped through ObfDereferenceObject: the driver's.
+    /// and not yet dropped through ObfDereferenceObject by the driver under
+    /// test (another driver's, [`crate::context::other_image`], are not
+    /// counted here: they are that driver's to drop).
     driver_references: i64,
     permanent: bool,
     system: bool,
@@ -211,6 +213,9 @@ struct RegistrationInfo {
     block: Box<CallbackRegistration>,
     object: usize,
     removed: bool,
+    /// The other driver that registered it ([`crate::context::other_image`]);
+    /// `None`: the driver under test.
+    owner: Option<usize>,
     /// Set for registrations the model makes as the system: what runs
     /// instead of the (synthetic) address in the block.
     system_routine: Option<SystemRoutine>,
@@ -785,6 +790,12 @@ fn dereference(state: &mut State, address: usize) -> Option<i64> {
     Some(count)
 }
 
+/// 1 if a reference taken or dropped now is the driver under test's, 0 if
+/// another driver's code runs ([`crate::context::other_image`]).
+fn own_reference() -> i64 {
+    i64::from(crate::context::other_image().is_none())
+}
+
 /// `ExCreateCallback` (wdm/nf-wdm-excreatecallback): see the module docs.
 ///
 /// # Safety
@@ -825,7 +836,7 @@ pub unsafe extern "C" fn ExCreateCallback(
                 .get_mut(&address)
                 .ok_or(STATUS_OBJECT_NAME_NOT_FOUND)?;
             info.references += 1;
-            info.driver_references += 1;
+            info.driver_references += own_reference();
             Ok(address)
         }
         Ok(_) => Err(STATUS_OBJECT_TYPE_MISMATCH),
@@ -833,7 +844,7 @@ pub unsafe extern "C" fn ExCreateCallback(
         Err(_) => {
             let address = create_object_in(state, &name, allow_multiple_callbacks != 0, permanent, false)?;
             if let Some(info) = state.objects.get_mut(&address) {
-                info.driver_references = 1;
+                info.driver_references = own_reference();
             }
             Ok(address)
         }
@@ -894,6 +905,7 @@ fn register_in(
             block,
             object: address,
             removed: false,
+            owner: crate::context::other_image(),
             system_routine,
         },
     );
@@ -1273,7 +1285,7 @@ pub unsafe extern "C" fn ObfReferenceObject(object: PVOID) -> isize {
     let count = with_state(|state| {
         let info = state.objects.get_mut(&address)?;
         info.references += 1;
-        info.driver_references += 1;
+        info.driver_references += own_reference();
         Some(info.references)
     });
     count.map_or_else(
@@ -1304,7 +1316,7 @@ pub unsafe extern "C" fn ObfDereferenceObject(object: PVOID) -> isize {
         if info.references <= 0 {
             return Some(Err(()));
         }
-        info.driver_references -= 1;
+        info.driver_references -= own_reference();
         Some(Ok(dereference(state, address).unwrap_or(0)))
     });
     match outcome {
@@ -1370,7 +1382,8 @@ pub fn create_object(name: &str, allow_multiple: bool) -> usize {
 
 /// What the driver left: (objects it holds references to, registrations not
 /// removed (function addresses), registrations with calls in flight).
-/// Registrations the model made as the system are not the driver's.
+/// Registrations the model made as the system, and those another driver
+/// made ([`crate::context::other_image`]), are not the driver's.
 pub(crate) fn leftovers() -> (Vec<CallbackObjectInfo>, Vec<(usize, String)>, Vec<usize>) {
     with_state(|state| {
         let held = state
@@ -1382,7 +1395,7 @@ pub(crate) fn leftovers() -> (Vec<CallbackObjectInfo>, Vec<(usize, String)>, Vec
         let registered = state
             .registrations
             .values()
-            .filter(|r| !r.removed && r.system_routine.is_none())
+            .filter(|r| !r.removed && r.system_routine.is_none() && r.owner.is_none())
             .map(|r| {
                 let name = state
                     .objects
@@ -1395,7 +1408,7 @@ pub(crate) fn leftovers() -> (Vec<CallbackObjectInfo>, Vec<(usize, String)>, Vec
         let running = state
             .registrations
             .values()
-            .filter(|r| r.block.busy > 0)
+            .filter(|r| r.block.busy > 0 && r.owner.is_none())
             .map(|r| r.block.function.map_or(0, |f| f as usize))
             .collect();
         (held, registered, running)

@@ -28,6 +28,9 @@ pub struct Slot {
     pub variant: u32,
     /// Family-specific data (flags, notify type).
     pub data: u64,
+    /// The other driver that registered it ([`crate::context::other_image`]);
+    /// `None`: the driver under test.
+    pub owner: Option<usize>,
     active: u32,
     removed: bool,
 }
@@ -80,6 +83,7 @@ impl Registry {
             routine,
             variant,
             data,
+            owner: crate::context::other_image(),
             active: 0,
             removed: false,
         });
@@ -104,6 +108,17 @@ impl Registry {
             .filter(|s| s.active > 0)
             .map(|s| s.routine)
             .collect()
+    }
+
+    /// What the driver under test left: its live registrations and its
+    /// routines with calls in flight (registrations another driver made
+    /// are that driver's, [`Slot::owner`]).
+    pub(crate) fn leftovers(&self) -> (Vec<Slot>, Vec<usize>) {
+        let slots = sync::lock(&self.slots);
+        let own = slots.slots.iter().filter(|s| s.owner.is_none());
+        let live = own.clone().filter(|s| !s.removed).cloned().collect();
+        let running = own.filter(|s| s.active > 0).map(|s| s.routine).collect();
+        (live, running)
     }
 
     /// Calls `f` for slot `id` unless it was removed meanwhile, tracking the
