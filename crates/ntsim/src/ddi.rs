@@ -230,6 +230,8 @@ ddis! {
     CM_REGISTER_CALLBACK_EX = "CmRegisterCallbackEx", AtMostApc, Some(&rules::IRQL_EX_APC_LTE2), Status;
     /// wdm/nf-wdm-cmunregistercallback: <= APC_LEVEL, rule IrqlExApcLte2.
     CM_UNREGISTER_CALLBACK = "CmUnRegisterCallback", AtMostApc, Some(&rules::IRQL_EX_APC_LTE2), Status;
+    /// wdm/nf-wdm-cmsetcallbackobjectcontext: <= APC_LEVEL.
+    CM_SET_CALLBACK_OBJECT_CONTEXT = "CmSetCallbackObjectContext", AtMostApc, None, Status;
     /// wdm/nf-wdm-cmcallbackgetkeyobjectid: <= APC_LEVEL (as the Ex routine).
     CM_CALLBACK_GET_KEY_OBJECT_ID = "CmCallbackGetKeyObjectID", AtMostApc, None, Never;
     /// wdm/nf-wdm-cmcallbackgetkeyobjectidex: <= APC_LEVEL.

@@ -16,8 +16,15 @@
 //!   registered: 0xCE at unload); with
 //!   `PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES` the callback
 //!   runs at once for every existing interface of the class, before the
-//!   call returns. `TargetDeviceChange` needs file objects the model does not
-//!   have: `STATUS_NOT_IMPLEMENTED`. `IoUnregisterPlugPlayNotificationEx`
+//!   call returns. `TargetDeviceChange` takes the target's file object
+//!   (`EventCategoryData`; NULL, or one without a device:
+//!   `STATUS_INVALID_PARAMETER`) and is told of that device's removal:
+//!   [`target_device_query_remove`] sends `GUID_TARGET_DEVICE_QUERY_REMOVE`,
+//!   which a callback vetoes by failing it
+//!   (kernel/handling-a-guid-target-device-query-remove-event), then
+//!   `..._REMOVE_CANCELLED` or `..._REMOVE_COMPLETE`; hardware-profile
+//!   changes are vetoable the same way ([`hardware_profile_query_change`]).
+//!   `IoUnregisterPlugPlayNotificationEx`
 //!   waits for running callbacks; the legacy `IoUnregisterPlugPlayNotification`
 //!   does not ("not synchronized", wdm/nf-wdm-iounregisterplugplaynotification).
 //! * `IoRegisterFsRegistrationChange` (ntifs/nf-ntifs-ioregisterfsregistrationchange):
@@ -62,12 +69,12 @@ use wdk_sys::{
     },
     CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED,
     DEVICE_INTERFACE_CHANGE_NOTIFICATION, DO_SHUTDOWN_REGISTERED, GUID, HWPROFILE_CHANGE_NOTIFICATION,
-    IO_CONNECT_INTERRUPT_PARAMETERS, IO_NOTIFICATION_EVENT_CATEGORY, IRP_MJ_SHUTDOWN, KIRQL, NTSTATUS,
+    FILE_OBJECT, IO_CONNECT_INTERRUPT_PARAMETERS, IO_NOTIFICATION_EVENT_CATEGORY, IRP_MJ_SHUTDOWN, KIRQL, NTSTATUS,
     PDEVICE_OBJECT, PDRIVER_FS_NOTIFICATION, PDRIVER_NOTIFICATION_CALLBACK_ROUTINE, PDRIVER_OBJECT,
     PDRIVER_REINITIALIZE, PIO_CONNECT_INTERRUPT_PARAMETERS, PIO_DISCONNECT_INTERRUPT_PARAMETERS, PKINTERRUPT,
     PKSERVICE_ROUTINE, PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES, PVOID,
     STATUS_DEVICE_ALREADY_ATTACHED, STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_1,
-    STATUS_INVALID_PARAMETER_10, STATUS_NOT_FOUND, STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
+    STATUS_INVALID_PARAMETER_10, STATUS_NOT_FOUND, STATUS_SUCCESS, TARGET_DEVICE_REMOVAL_NOTIFICATION, ULONG,
 };
 
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
@@ -86,6 +93,12 @@ pub const GUID_HWPROFILE_CHANGE_COMPLETE: GUID = pnp_guid(0xCB3A_4003);
 pub const GUID_DEVICE_INTERFACE_ARRIVAL: GUID = pnp_guid(0xCB3A_4004);
 /// `GUID_DEVICE_INTERFACE_REMOVAL`.
 pub const GUID_DEVICE_INTERFACE_REMOVAL: GUID = pnp_guid(0xCB3A_4005);
+/// `GUID_TARGET_DEVICE_QUERY_REMOVE`.
+pub const GUID_TARGET_DEVICE_QUERY_REMOVE: GUID = pnp_guid(0xCB3A_4006);
+/// `GUID_TARGET_DEVICE_REMOVE_CANCELLED`.
+pub const GUID_TARGET_DEVICE_REMOVE_CANCELLED: GUID = pnp_guid(0xCB3A_4007);
+/// `GUID_TARGET_DEVICE_REMOVE_COMPLETE`.
+pub const GUID_TARGET_DEVICE_REMOVE_COMPLETE: GUID = pnp_guid(0xCB3A_4008);
 
 const fn pnp_guid(data1: u32) -> GUID {
     GUID {
@@ -120,6 +133,8 @@ struct PnpRegistration {
     class: Option<GUID>,
     routine: usize,
     context: usize,
+    /// TargetDeviceChange: the file object registered and its device.
+    target: Option<(usize, usize)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -310,9 +325,25 @@ pub unsafe extern "C" fn IoRegisterPlugPlayNotification(
     } else if event_category == EventCategoryHardwareProfileChange {
         None
     } else if event_category == EventCategoryTargetDeviceChange {
-        return STATUS_NOT_IMPLEMENTED;
+        None
     } else {
         return STATUS_INVALID_PARAMETER;
+    };
+    let target = if event_category == EventCategoryTargetDeviceChange {
+        // EventCategoryData is the file object of the target device
+        // (wdm/nf-wdm-ioregisterplugplaynotification); no reference is taken.
+        let file_object = event_category_data.cast::<FILE_OBJECT>();
+        if file_object.is_null() {
+            return STATUS_INVALID_PARAMETER;
+        }
+        // SAFETY: a file object per the caller.
+        let device = unsafe { (*file_object).DeviceObject };
+        if device.is_null() {
+            return STATUS_INVALID_PARAMETER;
+        }
+        Some((file_object as usize, device as usize))
+    } else {
+        None
     };
     let slot = PNP.add(routine as usize, event_category.cast_unsigned(), 0);
     let registration = with_state(|s| {
@@ -326,6 +357,7 @@ pub unsafe extern "C" fn IoRegisterPlugPlayNotification(
             class,
             routine: routine as usize,
             context: context as usize,
+            target,
         };
         s.pnp.push(registration);
         registration
@@ -449,6 +481,117 @@ pub fn hardware_profile_change(event: GUID) -> usize {
         ran += usize::from(called.is_some());
     }
     ran
+}
+
+/// Calls one registration's routine with `notification`; `None` if it was
+/// unregistered meanwhile.
+fn call_pnp(registration: &PnpRegistration, notification: PVOID) -> Option<NTSTATUS> {
+    // SAFETY: stored as a PDRIVER_NOTIFICATION_CALLBACK_ROUTINE.
+    let routine =
+        unsafe { std::mem::transmute::<usize, PDRIVER_NOTIFICATION_CALLBACK_ROUTINE>(registration.routine) }?;
+    let _irql = IrqlScope::enter(PASSIVE_LEVEL);
+    PNP.invoke(registration.slot, || {
+        // SAFETY: a registered callback with a notification valid for the call.
+        unsafe { routine(notification, registration.context as PVOID) }
+    })
+}
+
+/// A vetoable PnP event: `query` to each registration in order until one
+/// fails it (the veto: C:kernel/guidelines-for-writing-pnp-notification-callback-routines,
+/// "return success for events they do not veto"); then `cancelled` to
+/// every registration that was sent the query (the one that vetoed too,
+/// as a cancel-remove reaches every driver of the stack whose query
+/// failed; SILENT for notifications, the model's choice), or, without a
+/// veto, `complete` to all. Returns the veto status or `STATUS_SUCCESS`.
+fn vetoable(
+    registrations: &[PnpRegistration],
+    [query, cancelled, complete]: [GUID; 3],
+    mut notify: impl FnMut(&PnpRegistration, GUID) -> Option<NTSTATUS>,
+) -> NTSTATUS {
+    let mut queried = Vec::new();
+    let mut veto = STATUS_SUCCESS;
+    for registration in registrations {
+        let Some(status) = notify(registration, query) else {
+            continue;
+        };
+        queried.push(*registration);
+        if status < 0 {
+            veto = status;
+            break;
+        }
+    }
+    let (event, settled) = if veto < 0 {
+        (cancelled, queried)
+    } else {
+        (complete, registrations.to_vec())
+    };
+    for registration in &settled {
+        let _ = notify(registration, event);
+    }
+    veto
+}
+
+/// The target device `device` is about to be removed (surprise-free
+/// removal): `GUID_TARGET_DEVICE_QUERY_REMOVE` to every
+/// `EventCategoryTargetDeviceChange` registration for it, in registration
+/// order, with a `TARGET_DEVICE_REMOVAL_NOTIFICATION` naming the file
+/// object it registered. A callback that fails the query vetoes the
+/// removal (C:kernel/handling-a-guid-target-device-query-remove-event):
+/// `GUID_TARGET_DEVICE_REMOVE_CANCELLED` follows; otherwise
+/// `GUID_TARGET_DEVICE_REMOVE_COMPLETE` (see [`vetoable`]). Returns the
+/// veto status, or `STATUS_SUCCESS` if the device was removed.
+#[must_use = "whether the removal was vetoed"]
+pub fn target_device_query_remove(device: PDEVICE_OBJECT) -> NTSTATUS {
+    let registrations: Vec<PnpRegistration> = with_state(|s| {
+        s.pnp
+            .iter()
+            .filter(|r| r.target.is_some_and(|(_, d)| d == device as usize))
+            .copied()
+            .collect()
+    });
+    let events = [
+        GUID_TARGET_DEVICE_QUERY_REMOVE,
+        GUID_TARGET_DEVICE_REMOVE_CANCELLED,
+        GUID_TARGET_DEVICE_REMOVE_COMPLETE,
+    ];
+    vetoable(&registrations, events, |registration, event| {
+        let mut notification = TARGET_DEVICE_REMOVAL_NOTIFICATION {
+            Version: 1,
+            Size: u16::try_from(std::mem::size_of::<TARGET_DEVICE_REMOVAL_NOTIFICATION>()).unwrap_or(0),
+            Event: event,
+            FileObject: registration.target.map_or(std::ptr::null_mut(), |(f, _)| f as *mut FILE_OBJECT),
+        };
+        call_pnp(registration, (&raw mut notification).cast())
+    })
+}
+
+/// A hardware-profile change as the PnP manager runs it:
+/// `GUID_HWPROFILE_QUERY_CHANGE` to every HardwareProfileChange
+/// registration (a failure vetoes the change), then
+/// `GUID_HWPROFILE_CHANGE_CANCELLED` or `GUID_HWPROFILE_CHANGE_COMPLETE`
+/// (see [`vetoable`]). Returns the veto status or `STATUS_SUCCESS`.
+#[must_use = "whether the change was vetoed"]
+pub fn hardware_profile_query_change() -> NTSTATUS {
+    let registrations: Vec<PnpRegistration> = with_state(|s| {
+        s.pnp
+            .iter()
+            .filter(|r| r.category == EventCategoryHardwareProfileChange)
+            .copied()
+            .collect()
+    });
+    let events = [
+        GUID_HWPROFILE_QUERY_CHANGE,
+        GUID_HWPROFILE_CHANGE_CANCELLED,
+        GUID_HWPROFILE_CHANGE_COMPLETE,
+    ];
+    vetoable(&registrations, events, |registration, event| {
+        let mut notification = HWPROFILE_CHANGE_NOTIFICATION {
+            Version: 1,
+            Size: u16::try_from(std::mem::size_of::<HWPROFILE_CHANGE_NOTIFICATION>()).unwrap_or(0),
+            Event: event,
+        };
+        call_pnp(registration, (&raw mut notification).cast())
+    })
 }
 
 // --- File-system registration ----------------------------------------------------------

@@ -17,7 +17,15 @@
 //!   as documented (kernel/writing-a-bug-check-callback-routine): a size
 //!   query with `OutBuffer == NULL`, then a data request with
 //!   `OutBuffer == InBuffer` unless the routine supplied its own buffer.
-//!   Other reasons are not delivered by the model.
+//!   `KbCallbackAddPages` (same page): called with `Context = NULL` first,
+//!   `Context` preserved between calls, again while the routine sets
+//!   `KB_ADD_PAGES_FLAG_ADDITIONAL_RANGES_EXIST`; a range with both or
+//!   neither of the VIRTUAL/PHYSICAL flags is an NSIM `InvalidParameter`.
+//!   `KbCallbackDumpIo` (same page): every write of the dump, `Header`,
+//!   then `Body`, then each `SecondaryData` block, `Offset` -1 for the
+//!   sequential writes, and a final `KbDumpIoComplete` call with
+//!   `Buffer = NULL`, `BufferLength = 0`. The other reasons
+//!   (MultiPart, RemovePages, TriageDumpData) are not delivered.
 //! * `KeRegisterNmiCallback` (wdm/nf-wdm-keregisternmicallback): `<= APC_LEVEL`,
 //!   rule IrqlKeApcLte2; a handle or NULL. `KeDeregisterNmiCallback`:
 //!   `STATUS_SUCCESS` or `STATUS_INVALID_HANDLE`. NMI callbacks run at
@@ -35,7 +43,9 @@
 //!   called synchronously with StartNotify for every active processor, then
 //!   CompleteNotify for each; if a StartNotify fails no further processor
 //!   is started and FailureNotify goes to the ones already started except
-//!   the failing one. The return value is AMBIG (page vs sample): the model
+//!   the failing one. Writing `*OperationStatus` in any other state than
+//!   StartNotify is an NSIM `InvalidParameter` (the write is ignored). The
+//!   return value is AMBIG (page vs sample): the model
 //!   follows the page, a handle whenever registration succeeded.
 //!   `KeDeregisterProcessorChangeCallback`: PASSIVE_LEVEL; an unknown handle
 //!   is an NSIM violation.
@@ -46,11 +56,15 @@ use std::sync::Mutex;
 
 use wdk_sys::{
     _KBUGCHECK_BUFFER_DUMP_STATE::{BufferEmpty, BufferFinished, BufferInserted, BufferStarted},
-    _KBUGCHECK_CALLBACK_REASON::{KbCallbackInvalid, KbCallbackSecondaryDumpData},
+    _KBUGCHECK_CALLBACK_REASON::{
+        KbCallbackAddPages, KbCallbackDumpIo, KbCallbackInvalid, KbCallbackSecondaryDumpData,
+    },
+    _KBUGCHECK_DUMP_IO_TYPE::{KbDumpIoBody, KbDumpIoComplete, KbDumpIoHeader, KbDumpIoSecondaryData},
     _KE_PROCESSOR_CHANGE_NOTIFY_STATE::{
         KeProcessorAddCompleteNotify, KeProcessorAddFailureNotify, KeProcessorAddStartNotify,
     },
-    BOOLEAN, GUID, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_SECONDARY_DUMP_DATA,
+    BOOLEAN, GUID, KB_ADD_PAGES_FLAG_ADDITIONAL_RANGES_EXIST, KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS,
+    KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS, KBUGCHECK_ADD_PAGES, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_DUMP_IO, KBUGCHECK_SECONDARY_DUMP_DATA,
     KE_PROCESSOR_CHANGE_ADD_EXISTING, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, NTSTATUS, PBOUND_CALLBACK,
     PKBUGCHECK_CALLBACK_RECORD, PKBUGCHECK_CALLBACK_ROUTINE, PKBUGCHECK_REASON_CALLBACK_RECORD,
     PKBUGCHECK_REASON_CALLBACK_ROUTINE, PNMI_CALLBACK, PPROCESSOR_CALLBACK_FUNCTION, PROCESSOR_NUMBER,
@@ -290,7 +304,42 @@ pub struct BugCheckReport {
     pub callback_buffers: Vec<CallbackBuffer>,
     /// The secondary dump data, in call order.
     pub secondary: Vec<SecondaryDump>,
+    /// The ranges `KbCallbackAddPages` routines added, in call order.
+    pub added_pages: Vec<AddedPages>,
+    /// The writes `KbCallbackDumpIo` routines were told about, in call order.
+    pub dump_io: Vec<DumpIoCall>,
 }
+
+/// One range a `KbCallbackAddPages` routine added to the dump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddedPages {
+    /// `Flags` as the routine set them.
+    pub flags: u32,
+    /// `Address` (virtual or physical, per `flags`).
+    pub address: u64,
+    /// `Count` (pages).
+    pub count: u64,
+    /// `Context` as the routine left it (handed back on its next call).
+    pub context: usize,
+}
+
+/// One `KbCallbackDumpIo` call: what the dump writer was writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpIoCall {
+    /// `Type` (`KbDumpIoHeader` .. `KbDumpIoComplete`).
+    pub kind: i32,
+    /// `Offset` (`u64::MAX`, i.e. -1, for sequential writes).
+    pub offset: u64,
+    /// `BufferLength`.
+    pub length: u32,
+    /// Whether `Buffer` was NULL.
+    pub null_buffer: bool,
+}
+
+/// How often an AddPages routine may ask to be called again before the
+/// model stops (a routine that always sets ADDITIONAL_RANGES_EXIST would
+/// loop forever).
+const ADD_PAGES_CALLS: usize = 256;
 
 /// The machine crashes with `code`: every bug check callback runs at
 /// HIGH_LEVEL with its buffer, then every `KbCallbackSecondaryDumpData`
@@ -322,7 +371,6 @@ pub fn bug_check(code: u32) -> Vec<SecondaryDump> {
 ///   keeps only `MaximumAllowed` bytes.
 #[must_use = "what the bug check collected"]
 pub fn bug_check_with(code: u32, options: BugCheckOptions) -> BugCheckReport {
-    let _ = code;
     let _frozen = crate::ke::freeze_other_processors();
     let _irql = IrqlScope::enter(HIGH_LEVEL);
     let mut report = BugCheckReport::default();
@@ -369,19 +417,136 @@ pub fn bug_check_with(code: u32, options: BugCheckOptions) -> BugCheckReport {
         });
     }
     let reason_records = with_state(|s| s.reason_records.clone());
-    for (record, slot) in reason_records {
-        let record = record as PKBUGCHECK_REASON_CALLBACK_RECORD;
-        // SAFETY: a registered record.
-        let registered = unsafe { &*record };
-        let (routine, reason) = (registered.CallbackRoutine, registered.Reason);
-        if routine.is_none() || reason != KbCallbackSecondaryDumpData {
-            continue;
-        }
-        if let Some(dump) = secondary_dump(slot, routine, reason, record, options) {
+    let of_reason = |wanted: KBUGCHECK_CALLBACK_REASON| {
+        reason_records.iter().filter_map(move |&(record, slot)| {
+            let record = record as PKBUGCHECK_REASON_CALLBACK_RECORD;
+            // SAFETY: a registered record (resident, per the registration contract).
+            let registered = unsafe { &*record };
+            (registered.Reason == wanted)
+                .then_some(registered.CallbackRoutine)
+                .flatten()
+                .map(|routine| (record, slot, routine))
+        })
+    };
+    for (record, slot, routine) in of_reason(KbCallbackAddPages) {
+        add_pages(code, slot, routine, record, &mut report.added_pages);
+    }
+    for (record, slot, routine) in of_reason(KbCallbackSecondaryDumpData) {
+        if let Some(dump) = secondary_dump(slot, Some(routine), KbCallbackSecondaryDumpData, record, options) {
             report.secondary.push(dump);
         }
     }
+    let dump_io: Vec<_> = of_reason(KbCallbackDumpIo).collect();
+    if !dump_io.is_empty() {
+        write_dump(&dump_io, &report.secondary, &mut report.dump_io);
+    }
     report
+}
+
+/// The `KbCallbackAddPages` calls of one routine (see the module docs).
+fn add_pages(
+    code: u32,
+    slot: u64,
+    routine: unsafe extern "C" fn(KBUGCHECK_CALLBACK_REASON, PKBUGCHECK_REASON_CALLBACK_RECORD, PVOID, ULONG),
+    record: PKBUGCHECK_REASON_CALLBACK_RECORD,
+    added: &mut Vec<AddedPages>,
+) {
+    let size = u32::try_from(std::mem::size_of::<KBUGCHECK_ADD_PAGES>()).unwrap_or(0);
+    // Context is NULL before the first call and preserved between calls.
+    let mut context: PVOID = std::ptr::null_mut();
+    for _ in 0..ADD_PAGES_CALLS {
+        let mut pages = KBUGCHECK_ADD_PAGES {
+            Context: context,
+            Flags: 0,
+            BugCheckCode: code,
+            Address: 0,
+            Count: 0,
+        };
+        let called = BUGCHECK_REASON.invoke(slot, || {
+            // SAFETY: the registered routine with a valid add-pages structure.
+            unsafe { routine(KbCallbackAddPages, record, (&raw mut pages).cast(), size) };
+        });
+        if called.is_none() {
+            return;
+        }
+        context = pages.Context;
+        let kind = pages.Flags & (KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS | KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS);
+        if kind == KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS || kind == KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS {
+            added.push(AddedPages {
+                flags: pages.Flags,
+                address: pages.Address,
+                count: pages.Count,
+                context: context as usize,
+            });
+        } else if kind != 0 || pages.Count != 0 {
+            verifier::model_rule(
+                ModelRule::InvalidParameter,
+                u64::from(pages.Flags),
+                format!(
+                    "KbCallbackAddPages: Flags {:#x} must have exactly one of KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS and KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS",
+                    pages.Flags
+                ),
+            );
+        }
+        if pages.Flags & KB_ADD_PAGES_FLAG_ADDITIONAL_RANGES_EXIST == 0 {
+            return;
+        }
+    }
+    verifier::model_rule(
+        ModelRule::InvalidParameter,
+        ADD_PAGES_CALLS as u64,
+        format!("KbCallbackAddPages: still asking for more calls (ADDITIONAL_RANGES_EXIST) after {ADD_PAGES_CALLS}"),
+    );
+}
+
+/// The dump writer: tells every `KbCallbackDumpIo` routine about each write
+/// (header, body, each secondary data block, then completion).
+fn write_dump(
+    routines: &[(
+        PKBUGCHECK_REASON_CALLBACK_RECORD,
+        u64,
+        unsafe extern "C" fn(KBUGCHECK_CALLBACK_REASON, PKBUGCHECK_REASON_CALLBACK_RECORD, PVOID, ULONG),
+    )],
+    secondary: &[SecondaryDump],
+    calls: &mut Vec<DumpIoCall>,
+) {
+    const SEQUENTIAL: u64 = u64::MAX;
+    let mut header = vec![0u8; 0x1000];
+    header[..8].copy_from_slice(b"PAGEDU64");
+    let mut body = vec![0u8; 0x1000];
+    let mut blocks: Vec<Vec<u8>> = secondary.iter().map(|d| d.data.clone()).collect();
+    let mut writes: Vec<(i32, u64, PVOID, u32)> = vec![
+        (KbDumpIoHeader, 0, header.as_mut_ptr().cast(), 0x1000),
+        (KbDumpIoBody, SEQUENTIAL, body.as_mut_ptr().cast(), 0x1000),
+    ];
+    for block in &mut blocks {
+        let length = u32::try_from(block.len()).unwrap_or(u32::MAX);
+        writes.push((KbDumpIoSecondaryData, SEQUENTIAL, block.as_mut_ptr().cast(), length));
+    }
+    writes.push((KbDumpIoComplete, SEQUENTIAL, std::ptr::null_mut(), 0));
+    let size = u32::try_from(std::mem::size_of::<KBUGCHECK_DUMP_IO>()).unwrap_or(0);
+    for (kind, offset, buffer, length) in writes {
+        for &(record, slot, routine) in routines {
+            let mut io = KBUGCHECK_DUMP_IO {
+                Offset: offset,
+                Buffer: buffer,
+                BufferLength: length,
+                Type: kind,
+            };
+            let called = BUGCHECK_REASON.invoke(slot, || {
+                // SAFETY: the registered routine with a valid dump-I/O structure.
+                unsafe { routine(KbCallbackDumpIo, record, (&raw mut io).cast(), size) };
+            });
+            if called.is_some() {
+                calls.push(DumpIoCall {
+                    kind,
+                    offset,
+                    length,
+                    null_buffer: buffer.is_null(),
+                });
+            }
+        }
+    }
 }
 
 fn secondary_dump(
@@ -615,6 +780,21 @@ fn call_processor(
             routine(context as PVOID, std::ptr::from_mut(change), &raw mut status);
         };
     });
+    if change.State != KeProcessorAddStartNotify && status != STATUS_SUCCESS {
+        // wdm/nf-wdm-keregisterprocessorchangecallback: the callback may set
+        // *OperationStatus only while handling KeProcessorAddStartNotify.
+        // The write is ignored.
+        verifier::model_rule(
+            ModelRule::InvalidParameter,
+            u64::from(status.cast_unsigned()),
+            format!(
+                "processor change callback wrote *OperationStatus = {:#010X} during state {} (only KeProcessorAddStartNotify may)",
+                status.cast_unsigned(),
+                change.State
+            ),
+        );
+        return STATUS_SUCCESS;
+    }
     status
 }
 

@@ -165,6 +165,16 @@ impl Registry {
         Some(result)
     }
 
+    /// The routine of the first live registration matching `matches` if the
+    /// current thread is inside a call of it.
+    pub(crate) fn inside_own(&self, matches: impl Fn(&Slot) -> bool) -> Option<usize> {
+        let slots = sync::lock(&self.slots);
+        let slot = slots.slots.iter().find(|s| !s.removed && matches(s))?;
+        INSIDE
+            .with(|inside| inside.borrow().contains(&(self.key(), slot.id)))
+            .then_some(slot.routine)
+    }
+
     /// Removes the first live registration matching `matches`. Returns
     /// `false` if there is none. With `wait`, returns only when no call of
     /// it is in flight.

@@ -15,7 +15,10 @@
 //!   shared by all variants: SILENT, chosen); removing an unknown routine is
 //!   SILENT (`STATUS_PROCEDURE_NOT_FOUND` chosen, as the other Ps removals);
 //!   Ex/Ex2 removals wait for running callbacks (documented), the legacy
-//!   removal is not documented to wait and does not; Ex/Ex2 give
+//!   removal is not documented to wait and does not, and removing a routine
+//!   from inside that routine is forbidden for every variant (NSIM
+//!   `RemovalFromOwnCallback`; for the legacy one it is recorded and the
+//!   removal still happens); Ex/Ex2 give
 //!   `STATUS_ACCESS_DENIED` when the image lacks `/INTEGRITYCHECK`
 //!   ([`set_force_integrity`]); Ex2 with a type other than
 //!   `PsCreateProcessNotifySubsystems` gives `STATUS_INVALID_PARAMETER`.
@@ -200,6 +203,23 @@ fn set_process_routine(ddi_name: &str, routine: usize, variant: u32, data: u64, 
         // Ex and Ex2 removals wait for in-flight callbacks (documented); the
         // legacy one is not documented to.
         let wait = variant != variant::LEGACY;
+        if !wait
+            && let Some(routine) =
+                PROCESS.inside_own(|s| s.routine == routine && s.variant == variant)
+        {
+            // ntddk/nf-ntddk-pssetcreateprocessnotifyroutine: "A driver must
+            // remove any callbacks it registers before it unloads ... [and]
+            // must not call this routine [to remove it] from inside the
+            // callback": the legacy removal does not wait, so unlike the
+            // Ex/Ex2 ones it would not deadlock, but it is still forbidden.
+            crate::verifier::model_rule(
+                crate::verifier::ModelRule::RemovalFromOwnCallback,
+                routine as u64,
+                format!(
+                    "{ddi_name}(Remove = TRUE) called from inside the process notify routine it removes (documented: must not)"
+                ),
+            );
+        }
         return if PROCESS.remove(ddi_name, wait, |s| s.routine == routine && s.variant == variant) {
             STATUS_SUCCESS
         } else {

@@ -23,6 +23,9 @@
 //!   stack, in registration order" (above every altitude).
 //! * `CmUnRegisterCallback`: an unknown cookie gives `STATUS_INVALID_PARAMETER`;
 //!   it waits for running callbacks (calling it from the callback deadlocks).
+//!   Before it returns, the callback gets `RegNtCallbackObjectContextCleanup`
+//!   for every key object it set a context on with
+//!   `CmSetCallbackObjectContext` (wdm/ns-wdm-_reg_callback_context_cleanup_information).
 //! * Notification (kernel/handling-notifications): highest altitude first;
 //!   a pre-notification callback that returns an error blocks the operation
 //!   (that status goes to the caller, lower callbacks and the post
@@ -438,6 +441,9 @@ struct CmState {
     /// Key objects whose reference count is 0 right now (inside a close or
     /// context-cleanup notification).
     closing: HashSet<usize>,
+    /// Contexts `CmSetCallbackObjectContext` associated: (cookie, key
+    /// object, context), in the order they were first set.
+    object_contexts: Vec<(i64, usize, usize)>,
 }
 
 static CM: Mutex<Option<CmState>> = Mutex::new(None);
@@ -573,6 +579,11 @@ pub unsafe extern "C" fn CmUnRegisterCallback(cookie: LARGE_INTEGER) -> NTSTATUS
     }
     // SAFETY: every bit pattern of the union is a valid i64.
     let value = unsafe { cookie.QuadPart };
+    let Some(registration) = with_cm(|cm| cm.registrations.iter().find(|r| r.cookie == value).cloned())
+    else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    clean_up_object_contexts(&registration);
     let Some((slot, held)) = with_cm(|cm| {
         let position = cm.registrations.iter().position(|r| r.cookie == value)?;
         let held = cm.names.values().filter(|(_, c)| *c == value).count();
@@ -595,6 +606,113 @@ pub unsafe extern "C" fn CmUnRegisterCallback(cookie: LARGE_INTEGER) -> NTSTATUS
         );
     }
     STATUS_SUCCESS
+}
+
+/// Sends `RegNtCallbackObjectContextCleanup` (40) to `registration`'s
+/// callback for every key object it associated a context with, as
+/// `CmUnRegisterCallback` does before it returns
+/// (wdm/ns-wdm-_reg_callback_context_cleanup_information: "the
+/// configuration manager ... sends this notification ... when the driver
+/// calls CmUnRegisterCallback" for each object context it set), with a
+/// `REG_CALLBACK_CONTEXT_CLEANUP_INFORMATION` whose `Object` has a
+/// reference count of 0 (kernel/invalid-key-object-pointers-in-registry-notifications)
+/// and whose `ObjectContext` is the context. Only that callback is told
+/// (the context is its own). Its return value is ignored (there is no
+/// operation to block).
+fn clean_up_object_contexts(registration: &CmRegistration) {
+    let contexts: Vec<(usize, usize)> = with_cm(|cm| {
+        let (mine, others) = std::mem::take(&mut cm.object_contexts)
+            .into_iter()
+            .partition(|(cookie, ..)| *cookie == registration.cookie);
+        cm.object_contexts = others;
+        mine.into_iter().map(|(_, object, context)| (object, context)).collect()
+    });
+    // SAFETY: the function was registered as a PEX_CALLBACK_FUNCTION.
+    let function = unsafe { std::mem::transmute::<usize, PEX_CALLBACK_FUNCTION>(registration.function) };
+    let Some(function) = function else { return };
+    for (object, context) in contexts {
+        let mut information = wdk_sys::REG_CALLBACK_CONTEXT_CLEANUP_INFORMATION {
+            Object: object as PVOID,
+            ObjectContext: context as PVOID,
+            Reserved: std::ptr::null_mut(),
+        };
+        with_cm(|cm| cm.closing.insert(object));
+        let _ = crate::ps::invoke(&CALLBACKS, registration.slot, registration.function, || {
+            // SAFETY: a registered callback with its context and a cleanup
+            // structure valid for the call.
+            unsafe {
+                function(
+                    registration.context as PVOID,
+                    CONTEXT_CLEANUP_CLASS as usize as PVOID,
+                    (&raw mut information).cast(),
+                )
+            }
+        });
+        with_cm(|cm| cm.closing.remove(&object));
+    }
+}
+
+/// `RegNtCallbackObjectContextCleanup`.
+const CONTEXT_CLEANUP_CLASS: u32 = 40;
+
+/// `CmSetCallbackObjectContext` (wdm/nf-wdm-cmsetcallbackobjectcontext):
+/// `<= APC_LEVEL`; associates `new_context` with key object `object` for
+/// the registration `cookie` and returns the previous one in
+/// `*old_context` (optional; NULL if there was none). An unknown object or
+/// cookie: `STATUS_INVALID_PARAMETER` (the page lists only "an NTSTATUS
+/// error"; the model's choice). The context is handed back with
+/// `RegNtCallbackObjectContextCleanup` when the registration is removed.
+///
+/// # Safety
+/// `cookie` is readable; `old_context` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn CmSetCallbackObjectContext(
+    object: PVOID,
+    cookie: PLARGE_INTEGER,
+    new_context: PVOID,
+    old_context: *mut PVOID,
+) -> NTSTATUS {
+    let entry = ddi::enter(&ddi::CM_SET_CALLBACK_OBJECT_CONTEXT);
+    if let Some(status) = entry.fault {
+        return status;
+    }
+    if cookie.is_null() || key_object_path(object).is_none() {
+        return STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: readable per the caller; every bit pattern is a valid i64.
+    let value = unsafe { (*cookie).QuadPart };
+    let previous = with_cm(|cm| {
+        if !cm.registrations.iter().any(|r| r.cookie == value) {
+            return None;
+        }
+        let address = object as usize;
+        let found = cm
+            .object_contexts
+            .iter_mut()
+            .find(|(c, o, _)| *c == value && *o == address);
+        Some(match found {
+            Some(entry) => std::mem::replace(&mut entry.2, new_context as usize),
+            None => {
+                cm.object_contexts.push((value, address, new_context as usize));
+                0
+            }
+        })
+    });
+    let Some(previous) = previous else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    if !old_context.is_null() {
+        // SAFETY: writable per the caller.
+        unsafe { old_context.write(previous as PVOID) };
+    }
+    STATUS_SUCCESS
+}
+
+/// The object contexts set through `CmSetCallbackObjectContext` and not yet
+/// cleaned up: (cookie, key object, context).
+#[must_use]
+pub fn object_contexts() -> Vec<(i64, usize, usize)> {
+    with_cm(|cm| cm.object_contexts.clone())
 }
 
 fn key_object(path: &str) -> PVOID {

@@ -29,12 +29,15 @@ use crate::context::{self, ContextScope, Phase, SYSTEM_PID};
 use crate::irql::{APC_LEVEL, DISPATCH_LEVEL, IrqlScope, PASSIVE_LEVEL};
 use crate::ps::{self, variant};
 use crate::unicode::OwnedUnicode;
+use crate::verifier::{self, ModelRule};
 use crate::{clock, excallback, objects, registry};
 
 pub use crate::ioreg::{
     device_interface_arrival, device_interface_removal, file_system_registered, file_system_unregistered,
     hardware_profile_change, interrupt, shutdown,
 };
+pub use crate::ioreg::{hardware_profile_query_change, target_device_query_remove};
+pub use crate::kecb::{AddedPages, DumpIoCall};
 pub use crate::kecb::{
     BugCheckOptions, BugCheckReport, CallbackBuffer, SecondaryDump, bound_exception, bug_check,
     bug_check_with, nmi,
@@ -465,6 +468,19 @@ pub fn processor_add(nt_number: u32) -> NTSTATUS {
         (&raw mut context).cast(),
         (&raw mut final_status).cast(),
     );
+    if final_status != status {
+        // wdm/nf-wdm-exregistercallback (\Callback\ProcessorAdd): a callback
+        // may write Argument2 only if State is KeProcessorAddStartNotify.
+        verifier::model_rule(
+            ModelRule::InvalidParameter,
+            u64::from(final_status.cast_unsigned()),
+            format!(
+                "a \\Callback\\ProcessorAdd callback wrote *Argument2 = {:#010X} during state {} (only KeProcessorAddStartNotify may)",
+                final_status.cast_unsigned(),
+                context.State
+            ),
+        );
+    }
     let processor_change = crate::kecb::processor_added(nt_number);
     if status < 0 { status } else { processor_change }
 }
