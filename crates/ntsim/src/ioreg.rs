@@ -596,6 +596,13 @@ pub fn hardware_profile_query_change() -> NTSTATUS {
 
 // --- File-system registration ----------------------------------------------------------
 
+/// The file-system registration change routines registered: (driver
+/// object, routine), in registration order.
+#[must_use]
+pub fn fs_change_registrations() -> Vec<(usize, usize)> {
+    with_state(|s| s.fs.iter().map(|r| (r.driver, r.routine)).collect())
+}
+
 /// Registers a file system (its control device object): every registered
 /// routine is called with `FsActive = TRUE`. Returns how many ran.
 #[must_use = "the number of routines that ran"]

@@ -110,6 +110,13 @@ pub fn altitudes() -> Vec<String> {
     ordered().into_iter().map(|r| r.altitude).collect()
 }
 
+/// The registration handles `ObRegisterCallbacks` returned and not yet
+/// unregistered, in call order (highest altitude first).
+#[must_use]
+pub fn handles() -> Vec<usize> {
+    ordered().into_iter().map(|r| r.handle).collect()
+}
+
 fn ordered() -> Vec<ObRegistration> {
     let mut list = lock(&STATE).registrations.clone();
     let number = |a: &str| a.parse::<f64>().unwrap_or(0.0);

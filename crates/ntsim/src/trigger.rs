@@ -488,7 +488,9 @@ pub fn processor_add(nt_number: u32) -> NTSTATUS {
 /// A registry value is set by process `pid`: `RegNtPreSetValueKey` with a
 /// `REG_SET_VALUE_KEY_INFORMATION`, then (unless a callback blocked or
 /// bypassed it) the value is written and `RegNtPostSetValueKey` follows with
-/// a `REG_POST_OPERATION_INFORMATION`. Returns the status the caller gets.
+/// a `REG_POST_OPERATION_INFORMATION`. Returns the status the caller gets
+/// (a post callback returning `STATUS_CALLBACK_BYPASS` makes it the
+/// `ReturnStatus` it set).
 ///
 /// # Panics
 /// If called above PASSIVE_LEVEL.
@@ -529,7 +531,11 @@ pub fn registry_set_value(pid: u64, key: &str, name: &str, value_type: u32, data
         ObjectContext: std::ptr::null_mut(),
         Reserved: std::ptr::null_mut(),
     };
-    let _ = registry::notify(16, (&raw mut post).cast(), false);
+    if registry::notify(16, (&raw mut post).cast(), false) == registry::STATUS_CALLBACK_BYPASS {
+        // A post callback returned STATUS_CALLBACK_BYPASS: ReturnStatus is
+        // the caller's status (wdm/ns-wdm-_reg_post_operation_information).
+        return post.ReturnStatus;
+    }
     STATUS_SUCCESS
 }
 
