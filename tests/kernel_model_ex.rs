@@ -558,9 +558,18 @@ fn unregister_waits_for_a_notification_in_flight() {
         !returned.load(Ordering::SeqCst),
         "ExUnregisterCallback returned while its callback was still running"
     );
-    assert!(
-        excallback::object(OWN).unwrap().callbacks.len() == 1,
-        "unlinked at once: no new notification reaches it"
+    // As the kernel does (WRK/ReactOS ExUnregisterCallback), the busy
+    // registration stays linked with its "unregister waiting" byte (+0x2C)
+    // set until its call returns, and a new notification skips it: only the
+    // driver's observer runs.
+    assert!(excallback::object(OWN).unwrap().registrations.contains(&handle));
+    // SAFETY: the model's registration block, alive while its call runs;
+    // +0x2C is the "unregister waiting" byte, read only.
+    assert_eq!(unsafe { ((handle + 0x2C) as *const u8).read_volatile() }, 1);
+    assert_eq!(
+        ntsim::trigger::notify_callback_object(OWN, 5, 6, ntsim::irql::PASSIVE_LEVEL),
+        1,
+        "no new notification reaches a registration whose unregistration waits"
     );
     // SAFETY: releases the callback.
     unsafe { KeSetEvent(RELEASE.0.get(), 0, 0) };
