@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use kcallbacks::events::{CLIENT_QUEUE, RING};
 use kcallbacks::io::guid_bytes;
-use kcb_proto::{CallbackObjectPayload, EventRecord, PlugPlayPayload, ProcessorChangePayload, RegistryPayload, SourceId};
+use kcb_proto::{
+    CallbackObjectPayload, EventRecord, PlugPlayPayload, ProcessorChangePayload, RegistryPayload, SourceId,
+};
 use ntsim::irql::{APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
@@ -58,7 +60,12 @@ fn fresh() -> Kernel {
 }
 
 fn load(kernel: &mut Kernel) {
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS, "{:#?}", driver_lines(kernel));
+    assert_eq!(
+        kernel.load_driver(),
+        STATUS_SUCCESS,
+        "{:#?}",
+        driver_lines(kernel)
+    );
 }
 
 /// Reads events until `done` holds for everything read so far (bounded).
@@ -73,7 +80,11 @@ fn collect_until(kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) 
 }
 
 fn of(records: &[EventRecord], source: SourceId) -> Vec<EventRecord> {
-    records.iter().filter(|r| r.source() == Some(source)).copied().collect()
+    records
+        .iter()
+        .filter(|r| r.source() == Some(source))
+        .copied()
+        .collect()
 }
 
 fn wide(units: &[u16]) -> String {
@@ -205,23 +216,41 @@ fn fs_registration_twice_in_a_row_is_already_attached_and_unregistration_stops_c
     // SAFETY: the driver's own registered routine, as a PDRIVER_FS_NOTIFICATION.
     let notification = unsafe { std::mem::transmute::<usize, wdk_sys::PDRIVER_FS_NOTIFICATION>(routine) };
     // SAFETY: the driver's object and routine.
-    let status = unsafe {
-        ntsim::ioreg::IoRegisterFsRegistrationChange(driver as *mut DRIVER_OBJECT, notification)
-    };
+    let status =
+        unsafe { ntsim::ioreg::IoRegisterFsRegistrationChange(driver as *mut DRIVER_OBJECT, notification) };
     assert_eq!(status, STATUS_DEVICE_ALREADY_ATTACHED);
-    assert_eq!(ntsim::ioreg::fs_change_registrations().iter().filter(|(d, _)| *d == driver).count(), 1);
+    assert_eq!(
+        ntsim::ioreg::fs_change_registrations()
+            .iter()
+            .filter(|(d, _)| *d == driver)
+            .count(),
+        1
+    );
     let device: PDEVICE_OBJECT = ntsim::ioreg::interrupt_device("NtsimFsRules", &[]);
-    assert_eq!(trigger::file_system_registered(device), 1, "the driver's routine is called");
+    assert_eq!(
+        trigger::file_system_registered(device),
+        1,
+        "the driver's routine is called"
+    );
     let records = collect_until(&mut kernel, "fs registration", |all| {
         of(all, SourceId::FsRegistration).len() >= 2
     });
-    assert!(of(&records, SourceId::FsRegistration).len() >= 2, "replayed NTFS and the new file system");
+    assert!(
+        of(&records, SourceId::FsRegistration).len() >= 2,
+        "replayed NTFS and the new file system"
+    );
     kernel.unload_driver();
     assert!(
-        ntsim::ioreg::fs_change_registrations().iter().all(|(d, _)| *d != driver),
+        ntsim::ioreg::fs_change_registrations()
+            .iter()
+            .all(|(d, _)| *d != driver),
         "IoUnregisterFsRegistrationChange removed it"
     );
-    assert_eq!(trigger::file_system_unregistered(device), 0, "no routine is called after unregistration");
+    assert_eq!(
+        trigger::file_system_unregistered(device),
+        0,
+        "no routine is called after unregistration"
+    );
     kernel.assert_no_bugchecks();
 }
 
@@ -242,12 +271,20 @@ fn device_interface_removal_reaches_the_driver() {
     });
     let event = of(&records, SourceId::PlugPlay)
         .into_iter()
-        .find_map(|r| r.payload::<PlugPlayPayload>().filter(|p| p.event == removal).copied())
+        .find_map(|r| {
+            r.payload::<PlugPlayPayload>()
+                .filter(|p| p.event == removal)
+                .copied()
+        })
         .unwrap();
     assert_eq!(event.class, guid_bytes(&VOLUME));
     assert_eq!(wide(event.symbolic_link.as_units()), link);
     kernel.unload_driver();
-    assert_eq!(trigger::device_interface_removal(VOLUME, link), 0, "unregistered at unload");
+    assert_eq!(
+        trigger::device_interface_removal(VOLUME, link),
+        0,
+        "unregistered at unload"
+    );
     kernel.assert_no_bugchecks();
 }
 
@@ -316,18 +353,46 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
     );
     // Pre bypass: the caller gets STATUS_SUCCESS, nothing is written, no
     // lower callback (the driver) and no post notification run.
-    let pre = trigger::registry_set_value(0x700, BYPASS_KEY, "pre", ntsim::registry::REG_DWORD, &1u32.to_le_bytes());
+    let pre = trigger::registry_set_value(
+        0x700,
+        BYPASS_KEY,
+        "pre",
+        ntsim::registry::REG_DWORD,
+        &1u32.to_le_bytes(),
+    );
     assert_eq!(pre, STATUS_SUCCESS);
-    assert!(ntsim::registry::values(BYPASS_KEY).is_empty(), "a bypassed set writes nothing");
+    assert!(
+        ntsim::registry::values(BYPASS_KEY).is_empty(),
+        "a bypassed set writes nothing"
+    );
     // Post bypass: the value is written; ReturnStatus becomes the caller's status.
-    let post = trigger::registry_set_value(0x700, BYPASS_KEY, "post", ntsim::registry::REG_DWORD, &2u32.to_le_bytes());
+    let post = trigger::registry_set_value(
+        0x700,
+        BYPASS_KEY,
+        "post",
+        ntsim::registry::REG_DWORD,
+        &2u32.to_le_bytes(),
+    );
     assert_eq!(post, STATUS_ACCESS_DENIED);
     assert_eq!(ntsim::registry::values(BYPASS_KEY).len(), 1);
     // A marker operation the driver sees, so all earlier events have drained.
-    let marker = trigger::registry_set_value(0x700, BYPASS_KEY, "marker", ntsim::registry::REG_DWORD, &3u32.to_le_bytes());
-    assert_eq!(marker, STATUS_ACCESS_DENIED, "the filter bypasses every post set-value");
+    let marker = trigger::registry_set_value(
+        0x700,
+        BYPASS_KEY,
+        "marker",
+        ntsim::registry::REG_DWORD,
+        &3u32.to_le_bytes(),
+    );
+    assert_eq!(
+        marker, STATUS_ACCESS_DENIED,
+        "the filter bypasses every post set-value"
+    );
     let records = collect_until(&mut kernel, "registry marker", |all| {
-        registry_events(all).iter().filter(|(class, _)| *class == 16).count() >= 2
+        registry_events(all)
+            .iter()
+            .filter(|(class, _)| *class == 16)
+            .count()
+            >= 2
     });
     assert_eq!(
         registry_events(&records),
@@ -340,7 +405,10 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
         "nothing of the pre-bypassed set reaches the driver; both notifications of the post-bypassed ones do"
     );
     // SAFETY: the cookie registered above.
-    assert_eq!(unsafe { ntsim::registry::CmUnRegisterCallback(cookie) }, STATUS_SUCCESS);
+    assert_eq!(
+        unsafe { ntsim::registry::CmUnRegisterCallback(cookie) },
+        STATUS_SUCCESS
+    );
     kernel.unload_driver();
     kernel.assert_no_bugchecks();
 }
@@ -370,12 +438,18 @@ fn conflicting_architecture_images_reach_the_driver_through_its_ex_flag() {
         ..trigger::LoadImage::new(name, 0x800)
     }
     .fire();
-    assert_eq!(ran, 1, "only the driver's routine (registered with the flag) runs");
+    assert_eq!(
+        ran, 1,
+        "only the driver's routine (registered with the flag) runs"
+    );
     assert_eq!(PLAIN_EX_CALLS.load(Ordering::SeqCst), 0);
     let event = wait_for_image_event(&mut kernel, name);
     assert_eq!(event.source(), Some(SourceId::LoadImage));
     // SAFETY: the routine registered above.
-    assert_eq!(unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(plain_ex_routine)) }, STATUS_SUCCESS);
+    assert_eq!(
+        unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(plain_ex_routine)) },
+        STATUS_SUCCESS
+    );
     kernel.unload_driver();
     kernel.assert_no_bugchecks();
 }
@@ -402,9 +476,15 @@ fn notifying_a_system_object_is_flagged_and_not_delivered_to_the_driver() {
     let observed: Vec<(u64, u64)> = of(&records, SourceId::CallbackObject)
         .iter()
         .filter(|r| callback_object_name(r).as_deref() == Some("\\Callback\\SetSystemTime"))
-        .filter_map(|r| r.payload::<CallbackObjectPayload>().map(|p| (p.argument1, p.argument2)))
+        .filter_map(|r| {
+            r.payload::<CallbackObjectPayload>()
+                .map(|p| (p.argument1, p.argument2))
+        })
         .collect();
-    assert!(!observed.contains(&(7, 8)), "the forbidden notification was delivered");
+    assert!(
+        !observed.contains(&(7, 8)),
+        "the forbidden notification was delivered"
+    );
     assert_eq!(observed.len(), 1);
     dereference(object.cast());
     kernel.unload_driver();
@@ -423,14 +503,24 @@ fn removal_from_its_own_callback_is_flagged_and_the_driver_runs_on() {
     let mut kernel = fresh();
     load(&mut kernel);
     // SAFETY: a 'static routine.
-    assert_eq!(unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(removes_itself)) }, STATUS_SUCCESS);
+    assert_eq!(
+        unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(removes_itself)) },
+        STATUS_SUCCESS
+    );
     let name = "\\SystemRoot\\System32\\drivers\\ntsimself.sys";
-    assert_eq!(trigger::load_image(name, 0, 0xFFFF_F800_5000_0000, 0x1000, true), 2);
+    assert_eq!(
+        trigger::load_image(name, 0, 0xFFFF_F800_5000_0000, 0x1000, true),
+        2
+    );
     let check = kernel.expect_bugcheck(NSIM, ModelRule::RemovalFromOwnCallback as u64);
     assert_eq!(check.params[1], removes_itself as *const () as u64, "{check}");
     wait_for_image_event(&mut kernel, name);
     let name2 = "\\SystemRoot\\System32\\drivers\\ntsimself2.sys";
-    assert_eq!(trigger::load_image(name2, 0, 0xFFFF_F800_5001_0000, 0x1000, true), 1, "removed");
+    assert_eq!(
+        trigger::load_image(name2, 0, 0xFFFF_F800_5001_0000, 0x1000, true),
+        1,
+        "removed"
+    );
     wait_for_image_event(&mut kernel, name2);
     kernel.unload_driver();
     kernel.assert_no_bugchecks();
@@ -438,7 +528,11 @@ fn removal_from_its_own_callback_is_flagged_and_the_driver_runs_on() {
 
 // --- Processor hot-add failure -------------------------------------------------------------
 
-unsafe extern "C" fn fails_start(_context: PVOID, change: PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, status: PNTSTATUS) {
+unsafe extern "C" fn fails_start(
+    _context: PVOID,
+    change: PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
+    status: PNTSTATUS,
+) {
     // SAFETY: valid for the call.
     let change: &KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT = unsafe { &*change };
     if change.State == 0 {
@@ -454,7 +548,8 @@ fn processor_hot_add_failure_is_notified_to_the_driver() {
     // Registered after the driver: the driver is started first, then this
     // one fails the add (wdm/nf-wdm-keregisterprocessorchangecallback).
     // SAFETY: a 'static routine.
-    let handle = unsafe { ntsim::kecb::KeRegisterProcessorChangeCallback(Some(fails_start), std::ptr::null_mut(), 0) };
+    let handle =
+        unsafe { ntsim::kecb::KeRegisterProcessorChangeCallback(Some(fails_start), std::ptr::null_mut(), 0) };
     assert!(!handle.is_null());
     let number = 9;
     assert_eq!(trigger::processor_add(number), STATUS_INSUFFICIENT_RESOURCES);
@@ -467,7 +562,11 @@ fn processor_hot_add_failure_is_notified_to_the_driver() {
             .collect()
     };
     let records = collect_until(&mut kernel, "processor failure", |all| changes(all).len() >= 2);
-    assert_eq!(changes(&records), [(0, number), (2, number)], "StartNotify, then FailureNotify");
+    assert_eq!(
+        changes(&records),
+        [(0, number), (2, number)],
+        "StartNotify, then FailureNotify"
+    );
     // SAFETY: the handle registered above.
     unsafe { ntsim::kecb::KeDeregisterProcessorChangeCallback(handle) };
     kernel.unload_driver();
@@ -484,7 +583,10 @@ fn a_second_ob_unregister_of_the_drivers_registration_is_flagged() {
     assert_eq!(handles.len(), 1, "the driver's Ob registration");
     kernel.unload_driver();
     kernel.assert_no_bugchecks();
-    assert!(ntsim::obcallbacks::handles().is_empty(), "the driver unregistered it once");
+    assert!(
+        ntsim::obcallbacks::handles().is_empty(),
+        "the driver unregistered it once"
+    );
     // A second ObUnRegisterCallbacks on the same handle (wdm/nf-wdm-obunregistercallbacks:
     // a double free, bug check 0x7E on Windows).
     // SAFETY: the model only looks the stale handle up.
@@ -500,7 +602,10 @@ unsafe extern "C" fn returns_raised(_name: PUNICODE_STRING, _pid: HANDLE, _info:
     let _ = unsafe { ntsim::irql::KfRaiseIrql(APC_LEVEL) };
 }
 
-unsafe extern "C" fn entry_returns_raised(_driver: *mut DRIVER_OBJECT, _path: *const UNICODE_STRING) -> NTSTATUS {
+unsafe extern "C" fn entry_returns_raised(
+    _driver: *mut DRIVER_OBJECT,
+    _path: *const UNICODE_STRING,
+) -> NTSTATUS {
     // SAFETY: as above, for DriverEntry.
     let _ = unsafe { ntsim::irql::KfRaiseIrql(DISPATCH_LEVEL) };
     STATUS_SUCCESS
@@ -512,16 +617,29 @@ fn returning_at_a_raised_irql_is_flagged_and_the_driver_never_does() {
     load(&mut kernel);
     kernel.assert_no_bugchecks();
     // SAFETY: a 'static routine.
-    assert_eq!(unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(returns_raised)) }, STATUS_SUCCESS);
+    assert_eq!(
+        unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(returns_raised)) },
+        STATUS_SUCCESS
+    );
     let name = "\\SystemRoot\\System32\\drivers\\ntsimraised.sys";
-    assert_eq!(trigger::load_image(name, 0, 0xFFFF_F800_6000_0000, 0x1000, true), 2);
+    assert_eq!(
+        trigger::load_image(name, 0, 0xFFFF_F800_6000_0000, 0x1000, true),
+        2
+    );
     let check = kernel.expect_bugcheck(NSIM, ModelRule::CallbackChangedIrql as u64);
     assert_eq!(check.params[1], u64::from(APC_LEVEL), "{check}");
     kernel.assert_no_bugchecks();
     wait_for_image_event(&mut kernel, name);
-    assert_eq!(ntsim::irql::current(), PASSIVE_LEVEL, "the model restored the IRQL");
+    assert_eq!(
+        ntsim::irql::current(),
+        PASSIVE_LEVEL,
+        "the model restored the IRQL"
+    );
     // SAFETY: the routine registered above.
-    assert_eq!(unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(returns_raised)) }, STATUS_SUCCESS);
+    assert_eq!(
+        unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(returns_raised)) },
+        STATUS_SUCCESS
+    );
     // Another driver whose DriverEntry returns at DISPATCH_LEVEL.
     let (status, _) = kernel.load_other_driver("ntsim-raised", entry_returns_raised);
     assert_eq!(status, STATUS_SUCCESS);

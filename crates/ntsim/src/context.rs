@@ -134,10 +134,10 @@ pub fn with_process<R>(pid: u64, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The driver object of the other driver whose code the current thread runs
-/// ([`crate::Kernel::load_other_driver`], [`as_other_image`]), or `None`
-/// for the driver under test, test code and the model itself.
+/// The driver object of the other driver whose code this thread runs.
 ///
+/// Set by [`crate::Kernel::load_other_driver`] and [`as_other_image`];
+/// `None` for the driver under test, test code and the model itself.
 /// Registrations record it as their owner, and the unload checks of the
 /// driver under test skip what another driver registered (issue #12 item
 /// 11): the kernel charges a leftover to the image that registered it. A

@@ -68,13 +68,14 @@ use wdk_sys::{
         EventCategoryTargetDeviceChange,
     },
     CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED,
-    DEVICE_INTERFACE_CHANGE_NOTIFICATION, DO_SHUTDOWN_REGISTERED, GUID, HWPROFILE_CHANGE_NOTIFICATION,
-    FILE_OBJECT, IO_CONNECT_INTERRUPT_PARAMETERS, IO_NOTIFICATION_EVENT_CATEGORY, IRP_MJ_SHUTDOWN, KIRQL, NTSTATUS,
-    PDEVICE_OBJECT, PDRIVER_FS_NOTIFICATION, PDRIVER_NOTIFICATION_CALLBACK_ROUTINE, PDRIVER_OBJECT,
-    PDRIVER_REINITIALIZE, PIO_CONNECT_INTERRUPT_PARAMETERS, PIO_DISCONNECT_INTERRUPT_PARAMETERS, PKINTERRUPT,
-    PKSERVICE_ROUTINE, PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES, PVOID,
-    STATUS_DEVICE_ALREADY_ATTACHED, STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_1,
-    STATUS_INVALID_PARAMETER_10, STATUS_NOT_FOUND, STATUS_SUCCESS, TARGET_DEVICE_REMOVAL_NOTIFICATION, ULONG,
+    DEVICE_INTERFACE_CHANGE_NOTIFICATION, DO_SHUTDOWN_REGISTERED, FILE_OBJECT, GUID,
+    HWPROFILE_CHANGE_NOTIFICATION, IO_CONNECT_INTERRUPT_PARAMETERS, IO_NOTIFICATION_EVENT_CATEGORY,
+    IRP_MJ_SHUTDOWN, KIRQL, NTSTATUS, PDEVICE_OBJECT, PDRIVER_FS_NOTIFICATION,
+    PDRIVER_NOTIFICATION_CALLBACK_ROUTINE, PDRIVER_OBJECT, PDRIVER_REINITIALIZE,
+    PIO_CONNECT_INTERRUPT_PARAMETERS, PIO_DISCONNECT_INTERRUPT_PARAMETERS, PKINTERRUPT, PKSERVICE_ROUTINE,
+    PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES, PVOID, STATUS_DEVICE_ALREADY_ATTACHED,
+    STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_1, STATUS_INVALID_PARAMETER_10, STATUS_NOT_FOUND,
+    STATUS_SUCCESS, TARGET_DEVICE_REMOVAL_NOTIFICATION, ULONG,
 };
 
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
@@ -496,8 +497,9 @@ fn call_pnp(registration: &PnpRegistration, notification: PVOID) -> Option<NTSTA
     })
 }
 
-/// A vetoable PnP event: `query` to each registration in order until one
-/// fails it (the veto: C:kernel/guidelines-for-writing-pnp-notification-callback-routines,
+/// A vetoable PnP event.
+///
+/// `query` goes to each registration in order until one fails it (the veto: C:kernel/guidelines-for-writing-pnp-notification-callback-routines,
 /// "return success for events they do not veto"); then `cancelled` to
 /// every registration that was sent the query (the one that vetoed too,
 /// as a cancel-remove reaches every driver of the stack whose query
@@ -531,8 +533,9 @@ fn vetoable(
     veto
 }
 
-/// The target device `device` is about to be removed (surprise-free
-/// removal): `GUID_TARGET_DEVICE_QUERY_REMOVE` to every
+/// The target device `device` is about to be removed (not a surprise removal).
+///
+/// `GUID_TARGET_DEVICE_QUERY_REMOVE` goes to every
 /// `EventCategoryTargetDeviceChange` registration for it, in registration
 /// order, with a `TARGET_DEVICE_REMOVAL_NOTIFICATION` naming the file
 /// object it registered. A callback that fails the query vetoes the
@@ -559,14 +562,17 @@ pub fn target_device_query_remove(device: PDEVICE_OBJECT) -> NTSTATUS {
             Version: 1,
             Size: u16::try_from(std::mem::size_of::<TARGET_DEVICE_REMOVAL_NOTIFICATION>()).unwrap_or(0),
             Event: event,
-            FileObject: registration.target.map_or(std::ptr::null_mut(), |(f, _)| f as *mut FILE_OBJECT),
+            FileObject: registration
+                .target
+                .map_or(std::ptr::null_mut(), |(f, _)| f as *mut FILE_OBJECT),
         };
         call_pnp(registration, (&raw mut notification).cast())
     })
 }
 
-/// A hardware-profile change as the PnP manager runs it:
-/// `GUID_HWPROFILE_QUERY_CHANGE` to every HardwareProfileChange
+/// A hardware-profile change as the PnP manager runs it.
+///
+/// `GUID_HWPROFILE_QUERY_CHANGE` goes to every HardwareProfileChange
 /// registration (a failure vetoes the change), then
 /// `GUID_HWPROFILE_CHANGE_CANCELLED` or `GUID_HWPROFILE_CHANGE_COMPLETE`
 /// (see [`vetoable`]). Returns the veto status or `STATUS_SUCCESS`.

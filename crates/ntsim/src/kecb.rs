@@ -64,11 +64,12 @@ use wdk_sys::{
         KeProcessorAddCompleteNotify, KeProcessorAddFailureNotify, KeProcessorAddStartNotify,
     },
     BOOLEAN, GUID, KB_ADD_PAGES_FLAG_ADDITIONAL_RANGES_EXIST, KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS,
-    KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS, KBUGCHECK_ADD_PAGES, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_DUMP_IO, KBUGCHECK_SECONDARY_DUMP_DATA,
-    KE_PROCESSOR_CHANGE_ADD_EXISTING, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, NTSTATUS, PBOUND_CALLBACK,
-    PKBUGCHECK_CALLBACK_RECORD, PKBUGCHECK_CALLBACK_ROUTINE, PKBUGCHECK_REASON_CALLBACK_RECORD,
-    PKBUGCHECK_REASON_CALLBACK_ROUTINE, PNMI_CALLBACK, PPROCESSOR_CALLBACK_FUNCTION, PROCESSOR_NUMBER,
-    PUCHAR, PVOID, STATUS_INVALID_HANDLE, STATUS_SUCCESS, ULONG,
+    KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS, KBUGCHECK_ADD_PAGES, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_DUMP_IO,
+    KBUGCHECK_SECONDARY_DUMP_DATA, KE_PROCESSOR_CHANGE_ADD_EXISTING, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
+    NTSTATUS, PBOUND_CALLBACK, PKBUGCHECK_CALLBACK_RECORD, PKBUGCHECK_CALLBACK_ROUTINE,
+    PKBUGCHECK_REASON_CALLBACK_RECORD, PKBUGCHECK_REASON_CALLBACK_ROUTINE, PNMI_CALLBACK,
+    PPROCESSOR_CALLBACK_FUNCTION, PROCESSOR_NUMBER, PUCHAR, PVOID, STATUS_INVALID_HANDLE, STATUS_SUCCESS,
+    ULONG,
 };
 
 use crate::context::{ContextScope, PROCESSOR_COUNT};
@@ -432,7 +433,8 @@ pub fn bug_check_with(code: u32, options: BugCheckOptions) -> BugCheckReport {
         add_pages(code, slot, routine, record, &mut report.added_pages);
     }
     for (record, slot, routine) in of_reason(KbCallbackSecondaryDumpData) {
-        if let Some(dump) = secondary_dump(slot, Some(routine), KbCallbackSecondaryDumpData, record, options) {
+        if let Some(dump) = secondary_dump(slot, Some(routine), KbCallbackSecondaryDumpData, record, options)
+        {
             report.secondary.push(dump);
         }
     }
@@ -495,7 +497,9 @@ fn add_pages(
     verifier::model_rule(
         ModelRule::InvalidParameter,
         ADD_PAGES_CALLS as u64,
-        format!("KbCallbackAddPages: still asking for more calls (ADDITIONAL_RANGES_EXIST) after {ADD_PAGES_CALLS}"),
+        format!(
+            "KbCallbackAddPages: still asking for more calls (ADDITIONAL_RANGES_EXIST) after {ADD_PAGES_CALLS}"
+        ),
     );
 }
 
@@ -521,7 +525,12 @@ fn write_dump(
     ];
     for block in &mut blocks {
         let length = u32::try_from(block.len()).unwrap_or(u32::MAX);
-        writes.push((KbDumpIoSecondaryData, SEQUENTIAL, block.as_mut_ptr().cast(), length));
+        writes.push((
+            KbDumpIoSecondaryData,
+            SEQUENTIAL,
+            block.as_mut_ptr().cast(),
+            length,
+        ));
     }
     writes.push((KbDumpIoComplete, SEQUENTIAL, std::ptr::null_mut(), 0));
     let size = u32::try_from(std::mem::size_of::<KBUGCHECK_DUMP_IO>()).unwrap_or(0);

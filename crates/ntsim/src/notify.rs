@@ -114,10 +114,14 @@ impl Registry {
     /// routines with calls in flight (registrations another driver made
     /// are that driver's, [`Slot::owner`]).
     pub(crate) fn leftovers(&self) -> (Vec<Slot>, Vec<usize>) {
-        let slots = sync::lock(&self.slots);
-        let own = slots.slots.iter().filter(|s| s.owner.is_none());
-        let live = own.clone().filter(|s| !s.removed).cloned().collect();
-        let running = own.filter(|s| s.active > 0).map(|s| s.routine).collect();
+        let own: Vec<Slot> = sync::lock(&self.slots)
+            .slots
+            .iter()
+            .filter(|s| s.owner.is_none())
+            .cloned()
+            .collect();
+        let running = own.iter().filter(|s| s.active > 0).map(|s| s.routine).collect();
+        let live = own.into_iter().filter(|s| !s.removed).collect();
         (live, running)
     }
 
@@ -168,11 +172,14 @@ impl Registry {
     /// The routine of the first live registration matching `matches` if the
     /// current thread is inside a call of it.
     pub(crate) fn inside_own(&self, matches: impl Fn(&Slot) -> bool) -> Option<usize> {
-        let slots = sync::lock(&self.slots);
-        let slot = slots.slots.iter().find(|s| !s.removed && matches(s))?;
+        let (id, routine) = sync::lock(&self.slots)
+            .slots
+            .iter()
+            .find(|s| !s.removed && matches(s))
+            .map(|s| (s.id, s.routine))?;
         INSIDE
-            .with(|inside| inside.borrow().contains(&(self.key(), slot.id)))
-            .then_some(slot.routine)
+            .with(|inside| inside.borrow().contains(&(self.key(), id)))
+            .then_some(routine)
     }
 
     /// Removes the first live registration matching `matches`. Returns

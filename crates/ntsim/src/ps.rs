@@ -203,10 +203,7 @@ fn set_process_routine(ddi_name: &str, routine: usize, variant: u32, data: u64, 
         // Ex and Ex2 removals wait for in-flight callbacks (documented); the
         // legacy one is not documented to.
         let wait = variant != variant::LEGACY;
-        if !wait
-            && let Some(routine) =
-                PROCESS.inside_own(|s| s.routine == routine && s.variant == variant)
-        {
+        if !wait && let Some(routine) = PROCESS.inside_own(|s| s.routine == routine && s.variant == variant) {
             // ntddk/nf-ntddk-pssetcreateprocessnotifyroutine: "A driver must
             // remove any callbacks it registers before it unloads ... [and]
             // must not call this routine [to remove it] from inside the

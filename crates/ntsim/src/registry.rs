@@ -625,7 +625,9 @@ fn clean_up_object_contexts(registration: &CmRegistration) {
             .into_iter()
             .partition(|(cookie, ..)| *cookie == registration.cookie);
         cm.object_contexts = others;
-        mine.into_iter().map(|(_, object, context)| (object, context)).collect()
+        mine.into_iter()
+            .map(|(_, object, context)| (object, context))
+            .collect()
     });
     // SAFETY: the function was registered as a PEX_CALLBACK_FUNCTION.
     let function = unsafe { std::mem::transmute::<usize, PEX_CALLBACK_FUNCTION>(registration.function) };
@@ -655,9 +657,10 @@ fn clean_up_object_contexts(registration: &CmRegistration) {
 /// `RegNtCallbackObjectContextCleanup`.
 const CONTEXT_CLEANUP_CLASS: u32 = 40;
 
-/// `CmSetCallbackObjectContext` (wdm/nf-wdm-cmsetcallbackobjectcontext):
-/// `<= APC_LEVEL`; associates `new_context` with key object `object` for
-/// the registration `cookie` and returns the previous one in
+/// `CmSetCallbackObjectContext` (wdm/nf-wdm-cmsetcallbackobjectcontext): `<= APC_LEVEL`.
+///
+/// Associates `new_context` with key object `object` for the registration
+/// `cookie` and returns the previous one in
 /// `*old_context` (optional; NULL if there was none). An unknown object or
 /// cookie: `STATUS_INVALID_PARAMETER` (the page lists only "an NTSTATUS
 /// error"; the model's choice). The context is handed back with
@@ -679,8 +682,10 @@ pub unsafe extern "C" fn CmSetCallbackObjectContext(
     if cookie.is_null() || key_object_path(object).is_none() {
         return STATUS_INVALID_PARAMETER;
     }
-    // SAFETY: readable per the caller; every bit pattern is a valid i64.
-    let value = unsafe { (*cookie).QuadPart };
+    // SAFETY: readable per the caller.
+    let cookie = unsafe { cookie.read_unaligned() };
+    // SAFETY: every bit pattern of the union is a valid i64.
+    let value = unsafe { cookie.QuadPart };
     let previous = with_cm(|cm| {
         if !cm.registrations.iter().any(|r| r.cookie == value) {
             return None;
@@ -690,13 +695,11 @@ pub unsafe extern "C" fn CmSetCallbackObjectContext(
             .object_contexts
             .iter_mut()
             .find(|(c, o, _)| *c == value && *o == address);
-        Some(match found {
-            Some(entry) => std::mem::replace(&mut entry.2, new_context as usize),
-            None => {
-                cm.object_contexts.push((value, address, new_context as usize));
-                0
-            }
-        })
+        if let Some(entry) = found {
+            return Some(std::mem::replace(&mut entry.2, new_context as usize));
+        }
+        cm.object_contexts.push((value, address, new_context as usize));
+        Some(0)
     });
     let Some(previous) = previous else {
         return STATUS_INVALID_PARAMETER;

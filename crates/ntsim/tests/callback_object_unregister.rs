@@ -60,7 +60,10 @@ fn create_object() -> PCALLBACK_OBJECT {
     object
 }
 
-fn register(object: PCALLBACK_OBJECT, routine: unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void)) -> usize {
+fn register(
+    object: PCALLBACK_OBJECT,
+    routine: unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void),
+) -> usize {
     // SAFETY: a live callback object and a 'static routine.
     let handle = unsafe { ExRegisterCallback(object, Some(routine), std::ptr::null_mut()) };
     assert!(!handle.is_null());
@@ -135,8 +138,14 @@ fn a_registration_whose_unregistration_waits_is_skipped() {
         // +0x2C is the "unregister waiting" byte, read only.
         unsafe { ((second_handle + 0x2C) as *const u8).read_volatile() == 1 }
     });
-    assert!(waiting, "ExUnregisterCallback did not mark the registration as waiting");
-    assert!(!unregistering.is_finished(), "ExUnregisterCallback returned while its callback runs");
+    assert!(
+        waiting,
+        "ExUnregisterCallback did not mark the registration as waiting"
+    );
+    assert!(
+        !unregistering.is_finished(),
+        "ExUnregisterCallback returned while its callback runs"
+    );
     let before = FIRST_CALLS.load(Ordering::SeqCst);
     let ran = trigger::notify_callback_object(OBJECT, 3, 4, PASSIVE_LEVEL);
     assert_eq!(ran, 1, "only the first callback may run");

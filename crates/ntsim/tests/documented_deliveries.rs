@@ -22,21 +22,22 @@ use ntsim::verifier::{ModelRule, codes};
 use ntsim::{Kernel, trigger};
 use wdk_sys::ntddk::{
     CmRegisterCallbackEx, CmSetCallbackObjectContext, CmUnRegisterCallback, ExCreateCallback,
-    ExRegisterCallback, ExUnregisterCallback, IoRegisterPlugPlayNotification, IoUnregisterPlugPlayNotificationEx,
-    KeDeregisterBugCheckReasonCallback, KeDeregisterProcessorChangeCallback, KeRegisterBugCheckReasonCallback,
-    KeRegisterProcessorChangeCallback, ObfDereferenceObject, PsSetCreateProcessNotifyRoutine,
+    ExRegisterCallback, ExUnregisterCallback, IoRegisterPlugPlayNotification,
+    IoUnregisterPlugPlayNotificationEx, KeDeregisterBugCheckReasonCallback,
+    KeDeregisterProcessorChangeCallback, KeRegisterBugCheckReasonCallback, KeRegisterProcessorChangeCallback,
+    ObfDereferenceObject, PsSetCreateProcessNotifyRoutine,
 };
 use wdk_sys::{
     _IO_NOTIFICATION_EVENT_CATEGORY::{EventCategoryHardwareProfileChange, EventCategoryTargetDeviceChange},
     _KBUGCHECK_CALLBACK_REASON::{KbCallbackAddPages, KbCallbackDumpIo},
     _KBUGCHECK_DUMP_IO_TYPE::{KbDumpIoBody, KbDumpIoComplete, KbDumpIoHeader},
-    BOOLEAN, FILE_OBJECT, GUID, HANDLE, HWPROFILE_CHANGE_NOTIFICATION, KB_ADD_PAGES_FLAG_ADDITIONAL_RANGES_EXIST,
-    KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS, KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS, KBUGCHECK_ADD_PAGES,
-    KBUGCHECK_CALLBACK_REASON, KBUGCHECK_DUMP_IO, KBUGCHECK_REASON_CALLBACK_RECORD,
-    KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, LARGE_INTEGER, NTSTATUS, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT,
-    PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, PNTSTATUS, PVOID, REG_CALLBACK_CONTEXT_CLEANUP_INFORMATION,
-    REG_SET_VALUE_KEY_INFORMATION, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
-    TARGET_DEVICE_REMOVAL_NOTIFICATION, ULONG,
+    BOOLEAN, FILE_OBJECT, GUID, HANDLE, HWPROFILE_CHANGE_NOTIFICATION,
+    KB_ADD_PAGES_FLAG_ADDITIONAL_RANGES_EXIST, KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS,
+    KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS, KBUGCHECK_ADD_PAGES, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_DUMP_IO,
+    KBUGCHECK_REASON_CALLBACK_RECORD, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, LARGE_INTEGER, NTSTATUS,
+    OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, PNTSTATUS, PVOID,
+    REG_CALLBACK_CONTEXT_CLEANUP_INFORMATION, REG_SET_VALUE_KEY_INFORMATION, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_SUCCESS, STATUS_UNSUCCESSFUL, TARGET_DEVICE_REMOVAL_NOTIFICATION, ULONG,
 };
 
 const NSIM: u32 = codes::NTSIM_RULE;
@@ -79,7 +80,11 @@ fn legacy_process_routine_removed_from_its_own_callback_is_flagged() {
     let status = unsafe { PsSetCreateProcessNotifyRoutine(Some(removes_itself), 0) };
     assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(trigger::process_exit(0x500, 4), 1);
-    assert_eq!(take_log(), ["removed 0x0"], "the legacy removal does not wait: it succeeds");
+    assert_eq!(
+        take_log(),
+        ["removed 0x0"],
+        "the legacy removal does not wait: it succeeds"
+    );
     let check = kernel.expect_bugcheck(NSIM, ModelRule::RemovalFromOwnCallback as u64);
     assert_eq!(check.params[1], removes_itself as *const () as u64);
     assert!(check.text.contains("PsSetCreateProcessNotifyRoutine"), "{check}");
@@ -105,7 +110,12 @@ unsafe extern "C" fn registry_callback(_context: PVOID, class: PVOID, informatio
         let mut old: PVOID = 1 as PVOID;
         // SAFETY: a key object of this notification and our own cookie.
         let status = unsafe {
-            CmSetCallbackObjectContext(info.Object, &raw mut cookie, OBJECT_CONTEXT as PVOID, &raw mut old)
+            CmSetCallbackObjectContext(
+                info.Object,
+                &raw mut cookie,
+                OBJECT_CONTEXT as PVOID,
+                &raw mut old,
+            )
         };
         log(format!("set {status:#x} old={}", old as usize));
     } else if class == 40 {
@@ -141,7 +151,8 @@ fn unregistering_delivers_context_cleanup_for_each_object_context() {
     ntsim::registry::create_key(key_a);
     ntsim::registry::create_key(key_b);
     for key in [key_a, key_b, key_a] {
-        let status = trigger::registry_set_value(0x600, key, "v", ntsim::registry::REG_DWORD, &1u32.to_le_bytes());
+        let status =
+            trigger::registry_set_value(0x600, key, "v", ntsim::registry::REG_DWORD, &1u32.to_le_bytes());
         assert_eq!(status, STATUS_SUCCESS);
     }
     assert_eq!(
@@ -159,7 +170,10 @@ fn unregistering_delivers_context_cleanup_for_each_object_context() {
     assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(
         take_log(),
-        [format!("cleanup context={OBJECT_CONTEXT:#x}"), format!("cleanup context={OBJECT_CONTEXT:#x}")],
+        [
+            format!("cleanup context={OBJECT_CONTEXT:#x}"),
+            format!("cleanup context={OBJECT_CONTEXT:#x}")
+        ],
         "one RegNtCallbackObjectContextCleanup per key object with a context"
     );
     assert!(ntsim::registry::object_contexts().is_empty());
@@ -232,12 +246,18 @@ unsafe extern "C" fn on_dump_io(
 
 fn register_reason(
     cell: &ReasonCell,
-    routine: unsafe extern "C" fn(KBUGCHECK_CALLBACK_REASON, *mut KBUGCHECK_REASON_CALLBACK_RECORD, PVOID, ULONG),
+    routine: unsafe extern "C" fn(
+        KBUGCHECK_CALLBACK_REASON,
+        *mut KBUGCHECK_REASON_CALLBACK_RECORD,
+        PVOID,
+        ULONG,
+    ),
     reason: KBUGCHECK_CALLBACK_REASON,
 ) {
     // SAFETY: a resident record and a 'static routine.
-    let registered =
-        unsafe { KeRegisterBugCheckReasonCallback(cell.0.get(), Some(routine), reason, std::ptr::null_mut()) };
+    let registered = unsafe {
+        KeRegisterBugCheckReasonCallback(cell.0.get(), Some(routine), reason, std::ptr::null_mut())
+    };
     assert_eq!(registered, 1);
 }
 
@@ -259,14 +279,24 @@ fn add_pages_and_dump_io_reasons_are_delivered() {
             .iter()
             .map(|p| (p.flags & 3, p.address, p.count))
             .collect::<Vec<_>>(),
-        [(KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS, 0x1000, 1), (KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS, 0x2000, 1)],
+        [
+            (KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS, 0x1000, 1),
+            (KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS, 0x2000, 1)
+        ],
         "called again while ADDITIONAL_RANGES_EXIST is set"
     );
     let kinds: Vec<i32> = report.dump_io.iter().map(|c| c.kind).collect();
     assert_eq!(kinds, [KbDumpIoHeader, KbDumpIoBody, KbDumpIoComplete]);
     let last = report.dump_io.last().unwrap();
-    assert!(last.null_buffer && last.length == 0, "the final call: Buffer NULL, Length 0");
-    assert_eq!(report.dump_io[1].offset, u64::MAX, "sequential writes have Offset -1");
+    assert!(
+        last.null_buffer && last.length == 0,
+        "the final call: Buffer NULL, Length 0"
+    );
+    assert_eq!(
+        report.dump_io[1].offset,
+        u64::MAX,
+        "sequential writes have Offset -1"
+    );
     assert_eq!(
         take_log(),
         [
@@ -297,7 +327,11 @@ fn add_pages_with_both_address_kinds_is_flagged() {
 
 // --- Processor change status outside StartNotify -------------------------------------
 
-unsafe extern "C" fn fails_on_complete(_context: PVOID, change: PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, status: PNTSTATUS) {
+unsafe extern "C" fn fails_on_complete(
+    _context: PVOID,
+    change: PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
+    status: PNTSTATUS,
+) {
     // SAFETY: valid for the call.
     let change = unsafe { &*change };
     if change.State != 0 {
@@ -310,9 +344,14 @@ unsafe extern "C" fn fails_on_complete(_context: PVOID, change: PKE_PROCESSOR_CH
 fn processor_change_status_written_after_start_notify_is_flagged() {
     let kernel = Kernel::boot();
     // SAFETY: a 'static routine.
-    let handle = unsafe { KeRegisterProcessorChangeCallback(Some(fails_on_complete), std::ptr::null_mut(), 0) };
+    let handle =
+        unsafe { KeRegisterProcessorChangeCallback(Some(fails_on_complete), std::ptr::null_mut(), 0) };
     assert!(!handle.is_null());
-    assert_eq!(trigger::processor_add(5), STATUS_SUCCESS, "the late write is ignored");
+    assert_eq!(
+        trigger::processor_add(5),
+        STATUS_SUCCESS,
+        "the late write is ignored"
+    );
     let check = kernel.expect_bugcheck(NSIM, ModelRule::InvalidParameter as u64);
     assert!(check.text.contains("KeProcessorAddStartNotify"), "{check}");
     // SAFETY: the handle just registered.
@@ -320,7 +359,11 @@ fn processor_change_status_written_after_start_notify_is_flagged() {
     kernel.assert_no_bugchecks();
 }
 
-unsafe extern "C" fn processor_add_object_callback(_context: *mut c_void, argument1: *mut c_void, argument2: *mut c_void) {
+unsafe extern "C" fn processor_add_object_callback(
+    _context: *mut c_void,
+    argument1: *mut c_void,
+    argument2: *mut c_void,
+) {
     // SAFETY: Argument1 is the read-only KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT.
     let change = unsafe { &*argument1.cast::<KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT>() };
     if change.State != 0 {
@@ -339,7 +382,10 @@ fn processor_add_object_status_written_after_start_notify_is_flagged() {
     };
     let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
     // SAFETY: valid out pointer and attributes.
-    assert_eq!(unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 0, 0) }, STATUS_SUCCESS);
+    assert_eq!(
+        unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 0, 0) },
+        STATUS_SUCCESS
+    );
     // SAFETY: a live object and a 'static routine.
     let registration =
         unsafe { ExRegisterCallback(object, Some(processor_add_object_callback), std::ptr::null_mut()) };
@@ -361,7 +407,11 @@ static VETO: Mutex<bool> = Mutex::new(false);
 unsafe extern "C" fn target_accepts(notification: PVOID, _context: PVOID) -> NTSTATUS {
     // SAFETY: a TARGET_DEVICE_REMOVAL_NOTIFICATION for this category.
     let n = unsafe { &*notification.cast::<TARGET_DEVICE_REMOVAL_NOTIFICATION>() };
-    log(format!("accepts {} fo={:#x}", guid_name(&n.Event), n.FileObject as usize));
+    log(format!(
+        "accepts {} fo={:#x}",
+        guid_name(&n.Event),
+        n.FileObject as usize
+    ));
     STATUS_SUCCESS
 }
 
@@ -388,7 +438,11 @@ unsafe extern "C" fn profile_vetoes(notification: PVOID, _context: PVOID) -> NTS
     }
 }
 
-fn register_pnp(category: i32, data: PVOID, routine: unsafe extern "C" fn(PVOID, PVOID) -> NTSTATUS) -> PVOID {
+fn register_pnp(
+    category: i32,
+    data: PVOID,
+    routine: unsafe extern "C" fn(PVOID, PVOID) -> NTSTATUS,
+) -> PVOID {
     let mut entry: PVOID = std::ptr::null_mut();
     // SAFETY: a 'static routine; data as the category requires; a writable entry.
     let status = unsafe {
@@ -442,7 +496,10 @@ fn target_device_query_remove_can_be_vetoed() {
     );
     for entry in [first, second] {
         // SAFETY: entries from IoRegisterPlugPlayNotification.
-        assert_eq!(unsafe { IoUnregisterPlugPlayNotificationEx(entry) }, STATUS_SUCCESS);
+        assert_eq!(
+            unsafe { IoUnregisterPlugPlayNotificationEx(entry) },
+            STATUS_SUCCESS
+        );
     }
     assert_eq!(GUID_TARGET_DEVICE_REMOVE_CANCELLED.Data1, 0xCB3A_4007);
     assert_eq!(GUID_TARGET_DEVICE_REMOVE_COMPLETE.Data1, 0xCB3A_4008);
@@ -453,16 +510,29 @@ fn target_device_query_remove_can_be_vetoed() {
 fn hardware_profile_query_change_can_be_vetoed() {
     let kernel = Kernel::boot();
     take_log();
-    let entry = register_pnp(EventCategoryHardwareProfileChange, std::ptr::null_mut(), profile_vetoes);
+    let entry = register_pnp(
+        EventCategoryHardwareProfileChange,
+        std::ptr::null_mut(),
+        profile_vetoes,
+    );
     *VETO.lock().unwrap() = true;
     assert_eq!(trigger::hardware_profile_query_change(), STATUS_UNSUCCESSFUL);
-    assert_eq!(take_log(), ["profile hwprofile-query", "profile hwprofile-cancelled"]);
+    assert_eq!(
+        take_log(),
+        ["profile hwprofile-query", "profile hwprofile-cancelled"]
+    );
     *VETO.lock().unwrap() = false;
     assert_eq!(trigger::hardware_profile_query_change(), STATUS_SUCCESS);
-    assert_eq!(take_log(), ["profile hwprofile-query", "profile hwprofile-complete"]);
+    assert_eq!(
+        take_log(),
+        ["profile hwprofile-query", "profile hwprofile-complete"]
+    );
     assert_eq!(GUID_HWPROFILE_CHANGE_CANCELLED.Data1, 0xCB3A_4002);
     assert_eq!(GUID_HWPROFILE_CHANGE_COMPLETE.Data1, 0xCB3A_4003);
     // SAFETY: the entry from IoRegisterPlugPlayNotification.
-    assert_eq!(unsafe { IoUnregisterPlugPlayNotificationEx(entry) }, STATUS_SUCCESS);
+    assert_eq!(
+        unsafe { IoUnregisterPlugPlayNotificationEx(entry) },
+        STATUS_SUCCESS
+    );
     kernel.assert_no_bugchecks();
 }

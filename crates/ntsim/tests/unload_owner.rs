@@ -78,7 +78,8 @@ unsafe extern "C" fn other_entry(_driver: *mut DRIVER_OBJECT, _path: *const UNIC
     let status = unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) };
     assert_eq!(status, STATUS_SUCCESS);
     // SAFETY: the object just created; a 'static routine.
-    let registration = unsafe { ExRegisterCallback(object, Some(other_object_callback), std::ptr::null_mut()) };
+    let registration =
+        unsafe { ExRegisterCallback(object, Some(other_object_callback), std::ptr::null_mut()) };
     assert!(!registration.is_null());
     OTHER_OBJECT.store(object.cast(), Ordering::SeqCst);
     STATUS_SUCCESS
