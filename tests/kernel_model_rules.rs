@@ -666,3 +666,142 @@ fn a_second_dereference_of_the_drivers_object_is_flagged() {
     assert_eq!(check.params[1], object.address as u64);
     kernel.assert_no_bugchecks();
 }
+
+// --- Item 12 deliveries as the driver sees them -----------------------------------------------
+
+static PROFILE_VETO_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Another driver's hardware-profile callback that vetoes every query.
+unsafe extern "C" fn vetoes_profile_query(notification: PVOID, _context: PVOID) -> NTSTATUS {
+    PROFILE_VETO_CALLS.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: a HWPROFILE_CHANGE_NOTIFICATION for this category.
+    let event = unsafe { (*notification.cast::<wdk_sys::HWPROFILE_CHANGE_NOTIFICATION>()).Event };
+    if event.Data1 == ntsim::ioreg::GUID_HWPROFILE_QUERY_CHANGE.Data1 {
+        STATUS_ACCESS_DENIED
+    } else {
+        STATUS_SUCCESS
+    }
+}
+
+fn profile_events(records: &[EventRecord]) -> Vec<u32> {
+    of(records, SourceId::PlugPlay)
+        .iter()
+        .filter_map(|r| r.payload::<PlugPlayPayload>())
+        .filter(|p| {
+            p.category
+                == wdk_sys::_IO_NOTIFICATION_EVENT_CATEGORY::EventCategoryHardwareProfileChange
+                    .cast_unsigned()
+        })
+        .map(|p| u32::from_le_bytes([p.event[0], p.event[1], p.event[2], p.event[3]]))
+        .collect()
+}
+
+/// The driver never vetoes a hardware-profile query (it returns success,
+/// C:kernel/guidelines-for-writing-pnp-notification-callback-routines) and
+/// records the cancel another driver's veto causes.
+#[test]
+fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
+    let mut kernel = fresh();
+    load(&mut kernel);
+    assert_eq!(
+        trigger::hardware_profile_query_change(),
+        STATUS_SUCCESS,
+        "the driver alone: no veto"
+    );
+    let records = collect_until(&mut kernel, "profile complete", |all| {
+        profile_events(all).len() >= 2
+    });
+    assert_eq!(
+        profile_events(&records),
+        [0xCB3A_4001, 0xCB3A_4003],
+        "query, then complete"
+    );
+    PROFILE_VETO_CALLS.store(0, Ordering::SeqCst);
+    let mut entry: PVOID = std::ptr::null_mut();
+    // SAFETY: a 'static routine and a writable entry.
+    let status = unsafe {
+        ntsim::ioreg::IoRegisterPlugPlayNotification(
+            wdk_sys::_IO_NOTIFICATION_EVENT_CATEGORY::EventCategoryHardwareProfileChange,
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            Some(vetoes_profile_query),
+            std::ptr::null_mut(),
+            &raw mut entry,
+        )
+    };
+    assert_eq!(status, STATUS_SUCCESS);
+    assert_eq!(
+        trigger::hardware_profile_query_change(),
+        STATUS_ACCESS_DENIED,
+        "the other driver vetoes"
+    );
+    let records = collect_until(&mut kernel, "profile cancelled", |all| {
+        profile_events(all).len() >= 2
+    });
+    assert_eq!(
+        profile_events(&records),
+        [0xCB3A_4001, 0xCB3A_4002],
+        "query, then cancelled"
+    );
+    assert_eq!(PROFILE_VETO_CALLS.load(Ordering::SeqCst), 2);
+    // SAFETY: the entry registered above.
+    assert_eq!(
+        unsafe { ntsim::ioreg::IoUnregisterPlugPlayNotificationEx(entry) },
+        STATUS_SUCCESS
+    );
+    kernel.unload_driver();
+    kernel.assert_no_bugchecks();
+}
+
+/// Another driver's `KbCallbackDumpIo` routine sees the driver's flight
+/// recorder written as secondary dump data, after the header and body;
+/// the driver's reason routine (SecondaryDumpData only) ignores the reasons
+/// it did not register for.
+#[test]
+fn the_drivers_secondary_dump_data_is_written_after_the_body() {
+    let mut kernel = fresh();
+    load(&mut kernel);
+    static DUMP_IO: ReasonCell = ReasonCell(std::cell::UnsafeCell::new(
+        // SAFETY: all-zero is KeInitializeCallbackRecord's result.
+        unsafe { std::mem::zeroed() },
+    ));
+    // SAFETY: a resident record and a 'static routine.
+    let registered = unsafe {
+        ntsim::kecb::KeRegisterBugCheckReasonCallback(
+            DUMP_IO.0.get(),
+            Some(observes_dump_io),
+            wdk_sys::_KBUGCHECK_CALLBACK_REASON::KbCallbackDumpIo,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(registered, 1);
+    let report = trigger::bug_check_with(0xE2, trigger::BugCheckOptions::default());
+    assert_eq!(report.secondary.len(), 1, "the driver's flight recorder");
+    let kinds: Vec<i32> = report.dump_io.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [1, 2, 3, 4],
+        "header, body, the driver's secondary data, complete"
+    );
+    assert_eq!(report.dump_io[2].length as usize, report.secondary[0].data.len());
+    // SAFETY: the record registered above.
+    assert_eq!(
+        unsafe { ntsim::kecb::KeDeregisterBugCheckReasonCallback(DUMP_IO.0.get()) },
+        1
+    );
+    kernel.unload_driver();
+    kernel.assert_no_bugchecks();
+}
+
+struct ReasonCell(std::cell::UnsafeCell<wdk_sys::KBUGCHECK_REASON_CALLBACK_RECORD>);
+// SAFETY: only the model touches the record while registered.
+unsafe impl Sync for ReasonCell {}
+
+unsafe extern "C" fn observes_dump_io(
+    _reason: wdk_sys::KBUGCHECK_CALLBACK_REASON,
+    _record: *mut wdk_sys::KBUGCHECK_REASON_CALLBACK_RECORD,
+    _data: PVOID,
+    _length: u32,
+) {
+}
