@@ -46,7 +46,12 @@
 //!   removal that did not wait would let a driver unload under its own
 //!   running callback, which the model reports as a leftover at unload. A
 //!   stale or unknown handle is SILENT: recorded as an NSIM violation,
-//!   nothing else happens.
+//!   nothing else happens. As in the kernel (WRK and ReactOS
+//!   `ex/callback.c`), a registration with a call in flight stays linked
+//!   with its "unregister waiting" byte set until the call returns, and
+//!   `ExNotifyCallback` skips it: no call of a registration starts once its
+//!   unregistration has begun (one unlinked during a notification is not
+//!   called by it either).
 //! * `ExNotifyCallback` (wdm/nf-wdm-exnotifycallback): `<= DISPATCH_LEVEL`;
 //!   every callback runs at the caller's IRQL, in registration order. Called
 //!   above DISPATCH_LEVEL it is a 0xC4/0xE5 violation and nothing is called.

@@ -261,7 +261,10 @@ impl Kernel {
     /// DriverUnload at PASSIVE_LEVEL in a System process thread, then runs
     /// the unload checks (devices, links, registrations, system threads,
     /// callback-object references, callbacks in flight: 0xCE; pool: 0xC4/0x62;
-    /// kernel handles: NSIM). Returns whether DriverUnload existed.
+    /// kernel handles: NSIM). Registrations and callback-object references
+    /// another driver made ([`Kernel::load_other_driver`],
+    /// [`context::as_other_image`]) are that driver's, not leftovers of this
+    /// one. Returns whether DriverUnload existed.
     ///
     /// # Panics
     /// If the driver is not loaded, or a test-owned handle to its device is
