@@ -541,7 +541,9 @@ fn vetoable(
 /// object it registered. A callback that fails the query vetoes the
 /// removal (C:kernel/handling-a-guid-target-device-query-remove-event):
 /// `GUID_TARGET_DEVICE_REMOVE_CANCELLED` follows; otherwise
-/// `GUID_TARGET_DEVICE_REMOVE_COMPLETE` (see [`vetoable`]). Returns the
+/// `GUID_TARGET_DEVICE_REMOVE_COMPLETE` (the cancel goes to every registration
+/// that was sent the query, the vetoing one included: SILENT, the model's
+/// choice). Returns the
 /// veto status, or `STATUS_SUCCESS` if the device was removed.
 #[must_use = "whether the removal was vetoed"]
 pub fn target_device_query_remove(device: PDEVICE_OBJECT) -> NTSTATUS {
@@ -575,7 +577,8 @@ pub fn target_device_query_remove(device: PDEVICE_OBJECT) -> NTSTATUS {
 /// `GUID_HWPROFILE_QUERY_CHANGE` goes to every HardwareProfileChange
 /// registration (a failure vetoes the change), then
 /// `GUID_HWPROFILE_CHANGE_CANCELLED` or `GUID_HWPROFILE_CHANGE_COMPLETE`
-/// (see [`vetoable`]). Returns the veto status or `STATUS_SUCCESS`.
+/// (the cancel to every registration that was sent the query). Returns the
+/// veto status or `STATUS_SUCCESS`.
 #[must_use = "whether the change was vetoed"]
 pub fn hardware_profile_query_change() -> NTSTATUS {
     let registrations: Vec<PnpRegistration> = with_state(|s| {
