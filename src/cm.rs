@@ -19,7 +19,7 @@ use core::{ffi::c_void, ptr};
 
 use kcb_proto::{
     EventRecord, RegistryPayload, kind,
-    params::{DEFAULT_CM_ALTITUDE, InlineName, MAX_ALTITUDE},
+    params::{DEFAULT_CM_ALTITUDE, InlineName, MAX_ALTITUDE, altitude_attempt},
 };
 use wdk_sys::{
     LARGE_INTEGER, NTSTATUS, PCUNICODE_STRING, PEX_CALLBACK_FUNCTION, REG_DELETE_VALUE_KEY_INFORMATION,
@@ -94,7 +94,7 @@ pub const fn api(variant: Variant) -> Api {
 /// the altitude string: written by `register` at PASSIVE_LEVEL in DriverEntry
 /// before the callback can run (registering publishes them), read-only after.
 static COOKIE: KernelCell<LARGE_INTEGER> = KernelCell::new(LARGE_INTEGER { QuadPart: 0 });
-static ALTITUDE: KernelCell<[u16; MAX_ALTITUDE + 1]> = KernelCell::new([0; MAX_ALTITUDE + 1]);
+static ALTITUDE: KernelCell<[u16; MAX_ALTITUDE]> = KernelCell::new([0; MAX_ALTITUDE]);
 
 /// `CmRegisterCallbackEx` / `CmRegisterCallback` and `CmUnRegisterCallback`.
 pub struct RegistryCallback;
@@ -140,7 +140,10 @@ impl RegistrationOps for RegistryCallback {
         for attempt in 0..=ALTITUDE_RETRIES {
             // SAFETY: DriverEntry, nothing registered: exclusive access.
             let units = unsafe { &mut *ALTITUDE.get() };
-            let len = altitude_for(units, base.units(), attempt);
+            let Some(len) = altitude_attempt(base.units(), attempt, units) else {
+                // No retry fits in the longest altitude string.
+                break;
+            };
             #[allow(clippy::cast_possible_truncation, reason = "at most 62 bytes")]
             let bytes = (len * 2) as u16;
             let altitude = UNICODE_STRING {
@@ -179,19 +182,6 @@ impl RegistrationOps for RegistryCallback {
         // (wdm/nf-wdm-cmunregistercallback: calling it from the callback deadlocks).
         let _ = unsafe { CmUnRegisterCallback(cookie) };
     }
-}
-
-/// Writes the altitude for `attempt` into `units`; returns its length.
-fn altitude_for(units: &mut [u16; MAX_ALTITUDE + 1], base: &[u16], attempt: usize) -> usize {
-    let mut len = base.len().min(MAX_ALTITUDE - 1);
-    units[..len].copy_from_slice(&base[..len]);
-    if attempt > 0 {
-        #[allow(clippy::cast_possible_truncation, reason = "attempt <= 9")]
-        let digit = b'0' + attempt as u8;
-        units[len] = u16::from(digit);
-        len += 1;
-    }
-    len
 }
 
 /// Notify classes whose information starts with the key `Object` and whose

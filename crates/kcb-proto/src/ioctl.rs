@@ -47,6 +47,14 @@ pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32)
     (device_type << 16) | (access << 14) | (function << 2) | method
 }
 
+/// The transfer method of an I/O control code (its low two bits:
+/// [`METHOD_BUFFERED`], [`METHOD_IN_DIRECT`], [`METHOD_OUT_DIRECT`] or
+/// [`METHOD_NEITHER`]).
+#[must_use]
+pub const fn transfer_method(code: u32) -> u32 {
+    code & 3
+}
+
 /// Returns the registration report ([`ReportHeader`] + [`ReportEntry`]s).
 pub const IOCTL_KCB_GET_REPORT: u32 =
     ctl_code(FILE_DEVICE_KCALLBACKS, 0x800, METHOD_BUFFERED, FILE_READ_ACCESS);

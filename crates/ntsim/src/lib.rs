@@ -39,6 +39,7 @@
     reason = "docs are full of DDI names and doc-page slugs, as in the driver"
 )]
 
+mod handle_attributes;
 mod notify;
 mod sync;
 

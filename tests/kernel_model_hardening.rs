@@ -1,0 +1,446 @@
+//! Issue 12 (driver items 1-8): each hardening fix through the driver's REAL
+//! `DriverEntry`, notify routines, IOCTLs and unload, against the kernel
+//! model. Every test here failed on the code before its fix.
+//!
+//! Every test uses its own range of process ids, so records other tests
+//! left in the driver's static queues never match.
+
+#![allow(clippy::too_many_lines, reason = "scripted scenarios")]
+
+use kcb_proto::{
+    EventRecord, IOCTL_KCB_GET_REPORT, IOCTL_KCB_LIST_REGISTRATIONS, ListRegistrationsRequest, METHOD_IN_DIRECT,
+    METHOD_NEITHER, METHOD_OUT_DIRECT, OB_TYPE_THREAD, ObjectHandlePayload, PROCESS_FLAG_DENIED_BY_POLICY,
+    ProcessPayload, REGISTRATION_BUFFER_SIZE, SourceId, bytes_of, kind,
+    params::{MAX_ALTITUDE, MAX_DENY_IMAGES, MAX_IMAGE_NAME, MAX_VALUE_DATA},
+};
+use ntsim::trigger::{self, HandleOperation, Target};
+use ntsim::unicode::OwnedUnicode;
+use ntsim::verifier::{ModelRule, codes};
+use ntsim::{Kernel, poll_until};
+use wdk_sys::{
+    _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS, LARGE_INTEGER, NTSTATUS, OB_CALLBACK_REGISTRATION,
+    OB_FLT_REGISTRATION_VERSION, OB_OPERATION_HANDLE_CREATE, OB_OPERATION_HANDLE_DUPLICATE,
+    OB_OPERATION_REGISTRATION, OB_PREOP_CALLBACK_STATUS, OBJ_CASE_INSENSITIVE, OBJECT_ATTRIBUTES,
+    PCALLBACK_OBJECT, POB_PRE_OPERATION_INFORMATION, POBJECT_TYPE, PVOID, STATUS_ACCESS_DENIED,
+    STATUS_INVALID_DEVICE_REQUEST, STATUS_SUCCESS,
+};
+
+mod common;
+#[allow(clippy::wildcard_imports)]
+use common::*;
+
+// --- Helpers -------------------------------------------------------------------------------------
+
+fn service_key() -> String {
+    ntsim::kernel::service_key("kcallbacks")
+}
+
+fn parameters_key() -> String {
+    format!("{}\\Parameters", service_key())
+}
+
+/// What the service control manager creates, so a test can add the
+/// `Parameters` subkey before the first load.
+fn prepare_service() {
+    let key = service_key();
+    ntsim::registry::set_dword(&key, "Type", 1);
+    ntsim::registry::set_dword(&key, "Start", 3);
+    ntsim::registry::set_dword(&key, "ErrorControl", 1);
+    ntsim::registry::set_string(&key, "ImagePath", "\\SystemRoot\\System32\\drivers\\kcallbacks.sys");
+}
+
+/// Reads events until `done` holds for everything read (bounded).
+fn read_until(kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) -> bool) -> Vec<EventRecord> {
+    let mut all = Vec::new();
+    let arrived = poll_until(DRAIN_TIMEOUT, || {
+        all.extend(read_events(kernel, 64));
+        done(&all)
+    });
+    assert!(arrived, "{what}: not within {DRAIN_TIMEOUT:?}; read {} records", all.len());
+    all
+}
+
+fn select(records: &[EventRecord], source: SourceId, pid: u64) -> Vec<EventRecord> {
+    records
+        .iter()
+        .filter(|r| r.source() == Some(source) && r.header.pid == pid)
+        .copied()
+        .collect()
+}
+
+fn assert_line(kernel: &Kernel, line: &str) {
+    let lines = driver_lines(kernel);
+    assert!(lines.iter().any(|l| l == line), "missing {line:?} in {lines:#?}");
+}
+
+const unsafe extern "C" fn foreign_pre(_: PVOID, _: POB_PRE_OPERATION_INFORMATION) -> OB_PREOP_CALLBACK_STATUS {
+    OB_PREOP_SUCCESS
+}
+
+const unsafe extern "C" fn foreign_registry(_: PVOID, _: PVOID, _: PVOID) -> NTSTATUS {
+    STATUS_SUCCESS
+}
+
+/// Registers an object callback of "another driver" at `altitude`.
+fn foreign_ob(altitude: &str) -> PVOID {
+    let mut operation = OB_OPERATION_REGISTRATION {
+        ObjectType: (&raw const ntsim::thread::PsProcessType).cast_mut().cast::<POBJECT_TYPE>(),
+        Operations: OB_OPERATION_HANDLE_CREATE | OB_OPERATION_HANDLE_DUPLICATE,
+        PreOperation: Some(foreign_pre),
+        PostOperation: None,
+    };
+    let name = OwnedUnicode::new(altitude);
+    let mut registration = OB_CALLBACK_REGISTRATION {
+        #[allow(clippy::cast_possible_truncation, reason = "0x0100")]
+        Version: OB_FLT_REGISTRATION_VERSION as u16,
+        OperationRegistrationCount: 1,
+        Altitude: name.descriptor(),
+        RegistrationContext: std::ptr::null_mut(),
+        OperationRegistration: &raw mut operation,
+    };
+    let mut handle: PVOID = std::ptr::null_mut();
+    // SAFETY: a registration whose strings and operations outlive the call
+    // (the model copies them); a 'static routine, unregistered by the test.
+    let status = unsafe { ntsim::obcallbacks::ObRegisterCallbacks(&raw mut registration, &raw mut handle) };
+    assert_eq!(status, STATUS_SUCCESS, "foreign ObRegisterCallbacks at {altitude}");
+    handle
+}
+
+/// Registers a registry callback of "another driver" at `altitude`.
+fn foreign_cm(altitude: &str) -> LARGE_INTEGER {
+    let mut name = OwnedUnicode::new(altitude);
+    let mut cookie = LARGE_INTEGER::default();
+    // SAFETY: a live altitude string, a 'static routine and a writable cookie.
+    let status = unsafe {
+        ntsim::registry::CmRegisterCallbackEx(
+            Some(foreign_registry),
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &raw mut cookie,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, STATUS_SUCCESS, "foreign CmRegisterCallbackEx at {altitude}");
+    cookie
+}
+
+// --- 1. Altitude retries stay in the requested band ----------------------------------------------
+
+/// Loads with `ObAltitude` = `ob`, `CmAltitude` = `cm` while other drivers
+/// hold `taken_ob` / `taken_cm`; checks the altitudes the driver got.
+fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_got: &str, cm_got: &str) {
+    let mut kernel = boot();
+    prepare_service();
+    ntsim::registry::set_string(&parameters_key(), "ObAltitude", ob);
+    ntsim::registry::set_string(&parameters_key(), "CmAltitude", cm);
+    let handles: Vec<PVOID> = taken_ob.iter().map(|a| foreign_ob(a)).collect();
+    let cookies: Vec<LARGE_INTEGER> = taken_cm.iter().map(|a| foreign_cm(a)).collect();
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    assert_line(&kernel, &format!("kcallbacks: ObRegisterCallbacks altitude {ob_got}"));
+    assert_line(&kernel, &format!("kcallbacks: CmRegisterCallbackEx altitude {cm_got}"));
+    assert!(ntsim::obcallbacks::altitudes().iter().any(|a| a == ob_got));
+    assert!(
+        ntsim::registry::callbacks()
+            .iter()
+            .any(|(_, a)| a.as_deref() == Some(cm_got))
+    );
+    for handle in handles {
+        // SAFETY: a handle ObRegisterCallbacks returned, unregistered once.
+        unsafe { ntsim::obcallbacks::ObUnRegisterCallbacks(handle) };
+    }
+    for cookie in cookies {
+        // SAFETY: a cookie CmRegisterCallbackEx returned.
+        assert_eq!(unsafe { ntsim::registry::CmUnRegisterCallback(cookie) }, STATUS_SUCCESS);
+    }
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn integer_altitudes_retry_between_the_altitude_and_the_next_integer() {
+    // Before: 371942 retried as 3719421, three orders of magnitude higher.
+    altitude_case(
+        "371942",
+        "371950",
+        &["371942"],
+        &["371950"],
+        "371942.1",
+        "371950.1",
+    );
+    altitude_case(
+        "371942",
+        "371950",
+        &["371942", "371942.1", "371942.2"],
+        &["371950", "371950.1"],
+        "371942.3",
+        "371950.2",
+    );
+    // With a fraction: one more digit of it.
+    altitude_case(
+        "371942.7193",
+        "371942.7194",
+        &["371942.7193"],
+        &["371942.7194", "371942.71941"],
+        "371942.71931",
+        "371942.71942",
+    );
+}
+
+#[test]
+fn altitudes_of_the_maximum_length_are_used_whole() {
+    // Before: the first attempt kept 30 of the 31 units allowed.
+    let ob = "1234567890.12345678901234567890";
+    let cm = "1234567890.12345678901234567891";
+    assert_eq!(ob.len(), MAX_ALTITUDE);
+    altitude_case(ob, cm, &[], &[], ob, cm);
+    // 30 units and a collision: the retry digit makes it 31.
+    altitude_case(&ob[..30], &cm[..29], &[&ob[..30]], &[&cm[..29]], &format!("{}1", &ob[..30]), &format!("{}1", &cm[..29]));
+}
+
+// --- 2. DenyImages: paths are rejected, the documented maximum is read whole ---------------------
+
+fn load_with_deny_images(values: &[&str]) -> Kernel {
+    let mut kernel = boot();
+    prepare_service();
+    ntsim::registry::set_multi_string(&parameters_key(), "DenyImages", values);
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    kernel
+}
+
+fn denied(kernel: &mut Kernel, pid: u64, image: &str) -> bool {
+    let status = trigger::ProcessCreate::new(pid, pid - 4, image).fire();
+    let records = read_until(kernel, image, |r| !select(r, SourceId::ProcessCreate, pid).is_empty());
+    let record = select(&records, SourceId::ProcessCreate, pid)[0];
+    let flagged = record.payload::<ProcessPayload>().expect("process").flags & PROCESS_FLAG_DENIED_BY_POLICY != 0;
+    assert_eq!(status == STATUS_ACCESS_DENIED, flagged, "{image}: status and event agree");
+    flagged
+}
+
+#[test]
+fn deny_images_entries_with_a_path_are_rejected_with_a_config_line() {
+    let mut kernel = load_with_deny_images(&["bad.exe", "C:\\x\\evil.exe"]);
+    assert_line(
+        &kernel,
+        "kcallbacks: config: invalid value DenyImages: an entry is a path; DenyImages compares file names only (e.g. evil.exe), so it could never match; default used",
+    );
+    assert!(
+        !driver_lines(&kernel).iter().any(|l| l.contains("deny policy on")),
+        "not reported as on"
+    );
+    assert!(!denied(&mut kernel, 0x12_1000, "\\??\\C:\\x\\evil.exe"));
+    assert!(!denied(&mut kernel, 0x12_1010, "\\??\\C:\\x\\bad.exe"), "the whole value is invalid");
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+fn longest_names(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| format!("{i:02}{}.exe", "n".repeat(MAX_IMAGE_NAME - 6)))
+        .collect()
+}
+
+#[test]
+fn deny_images_at_the_documented_maximum_is_applied() {
+    // Before: the value did not fit the 512-byte buffer and was skipped,
+    // so the policy was off.
+    let names = longest_names(MAX_DENY_IMAGES);
+    assert!(names.iter().all(|n| n.len() == MAX_IMAGE_NAME));
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut kernel = load_with_deny_images(&refs);
+    assert_line(&kernel, "kcallbacks: config: DenyImages: 8 image names (deny policy on)");
+    assert!(denied(&mut kernel, 0x12_2000, &format!("\\??\\C:\\x\\{}", names[7])));
+    assert!(denied(&mut kernel, 0x12_2010, &format!("\\Device\\HarddiskVolume2\\{}", names[0].to_uppercase())));
+    assert!(!denied(&mut kernel, 0x12_2020, "\\??\\C:\\x\\other.exe"));
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn deny_images_beyond_the_documented_maximum_is_reported_invalid() {
+    let names = longest_names(MAX_DENY_IMAGES + 1);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let size = names.len() * (MAX_IMAGE_NAME + 1) * 2 + 2;
+    assert!(size > MAX_VALUE_DATA);
+    let mut kernel = load_with_deny_images(&refs);
+    assert_line(
+        &kernel,
+        &format!(
+            "kcallbacks: config: invalid value DenyImages: {size} bytes of data, more than the {MAX_VALUE_DATA} any setting takes; default used"
+        ),
+    );
+    assert!(!denied(&mut kernel, 0x12_3000, &format!("\\??\\C:\\x\\{}", names[0])));
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 5. ExCreateCallback always with OBJ_KERNEL_HANDLE ------------------------------------------
+
+#[test]
+fn the_model_flags_excreatecallback_without_a_kernel_handle_outside_the_system_process() {
+    let kernel = boot();
+    let mut name = OwnedUnicode::new("\\Callback\\NtsimHardeningUserHandle");
+    let mut attributes = OBJECT_ATTRIBUTES {
+        #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
+        Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
+        ObjectName: name.as_ptr(),
+        Attributes: OBJ_CASE_INSENSITIVE,
+        ..OBJECT_ATTRIBUTES::default()
+    };
+    let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
+    let status = ntsim::context::with_process(0x12_5000, || {
+        // SAFETY: valid attributes and out-pointer.
+        unsafe { ntsim::excallback::ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) }
+    });
+    assert_eq!(status, STATUS_SUCCESS);
+    let check = kernel.expect_bugcheck(codes::NTSIM_RULE, ModelRule::InvalidParameter as u64);
+    assert!(check.text.contains("OBJ_KERNEL_HANDLE"), "{check}");
+    // SAFETY: the object ExCreateCallback returned, dereferenced once.
+    unsafe { ntsim::excallback::ObfDereferenceObject(object.cast()) };
+    kernel.assert_no_bugchecks();
+}
+
+#[test]
+fn list_registrations_in_the_client_process_opens_objects_with_kernel_handles() {
+    // Before: ExCreateCallback got OBJ_CASE_INSENSITIVE only, also in the
+    // client's process (IOCTL_KCB_LIST_REGISTRATIONS).
+    let mut kernel = loaded();
+    kcallbacks::walker::set_walk_enabled(true);
+    let (status, _) = kernel.device_io_control(
+        IOCTL_KCB_LIST_REGISTRATIONS,
+        bytes_of(&ListRegistrationsRequest::new()),
+        REGISTRATION_BUFFER_SIZE,
+    );
+    kcallbacks::walker::set_walk_enabled(false);
+    assert_eq!(status, STATUS_SUCCESS);
+    assert!(
+        ntsim::ddi::calls()
+            .iter()
+            .filter(|c| c.ddi == "ExCreateCallback")
+            .count()
+            > 1
+    );
+    kernel.assert_no_bugchecks();
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 7. IOCTL transfer method checked before the system buffer is used -------------------------
+
+#[test]
+fn ioctls_with_another_transfer_method_are_refused_before_the_buffer_is_touched() {
+    let mut kernel = loaded();
+    let header = bytes_of(&kcb_proto::GetReportRequest::new()).to_vec();
+    for method in [METHOD_NEITHER, METHOD_IN_DIRECT, METHOD_OUT_DIRECT] {
+        let code = (IOCTL_KCB_GET_REPORT & !3) | method;
+        for (input, output) in [(&header[..], kcb_proto::REPORT_BUFFER_SIZE), (&[][..], 64), (&header[..], 0)] {
+            let (status, out) = kernel.device_io_control(code, input, output);
+            assert_eq!(
+                status, STATUS_INVALID_DEVICE_REQUEST,
+                "method {method}, input {}, output {output}",
+                input.len()
+            );
+            assert!(out.is_empty());
+        }
+    }
+    // The buffered code itself still works.
+    let (status, _) = get_report(&mut kernel);
+    assert_eq!(status, STATUS_SUCCESS);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 8. ProtectPids covers the protected process's threads -------------------------------------
+
+const THREAD_TERMINATE: u32 = 0x0001;
+const THREAD_SUSPEND_RESUME: u32 = 0x0002;
+const THREAD_SET_CONTEXT: u32 = 0x0010;
+const THREAD_QUERY_INFORMATION: u32 = 0x0040;
+const THREAD_ALL_ACCESS: u32 = 0x001F_FFFF;
+const THREAD_PROTECTED: u32 = THREAD_TERMINATE | THREAD_SUSPEND_RESUME | THREAD_SET_CONTEXT;
+
+#[test]
+fn protect_pids_strips_thread_rights_too() {
+    let protected = 0x12_8000_u64;
+    let mut kernel = boot();
+    prepare_service();
+    ntsim::registry::set_multi_string(&parameters_key(), "ProtectPids", &[&protected.to_string()]);
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let thread = protected + 4;
+    let other = 0x12_8100_u64;
+    let requester = (other, other + 4);
+    let cases: [(&str, HandleOperation, u32); 7] = [
+        (
+            "open, all access",
+            HandleOperation::open_thread(protected, thread, THREAD_ALL_ACCESS, requester),
+            THREAD_PROTECTED,
+        ),
+        (
+            "open, terminate and query",
+            HandleOperation::open_thread(
+                protected,
+                thread,
+                THREAD_TERMINATE | THREAD_QUERY_INFORMATION,
+                (other + 0x10, other + 0x14),
+            ),
+            THREAD_TERMINATE,
+        ),
+        (
+            "open, no protected right",
+            HandleOperation::open_thread(protected, thread, THREAD_QUERY_INFORMATION, (other + 0x20, other + 0x24)),
+            0,
+        ),
+        (
+            "duplicate into another process",
+            HandleOperation {
+                target: Target::Thread(protected, thread),
+                ..HandleOperation::duplicate_process(
+                    protected,
+                    THREAD_SET_CONTEXT | THREAD_SUSPEND_RESUME,
+                    (protected, protected + 8),
+                    protected,
+                    other,
+                )
+            },
+            THREAD_SET_CONTEXT | THREAD_SUSPEND_RESUME,
+        ),
+        (
+            "a kernel handle",
+            HandleOperation::open_thread(protected, thread, THREAD_ALL_ACCESS, (other + 0x30, other + 0x34)).kernel(),
+            0,
+        ),
+        (
+            "the process's own thread",
+            HandleOperation::open_thread(protected, thread, THREAD_ALL_ACCESS, (protected, protected + 0xC)),
+            0,
+        ),
+        (
+            "a thread of an unprotected process",
+            HandleOperation::open_thread(other, other + 8, THREAD_ALL_ACCESS, (other + 0x40, other + 0x44)),
+            0,
+        ),
+    ];
+    let mut records = Vec::new();
+    for (what, operation, stripped) in &cases {
+        let granted = operation.fire();
+        assert_eq!(granted, operation.desired_access & !stripped, "{what}: granted");
+        let source = operation.source.0;
+        let before = records.len();
+        let more = read_until(&mut kernel, what, |r| {
+            select(r, SourceId::ObjectHandle, source)
+                .iter()
+                .any(|x| x.header.kind == kind::PRE && x.payload::<ObjectHandlePayload>().is_some_and(|p| p.object_type == OB_TYPE_THREAD))
+        });
+        records.extend(more);
+        let pre = select(&records[before..], SourceId::ObjectHandle, source)
+            .into_iter()
+            .find(|x| x.header.kind == kind::PRE)
+            .expect("pre record");
+        let payload = *pre.payload::<ObjectHandlePayload>().expect("handle payload");
+        assert_eq!(payload.object_type, OB_TYPE_THREAD, "{what}");
+        assert_eq!(payload.stripped_access, *stripped, "{what}: reported");
+        assert_eq!(payload.desired_access, operation.desired_access, "{what}: as seen on entry");
+    }
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
