@@ -10,9 +10,10 @@
 use kcb_proto::{
     EventRecord, IOCTL_KCB_GET_REPORT, IOCTL_KCB_LIST_REGISTRATIONS, ListRegistrationsRequest, METHOD_IN_DIRECT,
     METHOD_NEITHER, METHOD_OUT_DIRECT, OB_TYPE_THREAD, ObjectHandlePayload, PROCESS_FLAG_DENIED_BY_POLICY,
-    ProcessPayload, REGISTRATION_BUFFER_SIZE, SourceId, bytes_of, kind,
+    ProcessPayload, REGISTRATION_BUFFER_SIZE, RegistryPayload, SourceId, bytes_of, kind,
     params::{MAX_ALTITUDE, MAX_DENY_IMAGES, MAX_IMAGE_NAME, MAX_VALUE_DATA},
 };
+use ntsim::registry::{KeyOperation, RegistryOperation};
 use ntsim::trigger::{self, HandleOperation, Target};
 use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
@@ -441,6 +442,91 @@ fn protect_pids_strips_thread_rights_too() {
         assert_eq!(payload.stripped_access, *stripped, "{what}: reported");
         assert_eq!(payload.desired_access, operation.desired_access, "{what}: as seen on entry");
     }
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+// --- 3. Registry names relative to RootObject are recorded in full -----------------------------
+
+/// Fires `operation` on `key` (relative to `root` when given) from `pid`
+/// and returns the pre notification's recorded key path and truncation.
+fn recorded_open(kernel: &mut Kernel, pid: u64, key: &str, root: Option<&str>, operation: KeyOperation) -> (String, bool) {
+    let class = operation.classes().0;
+    let outcome = RegistryOperation {
+        relative_to: root.map(str::to_owned),
+        ..RegistryOperation::new(pid, key, operation)
+    }
+    .fire();
+    assert!(outcome.status >= 0, "{key}: {:#x}", outcome.status);
+    let records = read_until(kernel, key, |r| {
+        select(r, SourceId::Registry, pid)
+            .iter()
+            .any(|x| x.payload::<RegistryPayload>().is_some_and(|p| p.notify_class == class))
+    });
+    let record = select(&records, SourceId::Registry, pid)
+        .into_iter()
+        .find(|x| x.payload::<RegistryPayload>().is_some_and(|p| p.notify_class == class))
+        .expect("pre record");
+    let payload = record.payload::<RegistryPayload>().expect("registry payload");
+    assert_eq!(record.header.kind, kind::PRE);
+    assert_eq!(
+        record.is_truncated(),
+        payload.key_path.is_truncated(),
+        "the header's truncated flag follows the path"
+    );
+    (
+        String::from_utf16_lossy(payload.key_path.as_units()),
+        payload.key_path.is_truncated(),
+    )
+}
+
+fn relative_names_case(kernel: &mut Kernel, base: u64) {
+    let machine = "\\Registry\\Machine\\Software";
+    ntsim::registry::create_key(&format!("{machine}\\KcbRelative\\Existing"));
+    // Before: recorded as "KcbRelative\Child", as if absolute.
+    assert_eq!(
+        recorded_open(kernel, base, "KcbRelative\\Child", Some(machine), KeyOperation::CreateKeyEx),
+        (format!("{machine}\\KcbRelative\\Child"), false)
+    );
+    assert_eq!(
+        recorded_open(kernel, base + 4, "KcbRelative\\Existing", Some(machine), KeyOperation::OpenKeyEx),
+        (format!("{machine}\\KcbRelative\\Existing"), false)
+    );
+    // An absolute name stays as it is, RootObject or not.
+    let absolute = format!("{machine}\\KcbRelative\\Absolute");
+    assert_eq!(
+        recorded_open(kernel, base + 8, &absolute, None, KeyOperation::CreateKeyEx),
+        (absolute.clone(), false)
+    );
+    // Too long for the record: cut, and marked truncated.
+    let deep = format!("{machine}\\{}", "D".repeat(140));
+    ntsim::registry::create_key(&deep);
+    let (path, truncated) = recorded_open(kernel, base + 12, "0123456789\\abcdefghij", Some(&deep), KeyOperation::CreateKeyEx);
+    let full = format!("{deep}\\0123456789\\abcdefghij");
+    assert!(full.len() > 160);
+    assert_eq!(path, full[..160]);
+    assert!(truncated);
+    assert_eq!(ntsim::registry::unreleased_names(), 0, "every Ex name released");
+}
+
+#[test]
+fn relative_create_and_open_names_are_resolved_against_the_root_key() {
+    let mut kernel = loaded();
+    relative_names_case(&mut kernel, 0x12_9000);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn relative_names_use_the_legacy_key_name_routine_where_ex_is_missing() {
+    let mut kernel = boot();
+    ntsim::exports::hide("CmCallbackGetKeyObjectIDEx");
+    ntsim::exports::hide("CmCallbackReleaseKeyObjectIDEx");
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    relative_names_case(&mut kernel, 0x12_A000);
+    let calls = ntsim::ddi::calls();
+    assert!(calls.iter().any(|c| c.ddi == "CmCallbackGetKeyObjectID"));
+    assert!(!calls.iter().any(|c| c.ddi == "CmCallbackGetKeyObjectIDEx"));
     kernel.unload_driver();
     assert_nothing_left(&kernel);
 }
