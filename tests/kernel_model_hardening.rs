@@ -530,3 +530,43 @@ fn relative_names_use_the_legacy_key_name_routine_where_ex_is_missing() {
     kernel.unload_driver();
     assert_nothing_left(&kernel);
 }
+
+// --- 6. No unload while the PMI handler is installed -------------------------------------------
+
+#[test]
+fn the_driver_refuses_to_unload_while_its_pmi_handler_is_installed() {
+    let mut kernel = boot();
+    prepare_service();
+    ntsim::registry::set_dword(&parameters_key(), "EnableProfileInterrupt", 1);
+    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let handler = ntsim::power::profile_handler();
+    assert_ne!(handler, 0, "installed");
+    assert_line(&kernel, &format!("kcallbacks: {}", kcallbacks::hal::UNLOAD_REFUSED_LINE));
+    let object = kernel.driver_object();
+    // SAFETY: the loaded driver's object.
+    assert!(unsafe { (*object).DriverUnload }.is_none(), "no DriverUnload: the I/O manager refuses");
+    // Before: unload cleared the slot and returned while a PMI dispatched
+    // on another processor could still be running the handler.
+    assert!(!kernel.unload_driver(), "refused");
+    assert!(kernel.is_loaded());
+    assert_eq!(ntsim::power::profile_handler(), handler, "still installed");
+    assert!(trigger::profile_interrupt(), "and still served by a loaded image");
+    kernel.assert_no_bugchecks();
+    assert!(
+        !driver_lines(&kernel).iter().any(|l| l.starts_with("kcallbacks: unloaded")),
+        "DriverUnload never ran"
+    );
+    unload_even_if_refused(&mut kernel);
+    assert_eq!(ntsim::power::profile_handler(), 0);
+    assert_nothing_left(&kernel);
+    drop(kernel);
+
+    // Without the handler the driver unloads as always.
+    let mut kernel = loaded();
+    assert_eq!(ntsim::power::profile_handler(), 0);
+    let object = kernel.driver_object();
+    // SAFETY: the loaded driver's object.
+    assert!(unsafe { (*object).DriverUnload }.is_some());
+    assert!(kernel.unload_driver());
+    assert_nothing_left(&kernel);
+}

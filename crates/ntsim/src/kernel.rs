@@ -229,6 +229,14 @@ impl Kernel {
     /// callback-object references, callbacks in flight: 0xCE; pool: 0xC4/0x62;
     /// kernel handles: NSIM). Returns whether DriverUnload existed.
     ///
+    /// A driver whose `DriverUnload` is NULL cannot be unloaded: nothing is
+    /// called, the driver stays loaded (with its registrations) and `false`
+    /// is returned, as the I/O manager refuses the request. The docs only
+    /// say the routine is optional for non-PnP drivers
+    /// (wdm/nc-wdm-driver_unload); what happens without one is the
+    /// kernel's behaviour (ReactOS `IopUnloadDriver`: no `DriverUnload`,
+    /// `STATUS_INVALID_DEVICE_REQUEST`, the driver stays).
+    ///
     /// # Panics
     /// If the driver is not loaded, or a test-owned handle to its device is
     /// still open (the I/O manager would not unload it).
@@ -245,8 +253,10 @@ impl Kernel {
             0,
             "close every device handle before unloading the driver"
         );
-        let unload = image.unload_routine();
-        if let Some(unload) = unload {
+        let Some(unload) = image.unload_routine() else {
+            return false;
+        };
+        {
             let _irql = IrqlScope::enter(PASSIVE_LEVEL);
             let _context = ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverUnload);
             // SAFETY: the driver's unload routine with its driver object.
@@ -255,7 +265,7 @@ impl Kernel {
         }
         self.driver_mut().loaded = false;
         self.run_unload_checks();
-        unload.is_some()
+        true
     }
 
     /// The unload checks (see [`Kernel::unload_driver`]).
