@@ -10,7 +10,8 @@
 use kcb_proto::{
     EventRecord, IOCTL_KCB_GET_REPORT, IOCTL_KCB_LIST_REGISTRATIONS, ListRegistrationsRequest, METHOD_IN_DIRECT,
     METHOD_NEITHER, METHOD_OUT_DIRECT, OB_TYPE_THREAD, ObjectHandlePayload, PROCESS_FLAG_DENIED_BY_POLICY,
-    ProcessPayload, REGISTRATION_BUFFER_SIZE, RegistryPayload, SourceId, bytes_of, kind,
+    ProcessPayload, REGISTRATION_BUFFER_SIZE, RegistrationEntry, RegistryPayload, SourceId, bytes_of,
+    decode_registrations, kind, registration_status,
     params::{MAX_ALTITUDE, MAX_DENY_IMAGES, MAX_IMAGE_NAME, MAX_VALUE_DATA},
 };
 use ntsim::registry::{KeyOperation, RegistryOperation};
@@ -568,5 +569,128 @@ fn the_driver_refuses_to_unload_while_its_pmi_handler_is_installed() {
     // SAFETY: the loaded driver's object.
     assert!(unsafe { (*object).DriverUnload }.is_some());
     assert!(kernel.unload_driver());
+    assert_nothing_left(&kernel);
+}
+
+// --- 4. Registration walker: verified builds only, plausible lock word -------------------------
+
+fn list_registrations(kernel: &mut Kernel) -> Vec<RegistrationEntry> {
+    kcallbacks::walker::set_walk_enabled(true);
+    let (status, out) = kernel.device_io_control(
+        IOCTL_KCB_LIST_REGISTRATIONS,
+        bytes_of(&ListRegistrationsRequest::new()),
+        REGISTRATION_BUFFER_SIZE,
+    );
+    kcallbacks::walker::set_walk_enabled(false);
+    assert_eq!(status, STATUS_SUCCESS);
+    let list = decode_registrations(&out).expect("a valid LIST_REGISTRATIONS reply");
+    list.entries.iter().collect()
+}
+
+fn entry_name(entry: &RegistrationEntry) -> String {
+    String::from_utf16_lossy(entry.object.as_units())
+}
+
+const unsafe extern "C" fn walked_routine(_: PVOID, _: PVOID, _: PVOID) {}
+
+fn acquired_locks() -> usize {
+    ntsim::ddi::calls()
+        .iter()
+        .filter(|c| c.ddi == "KeAcquireSpinLockRaiseToDpc")
+        .count()
+}
+
+#[test]
+fn the_walk_is_refused_on_a_build_where_the_layout_was_not_verified() {
+    let mut kernel = loaded();
+    assert_eq!(ntsim::version::build(), 26100);
+    assert!(kcallbacks::walker::VERIFIED_BUILDS.contains(&26100));
+    let walked = list_registrations(&mut kernel);
+    assert!(walked.len() > 1, "walked on 26100: {walked:#?}");
+    assert!(walked.iter().all(|e| e.status != registration_status::BUILD_NOT_VERIFIED));
+
+    // Before: the walk ran (and took each object's lock) on any build.
+    ntsim::version::set_build(22631);
+    let locks = acquired_locks();
+    let opened = ntsim::ddi::calls().iter().filter(|c| c.ddi == "ExCreateCallback").count();
+    let refused = list_registrations(&mut kernel);
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(
+        (refused[0].status, refused[0].detail, refused[0].routine, entry_name(&refused[0])),
+        (registration_status::BUILD_NOT_VERIFIED, 22631, 0, "\\Callback".to_owned())
+    );
+    assert_eq!(acquired_locks(), locks, "no lock taken");
+    assert_eq!(
+        ntsim::ddi::calls().iter().filter(|c| c.ddi == "ExCreateCallback").count(),
+        opened,
+        "no object opened"
+    );
+    assert_line(
+        &kernel,
+        "kcallbacks: registration walk: refused: the callback-object layout was not verified on Windows build 22631 (verified: [26100]); nothing read",
+    );
+    // RtlGetVersion missing: the build is unknown (0), refused as well.
+    ntsim::version::set_build(26100);
+    ntsim::exports::hide("RtlGetVersion");
+    let refused = list_registrations(&mut kernel);
+    assert_eq!((refused.len(), refused[0].status, refused[0].detail), (1, registration_status::BUILD_NOT_VERIFIED, 0));
+    ntsim::exports::expose("RtlGetVersion");
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+#[test]
+fn a_lock_word_that_is_not_a_spin_lock_is_never_acquired() {
+    const NAME: &str = "\\Callback\\NtsimHardeningLockWord";
+    let mut kernel = loaded();
+    let mut name = OwnedUnicode::new(NAME);
+    let mut attributes = OBJECT_ATTRIBUTES {
+        #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
+        Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
+        ObjectName: name.as_ptr(),
+        Attributes: OBJ_CASE_INSENSITIVE,
+        ..OBJECT_ATTRIBUTES::default()
+    };
+    let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
+    // SAFETY: valid attributes and out-pointer (the test's own, system-process thread).
+    let status = unsafe { ntsim::excallback::ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) };
+    assert_eq!(status, STATUS_SUCCESS);
+    // SAFETY: a live object and a 'static routine.
+    let handle = unsafe { ntsim::excallback::ExRegisterCallback(object, Some(walked_routine), std::ptr::null_mut()) };
+    assert!(!handle.is_null());
+    let address = ntsim::excallback::object(NAME).expect("created").address;
+    let of_object = |entries: &[RegistrationEntry]| -> Vec<(u32, u32)> {
+        entries
+            .iter()
+            .filter(|e| entry_name(e) == NAME)
+            .map(|e| (e.status, e.detail))
+            .collect()
+    };
+    assert_eq!(
+        of_object(&list_registrations(&mut kernel)),
+        [(registration_status::NO_MODULE, 0)],
+        "intact: walked"
+    );
+    // Before: acquired anyway, writing into whatever the word was (the
+    // model's spin lock never comes free: watchdog).
+    for value in [2_usize, 0xFFFF_8000_1234_5670, usize::MAX] {
+        let old = ntsim::excallback::corrupt(address + 0x08, value);
+        assert_eq!(old, 0, "a free lock");
+        assert_eq!(
+            of_object(&list_registrations(&mut kernel)),
+            [(registration_status::LAYOUT_NOT_RECOGNISED, kcb_proto::layout_check::LOCK_VALUE)],
+            "{value:#x}"
+        );
+        assert_eq!(ntsim::excallback::corrupt(address + 0x08, old), value, "left untouched");
+    }
+    kernel.assert_no_bugchecks();
+    // SAFETY: the registration above, removed once; then the reference
+    // ExCreateCallback took.
+    unsafe {
+        ntsim::excallback::ExUnregisterCallback(handle);
+    }
+    // SAFETY: dropped once.
+    unsafe { ntsim::excallback::ObfDereferenceObject(object.cast()) };
+    kernel.unload_driver();
     assert_nothing_left(&kernel);
 }

@@ -59,6 +59,7 @@ fn reset_model() {
     crate::power::reset();
     exports::reset();
     crate::clock::reset();
+    crate::version::reset();
     crate::irql::set(PASSIVE_LEVEL);
     boot_file_system();
 }

@@ -68,6 +68,7 @@ pub mod thread;
 pub mod trigger;
 pub mod unicode;
 pub mod verifier;
+pub mod version;
 
 pub use kernel::{DriverEntry, Kernel, poll_until};
 pub use verifier::Bugcheck;
