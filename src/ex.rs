@@ -21,8 +21,9 @@ use core::{ffi::c_void, marker::PhantomData, ptr};
 
 use kcb_proto::{CallbackObjectPayload, EventRecord, kind, report_detail};
 use wdk_sys::{
-    DISPATCH_LEVEL, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJ_PERMANENT, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT,
-    STATUS_INVALID_DEVICE_STATE, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_UNSUCCESSFUL, UNICODE_STRING,
+    DISPATCH_LEVEL, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJ_PERMANENT, OBJECT_ATTRIBUTES,
+    PCALLBACK_OBJECT, STATUS_INVALID_DEVICE_STATE, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_UNSUCCESSFUL,
+    UNICODE_STRING,
     ntddk::{
         ExCreateCallback, ExNotifyCallback, ExRegisterCallback, ExUnregisterCallback, KeGetCurrentIrql,
         ObMakeTemporaryObject, ObfDereferenceObject,

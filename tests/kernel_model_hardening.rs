@@ -6,13 +6,18 @@
 //! left in the driver's static queues never match.
 
 #![allow(clippy::too_many_lines, reason = "scripted scenarios")]
+#![allow(
+    clippy::significant_drop_tightening,
+    reason = "the Kernel is held to the end of each scenario on purpose: dropping it ends the model session"
+)]
 
 use kcb_proto::{
-    EventRecord, IOCTL_KCB_GET_REPORT, IOCTL_KCB_LIST_REGISTRATIONS, ListRegistrationsRequest, METHOD_IN_DIRECT,
-    METHOD_NEITHER, METHOD_OUT_DIRECT, OB_TYPE_THREAD, ObjectHandlePayload, PROCESS_FLAG_DENIED_BY_POLICY,
-    ProcessPayload, REGISTRATION_BUFFER_SIZE, RegistrationEntry, RegistryPayload, SourceId, bytes_of,
-    decode_registrations, kind, registration_status,
+    EventRecord, IOCTL_KCB_GET_REPORT, IOCTL_KCB_LIST_REGISTRATIONS, ListRegistrationsRequest,
+    METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT, OB_TYPE_THREAD, ObjectHandlePayload,
+    PROCESS_FLAG_DENIED_BY_POLICY, ProcessPayload, REGISTRATION_BUFFER_SIZE, RegistrationEntry,
+    RegistryPayload, SourceId, bytes_of, decode_registrations, kind,
     params::{MAX_ALTITUDE, MAX_DENY_IMAGES, MAX_IMAGE_NAME, MAX_VALUE_DATA},
+    registration_status,
 };
 use ntsim::registry::{KeyOperation, RegistryOperation};
 use ntsim::trigger::{self, HandleOperation, Target};
@@ -48,7 +53,11 @@ fn prepare_service() {
     ntsim::registry::set_dword(&key, "Type", 1);
     ntsim::registry::set_dword(&key, "Start", 3);
     ntsim::registry::set_dword(&key, "ErrorControl", 1);
-    ntsim::registry::set_string(&key, "ImagePath", "\\SystemRoot\\System32\\drivers\\kcallbacks.sys");
+    ntsim::registry::set_string(
+        &key,
+        "ImagePath",
+        "\\SystemRoot\\System32\\drivers\\kcallbacks.sys",
+    );
 }
 
 /// Reads events until `done` holds for everything read (bounded).
@@ -58,7 +67,11 @@ fn read_until(kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) -> 
         all.extend(read_events(kernel, 64));
         done(&all)
     });
-    assert!(arrived, "{what}: not within {DRAIN_TIMEOUT:?}; read {} records", all.len());
+    assert!(
+        arrived,
+        "{what}: not within {DRAIN_TIMEOUT:?}; read {} records",
+        all.len()
+    );
     all
 }
 
@@ -75,7 +88,10 @@ fn assert_line(kernel: &Kernel, line: &str) {
     assert!(lines.iter().any(|l| l == line), "missing {line:?} in {lines:#?}");
 }
 
-const unsafe extern "C" fn foreign_pre(_: PVOID, _: POB_PRE_OPERATION_INFORMATION) -> OB_PREOP_CALLBACK_STATUS {
+const unsafe extern "C" fn foreign_pre(
+    _: PVOID,
+    _: POB_PRE_OPERATION_INFORMATION,
+) -> OB_PREOP_CALLBACK_STATUS {
     OB_PREOP_SUCCESS
 }
 
@@ -86,7 +102,9 @@ const unsafe extern "C" fn foreign_registry(_: PVOID, _: PVOID, _: PVOID) -> NTS
 /// Registers an object callback of "another driver" at `altitude`.
 fn foreign_ob(altitude: &str) -> PVOID {
     let mut operation = OB_OPERATION_REGISTRATION {
-        ObjectType: (&raw const ntsim::thread::PsProcessType).cast_mut().cast::<POBJECT_TYPE>(),
+        ObjectType: (&raw const ntsim::thread::PsProcessType)
+            .cast_mut()
+            .cast::<POBJECT_TYPE>(),
         Operations: OB_OPERATION_HANDLE_CREATE | OB_OPERATION_HANDLE_DUPLICATE,
         PreOperation: Some(foreign_pre),
         PostOperation: None,
@@ -104,7 +122,10 @@ fn foreign_ob(altitude: &str) -> PVOID {
     // SAFETY: a registration whose strings and operations outlive the call
     // (the model copies them); a 'static routine, unregistered by the test.
     let status = unsafe { ntsim::obcallbacks::ObRegisterCallbacks(&raw mut registration, &raw mut handle) };
-    assert_eq!(status, STATUS_SUCCESS, "foreign ObRegisterCallbacks at {altitude}");
+    assert_eq!(
+        status, STATUS_SUCCESS,
+        "foreign ObRegisterCallbacks at {altitude}"
+    );
     handle
 }
 
@@ -123,7 +144,10 @@ fn foreign_cm(altitude: &str) -> LARGE_INTEGER {
             std::ptr::null_mut(),
         )
     };
-    assert_eq!(status, STATUS_SUCCESS, "foreign CmRegisterCallbackEx at {altitude}");
+    assert_eq!(
+        status, STATUS_SUCCESS,
+        "foreign CmRegisterCallbackEx at {altitude}"
+    );
     cookie
 }
 
@@ -139,8 +163,14 @@ fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_go
     let handles: Vec<PVOID> = taken_ob.iter().map(|a| foreign_ob(a)).collect();
     let cookies: Vec<LARGE_INTEGER> = taken_cm.iter().map(|a| foreign_cm(a)).collect();
     assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
-    assert_line(&kernel, &format!("kcallbacks: ObRegisterCallbacks altitude {ob_got}"));
-    assert_line(&kernel, &format!("kcallbacks: CmRegisterCallbackEx altitude {cm_got}"));
+    assert_line(
+        &kernel,
+        &format!("kcallbacks: ObRegisterCallbacks altitude {ob_got}"),
+    );
+    assert_line(
+        &kernel,
+        &format!("kcallbacks: CmRegisterCallbackEx altitude {cm_got}"),
+    );
     assert!(ntsim::obcallbacks::altitudes().iter().any(|a| a == ob_got));
     assert!(
         ntsim::registry::callbacks()
@@ -152,8 +182,9 @@ fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_go
         unsafe { ntsim::obcallbacks::ObUnRegisterCallbacks(handle) };
     }
     for cookie in cookies {
-        // SAFETY: a cookie CmRegisterCallbackEx returned.
-        assert_eq!(unsafe { ntsim::registry::CmUnRegisterCallback(cookie) }, STATUS_SUCCESS);
+        // SAFETY: a cookie CmRegisterCallbackEx returned, unregistered once.
+        let status = unsafe { ntsim::registry::CmUnRegisterCallback(cookie) };
+        assert_eq!(status, STATUS_SUCCESS);
     }
     kernel.unload_driver();
     assert_nothing_left(&kernel);
@@ -197,7 +228,14 @@ fn altitudes_of_the_maximum_length_are_used_whole() {
     assert_eq!(ob.len(), MAX_ALTITUDE);
     altitude_case(ob, cm, &[], &[], ob, cm);
     // 30 units and a collision: the retry digit makes it 31.
-    altitude_case(&ob[..30], &cm[..29], &[&ob[..30]], &[&cm[..29]], &format!("{}1", &ob[..30]), &format!("{}1", &cm[..29]));
+    altitude_case(
+        &ob[..30],
+        &cm[..29],
+        &[&ob[..30]],
+        &[&cm[..29]],
+        &format!("{}1", &ob[..30]),
+        &format!("{}1", &cm[..29]),
+    );
 }
 
 // --- 2. DenyImages: paths are rejected, the documented maximum is read whole ---------------------
@@ -212,10 +250,17 @@ fn load_with_deny_images(values: &[&str]) -> Kernel {
 
 fn denied(kernel: &mut Kernel, pid: u64, image: &str) -> bool {
     let status = trigger::ProcessCreate::new(pid, pid - 4, image).fire();
-    let records = read_until(kernel, image, |r| !select(r, SourceId::ProcessCreate, pid).is_empty());
+    let records = read_until(kernel, image, |r| {
+        !select(r, SourceId::ProcessCreate, pid).is_empty()
+    });
     let record = select(&records, SourceId::ProcessCreate, pid)[0];
-    let flagged = record.payload::<ProcessPayload>().expect("process").flags & PROCESS_FLAG_DENIED_BY_POLICY != 0;
-    assert_eq!(status == STATUS_ACCESS_DENIED, flagged, "{image}: status and event agree");
+    let flagged =
+        record.payload::<ProcessPayload>().expect("process").flags & PROCESS_FLAG_DENIED_BY_POLICY != 0;
+    assert_eq!(
+        status == STATUS_ACCESS_DENIED,
+        flagged,
+        "{image}: status and event agree"
+    );
     flagged
 }
 
@@ -231,7 +276,10 @@ fn deny_images_entries_with_a_path_are_rejected_with_a_config_line() {
         "not reported as on"
     );
     assert!(!denied(&mut kernel, 0x12_1000, "\\??\\C:\\x\\evil.exe"));
-    assert!(!denied(&mut kernel, 0x12_1010, "\\??\\C:\\x\\bad.exe"), "the whole value is invalid");
+    assert!(
+        !denied(&mut kernel, 0x12_1010, "\\??\\C:\\x\\bad.exe"),
+        "the whole value is invalid"
+    );
     kernel.unload_driver();
     assert_nothing_left(&kernel);
 }
@@ -250,9 +298,20 @@ fn deny_images_at_the_documented_maximum_is_applied() {
     assert!(names.iter().all(|n| n.len() == MAX_IMAGE_NAME));
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut kernel = load_with_deny_images(&refs);
-    assert_line(&kernel, "kcallbacks: config: DenyImages: 8 image names (deny policy on)");
-    assert!(denied(&mut kernel, 0x12_2000, &format!("\\??\\C:\\x\\{}", names[7])));
-    assert!(denied(&mut kernel, 0x12_2010, &format!("\\Device\\HarddiskVolume2\\{}", names[0].to_uppercase())));
+    assert_line(
+        &kernel,
+        "kcallbacks: config: DenyImages: 8 image names (deny policy on)",
+    );
+    assert!(denied(
+        &mut kernel,
+        0x12_2000,
+        &format!("\\??\\C:\\x\\{}", names[7])
+    ));
+    assert!(denied(
+        &mut kernel,
+        0x12_2010,
+        &format!("\\Device\\HarddiskVolume2\\{}", names[0].to_uppercase())
+    ));
     assert!(!denied(&mut kernel, 0x12_2020, "\\??\\C:\\x\\other.exe"));
     kernel.unload_driver();
     assert_nothing_left(&kernel);
@@ -271,7 +330,11 @@ fn deny_images_beyond_the_documented_maximum_is_reported_invalid() {
             "kcallbacks: config: invalid value DenyImages: {size} bytes of data, more than the {MAX_VALUE_DATA} any setting takes; default used"
         ),
     );
-    assert!(!denied(&mut kernel, 0x12_3000, &format!("\\??\\C:\\x\\{}", names[0])));
+    assert!(!denied(
+        &mut kernel,
+        0x12_3000,
+        &format!("\\??\\C:\\x\\{}", names[0])
+    ));
     kernel.unload_driver();
     assert_nothing_left(&kernel);
 }
@@ -335,10 +398,15 @@ fn ioctls_with_another_transfer_method_are_refused_before_the_buffer_is_touched(
     let header = bytes_of(&kcb_proto::GetReportRequest::new()).to_vec();
     for method in [METHOD_NEITHER, METHOD_IN_DIRECT, METHOD_OUT_DIRECT] {
         let code = (IOCTL_KCB_GET_REPORT & !3) | method;
-        for (input, output) in [(&header[..], kcb_proto::REPORT_BUFFER_SIZE), (&[][..], 64), (&header[..], 0)] {
+        for (input, output) in [
+            (&header[..], kcb_proto::REPORT_BUFFER_SIZE),
+            (&[][..], 64),
+            (&header[..], 0),
+        ] {
             let (status, out) = kernel.device_io_control(code, input, output);
             assert_eq!(
-                status, STATUS_INVALID_DEVICE_REQUEST,
+                status,
+                STATUS_INVALID_DEVICE_REQUEST,
                 "method {method}, input {}, output {output}",
                 input.len()
             );
@@ -389,7 +457,12 @@ fn protect_pids_strips_thread_rights_too() {
         ),
         (
             "open, no protected right",
-            HandleOperation::open_thread(protected, thread, THREAD_QUERY_INFORMATION, (other + 0x20, other + 0x24)),
+            HandleOperation::open_thread(
+                protected,
+                thread,
+                THREAD_QUERY_INFORMATION,
+                (other + 0x20, other + 0x24),
+            ),
             0,
         ),
         (
@@ -408,7 +481,8 @@ fn protect_pids_strips_thread_rights_too() {
         ),
         (
             "a kernel handle",
-            HandleOperation::open_thread(protected, thread, THREAD_ALL_ACCESS, (other + 0x30, other + 0x34)).kernel(),
+            HandleOperation::open_thread(protected, thread, THREAD_ALL_ACCESS, (other + 0x30, other + 0x34))
+                .kernel(),
             0,
         ),
         (
@@ -429,9 +503,11 @@ fn protect_pids_strips_thread_rights_too() {
         let source = operation.source.0;
         let before = records.len();
         let more = read_until(&mut kernel, what, |r| {
-            select(r, SourceId::ObjectHandle, source)
-                .iter()
-                .any(|x| x.header.kind == kind::PRE && x.payload::<ObjectHandlePayload>().is_some_and(|p| p.object_type == OB_TYPE_THREAD))
+            select(r, SourceId::ObjectHandle, source).iter().any(|x| {
+                x.header.kind == kind::PRE
+                    && x.payload::<ObjectHandlePayload>()
+                        .is_some_and(|p| p.object_type == OB_TYPE_THREAD)
+            })
         });
         records.extend(more);
         let pre = select(&records[before..], SourceId::ObjectHandle, source)
@@ -441,7 +517,10 @@ fn protect_pids_strips_thread_rights_too() {
         let payload = *pre.payload::<ObjectHandlePayload>().expect("handle payload");
         assert_eq!(payload.object_type, OB_TYPE_THREAD, "{what}");
         assert_eq!(payload.stripped_access, *stripped, "{what}: reported");
-        assert_eq!(payload.desired_access, operation.desired_access, "{what}: as seen on entry");
+        assert_eq!(
+            payload.desired_access, operation.desired_access,
+            "{what}: as seen on entry"
+        );
     }
     kernel.unload_driver();
     assert_nothing_left(&kernel);
@@ -451,7 +530,13 @@ fn protect_pids_strips_thread_rights_too() {
 
 /// Fires `operation` on `key` (relative to `root` when given) from `pid`
 /// and returns the pre notification's recorded key path and truncation.
-fn recorded_open(kernel: &mut Kernel, pid: u64, key: &str, root: Option<&str>, operation: KeyOperation) -> (String, bool) {
+fn recorded_open(
+    kernel: &mut Kernel,
+    pid: u64,
+    key: &str,
+    root: Option<&str>,
+    operation: KeyOperation,
+) -> (String, bool) {
     let class = operation.classes().0;
     let outcome = RegistryOperation {
         relative_to: root.map(str::to_owned),
@@ -460,13 +545,17 @@ fn recorded_open(kernel: &mut Kernel, pid: u64, key: &str, root: Option<&str>, o
     .fire();
     assert!(outcome.status >= 0, "{key}: {:#x}", outcome.status);
     let records = read_until(kernel, key, |r| {
-        select(r, SourceId::Registry, pid)
-            .iter()
-            .any(|x| x.payload::<RegistryPayload>().is_some_and(|p| p.notify_class == class))
+        select(r, SourceId::Registry, pid).iter().any(|x| {
+            x.payload::<RegistryPayload>()
+                .is_some_and(|p| p.notify_class == class)
+        })
     });
     let record = select(&records, SourceId::Registry, pid)
         .into_iter()
-        .find(|x| x.payload::<RegistryPayload>().is_some_and(|p| p.notify_class == class))
+        .find(|x| {
+            x.payload::<RegistryPayload>()
+                .is_some_and(|p| p.notify_class == class)
+        })
         .expect("pre record");
     let payload = record.payload::<RegistryPayload>().expect("registry payload");
     assert_eq!(record.header.kind, kind::PRE);
@@ -486,11 +575,23 @@ fn relative_names_case(kernel: &mut Kernel, base: u64) {
     ntsim::registry::create_key(&format!("{machine}\\KcbRelative\\Existing"));
     // Before: recorded as "KcbRelative\Child", as if absolute.
     assert_eq!(
-        recorded_open(kernel, base, "KcbRelative\\Child", Some(machine), KeyOperation::CreateKeyEx),
+        recorded_open(
+            kernel,
+            base,
+            "KcbRelative\\Child",
+            Some(machine),
+            KeyOperation::CreateKeyEx
+        ),
         (format!("{machine}\\KcbRelative\\Child"), false)
     );
     assert_eq!(
-        recorded_open(kernel, base + 4, "KcbRelative\\Existing", Some(machine), KeyOperation::OpenKeyEx),
+        recorded_open(
+            kernel,
+            base + 4,
+            "KcbRelative\\Existing",
+            Some(machine),
+            KeyOperation::OpenKeyEx
+        ),
         (format!("{machine}\\KcbRelative\\Existing"), false)
     );
     // An absolute name stays as it is, RootObject or not.
@@ -502,7 +603,13 @@ fn relative_names_case(kernel: &mut Kernel, base: u64) {
     // Too long for the record: cut, and marked truncated.
     let deep = format!("{machine}\\{}", "D".repeat(140));
     ntsim::registry::create_key(&deep);
-    let (path, truncated) = recorded_open(kernel, base + 12, "0123456789\\abcdefghij", Some(&deep), KeyOperation::CreateKeyEx);
+    let (path, truncated) = recorded_open(
+        kernel,
+        base + 12,
+        "0123456789\\abcdefghij",
+        Some(&deep),
+        KeyOperation::CreateKeyEx,
+    );
     let full = format!("{deep}\\0123456789\\abcdefghij");
     assert!(full.len() > 160);
     assert_eq!(path, full[..160]);
@@ -542,10 +649,14 @@ fn the_driver_refuses_to_unload_while_its_pmi_handler_is_installed() {
     assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
     let handler = ntsim::power::profile_handler();
     assert_ne!(handler, 0, "installed");
-    assert_line(&kernel, &format!("kcallbacks: {}", kcallbacks::hal::UNLOAD_REFUSED_LINE));
+    assert_line(
+        &kernel,
+        &format!("kcallbacks: {}", kcallbacks::hal::UNLOAD_REFUSED_LINE),
+    );
     let object = kernel.driver_object();
     // SAFETY: the loaded driver's object.
-    assert!(unsafe { (*object).DriverUnload }.is_none(), "no DriverUnload: the I/O manager refuses");
+    let unload = unsafe { (*object).DriverUnload };
+    assert!(unload.is_none(), "no DriverUnload: the I/O manager refuses");
     // Before: unload cleared the slot and returned while a PMI dispatched
     // on another processor could still be running the handler.
     assert!(!kernel.unload_driver(), "refused");
@@ -554,7 +665,9 @@ fn the_driver_refuses_to_unload_while_its_pmi_handler_is_installed() {
     assert!(trigger::profile_interrupt(), "and still served by a loaded image");
     kernel.assert_no_bugchecks();
     assert!(
-        !driver_lines(&kernel).iter().any(|l| l.starts_with("kcallbacks: unloaded")),
+        !driver_lines(&kernel)
+            .iter()
+            .any(|l| l.starts_with("kcallbacks: unloaded")),
         "DriverUnload never ran"
     );
     unload_even_if_refused(&mut kernel);
@@ -607,21 +720,41 @@ fn the_walk_is_refused_on_a_build_where_the_layout_was_not_verified() {
     assert!(kcallbacks::walker::VERIFIED_BUILDS.contains(&26100));
     let walked = list_registrations(&mut kernel);
     assert!(walked.len() > 1, "walked on 26100: {walked:#?}");
-    assert!(walked.iter().all(|e| e.status != registration_status::BUILD_NOT_VERIFIED));
+    assert!(
+        walked
+            .iter()
+            .all(|e| e.status != registration_status::BUILD_NOT_VERIFIED)
+    );
 
     // Before: the walk ran (and took each object's lock) on any build.
     ntsim::version::set_build(22631);
     let locks = acquired_locks();
-    let opened = ntsim::ddi::calls().iter().filter(|c| c.ddi == "ExCreateCallback").count();
+    let opened = ntsim::ddi::calls()
+        .iter()
+        .filter(|c| c.ddi == "ExCreateCallback")
+        .count();
     let refused = list_registrations(&mut kernel);
     assert_eq!(refused.len(), 1, "{refused:#?}");
     assert_eq!(
-        (refused[0].status, refused[0].detail, refused[0].routine, entry_name(&refused[0])),
-        (registration_status::BUILD_NOT_VERIFIED, 22631, 0, "\\Callback".to_owned())
+        (
+            refused[0].status,
+            refused[0].detail,
+            refused[0].routine,
+            entry_name(&refused[0])
+        ),
+        (
+            registration_status::BUILD_NOT_VERIFIED,
+            22631,
+            0,
+            "\\Callback".to_owned()
+        )
     );
     assert_eq!(acquired_locks(), locks, "no lock taken");
     assert_eq!(
-        ntsim::ddi::calls().iter().filter(|c| c.ddi == "ExCreateCallback").count(),
+        ntsim::ddi::calls()
+            .iter()
+            .filter(|c| c.ddi == "ExCreateCallback")
+            .count(),
         opened,
         "no object opened"
     );
@@ -633,7 +766,10 @@ fn the_walk_is_refused_on_a_build_where_the_layout_was_not_verified() {
     ntsim::version::set_build(26100);
     ntsim::exports::hide("RtlGetVersion");
     let refused = list_registrations(&mut kernel);
-    assert_eq!((refused.len(), refused[0].status, refused[0].detail), (1, registration_status::BUILD_NOT_VERIFIED, 0));
+    assert_eq!(
+        (refused.len(), refused[0].status, refused[0].detail),
+        (1, registration_status::BUILD_NOT_VERIFIED, 0)
+    );
     ntsim::exports::expose("RtlGetVersion");
     kernel.unload_driver();
     assert_nothing_left(&kernel);
@@ -656,7 +792,8 @@ fn a_lock_word_that_is_not_a_spin_lock_is_never_acquired() {
     let status = unsafe { ntsim::excallback::ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) };
     assert_eq!(status, STATUS_SUCCESS);
     // SAFETY: a live object and a 'static routine.
-    let handle = unsafe { ntsim::excallback::ExRegisterCallback(object, Some(walked_routine), std::ptr::null_mut()) };
+    let handle =
+        unsafe { ntsim::excallback::ExRegisterCallback(object, Some(walked_routine), std::ptr::null_mut()) };
     assert!(!handle.is_null());
     let address = ntsim::excallback::object(NAME).expect("created").address;
     let of_object = |entries: &[RegistrationEntry]| -> Vec<(u32, u32)> {
@@ -678,10 +815,17 @@ fn a_lock_word_that_is_not_a_spin_lock_is_never_acquired() {
         assert_eq!(old, 0, "a free lock");
         assert_eq!(
             of_object(&list_registrations(&mut kernel)),
-            [(registration_status::LAYOUT_NOT_RECOGNISED, kcb_proto::layout_check::LOCK_VALUE)],
+            [(
+                registration_status::LAYOUT_NOT_RECOGNISED,
+                kcb_proto::layout_check::LOCK_VALUE
+            )],
             "{value:#x}"
         );
-        assert_eq!(ntsim::excallback::corrupt(address + 0x08, old), value, "left untouched");
+        assert_eq!(
+            ntsim::excallback::corrupt(address + 0x08, old),
+            value,
+            "left untouched"
+        );
     }
     kernel.assert_no_bugchecks();
     // SAFETY: the registration above, removed once; then the reference

@@ -43,10 +43,11 @@ pub const MAX_PROTECTED_PIDS: usize = 16;
 /// Longest decimal process id in `ProtectPids`, in digits (`u64::MAX`).
 pub const MAX_PID_DIGITS: usize = 20;
 
-/// The largest value data any setting accepts, in bytes: `DenyImages` at
-/// its maximum (8 names of 63 units, each NUL-terminated, and the empty
-/// string that ends a `REG_MULTI_SZ`), larger than `ProtectPids` at its
-/// maximum and than any altitude. The driver reads every value whose data
+/// The largest value data any setting accepts, in bytes.
+///
+/// That is `DenyImages` at its maximum (8 names of 63 units, each
+/// NUL-terminated, and the empty string that ends a `REG_MULTI_SZ`), larger
+/// than `ProtectPids` at its maximum and than any altitude. The driver reads every value whose data
 /// is at most this large whole; a larger value cannot be a valid setting
 /// and is reported invalid ([`Settings::reject_oversized`]).
 pub const MAX_VALUE_DATA: usize = {
@@ -575,7 +576,12 @@ fn parse_flag(value_type: u32, data: &[u8]) -> Result<bool, ParamError> {
 
 #[cfg(test)]
 mod tests {
-    use std::{borrow::ToOwned, format, string::{String, ToString}, vec::Vec};
+    use std::{
+        borrow::ToOwned,
+        format,
+        string::{String, ToString},
+        vec::Vec,
+    };
 
     use super::*;
 
@@ -702,10 +708,16 @@ mod tests {
             ("0", "1"),
         ] {
             let all = attempts(base);
-            assert_eq!(all[0].as_deref(), Some(base), "attempt 0 is the altitude as given");
+            assert_eq!(
+                all[0].as_deref(),
+                Some(base),
+                "attempt 0 is the altitude as given"
+            );
             assert_eq!(all[10], None, "at most 9 retries");
             for (k, retry) in all[1..10].iter().enumerate() {
-                let retry = retry.as_deref().unwrap_or_else(|| panic!("{base}: retry {}", k + 1));
+                let retry = retry
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{base}: retry {}", k + 1));
                 assert!(below(base, retry), "{base} < {retry}");
                 assert!(below(retry, next), "{retry} < {next}");
                 if k > 0 {
@@ -734,7 +746,10 @@ mod tests {
         assert_eq!(attempts(integer)[1], None, "no room for '.1'");
         assert_eq!(attempts(&integer[..29])[1], Some(format!("{}.1", &integer[..29])));
         let mut s = Settings::defaults();
-        assert_eq!(s.apply(&w("ObAltitude"), REG_SZ, &sz(longest)), Ok(Applied::Altitude));
+        assert_eq!(
+            s.apply(&w("ObAltitude"), REG_SZ, &sz(longest)),
+            Ok(Applied::Altitude)
+        );
         assert_eq!(s.policy.ob_altitude.units(), w(longest).as_slice());
         for bad in ["1.2.3", ".", "..", "12a"] {
             assert_eq!(
@@ -748,7 +763,12 @@ mod tests {
     #[test]
     fn deny_images_rejects_paths_and_takes_the_documented_maximum() {
         let mut s = Settings::defaults();
-        for path in ["C:\\x\\evil.exe", "\\Device\\HarddiskVolume1\\evil.exe", "dir/evil.exe", "C:evil.exe"] {
+        for path in [
+            "C:\\x\\evil.exe",
+            "\\Device\\HarddiskVolume1\\evil.exe",
+            "dir/evil.exe",
+            "C:evil.exe",
+        ] {
             assert_eq!(
                 s.apply(&w("DenyImages"), REG_MULTI_SZ, &multi_sz(&["good.exe", path])),
                 Err(ParamError::PathEntry),
@@ -763,7 +783,11 @@ mod tests {
         assert!(names.iter().all(|n| n.len() == MAX_IMAGE_NAME));
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let data = multi_sz(&refs);
-        assert_eq!(data.len(), MAX_VALUE_DATA, "the documented maximum is exactly MAX_VALUE_DATA");
+        assert_eq!(
+            data.len(),
+            MAX_VALUE_DATA,
+            "the documented maximum is exactly MAX_VALUE_DATA"
+        );
         assert_eq!(
             s.apply(&w("DenyImages"), REG_MULTI_SZ, &data),
             Ok(Applied::DenyImages(MAX_DENY_IMAGES))
@@ -781,9 +805,15 @@ mod tests {
     #[test]
     fn oversized_values_are_rejected_by_name() {
         let mut s = Settings::defaults();
-        assert_eq!(s.reject_oversized(&w("denyimages"), 5000), ParamError::TooLarge(5000));
+        assert_eq!(
+            s.reject_oversized(&w("denyimages"), 5000),
+            ParamError::TooLarge(5000)
+        );
         assert!(format!("{}", ParamError::TooLarge(5000)).contains("5000 bytes"));
-        assert_eq!(s.reject_oversized(&w("EnableLoadImage"), 5000), ParamError::TooLarge(5000));
+        assert_eq!(
+            s.reject_oversized(&w("EnableLoadImage"), 5000),
+            ParamError::TooLarge(5000)
+        );
         assert_eq!(
             s.origins[SourceId::LoadImage.index()],
             ConfigOrigin::InvalidRegistryValue

@@ -16,7 +16,7 @@ use crate::verifier::{self, ModelRule};
 
 /// Flags `attributes` passed to `ddi` from a process other than the system
 /// process without `OBJ_KERNEL_HANDLE`.
-pub(crate) fn check_kernel_handle(ddi: &str, attributes: &OBJECT_ATTRIBUTES) {
+pub fn check_kernel_handle(ddi: &str, attributes: &OBJECT_ATTRIBUTES) {
     let pid = current_pid();
     if pid != SYSTEM_PID && attributes.Attributes & OBJ_KERNEL_HANDLE == 0 {
         verifier::model_rule(

@@ -1079,6 +1079,9 @@ impl DeviceHandle {
     ///
     /// The other transfer methods (kernel/buffer-descriptions-for-i-o-control-codes)
     /// go to [`Self::ioctl_unbuffered`].
+    ///
+    /// # Panics
+    /// If the handle was closed.
     pub fn ioctl(&mut self, code: u32, input: &[u8], output_len: usize) -> (NTSTATUS, Vec<u8>) {
         assert!(!self.closed, "handle closed");
         let method = code & 3;

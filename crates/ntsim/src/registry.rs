@@ -1241,7 +1241,10 @@ impl RegistryOperation {
         let (pre_class, post_class) = self.operation.classes();
         assert!(
             self.relative_to.is_none()
-                || matches!(self.operation, KeyOperation::CreateKeyEx | KeyOperation::OpenKeyEx),
+                || matches!(
+                    self.operation,
+                    KeyOperation::CreateKeyEx | KeyOperation::OpenKeyEx
+                ),
             "only RegNtPreCreateKeyEx / RegNtPreOpenKeyEx carry a RootObject"
         );
         let full_key = self.full_key();

@@ -1,5 +1,7 @@
 //! `RtlGetVersion` (wdm/nf-wdm-rtlgetversion): the version of the running
-//! system. PASSIVE_LEVEL; the caller sets `dwOSVersionInfoSize` to the size
+//! system.
+//!
+//! PASSIVE_LEVEL; the caller sets `dwOSVersionInfoSize` to the size
 //! of the structure it passes (`RTL_OSVERSIONINFOW`, 276 bytes, or
 //! `RTL_OSVERSIONINFOEXW`, 284 bytes, wdm/ns-wdm-_osversioninfoexw); the
 //! routine "returns STATUS_SUCCESS". Another size is a precondition without
@@ -89,14 +91,19 @@ pub unsafe extern "C" fn RtlGetVersion(information: *mut core::ffi::c_void) -> N
         );
         return STATUS_INVALID_PARAMETER;
     }
-    // SAFETY: the structure is `size` (>= 276) bytes long and writable: the
-    // fixed members, then szCSDVersion[128] (empty: no service pack).
-    unsafe {
-        (*header).major = 10;
-        (*header).minor = 0;
-        (*header).build = build();
-        (*header).platform = VER_PLATFORM_WIN32_NT;
-        information.cast::<u8>().add(20).write_bytes(0, size as usize - 20);
-    }
+    let filled = VersionHeader {
+        size,
+        major: 10,
+        minor: 0,
+        build: build(),
+        platform: VER_PLATFORM_WIN32_NT,
+    };
+    // SAFETY: the structure is `size` (>= 276) bytes long and writable; its
+    // fixed members come first.
+    unsafe { header.write(filled) };
+    let rest = information.cast::<u8>().wrapping_add(size_of::<VersionHeader>());
+    // SAFETY: szCSDVersion[128] and the Ex members follow, up to `size`
+    // bytes in all: emptied (no service pack).
+    unsafe { rest.write_bytes(0, size as usize - size_of::<VersionHeader>()) };
     STATUS_SUCCESS
 }
