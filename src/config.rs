@@ -306,9 +306,9 @@ impl ValueName {
     }
 }
 
-/// Splits a KEY_VALUE_FULL_INFORMATION into (name, type, data), checking
-/// every offset against what the kernel returned.
-fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
+/// The fixed part and the name of a KEY_VALUE_FULL_INFORMATION: (name,
+/// type, data offset, data length), every offset checked against `info`.
+fn split_header(info: &[u8]) -> Option<(ValueName, u32, usize, usize)> {
     let header = core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, Name);
     let field = |offset: usize| -> Option<u32> {
         let bytes = info.get(offset..offset + 4)?;
@@ -319,24 +319,28 @@ fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
     let data_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, DataLength))? as usize;
     let name_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, NameLength))? as usize;
     let name_bytes = info.get(header..header.checked_add(name_length)?)?;
+    Some((
+        ValueName::from_le_bytes(name_bytes)?,
+        value_type,
+        data_offset,
+        data_length,
+    ))
+}
+
+/// Splits a KEY_VALUE_FULL_INFORMATION into (name, type, data), checking
+/// every offset against what the kernel returned.
+fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
+    let (name, value_type, data_offset, data_length) = split_header(info)?;
     let data = info.get(data_offset..data_offset.checked_add(data_length)?)?;
-    Some((ValueName::from_le_bytes(name_bytes)?, value_type, data))
+    Some((name, value_type, data))
 }
 
 /// The name, type and data size of a value the buffer could not hold (the
-/// fixed part and the name, when it fits, of a partial
+/// fixed part and, when it fits, the name of a partial
 /// KEY_VALUE_FULL_INFORMATION).
 fn split_oversized(info: &[u8]) -> Option<(ValueName, u32, usize)> {
-    let header = core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, Name);
-    let field = |offset: usize| -> Option<u32> {
-        let bytes = info.get(offset..offset + 4)?;
-        Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-    };
-    let value_type = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, Type))?;
-    let data_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, DataLength))? as usize;
-    let name_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, NameLength))? as usize;
-    let name_bytes = info.get(header..header.checked_add(name_length)?)?;
-    Some((ValueName::from_le_bytes(name_bytes)?, value_type, data_length))
+    let (name, value_type, _, data_length) = split_header(info)?;
+    Some((name, value_type, data_length))
 }
 
 /// Prints what applying one value did.

@@ -45,7 +45,9 @@
 //!   `detail`) and a debug line, and no object is opened or read;
 //! * the word must hold a plausible spin-lock value before it is acquired:
 //!   0 (free) or 1 (held; x64 `KeAcquireSpinLockRaiseToDpc` sets bit 0),
-//!   else `layout_check::LOCK_VALUE` and it is left untouched.
+//!   else `layout_check::LOCK_VALUE` and it is left untouched. The check
+//!   errs on the side of refusing: any other value, even one some variant
+//!   of a held lock might leave, is reported, never acquired.
 //!
 //! The residual risk, a build on the list whose word at 0x08 holds 0 or 1
 //! without being the lock, is why the walk stays opt-in.
