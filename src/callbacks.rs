@@ -457,7 +457,8 @@ struct ObjectDirectoryInformation {
 #[repr(C, align(8))]
 struct DirectoryBuffer([u8; DIRECTORY_BUFFER_SIZE]);
 
-static CALLBACK_DIRECTORY: WideName = WideName::new("\\Callback");
+/// `\Callback`.
+pub static CALLBACK_DIRECTORY: WideName = WideName::new("\\Callback");
 
 /// Calls `visit` with the full name (`\Callback\X`) of every object in the
 /// `\Callback` directory, one entry at a time. Returns which catalog names

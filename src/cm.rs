@@ -19,12 +19,13 @@ use core::{ffi::c_void, ptr};
 
 use kcb_proto::{
     EventRecord, RegistryPayload, kind,
-    params::{DEFAULT_CM_ALTITUDE, InlineName, MAX_ALTITUDE},
+    params::{DEFAULT_CM_ALTITUDE, InlineName, MAX_ALTITUDE, altitude_attempt},
 };
 use wdk_sys::{
-    LARGE_INTEGER, NTSTATUS, PCUNICODE_STRING, PEX_CALLBACK_FUNCTION, REG_DELETE_VALUE_KEY_INFORMATION,
-    REG_POST_CREATE_KEY_INFORMATION, REG_POST_OPERATION_INFORMATION, REG_PRE_CREATE_KEY_INFORMATION,
-    REG_SET_VALUE_KEY_INFORMATION, STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, STATUS_SUCCESS, UNICODE_STRING,
+    LARGE_INTEGER, NTSTATUS, PCUNICODE_STRING, PEX_CALLBACK_FUNCTION, REG_CREATE_KEY_INFORMATION,
+    REG_DELETE_VALUE_KEY_INFORMATION, REG_POST_CREATE_KEY_INFORMATION, REG_POST_OPERATION_INFORMATION,
+    REG_PRE_CREATE_KEY_INFORMATION, REG_SET_VALUE_KEY_INFORMATION, STATUS_FLT_INSTANCE_ALTITUDE_COLLISION,
+    STATUS_SUCCESS, UNICODE_STRING,
     ntddk::{CmRegisterCallback, CmUnRegisterCallback},
 };
 
@@ -94,7 +95,7 @@ pub const fn api(variant: Variant) -> Api {
 /// the altitude string: written by `register` at PASSIVE_LEVEL in DriverEntry
 /// before the callback can run (registering publishes them), read-only after.
 static COOKIE: KernelCell<LARGE_INTEGER> = KernelCell::new(LARGE_INTEGER { QuadPart: 0 });
-static ALTITUDE: KernelCell<[u16; MAX_ALTITUDE + 1]> = KernelCell::new([0; MAX_ALTITUDE + 1]);
+static ALTITUDE: KernelCell<[u16; MAX_ALTITUDE]> = KernelCell::new([0; MAX_ALTITUDE]);
 
 /// `CmRegisterCallbackEx` / `CmRegisterCallback` and `CmUnRegisterCallback`.
 pub struct RegistryCallback;
@@ -140,7 +141,10 @@ impl RegistrationOps for RegistryCallback {
         for attempt in 0..=ALTITUDE_RETRIES {
             // SAFETY: DriverEntry, nothing registered: exclusive access.
             let units = unsafe { &mut *ALTITUDE.get() };
-            let len = altitude_for(units, base.units(), attempt);
+            let Some(len) = altitude_attempt(base.units(), attempt, units) else {
+                // No retry fits in the longest altitude string.
+                break;
+            };
             #[allow(clippy::cast_possible_truncation, reason = "at most 62 bytes")]
             let bytes = (len * 2) as u16;
             let altitude = UNICODE_STRING {
@@ -179,19 +183,6 @@ impl RegistrationOps for RegistryCallback {
         // (wdm/nf-wdm-cmunregistercallback: calling it from the callback deadlocks).
         let _ = unsafe { CmUnRegisterCallback(cookie) };
     }
-}
-
-/// Writes the altitude for `attempt` into `units`; returns its length.
-fn altitude_for(units: &mut [u16; MAX_ALTITUDE + 1], base: &[u16], attempt: usize) -> usize {
-    let mut len = base.len().min(MAX_ALTITUDE - 1);
-    units[..len].copy_from_slice(&base[..len]);
-    if attempt > 0 {
-        #[allow(clippy::cast_possible_truncation, reason = "attempt <= 9")]
-        let digit = b'0' + attempt as u8;
-        units[len] = u16::from(digit);
-        len += 1;
-    }
-    len
 }
 
 /// Notify classes whose information starts with the key `Object` and whose
@@ -254,15 +245,24 @@ unsafe extern "C" fn on_registry(
                         .set_from_utf16(unsafe { units_of(info.ValueName) });
                     key_path(info.Object, &mut payload.key_path);
                 }
-                // RegNtPreCreateKey / RegNtPreOpenKey / ...Ex: the name being opened.
-                10 | 12 | 26 | 28 => {
-                    // SAFETY: all start with CompleteName (REG_PRE_CREATE_KEY_INFORMATION,
-                    // REG_CREATE_KEY_INFORMATION).
+                // RegNtPreCreateKey / RegNtPreOpenKey: the full name being opened.
+                10 | 12 => {
+                    // SAFETY: REG_PRE_CREATE_KEY_INFORMATION.
                     let info = unsafe { &*argument2.cast::<REG_PRE_CREATE_KEY_INFORMATION>() };
                     // SAFETY: as above.
                     payload
                         .key_path
                         .set_from_utf16(unsafe { units_of(info.CompleteName) });
+                }
+                // RegNtPreCreateKeyEx / RegNtPreOpenKeyEx: the name being
+                // opened, relative to RootObject unless it starts with `\`.
+                26 | 28 => {
+                    // SAFETY: REG_CREATE_KEY_INFORMATION (REG_OPEN_KEY_INFORMATION
+                    // and the _V1 variants start with the same two members).
+                    let info = unsafe { &*argument2.cast::<REG_CREATE_KEY_INFORMATION>() };
+                    // SAFETY: as above.
+                    let name = unsafe { units_of(info.CompleteName) };
+                    complete_name(name, info.RootObject, &mut payload.key_path);
                 }
                 // RegNtPostCreateKey / RegNtPostOpenKey.
                 11 | 13 => {
@@ -301,10 +301,50 @@ unsafe extern "C" fn on_registry(
     STATUS_SUCCESS
 }
 
+/// The full path of a create/open Ex notification's key into `out`:
+/// `CompleteName` as is when it is absolute (starts with `\`) or there is
+/// no `RootObject`; else `<root key's path>\<CompleteName>` ("for a relative
+/// path, the path starts with a character other than \, and is relative
+/// to the key that is specified by the RootObject member",
+/// wdm/ns-wdm-_reg_create_key_information), joined in place (no
+/// allocation) and marked truncated when it does not fit. If the root's
+/// name cannot be obtained the relative name is recorded as it is: a
+/// recorded path without a leading `\` is one whose root is unknown.
+fn complete_name<const N: usize>(name: &[u16], root: *mut c_void, out: &mut kcb_proto::WStr<N>) {
+    const SEPARATOR: u16 = b'\\' as u16;
+    if root.is_null() || name.first() == Some(&SEPARATOR) {
+        out.set_from_utf16(name);
+        return;
+    }
+    let resolved = with_key_name(root, |root_name| {
+        let root_name = root_name.strip_suffix(&[SEPARATOR]).unwrap_or(root_name);
+        if name.is_empty() {
+            out.set_from_utf16(root_name);
+        } else {
+            out.set_from_parts(&[root_name, &[SEPARATOR], name]);
+        }
+    });
+    if !resolved {
+        out.set_from_utf16(name);
+    }
+}
+
 /// Copies the registry path of a key object into `out` (truncated).
 fn key_path<const N: usize>(object: *mut c_void, out: &mut kcb_proto::WStr<N>) {
+    with_key_name(object, |name| {
+        out.set_from_utf16(name);
+    });
+}
+
+/// Calls `use_name` with the registry path of a key object while it is
+/// valid: from `CmCallbackGetKeyObjectIDEx` (released right after with
+/// `CmCallbackReleaseKeyObjectIDEx`), else from the legacy
+/// `CmCallbackGetKeyObjectID`, whose name belongs to the system and must
+/// not be freed (wdm/nf-wdm-cmcallbackgetkeyobjectid). Returns whether a
+/// name was obtained.
+fn with_key_name(object: *mut c_void, use_name: impl FnOnce(&[u16])) -> bool {
     if object.is_null() {
-        return;
+        return false;
     }
     let cookie = COOKIE.get();
     let mut id = 0_usize;
@@ -318,9 +358,10 @@ fn key_path<const N: usize>(object: *mut c_void, out: &mut kcb_proto::WStr<N>) {
         let status = unsafe { get(cookie, object, &raw mut id, &raw mut name, 0) };
         if status >= 0 && !name.is_null() {
             // SAFETY: the name the routine returned, valid until released.
-            out.set_from_utf16(unsafe { units_of(name) });
+            use_name(unsafe { units_of(name) });
             // SAFETY: releasing the name CmCallbackGetKeyObjectIDEx returned, once.
             unsafe { release(name) };
+            return true;
         }
     } else if let Some(get) = dynamic_fn!(GET_KEY_ID => GetKeyIdFn) {
         // SAFETY: as above; the legacy routine's name is owned by the
@@ -328,7 +369,9 @@ fn key_path<const N: usize>(object: *mut c_void, out: &mut kcb_proto::WStr<N>) {
         let status = unsafe { get(cookie, object, &raw mut id, &raw mut name) };
         if status >= 0 && !name.is_null() {
             // SAFETY: valid kernel-owned name.
-            out.set_from_utf16(unsafe { units_of(name) });
+            use_name(unsafe { units_of(name) });
+            return true;
         }
     }
+    false
 }

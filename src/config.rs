@@ -12,7 +12,7 @@ use core::{
 
 use kcb_proto::{
     ConfigOrigin, SOURCE_COUNT, SourceId,
-    params::{Applied, ParamError, PolicySettings, Settings},
+    params::{Applied, MAX_VALUE_DATA, ParamError, PolicySettings, Settings},
 };
 use wdk_sys::{
     _KEY_VALUE_INFORMATION_CLASS::KeyValueFullInformation,
@@ -30,10 +30,14 @@ use crate::{
 
 /// Longest registry path (in UTF-16 units) the driver builds.
 const MAX_PATH_UNITS: usize = 512;
-/// Room for one value's KEY_VALUE_FULL_INFORMATION (name + data).
-const VALUE_BUFFER_SIZE: usize = 512;
+/// Room for one value's KEY_VALUE_FULL_INFORMATION: the fixed part, the
+/// longest name the driver looks at and the largest data any setting
+/// accepts ([`MAX_VALUE_DATA`]), so every value that can be valid is read
+/// whole; a larger one is reported invalid by name, never skipped silently.
+const VALUE_BUFFER_SIZE: usize =
+    (core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, Name) + 2 * MAX_NAME_UNITS + MAX_VALUE_DATA + 7) & !7;
 /// [`VALUE_BUFFER_SIZE`] as the `ULONG` the registry routines take.
-#[allow(clippy::cast_possible_truncation, reason = "512")]
+#[allow(clippy::cast_possible_truncation, reason = "about 1.3 KiB")]
 const VALUE_BUFFER_LEN: u32 = VALUE_BUFFER_SIZE as u32;
 
 /// `\Parameters`.
@@ -112,8 +116,9 @@ pub unsafe fn load(registry_path: PCUNICODE_STRING) -> Settings {
     let service_key = unsafe { units_of(registry_path) };
     match open_parameters(service_key) {
         Ok(Some(key)) => {
-            read_values(key, &mut |name, value_type, data| {
-                report(settings.apply(name, value_type, data), name);
+            read_values(key, &mut |name, value_type, data| match data {
+                Ok(data) => report(settings.apply(name, value_type, data), name),
+                Err(size) => report(Err(settings.reject_oversized(name, size)), name),
             });
             // SAFETY: our own kernel handle, closed once.
             let _ = unsafe { ZwClose(key) };
@@ -146,7 +151,10 @@ pub unsafe fn service_start_type(registry_path: PCUNICODE_STRING) -> Option<u32>
     let key = open_key(service_key, "").ok()??;
     let mut start = None;
     read_values(key, &mut |name, value_type, data| {
-        if eq_ascii_ignore_case(name, "Start") && value_type == kcb_proto::params::REG_DWORD {
+        if let Ok(data) = data
+            && eq_ascii_ignore_case(name, "Start")
+            && value_type == kcb_proto::params::REG_DWORD
+        {
             start = data.try_into().ok().map(u32::from_le_bytes);
         }
     });
@@ -207,10 +215,18 @@ fn open_key(service_key: &[u16], suffix: &str) -> Result<Option<HANDLE>, i32> {
 #[repr(C, align(8))]
 struct ValueBuffer([u8; VALUE_BUFFER_SIZE]);
 
-/// What [`read_values`] calls per value: name, `REG_*` type, data.
-type ValueVisitor<'a> = dyn FnMut(&[u16], u32, &[u8]) + 'a;
+/// What [`read_values`] calls per value: name, `REG_*` type, and the data,
+/// or `Err(size)` for data larger than [`MAX_VALUE_DATA`] (not read).
+type ValueVisitor<'a> = dyn FnMut(&[u16], u32, Result<&[u8], usize>) + 'a;
 
 /// Enumerates every value of the key, calling `visit(name, type, data)`.
+///
+/// The buffer holds any value whose name is at most [`MAX_NAME_UNITS`]
+/// long and whose data is at most [`MAX_VALUE_DATA`] bytes, so those are
+/// read whole in one call. For a larger one the call returns
+/// `STATUS_BUFFER_OVERFLOW` with the fixed part and as much of the rest as
+/// fits (wdm/nf-wdm-zwenumeratevaluekey): its name (when it fits) and data
+/// size are taken from there and it is reported as too large.
 fn read_values(key: HANDLE, visit: &mut ValueVisitor<'_>) {
     let mut buffer = ValueBuffer([0; VALUE_BUFFER_SIZE]);
     for index in 0..256_u32 {
@@ -229,8 +245,18 @@ fn read_values(key: HANDLE, visit: &mut ValueVisitor<'_>) {
         if status == STATUS_NO_MORE_ENTRIES {
             return;
         }
-        if status == STATUS_BUFFER_OVERFLOW || status == STATUS_BUFFER_TOO_SMALL {
-            kprintln!("config: value #{index} is larger than {VALUE_BUFFER_SIZE} bytes; ignored");
+        if status == STATUS_BUFFER_OVERFLOW {
+            match split_oversized(&buffer.0) {
+                Some((name, value_type, size)) => visit(name.units(), value_type, Err(size)),
+                None => kprintln!(
+                    "config: value #{index} has a name longer than {MAX_NAME_UNITS} characters (no setting has); ignored"
+                ),
+            }
+            continue;
+        }
+        if status == STATUS_BUFFER_TOO_SMALL {
+            // Not expected: the buffer is larger than the fixed part.
+            kprintln!("config: value #{index} could not be read (STATUS_BUFFER_TOO_SMALL); ignored");
             continue;
         }
         if status < 0 {
@@ -242,7 +268,10 @@ fn read_values(key: HANDLE, visit: &mut ValueVisitor<'_>) {
         }
         let valid = (returned as usize).min(VALUE_BUFFER_SIZE);
         match split_value(&buffer.0[..valid]) {
-            Some((name, value_type, data)) => visit(name.units(), value_type, data),
+            Some((name, value_type, data)) if data.len() > MAX_VALUE_DATA => {
+                visit(name.units(), value_type, Err(data.len()));
+            }
+            Some((name, value_type, data)) => visit(name.units(), value_type, Ok(data)),
             None => kprintln!("config: value #{index} has an inconsistent layout; ignored"),
         }
     }
@@ -277,9 +306,9 @@ impl ValueName {
     }
 }
 
-/// Splits a KEY_VALUE_FULL_INFORMATION into (name, type, data), checking
-/// every offset against what the kernel returned.
-fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
+/// The fixed part and the name of a KEY_VALUE_FULL_INFORMATION: (name,
+/// type, data offset, data length), every offset checked against `info`.
+fn split_header(info: &[u8]) -> Option<(ValueName, u32, usize, usize)> {
     let header = core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, Name);
     let field = |offset: usize| -> Option<u32> {
         let bytes = info.get(offset..offset + 4)?;
@@ -290,8 +319,28 @@ fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
     let data_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, DataLength))? as usize;
     let name_length = field(core::mem::offset_of!(KEY_VALUE_FULL_INFORMATION, NameLength))? as usize;
     let name_bytes = info.get(header..header.checked_add(name_length)?)?;
+    Some((
+        ValueName::from_le_bytes(name_bytes)?,
+        value_type,
+        data_offset,
+        data_length,
+    ))
+}
+
+/// Splits a KEY_VALUE_FULL_INFORMATION into (name, type, data), checking
+/// every offset against what the kernel returned.
+fn split_value(info: &[u8]) -> Option<(ValueName, u32, &[u8])> {
+    let (name, value_type, data_offset, data_length) = split_header(info)?;
     let data = info.get(data_offset..data_offset.checked_add(data_length)?)?;
-    Some((ValueName::from_le_bytes(name_bytes)?, value_type, data))
+    Some((name, value_type, data))
+}
+
+/// The name, type and data size of a value the buffer could not hold (the
+/// fixed part and, when it fits, the name of a partial
+/// KEY_VALUE_FULL_INFORMATION).
+fn split_oversized(info: &[u8]) -> Option<(ValueName, u32, usize)> {
+    let (name, value_type, _, data_length) = split_header(info)?;
+    Some((name, value_type, data_length))
 }
 
 /// Prints what applying one value did.

@@ -18,7 +18,8 @@ use wdk_sys::{
     ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION, DO_DEVICE_INITIALIZING, DRIVER_OBJECT,
     FILE_ALL_ACCESS, FILE_DEVICE_SECURE_OPEN, HANDLE, IRP, IRP_MJ_CLOSE, IRP_MJ_CREATE,
     IRP_MJ_DEVICE_CONTROL, IRP_MJ_SHUTDOWN, NTSTATUS, OBJ_KERNEL_HANDLE, PDEVICE_OBJECT, SECURITY_DESCRIPTOR,
-    SECURITY_DESCRIPTOR_REVISION, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, WRITE_DAC,
+    SECURITY_DESCRIPTOR_REVISION, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+    WRITE_DAC,
     ntddk::{
         IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink, IofCompleteRequest,
         ObOpenObjectByPointer, RtlAddAccessAllowedAce, RtlCreateAcl, RtlCreateSecurityDescriptor,
@@ -290,7 +291,8 @@ unsafe extern "C" fn dispatch_create_close(_device: PDEVICE_OBJECT, irp: *mut IR
 }
 
 /// IRP_MJ_DEVICE_CONTROL: METHOD_BUFFERED requests, decoded and answered by
-/// [`ioctl::handle`]. PASSIVE_LEVEL.
+/// [`ioctl::handle`]; any other transfer method gets
+/// `STATUS_INVALID_DEVICE_REQUEST` before the buffer is touched. PASSIVE_LEVEL.
 unsafe extern "C" fn dispatch_device_control(_device: PDEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: the I/O manager hands us a live IRP, ours until completed.
     let irp_ref = unsafe { &*irp };
@@ -300,6 +302,16 @@ unsafe extern "C" fn dispatch_device_control(_device: PDEVICE_OBJECT, irp: *mut 
         // SAFETY: live IRP, not yet completed.
         return unsafe { complete(irp, STATUS_INVALID_PARAMETER, 0) };
     };
+    // Every code of this driver is METHOD_BUFFERED; only for that method is
+    // SystemBuffer one kernel buffer of max(input, output) bytes. With
+    // METHOD_IN/OUT_DIRECT it holds the input only, with METHOD_NEITHER it
+    // is not used at all (the buffers are user addresses;
+    // kernel/buffer-descriptions-for-i-o-control-codes), so no slice is
+    // built for another method: such a code is not one of ours.
+    if kcb_proto::transfer_method(request.code) != kcb_proto::METHOD_BUFFERED {
+        // SAFETY: live IRP, not yet completed.
+        return unsafe { complete(irp, STATUS_INVALID_DEVICE_REQUEST, 0) };
+    }
     let buffer_length = request.input_length.max(request.output_length);
     let buffer: &mut [u8] = if buffer_length == 0 {
         &mut []

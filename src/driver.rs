@@ -75,6 +75,13 @@ fn optional<R: RegistrationOps>(enabled: bool, api: Api, args: R::Args) -> Optio
 }
 
 impl DriverState {
+    /// Whether the HAL PMI handler is installed, which makes the image
+    /// impossible to unload safely (see [`crate::hal`]).
+    #[must_use]
+    pub const fn profile_handler_installed(&self) -> bool {
+        self.profile_interrupt.is_some()
+    }
+
     /// Registers everything, reporting each attempt.
     ///
     /// # Errors
@@ -251,6 +258,14 @@ pub unsafe extern "C" fn driver_entry(
     let boot_start = unsafe { config::service_start_type(registry_path) } == Some(0);
     match DriverState::register(driver_object, &settings, boot_start) {
         Ok(state) => {
+            if state.profile_handler_installed() {
+                // No DriverUnload: the I/O manager refuses to unload the
+                // driver (`sc stop` fails) for as long as it is loaded, so
+                // the PMI handler can never run in an unloaded image.
+                // SAFETY: DriverEntry owns the driver object until it returns.
+                unsafe { (*driver).DriverUnload = None };
+                kprintln!("{}", hal::UNLOAD_REFUSED_LINE);
+            }
             // SAFETY: no other accessor runs during DriverEntry.
             unsafe { *STATE.0.get() = Some(state) };
             let count = |state| REPORT.count(state) + CallbackObjects::count(state);

@@ -21,8 +21,9 @@ use core::{ffi::c_void, marker::PhantomData, ptr};
 
 use kcb_proto::{CallbackObjectPayload, EventRecord, kind, report_detail};
 use wdk_sys::{
-    DISPATCH_LEVEL, OBJ_CASE_INSENSITIVE, OBJ_PERMANENT, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT,
-    STATUS_INVALID_DEVICE_STATE, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_UNSUCCESSFUL, UNICODE_STRING,
+    DISPATCH_LEVEL, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJ_PERMANENT, OBJECT_ATTRIBUTES,
+    PCALLBACK_OBJECT, STATUS_INVALID_DEVICE_STATE, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_UNSUCCESSFUL,
+    UNICODE_STRING,
     ntddk::{
         ExCreateCallback, ExNotifyCallback, ExRegisterCallback, ExUnregisterCallback, KeGetCurrentIrql,
         ObMakeTemporaryObject, ObfDereferenceObject,
@@ -56,6 +57,14 @@ unsafe impl<K> Sync for CallbackObject<K> {}
 
 /// Calls `ExCreateCallback`, turning "success without an object" into an
 /// error instead of a null pointer.
+///
+/// `OBJ_KERNEL_HANDLE` is always added to `attributes`: `ExCreateCallback`
+/// opens the object by name, and this routine also runs in a client's
+/// process (`IOCTL_KCB_LIST_REGISTRATIONS`), where a handle without that flag
+/// would land in the client's handle table, where the client could use or
+/// close it ("driver routines that run in a process context other than that
+/// of the system process must set the OBJ_KERNEL_HANDLE flag",
+/// wdm/nf-wdm-initializeobjectattributes).
 fn create_callback(
     name: &UNICODE_STRING,
     attributes: u32,
@@ -67,7 +76,7 @@ fn create_callback(
         #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
         Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
         ObjectName: &raw mut name,
-        Attributes: attributes,
+        Attributes: attributes | OBJ_KERNEL_HANDLE,
         ..OBJECT_ATTRIBUTES::default()
     };
     let mut object: PCALLBACK_OBJECT = ptr::null_mut();

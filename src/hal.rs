@@ -8,10 +8,23 @@
 //! in the README: the handler runs at PROFILE_LEVEL on every performance-
 //! monitor interrupt; there is one slot system-wide, so installing replaces
 //! whatever another component (a profiler, a hypervisor enlightenment) had
-//! set; no query class returns the current handler, so unload cannot restore
-//! a previous one and sets the slot back to NULL; and the routine is reached
-//! only through the HAL dispatch table, whose layout past its first fields
-//! is not part of any contract.
+//! set; no query class returns the current handler, so it cannot be
+//! restored; and the routine is reached only through the HAL dispatch
+//! table, whose layout past its first fields is not part of any contract.
+//!
+//! Unload: while the handler is installed the driver **cannot be unloaded**
+//! (DriverEntry leaves `DriverUnload` NULL, so the I/O manager refuses the
+//! unload and `sc stop` fails; it goes away at reboot). Clearing the slot
+//! at unload is not enough: a PMI already dispatched on another processor
+//! may still be running the handler, in this image, after the slot is
+//! cleared. Waiting for it would need a rendezvous that provably covers
+//! the HAL's delivery path (e.g. `KeIpiGenericCall`, which runs at
+//! IPI_LEVEL on every processor, helps only if the HAL calls the handler
+//! above IPI_LEVEL for the whole time between reading the slot and
+//! returning); that path is undocumented ("reserved for internal use"), so
+//! no wait can be shown to cover it, and the driver refuses instead.
+//! (Should the state still be dropped, e.g. after a failed DriverEntry, the
+//! slot is set back to NULL.)
 //!
 //! `HalRegisterErrataCallbacks` is resolved at run time and reported; its
 //! prototype is undocumented, so it is never called.
@@ -52,6 +65,10 @@ pub fn report_errata_callbacks() {
         detail,
     );
 }
+
+/// What DriverEntry prints when the installed handler makes the driver
+/// impossible to unload.
+pub const UNLOAD_REFUSED_LINE: &str = "HAL PMI handler installed: unload disabled until reboot (a handler already running on another processor cannot be waited for; EnableProfileInterrupt = 0 and reboot to remove it)";
 
 static PMI_COUNT: AtomicU64 = AtomicU64::new(0);
 

@@ -5,23 +5,28 @@
 //! memory for as long as it is registered. Altitude: `ObAltitude` from
 //! `Parameters`, else [`DEFAULT_OB_ALTITUDE`]; on
 //! `STATUS_FLT_INSTANCE_ALTITUDE_COLLISION` the driver retries with one
-//! digit appended (`.7193` -> `.71931` ... `.71939`), which sorts between the
-//! requested altitude and the next one up, and reports the altitude it got.
+//! digit appended to the fraction (`.7193` -> `.71931` ... `.71939`;
+//! `371942` -> `371942.1` ... `371942.9`), which stays strictly between the
+//! requested altitude and the next integer
+//! ([`kcb_proto::params::altitude_attempt`]), and reports the altitude it got.
 //!
-//! Policy (off unless `ProtectPids` is set): for process handles to a
-//! protected process that another process gets (opens, or receives through
-//! a duplicate: the duplicate's target process counts), `PROCESS_TERMINATE`,
-//! `PROCESS_VM_OPERATION` and `PROCESS_VM_WRITE` are removed from the
-//! desired access (a pre-callback may only remove rights,
-//! wdm/ns-wdm-_ob_pre_create_handle_information); kernel handles are left
-//! alone (the docs are silent; system components rely on them).
+//! Policy (off unless `ProtectPids` is set): for handles to a protected
+//! process, or to one of its threads, that another process gets (opens, or
+//! receives through a duplicate: the duplicate's target process counts),
+//! `PROCESS_TERMINATE`, `PROCESS_VM_OPERATION` and `PROCESS_VM_WRITE`
+//! (process handles) and `THREAD_TERMINATE`, `THREAD_SUSPEND_RESUME` and
+//! `THREAD_SET_CONTEXT` (thread handles) are removed from the desired access
+//! (a pre-callback may only remove rights, and all six are on the lists of
+//! modifiable rights, wdm/ns-wdm-_ob_pre_create_handle_information); kernel
+//! handles are left alone (the docs are silent; system components rely on
+//! them).
 
 use core::{ffi::c_void, ptr};
 
 use kcb_proto::{
     EventRecord, OB_FLAG_KERNEL_HANDLE, OB_OPERATION_HANDLE_CREATE, OB_OPERATION_HANDLE_DUPLICATE,
     OB_TYPE_DESKTOP, OB_TYPE_PROCESS, OB_TYPE_THREAD, ObjectHandlePayload, kind,
-    params::{DEFAULT_OB_ALTITUDE, MAX_ALTITUDE},
+    params::{DEFAULT_OB_ALTITUDE, MAX_ALTITUDE, altitude_attempt},
 };
 use wdk_sys::{
     _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS,
@@ -46,12 +51,15 @@ use crate::{
 /// `PROCESS_TERMINATE | PROCESS_VM_OPERATION | PROCESS_VM_WRITE` (winnt.h).
 pub const PROTECTED_ACCESS: u32 = 0x0001 | 0x0008 | 0x0020;
 
+/// `THREAD_TERMINATE | THREAD_SUSPEND_RESUME | THREAD_SET_CONTEXT` (winnt.h).
+pub const PROTECTED_THREAD_ACCESS: u32 = 0x0001 | 0x0002 | 0x0010;
+
 /// Retries after an altitude collision.
 pub const ALTITUDE_RETRIES: usize = 9;
 
 /// The registration the kernel reads: pinned in static memory.
 struct Storage {
-    altitude: [u16; MAX_ALTITUDE + 1],
+    altitude: [u16; MAX_ALTITUDE],
     operations: [OB_OPERATION_REGISTRATION; 3],
     registration: OB_CALLBACK_REGISTRATION,
 }
@@ -59,7 +67,7 @@ struct Storage {
 /// Written only by `register` at PASSIVE_LEVEL in DriverEntry while nothing
 /// is registered (the guard is unique); read by the kernel afterwards.
 static STORAGE: KernelCell<Storage> = KernelCell::new(Storage {
-    altitude: [0; MAX_ALTITUDE + 1],
+    altitude: [0; MAX_ALTITUDE],
     operations: [OB_OPERATION_REGISTRATION {
         ObjectType: ptr::null_mut(),
         Operations: 0,
@@ -99,11 +107,14 @@ impl RegistrationOps for HandleCallbacks {
         } else {
             altitude
         };
-        let mut last = 0;
+        let mut last = STATUS_FLT_INSTANCE_ALTITUDE_COLLISION;
         for attempt in 0..=ALTITUDE_RETRIES {
             // SAFETY: DriverEntry, nothing registered: exclusive access.
             let storage = unsafe { &mut *STORAGE.get() };
-            fill(storage, base.units(), attempt);
+            if !fill(storage, base.units(), attempt) {
+                // No retry fits in the longest altitude string.
+                break;
+            }
             let mut handle: *mut c_void = ptr::null_mut();
             // SAFETY: the registration and everything it points to is static
             // and stays unchanged while registered; the routines are 'static.
@@ -131,17 +142,12 @@ impl RegistrationOps for HandleCallbacks {
     }
 }
 
-/// Builds the registration for `attempt` (0: the altitude as given; k: with
-/// digit k appended).
-fn fill(storage: &mut Storage, altitude: &[u16], attempt: usize) {
-    let mut len = altitude.len().min(MAX_ALTITUDE - 1);
-    storage.altitude[..len].copy_from_slice(&altitude[..len]);
-    if attempt > 0 {
-        #[allow(clippy::cast_possible_truncation, reason = "attempt <= 9")]
-        let digit = b'0' + attempt as u8;
-        storage.altitude[len] = u16::from(digit);
-        len += 1;
-    }
+/// Builds the registration for `attempt` (the altitude of
+/// [`altitude_attempt`]); `false` if that attempt does not exist.
+fn fill(storage: &mut Storage, altitude: &[u16], attempt: usize) -> bool {
+    let Some(len) = altitude_attempt(altitude, attempt, &mut storage.altitude) else {
+        return false;
+    };
     // The addresses of the kernel's object-type variables (data imports,
     // valid for the system's life), as OB_OPERATION_REGISTRATION wants them.
     let types: [*mut POBJECT_TYPE; 3] = [
@@ -172,6 +178,7 @@ fn fill(storage: &mut Storage, altitude: &[u16], attempt: usize) {
         RegistrationContext: ptr::null_mut(),
         OperationRegistration: storage.operations.as_mut_ptr(),
     };
+    true
 }
 
 /// Classifies an object by type; `(type, target pid, target tid)`.
@@ -251,13 +258,19 @@ unsafe extern "C" fn pre_operation(
         (c.DesiredAccess, c.OriginalDesiredAccess, source_pid)
     };
     let policy = config::policy();
-    let stripped = if object_type == OB_TYPE_PROCESS
+    // For a thread, `target_pid` is the process the thread belongs to.
+    let protected = match object_type {
+        OB_TYPE_PROCESS => PROTECTED_ACCESS,
+        OB_TYPE_THREAD => PROTECTED_THREAD_ACCESS,
+        _ => 0,
+    };
+    let stripped = if protected != 0
         && !kernel_handle
         && receiver_pid != target_pid
         && policy.protect_policy_active()
         && policy.is_protected(target_pid)
     {
-        requested & PROTECTED_ACCESS
+        requested & protected
     } else {
         0
     };

@@ -35,9 +35,22 @@
 //! lock at 0x08 with `KeAcquireSpinLockRaiseToDpc`; the walk takes it the
 //! same way, only after the signature and flag checks passed, holds it only
 //! while it reads the list (no allocation, no other lock, no call but
-//! `MmIsAddressValid`), and takes one object's lock at a time. The residual
-//! risk, on a build whose field at 0x08 is not a spin lock although the
-//! signature matches, is why the walk is opt-in.
+//! `MmIsAddressValid`), and takes one object's lock at a time. Acquiring
+//! and releasing write to the word at 0x08, so two more guards keep a
+//! build where that word is something else from being corrupted:
+//! * the walk runs only on Windows builds on which the layout was verified
+//!   ([`VERIFIED_BUILDS`], from `RtlGetVersion`, resolved at run time);
+//!   elsewhere the request is answered with one
+//!   `registration_status::BUILD_NOT_VERIFIED` entry (the build number in
+//!   `detail`) and a debug line, and no object is opened or read;
+//! * the word must hold a plausible spin-lock value before it is acquired:
+//!   0 (free) or 1 (held; x64 `KeAcquireSpinLockRaiseToDpc` sets bit 0),
+//!   else `layout_check::LOCK_VALUE` and it is left untouched. The check
+//!   errs on the side of refusing: any other value, even one some variant
+//!   of a held lock might leave, is reported, never acquired.
+//!
+//! The residual risk, a build on the list whose word at 0x08 holds 0 or 1
+//! without being the lock, is why the walk stays opt-in.
 //!
 //! Modules come from `ZwQuerySystemInformation(SystemModuleInformation)`
 //! at PASSIVE_LEVEL, into a paged pool buffer that is freed before the
@@ -116,6 +129,48 @@ pub fn set_walk_enabled(enabled: bool) {
 /// Most registrations read from one object's list before it is declared
 /// not recognised.
 pub const MAX_REGISTRATIONS_PER_OBJECT: usize = 64;
+
+/// Windows builds on which the layout above was verified: 26100 (Windows 11
+/// 24H2 / Server 2025, `seeds/callback-object-internals.md`).
+pub const VERIFIED_BUILDS: &[u32] = &[26100];
+
+static RTL_GET_VERSION: DynamicRoutine = DynamicRoutine::new("RtlGetVersion");
+type GetVersionFn = unsafe extern "C" fn(*mut OsVersionInfo) -> i32;
+
+/// `RTL_OSVERSIONINFOW` (wdm/ns-wdm-_osversioninfow).
+#[repr(C)]
+struct OsVersionInfo {
+    size: u32,
+    major: u32,
+    minor: u32,
+    build: u32,
+    platform: u32,
+    csd_version: [u16; 128],
+}
+
+/// The running build (`RtlGetVersion`), if it can be read.
+///
+/// # IRQL
+/// PASSIVE_LEVEL.
+fn running_build() -> Option<u32> {
+    if !RTL_GET_VERSION.resolve() {
+        return None;
+    }
+    let get = dynamic_fn!(RTL_GET_VERSION => GetVersionFn)?;
+    let mut info = OsVersionInfo {
+        #[allow(clippy::cast_possible_truncation, reason = "276 bytes")]
+        size: size_of::<OsVersionInfo>() as u32,
+        major: 0,
+        minor: 0,
+        build: 0,
+        platform: 0,
+        csd_version: [0; 128],
+    };
+    // SAFETY: RtlGetVersion's documented prototype; a writable
+    // RTL_OSVERSIONINFOW whose size field is set. PASSIVE_LEVEL.
+    let status = unsafe { get(&raw mut info) };
+    (status >= 0).then_some(info.build)
+}
 
 /// `'Call'`.
 const SIGNATURE: u32 = u32::from_le_bytes(*b"Call");
@@ -208,6 +263,11 @@ unsafe fn walk_object(object: *const u8) -> Result<Walked, u32> {
     let flag: u8 = unsafe { read(object, ALLOW_MULTIPLE_OFFSET) };
     if flag > 1 {
         return Err(layout_check::BAD_FLAG);
+    }
+    // SAFETY: as above (0x08..0x10 is within the checked range).
+    let lock_word: u64 = unsafe { read(object, LOCK_OFFSET) };
+    if lock_word > 1 {
+        return Err(layout_check::LOCK_VALUE);
     }
     let lock: PKSPIN_LOCK = object.wrapping_add(LOCK_OFFSET).cast_mut().cast();
     // SAFETY: the object's KSPIN_LOCK (signature and flag checked, the
@@ -544,6 +604,26 @@ fn walk_named(name: &[u16], modules: Option<&ModuleList>, writer: &mut EntryWrit
 pub fn write_registrations(out: &mut [u8]) -> Result<usize, RequestError> {
     if out.len() < size_of::<RegistrationListHeader>() {
         return Err(RequestError::TooSmall);
+    }
+    let build = running_build();
+    if !build.is_some_and(|b| VERIFIED_BUILDS.contains(&b)) {
+        let build = build.unwrap_or(0);
+        kprintln!(
+            "registration walk: refused: the callback-object layout was not verified on Windows build {build} (verified: {:?}); nothing read",
+            VERIFIED_BUILDS
+        );
+        let mut writer = EntryWriter {
+            out,
+            count: 0,
+            returned: 0,
+        };
+        writer.push(&entry_for(
+            0,
+            callbacks::CALLBACK_DIRECTORY.units(),
+            registration_status::BUILD_NOT_VERIFIED,
+            build,
+        ));
+        return Ok(writer.finish(0));
     }
     let modules = match ModuleList::query() {
         Ok(list) => Some(list),

@@ -712,7 +712,10 @@ fn profile_interrupt_handler_only_when_enabled_and_cleared_at_unload() {
         .collect();
     assert_eq!(counts[1], counts[0] + 1);
     ntsim::dbgprint::clear();
-    kernel.unload_driver();
+    // The driver refuses to unload while the handler is installed (issue
+    // 12, item 6; tests/kernel_model_hardening.rs); once it is unloaded
+    // after all, the slot is NULL again.
+    unload_even_if_refused(&mut kernel);
     assert_eq!(
         ntsim::power::profile_handler(),
         0,
@@ -822,7 +825,7 @@ fn high_level_callbacks_allocate_nothing_and_print_nothing() {
         of(&events, SourceId::ProfileInterrupt)[0].header.irql,
         PROFILE_LEVEL
     );
-    kernel.unload_driver();
+    unload_even_if_refused(&mut kernel);
     assert_nothing_left(&kernel);
     drop(kernel);
 
@@ -1297,7 +1300,7 @@ fn every_registration_of_these_families_fails_cleanly() {
             entries[Api::ControlDevice.name()].0,
             RegistrationState::Registered
         );
-        kernel.unload_driver();
+        unload_even_if_refused(&mut kernel);
         assert!(
             !driver_lines(&kernel)
                 .iter()
@@ -1426,7 +1429,7 @@ fn unload_leaves_no_registration_of_these_families() {
         .filter(|e| e.0 == RegistrationState::Registered)
         .count();
     assert!(registered >= 20, "{entries:?}");
-    kernel.unload_driver();
+    unload_even_if_refused(&mut kernel);
     kernel.assert_no_bugchecks();
     assert!(ntsim::ioreg::shutdown_registrations().is_empty());
     assert_eq!(ntsim::power::profile_handler(), 0);

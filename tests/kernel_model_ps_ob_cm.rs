@@ -1153,7 +1153,9 @@ fn protect_pids_strips_exactly_the_configured_rights() {
                 0x001F_03FF,
                 requester,
             ),
-            stripped: 0,
+            // THREAD_TERMINATE | THREAD_SUSPEND_RESUME | THREAD_SET_CONTEXT
+            // (issue 12, item 8; tests/kernel_model_hardening.rs).
+            stripped: 0x0013,
         },
     ];
     let mut events = Events::new();

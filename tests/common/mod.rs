@@ -157,3 +157,21 @@ pub fn outcome_line(verb: &str, name: &str, state: RegistrationState, status: i3
         status.cast_unsigned()
     )
 }
+
+/// Unloads the driver. While the HAL PMI handler is installed the driver
+/// refuses (no `DriverUnload`, src/hal.rs): that refusal is checked (the
+/// driver stays loaded, the handler stays installed), then the unload
+/// routine is put back and the driver unloaded — on Windows only a reboot
+/// removes such a driver, but every test here shares the driver's static
+/// state, so the next one must start clean.
+pub fn unload_even_if_refused(kernel: &mut Kernel) {
+    if kernel.unload_driver() {
+        return;
+    }
+    assert!(kernel.is_loaded(), "a refused unload leaves the driver loaded");
+    assert_ne!(ntsim::power::profile_handler(), 0, "only the PMI handler refuses");
+    let object = kernel.driver_object();
+    // SAFETY: the loaded driver's object; nothing else uses it now.
+    unsafe { (*object).DriverUnload = Some(kcallbacks::driver::driver_unload) };
+    assert!(kernel.unload_driver());
+}

@@ -47,6 +47,14 @@ pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32)
     (device_type << 16) | (access << 14) | (function << 2) | method
 }
 
+/// The transfer method of an I/O control code (its low two bits:
+/// [`METHOD_BUFFERED`], [`METHOD_IN_DIRECT`], [`METHOD_OUT_DIRECT`] or
+/// [`METHOD_NEITHER`]).
+#[must_use]
+pub const fn transfer_method(code: u32) -> u32 {
+    code & 3
+}
+
 /// Returns the registration report ([`ReportHeader`] + [`ReportEntry`]s).
 pub const IOCTL_KCB_GET_REPORT: u32 =
     ctl_code(FILE_DEVICE_KCALLBACKS, 0x800, METHOD_BUFFERED, FILE_READ_ACCESS);
@@ -1404,6 +1412,10 @@ pub mod registration_status {
     /// The object could not be opened (one entry; `detail` holds the
     /// NTSTATUS bits, 0 for success without an object).
     pub const OBJECT_UNAVAILABLE: u32 = 6;
+    /// The walk was refused: `RtlGetVersion` reports a Windows build on
+    /// which the layout was not verified (one entry, `routine` 0, the build
+    /// number in `detail`, 0 if it could not be read); nothing was read.
+    pub const BUILD_NOT_VERIFIED: u32 = 7;
 
     /// A short description of `status`, if known.
     #[must_use]
@@ -1415,6 +1427,7 @@ pub mod registration_status {
             NO_REGISTRATIONS => Some("no registrations"),
             LAYOUT_NOT_RECOGNISED => Some("layout not recognised"),
             OBJECT_UNAVAILABLE => Some("object unavailable"),
+            BUILD_NOT_VERIFIED => Some("refused: layout not verified on this Windows build"),
             _ => None,
         }
     }
@@ -1441,6 +1454,9 @@ pub mod layout_check {
     pub const SINGLE_WITH_MANY: u32 = 7;
     /// A registration's routine is NULL.
     pub const NULL_ROUTINE: u32 = 8;
+    /// The word at the lock offset holds neither a free (0) nor an acquired
+    /// (1) spin lock, so it is not the object's lock: it is never acquired.
+    pub const LOCK_VALUE: u32 = 9;
 
     /// A short description of `check`, if known.
     #[must_use]
@@ -1454,6 +1470,7 @@ pub mod layout_check {
             BAD_FLAG => Some("AllowMultipleCallbacks is not a boolean"),
             SINGLE_WITH_MANY => Some("single-callback object with several"),
             NULL_ROUTINE => Some("NULL routine"),
+            LOCK_VALUE => Some("lock word is not a spin lock"),
             _ => None,
         }
     }

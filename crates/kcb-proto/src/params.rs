@@ -40,6 +40,23 @@ pub const MAX_DENY_IMAGES: usize = 8;
 pub const MAX_IMAGE_NAME: usize = 63;
 /// Most process ids in `ProtectPids`.
 pub const MAX_PROTECTED_PIDS: usize = 16;
+/// Longest decimal process id in `ProtectPids`, in digits (`u64::MAX`).
+pub const MAX_PID_DIGITS: usize = 20;
+
+/// The largest value data any setting accepts, in bytes.
+///
+/// That is `DenyImages` at its maximum (8 names of 63 units, each
+/// NUL-terminated, and the empty string that ends a `REG_MULTI_SZ`), larger
+/// than `ProtectPids` at its maximum and than any altitude. The driver reads every value whose data
+/// is at most this large whole; a larger value cannot be a valid setting
+/// and is reported invalid ([`Settings::reject_oversized`]).
+pub const MAX_VALUE_DATA: usize = {
+    let deny = (MAX_DENY_IMAGES * (MAX_IMAGE_NAME + 1) + 1) * 2;
+    let pids = (MAX_PROTECTED_PIDS * (MAX_PID_DIGITS + 1) + 1) * 2;
+    let altitude = (MAX_ALTITUDE + 1) * 2;
+    assert!(deny >= pids && deny >= altitude);
+    deny
+};
 
 /// Default `ObRegisterCallbacks` altitude.
 ///
@@ -49,6 +66,44 @@ pub const MAX_PROTECTED_PIDS: usize = 16;
 pub const DEFAULT_OB_ALTITUDE: &str = "371942.7193";
 /// Default `CmRegisterCallbackEx` altitude (same fallback rule).
 pub const DEFAULT_CM_ALTITUDE: &str = "371942.7194";
+
+/// Builds the altitude string for registration attempt `attempt` into `out`
+/// and returns its length in UTF-16 units, or `None` when no such attempt
+/// exists.
+///
+/// Attempt 0 is `base` as configured, all of it (up to [`MAX_ALTITUDE`]
+/// units). Attempt `k` (1-9) appends one digit `k` to the fraction, adding
+/// the decimal point first when `base` has none: `371942` gives
+/// `371942.1` ... `371942.9`, `371942.7193` gives `371942.71931` ...
+/// `371942.71939`. Every retry is therefore strictly greater than the
+/// requested altitude (a digit 1-9 appended to a fraction raises it) and
+/// strictly below the next integer (the integer part is unchanged), so the
+/// registration stays in the band that was asked for. Altitudes are
+/// compared as decimal numbers ("an infinite-precision string interpreted
+/// as a decimal number", kernel/load-order-groups-and-altitudes-for-minifilter-drivers);
+/// Microsoft documents no maximum length, so [`MAX_ALTITUDE`] is this
+/// driver's own bound: a retry that would not fit in it is not made
+/// (`None`), nor is one for `attempt > 9`.
+#[must_use]
+pub fn altitude_attempt(base: &[u16], attempt: usize, out: &mut [u16; MAX_ALTITUDE]) -> Option<usize> {
+    if base.is_empty() || base.len() > MAX_ALTITUDE || attempt > 9 {
+        return None;
+    }
+    out[..base.len()].copy_from_slice(base);
+    if attempt == 0 {
+        return Some(base.len());
+    }
+    let dot = u16::from(b'.');
+    let mut len = base.len();
+    if !base.contains(&dot) {
+        *out.get_mut(len)? = dot;
+        len += 1;
+    }
+    #[allow(clippy::cast_possible_truncation, reason = "attempt <= 9")]
+    let digit = u16::from(b'0' + attempt as u8);
+    *out.get_mut(len)? = digit;
+    Some(len + 1)
+}
 
 /// A short UTF-16 string stored inline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,6 +291,11 @@ pub enum ParamError {
     BadLength,
     /// The value is out of range (e.g. an enable flag other than 0 or 1).
     OutOfRange(u32),
+    /// A `DenyImages` entry is a path (has `\`, `/` or `:`): only file
+    /// names are compared, so it could never match.
+    PathEntry,
+    /// The data is larger than any valid setting ([`MAX_VALUE_DATA`]).
+    TooLarge(usize),
 }
 
 impl fmt::Display for ParamError {
@@ -248,6 +308,10 @@ impl fmt::Display for ParamError {
             }
             Self::BadLength => f.write_str("bad data length"),
             Self::OutOfRange(v) => write!(f, "value {v} out of range (0 or 1)"),
+            Self::PathEntry => f.write_str(
+                "an entry is a path; DenyImages compares file names only (e.g. evil.exe), so it could never match",
+            ),
+            Self::TooLarge(size) => write!(f, "{size} bytes of data, more than the {MAX_VALUE_DATA} any setting takes"),
         }
     }
 }
@@ -315,6 +379,12 @@ impl Settings {
         if eq_ignore_ascii_case(name, "DenyImages") {
             let mut images = [InlineName::empty(); MAX_DENY_IMAGES];
             let count = parse_multi_sz(value_type, data, |i, entry| {
+                if entry
+                    .iter()
+                    .any(|&u| u == u16::from(b'\\') || u == u16::from(b'/') || u == u16::from(b':'))
+                {
+                    return Err(ParamError::PathEntry);
+                }
                 *images.get_mut(i).ok_or(ParamError::BadEntry)? =
                     InlineName::from_units(entry).ok_or(ParamError::BadEntry)?;
                 Ok(())
@@ -349,6 +419,34 @@ impl Settings {
                 self.origins[source.index()] = ConfigOrigin::InvalidRegistryValue;
                 Err(error)
             }
+        }
+    }
+}
+
+impl Settings {
+    /// Rejects a value whose data (`size` bytes) is larger than
+    /// [`MAX_VALUE_DATA`] without looking at it: as [`apply`](Self::apply)
+    /// with invalid data (a source named by it gets
+    /// [`ConfigOrigin::InvalidRegistryValue`]; everything else keeps its
+    /// setting). Returns the error to report: [`ParamError::TooLarge`], or
+    /// [`ParamError::UnknownName`] for a name no setting has.
+    pub fn reject_oversized(&mut self, name: &[u16], size: usize) -> ParamError {
+        const NAMED: [&str; 5] = [
+            "ObAltitude",
+            "CmAltitude",
+            "EnableRegistrationWalk",
+            "DenyImages",
+            "ProtectPids",
+        ];
+        if NAMED.iter().any(|n| eq_ignore_ascii_case(name, n)) {
+            return ParamError::TooLarge(size);
+        }
+        match source_of(name) {
+            Some(source) => {
+                self.origins[source.index()] = ConfigOrigin::InvalidRegistryValue;
+                ParamError::TooLarge(size)
+            }
+            None => ParamError::UnknownName,
         }
     }
 }
@@ -396,15 +494,22 @@ fn parse_altitude(value_type: u32, data: &[u8]) -> Result<InlineName<MAX_ALTITUD
     }
     let mut name = InlineName::<MAX_ALTITUDE>::empty();
     let mut len = 0;
+    let mut dots = 0;
     for unit in units(data).take_while(|&u| u != 0) {
-        // Altitudes are decimal numbers with an optional fraction.
-        if !(u16::from(b'0')..=u16::from(b'9')).contains(&unit) && unit != u16::from(b'.') {
+        // Altitudes are decimal numbers with an optional fraction: digits
+        // and at most one point.
+        if unit == u16::from(b'.') {
+            dots += 1;
+            if dots > 1 {
+                return Err(ParamError::BadEntry);
+            }
+        } else if !(u16::from(b'0')..=u16::from(b'9')).contains(&unit) {
             return Err(ParamError::BadEntry);
         }
         *name.units.get_mut(len).ok_or(ParamError::BadEntry)? = unit;
         len += 1;
     }
-    if len == 0 {
+    if len == dots {
         return Err(ParamError::BadEntry);
     }
     name.len = u8::try_from(len).map_err(|_| ParamError::BadEntry)?;
@@ -471,7 +576,12 @@ fn parse_flag(value_type: u32, data: &[u8]) -> Result<bool, ParamError> {
 
 #[cfg(test)]
 mod tests {
-    use std::{format, string::String, vec::Vec};
+    use std::{
+        borrow::ToOwned,
+        format,
+        string::{String, ToString},
+        vec::Vec,
+    };
 
     use super::*;
 
@@ -560,6 +670,161 @@ mod tests {
             .chain(Some(0))
             .flat_map(u16::to_le_bytes)
             .collect()
+    }
+
+    fn attempts(base: &str) -> Vec<Option<String>> {
+        let base = w(base);
+        (0..=10)
+            .map(|attempt| {
+                let mut out = [0_u16; MAX_ALTITUDE];
+                altitude_attempt(&base, attempt, &mut out).map(|len| String::from_utf16_lossy(&out[..len]))
+            })
+            .collect()
+    }
+
+    /// The decimal value of an altitude, as an exact fraction of integers
+    /// (numerator, power of ten), compared without floating point.
+    fn below(a: &str, b: &str) -> bool {
+        let split = |s: &str| {
+            let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+            (int.parse::<u128>().unwrap(), frac.to_owned())
+        };
+        let ((ai, af), (bi, bf)) = (split(a), split(b));
+        if ai != bi {
+            return ai < bi;
+        }
+        let width = af.len().max(bf.len());
+        let pad = |f: &str| format!("{f:0<width$}");
+        pad(&af) < pad(&bf)
+    }
+
+    #[test]
+    fn altitude_retries_stay_between_the_altitude_and_the_next_integer() {
+        for (base, next) in [
+            ("371942", "371943"),
+            ("371942.7193", "371943"),
+            ("385100.5", "385101"),
+            ("371942.", "371943"),
+            ("0", "1"),
+        ] {
+            let all = attempts(base);
+            assert_eq!(
+                all[0].as_deref(),
+                Some(base),
+                "attempt 0 is the altitude as given"
+            );
+            assert_eq!(all[10], None, "at most 9 retries");
+            for (k, retry) in all[1..10].iter().enumerate() {
+                let retry = retry
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{base}: retry {}", k + 1));
+                assert!(below(base, retry), "{base} < {retry}");
+                assert!(below(retry, next), "{retry} < {next}");
+                if k > 0 {
+                    let previous = all[k].as_deref().unwrap();
+                    assert!(below(previous, retry), "{previous} < {retry}: retries climb");
+                }
+            }
+        }
+        assert_eq!(attempts("371942")[1].as_deref(), Some("371942.1"));
+        assert_eq!(attempts("371942")[9].as_deref(), Some("371942.9"));
+        assert_eq!(attempts("371942.7193")[1].as_deref(), Some("371942.71931"));
+        assert_eq!(attempts("371942.7193")[9].as_deref(), Some("371942.71939"));
+    }
+
+    #[test]
+    fn altitudes_of_the_maximum_length_are_kept_whole() {
+        let longest = "1234567890.12345678901234567890";
+        assert_eq!(longest.len(), MAX_ALTITUDE);
+        let all = attempts(longest);
+        assert_eq!(all[0].as_deref(), Some(longest), "all 31 units kept");
+        assert!(all[1..].iter().all(Option::is_none), "no room for a retry digit");
+        let one_short = &longest[..MAX_ALTITUDE - 1];
+        assert_eq!(attempts(one_short)[3], Some(format!("{one_short}3")));
+        let integer = "1234567890123456789012345678901";
+        assert_eq!(attempts(integer)[0].as_deref(), Some(integer));
+        assert_eq!(attempts(integer)[1], None, "no room for '.1'");
+        assert_eq!(attempts(&integer[..29])[1], Some(format!("{}.1", &integer[..29])));
+        let mut s = Settings::defaults();
+        assert_eq!(
+            s.apply(&w("ObAltitude"), REG_SZ, &sz(longest)),
+            Ok(Applied::Altitude)
+        );
+        assert_eq!(s.policy.ob_altitude.units(), w(longest).as_slice());
+        for bad in ["1.2.3", ".", "..", "12a"] {
+            assert_eq!(
+                s.apply(&w("ObAltitude"), REG_SZ, &sz(bad)),
+                Err(ParamError::BadEntry),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn deny_images_rejects_paths_and_takes_the_documented_maximum() {
+        let mut s = Settings::defaults();
+        for path in [
+            "C:\\x\\evil.exe",
+            "\\Device\\HarddiskVolume1\\evil.exe",
+            "dir/evil.exe",
+            "C:evil.exe",
+        ] {
+            assert_eq!(
+                s.apply(&w("DenyImages"), REG_MULTI_SZ, &multi_sz(&["good.exe", path])),
+                Err(ParamError::PathEntry),
+                "{path}"
+            );
+            assert!(!s.policy.deny_policy_active(), "{path}: nothing applied");
+        }
+        assert!(format!("{}", ParamError::PathEntry).contains("file names only"));
+        let names: Vec<String> = (0..MAX_DENY_IMAGES)
+            .map(|i| format!("{i}{}", "n".repeat(MAX_IMAGE_NAME - 5)) + ".exe")
+            .collect();
+        assert!(names.iter().all(|n| n.len() == MAX_IMAGE_NAME));
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let data = multi_sz(&refs);
+        assert_eq!(
+            data.len(),
+            MAX_VALUE_DATA,
+            "the documented maximum is exactly MAX_VALUE_DATA"
+        );
+        assert_eq!(
+            s.apply(&w("DenyImages"), REG_MULTI_SZ, &data),
+            Ok(Applied::DenyImages(MAX_DENY_IMAGES))
+        );
+        assert!(s.policy.denies_image(&w(&format!("C:\\x\\{}", names[7]))));
+        let pids: Vec<String> = (0..MAX_PROTECTED_PIDS).map(|_| u64::MAX.to_string()).collect();
+        let refs: Vec<&str> = pids.iter().map(String::as_str).collect();
+        assert!(multi_sz(&refs).len() <= MAX_VALUE_DATA);
+        assert_eq!(
+            s.apply(&w("ProtectPids"), REG_MULTI_SZ, &multi_sz(&refs)),
+            Ok(Applied::ProtectPids(MAX_PROTECTED_PIDS))
+        );
+    }
+
+    #[test]
+    fn oversized_values_are_rejected_by_name() {
+        let mut s = Settings::defaults();
+        assert_eq!(
+            s.reject_oversized(&w("denyimages"), 5000),
+            ParamError::TooLarge(5000)
+        );
+        assert!(format!("{}", ParamError::TooLarge(5000)).contains("5000 bytes"));
+        assert_eq!(
+            s.reject_oversized(&w("EnableLoadImage"), 5000),
+            ParamError::TooLarge(5000)
+        );
+        assert_eq!(
+            s.origins[SourceId::LoadImage.index()],
+            ConfigOrigin::InvalidRegistryValue
+        );
+        assert!(s.is_enabled(SourceId::LoadImage), "the default stays");
+        assert_eq!(s.reject_oversized(&w("Whatever"), 5000), ParamError::UnknownName);
+        assert_eq!(s, {
+            let mut d = Settings::defaults();
+            d.origins[SourceId::LoadImage.index()] = ConfigOrigin::InvalidRegistryValue;
+            d
+        });
     }
 
     #[test]

@@ -84,6 +84,33 @@ impl<const N: usize> WStr<N> {
         truncated
     }
 
+    /// Replaces the contents with the concatenation of `parts`, keeping at
+    /// most `N` code units (never splitting a surrogate pair, as
+    /// [`set_from_utf16`](Self::set_from_utf16)). Returns `true` and sets
+    /// `truncated` if it did not fit. Does not allocate.
+    pub fn set_from_parts(&mut self, parts: &[&[u16]]) -> bool {
+        let mut keep = 0;
+        let mut truncated = false;
+        for part in parts {
+            let room = Self::CAPACITY - keep;
+            let mut take = part.len().min(room);
+            if take < part.len() {
+                truncated = true;
+                if take > 0 && is_high_surrogate(part[take - 1]) {
+                    take -= 1;
+                }
+            }
+            self.units[keep..keep + take].copy_from_slice(&part[..take]);
+            keep += take;
+            if truncated {
+                break;
+            }
+        }
+        self.units[keep..].fill(0);
+        self.set_len(keep, truncated);
+        truncated
+    }
+
     /// Replaces the contents with `src` encoded as UTF-16, keeping at most
     /// `N` code units (never splitting a surrogate pair). Returns `true` if
     /// it was truncated.
@@ -298,6 +325,23 @@ mod tests {
         assert!(w.eq_str("ab"));
         let w = WStr::<2>::from_str_truncating("\u{e9}\u{e9}\u{e9}");
         assert!(w.eq_str("\u{e9}\u{e9}"));
+    }
+
+    #[test]
+    fn parts_are_joined_and_cut_like_one_string() {
+        let mut w = WStr::<8>::new();
+        assert!(!w.set_from_parts(&[&utf16("\\A"), &utf16("\\"), &utf16("bc")]));
+        assert!(w.eq_str("\\A\\bc"));
+        assert!(!w.is_truncated());
+        assert!(w.set_from_parts(&[&utf16("abcdef"), &utf16("\\"), &utf16("ghi")]));
+        assert!(w.eq_str("abcdef\\g"));
+        assert!(w.is_truncated());
+        assert!(!w.set_from_parts(&[&utf16("x"), &[]]));
+        assert_eq!(w.units, [u16::from(b'x'), 0, 0, 0, 0, 0, 0, 0]);
+        let mut w = WStr::<3>::new();
+        assert!(w.set_from_parts(&[&utf16("ab"), &utf16("\u{1F600}")]));
+        assert!(w.eq_str("ab"), "the pair is not split");
+        assert!(!w.set_from_parts(&[&utf16("abc"), &[]]), "exactly full");
     }
 
     #[test]

@@ -534,6 +534,10 @@ fn routine_text(entry: &RegistrationEntry) -> String {
         registration_status::OBJECT_UNAVAILABLE => {
             format!("object unavailable (status 0x{:08X})", entry.detail)
         }
+        registration_status::BUILD_NOT_VERIFIED => format!(
+            "refused: the layout was not verified on Windows build {} (nothing read)",
+            entry.detail
+        ),
         other => format!("status?{other}"),
     }
 }

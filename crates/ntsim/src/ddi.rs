@@ -206,6 +206,8 @@ ddis! {
     MM_IS_ADDRESS_VALID = "MmIsAddressValid", AtMostDispatch, None, Never;
     /// win32/sysinfo/zwquerysysteminformation: PASSIVE_LEVEL (Zw routines: 0xC4/0xE6).
     ZW_QUERY_SYSTEM_INFORMATION = "ZwQuerySystemInformation", Any, None, Status;
+    /// wdm/nf-wdm-rtlgetversion: PASSIVE_LEVEL.
+    RTL_GET_VERSION = "RtlGetVersion", Passive, None, Status;
     /// ntddk/nf-ntddk-psgetprocessid: any level.
     PS_GET_PROCESS_ID = "PsGetProcessId", Any, None, Never;
     /// ntddk/nf-ntddk-psgetthreadid: any level (as PsGetProcessId).

@@ -825,6 +825,7 @@ pub unsafe extern "C" fn ExCreateCallback(
     }
     // SAFETY: valid per the caller.
     let attributes = unsafe { &*object_attributes };
+    crate::handle_attributes::check_kernel_handle("ExCreateCallback", attributes);
     if !attributes.RootDirectory.is_null() {
         return STATUS_NOT_IMPLEMENTED;
     }

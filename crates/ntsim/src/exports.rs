@@ -128,6 +128,7 @@ table!(
     power::PoUnregisterPowerSettingCallback,
     power::WheaRegisterInUsePageOfflineNotification,
     power::WheaUnregisterInUsePageOfflineNotification,
+    version::RtlGetVersion,
 );
 
 unsafe extern "C" {

@@ -1077,12 +1077,17 @@ impl DeviceHandle {
     /// after completion `min(Information, output_len)` bytes are copied back
     /// for success and warning statuses. Returns the status and the output.
     ///
+    /// The other transfer methods (kernel/buffer-descriptions-for-i-o-control-codes)
+    /// go to [`Self::ioctl_unbuffered`].
+    ///
     /// # Panics
-    /// For transfer methods other than `METHOD_BUFFERED` (not modeled).
+    /// If the handle was closed.
     pub fn ioctl(&mut self, code: u32, input: &[u8], output_len: usize) -> (NTSTATUS, Vec<u8>) {
         assert!(!self.closed, "handle closed");
         let method = code & 3;
-        assert_eq!(method, 0, "only METHOD_BUFFERED is modeled");
+        if method != 0 {
+            return self.ioctl_unbuffered(code, input, output_len);
+        }
         let access = (code >> 14) & 3;
         if (access & 1 != 0 && self.granted & se::FILE_READ_DATA == 0)
             || (access & 2 != 0 && self.granted & se::FILE_WRITE_DATA == 0)
@@ -1123,6 +1128,76 @@ impl DeviceHandle {
             Vec::new()
         } else {
             buffer[..information.min(output_len)].to_vec()
+        };
+        (status, output)
+    }
+
+    /// `DeviceIoControl` with `METHOD_IN_DIRECT`, `METHOD_OUT_DIRECT` or
+    /// `METHOD_NEITHER` (kernel/buffer-descriptions-for-i-o-control-codes):
+    /// * direct: `SystemBuffer` holds a copy of the input only
+    ///   (`InputBufferLength` bytes; NULL without input); the output buffer
+    ///   would be described by `MdlAddress`, which the model does not build
+    ///   (it stays NULL, and no output is returned);
+    /// * neither: `SystemBuffer` is not used (NULL);
+    ///   `Parameters.DeviceIoControl.Type3InputBuffer` is the caller's input
+    ///   buffer and `Irp->UserBuffer` its output buffer, both the caller's
+    ///   own addresses; after completion `min(Information, output_len)`
+    ///   bytes of the output buffer are returned for success and warning
+    ///   statuses.
+    ///
+    /// Access checks as for `METHOD_BUFFERED`.
+    fn ioctl_unbuffered(&mut self, code: u32, input: &[u8], output_len: usize) -> (NTSTATUS, Vec<u8>) {
+        let neither = code & 3 == 3;
+        let access = (code >> 14) & 3;
+        if (access & 1 != 0 && self.granted & se::FILE_READ_DATA == 0)
+            || (access & 2 != 0 && self.granted & se::FILE_WRITE_DATA == 0)
+        {
+            return (STATUS_ACCESS_DENIED, Vec::new());
+        }
+        let mut user_input = input.to_vec();
+        let mut user_output = vec![crate::pool::UNINITIALIZED_FILL; output_len];
+        let mut system_input = input.to_vec();
+        let irp = IrpBox::new(IRP_MJ_DEVICE_CONTROL, self.device, &raw mut *self.file);
+        // SAFETY: the IRP built above, ours until sent.
+        let irp_ref = unsafe { &mut *irp.irp() };
+        irp_ref.AssociatedIrp.SystemBuffer = if neither || input.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            system_input.as_mut_ptr().cast()
+        };
+        irp_ref.MdlAddress = std::ptr::null_mut();
+        irp_ref.UserBuffer = if neither && output_len > 0 {
+            user_output.as_mut_ptr().cast()
+        } else {
+            std::ptr::null_mut()
+        };
+        // SAFETY: its stack location, likewise.
+        let stack = unsafe { &mut *irp.stack() };
+        // SAFETY: every bit pattern of these integer and pointer fields is valid.
+        let mut parameters = unsafe { stack.Parameters.DeviceIoControl };
+        parameters.OutputBufferLength = u32::try_from(output_len).unwrap_or(u32::MAX);
+        parameters.InputBufferLength = u32::try_from(input.len()).unwrap_or(u32::MAX);
+        parameters.IoControlCode = code;
+        parameters.Type3InputBuffer = if neither && !input.is_empty() {
+            user_input.as_mut_ptr().cast()
+        } else {
+            std::ptr::null_mut()
+        };
+        stack.Parameters.DeviceIoControl = parameters;
+        let (status, information) = call_driver(self.device, &irp, IRP_MJ_DEVICE_CONTROL);
+        if information > output_len {
+            verifier::model_rule(
+                ModelRule::IrpHandling,
+                irp.irp() as u64,
+                format!(
+                    "IOCTL {code:#x} completed with Information {information} > output length {output_len}"
+                ),
+            );
+        }
+        let output = if !neither || (status.cast_unsigned() >> 30) == 3 {
+            Vec::new()
+        } else {
+            user_output[..information.min(output_len)].to_vec()
         };
         (status, output)
     }

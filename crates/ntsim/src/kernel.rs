@@ -59,6 +59,7 @@ fn reset_model() {
     crate::power::reset();
     exports::reset();
     crate::clock::reset();
+    crate::version::reset();
     crate::irql::set(PASSIVE_LEVEL);
     boot_file_system();
 }
@@ -266,6 +267,14 @@ impl Kernel {
     /// [`context::as_other_image`]) are that driver's, not leftovers of this
     /// one. Returns whether DriverUnload existed.
     ///
+    /// A driver whose `DriverUnload` is NULL cannot be unloaded: nothing is
+    /// called, the driver stays loaded (with its registrations) and `false`
+    /// is returned, as the I/O manager refuses the request. The docs only
+    /// say the routine is optional for non-PnP drivers
+    /// (wdm/nc-wdm-driver_unload); what happens without one is the
+    /// kernel's behaviour (ReactOS `IopUnloadDriver`: no `DriverUnload`,
+    /// `STATUS_INVALID_DEVICE_REQUEST`, the driver stays).
+    ///
     /// # Panics
     /// If the driver is not loaded, or a test-owned handle to its device is
     /// still open (the I/O manager would not unload it).
@@ -282,8 +291,10 @@ impl Kernel {
             0,
             "close every device handle before unloading the driver"
         );
-        let unload = image.unload_routine();
-        if let Some(unload) = unload {
+        let Some(unload) = image.unload_routine() else {
+            return false;
+        };
+        {
             let _irql = IrqlScope::enter(PASSIVE_LEVEL);
             let _context = ContextScope::enter(SYSTEM_PID, Some(context::new_tid()), Phase::DriverUnload);
             // SAFETY: the driver's unload routine with its driver object.
@@ -292,7 +303,7 @@ impl Kernel {
         }
         self.driver_mut().loaded = false;
         self.run_unload_checks();
-        unload.is_some()
+        true
     }
 
     /// The unload checks (see [`Kernel::unload_driver`]).

@@ -39,6 +39,7 @@
     reason = "docs are full of DDI names and doc-page slugs, as in the driver"
 )]
 
+mod handle_attributes;
 mod notify;
 mod sync;
 
@@ -67,6 +68,7 @@ pub mod thread;
 pub mod trigger;
 pub mod unicode;
 pub mod verifier;
+pub mod version;
 
 pub use kernel::{DriverEntry, Kernel, poll_until};
 pub use verifier::Bugcheck;

@@ -1121,6 +1121,14 @@ pub struct RegistryOperation {
     /// gives, without changing the registry (e.g. [`STATUS_REPARSE`] for
     /// an open that reached a symbolic link).
     pub completes_with: Option<NTSTATUS>,
+    /// `CreateKeyEx` / `OpenKeyEx` only: the key is opened relative to this
+    /// one (its full path), as `ZwCreateKey`/`ZwOpenKey` with a
+    /// `RootDirectory` handle do. `key` is then the relative path (no
+    /// leading `\`): `REG_CREATE_KEY_INFORMATION.CompleteName` carries it
+    /// and `RootObject` is this key's object ("the path can be absolute or
+    /// relative ... relative to the key that is specified by the RootObject
+    /// member", wdm/ns-wdm-_reg_create_key_information).
+    pub relative_to: Option<String>,
 }
 
 /// What a registry operation produced.
@@ -1246,12 +1254,23 @@ impl RegistryOperation {
             key: key.to_owned(),
             operation,
             completes_with: None,
+            relative_to: None,
+        }
+    }
+
+    /// The key's full path (`relative_to` and `key` joined when relative).
+    fn full_key(&self) -> String {
+        match &self.relative_to {
+            Some(root) if !self.key.is_empty() => format!("{}\\{}", root.trim_end_matches('\\'), self.key),
+            Some(root) => root.clone(),
+            None => self.key.clone(),
         }
     }
 
     /// What the model's registry does; returns the status.
     fn perform(&self) -> NTSTATUS {
-        let key = self.key.as_str();
+        let full = self.full_key();
+        let key = full.as_str();
         match &self.operation {
             KeyOperation::DeleteKey => {
                 if subkey_count(key) > 0 {
@@ -1341,16 +1360,31 @@ impl RegistryOperation {
             "RegistryOperation::fire must be called at PASSIVE_LEVEL"
         );
         let (pre_class, post_class) = self.operation.classes();
-        if !self.operation.names_the_key() && !key_exists(&self.key) {
-            create_key(&self.key);
+        assert!(
+            self.relative_to.is_none()
+                || matches!(
+                    self.operation,
+                    KeyOperation::CreateKeyEx | KeyOperation::OpenKeyEx
+                ),
+            "only RegNtPreCreateKeyEx / RegNtPreOpenKeyEx carry a RootObject"
+        );
+        let full_key = self.full_key();
+        if !self.operation.names_the_key() && !key_exists(&full_key) {
+            create_key(&full_key);
         }
+        let root_object = self.relative_to.as_deref().map_or(std::ptr::null_mut(), |root| {
+            if !key_exists(root) {
+                create_key(root);
+            }
+            key_object(root)
+        });
         let tid = self.tid.unwrap_or_else(crate::context::new_tid);
         let _context = crate::context::ContextScope::enter(self.pid, Some(tid), crate::context::Phase::Other);
         let _irql = crate::irql::IrqlScope::enter(crate::irql::PASSIVE_LEVEL);
         let object = if self.operation.names_the_key() {
             std::ptr::null_mut()
         } else {
-            key_object(&self.key)
+            key_object(&full_key)
         };
         let mut complete_name = OwnedUnicode::new(&self.key);
         let mut name_a = OwnedUnicode::new(match &self.operation {
@@ -1457,6 +1491,7 @@ impl RegistryOperation {
             KeyOperation::CreateKeyEx | KeyOperation::OpenKeyEx => {
                 InfoBlock::new(wdk_sys::REG_CREATE_KEY_INFORMATION {
                     CompleteName: complete_name.as_ptr(),
+                    RootObject: root_object,
                     DesiredAccess: 0x2_0019, // KEY_READ
                     Disposition: &raw mut disposition,
                     ResultObject: &raw mut result_object,
@@ -1577,7 +1612,7 @@ impl RegistryOperation {
         let post_object = if status != STATUS_SUCCESS {
             invalid_key_object()
         } else if self.operation.names_the_key() {
-            key_object(&self.key)
+            key_object(&full_key)
         } else {
             object
         };
