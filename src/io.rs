@@ -41,7 +41,9 @@ use crate::{
 
 static UNREGISTER_PNP_EX: DynamicRoutine = DynamicRoutine::new("IoUnregisterPlugPlayNotificationEx");
 
-type UnregisterPnpExFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
+/// The prototype of `IoUnregisterPlugPlayNotificationEx`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type UnregisterPnpExFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
 
 /// Resolves the I/O routines newer systems have.
 ///

@@ -63,8 +63,8 @@ pub fn packages(text: &str) -> Vec<Package> {
         let Some((key, value)) = line.split_once(" = ") else { continue };
         let Some(value) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else { continue };
         match key {
-            "name" => package.name = value.to_owned(),
-            "version" => package.version = value.to_owned(),
+            "name" => value.clone_into(&mut package.name),
+            "version" => value.clone_into(&mut package.version),
             "source" => package.source = Some(value.to_owned()),
             "checksum" => package.checksum = Some(value.to_owned()),
             _ => {}
@@ -172,6 +172,33 @@ pub fn check(root: &Path) -> Result<()> {
         println!("  {} {} from {}", p.name, p.version, p.source.as_deref().unwrap_or("a path"));
     }
     if found.is_empty() { Ok(()) } else { bail!("{}", found.join("; ")) }
+}
+
+/// The folder of the real (crates.io) package `name` as the committed lock
+/// resolves it: `cargo metadata --locked` without the stand-in patch (which
+/// also downloads it into the cargo registry).
+///
+/// # Errors
+/// cargo failing (a lock file that is not the crates.io resolution fails
+/// `--locked`), or no such package.
+pub fn real_package_dir(root: &Path, name: &str) -> Result<PathBuf> {
+    let out = Command::new(cargo())
+        .current_dir(root)
+        .args(["metadata", "--locked", "--format-version", "1"])
+        .output()
+        .ctx("running cargo metadata")?;
+    if !out.status.success() {
+        bail!("cargo metadata --locked (unpatched) failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let json = String::from_utf8_lossy(&out.stdout);
+    let key = "\"manifest_path\":\"";
+    let prefix = format!("{name}-");
+    json.match_indices(key)
+        .filter_map(|(at, _)| json[at + key.len()..].split('"').next())
+        .map(PathBuf::from)
+        .filter_map(|manifest| manifest.parent().map(Path::to_path_buf))
+        .find(|dir| dir.file_name().is_some_and(|f| f.to_string_lossy().starts_with(&prefix)))
+        .ok_or_else(|| crate::util::Error(format!("{name} is not in `cargo metadata`")))
 }
 
 #[cfg(test)]
