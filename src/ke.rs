@@ -63,7 +63,8 @@ pub type RegisterBoundFn = unsafe extern "C" fn(Option<BoundRoutine>) -> *mut c_
 type ProcessorRoutine = unsafe extern "C" fn(*mut c_void, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, *mut i32);
 /// The prototype of `KeRegisterProcessorChangeCallback`, resolved at run time (checked against
 /// windows-sys by `tests/windows_sys_conformance.rs`).
-pub type RegisterProcessorFn = unsafe extern "C" fn(Option<ProcessorRoutine>, *mut c_void, u32) -> *mut c_void;
+pub type RegisterProcessorFn =
+    unsafe extern "C" fn(Option<ProcessorRoutine>, *mut c_void, u32) -> *mut c_void;
 /// The prototype of `KeDeregisterProcessorChangeCallback`, resolved at run time (checked against
 /// windows-sys by `tests/windows_sys_conformance.rs`).
 pub type DeregisterProcessorFn = unsafe extern "C" fn(*mut c_void);

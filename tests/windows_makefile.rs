@@ -27,7 +27,10 @@ use toml::{Table, Value};
 /// Members that are not drivers and must never be built with the real WDK
 /// crates by the Windows flow: the kernel model and the host-side crates.
 const HOST_ONLY: &[(&str, &str)] = &[
-    ("ntsim", "the NT kernel model for host tests; defines ntoskrnl symbols itself"),
+    (
+        "ntsim",
+        "the NT kernel model for host tests; defines ntoskrnl symbols itself",
+    ),
     ("kcbctl", "the user-mode client"),
     ("kcb-ring", "a library of the driver, built as its dependency"),
     ("kcb-proto", "a library of the driver, built as its dependency"),
@@ -39,7 +42,8 @@ fn root() -> PathBuf {
 
 fn parse(path: &Path) -> Table {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    text.parse().unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+    text.parse()
+        .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 fn get<'a>(table: &'a Table, path: &[&str]) -> Option<&'a Value> {
@@ -58,7 +62,9 @@ fn get_str<'a>(table: &'a Table, path: &[&str]) -> Option<&'a str> {
 /// The `wdk-build` version requirement of the driver's build script.
 fn wdk_build_requirement() -> String {
     let manifest = parse(&root().join("Cargo.toml"));
-    get_str(&manifest, &["build-dependencies", "wdk-build"]).expect("[build-dependencies] wdk-build").to_owned()
+    get_str(&manifest, &["build-dependencies", "wdk-build"])
+        .expect("[build-dependencies] wdk-build")
+        .to_owned()
 }
 
 /// The real `wdk-build` crate folder.
@@ -68,14 +74,25 @@ fn real_wdk_build_dir() -> PathBuf {
     }
     let requirement = wdk_build_requirement();
     // A 0.x caret requirement: same 0.minor, highest patch.
-    let parts: Vec<u64> = requirement.split('.').map(|p| p.parse().expect("numeric version")).collect();
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo"), PathBuf::from);
+    let parts: Vec<u64> = requirement
+        .split('.')
+        .map(|p| p.parse().expect("numeric version"))
+        .collect();
+    let cargo_home = std::env::var_os("CARGO_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo"),
+        PathBuf::from,
+    );
     let mut best: Option<(u64, PathBuf)> = None;
-    for index in fs::read_dir(cargo_home.join("registry/src")).into_iter().flatten().flatten() {
+    for index in fs::read_dir(cargo_home.join("registry/src"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         for entry in fs::read_dir(index.path()).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(version) = name.strip_prefix("wdk-build-") else { continue };
+            let Some(version) = name.strip_prefix("wdk-build-") else {
+                continue;
+            };
             let v: Vec<u64> = version.split('.').filter_map(|p| p.parse().ok()).collect();
             if v.len() == 3
                 && v[0] == parts[0]
@@ -87,12 +104,15 @@ fn real_wdk_build_dir() -> PathBuf {
             }
         }
     }
-    best.map(|(_, p)| p).unwrap_or_else(|| {
-        panic!(
-            "the real wdk-build {requirement} is not in the cargo registry: run `cargo fetch` (without \
-             --config wdk-linux/config.toml), or `cargo xtask test`, which fetches it"
-        )
-    })
+    best.map_or_else(
+        || {
+            panic!(
+                "the real wdk-build {requirement} is not in the cargo registry: run `cargo fetch` (without \
+                 --config wdk-linux/config.toml), or `cargo xtask test`, which fetches it"
+            )
+        },
+        |(_, p)| p,
+    )
 }
 
 /// One workspace member as the flow sees it.
@@ -104,31 +124,44 @@ struct Member {
 }
 
 fn members(manifest: &Table) -> Vec<Member> {
-    let list = get(manifest, &["workspace", "members"]).and_then(Value::as_array).expect("[workspace] members");
+    let list = get(manifest, &["workspace", "members"])
+        .and_then(Value::as_array)
+        .expect("[workspace] members");
     list.iter()
         .map(|m| {
             let dir = m.as_str().expect("member path").to_owned();
             let own = parse(&root().join(&dir).join("Cargo.toml"));
-            let name = get_str(&own, &["package", "name"]).expect("package name").to_owned();
+            let name = get_str(&own, &["package", "name"])
+                .expect("package name")
+                .to_owned();
             let has_wdk_metadata = get(&own, &["package", "metadata", "wdk"]).is_some();
             let cdylib = get(&own, &["lib", "crate-type"])
                 .and_then(Value::as_array)
                 .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("cdylib")));
-            Member { dir, name, has_wdk_metadata, cdylib }
+            Member {
+                dir,
+                name,
+                has_wdk_metadata,
+                cdylib,
+            }
         })
         .collect()
 }
 
 /// Every way the project breaks the real makefile's rules (empty: none).
+#[allow(clippy::too_many_lines, reason = "one block per rule of the real makefile")]
 fn violations(real_dir: &Path, ours: &Table, manifest: &Table) -> Vec<String> {
     let mut found = vec![];
     let real = parse(&real_dir.join("rust-driver-makefile.toml"));
-    let cargo_make_rs = fs::read_to_string(real_dir.join("src/cargo_make.rs")).expect("real src/cargo_make.rs");
+    let cargo_make_rs =
+        fs::read_to_string(real_dir.join("src/cargo_make.rs")).expect("real src/cargo_make.rs");
 
     // The makefile extended is the one load_rust_driver_makefile() links.
     let linked_name = "rust-driver-makefile.toml";
     if !cargo_make_rs.contains(&format!("RUST_DRIVER_MAKEFILE_NAME: &str = \"{linked_name}\"")) {
-        found.push(format!("the real cargo_make.rs no longer names the makefile {linked_name}"));
+        found.push(format!(
+            "the real cargo_make.rs no longer names the makefile {linked_name}"
+        ));
     }
     if get_str(ours, &["extend"]) != Some(&format!("target/{linked_name}")) {
         found.push(format!("Makefile.toml must extend target/{linked_name}"));
@@ -139,7 +172,9 @@ fn violations(real_dir: &Path, ours: &Table, manifest: &Table) -> Vec<String> {
     }
     let requirement = wdk_build_requirement();
     if !load_script.contains(&format!("wdk-build = \"{requirement}\"")) {
-        found.push(format!("Makefile.toml's load_script must use wdk-build {requirement}, as Cargo.toml"));
+        found.push(format!(
+            "Makefile.toml's load_script must use wdk-build {requirement}, as Cargo.toml"
+        ));
     }
 
     // The flow that `cargo make` runs: the default task.
@@ -148,22 +183,34 @@ fn violations(real_dir: &Path, ours: &Table, manifest: &Table) -> Vec<String> {
     }
     let condition = get_str(&real, &["tasks", "package-driver-flow", "condition_script"]).unwrap_or_default();
     if !condition.contains("package_driver_flow_condition_script") {
-        found.push("the real package-driver-flow no longer decides with package_driver_flow_condition_script".into());
+        found.push(
+            "the real package-driver-flow no longer decides with package_driver_flow_condition_script".into(),
+        );
     }
     // What that condition packages: metadata.wdk and a cdylib target.
-    if !(cargo_make_rs.contains("metadata[\"wdk\"].is_null()") && cargo_make_rs.contains("TargetKind::CDyLib")) {
-        found.push("the real package_driver_flow_condition_script changed its rule (metadata.wdk + cdylib)".into());
+    if !(cargo_make_rs.contains("metadata[\"wdk\"].is_null()")
+        && cargo_make_rs.contains("TargetKind::CDyLib"))
+    {
+        found.push(
+            "the real package_driver_flow_condition_script changed its rule (metadata.wdk + cdylib)".into(),
+        );
     }
 
     // Which members the flow visits.
     let all = members(manifest);
-    let per_member = get(ours, &["config", "default_to_workspace"]).and_then(Value::as_bool).unwrap_or(true)
-        && get(&real, &["config", "default_to_workspace"]).and_then(Value::as_bool).unwrap_or(true);
+    let per_member = get(ours, &["config", "default_to_workspace"])
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+        && get(&real, &["config", "default_to_workspace"])
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
     let visited: Vec<&Member> = all.iter().filter(|m| per_member || m.dir == ".").collect();
     if !per_member {
         let default_members = get(manifest, &["workspace", "default-members"]).and_then(Value::as_array);
-        if default_members.map(|d| d.iter().filter_map(Value::as_str).collect::<Vec<_>>()) != Some(vec!["."]) {
-            found.push("the flow runs `cargo build` at the root: default-members must be [\".\"] only".into());
+        if default_members.map(|d| d.iter().filter_map(Value::as_str).collect::<Vec<_>>()) != Some(vec!["."])
+        {
+            found
+                .push("the flow runs `cargo build` at the root: default-members must be [\".\"] only".into());
         }
     }
 
@@ -181,20 +228,28 @@ fn violations(real_dir: &Path, ours: &Table, manifest: &Table) -> Vec<String> {
     }
     let override_script = get_str(ours, &["tasks", "copy-inx-to-output", "script"]);
     if let Some(script) = override_script
-        && !(script.contains("get_wdk_build_output_directory()") && script.contains("format!(\"{package}.inf\")"))
+        && !(script.contains("get_wdk_build_output_directory()")
+            && script.contains("format!(\"{package}.inf\")"))
     {
-        found.push("the copy-inx-to-output override must write <output>/<package>.inf, where stampinf reads".into());
+        found.push(
+            "the copy-inx-to-output override must write <output>/<package>.inf, where stampinf reads".into(),
+        );
     }
     for m in &visited {
         let packaged = m.has_wdk_metadata && m.cdylib;
         if let Some((_, why)) = HOST_ONLY.iter().find(|(n, _)| *n == m.name) {
-            found.push(format!("{} ({why}) is visited by the flow and would be built against the real WDK", m.name));
+            found.push(format!(
+                "{} ({why}) is visited by the flow and would be built against the real WDK",
+                m.name
+            ));
         }
         if !packaged {
             continue;
         }
         let inx = match override_script {
-            Some(script) if script.contains(".join(\"inf\")") => root().join("inf").join(format!("{}.inx", m.name)),
+            Some(script) if script.contains(".join(\"inf\")") => {
+                root().join("inf").join(format!("{}.inx", m.name))
+            }
             Some(_) => {
                 found.push("the copy-inx-to-output override reads an unknown location".into());
                 continue;
@@ -202,7 +257,11 @@ fn violations(real_dir: &Path, ours: &Table, manifest: &Table) -> Vec<String> {
             None => root().join(&m.dir).join(format!("{}.inx", m.name)),
         };
         if !inx.is_file() {
-            found.push(format!("{} is packaged but copy-inx-to-output reads {}, which does not exist", m.name, inx.display()));
+            found.push(format!(
+                "{} is packaged but copy-inx-to-output reads {}, which does not exist",
+                m.name,
+                inx.display()
+            ));
         }
     }
     found
@@ -211,15 +270,28 @@ fn violations(real_dir: &Path, ours: &Table, manifest: &Table) -> Vec<String> {
 #[test]
 fn the_windows_flow_follows_the_real_rust_driver_makefile() {
     let real_dir = real_wdk_build_dir();
-    println!("real makefile: {}", real_dir.join("rust-driver-makefile.toml").display());
+    println!(
+        "real makefile: {}",
+        real_dir.join("rust-driver-makefile.toml").display()
+    );
     let ours = parse(&root().join("Makefile.toml"));
     let manifest = parse(&root().join("Cargo.toml"));
     let found = violations(&real_dir, &ours, &manifest);
-    assert!(found.is_empty(), "the Windows flow breaks the real makefile's rules:\n  {}", found.join("\n  "));
+    assert!(
+        found.is_empty(),
+        "the Windows flow breaks the real makefile's rules:\n  {}",
+        found.join("\n  ")
+    );
 
     // The driver is packaged, from inf/.
-    let driver = members(&manifest).into_iter().find(|m| m.dir == ".").expect("root package");
-    assert!(driver.has_wdk_metadata && driver.cdylib, "the root package is the packaged driver");
+    let driver = members(&manifest)
+        .into_iter()
+        .find(|m| m.dir == ".")
+        .expect("root package");
+    assert!(
+        driver.has_wdk_metadata && driver.cdylib,
+        "the root package is the packaged driver"
+    );
     assert!(root().join("inf/kcallbacks.inx").is_file());
 }
 
@@ -231,15 +303,29 @@ fn the_rules_catch_what_the_issue_found() {
 
     // Without the override: the real task reads ./kcallbacks.inx.
     let mut no_override = ours.clone();
-    no_override.get_mut("tasks").and_then(Value::as_table_mut).expect("[tasks]").remove("copy-inx-to-output");
+    no_override
+        .get_mut("tasks")
+        .and_then(Value::as_table_mut)
+        .expect("[tasks]")
+        .remove("copy-inx-to-output");
     let found = violations(&real_dir, &no_override, &manifest);
-    assert!(found.iter().any(|f| f.starts_with("kcallbacks is packaged but")), "{found:?}");
+    assert!(
+        found.iter().any(|f| f.starts_with("kcallbacks is packaged but")),
+        "{found:?}"
+    );
 
     // Flow in every member: the host-only crates are built, kcb-trigger has no INF.
     let mut every_member = ours;
-    every_member.get_mut("config").and_then(Value::as_table_mut).expect("[config]").remove("default_to_workspace");
+    every_member
+        .get_mut("config")
+        .and_then(Value::as_table_mut)
+        .expect("[config]")
+        .remove("default_to_workspace");
     let found = violations(&real_dir, &every_member, &manifest);
     assert!(found.iter().any(|f| f.starts_with("ntsim (")), "{found:?}");
     assert!(found.iter().any(|f| f.starts_with("kcbctl (")), "{found:?}");
-    assert!(found.iter().any(|f| f.starts_with("kcb-trigger is packaged but")), "{found:?}");
+    assert!(
+        found.iter().any(|f| f.starts_with("kcb-trigger is packaged but")),
+        "{found:?}"
+    );
 }

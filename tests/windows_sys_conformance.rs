@@ -55,7 +55,11 @@ const fn sig_from(sizes: &[usize], ret: usize) -> Sig {
         params[i] = sizes[i];
         i += 1;
     }
-    Sig { count: sizes.len(), params, ret }
+    Sig {
+        count: sizes.len(),
+        params,
+        ret,
+    }
 }
 
 macro_rules! impl_fn_sig {
@@ -103,12 +107,17 @@ struct Report {
 }
 
 impl Report {
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "sizes, offsets, values and Sigs: all Copy"
+    )]
     fn cmp<T: PartialEq + std::fmt::Display>(&mut self, item: impl Into<String>, ours: T, theirs: T) {
         let item = item.into();
         if ours == theirs {
             self.matched.push(item);
         } else {
-            self.mismatched.push(format!("{item}: stand-in {ours}, windows-sys {theirs}"));
+            self.mismatched
+                .push(format!("{item}: stand-in {ours}, windows-sys {theirs}"));
         }
     }
 
@@ -158,19 +167,37 @@ macro_rules! declared {
 /// A constant's value on both sides.
 macro_rules! constant {
     ($r:ident, $ours:expr, $theirs:expr) => {{
-        #[allow(clippy::cast_lossless, clippy::unnecessary_cast, reason = "values of different integer types")]
+        #[allow(
+            clippy::cast_lossless,
+            clippy::unnecessary_cast,
+            reason = "values of different integer types"
+        )]
         let (ours, theirs) = ($ours as i128, $theirs as i128);
-        $r.cmp(stringify!($ours).rsplit("::").next().unwrap_or_default().trim().to_owned(), ours, theirs);
+        $r.cmp(
+            stringify!($ours)
+                .rsplit("::")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            ours,
+            theirs,
+        );
     }};
 }
 
 /// A callback prototype the driver implements against the metadata's.
 macro_rules! callback {
     ($r:ident, $label:expr, $ours:ty, $theirs:ty) => {{
-        $r.cmp(format!("{} (callback)", $label), <$ours as FnSig>::SIG, <$theirs as FnSig>::SIG);
+        $r.cmp(
+            format!("{} (callback)", $label),
+            <$ours as FnSig>::SIG,
+            <$theirs as FnSig>::SIG,
+        );
     }};
 }
 
+#[allow(clippy::too_many_lines, reason = "one entry per compared structure")]
 fn structures(r: &mut Report) {
     use wdk_sys as ws;
 
@@ -181,124 +208,455 @@ fn structures(r: &mut Report) {
     layout!(r, ws::IMAGE_INFO, wss::IMAGE_INFO {
         ImageBase, ImageSelector, ImageSize, ImageSectionNumber
     }; __bindgen_anon_1 => Anonymous);
-    layout!(r, ws::IMAGE_INFO_EX, wss::IMAGE_INFO_EX { Size, ImageInfo, FileObject });
-    layout!(r, ws::CLIENT_ID, windows_sys::Win32::System::WindowsProgramming::CLIENT_ID { UniqueProcess, UniqueThread });
+    layout!(
+        r,
+        ws::IMAGE_INFO_EX,
+        wss::IMAGE_INFO_EX {
+            Size,
+            ImageInfo,
+            FileObject
+        }
+    );
+    layout!(
+        r,
+        ws::CLIENT_ID,
+        windows_sys::Win32::System::WindowsProgramming::CLIENT_ID {
+            UniqueProcess,
+            UniqueThread
+        }
+    );
 
     // Ob
-    layout!(r, ws::OB_CALLBACK_REGISTRATION, wss::OB_CALLBACK_REGISTRATION {
-        Version, OperationRegistrationCount, Altitude, RegistrationContext, OperationRegistration
-    });
-    layout!(r, ws::OB_OPERATION_REGISTRATION, wss::OB_OPERATION_REGISTRATION {
-        ObjectType, Operations, PreOperation, PostOperation
-    });
+    layout!(
+        r,
+        ws::OB_CALLBACK_REGISTRATION,
+        wss::OB_CALLBACK_REGISTRATION {
+            Version,
+            OperationRegistrationCount,
+            Altitude,
+            RegistrationContext,
+            OperationRegistration
+        }
+    );
+    layout!(
+        r,
+        ws::OB_OPERATION_REGISTRATION,
+        wss::OB_OPERATION_REGISTRATION {
+            ObjectType,
+            Operations,
+            PreOperation,
+            PostOperation
+        }
+    );
     layout!(r, ws::OB_PRE_OPERATION_INFORMATION, wss::OB_PRE_OPERATION_INFORMATION {
         Operation, Object, ObjectType, CallContext, Parameters
     }; __bindgen_anon_1 => Anonymous);
     layout!(r, ws::OB_POST_OPERATION_INFORMATION, wss::OB_POST_OPERATION_INFORMATION {
         Operation, Object, ObjectType, CallContext, ReturnStatus, Parameters
     }; __bindgen_anon_1 => Anonymous);
-    layout!(r, ws::OB_PRE_OPERATION_PARAMETERS, wss::OB_PRE_OPERATION_PARAMETERS {
-        CreateHandleInformation, DuplicateHandleInformation
-    });
-    layout!(r, ws::OB_PRE_CREATE_HANDLE_INFORMATION, wss::OB_PRE_CREATE_HANDLE_INFORMATION {
-        DesiredAccess, OriginalDesiredAccess
-    });
-    layout!(r, ws::OB_PRE_DUPLICATE_HANDLE_INFORMATION, wss::OB_PRE_DUPLICATE_HANDLE_INFORMATION {
-        DesiredAccess, OriginalDesiredAccess, SourceProcess, TargetProcess
-    });
-    layout!(r, ws::OB_POST_OPERATION_PARAMETERS, wss::OB_POST_OPERATION_PARAMETERS {
-        CreateHandleInformation, DuplicateHandleInformation
-    });
-    layout!(r, ws::OB_POST_CREATE_HANDLE_INFORMATION, wss::OB_POST_CREATE_HANDLE_INFORMATION { GrantedAccess });
-    layout!(r, ws::OB_POST_DUPLICATE_HANDLE_INFORMATION, wss::OB_POST_DUPLICATE_HANDLE_INFORMATION { GrantedAccess });
+    layout!(
+        r,
+        ws::OB_PRE_OPERATION_PARAMETERS,
+        wss::OB_PRE_OPERATION_PARAMETERS {
+            CreateHandleInformation,
+            DuplicateHandleInformation
+        }
+    );
+    layout!(
+        r,
+        ws::OB_PRE_CREATE_HANDLE_INFORMATION,
+        wss::OB_PRE_CREATE_HANDLE_INFORMATION {
+            DesiredAccess,
+            OriginalDesiredAccess
+        }
+    );
+    layout!(
+        r,
+        ws::OB_PRE_DUPLICATE_HANDLE_INFORMATION,
+        wss::OB_PRE_DUPLICATE_HANDLE_INFORMATION {
+            DesiredAccess,
+            OriginalDesiredAccess,
+            SourceProcess,
+            TargetProcess
+        }
+    );
+    layout!(
+        r,
+        ws::OB_POST_OPERATION_PARAMETERS,
+        wss::OB_POST_OPERATION_PARAMETERS {
+            CreateHandleInformation,
+            DuplicateHandleInformation
+        }
+    );
+    layout!(
+        r,
+        ws::OB_POST_CREATE_HANDLE_INFORMATION,
+        wss::OB_POST_CREATE_HANDLE_INFORMATION { GrantedAccess }
+    );
+    layout!(
+        r,
+        ws::OB_POST_DUPLICATE_HANDLE_INFORMATION,
+        wss::OB_POST_DUPLICATE_HANDLE_INFORMATION { GrantedAccess }
+    );
 
     // Cm (the REG_*_INFORMATION records cm.rs reads)
-    layout!(r, ws::REG_PRE_CREATE_KEY_INFORMATION, wss::REG_PRE_CREATE_KEY_INFORMATION { CompleteName });
-    layout!(r, ws::REG_POST_CREATE_KEY_INFORMATION, wss::REG_POST_CREATE_KEY_INFORMATION { CompleteName, Object, Status });
-    layout!(r, ws::REG_SET_VALUE_KEY_INFORMATION, wss::REG_SET_VALUE_KEY_INFORMATION {
-        Object, ValueName, TitleIndex, Type, Data, DataSize, CallContext, ObjectContext
-    });
-    layout!(r, ws::REG_DELETE_VALUE_KEY_INFORMATION, wss::REG_DELETE_VALUE_KEY_INFORMATION {
-        Object, ValueName, CallContext, ObjectContext
-    });
-    layout!(r, ws::REG_POST_OPERATION_INFORMATION, wss::REG_POST_OPERATION_INFORMATION {
-        Object, Status, PreInformation, ReturnStatus, CallContext, ObjectContext
-    });
-    layout!(r, ws::KEY_VALUE_FULL_INFORMATION, wss::KEY_VALUE_FULL_INFORMATION {
-        TitleIndex, Type, DataOffset, DataLength, NameLength, Name
-    });
+    layout!(
+        r,
+        ws::REG_PRE_CREATE_KEY_INFORMATION,
+        wss::REG_PRE_CREATE_KEY_INFORMATION { CompleteName }
+    );
+    layout!(
+        r,
+        ws::REG_POST_CREATE_KEY_INFORMATION,
+        wss::REG_POST_CREATE_KEY_INFORMATION {
+            CompleteName,
+            Object,
+            Status
+        }
+    );
+    layout!(
+        r,
+        ws::REG_SET_VALUE_KEY_INFORMATION,
+        wss::REG_SET_VALUE_KEY_INFORMATION {
+            Object,
+            ValueName,
+            TitleIndex,
+            Type,
+            Data,
+            DataSize,
+            CallContext,
+            ObjectContext
+        }
+    );
+    layout!(
+        r,
+        ws::REG_DELETE_VALUE_KEY_INFORMATION,
+        wss::REG_DELETE_VALUE_KEY_INFORMATION {
+            Object,
+            ValueName,
+            CallContext,
+            ObjectContext
+        }
+    );
+    layout!(
+        r,
+        ws::REG_POST_OPERATION_INFORMATION,
+        wss::REG_POST_OPERATION_INFORMATION {
+            Object,
+            Status,
+            PreInformation,
+            ReturnStatus,
+            CallContext,
+            ObjectContext
+        }
+    );
+    layout!(
+        r,
+        ws::KEY_VALUE_FULL_INFORMATION,
+        wss::KEY_VALUE_FULL_INFORMATION {
+            TitleIndex,
+            Type,
+            DataOffset,
+            DataLength,
+            NameLength,
+            Name
+        }
+    );
 
     // Ke: bug check records, processor change, events
-    layout!(r, ws::KBUGCHECK_CALLBACK_RECORD, wss::KBUGCHECK_CALLBACK_RECORD {
-        Entry, CallbackRoutine, Buffer, Length, Component, Checksum, State
-    });
-    layout!(r, ws::KBUGCHECK_REASON_CALLBACK_RECORD, wss::KBUGCHECK_REASON_CALLBACK_RECORD {
-        Entry, CallbackRoutine, Component, Checksum, Reason, State
-    });
-    layout!(r, ws::KBUGCHECK_SECONDARY_DUMP_DATA, wss::KBUGCHECK_SECONDARY_DUMP_DATA {
-        InBuffer, InBufferLength, MaximumAllowed, Guid, OutBuffer, OutBufferLength
-    });
-    layout!(r, ws::KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, wss::KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT {
-        State, NtNumber, Status, ProcNumber
-    });
-    layout!(r, ws::PROCESSOR_NUMBER, windows_sys::Win32::System::Kernel::PROCESSOR_NUMBER { Group, Number, Reserved });
+    layout!(
+        r,
+        ws::KBUGCHECK_CALLBACK_RECORD,
+        wss::KBUGCHECK_CALLBACK_RECORD {
+            Entry,
+            CallbackRoutine,
+            Buffer,
+            Length,
+            Component,
+            Checksum,
+            State
+        }
+    );
+    layout!(
+        r,
+        ws::KBUGCHECK_REASON_CALLBACK_RECORD,
+        wss::KBUGCHECK_REASON_CALLBACK_RECORD {
+            Entry,
+            CallbackRoutine,
+            Component,
+            Checksum,
+            Reason,
+            State
+        }
+    );
+    layout!(
+        r,
+        ws::KBUGCHECK_SECONDARY_DUMP_DATA,
+        wss::KBUGCHECK_SECONDARY_DUMP_DATA {
+            InBuffer,
+            InBufferLength,
+            MaximumAllowed,
+            Guid,
+            OutBuffer,
+            OutBufferLength
+        }
+    );
+    layout!(
+        r,
+        ws::KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
+        wss::KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT {
+            State,
+            NtNumber,
+            Status,
+            ProcNumber
+        }
+    );
+    layout!(
+        r,
+        ws::PROCESSOR_NUMBER,
+        windows_sys::Win32::System::Kernel::PROCESSOR_NUMBER {
+            Group,
+            Number,
+            Reserved
+        }
+    );
     layout!(r, ws::KEVENT, wf::KEVENT { Header });
-    layout!(r, ws::DISPATCHER_HEADER, wf::DISPATCHER_HEADER { SignalState, WaitListHead });
-    layout!(r, ws::LIST_ENTRY, windows_sys::Win32::System::Kernel::LIST_ENTRY { Flink, Blink });
+    layout!(
+        r,
+        ws::DISPATCHER_HEADER,
+        wf::DISPATCHER_HEADER {
+            SignalState,
+            WaitListHead
+        }
+    );
+    layout!(
+        r,
+        ws::LIST_ENTRY,
+        windows_sys::Win32::System::Kernel::LIST_ENTRY { Flink, Blink }
+    );
 
     // Io / PnP / interrupts
-    layout!(r, ws::DEVICE_INTERFACE_CHANGE_NOTIFICATION, wss::DEVICE_INTERFACE_CHANGE_NOTIFICATION {
-        Version, Size, Event, InterfaceClassGuid, SymbolicLinkName
-    });
+    layout!(
+        r,
+        ws::DEVICE_INTERFACE_CHANGE_NOTIFICATION,
+        wss::DEVICE_INTERFACE_CHANGE_NOTIFICATION {
+            Version,
+            Size,
+            Event,
+            InterfaceClassGuid,
+            SymbolicLinkName
+        }
+    );
     layout!(r, ws::IO_CONNECT_INTERRUPT_PARAMETERS, wss::IO_CONNECT_INTERRUPT_PARAMETERS { Version }; __bindgen_anon_1 => Anonymous);
-    layout!(r, ws::IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS, wss::IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS {
-        PhysicalDeviceObject, InterruptObject, ServiceRoutine, ServiceContext, SpinLock, SynchronizeIrql,
-        FloatingSave, ShareVector, Vector, Irql, InterruptMode, ProcessorEnableMask, Group
-    });
-    layout!(r, ws::IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS, wss::IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS {
-        PhysicalDeviceObject, InterruptObject, ServiceRoutine, ServiceContext, SpinLock, SynchronizeIrql, FloatingSave
-    });
-    layout!(r, ws::IO_CONNECT_INTERRUPT_MESSAGE_BASED_PARAMETERS, wss::IO_CONNECT_INTERRUPT_MESSAGE_BASED_PARAMETERS {
-        PhysicalDeviceObject, ConnectionContext, MessageServiceRoutine, ServiceContext, SpinLock, SynchronizeIrql,
-        FloatingSave, FallBackServiceRoutine
-    });
-    layout!(r, ws::IO_DISCONNECT_INTERRUPT_PARAMETERS, wss::IO_DISCONNECT_INTERRUPT_PARAMETERS { Version, ConnectionContext });
+    layout!(
+        r,
+        ws::IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS,
+        wss::IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS {
+            PhysicalDeviceObject,
+            InterruptObject,
+            ServiceRoutine,
+            ServiceContext,
+            SpinLock,
+            SynchronizeIrql,
+            FloatingSave,
+            ShareVector,
+            Vector,
+            Irql,
+            InterruptMode,
+            ProcessorEnableMask,
+            Group
+        }
+    );
+    layout!(
+        r,
+        ws::IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS,
+        wss::IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS {
+            PhysicalDeviceObject,
+            InterruptObject,
+            ServiceRoutine,
+            ServiceContext,
+            SpinLock,
+            SynchronizeIrql,
+            FloatingSave
+        }
+    );
+    layout!(
+        r,
+        ws::IO_CONNECT_INTERRUPT_MESSAGE_BASED_PARAMETERS,
+        wss::IO_CONNECT_INTERRUPT_MESSAGE_BASED_PARAMETERS {
+            PhysicalDeviceObject,
+            ConnectionContext,
+            MessageServiceRoutine,
+            ServiceContext,
+            SpinLock,
+            SynchronizeIrql,
+            FloatingSave,
+            FallBackServiceRoutine
+        }
+    );
+    layout!(
+        r,
+        ws::IO_DISCONNECT_INTERRUPT_PARAMETERS,
+        wss::IO_DISCONNECT_INTERRUPT_PARAMETERS {
+            Version,
+            ConnectionContext
+        }
+    );
 
     // Driver/device objects and IRPs
-    layout!(r, ws::DRIVER_OBJECT, wf::DRIVER_OBJECT {
-        Type, Size, DeviceObject, Flags, DriverStart, DriverSize, DriverSection, DriverExtension, DriverName,
-        HardwareDatabase, FastIoDispatch, DriverInit, DriverStartIo, DriverUnload, MajorFunction
-    });
-    layout!(r, ws::DEVICE_OBJECT, wf::DEVICE_OBJECT {
-        Type, Size, ReferenceCount, DriverObject, NextDevice, AttachedDevice, CurrentIrp, Flags, Characteristics,
-        DeviceExtension, DeviceType, StackSize
-    });
-    layout!(r, ws::IRP, wf::IRP {
-        Type, Size, MdlAddress, Flags, AssociatedIrp, IoStatus, RequestorMode, PendingReturned, StackCount,
-        CurrentLocation, Cancel, CancelIrql, UserBuffer, Tail
-    });
-    layout!(r, ws::IO_STACK_LOCATION, wf::IO_STACK_LOCATION {
-        MajorFunction, MinorFunction, Flags, Control, Parameters, DeviceObject, FileObject, CompletionRoutine, Context
-    });
+    layout!(
+        r,
+        ws::DRIVER_OBJECT,
+        wf::DRIVER_OBJECT {
+            Type,
+            Size,
+            DeviceObject,
+            Flags,
+            DriverStart,
+            DriverSize,
+            DriverSection,
+            DriverExtension,
+            DriverName,
+            HardwareDatabase,
+            FastIoDispatch,
+            DriverInit,
+            DriverStartIo,
+            DriverUnload,
+            MajorFunction
+        }
+    );
+    layout!(
+        r,
+        ws::DEVICE_OBJECT,
+        wf::DEVICE_OBJECT {
+            Type,
+            Size,
+            ReferenceCount,
+            DriverObject,
+            NextDevice,
+            AttachedDevice,
+            CurrentIrp,
+            Flags,
+            Characteristics,
+            DeviceExtension,
+            DeviceType,
+            StackSize
+        }
+    );
+    layout!(
+        r,
+        ws::IRP,
+        wf::IRP {
+            Type,
+            Size,
+            MdlAddress,
+            Flags,
+            AssociatedIrp,
+            IoStatus,
+            RequestorMode,
+            PendingReturned,
+            StackCount,
+            CurrentLocation,
+            Cancel,
+            CancelIrql,
+            UserBuffer,
+            Tail
+        }
+    );
+    layout!(
+        r,
+        ws::IO_STACK_LOCATION,
+        wf::IO_STACK_LOCATION {
+            MajorFunction,
+            MinorFunction,
+            Flags,
+            Control,
+            Parameters,
+            DeviceObject,
+            FileObject,
+            CompletionRoutine,
+            Context
+        }
+    );
     layout!(r, ws::IO_STATUS_BLOCK, windows_sys::Win32::System::IO::IO_STATUS_BLOCK { Information }; __bindgen_anon_1 => Anonymous);
-    layout!(r, ws::FILE_OBJECT, wf::FILE_OBJECT {
-        Type, Size, DeviceObject, Vpb, FsContext, FsContext2, FileName, Flags, CurrentByteOffset
-    });
-    layout!(r, ws::OBJECT_ATTRIBUTES, wf::OBJECT_ATTRIBUTES {
-        Length, RootDirectory, ObjectName, Attributes, SecurityDescriptor, SecurityQualityOfService
-    });
-    layout!(r, ws::UNICODE_STRING, w32::UNICODE_STRING { Length, MaximumLength, Buffer });
+    layout!(
+        r,
+        ws::FILE_OBJECT,
+        wf::FILE_OBJECT {
+            Type,
+            Size,
+            DeviceObject,
+            Vpb,
+            FsContext,
+            FsContext2,
+            FileName,
+            Flags,
+            CurrentByteOffset
+        }
+    );
+    layout!(
+        r,
+        ws::OBJECT_ATTRIBUTES,
+        wf::OBJECT_ATTRIBUTES {
+            Length,
+            RootDirectory,
+            ObjectName,
+            Attributes,
+            SecurityDescriptor,
+            SecurityQualityOfService
+        }
+    );
+    layout!(
+        r,
+        ws::UNICODE_STRING,
+        w32::UNICODE_STRING {
+            Length,
+            MaximumLength,
+            Buffer
+        }
+    );
     layout!(r, ws::GUID, windows_sys::core::GUID {}; Data1 => data1, Data2 => data2, Data3 => data3, Data4 => data4);
 
     // Security descriptor building (device.rs)
-    layout!(r, ws::ACL, windows_sys::Win32::Security::ACL { AclRevision, Sbz1, AclSize, AceCount, Sbz2 });
-    layout!(r, ws::ACCESS_ALLOWED_ACE, windows_sys::Win32::Security::ACCESS_ALLOWED_ACE { Header, Mask, SidStart });
-    layout!(r, ws::SECURITY_DESCRIPTOR, windows_sys::Win32::Security::SECURITY_DESCRIPTOR {
-        Revision, Sbz1, Control, Owner, Group, Sacl, Dacl
-    });
+    layout!(
+        r,
+        ws::ACL,
+        windows_sys::Win32::Security::ACL {
+            AclRevision,
+            Sbz1,
+            AclSize,
+            AceCount,
+            Sbz2
+        }
+    );
+    layout!(
+        r,
+        ws::ACCESS_ALLOWED_ACE,
+        windows_sys::Win32::Security::ACCESS_ALLOWED_ACE {
+            Header,
+            Mask,
+            SidStart
+        }
+    );
+    layout!(
+        r,
+        ws::SECURITY_DESCRIPTOR,
+        windows_sys::Win32::Security::SECURITY_DESCRIPTOR {
+            Revision,
+            Sbz1,
+            Control,
+            Owner,
+            Group,
+            Sacl,
+            Dacl
+        }
+    );
 }
 
+#[allow(clippy::too_many_lines, reason = "one line per compared routine")]
 fn routines(r: &mut Report) {
+    use kcallbacks::{clock, cm, io, ke, po, ps, walker, whea};
+
     // Imported through the stand-in's `ntddk` (the names src/*.rs uses).
     routine!(r, CmRegisterCallback(_, _, _) in wss);
     routine!(r, CmUnRegisterCallback(_) in wss);
@@ -389,7 +747,6 @@ fn routines(r: &mut Report) {
     }
 
     // Prototypes of the routines resolved with MmGetSystemRoutineAddress.
-    use kcallbacks::{clock, cm, io, ke, po, ps, walker, whea};
     declared!(r, "ke::RegisterNmiFn", <ke::RegisterNmiFn as FnSig>::SIG, KeRegisterNmiCallback(_, _) in wss);
     declared!(r, "ke::DeregisterFn", <ke::DeregisterFn as FnSig>::SIG, KeDeregisterNmiCallback(_) in wss);
     declared!(r, "ke::RegisterBoundFn", <ke::RegisterBoundFn as FnSig>::SIG, KeRegisterBoundCallback(_) in wss);
@@ -421,15 +778,48 @@ fn routines(r: &mut Report) {
 
     // Callback prototypes the driver implements, where the metadata gives
     // the parameters.
-    callback!(r, "PCREATE_PROCESS_NOTIFY_ROUTINE_EX", wdk_sys::PCREATE_PROCESS_NOTIFY_ROUTINE_EX,
-        wss::PCREATE_PROCESS_NOTIFY_ROUTINE_EX);
-    callback!(r, "PCREATE_THREAD_NOTIFY_ROUTINE", wdk_sys::PCREATE_THREAD_NOTIFY_ROUTINE, wss::PCREATE_THREAD_NOTIFY_ROUTINE);
-    callback!(r, "PLOAD_IMAGE_NOTIFY_ROUTINE", wdk_sys::PLOAD_IMAGE_NOTIFY_ROUTINE, wss::PLOAD_IMAGE_NOTIFY_ROUTINE);
-    callback!(r, "POB_PRE_OPERATION_CALLBACK", wdk_sys::POB_PRE_OPERATION_CALLBACK, wss::POB_PRE_OPERATION_CALLBACK);
-    callback!(r, "POB_POST_OPERATION_CALLBACK", wdk_sys::POB_POST_OPERATION_CALLBACK, wss::POB_POST_OPERATION_CALLBACK);
-    callback!(r, "DRIVER_REINITIALIZE", wdk_sys::PDRIVER_REINITIALIZE, wf::DRIVER_REINITIALIZE);
-    callback!(r, "DRIVER_NOTIFICATION_CALLBACK_ROUTINE", wdk_sys::PDRIVER_NOTIFICATION_CALLBACK_ROUTINE,
-        wf::DRIVER_NOTIFICATION_CALLBACK_ROUTINE);
+    callback!(
+        r,
+        "PCREATE_PROCESS_NOTIFY_ROUTINE_EX",
+        wdk_sys::PCREATE_PROCESS_NOTIFY_ROUTINE_EX,
+        wss::PCREATE_PROCESS_NOTIFY_ROUTINE_EX
+    );
+    callback!(
+        r,
+        "PCREATE_THREAD_NOTIFY_ROUTINE",
+        wdk_sys::PCREATE_THREAD_NOTIFY_ROUTINE,
+        wss::PCREATE_THREAD_NOTIFY_ROUTINE
+    );
+    callback!(
+        r,
+        "PLOAD_IMAGE_NOTIFY_ROUTINE",
+        wdk_sys::PLOAD_IMAGE_NOTIFY_ROUTINE,
+        wss::PLOAD_IMAGE_NOTIFY_ROUTINE
+    );
+    callback!(
+        r,
+        "POB_PRE_OPERATION_CALLBACK",
+        wdk_sys::POB_PRE_OPERATION_CALLBACK,
+        wss::POB_PRE_OPERATION_CALLBACK
+    );
+    callback!(
+        r,
+        "POB_POST_OPERATION_CALLBACK",
+        wdk_sys::POB_POST_OPERATION_CALLBACK,
+        wss::POB_POST_OPERATION_CALLBACK
+    );
+    callback!(
+        r,
+        "DRIVER_REINITIALIZE",
+        wdk_sys::PDRIVER_REINITIALIZE,
+        wf::DRIVER_REINITIALIZE
+    );
+    callback!(
+        r,
+        "DRIVER_NOTIFICATION_CALLBACK_ROUTINE",
+        wdk_sys::PDRIVER_NOTIFICATION_CALLBACK_ROUTINE,
+        wf::DRIVER_NOTIFICATION_CALLBACK_ROUTINE
+    );
 }
 
 fn constants(r: &mut Report) {
@@ -440,10 +830,22 @@ fn constants(r: &mut Report) {
     constant!(r, ws::IRP_MJ_CLOSE, wss::IRP_MJ_CLOSE);
     constant!(r, ws::IRP_MJ_DEVICE_CONTROL, wss::IRP_MJ_DEVICE_CONTROL);
     constant!(r, ws::IRP_MJ_SHUTDOWN, wss::IRP_MJ_SHUTDOWN);
-    constant!(r, ws::OB_FLT_REGISTRATION_VERSION, wss::OB_FLT_REGISTRATION_VERSION);
+    constant!(
+        r,
+        ws::OB_FLT_REGISTRATION_VERSION,
+        wss::OB_FLT_REGISTRATION_VERSION
+    );
     constant!(r, ws::OB_OPERATION_HANDLE_CREATE, wss::OB_OPERATION_HANDLE_CREATE);
-    constant!(r, ws::OB_OPERATION_HANDLE_DUPLICATE, wss::OB_OPERATION_HANDLE_DUPLICATE);
-    constant!(r, ws::_OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS, wss::OB_PREOP_SUCCESS);
+    constant!(
+        r,
+        ws::OB_OPERATION_HANDLE_DUPLICATE,
+        wss::OB_OPERATION_HANDLE_DUPLICATE
+    );
+    constant!(
+        r,
+        ws::_OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS,
+        wss::OB_PREOP_SUCCESS
+    );
     constant!(r, ws::OBJ_CASE_INSENSITIVE, w32::OBJ_CASE_INSENSITIVE);
     constant!(r, ws::OBJ_KERNEL_HANDLE, w32::OBJ_KERNEL_HANDLE);
     constant!(r, ws::OBJ_PERMANENT, w32::OBJ_PERMANENT);
@@ -451,16 +853,39 @@ fn constants(r: &mut Report) {
     constant!(r, ws::FILE_ALL_ACCESS, w32fs::FILE_ALL_ACCESS);
     constant!(r, ws::WRITE_DAC, w32fs::WRITE_DAC);
     constant!(r, ws::FILE_DEVICE_SECURE_OPEN, wss::FILE_DEVICE_SECURE_OPEN);
-    constant!(r, ws::FILE_DEVICE_UNKNOWN, windows_sys::Win32::System::Ioctl::FILE_DEVICE_UNKNOWN);
+    constant!(
+        r,
+        ws::FILE_DEVICE_UNKNOWN,
+        windows_sys::Win32::System::Ioctl::FILE_DEVICE_UNKNOWN
+    );
     constant!(r, ws::DO_DEVICE_INITIALIZING, wfs::DO_DEVICE_INITIALIZING);
     constant!(r, ws::DIRECTORY_QUERY, wss::DIRECTORY_QUERY);
-    constant!(r, ws::THREAD_ALL_ACCESS, windows_sys::Win32::System::Threading::THREAD_ALL_ACCESS);
+    constant!(
+        r,
+        ws::THREAD_ALL_ACCESS,
+        windows_sys::Win32::System::Threading::THREAD_ALL_ACCESS
+    );
     constant!(r, ws::DACL_SECURITY_INFORMATION, wsec::DACL_SECURITY_INFORMATION);
-    constant!(r, ws::SECURITY_DESCRIPTOR_REVISION, windows_sys::Win32::System::SystemServices::SECURITY_DESCRIPTOR_REVISION);
-    constant!(r, ws::PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE, wss::PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE);
-    constant!(r, ws::KE_PROCESSOR_CHANGE_ADD_EXISTING, wss::KE_PROCESSOR_CHANGE_ADD_EXISTING);
-    constant!(r, ws::PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES,
-        wss::PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES);
+    constant!(
+        r,
+        ws::SECURITY_DESCRIPTOR_REVISION,
+        windows_sys::Win32::System::SystemServices::SECURITY_DESCRIPTOR_REVISION
+    );
+    constant!(
+        r,
+        ws::PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE,
+        wss::PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE
+    );
+    constant!(
+        r,
+        ws::KE_PROCESSOR_CHANGE_ADD_EXISTING,
+        wss::KE_PROCESSOR_CHANGE_ADD_EXISTING
+    );
+    constant!(
+        r,
+        ws::PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES,
+        wss::PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES
+    );
     constant!(r, ws::DISPATCH_LEVEL, wss::DISPATCH_LEVEL);
     constant!(r, ws::PASSIVE_LEVEL, wss::PASSIVE_LEVEL);
     constant!(r, ws::CONNECT_FULLY_SPECIFIED, wss::CONNECT_FULLY_SPECIFIED);
@@ -468,47 +893,138 @@ fn constants(r: &mut Report) {
     constant!(r, ws::CONNECT_MESSAGE_BASED, wss::CONNECT_MESSAGE_BASED);
     constant!(r, ws::IO_NO_INCREMENT, wfs::IO_NO_INCREMENT);
     constant!(r, ws::_MODE::KernelMode, wss::KernelMode);
-    constant!(r, ws::_EVENT_TYPE::NotificationEvent, windows_sys::Win32::System::Kernel::NotificationEvent);
-    constant!(r, ws::_EVENT_TYPE::SynchronizationEvent, windows_sys::Win32::System::Kernel::SynchronizationEvent);
-    constant!(r, ws::_KBUGCHECK_CALLBACK_REASON::KbCallbackSecondaryDumpData, wss::KbCallbackSecondaryDumpData);
-    constant!(r, ws::_IO_NOTIFICATION_EVENT_CATEGORY::EventCategoryDeviceInterfaceChange,
-        wss::EventCategoryDeviceInterfaceChange);
-    constant!(r, ws::_BOUND_CALLBACK_STATUS::BoundExceptionContinueSearch, wss::BoundExceptionContinueSearch);
-    constant!(r, ws::_PSCREATEPROCESSNOTIFYTYPE::PsCreateProcessNotifySubsystems, wss::PsCreateProcessNotifySubsystems);
-    constant!(r, ws::_PSCREATETHREADNOTIFYTYPE::PsCreateThreadNotifyNonSystem, wss::PsCreateThreadNotifyNonSystem);
-    constant!(r, ws::_REG_NOTIFY_CLASS::RegNtPreCreateKeyEx, wss::RegNtPreCreateKeyEx);
-    constant!(r, ws::_REG_NOTIFY_CLASS::RegNtPostCreateKeyEx, wss::RegNtPostCreateKeyEx);
-    constant!(r, ws::_REG_NOTIFY_CLASS::RegNtPreSetValueKey, wss::RegNtPreSetValueKey);
-    constant!(r, ws::_REG_NOTIFY_CLASS::RegNtPreDeleteValueKey, wss::RegNtPreDeleteValueKey);
-    constant!(r, ws::_REG_NOTIFY_CLASS::RegNtCallbackObjectContextCleanup, wss::RegNtCallbackObjectContextCleanup);
-    constant!(r, ws::_KEY_VALUE_INFORMATION_CLASS::KeyValueFullInformation,
-        windows_sys::Wdk::System::Registry::KeyValueFullInformation);
+    constant!(
+        r,
+        ws::_EVENT_TYPE::NotificationEvent,
+        windows_sys::Win32::System::Kernel::NotificationEvent
+    );
+    constant!(
+        r,
+        ws::_EVENT_TYPE::SynchronizationEvent,
+        windows_sys::Win32::System::Kernel::SynchronizationEvent
+    );
+    constant!(
+        r,
+        ws::_KBUGCHECK_CALLBACK_REASON::KbCallbackSecondaryDumpData,
+        wss::KbCallbackSecondaryDumpData
+    );
+    constant!(
+        r,
+        ws::_IO_NOTIFICATION_EVENT_CATEGORY::EventCategoryDeviceInterfaceChange,
+        wss::EventCategoryDeviceInterfaceChange
+    );
+    constant!(
+        r,
+        ws::_BOUND_CALLBACK_STATUS::BoundExceptionContinueSearch,
+        wss::BoundExceptionContinueSearch
+    );
+    constant!(
+        r,
+        ws::_PSCREATEPROCESSNOTIFYTYPE::PsCreateProcessNotifySubsystems,
+        wss::PsCreateProcessNotifySubsystems
+    );
+    constant!(
+        r,
+        ws::_PSCREATETHREADNOTIFYTYPE::PsCreateThreadNotifyNonSystem,
+        wss::PsCreateThreadNotifyNonSystem
+    );
+    constant!(
+        r,
+        ws::_REG_NOTIFY_CLASS::RegNtPreCreateKeyEx,
+        wss::RegNtPreCreateKeyEx
+    );
+    constant!(
+        r,
+        ws::_REG_NOTIFY_CLASS::RegNtPostCreateKeyEx,
+        wss::RegNtPostCreateKeyEx
+    );
+    constant!(
+        r,
+        ws::_REG_NOTIFY_CLASS::RegNtPreSetValueKey,
+        wss::RegNtPreSetValueKey
+    );
+    constant!(
+        r,
+        ws::_REG_NOTIFY_CLASS::RegNtPreDeleteValueKey,
+        wss::RegNtPreDeleteValueKey
+    );
+    constant!(
+        r,
+        ws::_REG_NOTIFY_CLASS::RegNtCallbackObjectContextCleanup,
+        wss::RegNtCallbackObjectContextCleanup
+    );
+    constant!(
+        r,
+        ws::_KEY_VALUE_INFORMATION_CLASS::KeyValueFullInformation,
+        windows_sys::Wdk::System::Registry::KeyValueFullInformation
+    );
     constant!(r, ws::STATUS_SUCCESS, w32::STATUS_SUCCESS);
     constant!(r, ws::STATUS_UNSUCCESSFUL, w32::STATUS_UNSUCCESSFUL);
     constant!(r, ws::STATUS_ACCESS_DENIED, w32::STATUS_ACCESS_DENIED);
     constant!(r, ws::STATUS_BUFFER_OVERFLOW, w32::STATUS_BUFFER_OVERFLOW);
     constant!(r, ws::STATUS_BUFFER_TOO_SMALL, w32::STATUS_BUFFER_TOO_SMALL);
-    constant!(r, ws::STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, w32::STATUS_FLT_INSTANCE_ALTITUDE_COLLISION);
-    constant!(r, ws::STATUS_INFO_LENGTH_MISMATCH, w32::STATUS_INFO_LENGTH_MISMATCH);
-    constant!(r, ws::STATUS_INSUFFICIENT_RESOURCES, w32::STATUS_INSUFFICIENT_RESOURCES);
-    constant!(r, ws::STATUS_INVALID_DEVICE_STATE, w32::STATUS_INVALID_DEVICE_STATE);
+    constant!(
+        r,
+        ws::STATUS_FLT_INSTANCE_ALTITUDE_COLLISION,
+        w32::STATUS_FLT_INSTANCE_ALTITUDE_COLLISION
+    );
+    constant!(
+        r,
+        ws::STATUS_INFO_LENGTH_MISMATCH,
+        w32::STATUS_INFO_LENGTH_MISMATCH
+    );
+    constant!(
+        r,
+        ws::STATUS_INSUFFICIENT_RESOURCES,
+        w32::STATUS_INSUFFICIENT_RESOURCES
+    );
+    constant!(
+        r,
+        ws::STATUS_INVALID_DEVICE_STATE,
+        w32::STATUS_INVALID_DEVICE_STATE
+    );
     constant!(r, ws::STATUS_INVALID_PARAMETER, w32::STATUS_INVALID_PARAMETER);
     constant!(r, ws::STATUS_NAME_TOO_LONG, w32::STATUS_NAME_TOO_LONG);
     constant!(r, ws::STATUS_NOT_SUPPORTED, w32::STATUS_NOT_SUPPORTED);
     constant!(r, ws::STATUS_NO_MORE_ENTRIES, w32::STATUS_NO_MORE_ENTRIES);
-    constant!(r, ws::STATUS_OBJECT_NAME_NOT_FOUND, w32::STATUS_OBJECT_NAME_NOT_FOUND);
+    constant!(
+        r,
+        ws::STATUS_OBJECT_NAME_NOT_FOUND,
+        w32::STATUS_OBJECT_NAME_NOT_FOUND
+    );
     constant!(r, ws::STATUS_PROCEDURE_NOT_FOUND, w32::STATUS_PROCEDURE_NOT_FOUND);
 }
 
 /// Names the metadata lacks (or carries without what is compared), and why.
 fn exceptions(r: &mut Report) {
-    r.except("KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock", "x64 exports declared in wdm.h that the metadata omits");
-    r.except("KeQuerySystemTime", "a macro over KUSER_SHARED_DATA on x64 (wdm.h); the driver resolves the export");
-    r.except("KeGetCurrentIrql", "inline on x64 (reads CR8); the stand-in defines it, nothing is imported");
-    r.except("HalRegisterErrataCallbacks", "undocumented HAL export: no header declaration, no metadata");
-    r.except("PsProcessType, PsThreadType, ExDesktopObjectType, HalDispatchTable", "data exports: the metadata has no variables");
-    r.except("DPFLTR_ERROR_LEVEL, DPFLTR_IHVDRIVER_ID", "dpfilter.h values the metadata does not carry");
-    r.except("POOL_FLAG_PAGED", "POOL_FLAGS macros (wdm.h) the metadata does not carry");
+    r.except(
+        "KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock",
+        "x64 exports declared in wdm.h that the metadata omits",
+    );
+    r.except(
+        "KeQuerySystemTime",
+        "a macro over KUSER_SHARED_DATA on x64 (wdm.h); the driver resolves the export",
+    );
+    r.except(
+        "KeGetCurrentIrql",
+        "inline on x64 (reads CR8); the stand-in defines it, nothing is imported",
+    );
+    r.except(
+        "HalRegisterErrataCallbacks",
+        "undocumented HAL export: no header declaration, no metadata",
+    );
+    r.except(
+        "PsProcessType, PsThreadType, ExDesktopObjectType, HalDispatchTable",
+        "data exports: the metadata has no variables",
+    );
+    r.except(
+        "DPFLTR_ERROR_LEVEL, DPFLTR_IHVDRIVER_ID",
+        "dpfilter.h values the metadata does not carry",
+    );
+    r.except(
+        "POOL_FLAG_PAGED",
+        "POOL_FLAGS macros (wdm.h) the metadata does not carry",
+    );
     r.except(
         "HIGH_LEVEL",
         "architecture-dependent wdm.h macro: the metadata carries the x86 value (31), x64 defines 15 (the stand-in's)",
@@ -518,7 +1034,10 @@ fn exceptions(r: &mut Report) {
          PPOWER_SETTING_CALLBACK, PCALLBACK_FUNCTION",
         "the metadata declares these callback types without parameters; only the registration routines are compared",
     );
-    r.except("walker's undocumented structures", "the registration walker reads undocumented kernel structures (no metadata)");
+    r.except(
+        "walker's undocumented structures",
+        "the registration walker reads undocumented kernel structures (no metadata)",
+    );
 }
 
 /// Conflicts between the stand-in and the metadata that cannot be settled
@@ -533,7 +1052,10 @@ fn known_conflicts(r: &mut Report) -> Vec<String> {
             "PFN_IN_USE_PAGE_OFFLINE_NOTIFY (callback): stand-in/kcb_supplement.h {ours}, windows-sys {theirs} \
              (undocumented: no DDI page; kernel-semantics.md section 17)"
         ));
-        r.except("PFN_IN_USE_PAGE_OFFLINE_NOTIFY", "known conflict, listed below with both values");
+        r.except(
+            "PFN_IN_USE_PAGE_OFFLINE_NOTIFY",
+            "known conflict, listed below with both values",
+        );
     }
     found
 }
@@ -559,18 +1081,30 @@ fn stand_in_bindings_conform_to_the_windows_sys_metadata() {
     for m in &r.mismatched {
         println!("MISMATCH {m}");
     }
-    assert!(r.mismatched.is_empty(), "{} mismatches:\n{}", r.mismatched.len(), r.mismatched.join("\n"));
-    assert_eq!(conflicts.len(), 1, "a known conflict is resolved: remove it from known_conflicts()");
+    assert!(
+        r.mismatched.is_empty(),
+        "{} mismatches:\n{}",
+        r.mismatched.len(),
+        r.mismatched.join("\n")
+    );
+    assert_eq!(
+        conflicts.len(),
+        1,
+        "a known conflict is resolved: remove it from known_conflicts()"
+    );
     assert!(total > 200, "only {total} items compared");
 }
 
 #[test]
 fn a_mismatch_is_reported_with_both_values() {
+    const A: Sig = sig_from(&[8, 1], 4);
+    const B: Sig = sig_from(&[8, 8], 4);
     let mut r = Report::default();
     r.cmp("X size", 8usize, 16usize);
     assert_eq!(r.mismatched, ["X size: stand-in 8, windows-sys 16"]);
-    const A: Sig = sig_from(&[8, 1], 4);
-    const B: Sig = sig_from(&[8, 8], 4);
     r.cmp("f()", A, B);
-    assert_eq!(r.mismatched[1], "f(): stand-in ([8, 1]) -> 4, windows-sys ([8, 8]) -> 4");
+    assert_eq!(
+        r.mismatched[1],
+        "f(): stand-in ([8, 1]) -> 4, windows-sys ([8, 8]) -> 4"
+    );
 }

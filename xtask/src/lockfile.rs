@@ -60,8 +60,12 @@ pub fn packages(text: &str) -> Vec<Package> {
             continue;
         }
         let Some(package) = current.as_mut() else { continue };
-        let Some((key, value)) = line.split_once(" = ") else { continue };
-        let Some(value) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else { continue };
+        let Some((key, value)) = line.split_once(" = ") else {
+            continue;
+        };
+        let Some(value) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
+            continue;
+        };
         match key {
             "name" => value.clone_into(&mut package.name),
             "version" => value.clone_into(&mut package.version),
@@ -105,7 +109,10 @@ fn resolve_unpatched(root: &Path) -> Result<()> {
         .output()
         .ctx("running cargo metadata")?;
     if !out.status.success() {
-        bail!("cargo metadata (unpatched) failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "cargo metadata (unpatched) failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -133,7 +140,10 @@ impl Guard {
                 eprintln!("xtask: {e}");
             }
         }
-        Self { committed: fs::read(&path).ok(), path }
+        Self {
+            committed: fs::read(&path).ok(),
+            path,
+        }
     }
 }
 
@@ -159,19 +169,38 @@ pub fn check(root: &Path) -> Result<()> {
     let mut found = vec![];
     let on_disk = fs::read_to_string(root.join("Cargo.lock")).ctx("reading Cargo.lock")?;
     found.extend(problems(&on_disk).into_iter().map(|p| format!("Cargo.lock: {p}")));
-    let head = Command::new("git").current_dir(root).args(["show", "HEAD:Cargo.lock"]).output();
+    let head = Command::new("git")
+        .current_dir(root)
+        .args(["show", "HEAD:Cargo.lock"])
+        .output();
     match head {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
-            found.extend(problems(&text).into_iter().map(|p| format!("HEAD:Cargo.lock: {p}")));
+            found.extend(
+                problems(&text)
+                    .into_iter()
+                    .map(|p| format!("HEAD:Cargo.lock: {p}")),
+            );
             println!("checked Cargo.lock and HEAD:Cargo.lock");
         }
         _ => println!("checked Cargo.lock (no git checkout: HEAD not checked)"),
     }
-    for p in packages(&on_disk).into_iter().filter(|p| PATCHED.contains(&p.name.as_str())) {
-        println!("  {} {} from {}", p.name, p.version, p.source.as_deref().unwrap_or("a path"));
+    for p in packages(&on_disk)
+        .into_iter()
+        .filter(|p| PATCHED.contains(&p.name.as_str()))
+    {
+        println!(
+            "  {} {} from {}",
+            p.name,
+            p.version,
+            p.source.as_deref().unwrap_or("a path")
+        );
     }
-    if found.is_empty() { Ok(()) } else { bail!("{}", found.join("; ")) }
+    if found.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", found.join("; "))
+    }
 }
 
 /// The folder of the real (crates.io) package `name` as the committed lock
@@ -188,7 +217,10 @@ pub fn real_package_dir(root: &Path, name: &str) -> Result<PathBuf> {
         .output()
         .ctx("running cargo metadata")?;
     if !out.status.success() {
-        bail!("cargo metadata --locked (unpatched) failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "cargo metadata --locked (unpatched) failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let json = String::from_utf8_lossy(&out.stdout);
     let key = "\"manifest_path\":\"";
@@ -197,7 +229,10 @@ pub fn real_package_dir(root: &Path, name: &str) -> Result<PathBuf> {
         .filter_map(|(at, _)| json[at + key.len()..].split('"').next())
         .map(PathBuf::from)
         .filter_map(|manifest| manifest.parent().map(Path::to_path_buf))
-        .find(|dir| dir.file_name().is_some_and(|f| f.to_string_lossy().starts_with(&prefix)))
+        .find(|dir| {
+            dir.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with(&prefix))
+        })
         .ok_or_else(|| crate::util::Error(format!("{name} is not in `cargo metadata`")))
 }
 

@@ -3,7 +3,7 @@
 //! | task | what |
 //! |---|---|
 //! | `setup` | rustup targets and Debian packages (idempotent) |
-//! | `cargo <args>` | patched cargo (`--config wdk-linux/config.toml`), `Cargo.lock` kept |
+//! | `cargo <cmd> <args>` | patched cargo (`<cmd> --config wdk-linux/config.toml`), `Cargo.lock` kept |
 //! | `build` | setup, cross-build + test-sign the drivers, build kcbctl.exe and the Wine shim |
 //! | `run` | build, then load the driver under Wine and show what it does |
 //! | `test` | everything CI runs (`.ci/run`), ending with `xtask: N passed, M failed` |
@@ -38,8 +38,8 @@ usage: cargo xtask <task> [options]
 
 tasks:
   setup                 install the rustup targets and Debian packages that are missing
-  cargo <args>          cargo --config wdk-linux/config.toml <args> (the stand-ins), then
-                        Cargo.lock restored to its crates.io resolution
+  cargo <cmd> <args>    cargo <cmd> --config wdk-linux/config.toml <args> (the stand-ins),
+                        then Cargo.lock restored to its crates.io resolution
   build                 setup + cross-build and test-sign the drivers, build kcbctl.exe
                         and the Wine ProcessPrng shim; artifacts in target/kcb/
   run [--reuse-prefix]  build, then load kcallbacks.sys (and the trigger driver) under
@@ -109,13 +109,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// `cargo xtask cargo <args>`: `cargo --config wdk-linux/config.toml <args>`
-/// in the repository root; `Cargo.lock` is restored afterwards.
+/// `cargo xtask cargo <command> <args>`: `cargo <command> --config
+/// wdk-linux/config.toml <args>` in the repository root; `Cargo.lock` is
+/// restored afterwards. The option goes after the command: cargo does not
+/// hand a `--config` given before it to external commands (`cargo clippy`
+/// would build against the real WDK crates).
 fn cargo_passthrough(root: &Path, options: &[&str]) -> Result<ExitCode> {
-    if options.is_empty() {
-        bail!("usage: cargo xtask cargo <cargo arguments>");
-    }
-    let ended = util::run_inherit(&mut util::cargo_main(root, options), std::time::Duration::from_secs(3 * 3600))?;
+    let Some((command, rest)) = options.split_first() else {
+        bail!("usage: cargo xtask cargo <cargo command> [arguments]");
+    };
+    let _lock = lockfile::Guard::new(root);
+    let mut cmd = std::process::Command::new(util::cargo());
+    cmd.current_dir(root).arg(command).arg("--config").arg(util::PATCH_CONFIG).args(rest);
+    let ended = util::run_inherit(&mut cmd, std::time::Duration::from_secs(3 * 3600))?;
     Ok(if ended.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

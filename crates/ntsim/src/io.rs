@@ -1043,8 +1043,15 @@ pub fn open(path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHan
     };
     // SAFETY: the stack location of the IRP built above.
     let stack = unsafe { &mut *irp.stack() };
-    // Clear the union member, then fill the fields the model sets.
-    stack.Parameters = Default::default();
+    // Clear the union, then fill the fields the model sets. (Its type has a
+    // name bindgen invents, which differs between header sets.)
+    #[allow(
+        clippy::default_trait_access,
+        reason = "the union type's name is bindgen's, not portable"
+    )]
+    {
+        stack.Parameters = Default::default();
+    }
     stack.Parameters.Create.SecurityContext = &raw mut security_context;
     let (status, _) = call_driver(device, &irp, IRP_MJ_CREATE);
     if status < 0 {
@@ -1101,8 +1108,14 @@ impl DeviceHandle {
         };
         // SAFETY: its stack location, likewise.
         let stack = unsafe { &mut *irp.stack() };
-        // Clear the union member, then fill the fields the model sets.
-        stack.Parameters = Default::default();
+        // Clear the union, then fill the fields the model sets (see above).
+        #[allow(
+            clippy::default_trait_access,
+            reason = "the union type's name is bindgen's, not portable"
+        )]
+        {
+            stack.Parameters = Default::default();
+        }
         stack.Parameters.DeviceIoControl.OutputBufferLength = u32::try_from(output_len).unwrap_or(u32::MAX);
         stack.Parameters.DeviceIoControl.InputBufferLength = u32::try_from(input.len()).unwrap_or(u32::MAX);
         stack.Parameters.DeviceIoControl.IoControlCode = code;

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use wdk_sys::{
     _EVENT_TYPE::{NotificationEvent, SynchronizationEvent},
-    BOOLEAN, DISPATCHER_HEADER, EVENT_TYPE, KPRIORITY, KPROCESSOR_MODE, KWAIT_REASON, LARGE_INTEGER, LIST_ENTRY, LONG, NTSTATUS,
-    PLARGE_INTEGER, PPROCESSOR_NUMBER, PRKEVENT, PVOID, STATUS_SUCCESS, STATUS_TIMEOUT, ULONG,
+    BOOLEAN, DISPATCHER_HEADER, EVENT_TYPE, KPRIORITY, KPROCESSOR_MODE, KWAIT_REASON, LARGE_INTEGER,
+    LIST_ENTRY, LONG, NTSTATUS, PLARGE_INTEGER, PPROCESSOR_NUMBER, PRKEVENT, PVOID, STATUS_SUCCESS,
+    STATUS_TIMEOUT, ULONG,
 };
 
 use crate::irql::{APC_LEVEL, DISPATCH_LEVEL};
@@ -194,7 +195,7 @@ const _: () = assert!(size_of::<DISPATCHER_HEADER>() == DISPATCHER_HEADER_SIZE);
 /// WDK's and mingw-w64's `wdm.h` nest in a different order, so bindgen names
 /// them differently (`__bindgen_anon_N`); the byte is reached by its offset,
 /// which both define the same.
-fn set_dispatcher_type(header: &mut DISPATCHER_HEADER, kind: u8) {
+const fn set_dispatcher_type(header: &mut DISPATCHER_HEADER, kind: u8) {
     let first_word = core::ptr::from_mut(header).cast::<[u8; 4]>();
     // SAFETY: the header is 24 bytes (asserted above) and writable; a byte
     // array needs no alignment.
@@ -203,7 +204,7 @@ fn set_dispatcher_type(header: &mut DISPATCHER_HEADER, kind: u8) {
 
 /// Reads `DISPATCHER_HEADER.Type` (the first byte; see [`set_dispatcher_type`]).
 #[must_use]
-pub fn dispatcher_type(header: &DISPATCHER_HEADER) -> u8 {
+pub const fn dispatcher_type(header: &DISPATCHER_HEADER) -> u8 {
     // SAFETY: the header is at least one byte and readable; every bit
     // pattern is a valid u8.
     unsafe { core::ptr::from_ref(header).cast::<u8>().read() }

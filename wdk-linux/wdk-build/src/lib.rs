@@ -173,7 +173,10 @@ impl Config {
         }
         println!("cargo::rerun-if-changed={}", top.display());
         let target_is_windows = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "windows");
-        Ok(Self { driver_config: wdk.driver_model, target_is_windows })
+        Ok(Self {
+            driver_config: wdk.driver_model,
+            target_is_windows,
+        })
     }
 
     /// Emits the `cargo::rustc-check-cfg` of every cfg this crate can set.
@@ -191,7 +194,10 @@ impl Config {
         }
         Self::emit_check_cfg_settings();
         if self.target_is_windows {
-            println!("cargo::rustc-cfg={DRIVER_MODEL_CFG}=\"{}\"", self.driver_config.as_str());
+            println!(
+                "cargo::rustc-cfg={DRIVER_MODEL_CFG}=\"{}\"",
+                self.driver_config.as_str()
+            );
         }
         Ok(())
     }
@@ -205,7 +211,8 @@ impl Config {
     /// the stand-in is a Linux test build, which it does not check), or what
     /// [`Self::configure_library_build`] returns.
     pub fn configure_binary_build(&self) -> Result<(), ConfigError> {
-        if self.target_is_windows && !is_crt_static_linked(&env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default())
+        if self.target_is_windows
+            && !is_crt_static_linked(&env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default())
         {
             return Err(ConfigError::StaticCrtNotEnabled);
         }
@@ -248,7 +255,8 @@ pub const DRIVER_LINK_ARGS: &[&str] = &[
 #[must_use]
 pub fn find_top_level_cargo_manifest() -> PathBuf {
     let out_dir = PathBuf::from(
-        env::var("OUT_DIR").expect("Cargo should have set the OUT_DIR environment variable when executing build.rs"),
+        env::var("OUT_DIR")
+            .expect("Cargo should have set the OUT_DIR environment variable when executing build.rs"),
     );
     out_dir
         .ancestors()
@@ -268,11 +276,19 @@ fn cargo_metadata(manifest: &Path) -> Result<serde_json::Value, ConfigError> {
     let dir = manifest.parent().unwrap_or_else(|| Path::new("."));
     let output = Command::new(cargo)
         .current_dir(dir)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .output()?;
     if !output.status.success() {
-        return Err(ConfigError::CargoMetadataError(String::from_utf8_lossy(&output.stderr).into_owned()));
+        return Err(ConfigError::CargoMetadataError(
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| ConfigError::CargoMetadataError(e.to_string()))
 }
@@ -294,7 +310,9 @@ pub fn configure_wdk_binary_build() -> Result<(), ConfigError> {
 pub fn configure_wdk_library_build() -> Result<(), ConfigError> {
     match Config::from_env_auto() {
         Ok(config) => config.configure_library_build(),
-        Err(ConfigError::TryFromCargoMetadataError(metadata::TryFromCargoMetadataError::NoWdkConfigurationsDetected)) => {
+        Err(ConfigError::TryFromCargoMetadataError(
+            metadata::TryFromCargoMetadataError::NoWdkConfigurationsDetected,
+        )) => {
             Config::emit_check_cfg_settings();
             Ok(())
         }
@@ -318,7 +336,9 @@ where
             config.configure_library_build()?;
             f(config)
         }
-        Err(ConfigError::TryFromCargoMetadataError(metadata::TryFromCargoMetadataError::NoWdkConfigurationsDetected)) => {
+        Err(ConfigError::TryFromCargoMetadataError(
+            metadata::TryFromCargoMetadataError::NoWdkConfigurationsDetected,
+        )) => {
             Config::emit_check_cfg_settings();
             Ok(())
         }

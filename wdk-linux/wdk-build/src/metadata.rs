@@ -45,13 +45,21 @@ impl std::fmt::Display for TryFromCargoMetadataError {
                  building WDR itself, or building library crates that depend on the WDK but defer WDK \
                  configuration to their consumers",
             ),
-            Self::MultipleWdkConfigurationsDetected { wdk_metadata_configurations } => write!(
+            Self::MultipleWdkConfigurationsDetected {
+                wdk_metadata_configurations,
+            } => write!(
                 f,
                 "multiple configurations of the WDK are detected across the dependency graph, but only one \
                  configuration is allowed: {wdk_metadata_configurations:#?}"
             ),
-            Self::WdkMetadataDeserialization { metadata_source, error_source } => {
-                write!(f, "failed to deserialize metadata::Wdk from {metadata_source}: {error_source}")
+            Self::WdkMetadataDeserialization {
+                metadata_source,
+                error_source,
+            } => {
+                write!(
+                    f,
+                    "failed to deserialize metadata::Wdk from {metadata_source}: {error_source}"
+                )
             }
         }
     }
@@ -82,7 +90,10 @@ impl Wdk {
                 serde_json::Value::Object(map) if map.is_empty() => {}
                 _ => {
                     let name = package["name"].as_str().unwrap_or("?");
-                    configs.insert(deserialize(section, format!("package.metadata[\"wdk\"] for {name} package"))?);
+                    configs.insert(deserialize(
+                        section,
+                        format!("package.metadata[\"wdk\"] for {name} package"),
+                    )?);
                 }
             }
         }
@@ -100,9 +111,16 @@ impl Wdk {
     }
 }
 
-fn deserialize(section: &serde_json::Value, metadata_source: String) -> Result<Wdk, TryFromCargoMetadataError> {
-    Wdk::deserialize(section)
-        .map_err(|error_source| TryFromCargoMetadataError::WdkMetadataDeserialization { metadata_source, error_source })
+fn deserialize(
+    section: &serde_json::Value,
+    metadata_source: String,
+) -> Result<Wdk, TryFromCargoMetadataError> {
+    Wdk::deserialize(section).map_err(
+        |error_source| TryFromCargoMetadataError::WdkMetadataDeserialization {
+            metadata_source,
+            error_source,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -116,14 +134,21 @@ mod tests {
         json!({ "name": name, "metadata": { "wdk": wdk } })
     }
 
-    fn read(packages: &[serde_json::Value], workspace: &serde_json::Value) -> Result<Wdk, TryFromCargoMetadataError> {
+    fn read(
+        packages: &[serde_json::Value],
+        workspace: &serde_json::Value,
+    ) -> Result<Wdk, TryFromCargoMetadataError> {
         Wdk::try_from_cargo_metadata(&json!({ "packages": packages, "metadata": { "wdk": workspace } }))
     }
 
     #[test]
     fn one_configuration_shared_by_several_members() {
         let wdm = json!({ "driver-model": { "driver-type": "WDM" } });
-        let wdk = read(&[package("a", &wdm), package("b", &wdm), package("c", &json!({}))], &json!(null)).unwrap();
+        let wdk = read(
+            &[package("a", &wdm), package("b", &wdm), package("c", &json!({}))],
+            &json!(null),
+        )
+        .unwrap();
         assert_eq!(wdk.driver_model, DriverConfig::Wdm);
     }
 
@@ -147,13 +172,19 @@ mod tests {
         // serde's internally tagged unit variant ignores the other keys even
         // with deny_unknown_fields; the real crate has the same attributes.
         let wdm = json!({ "driver-model": { "driver-type": "WDM", "extra": 1 } });
-        assert_eq!(read(&[package("a", &wdm)], &json!(null)).unwrap().driver_model, DriverConfig::Wdm);
+        assert_eq!(
+            read(&[package("a", &wdm)], &json!(null)).unwrap().driver_model,
+            DriverConfig::Wdm
+        );
     }
 
     #[test]
     fn none_is_an_error() {
         let err = read(&[package("a", &json!(null))], &json!(null)).unwrap_err();
-        assert!(matches!(err, TryFromCargoMetadataError::NoWdkConfigurationsDetected));
+        assert!(matches!(
+            err,
+            TryFromCargoMetadataError::NoWdkConfigurationsDetected
+        ));
     }
 
     #[test]
@@ -162,7 +193,10 @@ mod tests {
         let umdf = json!({ "driver-model": {
             "driver-type": "UMDF", "umdf-version-major": 2, "target-umdf-version-minor": 33 } });
         let err = read(&[package("a", &wdm)], &umdf).unwrap_err();
-        assert!(matches!(err, TryFromCargoMetadataError::MultipleWdkConfigurationsDetected { .. }));
+        assert!(matches!(
+            err,
+            TryFromCargoMetadataError::MultipleWdkConfigurationsDetected { .. }
+        ));
     }
 
     #[test]

@@ -23,7 +23,11 @@ impl Fixture {
     fn new() -> Self {
         let dir = std::env::temp_dir().join("kcb-wdk-build-strictness");
         fs::create_dir_all(dir.join("src")).unwrap();
-        fs::write(dir.join("src/lib.rs"), "//! A driver crate for the stand-in's tests.\n#![no_std]\n").unwrap();
+        fs::write(
+            dir.join("src/lib.rs"),
+            "//! A driver crate for the stand-in's tests.\n#![no_std]\n",
+        )
+        .unwrap();
         fs::write(dir.join("build.rs"), "fn main() -> Result<(), wdk_build::ConfigError> {\n    wdk_build::configure_wdk_binary_build()\n}\n").unwrap();
         Self { dir }
     }
@@ -40,15 +44,21 @@ impl Fixture {
         );
         fs::write(self.dir.join("Cargo.toml"), manifest).unwrap();
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cmd.current_dir(&self.dir).args(["check", "--quiet"]).env("CARGO_ENCODED_RUSTFLAGS", rustflags);
+        cmd.current_dir(&self.dir)
+            .args(["check", "--quiet"])
+            .env("CARGO_ENCODED_RUSTFLAGS", rustflags);
         // The crate's own target folder (next to its Cargo.lock, where the
         // real crate and the stand-in look for the top-level manifest).
-        cmd.env_remove("CARGO_TARGET_DIR").env_remove("CARGO_BUILD_TARGET");
+        cmd.env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET");
         if let Some(target) = target {
             cmd.args(["--target", target]);
         }
         let out = cmd.output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 }
 
@@ -56,7 +66,11 @@ const WDM: &str = "[package.metadata.wdk.driver-model]\ndriver-type = \"WDM\"\n"
 
 fn expect_error(result: &(bool, String), variant: &str) {
     assert!(!result.0, "the build succeeded; expected {variant}");
-    assert!(result.1.contains(&format!("Error: {variant}")), "expected {variant}, stderr:\n{}", result.1);
+    assert!(
+        result.1.contains(&format!("Error: {variant}")),
+        "expected {variant}, stderr:\n{}",
+        result.1
+    );
 }
 
 #[test]
@@ -71,7 +85,10 @@ fn the_stand_in_refuses_what_the_real_crate_refuses() {
     assert!(ok.0, "WDM with +crt-static must build:\n{}", ok.1);
 
     // No `metadata.wdk` anywhere: a binary build is an error.
-    expect_error(&f.check("", Some(TARGET), CRT_STATIC), "TryFromCargoMetadataError(NoWdkConfigurationsDetected)");
+    expect_error(
+        &f.check("", Some(TARGET), CRT_STATIC),
+        "TryFromCargoMetadataError(NoWdkConfigurationsDetected)",
+    );
 
     // Values and keys the real serde rules reject.
     for bad in [
@@ -80,12 +97,20 @@ fn the_stand_in_refuses_what_the_real_crate_refuses() {
         "[package.metadata.wdk.driver-model]\ndriver-type = \"KMDF\"\nkmdf-version-major = 1\n",
         "[package.metadata.wdk]\ndriver-type = \"WDM\"\n",
     ] {
-        expect_error(&f.check(bad, Some(TARGET), CRT_STATIC), "TryFromCargoMetadataError(WdkMetadataDeserialization");
+        expect_error(
+            &f.check(bad, Some(TARGET), CRT_STATIC),
+            "TryFromCargoMetadataError(WdkMetadataDeserialization",
+        );
     }
 
     // A package and the workspace configured differently.
-    let both = format!("{WDM}\n[workspace.metadata.wdk.driver-model]\ndriver-type = \"UMDF\"\numdf-version-major = 2\ntarget-umdf-version-minor = 33\n");
-    expect_error(&f.check(&both, Some(TARGET), CRT_STATIC), "TryFromCargoMetadataError(MultipleWdkConfigurationsDetected");
+    let both = format!(
+        "{WDM}\n[workspace.metadata.wdk.driver-model]\ndriver-type = \"UMDF\"\numdf-version-major = 2\ntarget-umdf-version-minor = 33\n"
+    );
+    expect_error(
+        &f.check(&both, Some(TARGET), CRT_STATIC),
+        "TryFromCargoMetadataError(MultipleWdkConfigurationsDetected",
+    );
 
     // The same configuration twice is one configuration.
     let same = format!("{WDM}\n[workspace.metadata.wdk.driver-model]\ndriver-type = \"WDM\"\n");
@@ -95,7 +120,10 @@ fn the_stand_in_refuses_what_the_real_crate_refuses() {
     // A valid KMDF configuration: accepted by the real crate, refused by the
     // stand-in (no WDF bindings from mingw-w64).
     let kmdf = "[package.metadata.wdk.driver-model]\ndriver-type = \"KMDF\"\nkmdf-version-major = 1\ntarget-kmdf-version-minor = 33\n";
-    expect_error(&f.check(kmdf, Some(TARGET), CRT_STATIC), "UnsupportedDriverModel(Kmdf");
+    expect_error(
+        &f.check(kmdf, Some(TARGET), CRT_STATIC),
+        "UnsupportedDriverModel(Kmdf",
+    );
 
     // A Linux host build (tests against the kernel model) is not checked for
     // crt-static: the real crate never builds for a Linux target.
