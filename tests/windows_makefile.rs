@@ -329,3 +329,23 @@ fn the_rules_catch_what_the_issue_found() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_windows_workflow_and_the_readme_give_the_same_steps() {
+    let workflow = fs::read_to_string(root().join(".github/workflows/windows.yml")).expect("windows.yml");
+    let readme = fs::read_to_string(root().join("README.md")).expect("README.md");
+    for step in [
+        "cargo install --locked cargo-make --no-default-features --features tls-native",
+        "cargo make",
+        "cargo clippy --locked -p kcallbacks --lib",
+    ] {
+        assert!(workflow.contains(step), "windows.yml lacks `{step}`");
+        assert!(readme.contains(step), "README.md lacks `{step}`");
+    }
+    // InfVerif on the INF the flow produces for the driver package.
+    assert!(workflow.contains("kcallbacks_package/kcallbacks.inf") && workflow.contains("infverif"));
+    assert!(
+        readme.contains("cannot run on\nthis project's Linux machines")
+            || readme.contains("cannot run on this project's Linux machines")
+    );
+}

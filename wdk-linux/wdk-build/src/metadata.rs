@@ -101,13 +101,12 @@ impl Wdk {
         if !workspace.is_null() {
             configs.insert(deserialize(workspace, "workspace_metadata[\"wdk\"]".to_owned())?);
         }
-        match configs.len() {
-            0 => Err(TryFromCargoMetadataError::NoWdkConfigurationsDetected),
-            1 => Ok(configs.into_iter().next().expect("one element")),
-            _ => Err(TryFromCargoMetadataError::MultipleWdkConfigurationsDetected {
+        if configs.len() > 1 {
+            return Err(TryFromCargoMetadataError::MultipleWdkConfigurationsDetected {
                 wdk_metadata_configurations: configs,
-            }),
+            });
         }
+        configs.into_iter().next().ok_or(TryFromCargoMetadataError::NoWdkConfigurationsDetected)
     }
 }
 
