@@ -79,6 +79,10 @@ macro_rules! impl_fn_sig {
     };
 }
 impl_fn_sig!();
+// DbgPrintEx(ComponentId, Level, Format, ...): the fixed parameters.
+impl<R, A, B, C> FnSig for unsafe extern "C" fn(A, B, C, ...) -> R {
+    const SIG: Sig = sig_from(&[size_of::<A>(), size_of::<B>(), size_of::<C>()], size_of::<R>());
+}
 impl_fn_sig!(A);
 impl_fn_sig!(A, B);
 impl_fn_sig!(A, B, C);
@@ -576,7 +580,9 @@ fn structures(r: &mut Report) {
             FileObject,
             CompletionRoutine,
             Context
-        }
+        };
+        Parameters.Create.SecurityContext => Parameters.Create.SecurityContext,
+        Parameters.DeviceIoControl.OutputBufferLength => Parameters.DeviceIoControl.OutputBufferLength
     );
     layout!(r, ws::IO_STATUS_BLOCK, windows_sys::Win32::System::IO::IO_STATUS_BLOCK { Information }; __bindgen_anon_1 => Anonymous);
     layout!(
@@ -721,6 +727,13 @@ fn routines(r: &mut Report) {
         routine!(r, ZwEnumerateValueKey(_, _, _, _, _, _) in wreg);
         routine!(r, ZwOpenKey(_, _, _) in wreg);
         routine!(r, ZwWaitForSingleObject(_, _, _) in wthr);
+    }
+    routine!(r, KeBugCheckEx(_, _, _, _, _) in wss);
+    routine!(r, KeGetCurrentProcessorNumberEx(_) in wss);
+    {
+        const OURS: Sig = sig_of(wdk_sys::ntddk::DbgPrintEx as unsafe extern "C" fn(_, _, _, ...) -> _);
+        const THEIRS: Sig = sig_of(wss::DbgPrintEx as unsafe extern "C" fn(_, _, _, ...) -> _);
+        r.cmp("DbgPrintEx() [variadic: the fixed parameters]", OURS, THEIRS);
     }
     // Resolved at run time by the driver: the stand-in's declarations too.
     routine!(r, ExAllocatePool2(_, _, _) in wss);
@@ -1002,6 +1015,10 @@ fn exceptions(r: &mut Report) {
         "x64 exports declared in wdm.h that the metadata omits",
     );
     r.except(
+        "memcpy, memmove, memset, __chkstk",
+        "C runtime routines ntoskrnl exports, called by compiled code (no WDK metadata)",
+    );
+    r.except(
         "KeQuerySystemTime",
         "a macro over KUSER_SHARED_DATA on x64 (wdm.h); the driver resolves the export",
     );
@@ -1040,6 +1057,55 @@ fn exceptions(r: &mut Report) {
     );
 }
 
+/// Fields that wdm.h declares `POINTER_ALIGNMENT` (`DECLSPEC_ALIGN(8)` on
+/// 64-bit): the metadata drops the attribute, so windows-sys lays them out
+/// packed. The stand-in is held to the header's x64 offsets instead (within
+/// `Parameters`), and windows-sys's are printed as an exception.
+fn pointer_alignment(r: &mut Report) {
+    use wdk_sys::IO_STACK_LOCATION as Ours;
+    use wf::IO_STACK_LOCATION as Theirs;
+    let base_ours = offset_of!(Ours, Parameters);
+    let base_theirs = offset_of!(Theirs, Parameters);
+    let fields = [
+        (
+            "InputBufferLength",
+            8,
+            offset_of!(Ours, Parameters.DeviceIoControl.InputBufferLength),
+            offset_of!(Theirs, Parameters.DeviceIoControl.InputBufferLength),
+        ),
+        (
+            "IoControlCode",
+            16,
+            offset_of!(Ours, Parameters.DeviceIoControl.IoControlCode),
+            offset_of!(Theirs, Parameters.DeviceIoControl.IoControlCode),
+        ),
+        (
+            "Type3InputBuffer",
+            24,
+            offset_of!(Ours, Parameters.DeviceIoControl.Type3InputBuffer),
+            offset_of!(Theirs, Parameters.DeviceIoControl.Type3InputBuffer),
+        ),
+    ];
+    let mut theirs_text = vec![];
+    for (name, header, ours, theirs) in fields {
+        r.cmp(
+            format!("IO_STACK_LOCATION.Parameters.DeviceIoControl.{name} (wdm.h x64 offset in Parameters)"),
+            ours - base_ours,
+            header,
+        );
+        theirs_text.push(format!("{name} {}", theirs - base_theirs));
+    }
+    r.exceptions.push((
+        "IO_STACK_LOCATION.Parameters.DeviceIoControl".to_owned(),
+        "POINTER_ALIGNMENT fields: the metadata drops DECLSPEC_ALIGN(8), so windows-sys has them packed; \
+         compared with wdm.h's x64 offsets instead (8, 16, 24)",
+    ));
+    println!(
+        "windows-sys (packed) DeviceIoControl offsets in Parameters: {}",
+        theirs_text.join(", ")
+    );
+}
+
 /// Conflicts between the stand-in and the metadata that cannot be settled
 /// here (no DDI page): printed with both values, and the test insists they
 /// still differ, so that a fix removes the entry.
@@ -1060,14 +1126,21 @@ fn known_conflicts(r: &mut Report) -> Vec<String> {
     found
 }
 
-#[test]
-fn stand_in_bindings_conform_to_the_windows_sys_metadata() {
+/// Every comparison, every exception, and the known conflicts.
+fn full_report() -> (Report, Vec<String>) {
     let mut r = Report::default();
     structures(&mut r);
     routines(&mut r);
     constants(&mut r);
+    pointer_alignment(&mut r);
     exceptions(&mut r);
     let conflicts = known_conflicts(&mut r);
+    (r, conflicts)
+}
+
+#[test]
+fn stand_in_bindings_conform_to_the_windows_sys_metadata() {
+    let (r, conflicts) = full_report();
 
     let total = r.matched.len() + r.mismatched.len();
     println!("conformance: {} of {total} items match", r.matched.len());
@@ -1106,5 +1179,53 @@ fn a_mismatch_is_reported_with_both_values() {
     assert_eq!(
         r.mismatched[1],
         "f(): stand-in ([8, 1]) -> 4, windows-sys ([8, 8]) -> 4"
+    );
+}
+
+/// Environment variable `cargo xtask test` sets after the cross build: the
+/// built driver (as for `tests/image_checks.rs`).
+const SYS_PATH_ENV: &str = "KCB_SYS_PATH";
+
+#[test]
+fn every_import_of_the_built_driver_is_compared_or_excepted() {
+    use object::Object;
+
+    let Some(path) = std::env::var_os(SYS_PATH_ENV) else {
+        println!("{SYS_PATH_ENV} is not set: this check runs in `cargo xtask test` after the cross build");
+        return;
+    };
+    let bytes = std::fs::read(&path).expect("the built driver");
+    let file = object::read::pe::PeFile64::parse(&*bytes).expect("a PE32+ image");
+    let imports: Vec<String> = Object::imports(&file)
+        .expect("import table")
+        .map(|i| match i.expect("import entry").name() {
+            object::NameOrOrdinal::Name(name) => String::from_utf8_lossy(name).into_owned(),
+            object::NameOrOrdinal::Ordinal(n) => format!("#{n}"),
+        })
+        .collect();
+    let (r, _) = full_report();
+    let compared: std::collections::BTreeSet<&str> = r
+        .matched
+        .iter()
+        .filter_map(|m| m.split_once("()").map(|(name, _)| name))
+        .collect();
+    let excepted: std::collections::BTreeSet<&str> = r
+        .exceptions
+        .iter()
+        .flat_map(|(names, _)| names.split(", "))
+        .collect();
+    let missing: Vec<&String> = imports
+        .iter()
+        .filter(|n| !compared.contains(n.as_str()) && !excepted.contains(n.as_str()))
+        .collect();
+    println!(
+        "imports: {} of the driver's {} imports compared, {} listed as exceptions",
+        imports.iter().filter(|n| compared.contains(n.as_str())).count(),
+        imports.len(),
+        imports.iter().filter(|n| excepted.contains(n.as_str())).count()
+    );
+    assert!(
+        missing.is_empty(),
+        "imports neither compared nor listed as exceptions: {missing:?}"
     );
 }

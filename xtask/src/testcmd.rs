@@ -41,7 +41,7 @@ pub fn steps(root: &Path) -> Vec<Step> {
     let r = root.to_path_buf();
     let (r1, r2, r3, r4, r5) = (r.clone(), r.clone(), r.clone(), r.clone(), r.clone());
     let (r6, r7, r8, r9) = (r.clone(), r.clone(), r.clone(), r.clone());
-    let (r10, r11, r12) = (r.clone(), r.clone(), r);
+    let (r10, r11, r12, r13) = (r.clone(), r.clone(), r.clone(), r);
     vec![
         step("setup", crate::setup::setup),
         step("xtask self-tests", move || {
@@ -91,6 +91,14 @@ pub fn steps(root: &Path) -> Vec<Step> {
                 cargo_main(&r4, &["test", "--test", "image_checks", "--test", "inf_check"])
                     .env(SYS_PATH_ENV, &paths.driver)
                     .env_remove(SKIP_IMAGE_CHECKS_ENV),
+                TEST_LIMIT,
+            )
+        }),
+        step("windows-sys conformance covers every import of the built driver", move || {
+            let paths = Paths::new(&r13);
+            run_checked(
+                cargo_main(&r13, &["test", "--test", "windows_sys_conformance", "--", "--nocapture"])
+                    .env(SYS_PATH_ENV, &paths.driver),
                 TEST_LIMIT,
             )
         }),
