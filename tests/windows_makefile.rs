@@ -24,16 +24,21 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
-/// Members that are not drivers and must never be built with the real WDK
-/// crates by the Windows flow: the kernel model and the host-side crates.
-const HOST_ONLY: &[(&str, &str)] = &[
+/// Members the Windows flow must not visit: the kernel model and the
+/// user-mode client, which are host-only and must never be built against the
+/// real WDK crates, and the driver's WDK-free libraries, which the driver's
+/// own build compiles as its dependencies.
+const NOT_VISITED: &[(&str, &str)] = &[
     (
         "ntsim",
-        "the NT kernel model for host tests; defines ntoskrnl symbols itself",
+        "host-only: the NT kernel model for host tests, defines ntoskrnl symbols itself",
     ),
-    ("kcbctl", "the user-mode client"),
-    ("kcb-ring", "a library of the driver, built as its dependency"),
-    ("kcb-proto", "a library of the driver, built as its dependency"),
+    ("kcbctl", "host-only: the user-mode client"),
+    ("kcb-ring", "a WDK-free library, built as the driver's dependency"),
+    (
+        "kcb-proto",
+        "a WDK-free library, built as the driver's dependency",
+    ),
 ];
 
 fn root() -> PathBuf {
@@ -237,9 +242,9 @@ fn violations(real_dir: &Path, ours: &Table, manifest: &Table) -> Vec<String> {
     }
     for m in &visited {
         let packaged = m.has_wdk_metadata && m.cdylib;
-        if let Some((_, why)) = HOST_ONLY.iter().find(|(n, _)| *n == m.name) {
+        if let Some((_, why)) = NOT_VISITED.iter().find(|(n, _)| *n == m.name) {
             found.push(format!(
-                "{} ({why}) is visited by the flow and would be built against the real WDK",
+                "{} ({why}) is visited by the flow, which runs its own build (against the real WDK crates) and packaging there",
                 m.name
             ));
         }
