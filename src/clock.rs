@@ -9,7 +9,9 @@ use wdk_sys::LARGE_INTEGER;
 
 use crate::{dynamic_fn, kernel::DynamicRoutine};
 
-type QueryTime = unsafe extern "C" fn(*mut LARGE_INTEGER);
+/// The prototype of `KeQuerySystemTimePrecise` and `KeQuerySystemTime`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type QueryTime = unsafe extern "C" fn(*mut LARGE_INTEGER);
 
 static PRECISE: DynamicRoutine = DynamicRoutine::new("KeQuerySystemTimePrecise");
 static PLAIN: DynamicRoutine = DynamicRoutine::new("KeQuerySystemTime");

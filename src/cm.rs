@@ -44,7 +44,9 @@ static GET_KEY_ID_EX: DynamicRoutine = DynamicRoutine::new("CmCallbackGetKeyObje
 static RELEASE_KEY_ID_EX: DynamicRoutine = DynamicRoutine::new("CmCallbackReleaseKeyObjectIDEx");
 static GET_KEY_ID: DynamicRoutine = DynamicRoutine::new("CmCallbackGetKeyObjectID");
 
-type RegisterExFn = unsafe extern "C" fn(
+/// The prototype of `CmRegisterCallbackEx`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type RegisterExFn = unsafe extern "C" fn(
     PEX_CALLBACK_FUNCTION,
     PCUNICODE_STRING,
     *mut c_void,
@@ -52,10 +54,16 @@ type RegisterExFn = unsafe extern "C" fn(
     *mut LARGE_INTEGER,
     *mut c_void,
 ) -> NTSTATUS;
-type GetKeyIdExFn =
+/// The prototype of `CmCallbackGetKeyObjectIDEx`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type GetKeyIdExFn =
     unsafe extern "C" fn(*mut LARGE_INTEGER, *mut c_void, *mut usize, *mut PCUNICODE_STRING, u32) -> NTSTATUS;
-type ReleaseKeyIdExFn = unsafe extern "C" fn(PCUNICODE_STRING);
-type GetKeyIdFn =
+/// The prototype of `CmCallbackReleaseKeyObjectIDEx`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type ReleaseKeyIdExFn = unsafe extern "C" fn(PCUNICODE_STRING);
+/// The prototype of `CmCallbackGetKeyObjectID`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type GetKeyIdFn =
     unsafe extern "C" fn(*mut LARGE_INTEGER, *mut c_void, *mut usize, *mut PCUNICODE_STRING) -> NTSTATUS;
 
 /// Which registration routine is available.

@@ -41,7 +41,9 @@ use crate::{
 
 static UNREGISTER_PNP_EX: DynamicRoutine = DynamicRoutine::new("IoUnregisterPlugPlayNotificationEx");
 
-type UnregisterPnpExFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
+/// The prototype of `IoUnregisterPlugPlayNotificationEx`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type UnregisterPnpExFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
 
 /// Resolves the I/O routines newer systems have.
 ///
@@ -460,12 +462,9 @@ impl Drop for InterruptConnection {
         }
         // SAFETY: the caller of `connect` keeps that storage valid until drop.
         let connection = unsafe { *storage };
-        let mut disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS {
-            Version: self.parameters.Version,
-            ConnectionContext: wdk_sys::_IO_DISCONNECT_INTERRUPT_PARAMETERS__bindgen_ty_1 {
-                Generic: connection.cast(),
-            },
-        };
+        let mut disconnect =
+            IO_DISCONNECT_INTERRUPT_PARAMETERS { Version: self.parameters.Version, ..Default::default() };
+        disconnect.ConnectionContext.Generic = connection.cast();
         // SAFETY: disconnecting the connection this guard made, once, at PASSIVE_LEVEL.
         unsafe { IoDisconnectInterruptEx(&raw mut disconnect) };
     }

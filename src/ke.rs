@@ -50,13 +50,24 @@ static REGISTER_PROCESSOR: DynamicRoutine = DynamicRoutine::new("KeRegisterProce
 static DEREGISTER_PROCESSOR: DynamicRoutine = DynamicRoutine::new("KeDeregisterProcessorChangeCallback");
 
 type NmiRoutine = unsafe extern "C" fn(*mut c_void, BOOLEAN) -> BOOLEAN;
-type RegisterNmiFn = unsafe extern "C" fn(Option<NmiRoutine>, *mut c_void) -> *mut c_void;
-type DeregisterFn = unsafe extern "C" fn(*mut c_void) -> i32;
+/// The prototype of `KeRegisterNmiCallback`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type RegisterNmiFn = unsafe extern "C" fn(Option<NmiRoutine>, *mut c_void) -> *mut c_void;
+/// The prototype of `KeDeregisterNmiCallback` and `KeDeregisterBoundCallback`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type DeregisterFn = unsafe extern "C" fn(*mut c_void) -> i32;
 type BoundRoutine = unsafe extern "C" fn() -> BOUND_CALLBACK_STATUS;
-type RegisterBoundFn = unsafe extern "C" fn(Option<BoundRoutine>) -> *mut c_void;
+/// The prototype of `KeRegisterBoundCallback`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type RegisterBoundFn = unsafe extern "C" fn(Option<BoundRoutine>) -> *mut c_void;
 type ProcessorRoutine = unsafe extern "C" fn(*mut c_void, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, *mut i32);
-type RegisterProcessorFn = unsafe extern "C" fn(Option<ProcessorRoutine>, *mut c_void, u32) -> *mut c_void;
-type DeregisterProcessorFn = unsafe extern "C" fn(*mut c_void);
+/// The prototype of `KeRegisterProcessorChangeCallback`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type RegisterProcessorFn =
+    unsafe extern "C" fn(Option<ProcessorRoutine>, *mut c_void, u32) -> *mut c_void;
+/// The prototype of `KeDeregisterProcessorChangeCallback`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type DeregisterProcessorFn = unsafe extern "C" fn(*mut c_void);
 
 /// Resolves the Ke routines Wine (and old systems) may lack.
 ///

@@ -22,14 +22,18 @@ static REGISTER: DynamicRoutine = DynamicRoutine::new("PoRegisterPowerSettingCal
 static UNREGISTER: DynamicRoutine = DynamicRoutine::new("PoUnregisterPowerSettingCallback");
 
 type Callback = unsafe extern "C" fn(*const GUID, *mut c_void, u32, *mut c_void) -> NTSTATUS;
-type RegisterFn = unsafe extern "C" fn(
+/// The prototype of `PoRegisterPowerSettingCallback`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type RegisterFn = unsafe extern "C" fn(
     PDEVICE_OBJECT,
     *const GUID,
     Option<Callback>,
     *mut c_void,
     *mut *mut c_void,
 ) -> NTSTATUS;
-type UnregisterFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
+/// The prototype of `PoUnregisterPowerSettingCallback`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type UnregisterFn = unsafe extern "C" fn(*mut c_void) -> NTSTATUS;
 
 /// Resolves the routines (Wine lacks them).
 ///

@@ -49,10 +49,18 @@ static THREAD_EX: DynamicRoutine = DynamicRoutine::new("PsSetCreateThreadNotifyR
 static IMAGE_EX: DynamicRoutine = DynamicRoutine::new("PsSetLoadImageNotifyRoutineEx");
 static PROCESS_EXIT_STATUS: DynamicRoutine = DynamicRoutine::new("PsGetProcessExitStatus");
 
-type ProcessEx2Fn = unsafe extern "C" fn(PSCREATEPROCESSNOTIFYTYPE, *mut c_void, BOOLEAN) -> NTSTATUS;
-type ThreadExFn = unsafe extern "C" fn(PSCREATETHREADNOTIFYTYPE, *mut c_void) -> NTSTATUS;
-type ImageExFn = unsafe extern "C" fn(PLOAD_IMAGE_NOTIFY_ROUTINE, usize) -> NTSTATUS;
-type ExitStatusFn = unsafe extern "C" fn(PEPROCESS) -> NTSTATUS;
+/// The prototype of `PsSetCreateProcessNotifyRoutineEx2`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type ProcessEx2Fn = unsafe extern "C" fn(PSCREATEPROCESSNOTIFYTYPE, *mut c_void, BOOLEAN) -> NTSTATUS;
+/// The prototype of `PsSetCreateThreadNotifyRoutineEx`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type ThreadExFn = unsafe extern "C" fn(PSCREATETHREADNOTIFYTYPE, *mut c_void) -> NTSTATUS;
+/// The prototype of `PsSetLoadImageNotifyRoutineEx`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type ImageExFn = unsafe extern "C" fn(PLOAD_IMAGE_NOTIFY_ROUTINE, usize) -> NTSTATUS;
+/// The prototype of `PsGetProcessExitStatus`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type ExitStatusFn = unsafe extern "C" fn(PEPROCESS) -> NTSTATUS;
 
 /// Which variant of a routine the driver uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -93,10 +93,10 @@ use crate::{
 unsafe extern "C" {
     /// `ExAllocatePoolWithTag` (wdm/nf-wdm-exallocatepoolwithtag): the
     /// fallback where `ExAllocatePool2` is not exported (Wine).
-    fn ExAllocatePoolWithTag(pool_type: i32, number_of_bytes: usize, tag: u32) -> *mut c_void;
+    pub fn ExAllocatePoolWithTag(pool_type: i32, number_of_bytes: usize, tag: u32) -> *mut c_void;
     /// `ZwQuerySystemInformation` (win32/sysinfo/zwquerysysteminformation):
     /// not in the WDK headers the bindings come from.
-    fn ZwQuerySystemInformation(
+    pub fn ZwQuerySystemInformation(
         system_information_class: u32,
         system_information: *mut c_void,
         system_information_length: u32,
@@ -197,7 +197,9 @@ const PAGED_POOL: i32 = 1;
 const MAX_MODULE_BUFFER: usize = 4 << 20;
 
 static EX_ALLOCATE_POOL2: DynamicRoutine = DynamicRoutine::new("ExAllocatePool2");
-type AllocatePool2 = unsafe extern "C" fn(u64, usize, u32) -> *mut c_void;
+/// The prototype of `ExAllocatePool2`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type AllocatePool2 = unsafe extern "C" fn(u64, usize, u32) -> *mut c_void;
 
 // --- Reading the object --------------------------------------------------
 

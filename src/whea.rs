@@ -18,8 +18,12 @@ static REGISTER: DynamicRoutine = DynamicRoutine::new("WheaRegisterInUsePageOffl
 static UNREGISTER: DynamicRoutine = DynamicRoutine::new("WheaUnregisterInUsePageOfflineNotification");
 
 type Callback = unsafe extern "C" fn(u64, BOOLEAN, *mut c_void, *mut NTSTATUS) -> NTSTATUS;
-type RegisterFn = unsafe extern "C" fn(Option<Callback>, *mut c_void) -> NTSTATUS;
-type UnregisterFn = unsafe extern "C" fn(Option<Callback>) -> NTSTATUS;
+/// The prototype of `WheaRegisterInUsePageOfflineNotification`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type RegisterFn = unsafe extern "C" fn(Option<Callback>, *mut c_void) -> NTSTATUS;
+/// The prototype of `WheaUnregisterInUsePageOfflineNotification`, resolved at run time (checked against
+/// windows-sys by `tests/windows_sys_conformance.rs`).
+pub type UnregisterFn = unsafe extern "C" fn(Option<Callback>) -> NTSTATUS;
 
 /// Resolves the routines (Wine and older systems lack them).
 ///

@@ -3,6 +3,7 @@
 //! | task | what |
 //! |---|---|
 //! | `setup` | rustup targets and Debian packages (idempotent) |
+//! | `cargo <cmd> <args>` | patched cargo (`<cmd> --config wdk-linux/config.toml`), `Cargo.lock` kept |
 //! | `build` | setup, cross-build + test-sign the drivers, build kcbctl.exe and the Wine shim |
 //! | `run` | build, then load the driver under Wine and show what it does |
 //! | `test` | everything CI runs (`.ci/run`), ending with `xtask: N passed, M failed` |
@@ -11,9 +12,12 @@
 //!
 //! The main workspace is always invoked as `cargo --config wdk-linux/config.toml ...`
 //! (the Linux stand-ins for `wdk-build` / `wdk-sys`); xtask itself is its own
-//! workspace and uses std only.
+//! workspace and uses std only. Every task restores `Cargo.lock` when it ends
+//! ([`lockfile::Guard`]): the patch rewrites it, the committed one is the
+//! crates.io resolution the Windows build uses.
 
 mod artifacts;
+mod lockfile;
 mod logparse;
 mod quality;
 mod scenario;
@@ -34,6 +38,8 @@ usage: cargo xtask <task> [options]
 
 tasks:
   setup                 install the rustup targets and Debian packages that are missing
+  cargo <cmd> <args>    cargo <cmd> --config wdk-linux/config.toml <args> (the stand-ins),
+                        then Cargo.lock restored to its crates.io resolution
   build                 setup + cross-build and test-sign the drivers, build kcbctl.exe
                         and the Wine ProcessPrng shim; artifacts in target/kcb/
   run [--reuse-prefix]  build, then load kcallbacks.sys (and the trigger driver) under
@@ -59,7 +65,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let options: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    // Patched cargo commands rewrite Cargo.lock; put it back when the task ends.
+    let _lock = lockfile::Guard::new(&root);
     let result = match task.as_str() {
+        "cargo" => cargo_passthrough(&root, &options),
         "setup" => no_options(&options).and_then(|()| setup::setup()).map(|()| ExitCode::SUCCESS),
         "build" => no_options(&options).and_then(|()| build(&root)).map(|()| ExitCode::SUCCESS),
         "run" => run(&root, &options),
@@ -98,6 +107,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask cargo <command> <args>`: `cargo <command> --config
+/// wdk-linux/config.toml <args>` in the repository root; `Cargo.lock` is
+/// restored afterwards. The option goes after the command: cargo does not
+/// hand a `--config` given before it to external commands (`cargo clippy`
+/// would build against the real WDK crates).
+fn cargo_passthrough(root: &Path, options: &[&str]) -> Result<ExitCode> {
+    let Some((command, rest)) = options.split_first() else {
+        bail!("usage: cargo xtask cargo <cargo command> [arguments]");
+    };
+    let _lock = lockfile::Guard::new(root);
+    let mut cmd = std::process::Command::new(util::cargo());
+    cmd.current_dir(root).arg(command).arg("--config").arg(util::PATCH_CONFIG).args(rest);
+    let ended = util::run_inherit(&mut cmd, std::time::Duration::from_secs(3 * 3600))?;
+    Ok(if ended.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn no_options(options: &[&str]) -> Result<()> {

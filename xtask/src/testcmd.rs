@@ -18,6 +18,10 @@ pub const SYS_PATH_ENV: &str = "KCB_SYS_PATH";
 /// step runs before the build; the image checks get their own step).
 pub const SKIP_IMAGE_CHECKS_ENV: &str = "KCB_SKIP_IMAGE_CHECKS";
 
+/// Environment variable read by `tests/windows_makefile.rs`: the real
+/// `wdk-build` crate's folder (else it looks in the cargo registry).
+pub const WDK_BUILD_DIR_ENV: &str = "KCB_WDK_BUILD_DIR";
+
 const TEST_LIMIT: Duration = Duration::from_secs(45 * 60);
 
 /// One step of the sequence.
@@ -36,7 +40,8 @@ fn step(name: &'static str, run: impl FnOnce() -> Result<()> + 'static) -> Step 
 pub fn steps(root: &Path) -> Vec<Step> {
     let r = root.to_path_buf();
     let (r1, r2, r3, r4, r5) = (r.clone(), r.clone(), r.clone(), r.clone(), r.clone());
-    let (r6, r7, r8, r9) = (r.clone(), r.clone(), r.clone(), r);
+    let (r6, r7, r8, r9) = (r.clone(), r.clone(), r.clone(), r.clone());
+    let (r10, r11, r12, r13) = (r.clone(), r.clone(), r.clone(), r);
     vec![
         step("setup", crate::setup::setup),
         step("xtask self-tests", move || {
@@ -44,6 +49,28 @@ pub fn steps(root: &Path) -> Vec<Step> {
                 Command::new(cargo())
                     .current_dir(&r1)
                     .args(["test", "--quiet", "--manifest-path", "xtask/Cargo.toml"]),
+                TEST_LIMIT,
+            )
+        }),
+        step("Cargo.lock resolves wdk-build/wdk-sys from crates.io", move || crate::lockfile::check(&r10)),
+        step("stand-in wdk-build refuses what the real 0.6.0 refuses", move || {
+            run_checked(
+                Command::new(cargo())
+                    .current_dir(&r11)
+                    .args(["test", "--manifest-path", "wdk-linux/wdk-build/Cargo.toml"])
+                    .env("CARGO_TARGET_DIR", r11.join("target/wdk-linux-build")),
+                TEST_LIMIT,
+            )
+        }),
+        step("Windows flow: real rust-driver-makefile.toml rules, windows-sys conformance", move || {
+            let wdk_build = crate::lockfile::real_package_dir(&r12, "wdk-build")?;
+            println!("real wdk-build: {}", wdk_build.display());
+            run_checked(
+                cargo_main(
+                    &r12,
+                    &["test", "--test", "windows_makefile", "--test", "windows_sys_conformance", "--", "--nocapture"],
+                )
+                .env(WDK_BUILD_DIR_ENV, &wdk_build),
                 TEST_LIMIT,
             )
         }),
@@ -64,6 +91,14 @@ pub fn steps(root: &Path) -> Vec<Step> {
                 cargo_main(&r4, &["test", "--test", "image_checks", "--test", "inf_check"])
                     .env(SYS_PATH_ENV, &paths.driver)
                     .env_remove(SKIP_IMAGE_CHECKS_ENV),
+                TEST_LIMIT,
+            )
+        }),
+        step("windows-sys conformance covers every import of the built driver", move || {
+            let paths = Paths::new(&r13);
+            run_checked(
+                cargo_main(&r13, &["test", "--test", "windows_sys_conformance", "--", "--nocapture"])
+                    .env(SYS_PATH_ENV, &paths.driver),
                 TEST_LIMIT,
             )
         }),

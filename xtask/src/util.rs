@@ -55,11 +55,14 @@ pub fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
 }
 
+/// The stand-in patch (`[patch.crates-io]` for `wdk-build` and `wdk-sys`).
+pub const PATCH_CONFIG: &str = "wdk-linux/config.toml";
+
 /// A cargo command for the main workspace: `cargo --config wdk-linux/config.toml <args>`,
 /// run in the repository root.
 pub fn cargo_main(root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(cargo());
-    cmd.current_dir(root).arg("--config").arg("wdk-linux/config.toml").args(args);
+    cmd.current_dir(root).arg("--config").arg(PATCH_CONFIG).args(args);
     // Variables `cargo run` set for xtask itself; they mean nothing to the
     // builds xtask starts.
     for (key, _) in std::env::vars_os() {
@@ -135,8 +138,17 @@ pub fn wait_limited(child: &mut Child, limit: Duration) -> Result<Ended> {
     }
 }
 
-/// Runs `cmd` with inherited stdout/stderr, at most `limit`.
+/// Whether `cmd` is a [`cargo_main`] command (it rewrites `Cargo.lock`).
+fn is_patched_cargo(cmd: &Command) -> bool {
+    let mut args = cmd.get_args();
+    args.next() == Some(OsStr::new("--config")) && args.next() == Some(OsStr::new(PATCH_CONFIG))
+}
+
+/// Runs `cmd` with inherited stdout/stderr, at most `limit`. After a
+/// [`cargo_main`] command, `Cargo.lock` is put back as it was
+/// ([`crate::lockfile::Guard`]).
 pub fn run_inherit(cmd: &mut Command, limit: Duration) -> Result<Ended> {
+    let _lock = is_patched_cargo(cmd).then(|| crate::lockfile::Guard::new(cmd.get_current_dir().unwrap_or(Path::new("."))));
     let mut child = cmd.stdin(Stdio::null()).spawn().ctx(format!("starting `{}`", show(cmd)))?;
     wait_limited(&mut child, limit)
 }

@@ -1043,10 +1043,16 @@ pub fn open(path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHan
     };
     // SAFETY: the stack location of the IRP built above.
     let stack = unsafe { &mut *irp.stack() };
-    stack.Parameters.Create = wdk_sys::_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_1 {
-        SecurityContext: &raw mut security_context,
-        ..Default::default()
-    };
+    // Clear the union, then fill the fields the model sets. (Its type has a
+    // name bindgen invents, which differs between header sets.)
+    #[allow(
+        clippy::default_trait_access,
+        reason = "the union type's name is bindgen's, not portable"
+    )]
+    {
+        stack.Parameters = Default::default();
+    }
+    stack.Parameters.Create.SecurityContext = &raw mut security_context;
     let (status, _) = call_driver(device, &irp, IRP_MJ_CREATE);
     if status < 0 {
         return Err(status);
@@ -1107,12 +1113,17 @@ impl DeviceHandle {
         };
         // SAFETY: its stack location, likewise.
         let stack = unsafe { &mut *irp.stack() };
-        stack.Parameters.DeviceIoControl = wdk_sys::_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17 {
-            OutputBufferLength: u32::try_from(output_len).unwrap_or(u32::MAX),
-            InputBufferLength: u32::try_from(input.len()).unwrap_or(u32::MAX),
-            IoControlCode: code,
-            ..Default::default()
-        };
+        // Clear the union, then fill the fields the model sets (see above).
+        #[allow(
+            clippy::default_trait_access,
+            reason = "the union type's name is bindgen's, not portable"
+        )]
+        {
+            stack.Parameters = Default::default();
+        }
+        stack.Parameters.DeviceIoControl.OutputBufferLength = u32::try_from(output_len).unwrap_or(u32::MAX);
+        stack.Parameters.DeviceIoControl.InputBufferLength = u32::try_from(input.len()).unwrap_or(u32::MAX);
+        stack.Parameters.DeviceIoControl.IoControlCode = code;
         let (status, information) = call_driver(self.device, &irp, IRP_MJ_DEVICE_CONTROL);
         if information > output_len {
             verifier::model_rule(

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use wdk_sys::{
     _EVENT_TYPE::{NotificationEvent, SynchronizationEvent},
-    BOOLEAN, EVENT_TYPE, KPRIORITY, KPROCESSOR_MODE, KWAIT_REASON, LARGE_INTEGER, LIST_ENTRY, LONG, NTSTATUS,
-    PLARGE_INTEGER, PPROCESSOR_NUMBER, PRKEVENT, PVOID, STATUS_SUCCESS, STATUS_TIMEOUT, ULONG,
+    BOOLEAN, DISPATCHER_HEADER, EVENT_TYPE, KPRIORITY, KPROCESSOR_MODE, KWAIT_REASON, LARGE_INTEGER,
+    LIST_ENTRY, LONG, NTSTATUS, PLARGE_INTEGER, PPROCESSOR_NUMBER, PRKEVENT, PVOID, STATUS_SUCCESS,
+    STATUS_TIMEOUT, ULONG,
 };
 
 use crate::irql::{APC_LEVEL, DISPATCH_LEVEL};
@@ -181,6 +182,34 @@ pub(crate) fn wait_until(
     }
 }
 
+/// Size of `DISPATCHER_HEADER` on x64 (wdm.h): the leading union (4 bytes),
+/// `SignalState`, `WaitListHead`.
+const DISPATCHER_HEADER_SIZE: usize = 24;
+const _: () = assert!(size_of::<DISPATCHER_HEADER>() == DISPATCHER_HEADER_SIZE);
+
+/// Writes `DISPATCHER_HEADER.Type` and clears the three bytes after it
+/// (`Signalling`/`Abandoned`..., `Size`, `Reserved1`), as `KeInitializeEvent`
+/// does.
+///
+/// `Type` is the first byte of the header, inside anonymous unions that the
+/// WDK's and mingw-w64's `wdm.h` nest in a different order, so bindgen names
+/// them differently (`__bindgen_anon_N`); the byte is reached by its offset,
+/// which both define the same.
+const fn set_dispatcher_type(header: &mut DISPATCHER_HEADER, kind: u8) {
+    let first_word = core::ptr::from_mut(header).cast::<[u8; 4]>();
+    // SAFETY: the header is 24 bytes (asserted above) and writable; a byte
+    // array needs no alignment.
+    unsafe { first_word.write([kind, 0, 0, 0]) };
+}
+
+/// Reads `DISPATCHER_HEADER.Type` (the first byte; see [`set_dispatcher_type`]).
+#[must_use]
+pub const fn dispatcher_type(header: &DISPATCHER_HEADER) -> u8 {
+    // SAFETY: the header is at least one byte and readable; every bit
+    // pattern is a valid u8.
+    unsafe { core::ptr::from_ref(header).cast::<u8>().read() }
+}
+
 fn write_header(event: PRKEVENT, synchronization: Option<bool>, signaled: bool) {
     if event.is_null() {
         return;
@@ -190,10 +219,7 @@ fn write_header(event: PRKEVENT, synchronization: Option<bool>, signaled: bool) 
     let header = unsafe { &mut (*event).Header };
     if let Some(synchronization) = synchronization {
         // EventNotificationObject = 0, EventSynchronizationObject = 1 (wdm.h KOBJECTS).
-        header.__bindgen_anon_1.__bindgen_anon_1 = wdk_sys::_DISPATCHER_HEADER__bindgen_ty_1__bindgen_ty_1 {
-            Type: u8::from(synchronization),
-            ..Default::default()
-        };
+        set_dispatcher_type(header, u8::from(synchronization));
         // InitializeListHead(&WaitListHead).
         let head: *mut LIST_ENTRY = &raw mut header.WaitListHead;
         header.WaitListHead = LIST_ENTRY {

@@ -139,17 +139,17 @@ impl LoadImage {
         let mut name = self.full_name.as_deref().map(OwnedUnicode::new);
         let mut file_name = OwnedUnicode::new(self.full_name.as_deref().unwrap_or(""));
         let file = file_object(&file_name);
+        let mut image_info = IMAGE_INFO {
+            ImageBase: self.base as *mut c_void,
+            ImageSelector: 0,
+            ImageSize: self.size,
+            ImageSectionNumber: 0,
+            ..Default::default()
+        };
+        image_info.__bindgen_anon_1.Properties = self.properties();
         let mut info = IMAGE_INFO_EX {
             Size: std::mem::size_of::<IMAGE_INFO_EX>() as u64,
-            ImageInfo: IMAGE_INFO {
-                __bindgen_anon_1: wdk_sys::_IMAGE_INFO__bindgen_ty_1 {
-                    Properties: self.properties(),
-                },
-                ImageBase: self.base as *mut c_void,
-                ImageSelector: 0,
-                ImageSize: self.size,
-                ImageSectionNumber: 0,
-            },
+            ImageInfo: image_info,
             FileObject: Box::into_raw(file),
         };
         let pid = if self.system_mode { SYSTEM_PID } else { self.pid };

@@ -284,8 +284,7 @@ fn system_thread_event_wait_terminate() {
     unsafe { KeInitializeEvent(event, _EVENT_TYPE::SynchronizationEvent, 0) };
     // SAFETY: the event was just initialized and nothing else touches it yet.
     let header = unsafe { &(*event).Header };
-    // SAFETY: the type byte of the dispatcher header's union.
-    let kind = unsafe { header.__bindgen_anon_1.__bindgen_anon_1.Type };
+    let kind = ntsim::ke::dispatcher_type(header);
     assert_eq!(kind, 1);
     // SAFETY: valid out pointer and attributes; a 'static start routine.
     let status = unsafe {
