@@ -18,8 +18,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ioctl::{PROTOCOL_VERSION, Response, check_version};
-use crate::pod::{pod_struct, zeroed};
+use crate::ioctl::{PROTOCOL_VERSION, RequestError, Response, check_version};
+use crate::pod::{pod_struct, write_pod, zeroed};
 use crate::record::DecodeError;
 use crate::source::SOURCE_COUNT;
 
@@ -39,7 +39,11 @@ pub const COST_VALID_FLAGS: u32 = COST_FLAG_MEASURING | COST_FLAG_TSC;
 #[must_use]
 pub const fn bucket_of(ticks: u64) -> usize {
     let bits = (u64::BITS - ticks.leading_zeros()) as usize;
-    if bits < COST_BUCKETS { bits } else { COST_BUCKETS - 1 }
+    if bits < COST_BUCKETS {
+        bits
+    } else {
+        COST_BUCKETS - 1
+    }
 }
 
 /// The smallest and the largest duration bucket `bucket` counts
@@ -56,12 +60,12 @@ pub const fn bucket_bounds(bucket: usize) -> (u64, u64) {
 /// `ticks` of a counter running at `hz` ticks per second, in nanoseconds
 /// (rounded down); `None` when the frequency is unknown (0).
 #[must_use]
-pub const fn ticks_to_ns(ticks: u64, hz: u64) -> Option<u64> {
+pub fn ticks_to_ns(ticks: u64, hz: u64) -> Option<u64> {
     if hz == 0 {
         return None;
     }
-    let ns = ticks as u128 * 1_000_000_000 / hz as u128;
-    Some(if ns > u64::MAX as u128 { u64::MAX } else { ns as u64 })
+    let ns = u128::from(ticks) * 1_000_000_000 / u128::from(hz);
+    Some(u64::try_from(ns).unwrap_or(u64::MAX))
 }
 
 pod_struct! {
@@ -243,6 +247,17 @@ impl CostTable {
         }
     }
 
+    /// Adds `source`'s counts to `out` (an index out of range adds
+    /// nothing).
+    ///
+    /// # IRQL
+    /// Any.
+    pub fn add_source_to(&self, source: usize, out: &mut CostHistogram) {
+        if let Some(histogram) = self.sources.get(source) {
+            histogram.add_to(out);
+        }
+    }
+
     /// Adds every source's counts to `out`.
     ///
     /// # IRQL
@@ -255,10 +270,9 @@ impl CostTable {
 }
 
 pod_struct! {
-    /// `IOCTL_KCB_QUERY_COST` output: per source, the time spent in its
-    /// notify routines, merged over the processors.
+    /// The fixed part of a [`CostResponse`].
     #[derive(Debug)]
-    pub struct CostResponse {
+    pub struct CostHeader {
         /// [`PROTOCOL_VERSION`].
         pub version: u32,
         /// [`SOURCE_COUNT`].
@@ -267,26 +281,52 @@ pod_struct! {
         pub processor_count: u32,
         /// `COST_FLAG_*` bits.
         pub flags: u32,
-        /// Counter ticks per second, 0 when unknown (no calibration yet).
+        /// Counter ticks per second, 0 when unknown (not calibrated yet).
         pub counter_hz: u64,
-        /// Ticks one measurement itself takes (the smallest of several
-        /// timed at load), 0 when unknown.
+        /// Ticks one measurement itself takes (two counter reads, the
+        /// processor number and the histogram update; the smallest of
+        /// several timed at load), 0 when unknown.
         pub overhead_ticks: u64,
+    }
+}
+
+impl CostHeader {
+    /// A header for `processor_count` merged tables.
+    #[must_use]
+    pub const fn new(processor_count: u32, flags: u32, counter_hz: u64, overhead_ticks: u64) -> Self {
+        #[allow(clippy::cast_possible_truncation, reason = "SOURCE_COUNT <= 64")]
+        let source_count = SOURCE_COUNT as u32;
+        Self {
+            version: PROTOCOL_VERSION,
+            source_count,
+            processor_count,
+            flags,
+            counter_hz,
+            overhead_ticks,
+        }
+    }
+}
+
+pod_struct! {
+    /// `IOCTL_KCB_QUERY_COST` output: per source, the time spent in its
+    /// notify routines, merged over the processors.
+    #[derive(Debug)]
+    pub struct CostResponse {
+        /// Version, processors, counter frequency.
+        pub header: CostHeader,
         /// Per-source histograms, indexed by [`SourceId`](crate::SourceId).
         pub sources: [CostHistogram; SOURCE_COUNT],
     }
 }
 
 impl CostResponse {
-    /// A response with no call, `version` and `source_count` set.
+    /// A response with no call and no processor.
     #[must_use]
     pub const fn new() -> Self {
-        let mut r: Self = zeroed();
-        r.version = PROTOCOL_VERSION;
-        #[allow(clippy::cast_possible_truncation, reason = "SOURCE_COUNT <= 64")]
-        let count = SOURCE_COUNT as u32;
-        r.source_count = count;
-        r
+        Self {
+            header: CostHeader::new(0, 0, 0, 0),
+            sources: [CostHistogram::ZERO; SOURCE_COUNT],
+        }
     }
 }
 
@@ -296,20 +336,44 @@ impl Default for CostResponse {
     }
 }
 
+/// Writes a [`CostResponse`] into `out` one histogram at a time
+/// (`histogram(i)` for source `i`), so the driver never holds the whole
+/// response on its stack.
+///
+/// # Errors
+/// [`RequestError::TooSmall`] (writing nothing) if `out` cannot hold a
+/// [`CostResponse`].
+pub fn write_cost(
+    out: &mut [u8],
+    header: &CostHeader,
+    mut histogram: impl FnMut(usize) -> CostHistogram,
+) -> Result<usize, RequestError> {
+    let size = size_of::<CostResponse>();
+    let out = out.get_mut(..size).ok_or(RequestError::TooSmall)?;
+    let (head, mut rest) = out.split_at_mut(size_of::<CostHeader>());
+    write_pod(header, head).ok_or(RequestError::TooSmall)?;
+    for source in 0..SOURCE_COUNT {
+        let written = write_pod(&histogram(source), rest).ok_or(RequestError::TooSmall)?;
+        rest = &mut rest[written..];
+    }
+    Ok(size)
+}
+
 impl Response for CostResponse {
     /// Version, source count, flags, and per source: a histogram with
     /// calls has a maximum at least as long as its longest bucket's
     /// shortest duration (the driver raises the maximum before counting).
     fn check(&self) -> Result<(), DecodeError> {
-        check_version(self.version)?;
-        if usize::try_from(self.source_count).ok() != Some(SOURCE_COUNT) {
+        let header = &self.header;
+        check_version(header.version)?;
+        if usize::try_from(header.source_count).ok() != Some(SOURCE_COUNT) {
             return Err(DecodeError::InvalidField("source_count"));
         }
-        if self.flags & !COST_VALID_FLAGS != 0 {
+        if header.flags & !COST_VALID_FLAGS != 0 {
             return Err(DecodeError::InvalidField("flags"));
         }
-        let measuring = self.flags & COST_FLAG_MEASURING != 0;
-        if measuring != (self.processor_count != 0) {
+        let measuring = header.flags & COST_FLAG_MEASURING != 0;
+        if measuring != (header.processor_count != 0) {
             return Err(DecodeError::InvalidField("processor_count"));
         }
         for histogram in &self.sources {
@@ -326,6 +390,7 @@ impl Response for CostResponse {
 const _: () = {
     assert!(size_of::<CostHistogram>() == 8 * (COST_BUCKETS + 2));
     assert!(size_of::<AtomicCostHistogram>() == size_of::<CostHistogram>());
+    assert!(size_of::<CostHeader>() == 32);
     assert!(size_of::<CostResponse>() == 32 + size_of::<CostHistogram>() * SOURCE_COUNT);
 };
 
@@ -335,6 +400,7 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
+
     use crate::ioctl::decode_response;
     use crate::pod::bytes_of;
 
@@ -357,7 +423,11 @@ mod tests {
             assert_eq!(bucket_of(low), bucket, "low of {bucket}");
             assert_eq!(bucket_of(high), bucket, "high of {bucket}");
             if bucket + 1 < COST_BUCKETS {
-                assert_eq!(bucket_bounds(bucket + 1).0, high + 1, "buckets {bucket} and next touch");
+                assert_eq!(
+                    bucket_bounds(bucket + 1).0,
+                    high + 1,
+                    "buckets {bucket} and next touch"
+                );
             }
         }
         assert_eq!(bucket_bounds(11), (1024, 2047));
@@ -458,7 +528,15 @@ mod tests {
         table.record(SOURCE_COUNT, 5);
         table.record(usize::MAX, 5);
         table.add_to(&mut out);
-        assert!(out.iter().all(|h| h.calls() == 0), "out-of-range sources are ignored");
+        assert!(
+            out.iter().all(|h| h.calls() == 0),
+            "out-of-range sources are ignored"
+        );
+        table.record(2, 5);
+        let mut one = CostHistogram::ZERO;
+        table.add_source_to(2, &mut one);
+        table.add_source_to(SOURCE_COUNT, &mut one);
+        assert_eq!(one.calls(), 1);
     }
 
     #[test]
@@ -529,31 +607,31 @@ mod tests {
             decode_response::<CostResponse>(short),
             Err(DecodeError::TooShort { .. })
         ));
-        response.flags = COST_FLAG_MEASURING | COST_FLAG_TSC;
-        response.processor_count = 2;
+        response.header.flags = COST_FLAG_MEASURING | COST_FLAG_TSC;
+        response.header.processor_count = 2;
         response.sources[1].record(900);
         assert_eq!(decode_response::<CostResponse>(bytes_of(&response)), Ok(response));
 
         let mut bad = response;
-        bad.version = 2;
+        bad.header.version = 2;
         assert_eq!(
             decode_response::<CostResponse>(bytes_of(&bad)),
             Err(DecodeError::UnsupportedVersion(2))
         );
         let mut bad = response;
-        bad.source_count = 22;
+        bad.header.source_count = 22;
         assert_eq!(
             decode_response::<CostResponse>(bytes_of(&bad)),
             Err(DecodeError::InvalidField("source_count"))
         );
         let mut bad = response;
-        bad.flags |= 4;
+        bad.header.flags |= 4;
         assert_eq!(
             decode_response::<CostResponse>(bytes_of(&bad)),
             Err(DecodeError::InvalidField("flags"))
         );
         let mut bad = response;
-        bad.processor_count = 0;
+        bad.header.processor_count = 0;
         assert_eq!(
             decode_response::<CostResponse>(bytes_of(&bad)),
             Err(DecodeError::InvalidField("processor_count"))
@@ -564,6 +642,31 @@ mod tests {
             decode_response::<CostResponse>(bytes_of(&bad)),
             Err(DecodeError::InvalidField("max"))
         );
+    }
+
+    #[test]
+    fn write_cost_writes_what_decodes() {
+        let header = CostHeader::new(3, COST_FLAG_MEASURING, 2_000_000_000, 40);
+        let mut out = std::vec![0xAAu8; size_of::<CostResponse>() + 8];
+        let written = write_cost(&mut out, &header, |source| {
+            let mut h = CostHistogram::ZERO;
+            (0..source).for_each(|i| h.record(100 * i as u64 + 1));
+            h
+        })
+        .unwrap();
+        assert_eq!(written, size_of::<CostResponse>());
+        assert_eq!(out[written], 0xAA, "nothing written past the response");
+        let response = decode_response::<CostResponse>(&out[..written]).unwrap();
+        assert_eq!(response.header, header);
+        for (source, histogram) in response.sources.iter().enumerate() {
+            assert_eq!(histogram.calls(), source as u64);
+        }
+        let mut small = std::vec![0u8; size_of::<CostResponse>() - 1];
+        assert_eq!(
+            write_cost(&mut small, &header, |_| CostHistogram::ZERO),
+            Err(RequestError::TooSmall)
+        );
+        assert!(small.iter().all(|&b| b == 0), "nothing written when too small");
     }
 
     #[test]

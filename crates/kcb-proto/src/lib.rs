@@ -33,7 +33,7 @@ mod record;
 mod source;
 mod wstr;
 
-pub use cost::{CostHistogram, CostResponse};
+pub use cost::{CostHeader, CostHistogram, CostResponse, write_cost};
 pub use format::{FileTime, GuidFmt, write_json, write_json_string, write_text};
 pub use ioctl::*;
 pub use payload::*;
