@@ -9,9 +9,9 @@ use kcb_proto::{
     cost::{COST_FLAG_MEASURING, COST_FLAG_TSC},
     decode_response,
 };
-use ntsim::Kernel;
 use ntsim::irql::PASSIVE_LEVEL;
 use ntsim::trigger;
+use ntsim::{Kernel, poll_until};
 use wdk_sys::{
     STATUS_BUFFER_TOO_SMALL, STATUS_INFO_LENGTH_MISMATCH, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
@@ -235,6 +235,111 @@ fn bad_query_cost_inputs_get_the_documented_status() {
         size_of::<CostResponse>(),
     );
     assert_eq!(status, STATUS_INFO_LENGTH_MISMATCH);
+    kernel.unload_driver();
+    assert_nothing_left(&kernel);
+}
+
+fn seen_counters(kernel: &mut Kernel) -> [u64; SOURCE_COUNT] {
+    let (status, out) = kernel.device_io_control(
+        kcb_proto::IOCTL_KCB_GET_STATS,
+        bytes_of(&kcb_proto::GetStatsRequest::new()),
+        size_of::<kcb_proto::StatsResponse>(),
+    );
+    assert_eq!(status, STATUS_SUCCESS);
+    let stats = decode_response::<kcb_proto::StatsResponse>(&out).expect("stats");
+    core::array::from_fn(|i| stats.sources[i].seen)
+}
+
+#[test]
+fn every_callback_entry_point_is_measured() {
+    let mut kernel = loaded();
+    let cost_before = query_cost(&mut kernel);
+    let seen_before = seen_counters(&mut kernel);
+    let guid_volume = wdk_sys::GUID {
+        Data1: 0x53F5_630D,
+        Data2: 0xB6BF,
+        Data3: 0x11D0,
+        Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
+    };
+    assert_eq!(
+        trigger::load_image(
+            "\\Windows\\System32\\every.dll",
+            0x5000,
+            0x1000_0000,
+            0x1000,
+            false
+        ),
+        1
+    );
+    let create = trigger::ProcessCreate::new(0x5000, 0x2000, "\\??\\C:\\Windows\\notepad.exe");
+    assert_eq!(create.fire(), STATUS_SUCCESS);
+    let _ = trigger::thread_notify(0x5000, 0x5004, true, (0x2000, 0x2004), PASSIVE_LEVEL);
+    let _ = trigger::process_exit(0x5000, 0x2000);
+    let _ = trigger::HandleOperation::open_process(0x5000, 0x1F_FFFF, (0x2000, 0x2004)).fire();
+    let key = "\\Registry\\Machine\\Software\\NtsimCost";
+    let _ = trigger::registry_open_key(0x2000, key);
+    let _ = trigger::set_system_time(ntsim::clock::system_time());
+    let _ = trigger::power_setting_change(ntsim::power::GUID_LIDSWITCH_STATE_CHANGE, &0u32.to_le_bytes());
+    let _ = trigger::nmi();
+    let _ = trigger::bound_exception(0x5000);
+    let _ = trigger::processor_add(4);
+    let _ = trigger::device_interface_arrival(
+        guid_volume,
+        "\\??\\STORAGE#Volume#{ntsim}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}",
+    );
+    let _ = trigger::page_offline(0x1234, false);
+    let _ = trigger::shutdown();
+    let _ = trigger::bug_check(0xE2);
+    let cost_after = query_cost(&mut kernel);
+    let seen_after = seen_counters(&mut kernel);
+    let calls = calls_between(&cost_before, &cost_after);
+    let mut wrong = Vec::new();
+    for source in SourceId::ALL {
+        let i = source.index();
+        let seen = seen_after[i] - seen_before[i];
+        // The flight recorder is called twice per bug check (size query,
+        // then data request) and records an event for the second only.
+        let expected = if source == SourceId::BugCheckReason && seen != 0 {
+            seen + 1
+        } else {
+            seen
+        };
+        if calls[i] != expected {
+            wrong.push(format!(
+                "{source}: {} calls measured, {seen} events seen",
+                calls[i]
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    for source in [
+        SourceId::LoadImage,
+        SourceId::ProcessCreate,
+        SourceId::ThreadCreate,
+        SourceId::ObjectHandle,
+        SourceId::Registry,
+        SourceId::CallbackObject,
+        SourceId::PowerSetting,
+        SourceId::Nmi,
+        SourceId::BoundException,
+        SourceId::BugCheck,
+        SourceId::BugCheckReason,
+        SourceId::ProcessorChange,
+        SourceId::Shutdown,
+        SourceId::LastChanceShutdown,
+        SourceId::PlugPlay,
+        SourceId::PageOffline,
+    ] {
+        assert!(calls[source.index()] >= 1, "{source} was not measured");
+    }
+    // Called by the system around DriverEntry, not by a trigger here.
+    let around_load = poll_until(DRAIN_TIMEOUT, || {
+        let cost = query_cost(&mut kernel);
+        [SourceId::FsRegistration, SourceId::DriverReinit]
+            .iter()
+            .all(|s| cost.sources[s.index()].calls() >= 1)
+    });
+    assert!(around_load, "FsRegistration and DriverReinit measured");
     kernel.unload_driver();
     assert_nothing_left(&kernel);
 }
