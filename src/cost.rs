@@ -64,8 +64,8 @@ use crate::{kprintln, pool::PoolBlock};
 /// `ALL_PROCESSOR_GROUPS` (wdm.h).
 const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
 
-/// Pool tag of the tables.
-const POOL_TAG: u32 = u32::from_le_bytes(*b"kcbC");
+/// Pool tag of the tables (one block, held from DriverEntry to unload).
+pub const POOL_TAG: u32 = u32::from_le_bytes(*b"kcbC");
 
 /// Times the measurement is timed at load.
 pub const OVERHEAD_RUNS: u32 = 16;

@@ -157,3 +157,12 @@ pub fn outcome_line(verb: &str, name: &str, state: RegistrationState, status: i3
         status.cast_unsigned()
     )
 }
+
+/// Pool blocks outstanding besides the driver's cost tables (one block it
+/// holds from DriverEntry to unload, `kcallbacks::cost::POOL_TAG`).
+pub fn pool_outstanding_besides_cost_tables() -> Vec<ntsim::pool::Allocation> {
+    ntsim::pool::outstanding()
+        .into_iter()
+        .filter(|a| a.tag != kcallbacks::cost::POOL_TAG)
+        .collect()
+}
