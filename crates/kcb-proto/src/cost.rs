@@ -201,13 +201,11 @@ impl AtomicCostHistogram {
     /// # IRQL
     /// Any.
     pub fn add_to(&self, out: &mut CostHistogram) {
-        let mut mine = CostHistogram::ZERO;
-        for (slot, bucket) in mine.buckets.iter_mut().zip(&self.buckets) {
-            *slot = bucket.load(Ordering::Acquire);
+        for (slot, bucket) in out.buckets.iter_mut().zip(&self.buckets) {
+            *slot = slot.saturating_add(bucket.load(Ordering::Acquire));
         }
-        mine.total = self.total.load(Ordering::Relaxed);
-        mine.max = self.max.load(Ordering::Relaxed);
-        out.merge(&mine);
+        out.total = out.total.wrapping_add(self.total.load(Ordering::Relaxed));
+        out.max = out.max.max(self.max.load(Ordering::Relaxed));
     }
 }
 
