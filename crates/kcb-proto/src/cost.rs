@@ -542,7 +542,8 @@ mod tests {
         // One table per "processor"; each thread writes only its own, as
         // the driver does; the reader merges.
         const PROCESSORS: usize = 4;
-        const CALLS: u64 = 20_000;
+        // Miri runs these tests too (`cargo xtask miri`): fewer calls there.
+        const CALLS: u64 = if cfg!(miri) { 2_000 } else { 20_000 };
         let tables: Arc<Vec<CostTable>> = Arc::new((0..PROCESSORS).map(|_| CostTable::new()).collect());
         let threads: Vec<_> = (0..PROCESSORS)
             .map(|cpu| {
@@ -579,7 +580,7 @@ mod tests {
         // Stands for an interrupt/NMI recording into the histogram of the
         // processor it interrupted: several writers on one table.
         const WRITERS: u64 = 4;
-        const CALLS: u64 = 25_000;
+        const CALLS: u64 = if cfg!(miri) { 500 } else { 25_000 };
         let table = Arc::new(CostTable::new());
         let threads: Vec<_> = (0..WRITERS)
             .map(|w| {
