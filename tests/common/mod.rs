@@ -159,7 +159,7 @@ pub fn outcome_line(verb: &str, name: &str, state: RegistrationState, status: i3
 }
 
 /// Pool blocks outstanding besides the driver's cost tables (one block it
-/// holds from DriverEntry to unload, `kcallbacks::cost::POOL_TAG`).
+/// holds from `DriverEntry` to unload, `kcallbacks::cost::POOL_TAG`).
 pub fn pool_outstanding_besides_cost_tables() -> Vec<ntsim::pool::Allocation> {
     ntsim::pool::outstanding()
         .into_iter()
