@@ -10,11 +10,13 @@
 //!
 //! # Counter
 //! On x64 the processor's time-stamp counter (`rdtsc`: one unprivileged
-//! instruction, any IRQL, no call into the kernel; invariant and
-//! synchronized across processors on the processors Windows 10 supports).
-//! Elsewhere `KeQueryPerformanceCounter` (any IRQL, documented). `rdtsc` is
-//! not serializing: a duration may be off by the few instructions the
-//! processor reorders around it. A routine preempted at PASSIVE_LEVEL or
+//! instruction, any IRQL, no call into the kernel). Elsewhere
+//! `KeQueryPerformanceCounter` (any IRQL, documented). `rdtsc` is not
+//! serializing: a duration may be off by the few instructions the processor
+//! reorders around it. A PASSIVE_LEVEL routine can move to another
+//! processor between entry and return; where the processors' counters are
+//! not synchronized that call is measured short or long (a counter behind
+//! the entry value counts as 0, never as a huge duration). A routine preempted at PASSIVE_LEVEL or
 //! interrupted counts the time it was off the processor too: the figure is
 //! the delay the routine adds to the thread that called it.
 //!
@@ -226,7 +228,12 @@ impl CostTables {
         // SAFETY: callable at any IRQL.
         let processors = unsafe { KeQueryMaximumProcessorCountEx(ALL_PROCESSOR_GROUPS) };
         let bytes = (processors as usize).saturating_mul(size_of::<CostTable>());
-        let Some(block) = PoolBlock::non_paged_zeroed(bytes, POOL_TAG).filter(|_| processors != 0) else {
+        let block = if processors == 0 {
+            None
+        } else {
+            PoolBlock::non_paged_zeroed(bytes, POOL_TAG)
+        };
+        let Some(block) = block else {
             kprintln!(
                 "cost: cannot allocate {bytes} bytes for {processors} processors; notify routines not measured"
             );
