@@ -9,9 +9,9 @@
 use kcb_proto::{
     ConfigResponse, EventRecord, FloodPayload, FloodRequest, FloodResponse, GetConfigRequest,
     GetReportRequest, GetStatsRequest, Ioctl, ListCallbackObjectsRequest, ListRegistrationsRequest,
-    MAX_REPORT_ENTRIES, NotifyRequest, QueryCostRequest, ReadEventsRequest, ReadEventsWriter,
-    RegistrationState, ReportEntry, RequestError, SOURCE_COUNT, SourceId, SourceStats, StatsResponse,
-    decode_request, flood_checksum, kind, write_report, write_response,
+    MAX_REPORT_ENTRIES, NotifyRequest, ReadEventsRequest, ReadEventsWriter, RegistrationState, ReportEntry,
+    RequestError, SOURCE_COUNT, SourceId, SourceStats, StatsResponse, decode_request, flood_checksum, kind,
+    write_report, write_response,
 };
 use wdk_sys::{NTSTATUS, STATUS_NOT_SUPPORTED, STATUS_SUCCESS};
 
@@ -104,7 +104,7 @@ fn serve(request: &Request, buffer: &mut [u8]) -> Result<usize, Failure> {
             }
         }
         Ioctl::QueryCost => {
-            let _: QueryCostRequest = decode_request(input)?;
+            let _: kcb_proto::QueryCostRequest = decode_request(input)?;
             Ok(crate::cost::write_response(output_of(request, buffer)?)?)
         }
         Ioctl::ListCallbackObjects => {
