@@ -543,7 +543,7 @@ mod tests {
         // the driver does; the reader merges.
         const PROCESSORS: usize = 4;
         // Miri runs these tests too (`cargo xtask miri`): fewer calls there.
-        const CALLS: u64 = if cfg!(miri) { 2_000 } else { 20_000 };
+        const CALLS: u64 = if cfg!(miri) { 100 } else { 20_000 };
         let tables: Arc<Vec<CostTable>> = Arc::new((0..PROCESSORS).map(|_| CostTable::new()).collect());
         let threads: Vec<_> = (0..PROCESSORS)
             .map(|cpu| {
@@ -570,8 +570,8 @@ mod tests {
         tables.iter().for_each(|t| t.add_to(&mut merged));
         for cpu in 0..PROCESSORS {
             assert_eq!(merged[cpu + 1].calls(), CALLS);
-            assert_eq!(merged[cpu + 1].max, 1000);
-            assert_eq!(merged[cpu + 1].total, (1..=1000).sum::<u64>() * (CALLS / 1000));
+            assert_eq!(merged[cpu + 1].max, CALLS.min(1000));
+            assert_eq!(merged[cpu + 1].total, (0..CALLS).map(|i| i % 1000 + 1).sum::<u64>());
         }
     }
 
@@ -580,12 +580,12 @@ mod tests {
         // Stands for an interrupt/NMI recording into the histogram of the
         // processor it interrupted: several writers on one table.
         const WRITERS: u64 = 4;
-        const CALLS: u64 = if cfg!(miri) { 500 } else { 25_000 };
+        const CALLS: u64 = if cfg!(miri) { 100 } else { 25_000 };
         let table = Arc::new(CostTable::new());
         let threads: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let table = Arc::clone(&table);
-                std::thread::spawn(move || (0..CALLS).for_each(|i| table.record(1, (i + w) % 5000)))
+                std::thread::spawn(move || (0..CALLS).for_each(|i| table.record(1, (i + w) % 100)))
             })
             .collect();
         for thread in threads {
@@ -594,7 +594,7 @@ mod tests {
         let mut out = [CostHistogram::ZERO; SOURCE_COUNT];
         table.add_to(&mut out);
         assert_eq!(out[1].calls(), WRITERS * CALLS);
-        assert_eq!(out[1].max, 4999);
+        assert_eq!(out[1].max, 99);
     }
 
     #[test]
