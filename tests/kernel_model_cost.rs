@@ -122,6 +122,10 @@ fn calls_on_several_processors_merge_exactly() {
     // Each host thread is one simulated processor (round-robin).
     let threads = ntsim::context::PROCESSOR_COUNT as usize * 2;
     let per_thread = 40;
+    #[allow(
+        clippy::needless_collect,
+        reason = "every thread is spawned before any is joined"
+    )]
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             std::thread::spawn(move || {
@@ -246,8 +250,8 @@ fn seen_counters(kernel: &mut Kernel) -> [u64; SOURCE_COUNT] {
         size_of::<kcb_proto::StatsResponse>(),
     );
     assert_eq!(status, STATUS_SUCCESS);
-    let stats = decode_response::<kcb_proto::StatsResponse>(&out).expect("stats");
-    core::array::from_fn(|i| stats.sources[i].seen)
+    let reply = decode_response::<kcb_proto::StatsResponse>(&out).expect("stats");
+    core::array::from_fn(|i| reply.sources[i].seen)
 }
 
 #[test]

@@ -571,7 +571,10 @@ mod tests {
         for cpu in 0..PROCESSORS {
             assert_eq!(merged[cpu + 1].calls(), CALLS);
             assert_eq!(merged[cpu + 1].max, CALLS.min(1000));
-            assert_eq!(merged[cpu + 1].total, (0..CALLS).map(|i| i % 1000 + 1).sum::<u64>());
+            assert_eq!(
+                merged[cpu + 1].total,
+                (0..CALLS).map(|i| i % 1000 + 1).sum::<u64>()
+            );
         }
     }
 
