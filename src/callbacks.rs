@@ -305,6 +305,7 @@ fn observe_system_object(index: usize) -> Option<Observer> {
 /// object's name and both arguments. Runs at the notifier's IRQL (<=
 /// DISPATCH_LEVEL): bounded work, no allocation, no lock.
 unsafe extern "C" fn observe(context: *mut c_void, argument1: *mut c_void, argument2: *mut c_void) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::CallbackObject);
     if context.is_null() {
         return;
     }

@@ -215,6 +215,7 @@ unsafe extern "C" fn on_registry(
     argument1: *mut c_void,
     argument2: *mut c_void,
 ) -> NTSTATUS {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::Registry);
     #[allow(
         clippy::cast_possible_truncation,
         reason = "REG_NOTIFY_CLASS is a small enum passed as a pointer"

@@ -11,6 +11,7 @@ use crate::{
     clock,
     cm::{self, RegistryArgs, RegistryCallback},
     config,
+    cost::CostTables,
     device::{self, ControlDevice, DriverObject, SymbolicLink},
     drain::{self, DrainThread},
     guard::{Registration, RegistrationOps},
@@ -36,7 +37,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Dropping it unregisters in field order: the notify routines first (no new events), the bug-check records last
 /// among them (they stay useful until the end), then shutdown notification
 /// (before its device goes), the drain (prints what is left), and finally
-/// the symbolic link and the device.
+/// the symbolic link and the device, and the cost tables.
 #[allow(dead_code, reason = "the fields are held for their Drop, which unregisters")]
 pub struct DriverState {
     process: Option<Registration<ProcessNotify>>,
@@ -62,6 +63,8 @@ pub struct DriverState {
     drain: Option<Registration<DrainThread>>,
     link: Registration<SymbolicLink>,
     device: Registration<ControlDevice>,
+    /// Last: freed when no routine can run and no request can read it.
+    cost: Option<CostTables>,
 }
 
 /// Registers `R` as `api` if `enabled`, else reports it disabled.
@@ -94,6 +97,8 @@ impl DriverState {
     #[allow(clippy::too_many_lines, reason = "one line per registration, in order")]
     pub fn register(driver: DriverObject, settings: &Settings, boot_start: bool) -> Result<Self, NTSTATUS> {
         let on = |source: SourceId| settings.is_enabled(source);
+        // Before the first registration: some routines run during it.
+        let cost = CostTables::allocate();
         let device = Registration::<ControlDevice>::new(driver).map_err(|f| f.status)?;
         let link = Registration::<SymbolicLink>::new(()).map_err(|f| f.status)?;
         let drain = Registration::<DrainThread>::new(()).ok();
@@ -219,6 +224,7 @@ impl DriverState {
             drain,
             link,
             device,
+            cost,
         })
     }
 }

@@ -116,6 +116,7 @@ impl RegistrationOps for ProfileInterruptHandler {
 
 /// The PMI handler, at PROFILE_LEVEL: counts and records, nothing else.
 unsafe extern "C" fn on_profile_interrupt(_trap_frame: *mut c_void) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::ProfileInterrupt);
     let count = PMI_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
     events::record(EventRecord::build(
         kind::NONE,

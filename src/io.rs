@@ -164,6 +164,11 @@ pub unsafe extern "C" fn dispatch_shutdown(_device: PDEVICE_OBJECT, irp: *mut IR
     // last-chance registration every call is.
     let last_chance = LAST_CHANCE_REGISTERED.load(Ordering::Acquire)
         && (call > 0 || !NORMAL_REGISTERED.load(Ordering::Acquire));
+    let _cost = crate::cost::Span::start(if last_chance {
+        kcb_proto::SourceId::LastChanceShutdown
+    } else {
+        kcb_proto::SourceId::Shutdown
+    });
     if last_chance {
         events::record(EventRecord::build(
             kind::NONE,
@@ -292,6 +297,7 @@ impl RegistrationOps for PlugPlayNotification {
 /// `DRIVER_NOTIFICATION_CALLBACK_ROUTINE`: PASSIVE_LEVEL. Records the event
 /// GUID, the interface class and symbolic link; never vetoes.
 unsafe extern "C" fn on_pnp(notification: *mut c_void, context: *mut c_void) -> NTSTATUS {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::PlugPlay);
     if notification.is_null() {
         return STATUS_SUCCESS;
     }
@@ -350,6 +356,7 @@ impl RegistrationOps for FsRegistrationChange {
 /// `DRIVER_FS_NOTIFICATION`: PASSIVE_LEVEL. Records the file system's device
 /// object type and whether it is registering or going away.
 unsafe extern "C" fn on_fs_change(device: PDEVICE_OBJECT, active: BOOLEAN) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::FsRegistration);
     let device_type = if device.is_null() {
         0
     } else {
@@ -408,6 +415,11 @@ impl RegistrationOps for Reinitialization {
 /// `DRIVER_REINITIALIZE`: PASSIVE_LEVEL, system thread. Records the call and
 /// its count (which includes this call).
 unsafe extern "C" fn on_reinit(_driver: *mut DRIVER_OBJECT, context: *mut c_void, count: u32) {
+    let _cost = crate::cost::Span::start(if context.is_null() {
+        kcb_proto::SourceId::DriverReinit
+    } else {
+        kcb_proto::SourceId::BootDriverReinit
+    });
     let record = if context.is_null() {
         EventRecord::build(kind::NONE, |p: &mut DriverReinitPayload| p.count = count)
     } else {

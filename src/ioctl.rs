@@ -103,6 +103,10 @@ fn serve(request: &Request, buffer: &mut [u8]) -> Result<usize, Failure> {
                 Some(Ok(())) => Ok(0),
             }
         }
+        Ioctl::QueryCost => {
+            let _: kcb_proto::QueryCostRequest = decode_request(input)?;
+            Ok(crate::cost::write_response(output_of(request, buffer)?)?)
+        }
         Ioctl::ListCallbackObjects => {
             let _: ListCallbackObjectsRequest = decode_request(input)?;
             Ok(crate::callbacks::write_map(output_of(request, buffer)?)?)

@@ -121,6 +121,7 @@ impl RegistrationOps for NmiCallback {
 /// `NMI_CALLBACK` at HIGH_LEVEL: records the NMI and returns FALSE (not
 /// handled) so other handlers and the system's default run as before.
 unsafe extern "C" fn on_nmi(_context: *mut c_void, handled: BOOLEAN) -> BOOLEAN {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::Nmi);
     let count = NMI_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
     events::record(EventRecord::build(kind::NONE, |payload: &mut NmiPayload| {
         payload.handled = u32::from(handled);
@@ -161,6 +162,7 @@ impl RegistrationOps for BoundCallback {
 /// `BOUND_CALLBACK`: a user-mode BOUND exception. Records it and lets the
 /// search continue.
 unsafe extern "C" fn on_bound() -> BOUND_CALLBACK_STATUS {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::BoundException);
     let count = BOUND_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
     events::record(EventRecord::build(
         kind::NONE,
@@ -316,6 +318,7 @@ impl RegistrationOps for BugCheckCallback {
 
 /// `KBUGCHECK_CALLBACK_ROUTINE` at HIGH_LEVEL: refreshes the summary.
 unsafe extern "C" fn on_bugcheck(_buffer: *mut c_void, _length: u32) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::BugCheck);
     // SAFETY: at bug check the other processors are frozen; nothing else writes.
     unsafe { refresh_summary(true, &[]) };
     events::record(EventRecord::build(kind::NONE, |payload: &mut BugCheckPayload| {
@@ -390,6 +393,7 @@ unsafe extern "C" fn on_bugcheck_reason(
     data: *mut c_void,
     length: u32,
 ) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::BugCheckReason);
     if reason != KbCallbackSecondaryDumpData
         || data.is_null()
         || (length as usize) < size_of::<KBUGCHECK_SECONDARY_DUMP_DATA>()
@@ -485,6 +489,7 @@ unsafe extern "C" fn on_processor_change(
     change: PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
     _status: *mut i32,
 ) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::ProcessorChange);
     if change.is_null() {
         return;
     }

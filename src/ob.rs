@@ -221,6 +221,7 @@ unsafe extern "C" fn pre_operation(
     _context: *mut c_void,
     info: POB_PRE_OPERATION_INFORMATION,
 ) -> OB_PREOP_CALLBACK_STATUS {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::ObjectHandle);
     if info.is_null() {
         return OB_PREOP_SUCCESS;
     }
@@ -309,6 +310,7 @@ unsafe extern "C" fn pre_operation(
 /// `POB_POST_OPERATION_CALLBACK`: PASSIVE_LEVEL; records the granted access.
 #[allow(clippy::similar_names, reason = "pid/tid pairs")]
 unsafe extern "C" fn post_operation(_context: *mut c_void, info: POB_POST_OPERATION_INFORMATION) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::ObjectHandle);
     if info.is_null() {
         return;
     }

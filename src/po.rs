@@ -134,6 +134,7 @@ unsafe extern "C" fn on_setting(
     length: u32,
     _context: *mut c_void,
 ) -> NTSTATUS {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::PowerSetting);
     let record = EventRecord::build(kind::NONE, |payload: &mut PowerSettingPayload| {
         if !setting.is_null() {
             // SAFETY: the setting GUID, valid during the callback.

@@ -146,6 +146,7 @@ impl RegistrationOps for ProcessNotify {
 /// `PCREATE_PROCESS_NOTIFY_ROUTINE_EX`: PASSIVE_LEVEL, critical region.
 /// Applies the deny policy when configured.
 unsafe extern "C" fn on_process(process: PEPROCESS, process_id: HANDLE, create_info: PPS_CREATE_NOTIFY_INFO) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::ProcessCreate);
     let pid = process_id as u64;
     let record = if create_info.is_null() {
         let exit_status = dynamic_fn!(PROCESS_EXIT_STATUS => ExitStatusFn).map_or(0, |exit_status| {
@@ -239,6 +240,7 @@ impl RegistrationOps for ThreadNotify {
 /// `PCREATE_THREAD_NOTIFY_ROUTINE`: PASSIVE or APC_LEVEL.
 #[allow(clippy::similar_names, reason = "pid/tid pairs")]
 unsafe extern "C" fn on_thread(process_id: HANDLE, thread_id: HANDLE, create: BOOLEAN) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::ThreadCreate);
     // SAFETY: callable at any IRQL.
     let creator_pid = unsafe { PsGetCurrentProcessId() } as u64;
     // SAFETY: as above.
@@ -317,6 +319,7 @@ unsafe extern "C" fn on_load_image(
     process_id: HANDLE,
     image_info: PIMAGE_INFO,
 ) {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::LoadImage);
     let record = EventRecord::build(kind::NONE, |payload: &mut ImageLoadPayload| {
         // SAFETY: the kernel passes a valid (or null) UNICODE_STRING that lives
         // for the duration of the callback.

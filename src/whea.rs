@@ -68,6 +68,7 @@ unsafe extern "C" fn on_page_offline(
     _context: *mut c_void,
     status: *mut NTSTATUS,
 ) -> NTSTATUS {
+    let _cost = crate::cost::Span::start(kcb_proto::SourceId::PageOffline);
     if !status.is_null() {
         // SAFETY: the caller's out-parameter, valid during the call.
         unsafe { *status = STATUS_SUCCESS };

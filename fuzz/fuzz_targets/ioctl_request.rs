@@ -9,7 +9,8 @@
 
 use kcb_proto::{
     FloodRequest, GetConfigRequest, GetReportRequest, GetStatsRequest, Ioctl,
-    ListCallbackObjectsRequest, NotifyRequest, PROTOCOL_VERSION, ReadEventsRequest, Request,
+    ListCallbackObjectsRequest, NotifyRequest, PROTOCOL_VERSION, QueryCostRequest, ReadEventsRequest,
+    Request,
     bytes_of, decode_request,
 };
 use libfuzzer_sys::fuzz_target;
@@ -36,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
     check::<NotifyRequest>(data);
     check::<ListCallbackObjectsRequest>(data);
     check::<FloodRequest>(data);
+    check::<QueryCostRequest>(data);
 
     for chunk in data.chunks_exact(4) {
         let code = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);

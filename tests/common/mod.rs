@@ -175,3 +175,12 @@ pub fn unload_even_if_refused(kernel: &mut Kernel) {
     unsafe { (*object).DriverUnload = Some(kcallbacks::driver::driver_unload) };
     assert!(kernel.unload_driver());
 }
+
+/// Pool blocks outstanding besides the driver's cost tables (one block it
+/// holds from `DriverEntry` to unload, `kcallbacks::cost::POOL_TAG`).
+pub fn pool_outstanding_besides_cost_tables() -> Vec<ntsim::pool::Allocation> {
+    ntsim::pool::outstanding()
+        .into_iter()
+        .filter(|a| a.tag != kcallbacks::cost::POOL_TAG)
+        .collect()
+}

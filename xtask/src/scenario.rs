@@ -695,6 +695,7 @@ pub fn checks(t: &Transcript, expected_version: Option<&str>) -> Vec<Check> {
         None => Check::new("kcbctl status: zero drops before the flood", false, "status failed"),
     });
     out.push(flood_check(t));
+    out.push(cost_check(t));
 
     // Callback objects under Wine: ExCreateCallback gives no object; the
     // driver says so and runs on.
@@ -781,6 +782,40 @@ fn flood_check(t: &Transcript) -> Check {
         seen == FLOOD_COUNT && delivered + dropped == FLOOD_COUNT && dropped > 0,
         format!("pushed {FLOOD_COUNT}, seen {seen}, delivered {delivered}, dropped {dropped}"),
     )
+}
+
+/// Heading of the cost section of `kcbctl status`.
+const COST_HEADING: &str = "Cost (time inside the notify routines)";
+
+/// `(calls, p50, p99, max)` of `source` from the cost section of `kcbctl
+/// status` (columns: source, calls, p50, p99, max in cycles, then ns).
+pub fn cost_row(status: &str, source: &str) -> Option<(u64, u64, u64, u64)> {
+    let section = &status[status.find(COST_HEADING)?..];
+    section.lines().skip(1).take_while(|l| l.starts_with(' ') || l.is_empty()).find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() != Some(&source) || words.len() < 5 {
+            return None;
+        }
+        let n = |w: &str| w.parse::<u64>().ok();
+        Some((n(words[1])?, n(words[2])?, n(words[3])?, n(words[4])?))
+    })
+}
+
+/// The driver measured its `LoadImage` routine (`kcbtrig.sys` was loaded before
+/// `kcbctl status` ran): at least one call with a nonzero duration.
+fn cost_check(t: &Transcript) -> Check {
+    const NAME: &str = "kcbctl status: cost of the LoadImage routine measured (calls >= 1)";
+    let Some(status) = t.status_before_flood.as_ref().filter(|c| c.ended.success()) else {
+        return Check::new(NAME, false, "status failed");
+    };
+    match cost_row(&status.stdout, "LoadImage") {
+        Some((calls, p50, p99, max)) => Check::new(
+            NAME,
+            calls >= 1 && max > 0 && p50 <= p99 && p99 <= max,
+            format!("{calls} calls, p50 {p50}, p99 {p99}, max {max} cycles"),
+        ),
+        None => Check::new(NAME, false, "no LoadImage row in the cost section"),
+    }
 }
 
 /// The first Wine stub a driver called (`ntoskrnl.exe.Name`), if any.
@@ -884,7 +919,10 @@ mod tests {
         let counters = |flood: &str| {
             format!(
                 "Counters (sources enabled or with activity)\n  source enabled seen recorded dropped\n  \
-                 LoadImage yes 1 1 0\n{flood}  ring: 0 of 1024 records in use (0%)\n\nConfiguration\n"
+                 LoadImage yes 1 1 0\n{flood}  ring: 0 of 1024 records in use (0%)\n\n\
+                 Cost (time inside the notify routines)\n  counter: TSC (3.000 GHz); 2 processors\n  \
+                 source calls p50 cycles p99 cycles max cycles p50 ns p99 ns max ns\n  \
+                 LoadImage 1 5000 5000 5000 1666 1666 1666\n\nConfiguration\n"
             )
         };
         t.status_before_flood = ok(&counters(""));
@@ -924,7 +962,7 @@ mod tests {
     fn a_good_session_passes_every_check() {
         let checks = checks(&transcript(GOOD, GOOD_REPORT), Some("0.1.0"));
         assert_eq!(failed(&checks), Vec::<&str>::new(), "{checks:#?}");
-        assert_eq!(checks.len(), 21);
+        assert_eq!(checks.len(), 22);
     }
 
     #[test]
@@ -960,6 +998,23 @@ mod tests {
         assert_eq!(
             names,
             ["LoadImage event for kcbtrig.sys with nonzero base and size", "unloaded line with the registered count"]
+        );
+    }
+
+    #[test]
+    fn cost_rows_come_from_the_cost_section_only() {
+        let t = transcript(GOOD, GOOD_REPORT);
+        let status = &t.status_before_flood.as_ref().unwrap().stdout;
+        assert_eq!(cost_row(status, "LoadImage"), Some((1, 5000, 5000, 5000)));
+        assert_eq!(cost_row(status, "Registry"), None);
+        // The counters row of the same source is not taken for a cost row.
+        assert_eq!(cost_row(&status.replace(COST_HEADING, "Something else"), "LoadImage"), None);
+        let mut t = transcript(GOOD, GOOD_REPORT);
+        let unmeasured = status.replace("LoadImage 1 5000", "LoadImage 0 5000");
+        t.status_before_flood.as_mut().unwrap().stdout = unmeasured;
+        assert_eq!(
+            failed(&checks(&t, Some("0.1.0"))),
+            ["kcbctl status: cost of the LoadImage routine measured (calls >= 1)"]
         );
     }
 

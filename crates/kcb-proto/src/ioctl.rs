@@ -82,6 +82,10 @@ pub const IOCTL_KCB_FLOOD: u32 = ctl_code(FILE_DEVICE_KCALLBACKS, 0x806, METHOD_
 /// `STATUS_NOT_SUPPORTED` unless `EnableRegistrationWalk` = 1.
 pub const IOCTL_KCB_LIST_REGISTRATIONS: u32 =
     ctl_code(FILE_DEVICE_KCALLBACKS, 0x807, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// Returns the time spent in each source's notify routines
+/// ([`QueryCostRequest`] -> [`CostResponse`](crate::CostResponse)).
+pub const IOCTL_KCB_QUERY_COST: u32 =
+    ctl_code(FILE_DEVICE_KCALLBACKS, 0x808, METHOD_BUFFERED, FILE_READ_ACCESS);
 
 /// NTSTATUS values used by the protocol.
 #[allow(
@@ -122,11 +126,13 @@ pub enum Ioctl {
     Flood,
     /// [`IOCTL_KCB_LIST_REGISTRATIONS`].
     ListRegistrations,
+    /// [`IOCTL_KCB_QUERY_COST`].
+    QueryCost,
 }
 
 impl Ioctl {
     /// Every IOCTL.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::GetReport,
         Self::ReadEvents,
         Self::GetStats,
@@ -135,6 +141,7 @@ impl Ioctl {
         Self::ListCallbackObjects,
         Self::Flood,
         Self::ListRegistrations,
+        Self::QueryCost,
     ];
 
     /// The control code.
@@ -149,6 +156,7 @@ impl Ioctl {
             Self::ListCallbackObjects => IOCTL_KCB_LIST_CALLBACK_OBJECTS,
             Self::Flood => IOCTL_KCB_FLOOD,
             Self::ListRegistrations => IOCTL_KCB_LIST_REGISTRATIONS,
+            Self::QueryCost => IOCTL_KCB_QUERY_COST,
         }
     }
 
@@ -166,6 +174,7 @@ impl Ioctl {
             IOCTL_KCB_LIST_CALLBACK_OBJECTS => Ok(Self::ListCallbackObjects),
             IOCTL_KCB_FLOOD => Ok(Self::Flood),
             IOCTL_KCB_LIST_REGISTRATIONS => Ok(Self::ListRegistrations),
+            IOCTL_KCB_QUERY_COST => Ok(Self::QueryCost),
             _ => Err(RequestError::UnknownCode),
         }
     }
@@ -182,6 +191,7 @@ impl Ioctl {
             Self::ListCallbackObjects => "IOCTL_KCB_LIST_CALLBACK_OBJECTS",
             Self::Flood => "IOCTL_KCB_FLOOD",
             Self::ListRegistrations => "IOCTL_KCB_LIST_REGISTRATIONS",
+            Self::QueryCost => "IOCTL_KCB_QUERY_COST",
         }
     }
 }
@@ -326,6 +336,15 @@ pod_struct! {
 }
 
 pod_struct! {
+    /// `IOCTL_KCB_QUERY_COST` input.
+    #[derive(Debug)]
+    pub struct QueryCostRequest {
+        /// Header.
+        pub header: RequestHeader,
+    }
+}
+
+pod_struct! {
     /// `IOCTL_KCB_LIST_REGISTRATIONS` input.
     #[derive(Debug)]
     pub struct ListRegistrationsRequest {
@@ -389,6 +408,7 @@ requests! {
     ListCallbackObjectsRequest,
     FloodRequest,
     ListRegistrationsRequest,
+    QueryCostRequest,
 }
 
 impl Request for GetReportRequest {
@@ -421,6 +441,13 @@ impl Request for ListCallbackObjectsRequest {
 
 impl Request for ListRegistrationsRequest {
     const IOCTL: Ioctl = Ioctl::ListRegistrations;
+    fn header(&self) -> &RequestHeader {
+        &self.header
+    }
+}
+
+impl Request for QueryCostRequest {
+    const IOCTL: Ioctl = Ioctl::QueryCost;
     fn header(&self) -> &RequestHeader {
         &self.header
     }
@@ -509,6 +536,16 @@ impl ListRegistrationsRequest {
     }
 }
 
+impl QueryCostRequest {
+    /// A well-formed request.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            header: RequestHeader::for_request::<Self>(),
+        }
+    }
+}
+
 impl ReadEventsRequest {
     /// A request for at most `max_records` records (0 = as many as fit).
     #[must_use]
@@ -562,7 +599,8 @@ impl_default_new!(
     GetStatsRequest,
     GetConfigRequest,
     ListCallbackObjectsRequest,
-    ListRegistrationsRequest
+    ListRegistrationsRequest,
+    QueryCostRequest
 );
 
 /// Decodes a request of type `T` from the raw input buffer of an IRP.
@@ -628,7 +666,7 @@ pub fn decode_response<T: Response>(bytes: &[u8]) -> Result<T, DecodeError> {
     Ok(value)
 }
 
-const fn check_version(version: u32) -> Result<(), DecodeError> {
+pub(crate) const fn check_version(version: u32) -> Result<(), DecodeError> {
     if version == PROTOCOL_VERSION {
         Ok(())
     } else {

@@ -8,6 +8,7 @@
 //!   [`EventRecord::from_bytes`], which validates everything.
 //! - [`write_text`] / [`write_json`]: one line per event, without
 //!   allocating (usable from the driver's `DbgPrint` drain).
+//! - [`cost`]: log2 histograms of the time spent in notify routines.
 //! - [`ioctl`]: control codes, request/response structs, and the safe
 //!   encode/decode helpers used on both sides of `DeviceIoControl`.
 //!
@@ -21,6 +22,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod cost;
 pub mod flight;
 mod format;
 pub mod ioctl;
@@ -31,6 +33,7 @@ mod record;
 mod source;
 mod wstr;
 
+pub use cost::{CostHeader, CostHistogram, CostResponse, write_cost};
 pub use format::{FileTime, GuidFmt, write_json, write_json_string, write_text};
 pub use ioctl::*;
 pub use payload::*;

@@ -324,7 +324,8 @@ fn ctl_codes() {
         assert_eq!(io.code() >> 16, FILE_DEVICE_KCALLBACKS);
     }
     assert_eq!(IOCTL_KCB_LIST_REGISTRATIONS, 0x8CB0_601C);
-    assert_eq!(Ioctl::from_code(0x8CB0_6020), Err(RequestError::UnknownCode));
+    assert_eq!(IOCTL_KCB_QUERY_COST, 0x8CB0_6020);
+    assert_eq!(Ioctl::from_code(0x8CB0_6024), Err(RequestError::UnknownCode));
 }
 
 #[test]

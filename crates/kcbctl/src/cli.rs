@@ -8,7 +8,8 @@ use crate::Error;
 pub const USAGE: &str = "\
 usage: kcbctl <command>
   report                       what the driver registered, per API, with NTSTATUS
-  status                       registrations, per-source counters, ring, configuration
+  status [--json]              registrations, per-source counters, ring, cost of the
+                               notify routines, configuration; --json: one JSON object
   events [--follow] [--json]   read events (until none is left, or until Ctrl-C with
                                --follow); --json: one JSON object per line
   notify <arg1> <arg2>         ExNotifyCallback on the driver's callback object
@@ -24,8 +25,11 @@ usage: kcbctl <command>
 pub enum Command {
     /// `report`: what the driver registered.
     Report,
-    /// `status`: report, counters and configuration.
-    Status,
+    /// `status`: report, counters, cost and configuration.
+    Status {
+        /// One JSON object.
+        json: bool,
+    },
     /// `events`: read and print events.
     Events {
         /// One JSON object per line.
@@ -128,13 +132,16 @@ pub fn parse_args(args: &[String]) -> Result<Command, Error> {
     let command = first.as_str();
     match command {
         "help" | "-h" | "--help" | "/?" => Ok(Command::Help),
-        "report" | "status" => {
+        "report" => {
             let (_, positional) = split_options(rest, &[])?;
             no_positional(command, &positional)?;
-            Ok(if command == "report" {
-                Command::Report
-            } else {
-                Command::Status
+            Ok(Command::Report)
+        }
+        "status" => {
+            let (flags, positional) = split_options(rest, &["--json"])?;
+            no_positional(command, &positional)?;
+            Ok(Command::Status {
+                json: flags.contains(&"--json"),
             })
         }
         "events" => {

@@ -45,7 +45,7 @@ fn printable(chars: impl Iterator<Item = char>) -> String {
     s
 }
 
-fn fetch_report(driver: &mut dyn Driver) -> Result<Vec<u8>, Error> {
+pub fn fetch_report(driver: &mut dyn Driver) -> Result<Vec<u8>, Error> {
     driver.control(
         Ioctl::GetReport,
         bytes_of(&GetReportRequest::new()),
@@ -53,7 +53,7 @@ fn fetch_report(driver: &mut dyn Driver) -> Result<Vec<u8>, Error> {
     )
 }
 
-fn decode<T>(ioctl: Ioctl, decoded: Result<T, kcb_proto::DecodeError>) -> Result<T, Error> {
+pub fn decode<T>(ioctl: Ioctl, decoded: Result<T, kcb_proto::DecodeError>) -> Result<T, Error> {
     decoded.map_err(|error| Error::BadReply { ioctl, error })
 }
 
@@ -105,7 +105,7 @@ pub fn report(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error>
 }
 
 /// Whether an error means there is no point asking the driver anything else.
-const fn is_fatal(error: &Error) -> bool {
+pub const fn is_fatal(error: &Error) -> bool {
     matches!(
         error,
         Error::NotLoaded | Error::AccessDenied | Error::Open { .. } | Error::Io(_)
@@ -234,14 +234,19 @@ fn section(
     }
 }
 
-/// `kcbctl status`: registrations, per-source counters and configuration.
-/// A section the driver cannot provide is shown as unavailable and the
-/// others are still printed.
+/// `kcbctl status`: registrations, counters, cost and configuration.
+///
+/// The counters are per source, the cost is the time inside the notify
+/// routines; `json` prints all as one JSON object. A section the driver
+/// cannot provide is shown as unavailable and the others are still printed.
 ///
 /// # Errors
 /// [`Error::Incomplete`] naming the unavailable sections, or a driver
 /// error that stops everything (not loaded, access denied, output).
-pub fn status(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error> {
+pub fn status(driver: &mut dyn Driver, json: bool, out: &mut dyn Write) -> Result<(), Error> {
+    if json {
+        return crate::status_json::status_json(driver, out);
+    }
     let mut failed = Vec::new();
 
     // Nothing is printed when the first request shows the driver is absent.
@@ -285,6 +290,12 @@ pub fn status(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error>
         )?;
         let stats = decode(Ioctl::GetStats, decode_response::<StatsResponse>(&reply))?;
         print_stats(&stats, config.as_ref().ok(), out)
+    })?;
+
+    writeln!(out, "\nCost (time inside the notify routines)")?;
+    section("cost", out, &mut failed, |out| {
+        let cost = crate::cost::fetch(driver)?;
+        crate::cost::print_text(&cost, out)
     })?;
 
     writeln!(out, "\nConfiguration")?;

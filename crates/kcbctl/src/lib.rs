@@ -14,9 +14,11 @@ use std::time::Duration;
 
 pub mod cli;
 mod commands;
+pub mod cost;
 pub mod device;
 pub mod dump;
 mod error;
+mod status_json;
 
 pub use cli::{Command, USAGE, parse_args};
 pub use commands::{
@@ -84,7 +86,7 @@ pub fn run(command: &Command, driver: &mut dyn Driver, console: &mut Console<'_>
     let result = match command {
         Command::Help => writeln!(console.out, "{USAGE}").map_err(Error::from),
         Command::Report => report(driver, console.out),
-        Command::Status => status(driver, console.out),
+        Command::Status { json } => status(driver, *json, console.out),
         Command::Events { json, follow } => events(driver, *json, *follow, console),
         Command::Notify { argument1, argument2 } => notify(driver, *argument1, *argument2, console.out),
         Command::Flood { count } => flood(driver, *count, console),

@@ -92,6 +92,7 @@ impl Driver for FakeDriver<'_> {
             Ioctl::ListCallbackObjects => check_request::<ListCallbackObjectsRequest>(input),
             Ioctl::Flood => check_request::<FloodRequest>(input),
             Ioctl::ListRegistrations => check_request::<ListRegistrationsRequest>(input),
+            Ioctl::QueryCost => check_request::<kcb_proto::QueryCostRequest>(input),
         }
         let Some((_, queue)) = self.replies.iter_mut().find(|(i, _)| *i == ioctl) else {
             panic!("no canned reply for {}", ioctl.name());
@@ -271,7 +272,8 @@ fn lines(s: &str) -> Vec<&str> {
 fn parses_every_command() {
     let cases = [
         ("report", Command::Report),
-        ("status", Command::Status),
+        ("status", Command::Status { json: false }),
+        ("status --json", Command::Status { json: true }),
         (
             "events",
             Command::Events {
@@ -348,7 +350,7 @@ fn parses_every_command() {
         assert_eq!(parse_args(&args(line)).unwrap(), expected, "{line}");
     }
     assert!(!Command::Help.needs_driver());
-    assert!(Command::Status.needs_driver());
+    assert!(Command::Status { json: false }.needs_driver());
 }
 
 #[test]
@@ -357,7 +359,9 @@ fn rejects_bad_command_lines() {
         "",
         "nope",
         "report extra",
-        "status --json",
+        "status --jsonx",
+        "status --json --json",
+        "status now",
         "events --jsonx",
         "events --json --json",
         "events now",
@@ -464,8 +468,12 @@ fn status_shows_report_counters_and_configuration() {
     let mut driver = FakeDriver::new()
         .reply(Ioctl::GetReport, Ok(report_reply()))
         .reply(Ioctl::GetStats, Ok(stats_reply()))
+        .reply(
+            Ioctl::QueryCost,
+            Ok(bytes_of(&kcb_proto::CostResponse::new()).to_vec()),
+        )
         .reply(Ioctl::GetConfig, Ok(config_reply()));
-    let (result, out, err) = run_cmd(&Command::Status, &mut driver);
+    let (result, out, err) = run_cmd(&Command::Status { json: false }, &mut driver);
     result.unwrap();
     assert!(err.is_empty());
     assert!(out.contains("driver version 0.1.0, protocol 1"));
@@ -512,10 +520,14 @@ fn status_keeps_going_when_a_section_is_missing() {
         .reply(Ioctl::GetReport, Ok(report_reply()))
         .fail(Ioctl::GetStats, crate::ERROR_INVALID_FUNCTION)
         .reply(
+            Ioctl::QueryCost,
+            Ok(bytes_of(&kcb_proto::CostResponse::new()).to_vec()),
+        )
+        .reply(
             Ioctl::GetConfig,
             Ok(bytes_of(&ConfigResponse::new())[..10].to_vec()),
         );
-    let (result, out, _) = run_cmd(&Command::Status, &mut driver);
+    let (result, out, _) = run_cmd(&Command::Status { json: false }, &mut driver);
     assert!(out.contains("PsSetLoadImageNotifyRoutineEx"));
     assert!(
         out.contains("unavailable: IOCTL_KCB_GET_STATS failed: incorrect function"),
@@ -539,7 +551,7 @@ fn status_stops_at_once_when_the_driver_is_not_loaded() {
         .reply(Ioctl::GetReport, Err(Error::NotLoaded))
         .reply(Ioctl::GetConfig, Err(Error::NotLoaded))
         .reply(Ioctl::GetStats, Err(Error::NotLoaded));
-    let (result, out, _) = run_cmd(&Command::Status, &mut driver);
+    let (result, out, _) = run_cmd(&Command::Status { json: false }, &mut driver);
     assert!(matches!(result, Err(Error::NotLoaded)));
     assert!(out.is_empty());
     assert_eq!(driver.calls.len(), 1);
@@ -1183,3 +1195,5 @@ fn callbacks_registrations_prints_object_multiple_and_module_offset() {
     );
     assert!(out.contains("3 objects walked"), "{out}");
 }
+
+mod cost_tests;

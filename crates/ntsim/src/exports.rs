@@ -47,6 +47,8 @@ table!(
     ke::KeWaitForSingleObject,
     ke::KeDelayExecutionThread,
     ke::KeGetCurrentProcessorNumberEx,
+    perf::KeQueryPerformanceCounter,
+    perf::KeQueryMaximumProcessorCountEx,
     thread::PsCreateSystemThread,
     thread::PsTerminateSystemThread,
     thread::ZwWaitForSingleObject,

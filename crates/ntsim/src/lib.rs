@@ -59,6 +59,7 @@ pub mod kernel;
 pub mod ob;
 pub mod obcallbacks;
 pub mod objects;
+pub mod perf;
 pub mod pool;
 pub mod power;
 pub mod ps;
