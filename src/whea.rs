@@ -1,11 +1,15 @@
 //! WHEA: `WheaRegisterInUsePageOfflineNotification`. No DDI page documents
-//! it; the prototype is the ntddk.h declaration. The routine records the
-//! page frame and lets the offline proceed (never vetoes).
+//! it; the prototype is the ntddk.h declaration as Microsoft's WDK metadata
+//! carries it (`BOOLEAN (ULONG Page, BOOLEAN Flags, BOOLEAN Poisoned, PVOID
+//! Context)`, checked by `tests/windows_sys_conformance.rs`). The routine
+//! records the page frame, WHEA's flags and the poisoned bit, and answers
+//! FALSE: kcallbacks owns no physical pages, so it claims to have handled
+//! (released) none and leaves the offline decision to the kernel.
 
 use core::ffi::c_void;
 
 use kcb_proto::{EventRecord, PageOfflinePayload, kind};
-use wdk_sys::{BOOLEAN, NTSTATUS, STATUS_SUCCESS};
+use wdk_sys::{BOOLEAN, NTSTATUS, ULONG};
 
 use crate::{
     dynamic_fn, events,
@@ -17,7 +21,7 @@ use crate::{
 static REGISTER: DynamicRoutine = DynamicRoutine::new("WheaRegisterInUsePageOfflineNotification");
 static UNREGISTER: DynamicRoutine = DynamicRoutine::new("WheaUnregisterInUsePageOfflineNotification");
 
-type Callback = unsafe extern "C" fn(u64, BOOLEAN, *mut c_void, *mut NTSTATUS) -> NTSTATUS;
+type Callback = unsafe extern "C" fn(ULONG, BOOLEAN, BOOLEAN, *mut c_void) -> BOOLEAN;
 /// The prototype of `WheaRegisterInUsePageOfflineNotification`, resolved at run time (checked against
 /// windows-sys by `tests/windows_sys_conformance.rs`).
 pub type RegisterFn = unsafe extern "C" fn(Option<Callback>, *mut c_void) -> NTSTATUS;
@@ -60,26 +64,29 @@ impl RegistrationOps for PageOfflineNotification {
     }
 }
 
-/// `PFN_IN_USE_PAGE_OFFLINE_NOTIFY`: records the page and whether it is
-/// poisoned; answers STATUS_SUCCESS (no veto).
+/// What the routine answers: FALSE, "not handled by this driver" (see the
+/// module docs).
+const DECISION: BOOLEAN = 0;
+
+/// `PFN_IN_USE_PAGE_OFFLINE_NOTIFY`: records the page, WHEA's flags and
+/// whether the page is poisoned; answers [`DECISION`].
+///
+/// # IRQL
+/// Undocumented (no DDI page); the routine is IRQL-agnostic.
 unsafe extern "C" fn on_page_offline(
-    page: u64,
+    page: ULONG,
+    flags: BOOLEAN,
     poisoned: BOOLEAN,
     _context: *mut c_void,
-    status: *mut NTSTATUS,
-) -> NTSTATUS {
+) -> BOOLEAN {
     let _cost = crate::cost::Span::start(kcb_proto::SourceId::PageOffline);
-    if !status.is_null() {
-        // SAFETY: the caller's out-parameter, valid during the call.
-        unsafe { *status = STATUS_SUCCESS };
-    }
     events::record(EventRecord::build(
         kind::NONE,
         |payload: &mut PageOfflinePayload| {
-            payload.pfn = page;
-            payload.decision = 0;
-            payload.flags = u32::from(poisoned);
+            payload.pfn = u64::from(page);
+            payload.decision = u32::from(DECISION);
+            payload.flags = kcb_proto::page_offline_flags(flags, poisoned != 0);
         },
     ));
-    STATUS_SUCCESS
+    DECISION
 }

@@ -320,7 +320,7 @@ fn every_family_fires_through_the_driver_without_allocating() {
             "\\??\\STORAGE#Volume#{ntsim}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}",
         );
         let _ = trigger::hardware_profile_change(ntsim::ioreg::GUID_HWPROFILE_CHANGE_COMPLETE);
-        let _ = trigger::page_offline(0x1234, false);
+        let _ = trigger::page_offline(0x1234, 0, false);
         let _ = trigger::shutdown();
         let _ = trigger::bug_check(0xE2);
     });

@@ -291,7 +291,7 @@ fn every_callback_entry_point_is_measured() {
         guid_volume,
         "\\??\\STORAGE#Volume#{ntsim}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}",
     );
-    let _ = trigger::page_offline(0x1234, false);
+    let _ = trigger::page_offline(0x1234, 0, false);
     let _ = trigger::shutdown();
     let _ = trigger::bug_check(0xE2);
     let cost_after = query_cost(&mut kernel);

@@ -469,9 +469,9 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     let new_fs = ntsim::ioreg::interrupt_device("NtsimKeIoFs", &[]);
     assert_eq!(trigger::file_system_registered(new_fs), 1);
     assert_eq!(
-        trigger::page_offline(0x1234, true),
-        [(STATUS_SUCCESS, STATUS_SUCCESS)],
-        "never vetoes"
+        trigger::page_offline(0x1234, 0x41, true),
+        [0],
+        "claims no page as handled"
     );
     let events = collect_until(&mut kernel, "later events", |all| {
         count_of(SourceId::PowerSetting, 1)(all)
@@ -504,7 +504,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     let page_payload = page.payload::<PageOfflinePayload>().unwrap();
     assert_eq!(
         (page_payload.pfn, page_payload.decision, page_payload.flags),
-        (0x1234, 0, 1)
+        (0x1234, 0, 0x41 | kcb_proto::PAGE_OFFLINE_POISONED)
     );
 
     // Shutdown: one IRP_MJ_SHUTDOWN per registration, normal first, at <= APC_LEVEL.
@@ -575,7 +575,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
         trigger::hardware_profile_change(ntsim::ioreg::GUID_HWPROFILE_CHANGE_COMPLETE),
         0
     );
-    assert!(trigger::page_offline(0x99, false).is_empty());
+    assert!(trigger::page_offline(0x99, 0, false).is_empty());
     // The PnP entries were removed with the Ex routine (it waits for running callbacks).
     let unload_calls: Vec<&str> = ntsim::ddi::calls_in(ntsim::context::Phase::DriverUnload)
         .iter()
@@ -1477,8 +1477,8 @@ const unsafe extern "C" fn leak_fs(_: PDEVICE_OBJECT, _: BOOLEAN) {}
 const unsafe extern "C" fn leak_power(_: *const GUID, _: *mut c_void, _: u32, _: *mut c_void) -> NTSTATUS {
     STATUS_SUCCESS
 }
-const unsafe extern "C" fn leak_whea(_: u64, _: BOOLEAN, _: *mut c_void, _: *mut NTSTATUS) -> NTSTATUS {
-    STATUS_SUCCESS
+const unsafe extern "C" fn leak_whea(_: u32, _: BOOLEAN, _: BOOLEAN, _: *mut c_void) -> BOOLEAN {
+    0
 }
 
 #[test]

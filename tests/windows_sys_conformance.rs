@@ -803,6 +803,13 @@ fn routines(r: &mut Report) {
         wdk_sys::PCREATE_THREAD_NOTIFY_ROUTINE,
         wss::PCREATE_THREAD_NOTIFY_ROUTINE
     );
+    // Undocumented (no DDI page): the header declaration is known only through the metadata.
+    callback!(
+        r,
+        "PFN_IN_USE_PAGE_OFFLINE_NOTIFY",
+        wdk_sys::PFN_IN_USE_PAGE_OFFLINE_NOTIFY,
+        wss::PFN_IN_USE_PAGE_OFFLINE_NOTIFY
+    );
     callback!(
         r,
         "PLOAD_IMAGE_NOTIFY_ROUTINE",
@@ -1106,50 +1113,26 @@ fn pointer_alignment(r: &mut Report) {
     );
 }
 
-/// Conflicts between the stand-in and the metadata that cannot be settled
-/// here (no DDI page): printed with both values, and the test insists they
-/// still differ, so that a fix removes the entry.
-fn known_conflicts(r: &mut Report) -> Vec<String> {
-    let ours = <wdk_sys::PFN_IN_USE_PAGE_OFFLINE_NOTIFY as FnSig>::SIG;
-    let theirs = <wss::PFN_IN_USE_PAGE_OFFLINE_NOTIFY as FnSig>::SIG;
-    let mut found = vec![];
-    if ours != theirs {
-        found.push(format!(
-            "PFN_IN_USE_PAGE_OFFLINE_NOTIFY (callback): stand-in/kcb_supplement.h {ours}, windows-sys {theirs} \
-             (undocumented: no DDI page; kernel-semantics.md section 17)"
-        ));
-        r.except(
-            "PFN_IN_USE_PAGE_OFFLINE_NOTIFY",
-            "known conflict, listed below with both values",
-        );
-    }
-    found
-}
-
-/// Every comparison, every exception, and the known conflicts.
-fn full_report() -> (Report, Vec<String>) {
+/// Every comparison and every exception.
+fn full_report() -> Report {
     let mut r = Report::default();
     structures(&mut r);
     routines(&mut r);
     constants(&mut r);
     pointer_alignment(&mut r);
     exceptions(&mut r);
-    let conflicts = known_conflicts(&mut r);
-    (r, conflicts)
+    r
 }
 
 #[test]
 fn stand_in_bindings_conform_to_the_windows_sys_metadata() {
-    let (r, conflicts) = full_report();
+    let r = full_report();
 
     let total = r.matched.len() + r.mismatched.len();
     println!("conformance: {} of {total} items match", r.matched.len());
     println!("exceptions ({}):", r.exceptions.len());
     for (item, reason) in &r.exceptions {
         println!("  {item}: {reason}");
-    }
-    for c in &conflicts {
-        println!("known conflict: {c}");
     }
     for m in &r.mismatched {
         println!("MISMATCH {m}");
@@ -1159,11 +1142,6 @@ fn stand_in_bindings_conform_to_the_windows_sys_metadata() {
         "{} mismatches:\n{}",
         r.mismatched.len(),
         r.mismatched.join("\n")
-    );
-    assert_eq!(
-        conflicts.len(),
-        1,
-        "a known conflict is resolved: remove it from known_conflicts()"
     );
     assert!(total > 200, "only {total} items compared");
 }
@@ -1203,7 +1181,7 @@ fn every_import_of_the_built_driver_is_compared_or_excepted() {
             object::NameOrOrdinal::Ordinal(n) => format!("#{n}"),
         })
         .collect();
-    let (r, _) = full_report();
+    let r = full_report();
     let compared: std::collections::BTreeSet<&str> = r
         .matched
         .iter()

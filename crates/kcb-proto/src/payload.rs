@@ -462,11 +462,23 @@ pod_struct! {
     pub struct PageOfflinePayload {
         /// Page frame number.
         pub pfn: u64,
-        /// The driver's decision (raw).
+        /// The driver's answer (the routine's BOOLEAN; kcallbacks answers 0).
         pub decision: u32,
-        /// Flags passed by WHEA (raw).
+        /// Bits 0-7: WHEA's `Flags` byte (`WHEA_IN_USE_PAGE_NOTIFY_FLAG_*`);
+        /// bit 8 ([`PAGE_OFFLINE_POISONED`]): the `Poisoned` argument. See
+        /// [`page_offline_flags`].
         pub flags: u32,
     }
+}
+
+/// [`PageOfflinePayload::flags`] bit: WHEA passed `Poisoned = TRUE`.
+pub const PAGE_OFFLINE_POISONED: u32 = 1 << 8;
+
+/// Packs the WHEA `Flags` byte and the `Poisoned` argument into
+/// [`PageOfflinePayload::flags`].
+#[must_use]
+pub const fn page_offline_flags(flags: u8, poisoned: bool) -> u32 {
+    flags as u32 | if poisoned { PAGE_OFFLINE_POISONED } else { 0 }
 }
 
 pod_struct! {

@@ -32,7 +32,7 @@ use std::sync::Mutex;
 use wdk_sys::{
     _HAL_SET_INFORMATION_CLASS::HalProfileSourceInterruptHandler, BOOLEAN, GUID, HAL_DISPATCH_VERSION,
     HAL_QUERY_INFORMATION_CLASS, HAL_SET_INFORMATION_CLASS, LPCGUID, NTSTATUS, PDEVICE_OBJECT,
-    PFN_IN_USE_PAGE_OFFLINE_NOTIFY, PFN_NUMBER, PPOWER_SETTING_CALLBACK, PULONG, PVOID,
+    PFN_IN_USE_PAGE_OFFLINE_NOTIFY, PPOWER_SETTING_CALLBACK, PULONG, PVOID,
     STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
 };
 
@@ -279,11 +279,12 @@ pub unsafe extern "C" fn WheaUnregisterInUsePageOfflineNotification(
     STATUS_SUCCESS
 }
 
-/// WHEA takes page `page` offline: each routine is called with the page,
-/// `poisoned` and a `CallbackStatus` it may set. Returns (routine return
-/// value, callback status) per routine.
+/// WHEA takes page `page` offline: each routine is called, in registration
+/// order, with the page, WHEA's `flags` byte (`WHEA_IN_USE_PAGE_NOTIFY_FLAG_*`),
+/// `poisoned` and its registration context (the prototype of Microsoft's WDK
+/// metadata; the routine is undocumented). Returns each routine's BOOLEAN.
 #[must_use = "what the routines returned"]
-pub fn page_offline(page: u64, poisoned: bool) -> Vec<(NTSTATUS, NTSTATUS)> {
+pub fn page_offline(page: u32, flags: u8, poisoned: bool) -> Vec<BOOLEAN> {
     let routines = with_state(|s| s.whea.clone());
     let _irql = IrqlScope::enter(PASSIVE_LEVEL);
     let mut results = Vec::new();
@@ -294,14 +295,12 @@ pub fn page_offline(page: u64, poisoned: bool) -> Vec<(NTSTATUS, NTSTATUS)> {
         else {
             continue;
         };
-        let mut status = STATUS_SUCCESS;
-        let page = PFN_NUMBER::try_from(page).unwrap_or(0);
         let returned = PAGE_OFFLINE.invoke(slot, || {
             // SAFETY: the registered routine with valid arguments.
-            unsafe { routine(page, BOOLEAN::from(poisoned), context as PVOID, &raw mut status) }
+            unsafe { routine(page, flags, BOOLEAN::from(poisoned), context as PVOID) }
         });
         if let Some(returned) = returned {
-            results.push((returned, status));
+            results.push(returned);
         }
     }
     results

@@ -614,16 +614,9 @@ unsafe extern "C" fn on_setting(_guid: LPCGUID, value: PVOID, length: ULONG, _co
     STATUS_SUCCESS
 }
 
-unsafe extern "C" fn on_page(
-    page: PFN_NUMBER,
-    poisoned: BOOLEAN,
-    _context: PVOID,
-    status: PNTSTATUS,
-) -> NTSTATUS {
-    log(format!("page {page:#x} {poisoned}"));
-    // SAFETY: valid for the call.
-    unsafe { *status = STATUS_UNSUCCESSFUL };
-    STATUS_SUCCESS
+unsafe extern "C" fn on_page(page: ULONG, flags: BOOLEAN, poisoned: BOOLEAN, context: PVOID) -> BOOLEAN {
+    log(format!("page {page:#x} flags {flags:#x} {poisoned} context {context:p}"));
+    1
 }
 
 unsafe extern "C" fn on_profile(_frame: PVOID) {
@@ -664,12 +657,9 @@ fn power_whea_and_hal() {
     assert_eq!(unregister(), STATUS_SUCCESS);
     assert_eq!(unregister(), STATUS_INVALID_PARAMETER);
     // SAFETY: a 'static routine.
-    let status = unsafe { WheaRegisterInUsePageOfflineNotification(Some(on_page), std::ptr::null_mut()) };
+    let status = unsafe { WheaRegisterInUsePageOfflineNotification(Some(on_page), 0x5a5a as PVOID) };
     assert_eq!(status, STATUS_SUCCESS);
-    assert_eq!(
-        trigger::page_offline(0x99, true),
-        [(STATUS_SUCCESS, STATUS_UNSUCCESSFUL)]
-    );
+    assert_eq!(trigger::page_offline(0x99, 0x80, true), [1]);
     // SAFETY: as above.
     unsafe {
         assert_eq!(
@@ -702,7 +692,8 @@ fn power_whea_and_hal() {
     assert!(!trigger::profile_interrupt());
     assert_eq!(
         take_log(),
-        ["setting [0, 0, 0, 0]", "page 0x99 1", "profile at 15"]
+        // Page, flags, poisoned and the registration context, in the metadata's order.
+        ["setting [0, 0, 0, 0]", "page 0x99 flags 0x80 1 context 0x5a5a", "profile at 15"]
     );
     kernel.assert_no_bugchecks();
 }

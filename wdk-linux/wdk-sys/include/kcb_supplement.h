@@ -49,9 +49,12 @@ typedef BOUND_CALLBACK_STATUS (*PBOUND_CALLBACK)(VOID);
 NTKERNELAPI PVOID NTAPI KeRegisterBoundCallback(PBOUND_CALLBACK CallbackRoutine);
 NTKERNELAPI NTSTATUS NTAPI KeDeregisterBoundCallback(PVOID Handle);
 
-/* ntddk.h WheaRegisterInUsePageOfflineNotification (no DDI page; header declaration) */
-typedef NTSTATUS (*PFN_IN_USE_PAGE_OFFLINE_NOTIFY)(
-  PFN_NUMBER Page, BOOLEAN Poisoned, PVOID Context, PNTSTATUS CallbackStatus);
+/* ntddk.h WheaRegisterInUsePageOfflineNotification (no DDI page). The only source is the header
+   declaration, as carried by Microsoft's WDK metadata (windows-sys Wdk::System::SystemServices:
+   fn(page: u32, flags: bool, poisoned: bool, context) -> bool); tests/windows_sys_conformance.rs
+   holds this typedef against it. Flags carries WHEA_IN_USE_PAGE_NOTIFY_FLAG_* bits. */
+typedef BOOLEAN (*PFN_IN_USE_PAGE_OFFLINE_NOTIFY)(
+  ULONG Page, BOOLEAN Flags, BOOLEAN Poisoned, PVOID Context);
 NTKERNELAPI NTSTATUS NTAPI WheaRegisterInUsePageOfflineNotification(
   PFN_IN_USE_PAGE_OFFLINE_NOTIFY Callback, PVOID Context);
 NTKERNELAPI NTSTATUS NTAPI WheaUnregisterInUsePageOfflineNotification(
