@@ -95,6 +95,10 @@ use core::fmt;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::{CachePadded, MAX_PUSH_ATTEMPTS};
 
+/// One word of ring storage: `core::sync::atomic::AtomicU64` (loom's
+/// under `--cfg loom`). Zero-initialised memory is a valid `[Word]`.
+pub type Word = AtomicU64;
+
 /// Bytes of one storage word.
 pub const WORD_BYTES: usize = 8;
 

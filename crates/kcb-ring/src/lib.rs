@@ -105,7 +105,7 @@ use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 mod sync;
 
 pub mod bytes;
-pub use bytes::{ByteConsumer, ByteRing, ByteRingError, RecordInfo};
+pub use bytes::{ByteConsumer, ByteRing, ByteRingError, RecordInfo, Word};
 
 /// Loom builds only: see the `sync` module (runs atomic loads as RMWs so
 /// loom explores all interleavings).
