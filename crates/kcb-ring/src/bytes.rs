@@ -301,7 +301,10 @@ impl<'a> ByteRing<'a> {
             let tail = low32(state);
             let sequence = low32(state >> 32).wrapping_add(1);
             let free = self.consumer.free.load(Ordering::Acquire);
-            let room = capacity.wrapping_sub(tail.wrapping_sub(free));
+            // `free` may be older than `tail` (separate loads): then the
+            // used span can exceed the capacity, which must read as "no
+            // room", never wrap into a huge one.
+            let room = capacity.checked_sub(tail.wrapping_sub(free)).unwrap_or(0);
             let fits = fits_at_all && room >= words32;
             let new_tail = if fits { tail.wrapping_add(words32) } else { tail };
             let next = (u64::from(sequence) << 32) | u64::from(new_tail);

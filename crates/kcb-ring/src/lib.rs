@@ -637,5 +637,29 @@ pub fn record<T: Copy, const N: usize, const S: usize>(
     }
 }
 
+/// Records one event of source `source_index` in a [`ByteRing`]: bumps
+/// `seen`, pushes `bytes` as one record, then bumps `recorded` (returns
+/// `true`) or `dropped` (returns `false`). An out-of-range `source_index`
+/// is a caller bug: nothing is pushed or counted and `false` is returned.
+#[inline]
+pub fn record_bytes<const S: usize>(
+    ring: &ByteRing<'_>,
+    counters: &SourceCounters<S>,
+    source_index: usize,
+    bytes: &[u8],
+) -> bool {
+    let Some(counter) = counters.get(source_index) else {
+        return false;
+    };
+    counter.seen.fetch_add(1, Ordering::Relaxed);
+    if ring.push(bytes).is_ok() {
+        counter.recorded.fetch_add(1, Ordering::Relaxed);
+        true
+    } else {
+        counter.dropped.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests;

@@ -192,3 +192,18 @@ fn sequence_extends_past_32_bits() {
     }
     assert_eq!(sequences, [0xFFFF_FFFF, 0x1_0000_0000, 0x1_0000_0001, 0x1_0000_0002]);
 }
+
+#[test]
+fn a_stale_free_position_never_reads_as_room() {
+    // A producer that loads a fresh tail but an older `free` (separate
+    // loads; Miri's weak-memory emulation found this) must see the ring as
+    // full, not as having 2^32 words of room.
+    let words = storage(16);
+    let ring = ByteRing::new(&words);
+    // Tail 16 words past a `free` of 0 is a full ring...
+    ring.state.store(16, Ordering::Relaxed);
+    ring.consumer.head.store(16, Ordering::Relaxed);
+    // ...and with a stale `free` even further behind, still full.
+    ring.state.store(20, Ordering::Relaxed);
+    assert_eq!(ring.push(&payload(1, 8)), Err(ByteRingError::Full));
+}
