@@ -263,7 +263,7 @@ static ORDER: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 static SEEN_BY_FIRST: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 fn callback_events_seen() -> usize {
-    let counters = kcallbacks::events::COUNTERS.snapshot();
+    let counters = kcallbacks::rings::counters();
     usize::try_from(counters[SourceId::CallbackObject.index()].seen).unwrap()
 }
 

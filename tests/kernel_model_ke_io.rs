@@ -21,7 +21,7 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kcallbacks::events::{CLIENT_QUEUE, COUNTERS, RING};
+use kcallbacks::rings;
 use kcallbacks::io::{InterruptConnection, guid_bytes};
 use kcallbacks::report::Api;
 use kcb_proto::flight::{FLIGHT_GUID, FLIGHT_HEADER_SIZE, flight_size, records_within};
@@ -69,13 +69,10 @@ const VOLUME_LINK: &str = "\\??\\STORAGE#Volume#{ntsim-ke-io}#{53f5630d-b6bf-11d
 /// `FILE_DEVICE_DISK_FILE_SYSTEM`.
 const DISK_FILE_SYSTEM: u32 = 8;
 
-/// Boots with the driver and with `Parameters` values set, after emptying
-/// the driver's static event queues: on Windows each load starts with fresh
-/// statics, here the previous test's leftovers would still be queued.
+/// Boots with the driver and with `Parameters` values set (the rings come
+/// from pool at each load, so nothing from an earlier test is queued).
 fn boot_with(parameters: &[(&str, u32)]) -> Kernel {
     let kernel = boot();
-    while RING.pop().is_some() {}
-    while CLIENT_QUEUE.pop().is_some() {}
     let key = format!("{}\\Parameters", service_key("kcallbacks"));
     for (name, value) in parameters {
         ntsim::registry::set_dword(&key, name, *value);
@@ -163,17 +160,46 @@ fn flood(kernel: &mut Kernel, count: u32) {
     assert_eq!((response.recorded, response.dropped), (count, 0));
 }
 
-/// Holds the ring's consumer role, so the drain thread cannot move records
-/// to the client queue while a test arranges what the ring holds.
-fn hold_drain() -> kcb_ring::Consumer<'static, EventRecord, { kcallbacks::events::RING_CAPACITY }> {
-    let mut consumer = None;
-    assert!(poll_until(Duration::from_secs(5), || {
-        consumer = RING.consumer();
-        consumer.is_some()
-    }));
-    // A record the drain popped just before is pushed on within its tick.
+/// Holds every processor ring's consumer role, so the drain thread cannot
+/// move records to the client queue while a test arranges what the rings
+/// hold.
+fn hold_drain() -> Vec<kcb_ring::ByteConsumer<'static, 'static>> {
+    let set = rings::get().expect("rings allocated");
+    let mut held = Vec::new();
+    for ring in set.per_processor() {
+        let mut consumer = None;
+        assert!(poll_until(Duration::from_secs(5), || {
+            consumer = ring.ring.consumer();
+            consumer.is_some()
+        }));
+        held.push(consumer.unwrap_or_else(|| unreachable!()));
+    }
+    // A record the drain was moving just before is moved within its tick.
     std::thread::sleep(Duration::from_millis(300));
-    consumer.unwrap_or_else(|| unreachable!())
+    held
+}
+
+/// Whether every processor ring is empty (the drain moved everything).
+fn rings_empty() -> bool {
+    rings::get().is_none_or(|set| set.per_processor().iter().all(|r| r.ring.is_empty()))
+}
+
+/// Records held in the processor rings and the client queue.
+///
+/// # Safety
+/// No consumer runs concurrently (the caller holds the drain, and no
+/// READ_EVENTS is in progress).
+unsafe fn held_records() -> usize {
+    let set = rings::get().expect("rings allocated");
+    // SAFETY: the caller's contract.
+    let queued = unsafe { set.client().visit_unsynchronized(|_| {}) };
+    queued
+        + set
+            .per_processor()
+            .iter()
+            // SAFETY: the caller's contract.
+            .map(|r| unsafe { r.ring.visit_unsynchronized(|_| {}) })
+            .sum::<usize>()
 }
 
 fn guid_text(guid: &GUID) -> String {
@@ -940,7 +966,8 @@ fn flight_recorder_respects_maximum_allowed_and_holds_the_newest_events() {
         1 << 20,
     ];
     for &maximum in &maxima {
-        let held = RING.len() + CLIENT_QUEUE.len() + 1; // + the bug check callback's own event
+        // SAFETY: the test holds the drain and reads no events meanwhile.
+        let held = unsafe { held_records() } + 1; // + the bug check callback's own event
         let report = trigger::bug_check_with(
             0xE2,
             BugCheckOptions {
@@ -999,7 +1026,7 @@ fn flight_recorder_respects_maximum_allowed_and_holds_the_newest_events() {
     // newest ones, now from the client queue.
     drop(drain);
     flood(&mut kernel, 5);
-    assert!(poll_until(DRAIN_TIMEOUT, || RING.is_empty()));
+    assert!(poll_until(DRAIN_TIMEOUT, rings_empty));
     std::thread::sleep(Duration::from_millis(300));
     let maximum = flight_size(3) as u32;
     let report = trigger::bug_check_with(
@@ -1066,7 +1093,7 @@ fn bug_check_summary_buffer_holds_counters_and_the_newest_events() {
     let word = |offset: usize| u64::from_le_bytes(summary[offset..offset + 8].try_into().unwrap());
     let (seen, recorded, dropped, count) = (word(24), word(32), word(40), word(56));
     // The BugCheck and BugCheckReason events are recorded after the summary was filled.
-    let totals = COUNTERS.totals();
+    let totals = rings::totals();
     assert_eq!(
         (seen + 2, recorded + 2, dropped),
         (totals.seen, totals.recorded, totals.dropped)
@@ -1105,7 +1132,7 @@ unsafe extern "C" fn nmi_before_driver(_context: *mut c_void, handled: BOOLEAN) 
     NMI_ORDER
         .lock()
         .unwrap()
-        .push(("before", handled, COUNTERS.totals().seen));
+        .push(("before", handled, rings::totals().seen));
     0
 }
 
@@ -1113,7 +1140,7 @@ unsafe extern "C" fn nmi_after_driver(_context: *mut c_void, handled: BOOLEAN) -
     NMI_ORDER
         .lock()
         .unwrap()
-        .push(("after", handled, COUNTERS.totals().seen));
+        .push(("after", handled, rings::totals().seen));
     u8::from(CLAIM.load(Ordering::SeqCst))
 }
 
@@ -1862,9 +1889,10 @@ static WATCH_RECORD: Cell<KBUGCHECK_CALLBACK_RECORD> =
 /// A bug check callback that watches, for longer than the drain's tick,
 /// whether anything else in the driver moves.
 unsafe extern "C" fn watch_frozen(_: *mut c_void, _: u32) {
-    let (ring, prints) = (RING.len(), ntsim::dbgprint::debug_calls().len());
+    let used = || rings::get().map_or(0, |set| set.used_bytes());
+    let (ring, prints) = (used(), ntsim::dbgprint::debug_calls().len());
     std::thread::sleep(Duration::from_millis(350));
-    *FROZEN_RING.lock().unwrap() = Some((ring, RING.len(), prints, ntsim::dbgprint::debug_calls().len()));
+    *FROZEN_RING.lock().unwrap() = Some((ring, used(), prints, ntsim::dbgprint::debug_calls().len()));
 }
 
 #[test]
@@ -1900,7 +1928,7 @@ fn bug_check_callbacks_run_with_the_other_processors_frozen() {
         "nothing printed during the bug check"
     );
     // Afterwards the drain runs again.
-    assert!(poll_until(DRAIN_TIMEOUT, || RING.is_empty()));
+    assert!(poll_until(DRAIN_TIMEOUT, rings_empty));
     // SAFETY: the record registered above.
     assert_eq!(unsafe { ntsim::kecb::KeDeregisterBugCheckCallback(record) }, 1);
     drop(kernel);

@@ -384,6 +384,35 @@ impl EventRecord {
         bytes_of(self)
     }
 
+    /// Bytes that carry content: the header plus the payload up to its last
+    /// non-zero byte, rounded up to 8 (payloads start zeroed, so the rest
+    /// is zero). The driver's rings store only these; [`from_prefix`](Self::from_prefix)
+    /// restores the full record.
+    #[must_use]
+    pub fn used_len(&self) -> usize {
+        let bytes = self.as_bytes();
+        let mut end = RECORD_SIZE;
+        while end > HEADER_SIZE {
+            let word = &bytes[end - 8..end];
+            if word.iter().any(|b| *b != 0) {
+                break;
+            }
+            end -= 8;
+        }
+        end
+    }
+
+    /// A record from its first `prefix.len()` bytes (at least the header,
+    /// at most [`RECORD_SIZE`]), the rest zero, without validation (the
+    /// driver's own rings hold only records it built).
+    #[must_use]
+    pub fn from_prefix(prefix: &[u8]) -> Self {
+        let mut bytes = [0_u8; RECORD_SIZE];
+        let n = prefix.len().min(RECORD_SIZE);
+        bytes[..n].copy_from_slice(&prefix[..n]);
+        read_pod(&bytes).unwrap_or(Self::ZERO)
+    }
+
     /// Checks that the record is one this crate can interpret: current
     /// version, known source and every string length within its buffer.
     ///

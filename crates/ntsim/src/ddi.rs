@@ -133,6 +133,8 @@ ddis! {
     KE_QUERY_SYSTEM_TIME_PRECISE = "KeQuerySystemTimePrecise", Any, None, Never;
     /// wdm/nf-wdm-kegetcurrentprocessornumberex: any IRQL.
     KE_GET_CURRENT_PROCESSOR_NUMBER_EX = "KeGetCurrentProcessorNumberEx", Any, None, Never;
+    /// wdm/nf-wdm-kequerymaximumprocessorcountex: any IRQL.
+    KE_QUERY_MAXIMUM_PROCESSOR_COUNT_EX = "KeQueryMaximumProcessorCountEx", Any, None, Never;
     /// ntddk/nf-ntddk-psgetcurrentprocessid: any IRQL.
     PS_GET_CURRENT_PROCESS_ID = "PsGetCurrentProcessId", Any, None, Never;
     /// ntddk/nf-ntddk-psgetcurrentthreadid: any IRQL.

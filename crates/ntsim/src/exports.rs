@@ -47,6 +47,7 @@ table!(
     ke::KeWaitForSingleObject,
     ke::KeDelayExecutionThread,
     ke::KeGetCurrentProcessorNumberEx,
+    ke::KeQueryMaximumProcessorCountEx,
     thread::PsCreateSystemThread,
     thread::PsTerminateSystemThread,
     thread::ZwWaitForSingleObject,

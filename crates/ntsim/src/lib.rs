@@ -45,6 +45,7 @@ mod sync;
 pub mod clock;
 pub mod context;
 pub mod dbgprint;
+pub mod eventpush;
 pub mod ddi;
 pub mod excallback;
 pub mod exports;

@@ -1,0 +1,69 @@
+//! Non-paged, no-execute pool for the event rings.
+//!
+//! `ExAllocatePool2(POOL_FLAG_NON_PAGED)` where the system exports it
+//! (Windows 10 2004 and later; wdm/nf-wdm-exallocatepool2: `POOL_FLAG_NON_PAGED`
+//! is non-executable), else the documented fallback
+//! `ExAllocatePoolWithTag(NonPagedPoolNx)` (wdm/ne-wdm-_pool_type), which
+//! does not zero the block (callers initialise what they use). Both are
+//! resolved at run time, so the image imports neither by name it might lack.
+
+use core::ffi::c_void;
+
+use wdk_sys::{POOL_FLAG_NON_PAGED, ntddk::ExFreePoolWithTag};
+
+use crate::{dynamic_fn, kernel::DynamicRoutine};
+
+/// Pool tag of the event rings (`kcbR`).
+pub const RING_TAG: u32 = u32::from_le_bytes(*b"kcbR");
+
+/// `NonPagedPoolNx` (`POOL_TYPE`, wdm.h).
+const NON_PAGED_POOL_NX: i32 = 512;
+
+static EX_ALLOCATE_POOL2: DynamicRoutine = DynamicRoutine::new("ExAllocatePool2");
+type AllocatePool2 = unsafe extern "C" fn(u64, usize, u32) -> *mut c_void;
+
+#[cfg_attr(
+    target_os = "windows",
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+unsafe extern "C" {
+    /// `ExAllocatePoolWithTag` (wdm/nf-wdm-exallocatepoolwithtag): the
+    /// fallback where `ExAllocatePool2` is not exported (older Windows, Wine).
+    #[link_name = "ExAllocatePoolWithTag"]
+    fn ExAllocatePoolWithTagNx(pool_type: i32, number_of_bytes: usize, tag: u32) -> *mut c_void;
+}
+
+/// Allocates `size` bytes of non-paged NX pool tagged `tag`, or NULL.
+/// The contents are unspecified (zeroed with `ExAllocatePool2`).
+///
+/// # IRQL
+/// PASSIVE_LEVEL (the resolution of `ExAllocatePool2`).
+#[must_use]
+pub fn allocate_nonpaged(size: usize, tag: u32) -> *mut u8 {
+    let pool2 = if EX_ALLOCATE_POOL2.resolve() {
+        dynamic_fn!(EX_ALLOCATE_POOL2 => AllocatePool2)
+    } else {
+        None
+    };
+    pool2
+        .map_or_else(
+            // SAFETY: a plain allocation at PASSIVE_LEVEL.
+            || unsafe { ExAllocatePoolWithTagNx(NON_PAGED_POOL_NX, size, tag) },
+            // SAFETY: ExAllocatePool2's documented prototype; PASSIVE_LEVEL.
+            |allocate2| unsafe { allocate2(POOL_FLAG_NON_PAGED, size, tag) },
+        )
+        .cast()
+}
+
+/// Frees a block from [`allocate_nonpaged`].
+///
+/// # Safety
+/// `block` came from [`allocate_nonpaged`] with `tag`, is freed once, and
+/// nothing uses it any more.
+///
+/// # IRQL
+/// <= DISPATCH_LEVEL.
+pub unsafe fn free(block: *mut u8, tag: u32) {
+    // SAFETY: the caller's contract.
+    unsafe { ExFreePoolWithTag(block.cast(), tag) };
+}
