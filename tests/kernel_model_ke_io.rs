@@ -179,6 +179,17 @@ fn hold_drain() -> Vec<kcb_ring::ByteConsumer<'static, 'static>> {
     held
 }
 
+/// The complete half of a double-buffered bug-check summary (`KCBSUM02`:
+/// the index of the active half at offset 24, halves of
+/// `64 + SUMMARY_EVENTS * 512` bytes from offset 64).
+fn active_summary_half(summary: &[u8]) -> &[u8] {
+    let half_size = 64 + kcallbacks::ke::SUMMARY_EVENTS * RECORD_SIZE;
+    let active = u64::from_le_bytes(summary[24..32].try_into().unwrap());
+    assert!(active < 2, "active half index {active}");
+    let start = 64 + active as usize * half_size;
+    &summary[start..start + half_size]
+}
+
 /// Whether every processor ring is empty (the drain moved everything).
 fn rings_empty() -> bool {
     rings::get().is_none_or(|set| set.per_processor().iter().all(|r| r.ring.is_empty()))
@@ -977,8 +988,8 @@ fn flight_recorder_respects_maximum_allowed_and_holds_the_newest_events() {
             },
         );
         // The summary callback ran first, once per bug check.
-        let summary = &report.callback_buffers[0].data;
-        let count = u64::from_le_bytes(summary[48..56].try_into().unwrap());
+        let summary = active_summary_half(&report.callback_buffers[0].data);
+        let count = u64::from_le_bytes(summary[32..40].try_into().unwrap());
         if let Some(previous) = summary_bugchecks {
             assert_eq!(count, previous + 1);
         }
@@ -1084,14 +1095,15 @@ fn bug_check_summary_buffer_holds_counters_and_the_newest_events() {
     assert_eq!(buffer.component.as_deref(), Some("kcallbacks"));
     let summary = &buffer.data;
     assert_eq!(buffer.length as usize, summary.len());
-    let events_offset = 120;
     let summary_events = (4096 - 128) / RECORD_SIZE;
-    assert_eq!(summary.len(), events_offset + summary_events * RECORD_SIZE);
-    assert_eq!(&summary[..8], b"KCBSUM01");
+    let half_size = 64 + summary_events * RECORD_SIZE;
+    assert_eq!(summary.len(), 64 + 2 * half_size, "header + two halves");
+    assert_eq!(&summary[..8], b"KCBSUM02");
     let version = kcallbacks::driver::VERSION.as_bytes();
     assert_eq!(&summary[8..8 + version.len()], version);
-    let word = |offset: usize| u64::from_le_bytes(summary[offset..offset + 8].try_into().unwrap());
-    let (seen, recorded, dropped, count) = (word(24), word(32), word(40), word(56));
+    let half = active_summary_half(summary);
+    let word = |offset: usize| u64::from_le_bytes(half[offset..offset + 8].try_into().unwrap());
+    let (seen, recorded, dropped, count) = (word(8), word(16), word(24), word(40));
     // The BugCheck and BugCheckReason events are recorded after the summary was filled.
     let totals = rings::totals();
     assert_eq!(
@@ -1099,7 +1111,7 @@ fn bug_check_summary_buffer_holds_counters_and_the_newest_events() {
         (totals.seen, totals.recorded, totals.dropped)
     );
     assert_eq!(count, summary_events as u64, "enough events for every slot");
-    let records: Vec<EventRecord> = summary[events_offset..]
+    let records: Vec<EventRecord> = half[64..]
         .chunks_exact(RECORD_SIZE)
         .take(count as usize)
         .map(|c| EventRecord::from_bytes(c).expect("valid record"))
