@@ -182,7 +182,10 @@ const fn words_for(len: usize) -> usize {
     1 + len.div_ceil(WORD_BYTES)
 }
 
-#[allow(clippy::cast_possible_truncation, reason = "positions are wrapping u32 by design")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "positions are wrapping u32 by design"
+)]
 const fn low32(value: u64) -> u32 {
     value as u32
 }
@@ -248,8 +251,13 @@ impl<'a> ByteRing<'a> {
         self.used_bytes() == 0
     }
 
+    #[inline]
     fn word(&self, position: u32) -> &AtomicU64 {
-        &self.words[(position & self.mask) as usize]
+        let index = (position & self.mask) as usize;
+        debug_assert!(index < self.words.len());
+        // SAFETY: `mask` is `words.len() - 1` with `words.len()` a power of
+        // two (`new`), so `index < words.len()`.
+        unsafe { self.words.get_unchecked(index) }
     }
 
     /// Copies `payload` into the ring as one record.
@@ -274,7 +282,11 @@ impl<'a> ByteRing<'a> {
     /// # Errors
     /// As [`push`](Self::push); `fill` is not called.
     #[inline]
-    pub fn push_with(&self, len: usize, fill: impl FnOnce(&RecordWriter<'_, 'a>)) -> Result<u32, ByteRingError> {
+    pub fn push_with(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&RecordWriter<'_, 'a>),
+    ) -> Result<u32, ByteRingError> {
         let (position, sequence) = self.claim(len)?;
         let writer = RecordWriter {
             ring: self,
@@ -291,38 +303,55 @@ impl<'a> ByteRing<'a> {
     #[inline]
     fn claim(&self, len: usize) -> Result<(u32, u32), ByteRingError> {
         let words = words_for(len);
-        let fits_at_all = len <= MAX_RECORD_BYTES && words <= self.words.len();
-        #[allow(clippy::cast_possible_truncation, reason = "checked against the capacity (<= 2^30)")]
-        let words32 = words as u32;
         #[allow(clippy::cast_possible_truncation, reason = "capacity <= 2^30 words")]
         let capacity = self.words.len() as u32;
+        if len > MAX_RECORD_BYTES || words > self.words.len() {
+            return Err(self.refuse(ByteRingError::TooLarge));
+        }
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "checked against the capacity (<= 2^30)"
+        )]
+        let words = words as u32;
         let mut state = self.state.load(Ordering::Relaxed);
         for _ in 0..MAX_PUSH_ATTEMPTS {
             let tail = low32(state);
-            let sequence = low32(state >> 32).wrapping_add(1);
             let free = self.consumer.free.load(Ordering::Acquire);
             // `free` may be older than `tail` (separate loads): then the
             // used span can exceed the capacity, which must read as "no
             // room", never wrap into a huge one.
-            let room = capacity.checked_sub(tail.wrapping_sub(free)).unwrap_or(0);
-            let fits = fits_at_all && room >= words32;
-            let new_tail = if fits { tail.wrapping_add(words32) } else { tail };
-            let next = (u64::from(sequence) << 32) | u64::from(new_tail);
+            let used = tail.wrapping_sub(free);
+            if used > capacity - words {
+                #[allow(clippy::cast_possible_wrap, reason = "wrapping distance")]
+                if (used as i32) < 0 {
+                    // `free` is past our `tail`: the state we hold is stale
+                    // (the consumer freed records claimed after it). Reload.
+                    state = self.state.load(Ordering::Relaxed);
+                    continue;
+                }
+                return Err(self.refuse(ByteRingError::Full));
+            }
+            let sequence = low32(state >> 32).wrapping_add(1);
+            let next = (u64::from(sequence) << 32) | u64::from(tail.wrapping_add(words));
             match self
                 .state
                 .compare_exchange(state, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) if fits => return Ok((tail, sequence)),
-                Ok(_) if fits_at_all => return Err(ByteRingError::Full),
-                Ok(_) => return Err(ByteRingError::TooLarge),
+                Ok(_) => return Ok((tail, sequence)),
                 Err(current) => state = current,
             }
         }
-        // Out of attempts: still count the event in the sequence so the
-        // drop leaves a gap (the sequence lives in the high half; a carry
-        // out of bit 63 is discarded, the tail is untouched).
+        Err(self.refuse(ByteRingError::Contended))
+    }
+
+    /// Counts a refused push in the sequence (one atomic add to its high
+    /// half: a carry out of bit 63 is discarded, the tail is untouched), so
+    /// the drop leaves a gap, in order with the claims.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, why: ByteRingError) -> ByteRingError {
         self.state.fetch_add(1 << 32, Ordering::Relaxed);
-        Err(ByteRingError::Contended)
+        why
     }
 
     /// Takes the consumer role, or `None` while another [`ByteConsumer`]
@@ -430,19 +459,57 @@ impl RecordWriter<'_, '_> {
         }
         let bytes = &bytes[..end - offset];
         #[allow(clippy::cast_possible_truncation, reason = "within the ring")]
-        let mut position = self.position.wrapping_add(1).wrapping_add((offset / WORD_BYTES) as u32);
+        let first = self
+            .position
+            .wrapping_add(1)
+            .wrapping_add((offset / WORD_BYTES) as u32);
+        #[cfg(not(loom))]
+        {
+            let start = (first & self.ring.mask) as usize;
+            if start + bytes.len().div_ceil(WORD_BYTES) <= self.ring.words.len() {
+                // Common case: the record does not wrap. One plain copy: the
+                // claim makes these words this producer's alone until it
+                // publishes (no reader looks at them before the Release store
+                // of the header, no producer writes them, and the consumer's
+                // zeroing happened-before the claim's Acquire load of `free`),
+                // so a non-atomic write does not race. Bytes past `len` in the
+                // last word stay zero: free words are zero.
+                let target = self
+                    .ring
+                    .words
+                    .as_ptr()
+                    .wrapping_add(start)
+                    .cast::<u8>()
+                    .cast_mut();
+                // SAFETY: `start + ceil(len / 8)` words are in bounds (checked);
+                // `AtomicU64` has `u64`'s layout and allows writes through a
+                // shared reference; exclusive by the claim as argued above.
+                unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), target, bytes.len()) };
+                return;
+            }
+        }
+        self.write_words(first, bytes);
+    }
+
+    /// [`write`](Self::write) word by word (a record that wraps around the
+    /// end; every record under loom).
+    #[cold]
+    #[inline(never)]
+    fn write_words(&self, first: u32, bytes: &[u8]) {
+        let mut position = first;
         let mut chunks = bytes.chunks_exact(WORD_BYTES);
         for chunk in &mut chunks {
-            let mut word = [0; WORD_BYTES];
-            word.copy_from_slice(chunk);
-            self.ring.word(position).store(u64::from_le_bytes(word), Ordering::Relaxed);
+            let value = u64::from_le_bytes(chunk.try_into().unwrap_or([0; WORD_BYTES]));
+            self.ring.word(position).store(value, Ordering::Relaxed);
             position = position.wrapping_add(1);
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
             let mut word = [0; WORD_BYTES];
             word[..rest.len()].copy_from_slice(rest);
-            self.ring.word(position).store(u64::from_le_bytes(word), Ordering::Relaxed);
+            self.ring
+                .word(position)
+                .store(u64::from_le_bytes(word), Ordering::Relaxed);
         }
     }
 }
@@ -503,7 +570,9 @@ impl ByteConsumer<'_, '_> {
         let words = words_for(record.len) as u32;
         let next = record.position.wrapping_add(words);
         debug_assert_eq!(record.position, ring.consumer.head.load(Ordering::Relaxed));
-        ring.consumer.last_sequence.store(record.sequence, Ordering::Release);
+        ring.consumer
+            .last_sequence
+            .store(record.sequence, Ordering::Release);
         ring.consumer.head.store(next, Ordering::Release);
         let mut position = record.position;
         while position != next {

@@ -12,7 +12,9 @@ fn storage(words: usize) -> Vec<AtomicU64> {
 }
 
 fn payload(id: u8, len: usize) -> Vec<u8> {
-    (0..len).map(|i| id.wrapping_mul(31).wrapping_add(i as u8)).collect()
+    (0..len)
+        .map(|i| id.wrapping_mul(31).wrapping_add(i as u8))
+        .collect()
 }
 
 fn pop_all(ring: &ByteRing<'_>) -> Vec<(u64, Vec<u8>)> {
@@ -80,7 +82,10 @@ fn records_wrap_around_the_end_and_freed_words_are_zero() {
         expected_sequence += 1;
         let popped = pop_all(&ring);
         assert_eq!(popped, [(expected_sequence, payload(round, len))]);
-        assert!(words.iter().all(|w| w.load(Ordering::Relaxed) == 0), "round {round}");
+        assert!(
+            words.iter().all(|w| w.load(Ordering::Relaxed) == 0),
+            "round {round}"
+        );
     }
 }
 
@@ -184,13 +189,18 @@ fn sequence_extends_past_32_bits() {
     let ring = ByteRing::new(&words);
     // Start the ring just below the 32-bit wrap (as after 2^32 - 2 events).
     ring.state.store(u64::from(u32::MAX - 1) << 32, Ordering::Relaxed);
-    ring.consumer.last_sequence.store(u64::from(u32::MAX - 1), Ordering::Relaxed);
+    ring.consumer
+        .last_sequence
+        .store(u64::from(u32::MAX - 1), Ordering::Relaxed);
     let mut sequences = Vec::new();
     for id in 0..4u8 {
         ring.push(&payload(id, 8)).unwrap();
         sequences.extend(pop_all(&ring).into_iter().map(|(s, _)| s));
     }
-    assert_eq!(sequences, [0xFFFF_FFFF, 0x1_0000_0000, 0x1_0000_0001, 0x1_0000_0002]);
+    assert_eq!(
+        sequences,
+        [0xFFFF_FFFF, 0x1_0000_0000, 0x1_0000_0001, 0x1_0000_0002]
+    );
 }
 
 #[test]
