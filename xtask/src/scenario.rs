@@ -884,7 +884,7 @@ mod tests {
         let counters = |flood: &str| {
             format!(
                 "Counters (sources enabled or with activity)\n  source enabled seen recorded dropped\n  \
-                 LoadImage yes 1 1 0\n{flood}  ring: 0 of 1024 records in use (0%)\n\nConfiguration\n"
+                 LoadImage yes 1 1 0\n{flood}  rings: 0 of 589824 bytes in use (0%)\n\nConfiguration\n"
             )
         };
         t.status_before_flood = ok(&counters(""));

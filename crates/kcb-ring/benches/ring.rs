@@ -254,6 +254,7 @@ fn byte_copy_batch(dst: &mut [u8], record: &[u8]) -> Duration {
 /// pushes).
 fn scaling(producers: usize, rounds: usize) -> f64 {
     let record = [0x5A_u8; 64];
+    #[allow(clippy::needless_collect, reason = "all producers must start before any is joined")]
     let times: Vec<Duration> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..producers)
             .map(|_| {

@@ -13,7 +13,7 @@
 //! ```
 //!
 //! Above the capacity, the ring is drained whenever a push finds it full.
-//! (In the driver a push below DISPATCH_LEVEL also raises and lowers the
+//! (In the driver a push below `DISPATCH_LEVEL` also raises and lowers the
 //! IRQL: two CR8 writes on x64, not counted here.)
 
 use std::hint::black_box;

@@ -1,6 +1,8 @@
 //! Single-threaded tests of [`ByteRing`]: framing, wrap-around, drops,
 //! sequence numbers and the nested (interrupted) push.
 
+#![allow(clippy::cast_possible_truncation, reason = "test byte patterns")]
+
 extern crate std;
 
 use std::vec::Vec;
