@@ -214,8 +214,10 @@ const EMPTY_HALF: SummaryHalf = SummaryHalf {
 static BUGCHECK_RECORD: KernelCell<KBUGCHECK_CALLBACK_RECORD> =
     // SAFETY: all-zero is the state KeInitializeCallbackRecord sets (BufferEmpty).
     KernelCell::new(unsafe { core::mem::zeroed() });
+/// Zero-initialised (no room in the image file); the first refresh, at
+/// registration, writes the magic.
 static SUMMARY: KernelCell<Summary> = KernelCell::new(Summary {
-    magic: *b"KCBSUM02",
+    magic: [0; 8],
     version: [0; 16],
     active: AtomicU64::new(0),
     reserved: [0; 32],
@@ -245,6 +247,7 @@ pub unsafe fn refresh_summary(at_bugcheck: bool, drained: &[EventRecord]) {
     };
     // SAFETY: exclusive writer.
     let header = unsafe { &mut *summary };
+    header.magic = *b"KCBSUM02";
     let version = VERSION.as_bytes();
     let n = version.len().min(header.version.len());
     header.version[..n].copy_from_slice(&version[..n]);
@@ -350,8 +353,12 @@ struct FlightBlob {
 static FLIGHT_RECORD: KernelCell<KBUGCHECK_REASON_CALLBACK_RECORD> =
     // SAFETY: all-zero is a valid, unregistered record.
     KernelCell::new(unsafe { core::mem::zeroed() });
+/// Zero-initialised (so it takes no room in the image file: it lands in
+/// the zero-fill part of `.data`); the header is written with each data
+/// request, before the system reads the blob.
 static FLIGHT: KernelCell<FlightBlob> = KernelCell::new(FlightBlob {
-    header: flight_header(0),
+    // SAFETY: all-zero bytes are a valid `FlightHeader` (plain integers).
+    header: unsafe { core::mem::zeroed() },
     records: [EventRecord::ZERO; FLIGHT_RECORDS],
 });
 
