@@ -79,8 +79,10 @@ pod_struct! {
         pub irql: u8,
         /// Reserved, zero.
         pub pad: [u8; 3],
-        /// Global per-driver sequence number of events *seen* (assigned before
-        /// the ring push, so gaps reveal drops).
+        /// Number of the event among those *seen on processor `cpu`*
+        /// (1-based), assigned by the processor's ring in the same atomic
+        /// step as the claim, so gaps reveal drops on that processor and
+        /// `(cpu, sequence)` identifies an event.
         pub sequence: u64,
         /// System time in 100-ns units since 1601-01-01 UTC.
         pub timestamp: u64,

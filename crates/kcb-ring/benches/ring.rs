@@ -219,6 +219,8 @@ fn main() {
 
 /// Words of one per-producer ring: room for `BATCH` records of 512 bytes.
 const RING_WORDS: usize = 32 * 1024;
+/// Words of each scaling producer's ring: room for `BATCH` 64 B records.
+const SCALING_RING_WORDS: usize = 4 * 1024;
 
 fn byte_ring(storage: &[Word]) -> ByteRing<'_> {
     ByteRing::new(storage)
@@ -259,7 +261,9 @@ fn scaling(producers: usize, rounds: usize) -> f64 {
         let handles: Vec<_> = (0..producers)
             .map(|_| {
                 s.spawn(move || {
-                    let storage: Vec<Word> = (0..RING_WORDS).map(|_| Word::new(0)).collect();
+                    // One batch of 64 B records (9 words each) fits: 32 KiB,
+                    // a per-core cache's worth, as a kernel ring's hot part.
+                    let storage: Vec<Word> = (0..SCALING_RING_WORDS).map(|_| Word::new(0)).collect();
                     let ring = byte_ring(&storage);
                     (0..rounds).map(|_| byte_push_batch(&ring, &record)).sum::<Duration>()
                 })
