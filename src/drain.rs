@@ -142,9 +142,10 @@ fn head_timestamp(set: &RingSet, index: usize) -> Option<u64> {
 }
 
 /// Moves up to [`RECORDS_PER_TICK`] records from the per-processor rings
-/// to the client queue, oldest timestamp first across processors (within
-/// one processor, ring order), printing at most [`LINES_PER_TICK`] of them.
-/// Returns whether the bound stopped it (more are waiting).
+/// to the client queue; returns whether the bound stopped it.
+///
+/// Oldest timestamp first across processors (within one processor, ring
+/// order), printing at most [`LINES_PER_TICK`] of them.
 ///
 /// Each record is copied into the client queue *before* it leaves its
 /// processor ring, so a crash dump taken at any point finds it in one of

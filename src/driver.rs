@@ -24,8 +24,8 @@ use crate::{
     ob::HandleCallbacks,
     po::{self, PowerSetting},
     ps::{self, LoadImageNotify, ProcessNotify, ThreadNotify},
-    rings,
     report::{Api, REPORT},
+    rings,
     whea::{self, PageOfflineNotification},
 };
 

@@ -79,10 +79,10 @@ pub unsafe fn newest_held(out: &mut [EventRecord]) -> usize {
             if held < want {
                 top[held] = stamp;
                 held += 1;
-            } else if let Some((at, smallest)) = top[..want].iter().enumerate().min_by_key(|(_, s)| **s) {
-                if stamp > *smallest {
-                    top[at] = stamp;
-                }
+            } else if let Some((at, smallest)) = top[..want].iter().enumerate().min_by_key(|(_, s)| **s)
+                && stamp > *smallest
+            {
+                top[at] = stamp;
             }
         });
     }

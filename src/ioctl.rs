@@ -19,8 +19,8 @@ use crate::{
     config::SETTINGS,
     driver::VERSION,
     events,
-    rings,
     report::{API_COUNT, Api, REPORT},
+    rings,
 };
 
 /// Why a request failed: a protocol error, or a status of its own.

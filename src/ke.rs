@@ -35,9 +35,9 @@ use wdk_sys::{
 
 use crate::{
     driver::VERSION,
-    dynamic_fn,
-    events, held,
+    dynamic_fn, events,
     guard::{Failure, RegistrationOps, non_null},
+    held,
     kernel::{DynamicRoutine, KernelCell},
     report::Api,
     rings,
@@ -178,10 +178,11 @@ pub struct SummaryHalf {
     events: [EventRecord; SUMMARY_EVENTS],
 }
 
-/// The summary the bug-check callback writes (and the drain refreshes, so
-/// a dump written before the callback runs still holds a recent one):
-/// `KCBSUM02`, version string, the index of the complete half, then two
-/// halves. Double-buffered (issue #12 item 9): a writer fills the half that
+/// The bug-check summary: `KCBSUM02`, version, the complete half's index,
+/// then two halves.
+///
+/// The bug-check callback writes it, and the drain refreshes it so a dump
+/// written before the callback runs still holds a recent one. Double-buffered (issue #12 item 9): a writer fills the half that
 /// is *not* active and then flips `active` with one store, so a dump taken
 /// at any instant holds one consistent snapshot, the active half.
 #[repr(C, align(8))]
@@ -237,13 +238,17 @@ static COMPONENT: &[u8] = b"kcallbacks\0";
 pub unsafe fn refresh_summary(at_bugcheck: bool, drained: &[EventRecord]) {
     let summary = SUMMARY.get();
     // SAFETY: exclusive writer (caller's contract); `active` is atomic.
-    let current = unsafe { (*summary).active.load(Ordering::Acquire) } as usize & 1;
+    let current = usize::from(unsafe { (*summary).active.load(Ordering::Acquire) } & 1 == 1);
     let next = current ^ 1;
     // SAFETY: exclusive writer; the inactive half is not what a dump shows.
     let (previous, half) = unsafe {
         let halves = &mut (*summary).halves;
         let (a, b) = halves.split_at_mut(1);
-        if next == 1 { (&a[0], &mut b[0]) } else { (&b[0], &mut a[0]) }
+        if next == 1 {
+            (&a[0], &mut b[0])
+        } else {
+            (&b[0], &mut a[0])
+        }
     };
     // SAFETY: exclusive writer.
     let header = unsafe { &mut *summary };
@@ -287,9 +292,9 @@ pub unsafe fn refresh_summary(at_bugcheck: bool, drained: &[EventRecord]) {
 /// # Safety
 /// No writer runs concurrently.
 unsafe fn active_half() -> &'static SummaryHalf {
-    let summary = SUMMARY.get();
-    // SAFETY: the caller's contract; a static.
-    unsafe { &(*summary).halves[(*summary).active.load(Ordering::Acquire) as usize & 1] }
+    // SAFETY: the caller's contract (no writer runs); a static.
+    let summary = unsafe { &*SUMMARY.get() };
+    &summary.halves[usize::from(summary.active.load(Ordering::Acquire) & 1 == 1)]
 }
 
 /// `KeRegisterBugCheckCallback` with the summary buffer.

@@ -42,7 +42,10 @@ use kcb_proto::SOURCE_COUNT;
 use kcb_ring::{ByteRing, CounterSnapshot, SourceCounters, Word};
 use wdk_sys::{
     KIRQL,
-    ntddk::{KeGetCurrentIrql, KeGetCurrentProcessorNumberEx, KeLowerIrql, KeQueryMaximumProcessorCountEx, KfRaiseIrql},
+    ntddk::{
+        KeGetCurrentIrql, KeGetCurrentProcessorNumberEx, KeLowerIrql, KeQueryMaximumProcessorCountEx,
+        KfRaiseIrql,
+    },
 };
 
 use crate::pool;
@@ -107,7 +110,7 @@ impl RingSet {
 
     /// The rings, by processor index.
     #[must_use]
-    pub fn per_processor(&self) -> &[ProcessorRing] {
+    pub const fn per_processor(&self) -> &[ProcessorRing] {
         // SAFETY: `processors` initialised rings follow the set in its block
         // (see `allocate`), alive while the set is.
         unsafe { core::slice::from_raw_parts(self.per_processor, self.processors as usize) }
@@ -116,12 +119,16 @@ impl RingSet {
     /// Bytes in use over all rings and the client queue.
     #[must_use]
     pub fn used_bytes(&self) -> usize {
-        self.per_processor().iter().map(|p| p.ring.used_bytes()).sum::<usize>() + self.client.used_bytes()
+        self.per_processor()
+            .iter()
+            .map(|p| p.ring.used_bytes())
+            .sum::<usize>()
+            + self.client.used_bytes()
     }
 
     /// Capacity over all rings and the client queue.
     #[must_use]
-    pub fn capacity_bytes(&self) -> usize {
+    pub const fn capacity_bytes(&self) -> usize {
         self.ring_bytes * self.processors as usize + self.client.capacity_bytes()
     }
 }
@@ -154,10 +161,11 @@ const fn layout(processors: usize, ring_bytes: usize) -> (usize, usize, usize) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutOfPool;
 
-/// Allocates and publishes the ring set: one ring of `kib` KiB per
-/// possible processor plus the client queue. If pool cannot provide that,
-/// halves the ring size down to [`MIN_RING_KIB`] (each attempt reported);
-/// returns the size obtained.
+/// Allocates and publishes the ring set; returns the KiB per ring obtained.
+///
+/// One ring of `kib` KiB per possible processor plus the client queue. If
+/// pool cannot provide that, halves the ring size down to [`MIN_RING_KIB`]
+/// (each attempt reported).
 ///
 /// # Errors
 /// [`OutOfPool`] when even the smallest set cannot be allocated; nothing
@@ -199,28 +207,37 @@ pub fn allocate(kib: u32) -> Result<u32, OutOfPool> {
 /// # Safety
 /// `block` is a fresh, exclusive, page-aligned allocation of `total` bytes
 /// laid out by [`layout`].
-unsafe fn initialise(block: *mut u8, processors: u32, ring_bytes: usize, rings_at: usize, words_at: usize, total: usize) {
+#[allow(
+    clippy::cast_ptr_alignment,
+    reason = "the block is page aligned and every offset is aligned for its type (layout)"
+)]
+unsafe fn initialise(
+    block: *mut u8,
+    processors: u32,
+    ring_bytes: usize,
+    rings_at: usize,
+    words_at: usize,
+    total: usize,
+) {
     let word_count = ring_bytes / size_of::<Word>();
+    let word_area = block.wrapping_add(words_at);
     // Zero-filled memory is a valid `[Word]` (AtomicU64 has u64's layout);
     // ByteRing::new zeroes its words anyway.
-    // SAFETY: within the block (layout), aligned, exclusive.
-    unsafe { block.add(words_at).write_bytes(0, total - words_at) };
+    // SAFETY: [words_at, total) is inside the block (layout), exclusive.
+    unsafe { word_area.write_bytes(0, total - words_at) };
     let words = |index: usize| -> &'static [Word] {
+        let first = word_area.cast::<Word>().wrapping_add(index * word_count);
         // SAFETY: ring `index` owns words [index * word_count, +word_count)
-        // of the word area, inside the block; the block lives until `free`,
-        // after which no reference is used.
-        unsafe {
-            core::slice::from_raw_parts(
-                block.add(words_at).cast::<Word>().add(index * word_count),
-                word_count,
-            )
-        }
+        // of the word area, inside the block, aligned, zero-initialised; the
+        // block lives until `free`, after which no reference is used.
+        unsafe { core::slice::from_raw_parts(first, word_count) }
     };
     let rings = block.wrapping_add(rings_at).cast::<ProcessorRing>();
     for index in 0..processors as usize {
+        let slot = rings.wrapping_add(index);
         // SAFETY: slot `index` of the ring array, inside the block, aligned.
         unsafe {
-            rings.add(index).write(ProcessorRing {
+            slot.write(ProcessorRing {
                 ring: ByteRing::new(words(index)),
                 counters: SourceCounters::new(),
             });
@@ -316,6 +333,7 @@ pub fn in_window<R>(f: impl FnOnce(u32, KIRQL) -> R) -> R {
 /// # IRQL
 /// DISPATCH_LEVEL or above (inside the window).
 #[inline]
+#[allow(clippy::must_use_candidate, reason = "a dropped event is already counted")]
 pub fn push_in_window(source: usize, processor: u32, bytes: &[u8]) -> bool {
     push_raised(source, processor, bytes)
 }
@@ -345,11 +363,13 @@ pub fn counters() -> [CounterSnapshot; SOURCE_COUNT] {
 /// Any.
 #[must_use]
 pub fn totals() -> CounterSnapshot {
-    counters().iter().fold(CounterSnapshot::default(), |a, b| CounterSnapshot {
-        seen: a.seen.wrapping_add(b.seen),
-        recorded: a.recorded.wrapping_add(b.recorded),
-        dropped: a.dropped.wrapping_add(b.dropped),
-    })
+    counters()
+        .iter()
+        .fold(CounterSnapshot::default(), |a, b| CounterSnapshot {
+            seen: a.seen.wrapping_add(b.seen),
+            recorded: a.recorded.wrapping_add(b.recorded),
+            dropped: a.dropped.wrapping_add(b.dropped),
+        })
 }
 
 /// Moves one event of `source`, pushed on `processor`, from "recorded" to

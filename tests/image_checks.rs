@@ -110,7 +110,9 @@ mod kcb_sys_image {
         let Some(bytes) = image() else { return };
         let file = parse(bytes);
         for section in file.section_table().iter() {
-            let name = String::from_utf8_lossy(section.raw_name()).trim_end_matches('\0').to_owned();
+            let name = String::from_utf8_lossy(section.raw_name())
+                .trim_end_matches('\0')
+                .to_owned();
             eprintln!(
                 "image: {name:<8} virtual {:>7} bytes, in file {:>7} bytes",
                 section.virtual_size.get(LE),
@@ -118,7 +120,11 @@ mod kcb_sys_image {
             );
         }
         eprintln!("image: {} bytes signed", bytes.len());
-        assert!(bytes.len() < 128 * 1024, "signed image is {} bytes (limit 131072)", bytes.len());
+        assert!(
+            bytes.len() < 128 * 1024,
+            "signed image is {} bytes (limit 131072)",
+            bytes.len()
+        );
     }
 
     #[test]

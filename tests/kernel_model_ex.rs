@@ -1079,7 +1079,12 @@ fn registration_walk_lists_each_routine_with_its_module_and_offset() {
             .any(|c| c.ddi == "MmIsAddressValid" && c.irql == DISPATCH_LEVEL)
     );
     assert!(calls.iter().any(|c| c.ddi == "ZwQuerySystemInformation"));
-    assert!(ntsim::pool::outstanding().iter().all(|a| a.tag == kcallbacks::pool::RING_TAG), "only the rings stay allocated while loaded");
+    assert!(
+        ntsim::pool::outstanding()
+            .iter()
+            .all(|a| a.tag == kcallbacks::pool::RING_TAG),
+        "only the rings stay allocated while loaded"
+    );
     assert!(driver_lines(&kernel).iter().any(|l| {
         l.starts_with("kcallbacks: registration walk: ") && l.contains(" 0 layouts not recognised")
     }));
@@ -1286,7 +1291,12 @@ fn registration_walk_allocates_through_the_fallback_and_survives_module_failures
         "{apis:?}"
     );
     assert!(apis.contains(&"ExFreePoolWithTag"));
-    assert!(ntsim::pool::outstanding().iter().all(|a| a.tag == kcallbacks::pool::RING_TAG), "only the rings stay allocated while loaded");
+    assert!(
+        ntsim::pool::outstanding()
+            .iter()
+            .all(|a| a.tag == kcallbacks::pool::RING_TAG),
+        "only the rings stay allocated while loaded"
+    );
     assert_eq!(
         entries_of(&entries, "\\Callback\\PowerPort")[0].module_str(),
         "ntoskrnl.exe"
@@ -1315,7 +1325,12 @@ fn registration_walk_allocates_through_the_fallback_and_survives_module_failures
                 .any(|l| l.starts_with("kcallbacks: registration walk: module list unavailable")),
             "{ddi}"
         );
-        assert!(ntsim::pool::outstanding().iter().all(|a| a.tag == kcallbacks::pool::RING_TAG), "{ddi}");
+        assert!(
+            ntsim::pool::outstanding()
+                .iter()
+                .all(|a| a.tag == kcallbacks::pool::RING_TAG),
+            "{ddi}"
+        );
     }
     kcallbacks::walker::set_walk_enabled(false);
     kernel.unload_driver();

@@ -21,9 +21,9 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kcallbacks::rings;
 use kcallbacks::io::{InterruptConnection, guid_bytes};
 use kcallbacks::report::Api;
+use kcallbacks::rings;
 use kcb_proto::flight::{FLIGHT_GUID, FLIGHT_HEADER_SIZE, flight_size, records_within};
 use kcb_proto::{
     BootDriverReinitPayload, BoundExceptionPayload, BugCheckPayload, BugCheckReasonPayload,
@@ -199,7 +199,7 @@ fn rings_empty() -> bool {
 ///
 /// # Safety
 /// No consumer runs concurrently (the caller holds the drain, and no
-/// READ_EVENTS is in progress).
+/// `READ_EVENTS` is in progress).
 unsafe fn held_records() -> usize {
     let set = rings::get().expect("rings allocated");
     // SAFETY: the caller's contract.
@@ -1901,7 +1901,7 @@ static WATCH_RECORD: Cell<KBUGCHECK_CALLBACK_RECORD> =
 /// A bug check callback that watches, for longer than the drain's tick,
 /// whether anything else in the driver moves.
 unsafe extern "C" fn watch_frozen(_: *mut c_void, _: u32) {
-    let used = || rings::get().map_or(0, |set| set.used_bytes());
+    let used = || rings::get().map_or(0, rings::RingSet::used_bytes);
     let (ring, prints) = (used(), ntsim::dbgprint::debug_calls().len());
     std::thread::sleep(Duration::from_millis(350));
     *FROZEN_RING.lock().unwrap() = Some((ring, used(), prints, ntsim::dbgprint::debug_calls().len()));

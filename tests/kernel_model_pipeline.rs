@@ -1,8 +1,12 @@
 //! The event pipeline v2 through the real driver (issue #11, issue #12
-//! item 9): pushes run at DISPATCH_LEVEL, rings come from pool sized by
+//! item 9).
+//!
+//! Pushes run at `DISPATCH_LEVEL`, rings come from pool sized by
 //! `RingKiBPerProcessor` and are freed at unload, pool shortage at
-//! DriverEntry degrades then fails cleanly, and a crash dump finds a record
-//! the drain is moving.
+//! `DriverEntry` degrades then fails cleanly, and a crash dump finds a
+//! record the drain is moving.
+
+#![allow(clippy::significant_drop_tightening, reason = "test locks are short-lived")]
 
 mod common;
 
@@ -11,9 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use kcallbacks::{pool::RING_TAG, rings};
 use kcb_proto::flight::flight_size;
-use kcb_proto::{
-    FloodPayload, FloodRequest, FloodResponse, IOCTL_KCB_FLOOD, SourceId, bytes_of, read_pod,
-};
+use kcb_proto::{FloodPayload, FloodRequest, FloodResponse, IOCTL_KCB_FLOOD, SourceId, bytes_of, read_pod};
 use ntsim::irql::DISPATCH_LEVEL;
 use ntsim::kernel::service_key;
 use ntsim::trigger::{self, BugCheckOptions};
@@ -58,7 +60,11 @@ fn pushes_from_passive_level_callbacks_run_at_dispatch_level() {
     assert_eq!((response.recorded, response.dropped), (10, 0));
     let pushes = eventpush::pushes_by_irql();
     assert!(pushes[usize::from(DISPATCH_LEVEL)] >= 10, "{pushes:?}");
-    assert_eq!(pushes[..usize::from(DISPATCH_LEVEL)].iter().sum::<u64>(), 0, "{pushes:?}");
+    assert_eq!(
+        pushes[..usize::from(DISPATCH_LEVEL)].iter().sum::<u64>(),
+        0,
+        "{pushes:?}"
+    );
     kernel.unload_driver();
     // No PushBelowDispatch (or any other) violation, nothing left.
     assert_nothing_left(&kernel);
@@ -69,10 +75,17 @@ fn rings_are_sized_by_the_parameter_and_freed_at_unload() {
     let mut kernel = boot_with(&[("RingKiBPerProcessor", 16)]);
     assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
     let lines = driver_lines(&kernel);
-    assert!(lines.iter().any(|l| l == "kcallbacks: config: RingKiBPerProcessor = 16 KiB per processor"), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "kcallbacks: config: RingKiBPerProcessor = 16 KiB per processor"),
+        "{lines:#?}"
+    );
     let processors = ntsim::context::PROCESSOR_COUNT as usize;
     assert!(
-        lines.iter().any(|l| l.starts_with(&format!("kcallbacks: rings: {processors} processors x 16 KiB"))),
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("kcallbacks: rings: {processors} processors x 16 KiB"))),
         "{lines:#?}"
     );
     let set = rings::get().expect("allocated");
@@ -109,8 +122,16 @@ fn pool_shortage_at_driver_entry_halves_the_rings_then_fails_cleanly() {
     faults::fail_nth("ExAllocatePool2", 1, STATUS_INSUFFICIENT_RESOURCES);
     assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
     let lines = driver_lines(&kernel);
-    assert!(lines.iter().any(|l| l.contains("rings: cannot allocate") && l.contains("x 64 KiB")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("processors x 32 KiB")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("rings: cannot allocate") && l.contains("x 64 KiB")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("processors x 32 KiB")),
+        "{lines:#?}"
+    );
     assert_eq!(rings::get().expect("allocated").ring_bytes(), 32 * 1024);
     kernel.unload_driver();
     assert_nothing_left(&kernel);
@@ -123,10 +144,15 @@ fn pool_shortage_at_driver_entry_halves_the_rings_then_fails_cleanly() {
     assert_eq!(kernel.load_driver(), STATUS_INSUFFICIENT_RESOURCES);
     let lines = driver_lines(&kernel);
     assert!(
-        lines.iter().any(|l| l.contains("DriverEntry failed: no non-paged pool for the event rings")),
+        lines
+            .iter()
+            .any(|l| l.contains("DriverEntry failed: no non-paged pool for the event rings")),
         "{lines:#?}"
     );
-    assert!(lines.iter().any(|l| l.contains("x 4 KiB")), "down to the smallest ring first: {lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("x 4 KiB")),
+        "down to the smallest ring first: {lines:#?}"
+    );
     assert!(ntsim::pool::outstanding().is_empty());
     assert!(rings::get().is_none());
     kernel.assert_no_bugchecks();
@@ -145,7 +171,7 @@ fn bug_check_while_the_drain_prints(line: &str) {
         0xE2,
         BugCheckOptions {
             in_buffer_length: 64,
-            maximum_allowed: flight_size(16) as u32,
+            maximum_allowed: u32::try_from(flight_size(16)).unwrap(),
             copy_callback_buffers: true,
         },
     );
@@ -162,7 +188,10 @@ fn a_record_the_drain_is_moving_is_in_the_crash_dump() {
     ntsim::dbgprint::set_hook(Some(bug_check_while_the_drain_prints));
     let response = flood(&mut kernel, 1);
     assert_eq!(response.recorded, 1);
-    assert!(poll_until(DRAIN_TIMEOUT, || BLOB.lock().unwrap().is_some()), "the drain printed the event");
+    assert!(
+        poll_until(DRAIN_TIMEOUT, || BLOB.lock().unwrap().is_some()),
+        "the drain printed the event"
+    );
     ntsim::dbgprint::set_hook(None);
     let blob = BLOB.lock().unwrap().take().unwrap();
     let dump = kcbctl::dump::decode_dump(&blob).expect("a flight-recorder blob");
@@ -171,7 +200,11 @@ fn a_record_the_drain_is_moving_is_in_the_crash_dump() {
         .filter(|r| r.source() == Some(SourceId::Flood))
         .filter_map(|r| r.payload::<FloodPayload>())
         .collect();
-    assert_eq!(floods.len(), 1, "the record in flight is in the dump exactly once");
+    assert_eq!(
+        floods.len(),
+        1,
+        "the record in flight is in the dump exactly once"
+    );
     assert_eq!(floods[0].index, 0);
     // The frozen drain resumes after the bug check; the event is delivered.
     let events = read_events(&mut kernel, 64);

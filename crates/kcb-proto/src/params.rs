@@ -608,7 +608,10 @@ mod tests {
         let dword = |v: u32| v.to_le_bytes();
         let mut s = Settings::defaults();
         assert_eq!(s.ring_kib, DEFAULT_RING_KIB);
-        assert_eq!(s.apply(&w("RingKiBPerProcessor"), REG_DWORD, &dword(256)), Ok(Applied::RingKiB(256)));
+        assert_eq!(
+            s.apply(&w("RingKiBPerProcessor"), REG_DWORD, &dword(256)),
+            Ok(Applied::RingKiB(256))
+        );
         assert_eq!(s.ring_kib, 256);
         for bad in [0, 2, 48, 2048] {
             assert_eq!(

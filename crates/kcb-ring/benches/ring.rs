@@ -212,7 +212,9 @@ fn main() {
         "ring.push(v1 512 B slots): {push:.2} ns/event, baseline {baseline:.2} ns/event, ratio {:.2}",
         push / baseline
     );
-    println!("ring.push_two_threads(v1 shared ring): {push_mt:.2} ns/event (wall time / events, 2 producers)");
+    println!(
+        "ring.push_two_threads(v1 shared ring): {push_mt:.2} ns/event (wall time / events, 2 producers)"
+    );
 
     byte_ring_summary();
 }
@@ -256,7 +258,10 @@ fn byte_copy_batch(dst: &mut [u8], record: &[u8]) -> Duration {
 /// pushes).
 fn scaling(producers: usize, rounds: usize) -> f64 {
     let record = [0x5A_u8; 64];
-    #[allow(clippy::needless_collect, reason = "all producers must start before any is joined")]
+    #[allow(
+        clippy::needless_collect,
+        reason = "all producers must start before any is joined"
+    )]
     let times: Vec<Duration> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..producers)
             .map(|_| {
@@ -265,7 +270,9 @@ fn scaling(producers: usize, rounds: usize) -> f64 {
                     // a per-core cache's worth, as a kernel ring's hot part.
                     let storage: Vec<Word> = (0..SCALING_RING_WORDS).map(|_| Word::new(0)).collect();
                     let ring = byte_ring(&storage);
-                    (0..rounds).map(|_| byte_push_batch(&ring, &record)).sum::<Duration>()
+                    (0..rounds)
+                        .map(|_| byte_push_batch(&ring, &record))
+                        .sum::<Duration>()
                 })
             })
             .collect();

@@ -60,7 +60,9 @@ fn push(ring: &ByteRing<'_>, id: u64) -> Option<u32> {
 
 /// Pops what is published now: (sequence, id).
 fn pop_some(ring: &ByteRing<'_>, out: &mut Vec<(u64, u64)>) {
-    let Some(mut consumer) = ring.consumer() else { return };
+    let Some(mut consumer) = ring.consumer() else {
+        return;
+    };
     let mut buf = [0u8; 16];
     while let Some(result) = consumer.pop(&mut buf) {
         let info = result.expect("16-byte records");
@@ -99,7 +101,10 @@ fn two_producers_and_a_consumer() {
         let mut b = popped.clone();
         a.sort_unstable();
         b.sort_unstable();
-        assert_eq!(a, b, "every stored record delivered once, with its claim's sequence");
+        assert_eq!(
+            a, b,
+            "every stored record delivered once, with its claim's sequence"
+        );
         assert_eq!(pushed.len(), 2, "two 3-word records fit in 8 words");
     });
 }
@@ -138,7 +143,11 @@ fn wraparound_with_concurrent_consumer() {
         let ring = ring(4); // one 3-word record at a time
         let producer = {
             let ring = Arc::clone(&ring);
-            thread::spawn(move || (1..=2u64).filter_map(|id| push(&ring, id).map(|s| (u64::from(s), id))).collect::<Vec<_>>())
+            thread::spawn(move || {
+                (1..=2u64)
+                    .filter_map(|id| push(&ring, id).map(|s| (u64::from(s), id)))
+                    .collect::<Vec<_>>()
+            })
         };
         let mut popped = Vec::new();
         pop_some(&ring, &mut popped);

@@ -104,9 +104,10 @@ pub unsafe extern "C" fn ntsim_dbgprint_capture(
 /// A test hook run in the printing thread after each captured line.
 static HOOK: Mutex<Option<fn(&str)>> = Mutex::new(None);
 
-/// Runs `hook` in the printing thread after every debug print (at the
-/// point the print returns to the driver), until reset. A test API: it
-/// lets a test act at a precise point of the driver's own thread (e.g.
+/// Runs `hook` in the printing thread after every debug print, until reset.
+///
+/// The hook runs at the point the print returns to the driver. A test API:
+/// it lets a test act at a precise point of the driver's own thread (e.g.
 /// bug-check while the drain is between two steps).
 pub fn set_hook(hook: Option<fn(&str)>) {
     *lock(&HOOK) = hook;

@@ -452,8 +452,10 @@ pub unsafe extern "C" fn KeGetCurrentProcessorNumberEx(proc_number: PPROCESSOR_N
 pub const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
 
 /// `KeQueryMaximumProcessorCountEx` (wdm/nf-wdm-kequerymaximumprocessorcountex):
-/// any IRQL. The maximum number of logical processors in `group_number`, or
-/// in all groups for `ALL_PROCESSOR_GROUPS`; the model has one group of
+/// any IRQL.
+///
+/// The maximum number of logical processors in `group_number`, or in all
+/// groups for `ALL_PROCESSOR_GROUPS`; the model has one group of
 /// [`context::PROCESSOR_COUNT`] processors (no hot-add beyond them).
 ///
 /// # Safety

@@ -1,5 +1,5 @@
-//! The event-push probe (issue #11): a push below DISPATCH_LEVEL or into
-//! another processor's ring is flagged; one at DISPATCH_LEVEL or above on
+//! The event-push probe (issue #11): a push below `DISPATCH_LEVEL` or into
+//! another processor's ring is flagged; one at `DISPATCH_LEVEL` or above on
 //! the current processor's ring is not.
 
 use ntsim::irql::{APC_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL, PASSIVE_LEVEL, with_irql};
@@ -36,7 +36,9 @@ fn a_push_into_another_processors_ring_is_flagged() {
     let _kernel = Kernel::boot();
     // SAFETY: NULL asks for the number only.
     let me = unsafe { KeGetCurrentProcessorNumberEx(core::ptr::null_mut()) };
-    with_irql(DISPATCH_LEVEL, || eventpush::probe_push((me + 1) % context::PROCESSOR_COUNT));
+    with_irql(DISPATCH_LEVEL, || {
+        eventpush::probe_push((me + 1) % context::PROCESSOR_COUNT)
+    });
     assert_eq!(push_rule_hits(), 1);
 }
 
@@ -56,6 +58,9 @@ fn the_processor_number_is_stable_per_thread() {
     let first = unsafe { KeGetCurrentProcessorNumberEx(core::ptr::null_mut()) };
     for _ in 0..8 {
         // SAFETY: as above.
-        assert_eq!(unsafe { KeGetCurrentProcessorNumberEx(core::ptr::null_mut()) }, first);
+        assert_eq!(
+            unsafe { KeGetCurrentProcessorNumberEx(core::ptr::null_mut()) },
+            first
+        );
     }
 }
