@@ -363,6 +363,7 @@ fn report(result: Result<Applied, ParamError>, name: &[u16]) {
             u8::from(on),
             if on { "on" } else { "off" }
         ),
+        Ok(Applied::RingKiB(kib)) => kprintln!("config: {name} = {kib} KiB per processor"),
         Err(ParamError::UnknownName) => kprintln!("config: unknown value {name}; ignored"),
         Err(error) => kprintln!("config: invalid value {name}: {error}; default used"),
     }

@@ -12,7 +12,7 @@ use core::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
-use kcb_proto::{EventRecord, write_text};
+use kcb_proto::{EventRecord, RECORD_SIZE, write_text};
 use wdk_sys::{
     _EVENT_TYPE::SynchronizationEvent,
     _KWAIT_REASON::Executive,
@@ -24,11 +24,11 @@ use wdk_sys::{
 };
 
 use crate::{
-    events::{self, CLIENT_QUEUE, RING},
     guard::{Failure, RegistrationOps, check},
     kernel::{KERNEL_MODE, KernelCell},
     log::{self, LineBuffer},
     report::Api,
+    rings::{self, RingSet},
 };
 
 /// Wake-up period of the drain thread.
@@ -107,9 +107,12 @@ impl RegistrationOps for DrainThread {
 unsafe extern "C" fn drain_main(_context: *mut core::ffi::c_void) {
     loop {
         let stopping = STOP.load(Ordering::Acquire);
-        drain_once();
+        let more = drain_once();
         if stopping {
             break;
+        }
+        if more {
+            continue;
         }
         let mut timeout = LARGE_INTEGER {
             QuadPart: -TICK_MS * 10_000,
@@ -123,18 +126,53 @@ unsafe extern "C" fn drain_main(_context: *mut core::ffi::c_void) {
     let _ = unsafe { PsTerminateSystemThread(STATUS_SUCCESS) };
 }
 
-/// Moves every record from the ring to the client queue, printing at most
-/// [`LINES_PER_TICK`] of them.
+/// Records the drain moves per tick at most (bounded work; the rest waits
+/// for the next tick, which starts at once when this one hit the bound).
+pub const RECORDS_PER_TICK: usize = 4096;
+
+/// Byte offset of the header's timestamp in a record.
+const TIMESTAMP_OFFSET: usize = core::mem::offset_of!(kcb_proto::EventHeader, timestamp);
+
+/// The head record of processor ring `index`, if published: (timestamp, index).
+fn head_timestamp(set: &RingSet, index: usize) -> Option<u64> {
+    let consumer = set.per_processor()[index].ring.consumer()?;
+    let head = consumer.peek()?;
+    let mut stamp = [0_u8; 8];
+    (consumer.read(&head, TIMESTAMP_OFFSET, &mut stamp) == 8).then(|| u64::from_le_bytes(stamp))
+}
+
+/// Moves up to [`RECORDS_PER_TICK`] records from the per-processor rings
+/// to the client queue; returns whether the bound stopped it.
+///
+/// Oldest timestamp first across processors (within one processor, ring
+/// order), printing at most [`LINES_PER_TICK`] of them.
+///
+/// Each record is copied into the client queue *before* it leaves its
+/// processor ring, so a crash dump taken at any point finds it in one of
+/// them (briefly in both: the dump readers drop the duplicate).
 ///
 /// # IRQL
 /// PASSIVE_LEVEL (prints).
-pub fn drain_once() {
+pub fn drain_once() -> bool {
+    let Some(set) = rings::get() else {
+        return false;
+    };
     let mut printed = 0;
     let mut suppressed = 0_u64;
     // The newest records of this pass, for the bug-check summary.
     let mut recent = [EventRecord::ZERO; crate::ke::SUMMARY_EVENTS];
     let mut taken = 0_usize;
-    while let Some(record) = RING.pop() {
+    let processors = set.per_processor().len();
+    while taken < RECORDS_PER_TICK {
+        let oldest = (0..processors)
+            .filter_map(|index| head_timestamp(set, index).map(|stamp| (stamp, index)))
+            .min();
+        let Some((_, index)) = oldest else {
+            break;
+        };
+        let Some(record) = move_one(set, index) else {
+            break;
+        };
         recent[taken % recent.len()] = record;
         taken += 1;
         if printed < LINES_PER_TICK {
@@ -145,12 +183,6 @@ pub fn drain_once() {
             printed += 1;
         } else {
             suppressed += 1;
-        }
-        if CLIENT_QUEUE.push(&record).is_err() {
-            // The client has not read for a while: the record was recorded
-            // but cannot be delivered; count it as dropped so nothing is lost
-            // silently.
-            events::reclassify_as_dropped(record.header.source);
         }
     }
     if suppressed > 0 {
@@ -164,4 +196,28 @@ pub fn drain_once() {
     // SAFETY: the drain (thread, or DriverUnload after it stopped) is the only
     // writer outside a bug check, and never runs during one.
     unsafe { crate::ke::refresh_summary(false, &recent[recent.len() - n..]) };
+    taken == RECORDS_PER_TICK
+}
+
+/// Copies the head record of ring `index` into the client queue (its
+/// sequence written into the header), then consumes it; a full client
+/// queue turns it from recorded into dropped.
+fn move_one(set: &RingSet, index: usize) -> Option<EventRecord> {
+    let ring = &set.per_processor()[index];
+    let mut consumer = ring.ring.consumer()?;
+    let head = consumer.peek()?;
+    let mut bytes = [0_u8; RECORD_SIZE];
+    let len = consumer.read(&head, 0, &mut bytes);
+    let mut record = EventRecord::from_prefix(&bytes[..len]);
+    record.header.sequence = head.sequence;
+    let used = record.used_len();
+    if set.client().push(&record.as_bytes()[..used]).is_err() {
+        // The client has not read for a while: the record was recorded but
+        // cannot be delivered; count it as dropped so nothing is lost
+        // silently.
+        #[allow(clippy::cast_possible_truncation, reason = "processor indexes are u32")]
+        rings::reclassify_as_dropped(index as u32, usize::from(record.header.source));
+    }
+    consumer.consume(&head);
+    Some(record)
 }

@@ -4,7 +4,7 @@
 use core::cell::UnsafeCell;
 
 use kcb_proto::{RegistrationState, SourceId, params::Settings};
-use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING, STATUS_SUCCESS};
+use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS};
 
 use crate::{
     callbacks::{self, CallbackObjects},
@@ -26,6 +26,7 @@ use crate::{
     po::{self, PowerSetting},
     ps::{self, LoadImageNotify, ProcessNotify, ThreadNotify},
     report::{Api, REPORT},
+    rings,
     whea::{self, PageOfflineNotification},
 };
 
@@ -262,6 +263,10 @@ pub unsafe extern "C" fn driver_entry(
     let settings = unsafe { config::load(registry_path) };
     // SAFETY: as above.
     let boot_start = unsafe { config::service_start_type(registry_path) } == Some(0);
+    if rings::allocate(settings.ring_kib).is_err() {
+        kprintln!("DriverEntry failed: no non-paged pool for the event rings; nothing registered");
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
     match DriverState::register(driver_object, &settings, boot_start) {
         Ok(state) => {
             if state.profile_handler_installed() {
@@ -290,6 +295,9 @@ pub unsafe extern "C" fn driver_entry(
                 status.cast_unsigned(),
                 REPORT.count(RegistrationState::Removed)
             );
+            // SAFETY: every registration was undone; no producer or consumer
+            // of the rings remains.
+            unsafe { rings::free() };
             status
         }
     }
@@ -306,6 +314,9 @@ pub unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
     drop(state);
     // Anything pushed after the drain stopped stays counted, never lost.
     drain::drain_once();
+    // SAFETY: everything is unregistered and the drain has exited: no
+    // producer or consumer of the rings remains.
+    unsafe { rings::free() };
     kprintln!(
         "unloaded: {} removed",
         REPORT.count(RegistrationState::Removed) + CallbackObjects::removed_count()

@@ -31,7 +31,6 @@ use wdk_sys::{
 use crate::{
     device::DriverObject,
     dynamic_fn, events,
-    events::COUNTERS,
     guard::{Failure, RegistrationOps, check},
     kernel::DynamicRoutine,
     kprintln,
@@ -181,7 +180,7 @@ pub unsafe extern "C" fn dispatch_shutdown(_device: PDEVICE_OBJECT, irp: *mut IR
             p.major_function = IRP_MJ_SHUTDOWN;
         }));
     }
-    let totals = COUNTERS.totals();
+    let totals = crate::rings::totals();
     kprintln!(
         "shutdown{}: {} events seen, {} recorded, {} dropped",
         if last_chance { " (last chance)" } else { "" },

@@ -18,8 +18,9 @@ use wdk_sys::{NTSTATUS, STATUS_NOT_SUPPORTED, STATUS_SUCCESS};
 use crate::{
     config::SETTINGS,
     driver::VERSION,
-    events::{self, CLIENT_QUEUE, COUNTERS, RING, RING_CAPACITY},
+    events,
     report::{API_COUNT, Api, REPORT},
+    rings,
 };
 
 /// Why a request failed: a protocol error, or a status of its own.
@@ -146,27 +147,47 @@ fn report(output: &mut [u8]) -> Result<usize, RequestError> {
 /// client queue only when there is room for them, so none is lost.
 fn read_events(output: &mut [u8], max_records: u32) -> Result<usize, RequestError> {
     let mut writer = ReadEventsWriter::new(output, max_records)?;
-    while writer.remaining() > 0 {
-        let Some(record) = CLIENT_QUEUE.pop() else {
-            break;
-        };
-        let stored = writer.push(&record);
-        debug_assert!(stored, "room was checked");
+    let mut pending = 0_u32;
+    let set = rings::get();
+    if let Some((set, mut consumer)) = set.and_then(|set| Some((set, set.client().consumer()?))) {
+        let mut bytes = [0_u8; kcb_proto::RECORD_SIZE];
+        while writer.remaining() > 0 {
+            let Some(Ok(_)) = consumer.pop(&mut bytes) else {
+                break;
+            };
+            // The drain stored the record's used prefix; the rest is zero.
+            let record = EventRecord::from_prefix(&bytes);
+            bytes.fill(0);
+            let stored = writer.push(&record);
+            debug_assert!(stored, "room was checked");
+        }
+        // SAFETY: this thread holds the client queue's consumer role, so no
+        // other consumer runs while the waiting records are counted.
+        let waiting = unsafe { set.client().visit_unsynchronized(|_| {}) };
+        pending = u32::try_from(waiting).unwrap_or(u32::MAX);
+        drop(consumer);
     }
-    let pending = u32::try_from(CLIENT_QUEUE.len()).unwrap_or(u32::MAX);
-    let dropped_total = COUNTERS.totals().dropped;
+    let dropped_total = rings::totals().dropped;
     Ok(writer.finish(pending, dropped_total))
 }
 
 const _: () = assert!(SOURCE_COUNT <= kcb_proto::MAX_SOURCES);
-#[allow(clippy::cast_possible_truncation, reason = "checked below")]
-const RING_CAPACITY_U32: u32 = RING_CAPACITY as u32;
-const _: () = assert!(RING_CAPACITY <= u32::MAX as usize);
+
+/// Ring capacity and occupancy in bytes (all processor rings and the client
+/// queue), for the stats and config replies.
+fn ring_bytes() -> (u32, u32) {
+    rings::get().map_or((0, 0), |set| {
+        (
+            u32::try_from(set.capacity_bytes()).unwrap_or(u32::MAX),
+            u32::try_from(set.used_bytes()).unwrap_or(u32::MAX),
+        )
+    })
+}
 
 /// `GET_STATS`: per-source counters and ring occupancy.
 fn stats() -> StatsResponse {
     let mut response = StatsResponse::new();
-    let counters = COUNTERS.snapshot();
+    let counters = rings::counters();
     for (slot, counter) in response.sources.iter_mut().zip(counters.iter()) {
         *slot = SourceStats {
             seen: counter.seen,
@@ -174,11 +195,10 @@ fn stats() -> StatsResponse {
             dropped: counter.dropped,
         };
     }
-    let totals = COUNTERS.totals();
+    let totals = rings::totals();
     response.total_seen = totals.seen;
     response.total_dropped = totals.dropped;
-    response.ring_capacity = RING_CAPACITY_U32;
-    response.ring_occupancy = u32::try_from(RING.len() + CLIENT_QUEUE.len()).unwrap_or(u32::MAX);
+    (response.ring_capacity, response.ring_occupancy) = ring_bytes();
     response
 }
 
@@ -186,7 +206,7 @@ fn stats() -> StatsResponse {
 fn config() -> ConfigResponse {
     let mut response = ConfigResponse::new();
     response.enabled_mask = SETTINGS.enabled_mask();
-    response.ring_capacity = RING_CAPACITY_U32;
+    response.ring_capacity = ring_bytes().0;
     for source in SourceId::ALL {
         response.origins[source.index()] = SETTINGS.origin(source);
     }

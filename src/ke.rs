@@ -35,11 +35,12 @@ use wdk_sys::{
 
 use crate::{
     driver::VERSION,
-    dynamic_fn,
-    events::{self, CLIENT_QUEUE, COUNTERS, RING},
+    dynamic_fn, events,
     guard::{Failure, RegistrationOps, non_null},
+    held,
     kernel::{DynamicRoutine, KernelCell},
     report::Api,
+    rings,
 };
 
 static REGISTER_NMI: DynamicRoutine = DynamicRoutine::new("KeRegisterNmiCallback");
@@ -173,111 +174,140 @@ unsafe extern "C" fn on_bound() -> BOUND_CALLBACK_STATUS {
 
 // -------------------------------------------------------------- bug check
 
-/// Size of the bug-check summary buffer.
-pub const SUMMARY_SIZE: usize = 4096;
-/// Newest events copied into the summary.
-pub const SUMMARY_EVENTS: usize = (SUMMARY_SIZE - 128) / RECORD_SIZE;
+/// Newest events in each half of the bug-check summary.
+pub const SUMMARY_EVENTS: usize = (4096 - 128) / RECORD_SIZE;
 
-/// The summary the bug-check callback writes (and the drain refreshes, so
-/// a dump written before the callback runs still holds a recent one):
-/// `KCBSUM01`, version string, counters, then the newest events.
+/// One complete summary: counters and the newest events.
 #[repr(C, align(8))]
-pub struct Summary {
-    magic: [u8; 8],
-    version: [u8; 16],
+pub struct SummaryHalf {
+    /// Refreshes so far (the half with the larger one is the newer).
+    generation: u64,
     total_seen: u64,
     total_recorded: u64,
     total_dropped: u64,
     bugcheck_count: u64,
     event_count: u64,
-    reserved: [u8; 56],
+    reserved: [u8; 16],
     events: [EventRecord; SUMMARY_EVENTS],
 }
 
-const _: () = assert!(size_of::<Summary>() <= SUMMARY_SIZE);
-#[allow(clippy::cast_possible_truncation, reason = "asserted <= 4096")]
-const SUMMARY_LEN: u32 = size_of::<Summary>() as u32;
+/// The bug-check summary: `KCBSUM02`, version, the complete half's index,
+/// then two halves.
+///
+/// The bug-check callback writes it, and the drain refreshes it so a dump
+/// written before the callback runs still holds a recent one. Double-buffered (issue #12 item 9): a writer fills the half that
+/// is *not* active and then flips `active` with one store, so a dump taken
+/// at any instant holds one consistent snapshot, the active half.
+#[repr(C, align(8))]
+pub struct Summary {
+    magic: [u8; 8],
+    version: [u8; 16],
+    /// 0 or 1: the half that is complete.
+    active: AtomicU64,
+    reserved: [u8; 32],
+    halves: [SummaryHalf; 2],
+}
 
-static BUGCHECK_RECORD: KernelCell<KBUGCHECK_CALLBACK_RECORD> =
-    // SAFETY: all-zero is the state KeInitializeCallbackRecord sets (BufferEmpty).
-    KernelCell::new(unsafe { core::mem::zeroed() });
-static SUMMARY: KernelCell<Summary> = KernelCell::new(Summary {
-    magic: *b"KCBSUM01",
-    version: [0; 16],
+/// Size of the bug-check summary buffer.
+pub const SUMMARY_SIZE: usize = size_of::<Summary>();
+const _: () = assert!(SUMMARY_SIZE <= 8192);
+#[allow(clippy::cast_possible_truncation, reason = "asserted <= 8192")]
+const SUMMARY_LEN: u32 = SUMMARY_SIZE as u32;
+
+const EMPTY_HALF: SummaryHalf = SummaryHalf {
+    generation: 0,
     total_seen: 0,
     total_recorded: 0,
     total_dropped: 0,
     bugcheck_count: 0,
     event_count: 0,
-    reserved: [0; 56],
+    reserved: [0; 16],
     events: [EventRecord::ZERO; SUMMARY_EVENTS],
+};
+
+static BUGCHECK_RECORD: KernelCell<KBUGCHECK_CALLBACK_RECORD> =
+    // SAFETY: all-zero is the state KeInitializeCallbackRecord sets (BufferEmpty).
+    KernelCell::new(unsafe { core::mem::zeroed() });
+/// Zero-initialised (no room in the image file); the first refresh, at
+/// registration, writes the magic.
+static SUMMARY: KernelCell<Summary> = KernelCell::new(Summary {
+    magic: [0; 8],
+    version: [0; 16],
+    active: AtomicU64::new(0),
+    reserved: [0; 32],
+    halves: [EMPTY_HALF, EMPTY_HALF],
 });
 static COMPONENT: &[u8] = b"kcallbacks\0";
 
-/// Fills the summary from the counters and the ring (no lock, no
-/// allocation: safe at HIGH_LEVEL once other processors are frozen).
+/// Fills the inactive half of the summary from the counters and the
+/// events, then makes it the active one (no lock, no allocation: safe at
+/// HIGH_LEVEL once other processors are frozen).
 ///
 /// # Safety
 /// No other writer of the summary runs concurrently (the drain thread and
 /// the bug-check callback never overlap: at bug check the other processors
-/// are frozen; the drain is the only writer otherwise).
+/// are frozen for good, and a drain frozen in mid-write only ever wrote the
+/// inactive half; the drain is the only writer otherwise).
 pub unsafe fn refresh_summary(at_bugcheck: bool, drained: &[EventRecord]) {
-    // SAFETY: exclusive writer (caller's contract).
-    let summary = unsafe { &mut *SUMMARY.get() };
+    let summary = SUMMARY.get();
+    // SAFETY: exclusive writer (caller's contract); `active` is atomic.
+    let current = usize::from(unsafe { (*summary).active.load(Ordering::Acquire) } & 1 == 1);
+    let next = current ^ 1;
+    // SAFETY: exclusive writer; the inactive half is not what a dump shows.
+    let (previous, half) = unsafe {
+        let halves = &mut (*summary).halves;
+        let (a, b) = halves.split_at_mut(1);
+        if next == 1 {
+            (&a[0], &mut b[0])
+        } else {
+            (&b[0], &mut a[0])
+        }
+    };
+    // SAFETY: exclusive writer.
+    let header = unsafe { &mut *summary };
+    header.magic = *b"KCBSUM02";
     let version = VERSION.as_bytes();
-    let n = version.len().min(summary.version.len());
-    summary.version[..n].copy_from_slice(&version[..n]);
-    let totals = COUNTERS.totals();
-    summary.total_seen = totals.seen;
-    summary.total_recorded = totals.recorded;
-    summary.total_dropped = totals.dropped;
+    let n = version.len().min(header.version.len());
+    header.version[..n].copy_from_slice(&version[..n]);
+    half.generation = previous.generation.wrapping_add(1);
+    let totals = rings::totals();
+    half.total_seen = totals.seen;
+    half.total_recorded = totals.recorded;
+    half.total_dropped = totals.dropped;
+    half.bugcheck_count = previous.bugcheck_count + u64::from(at_bugcheck);
+    half.events = previous.events;
+    half.event_count = previous.event_count;
     if at_bugcheck {
-        summary.bugcheck_count += 1;
-    }
-    if at_bugcheck {
-        if RING.len() + CLIENT_QUEUE.len() > 0 {
-            // SAFETY: at bug check the consumers of both rings are frozen for
-            // good (other processors stopped) or interrupted on this one.
-            let copied = unsafe { snapshot_newest_held(&mut summary.events) };
-            summary.event_count = copied as u64;
+        // SAFETY: at bug check the consumers of every ring are frozen for
+        // good (other processors stopped) or interrupted on this one.
+        let copied = unsafe { held::newest_held(&mut half.events) };
+        if copied > 0 {
+            half.event_count = copied as u64;
         }
         // Else keep the history the drain left: it is the newest there is.
-        return;
+    } else {
+        // The drain's newest records join the history (oldest first).
+        let keep = drained.len().min(SUMMARY_EVENTS);
+        if keep > 0 {
+            half.events.copy_within(keep.., 0);
+            half.events[SUMMARY_EVENTS - keep..].copy_from_slice(&drained[drained.len() - keep..]);
+            #[allow(clippy::cast_possible_truncation, reason = "at most SUMMARY_EVENTS")]
+            let held = half.event_count as usize;
+            half.event_count = (held + keep).min(SUMMARY_EVENTS) as u64;
+        }
     }
-    // The drain's newest records join the history (oldest first).
-    let keep = drained.len().min(SUMMARY_EVENTS);
-    if keep > 0 {
-        summary.events.copy_within(keep.., 0);
-        summary.events[SUMMARY_EVENTS - keep..].copy_from_slice(&drained[drained.len() - keep..]);
-        #[allow(clippy::cast_possible_truncation, reason = "at most SUMMARY_EVENTS")]
-        let held = summary.event_count as usize;
-        summary.event_count = (held + keep).min(SUMMARY_EVENTS) as u64;
-    }
+    // Publish: the half is complete before it becomes the active one.
+    header.active.store(next as u64, Ordering::Release);
 }
 
-/// Copies the newest records the driver still holds into `out`, oldest
-/// first, and returns how many: those the drain already moved to the client
-/// queue (not yet read by the client), then the ring's, which are newer.
-/// The drain empties the ring every tick, so the ring alone holds at most
-/// the last tick's events.
+/// The active half of the summary (what a dump shows).
 ///
 /// # Safety
-/// As [`kcb_ring::Ring::snapshot_newest_unsynchronized`] for both rings:
-/// no consumer of either runs concurrently (at bug check they are frozen,
-/// or interrupted on this processor).
-unsafe fn snapshot_newest_held(out: &mut [EventRecord]) -> usize {
-    // SAFETY: the caller's contract.
-    let from_ring = unsafe { RING.snapshot_newest_unsynchronized(out) };
-    let room = out.len() - from_ring;
-    if room == 0 {
-        return from_ring;
-    }
-    // Keep the ring's records at the end; the client queue's older ones go first.
-    out.copy_within(..from_ring, room);
-    // SAFETY: the caller's contract.
-    let from_queue = unsafe { CLIENT_QUEUE.snapshot_newest_unsynchronized(&mut out[..room]) };
-    out.copy_within(room..room + from_ring, from_queue);
-    from_queue + from_ring
+/// No writer runs concurrently.
+unsafe fn active_half() -> &'static SummaryHalf {
+    // SAFETY: the caller's contract (no writer runs); a static.
+    let summary = unsafe { &*SUMMARY.get() };
+    &summary.halves[usize::from(summary.active.load(Ordering::Acquire) & 1 == 1)]
 }
 
 /// `KeRegisterBugCheckCallback` with the summary buffer.
@@ -323,9 +353,9 @@ unsafe extern "C" fn on_bugcheck(_buffer: *mut c_void, _length: u32) {
     unsafe { refresh_summary(true, &[]) };
     events::record(EventRecord::build(kind::NONE, |payload: &mut BugCheckPayload| {
         payload.buffer = SUMMARY.get() as u64;
-        payload.buffer_length = size_of::<Summary>() as u64;
-        // SAFETY: just written above by this processor.
-        payload.records_saved = unsafe { (*SUMMARY.get()).event_count };
+        payload.buffer_length = SUMMARY_SIZE as u64;
+        // SAFETY: just written above by this processor; no other writer.
+        payload.records_saved = unsafe { active_half() }.event_count;
     }));
 }
 
@@ -342,8 +372,12 @@ struct FlightBlob {
 static FLIGHT_RECORD: KernelCell<KBUGCHECK_REASON_CALLBACK_RECORD> =
     // SAFETY: all-zero is a valid, unregistered record.
     KernelCell::new(unsafe { core::mem::zeroed() });
+/// Zero-initialised (so it takes no room in the image file: it lands in
+/// the zero-fill part of `.data`); the header is written with each data
+/// request, before the system reads the blob.
 static FLIGHT: KernelCell<FlightBlob> = KernelCell::new(FlightBlob {
-    header: flight_header(0),
+    // SAFETY: all-zero bytes are a valid `FlightHeader` (plain integers).
+    header: unsafe { core::mem::zeroed() },
     records: [EventRecord::ZERO; FLIGHT_RECORDS],
 });
 
@@ -422,8 +456,8 @@ unsafe extern "C" fn on_bugcheck_reason(
     // Data request: fill our blob (the OutBuffer we gave) with the newest records.
     // SAFETY: at bug check the other processors are frozen; this is the only writer.
     let blob = unsafe { &mut *blob };
-    // SAFETY: the consumers of both rings are frozen at bug check.
-    let copied = unsafe { snapshot_newest_held(&mut blob.records[..count]) };
+    // SAFETY: the consumers of every ring are frozen at bug check.
+    let copied = unsafe { held::newest_held(&mut blob.records[..count]) };
     blob.header = flight_header(u32::try_from(copied).unwrap_or(0));
     dump.OutBuffer = ptr::from_mut(blob).cast();
     dump.OutBufferLength = u32::try_from(kcb_proto::flight::flight_size(copied)).unwrap_or(0);

@@ -1,9 +1,13 @@
-//! Blocks of nonpaged pool the driver owns, freed on drop.
+//! Non-paged, no-execute pool: the one allocation primitive of the driver
+//! ([`allocate_nonpaged`] / [`free`]) and [`PoolBlock`], a zeroed block
+//! freed on drop.
 //!
-//! `ExAllocatePool2` (Windows 10 2004 and later; zeroes the block) where the
-//! system exports it, else the documented fallback `ExAllocatePoolWithTag`
-//! with `NonPagedPoolNx` (which Wine has; the block is zeroed here). Both
-//! give no-execute memory.
+//! `ExAllocatePool2(POOL_FLAG_NON_PAGED)` where the system exports it
+//! (Windows 10 2004 and later; wdm/nf-wdm-exallocatepool2: `POOL_FLAG_NON_PAGED`
+//! is non-executable, and the block is zeroed), else the documented fallback
+//! `ExAllocatePoolWithTag(NonPagedPoolNx)` (wdm/ne-wdm-_pool_type), which
+//! does not zero the block. `ExAllocatePool2` is resolved at run time, so
+//! the image does not import a name older systems (and Wine) lack.
 
 use core::{ffi::c_void, ptr::NonNull};
 
@@ -11,15 +15,8 @@ use wdk_sys::{POOL_FLAG_NON_PAGED, ntddk::ExFreePoolWithTag};
 
 use crate::{dynamic_fn, kernel::DynamicRoutine};
 
-#[cfg_attr(
-    target_os = "windows",
-    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
-)]
-unsafe extern "C" {
-    /// `ExAllocatePoolWithTag` (wdm/nf-wdm-exallocatepoolwithtag): the
-    /// fallback where `ExAllocatePool2` is not exported.
-    fn ExAllocatePoolWithTag(pool_type: i32, number_of_bytes: usize, tag: u32) -> *mut c_void;
-}
+/// Pool tag of the event rings (`kcbR`).
+pub const RING_TAG: u32 = u32::from_le_bytes(*b"kcbR");
 
 /// `NonPagedPoolNx` (`POOL_TYPE`, wdm.h).
 const NON_PAGED_POOL_NX: i32 = 512;
@@ -27,8 +24,54 @@ const NON_PAGED_POOL_NX: i32 = 512;
 static EX_ALLOCATE_POOL2: DynamicRoutine = DynamicRoutine::new("ExAllocatePool2");
 type AllocatePool2 = unsafe extern "C" fn(u64, usize, u32) -> *mut c_void;
 
+#[cfg_attr(
+    target_os = "windows",
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+unsafe extern "C" {
+    /// `ExAllocatePoolWithTag` (wdm/nf-wdm-exallocatepoolwithtag): the
+    /// fallback where `ExAllocatePool2` is not exported (older Windows, Wine).
+    #[link_name = "ExAllocatePoolWithTag"]
+    fn ExAllocatePoolWithTagNx(pool_type: i32, number_of_bytes: usize, tag: u32) -> *mut c_void;
+}
+
+/// Allocates `size` bytes of non-paged NX pool tagged `tag`, or NULL.
+/// The contents are unspecified (zeroed with `ExAllocatePool2`).
+///
+/// # IRQL
+/// PASSIVE_LEVEL (the resolution of `ExAllocatePool2`).
+#[must_use]
+pub fn allocate_nonpaged(size: usize, tag: u32) -> *mut u8 {
+    let pool2 = if EX_ALLOCATE_POOL2.resolve() {
+        dynamic_fn!(EX_ALLOCATE_POOL2 => AllocatePool2)
+    } else {
+        None
+    };
+    pool2
+        .map_or_else(
+            // SAFETY: a plain allocation at PASSIVE_LEVEL.
+            || unsafe { ExAllocatePoolWithTagNx(NON_PAGED_POOL_NX, size, tag) },
+            // SAFETY: ExAllocatePool2's documented prototype; PASSIVE_LEVEL.
+            |allocate2| unsafe { allocate2(POOL_FLAG_NON_PAGED, size, tag) },
+        )
+        .cast()
+}
+
+/// Frees a block from [`allocate_nonpaged`].
+///
+/// # Safety
+/// `block` came from [`allocate_nonpaged`] with `tag`, is freed once, and
+/// nothing uses it any more.
+///
+/// # IRQL
+/// <= DISPATCH_LEVEL.
+pub unsafe fn free(block: *mut u8, tag: u32) {
+    // SAFETY: the caller's contract.
+    unsafe { ExFreePoolWithTag(block.cast(), tag) };
+}
+
 /// A zeroed block of nonpaged, no-execute pool (16-byte aligned, as every
-/// pool block on 64-bit Windows).
+/// pool block on 64-bit Windows), freed on drop.
 pub struct PoolBlock {
     block: NonNull<u8>,
     tag: u32,
@@ -48,25 +91,11 @@ impl PoolBlock {
     /// PASSIVE_LEVEL (it resolves `ExAllocatePool2` by name).
     #[must_use]
     pub fn non_paged_zeroed(size: usize, tag: u32) -> Option<Self> {
-        let pool2 = if EX_ALLOCATE_POOL2.resolve() {
-            dynamic_fn!(EX_ALLOCATE_POOL2 => AllocatePool2)
-        } else {
-            None
-        };
-        let block = pool2.map_or_else(
-            || {
-                // SAFETY: a plain allocation at PASSIVE_LEVEL.
-                let block = unsafe { ExAllocatePoolWithTag(NON_PAGED_POOL_NX, size, tag) }.cast::<u8>();
-                if !block.is_null() {
-                    // SAFETY: a fresh block of `size` bytes, not zeroed by this routine.
-                    unsafe { block.write_bytes(0, size) };
-                }
-                block
-            },
-            // SAFETY: ExAllocatePool2's documented prototype; it zeroes the block.
-            |allocate2| unsafe { allocate2(POOL_FLAG_NON_PAGED, size, tag) }.cast::<u8>(),
-        );
-        NonNull::new(block).map(|block| Self { block, tag })
+        let block = NonNull::new(allocate_nonpaged(size, tag))?;
+        // SAFETY: a fresh block of `size` bytes that nothing else knows yet
+        // (the fallback does not zero it; zeroing twice is harmless).
+        unsafe { block.as_ptr().write_bytes(0, size) };
+        Some(Self { block, tag })
     }
 
     /// The start of the block.
@@ -78,7 +107,7 @@ impl PoolBlock {
 
 impl Drop for PoolBlock {
     fn drop(&mut self) {
-        // SAFETY: our pool block, freed once, with the tag it was allocated with.
-        unsafe { ExFreePoolWithTag(self.block.as_ptr().cast(), self.tag) };
+        // SAFETY: our block from `allocate_nonpaged`, freed once, with its tag.
+        unsafe { free(self.block.as_ptr(), self.tag) };
     }
 }

@@ -102,6 +102,31 @@ mod kcb_sys_image {
         e_lfanew + 4 + pe::IMAGE_SIZEOF_FILE_HEADER
     }
 
+    /// Issue #11: the signed image stays under 128 KiB (the event rings
+    /// come from pool, the crash-dump buffers are zero-fill, the driver is
+    /// optimised for size). Prints the section sizes.
+    #[test]
+    fn signed_image_is_under_128_kib() {
+        let Some(bytes) = image() else { return };
+        let file = parse(bytes);
+        for section in file.section_table().iter() {
+            let name = String::from_utf8_lossy(section.raw_name())
+                .trim_end_matches('\0')
+                .to_owned();
+            eprintln!(
+                "image: {name:<8} virtual {:>7} bytes, in file {:>7} bytes",
+                section.virtual_size.get(LE),
+                section.size_of_raw_data.get(LE)
+            );
+        }
+        eprintln!("image: {} bytes signed", bytes.len());
+        assert!(
+            bytes.len() < 128 * 1024,
+            "signed image is {} bytes (limit 131072)",
+            bytes.len()
+        );
+    }
+
     #[test]
     fn machine_is_amd64_and_pe32_plus() {
         let Some(bytes) = image() else { return };

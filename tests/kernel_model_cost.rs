@@ -173,8 +173,8 @@ fn the_counter_frequency_is_calibrated_against_the_performance_counter() {
 #[test]
 fn without_its_tables_the_driver_runs_on_and_says_it_is_not_measuring() {
     let mut kernel = boot();
-    // The tables are DriverEntry's first pool allocation.
-    ntsim::faults::fail_nth_on_this_thread("ExAllocatePool2", 1, STATUS_INSUFFICIENT_RESOURCES);
+    // The tables are DriverEntry's second pool allocation (after the event rings).
+    ntsim::faults::fail_nth_on_this_thread("ExAllocatePool2", 2, STATUS_INSUFFICIENT_RESOURCES);
     assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
     assert_eq!(ntsim::faults::fired().len(), 1);
     let lines = driver_lines(&kernel);

@@ -263,7 +263,7 @@ static ORDER: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 static SEEN_BY_FIRST: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 fn callback_events_seen() -> usize {
-    let counters = kcallbacks::events::COUNTERS.snapshot();
+    let counters = kcallbacks::rings::counters();
     usize::try_from(counters[SourceId::CallbackObject.index()].seen).unwrap()
 }
 
@@ -1088,7 +1088,7 @@ fn registration_walk_lists_each_routine_with_its_module_and_offset() {
             .any(|c| c.ddi == "MmIsAddressValid" && c.irql == DISPATCH_LEVEL)
     );
     assert!(calls.iter().any(|c| c.ddi == "ZwQuerySystemInformation"));
-    assert!(pool_outstanding_besides_cost_tables().is_empty());
+    assert!(pool_outstanding_besides_held_blocks().is_empty());
     assert!(driver_lines(&kernel).iter().any(|l| {
         l.starts_with("kcallbacks: registration walk: ") && l.contains(" 0 layouts not recognised")
     }));
@@ -1295,7 +1295,7 @@ fn registration_walk_allocates_through_the_fallback_and_survives_module_failures
         "{apis:?}"
     );
     assert!(apis.contains(&"ExFreePoolWithTag"));
-    assert!(pool_outstanding_besides_cost_tables().is_empty());
+    assert!(pool_outstanding_besides_held_blocks().is_empty());
     assert_eq!(
         entries_of(&entries, "\\Callback\\PowerPort")[0].module_str(),
         "ntoskrnl.exe"
@@ -1324,7 +1324,7 @@ fn registration_walk_allocates_through_the_fallback_and_survives_module_failures
                 .any(|l| l.starts_with("kcallbacks: registration walk: module list unavailable")),
             "{ddi}"
         );
-        assert!(pool_outstanding_besides_cost_tables().is_empty(), "{ddi}");
+        assert!(pool_outstanding_besides_held_blocks().is_empty(), "{ddi}");
     }
     kcallbacks::walker::set_walk_enabled(false);
     kernel.unload_driver();

@@ -21,9 +21,9 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kcallbacks::events::{CLIENT_QUEUE, COUNTERS, RING};
 use kcallbacks::io::{InterruptConnection, guid_bytes};
 use kcallbacks::report::Api;
+use kcallbacks::rings;
 use kcb_proto::flight::{FLIGHT_GUID, FLIGHT_HEADER_SIZE, flight_size, records_within};
 use kcb_proto::{
     BootDriverReinitPayload, BoundExceptionPayload, BugCheckPayload, BugCheckReasonPayload,
@@ -69,13 +69,10 @@ const VOLUME_LINK: &str = "\\??\\STORAGE#Volume#{ntsim-ke-io}#{53f5630d-b6bf-11d
 /// `FILE_DEVICE_DISK_FILE_SYSTEM`.
 const DISK_FILE_SYSTEM: u32 = 8;
 
-/// Boots with the driver and with `Parameters` values set, after emptying
-/// the driver's static event queues: on Windows each load starts with fresh
-/// statics, here the previous test's leftovers would still be queued.
+/// Boots with the driver and with `Parameters` values set (the rings come
+/// from pool at each load, so nothing from an earlier test is queued).
 fn boot_with(parameters: &[(&str, u32)]) -> Kernel {
     let kernel = boot();
-    while RING.pop().is_some() {}
-    while CLIENT_QUEUE.pop().is_some() {}
     let key = format!("{}\\Parameters", service_key("kcallbacks"));
     for (name, value) in parameters {
         ntsim::registry::set_dword(&key, name, *value);
@@ -163,17 +160,57 @@ fn flood(kernel: &mut Kernel, count: u32) {
     assert_eq!((response.recorded, response.dropped), (count, 0));
 }
 
-/// Holds the ring's consumer role, so the drain thread cannot move records
-/// to the client queue while a test arranges what the ring holds.
-fn hold_drain() -> kcb_ring::Consumer<'static, EventRecord, { kcallbacks::events::RING_CAPACITY }> {
-    let mut consumer = None;
-    assert!(poll_until(Duration::from_secs(5), || {
-        consumer = RING.consumer();
-        consumer.is_some()
-    }));
-    // A record the drain popped just before is pushed on within its tick.
+/// Holds every processor ring's consumer role, so the drain thread cannot
+/// move records to the client queue while a test arranges what the rings
+/// hold.
+fn hold_drain() -> Vec<kcb_ring::ByteConsumer<'static, 'static>> {
+    let set = rings::get().expect("rings allocated");
+    let mut held = Vec::new();
+    for ring in set.per_processor() {
+        let mut consumer = None;
+        assert!(poll_until(Duration::from_secs(5), || {
+            consumer = ring.ring.consumer();
+            consumer.is_some()
+        }));
+        held.push(consumer.unwrap_or_else(|| unreachable!()));
+    }
+    // A record the drain was moving just before is moved within its tick.
     std::thread::sleep(Duration::from_millis(300));
-    consumer.unwrap_or_else(|| unreachable!())
+    held
+}
+
+/// The complete half of a double-buffered bug-check summary (`KCBSUM02`:
+/// the index of the active half at offset 24, halves of
+/// `64 + SUMMARY_EVENTS * 512` bytes from offset 64).
+fn active_summary_half(summary: &[u8]) -> &[u8] {
+    let half_size = 64 + kcallbacks::ke::SUMMARY_EVENTS * RECORD_SIZE;
+    let active = u64::from_le_bytes(summary[24..32].try_into().unwrap());
+    assert!(active < 2, "active half index {active}");
+    let start = 64 + active as usize * half_size;
+    &summary[start..start + half_size]
+}
+
+/// Whether every processor ring is empty (the drain moved everything).
+fn rings_empty() -> bool {
+    rings::get().is_none_or(|set| set.per_processor().iter().all(|r| r.ring.is_empty()))
+}
+
+/// Records held in the processor rings and the client queue.
+///
+/// # Safety
+/// No consumer runs concurrently (the caller holds the drain, and no
+/// `READ_EVENTS` is in progress).
+unsafe fn held_records() -> usize {
+    let set = rings::get().expect("rings allocated");
+    // SAFETY: the caller's contract.
+    let queued = unsafe { set.client().visit_unsynchronized(|_| {}) };
+    queued
+        + set
+            .per_processor()
+            .iter()
+            // SAFETY: the caller's contract.
+            .map(|r| unsafe { r.ring.visit_unsynchronized(|_| {}) })
+            .sum::<usize>()
 }
 
 fn guid_text(guid: &GUID) -> String {
@@ -943,7 +980,8 @@ fn flight_recorder_respects_maximum_allowed_and_holds_the_newest_events() {
         1 << 20,
     ];
     for &maximum in &maxima {
-        let held = RING.len() + CLIENT_QUEUE.len() + 1; // + the bug check callback's own event
+        // SAFETY: the test holds the drain and reads no events meanwhile.
+        let held = unsafe { held_records() } + 1; // + the bug check callback's own event
         let report = trigger::bug_check_with(
             0xE2,
             BugCheckOptions {
@@ -953,8 +991,8 @@ fn flight_recorder_respects_maximum_allowed_and_holds_the_newest_events() {
             },
         );
         // The summary callback ran first, once per bug check.
-        let summary = &report.callback_buffers[0].data;
-        let count = u64::from_le_bytes(summary[48..56].try_into().unwrap());
+        let summary = active_summary_half(&report.callback_buffers[0].data);
+        let count = u64::from_le_bytes(summary[32..40].try_into().unwrap());
         if let Some(previous) = summary_bugchecks {
             assert_eq!(count, previous + 1);
         }
@@ -1002,7 +1040,7 @@ fn flight_recorder_respects_maximum_allowed_and_holds_the_newest_events() {
     // newest ones, now from the client queue.
     drop(drain);
     flood(&mut kernel, 5);
-    assert!(poll_until(DRAIN_TIMEOUT, || RING.is_empty()));
+    assert!(poll_until(DRAIN_TIMEOUT, rings_empty));
     std::thread::sleep(Duration::from_millis(300));
     let maximum = flight_size(3) as u32;
     let report = trigger::bug_check_with(
@@ -1060,22 +1098,23 @@ fn bug_check_summary_buffer_holds_counters_and_the_newest_events() {
     assert_eq!(buffer.component.as_deref(), Some("kcallbacks"));
     let summary = &buffer.data;
     assert_eq!(buffer.length as usize, summary.len());
-    let events_offset = 120;
     let summary_events = (4096 - 128) / RECORD_SIZE;
-    assert_eq!(summary.len(), events_offset + summary_events * RECORD_SIZE);
-    assert_eq!(&summary[..8], b"KCBSUM01");
+    let half_size = 64 + summary_events * RECORD_SIZE;
+    assert_eq!(summary.len(), 64 + 2 * half_size, "header + two halves");
+    assert_eq!(&summary[..8], b"KCBSUM02");
     let version = kcallbacks::driver::VERSION.as_bytes();
     assert_eq!(&summary[8..8 + version.len()], version);
-    let word = |offset: usize| u64::from_le_bytes(summary[offset..offset + 8].try_into().unwrap());
-    let (seen, recorded, dropped, count) = (word(24), word(32), word(40), word(56));
+    let half = active_summary_half(summary);
+    let word = |offset: usize| u64::from_le_bytes(half[offset..offset + 8].try_into().unwrap());
+    let (seen, recorded, dropped, count) = (word(8), word(16), word(24), word(40));
     // The BugCheck and BugCheckReason events are recorded after the summary was filled.
-    let totals = COUNTERS.totals();
+    let totals = rings::totals();
     assert_eq!(
         (seen + 2, recorded + 2, dropped),
         (totals.seen, totals.recorded, totals.dropped)
     );
     assert_eq!(count, summary_events as u64, "enough events for every slot");
-    let records: Vec<EventRecord> = summary[events_offset..]
+    let records: Vec<EventRecord> = half[64..]
         .chunks_exact(RECORD_SIZE)
         .take(count as usize)
         .map(|c| EventRecord::from_bytes(c).expect("valid record"))
@@ -1108,7 +1147,7 @@ unsafe extern "C" fn nmi_before_driver(_context: *mut c_void, handled: BOOLEAN) 
     NMI_ORDER
         .lock()
         .unwrap()
-        .push(("before", handled, COUNTERS.totals().seen));
+        .push(("before", handled, rings::totals().seen));
     0
 }
 
@@ -1116,7 +1155,7 @@ unsafe extern "C" fn nmi_after_driver(_context: *mut c_void, handled: BOOLEAN) -
     NMI_ORDER
         .lock()
         .unwrap()
-        .push(("after", handled, COUNTERS.totals().seen));
+        .push(("after", handled, rings::totals().seen));
     u8::from(CLAIM.load(Ordering::SeqCst))
 }
 
@@ -1861,9 +1900,10 @@ static WATCH_RECORD: Cell<KBUGCHECK_CALLBACK_RECORD> =
 /// A bug check callback that watches, for longer than the drain's tick,
 /// whether anything else in the driver moves.
 unsafe extern "C" fn watch_frozen(_: *mut c_void, _: u32) {
-    let (ring, prints) = (RING.len(), ntsim::dbgprint::debug_calls().len());
+    let used = || rings::get().map_or(0, rings::RingSet::used_bytes);
+    let (ring, prints) = (used(), ntsim::dbgprint::debug_calls().len());
     std::thread::sleep(Duration::from_millis(350));
-    *FROZEN_RING.lock().unwrap() = Some((ring, RING.len(), prints, ntsim::dbgprint::debug_calls().len()));
+    *FROZEN_RING.lock().unwrap() = Some((ring, used(), prints, ntsim::dbgprint::debug_calls().len()));
 }
 
 #[test]
@@ -1899,7 +1939,7 @@ fn bug_check_callbacks_run_with_the_other_processors_frozen() {
         "nothing printed during the bug check"
     );
     // Afterwards the drain runs again.
-    assert!(poll_until(DRAIN_TIMEOUT, || RING.is_empty()));
+    assert!(poll_until(DRAIN_TIMEOUT, rings_empty));
     // SAFETY: the record registered above.
     assert_eq!(unsafe { ntsim::kecb::KeDeregisterBugCheckCallback(record) }, 1);
     drop(kernel);

@@ -176,11 +176,12 @@ pub fn unload_even_if_refused(kernel: &mut Kernel) {
     assert!(kernel.unload_driver());
 }
 
-/// Pool blocks outstanding besides the driver's cost tables (one block it
-/// holds from `DriverEntry` to unload, `kcallbacks::cost::POOL_TAG`).
-pub fn pool_outstanding_besides_cost_tables() -> Vec<ntsim::pool::Allocation> {
+/// Pool blocks outstanding besides the blocks the driver holds from
+/// `DriverEntry` to unload: its cost tables (`kcallbacks::cost::POOL_TAG`)
+/// and its event rings (`kcallbacks::pool::RING_TAG`).
+pub fn pool_outstanding_besides_held_blocks() -> Vec<ntsim::pool::Allocation> {
     ntsim::pool::outstanding()
         .into_iter()
-        .filter(|a| a.tag != kcallbacks::cost::POOL_TAG)
+        .filter(|a| a.tag != kcallbacks::cost::POOL_TAG && a.tag != kcallbacks::pool::RING_TAG)
         .collect()
 }

@@ -26,7 +26,10 @@ pub const FUZZ_TARGETS: &[&str] = &["ioctl_request", "record_decode", "kcbctl_de
 /// A failing model.
 pub fn loom(root: &Path) -> Result<()> {
     run_checked(
-        cargo_main(root, &["test", "-p", "kcb-ring", "--test", "loom", "--release"])
+        cargo_main(
+            root,
+            &["test", "-p", "kcb-ring", "--test", "loom", "--test", "loom_bytes", "--release"],
+        )
             .env("RUSTFLAGS", "--cfg loom")
             .env("CARGO_TARGET_DIR", root.join("target/loom")),
         LIMIT,

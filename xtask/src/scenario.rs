@@ -919,7 +919,7 @@ mod tests {
         let counters = |flood: &str| {
             format!(
                 "Counters (sources enabled or with activity)\n  source enabled seen recorded dropped\n  \
-                 LoadImage yes 1 1 0\n{flood}  ring: 0 of 1024 records in use (0%)\n\n\
+                 LoadImage yes 1 1 0\n{flood}  rings: 0 of 589824 bytes in use (0%)\n\n\
                  Cost (time inside the notify routines)\n  counter: TSC (3.000 GHz); 2 processors\n  \
                  source calls p50 cycles p99 cycles max cycles p50 ns p99 ns max ns\n  \
                  LoadImage 1 5000 5000 5000 1666 1666 1666\n\nConfiguration\n"

@@ -1186,9 +1186,10 @@ pod_struct! {
         pub version: u32,
         /// [`SOURCE_COUNT`].
         pub source_count: u32,
-        /// Ring capacity in records.
+        /// Capacity in bytes of every processor's ring and the client queue
+        /// together (records take their real size: header + used payload).
         pub ring_capacity: u32,
-        /// Records currently in the ring (approximate).
+        /// Bytes currently in use in them (approximate).
         pub ring_occupancy: u32,
         /// Sum of `seen` over all sources.
         pub total_seen: u64,
@@ -1278,7 +1279,7 @@ pod_struct! {
         pub source_count: u32,
         /// Bit `i` set = source `i` enabled.
         pub enabled_mask: u64,
-        /// Ring capacity in records.
+        /// Capacity in bytes of every processor's ring and the client queue.
         pub ring_capacity: u32,
         /// Driver-defined configuration flags.
         pub flags: u32,

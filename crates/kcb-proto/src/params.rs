@@ -18,6 +18,7 @@
 //! | `DenyImages` | `REG_MULTI_SZ`, up to 8 names of up to 63 chars | policy: deny process creation for these image file names (off when absent) |
 //! | `EnableRegistrationWalk` | `REG_DWORD` 0 or 1 | opt-in: list the routines registered on each callback object by walking its undocumented layout (`IOCTL_KCB_LIST_REGISTRATIONS`) |
 //! | `ProtectPids` | `REG_MULTI_SZ`, up to 16 decimal process ids | policy: strip terminate / VM-write / VM-operation access to these processes (off when absent) |
+//! | `RingKiBPerProcessor` | `REG_DWORD`, a power of two from 4 to 1024 | size of each processor's event ring (and of the client queue) in KiB; default 64 |
 //!
 //! `<Source>` is a [`SourceId`] name (`LoadImage`, `ProcessCreate`, ...).
 
@@ -57,6 +58,13 @@ pub const MAX_VALUE_DATA: usize = {
     assert!(deny >= pids && deny >= altitude);
     deny
 };
+
+/// Default `RingKiBPerProcessor`.
+pub const DEFAULT_RING_KIB: u32 = 64;
+/// Smallest `RingKiBPerProcessor`.
+pub const MIN_RING_KIB: u32 = 4;
+/// Largest `RingKiBPerProcessor`.
+pub const MAX_RING_KIB: u32 = 1024;
 
 /// Default `ObRegisterCallbacks` altitude.
 ///
@@ -270,6 +278,8 @@ pub struct Settings {
     /// `EnableRegistrationWalk`: the opt-in walk of callback objects'
     /// registration lists (reads undocumented layout).
     pub registration_walk: bool,
+    /// `RingKiBPerProcessor`: KiB of each processor's event ring.
+    pub ring_kib: u32,
 }
 
 /// Why a registry value was not applied.
@@ -296,6 +306,15 @@ pub enum ParamError {
     PathEntry,
     /// The data is larger than any valid setting ([`MAX_VALUE_DATA`]).
     TooLarge(usize),
+    /// A size outside its bounds, or not a power of two.
+    BadSize {
+        /// The value found.
+        value: u32,
+        /// Smallest allowed.
+        min: u32,
+        /// Largest allowed.
+        max: u32,
+    },
 }
 
 impl fmt::Display for ParamError {
@@ -312,6 +331,9 @@ impl fmt::Display for ParamError {
                 "an entry is a path; DenyImages compares file names only (e.g. evil.exe), so it could never match",
             ),
             Self::TooLarge(size) => write!(f, "{size} bytes of data, more than the {MAX_VALUE_DATA} any setting takes"),
+            Self::BadSize { value, min, max } => {
+                write!(f, "value {value} is not a power of two from {min} to {max}")
+            }
         }
     }
 }
@@ -334,6 +356,8 @@ pub enum Applied {
     ProtectPids(usize),
     /// `EnableRegistrationWalk` was set.
     RegistrationWalk(bool),
+    /// `RingKiBPerProcessor` was set to this many KiB.
+    RingKiB(u32),
 }
 
 impl Settings {
@@ -345,6 +369,7 @@ impl Settings {
             origins: [ConfigOrigin::Default; SOURCE_COUNT],
             policy: PolicySettings::defaults(),
             registration_walk: false,
+            ring_kib: DEFAULT_RING_KIB,
         }
     }
 
@@ -375,6 +400,18 @@ impl Settings {
             let enabled = parse_flag(value_type, data)?;
             self.registration_walk = enabled;
             return Ok(Applied::RegistrationWalk(enabled));
+        }
+        if eq_ignore_ascii_case(name, "RingKiBPerProcessor") {
+            let value = parse_dword(value_type, data)?;
+            if !(MIN_RING_KIB..=MAX_RING_KIB).contains(&value) || !value.is_power_of_two() {
+                return Err(ParamError::BadSize {
+                    value,
+                    min: MIN_RING_KIB,
+                    max: MAX_RING_KIB,
+                });
+            }
+            self.ring_kib = value;
+            return Ok(Applied::RingKiB(value));
         }
         if eq_ignore_ascii_case(name, "DenyImages") {
             let mut images = [InlineName::empty(); MAX_DENY_IMAGES];
@@ -559,7 +596,7 @@ fn parse_decimal(units: &[u16]) -> Option<u64> {
     })
 }
 
-fn parse_flag(value_type: u32, data: &[u8]) -> Result<bool, ParamError> {
+fn parse_dword(value_type: u32, data: &[u8]) -> Result<u32, ParamError> {
     if value_type != REG_DWORD {
         return Err(ParamError::WrongType {
             expected: REG_DWORD,
@@ -567,7 +604,11 @@ fn parse_flag(value_type: u32, data: &[u8]) -> Result<bool, ParamError> {
         });
     }
     let bytes: [u8; 4] = data.try_into().map_err(|_| ParamError::BadLength)?;
-    match u32::from_le_bytes(bytes) {
+    Ok(u32::from_le_bytes(bytes))
+}
+
+fn parse_flag(value_type: u32, data: &[u8]) -> Result<bool, ParamError> {
+    match parse_dword(value_type, data)? {
         0 => Ok(false),
         1 => Ok(true),
         other => Err(ParamError::OutOfRange(other)),
@@ -825,6 +866,33 @@ mod tests {
             d.origins[SourceId::LoadImage.index()] = ConfigOrigin::InvalidRegistryValue;
             d
         });
+    }
+
+    #[test]
+    fn ring_size_is_bounded_and_a_power_of_two() {
+        let dword = |v: u32| v.to_le_bytes();
+        let mut s = Settings::defaults();
+        assert_eq!(s.ring_kib, DEFAULT_RING_KIB);
+        assert_eq!(
+            s.apply(&w("RingKiBPerProcessor"), REG_DWORD, &dword(256)),
+            Ok(Applied::RingKiB(256))
+        );
+        assert_eq!(s.ring_kib, 256);
+        for bad in [0, 2, 48, 2048] {
+            assert_eq!(
+                s.apply(&w("ringkibperprocessor"), REG_DWORD, &dword(bad)),
+                Err(ParamError::BadSize {
+                    value: bad,
+                    min: MIN_RING_KIB,
+                    max: MAX_RING_KIB
+                })
+            );
+        }
+        assert!(matches!(
+            s.apply(&w("RingKiBPerProcessor"), REG_SZ, &dword(64)),
+            Err(ParamError::WrongType { .. })
+        ));
+        assert_eq!(s.ring_kib, 256, "an invalid value keeps the previous one");
     }
 
     #[test]

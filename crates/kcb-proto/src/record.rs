@@ -79,8 +79,10 @@ pod_struct! {
         pub irql: u8,
         /// Reserved, zero.
         pub pad: [u8; 3],
-        /// Global per-driver sequence number of events *seen* (assigned before
-        /// the ring push, so gaps reveal drops).
+        /// Number of the event among those *seen on processor `cpu`*
+        /// (1-based), assigned by the processor's ring in the same atomic
+        /// step as the claim, so gaps reveal drops on that processor and
+        /// `(cpu, sequence)` identifies an event.
         pub sequence: u64,
         /// System time in 100-ns units since 1601-01-01 UTC.
         pub timestamp: u64,
@@ -382,6 +384,35 @@ impl EventRecord {
     #[must_use]
     pub const fn as_bytes(&self) -> &[u8] {
         bytes_of(self)
+    }
+
+    /// Bytes that carry content: the header plus the payload up to its last
+    /// non-zero byte, rounded up to 8 (payloads start zeroed, so the rest
+    /// is zero). The driver's rings store only these; [`from_prefix`](Self::from_prefix)
+    /// restores the full record.
+    #[must_use]
+    pub fn used_len(&self) -> usize {
+        let bytes = self.as_bytes();
+        let mut end = RECORD_SIZE;
+        while end > HEADER_SIZE {
+            let word = &bytes[end - 8..end];
+            if word.iter().any(|b| *b != 0) {
+                break;
+            }
+            end -= 8;
+        }
+        end
+    }
+
+    /// A record from its first `prefix.len()` bytes (at least the header,
+    /// at most [`RECORD_SIZE`]), the rest zero, without validation (the
+    /// driver's own rings hold only records it built).
+    #[must_use]
+    pub fn from_prefix(prefix: &[u8]) -> Self {
+        let mut bytes = [0_u8; RECORD_SIZE];
+        let n = prefix.len().min(RECORD_SIZE);
+        bytes[..n].copy_from_slice(&prefix[..n]);
+        read_pod(&bytes).unwrap_or(Self::ZERO)
     }
 
     /// Checks that the record is one this crate can interpret: current

@@ -11,7 +11,18 @@
 //!
 //! It then measures the median ns/event over `SUMMARY_SAMPLES` batches of
 //! single-producer push and of the baseline, and prints
-//! `ring.push: <ns> ns/event, baseline <ns> ns/event, ratio <x>`.
+//! `ring.push(v1 512 B slots): <ns> ns/event, baseline <ns> ns/event, ratio <x>`.
+//!
+//! The per-processor [`ByteRing`] (pipeline v2) is measured the same way:
+//! - `ring.push: X ns/event (64 B record), baseline Y ns/event, ratio Z`
+//!   and the same for a 512 B record (baseline: a plain copy of the same
+//!   bytes into a preallocated buffer);
+//! - `ring.scaling: 1 producer X Mevents/s, 2 producers Y Mevents/s, ratio Z`:
+//!   each producer pushes 64 B records into its own ring, as each processor
+//!   does in the kernel (threads are not pinned: std has no affinity call;
+//!   the scheduler spreads two busy threads over two cores). Throughput =
+//!   events / time spent in pushes (each ring is drained between batches,
+//!   outside the timing).
 
 #![allow(
     clippy::cast_precision_loss,
@@ -25,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use kcb_proto::{EventRecord, FloodPayload, SourceId};
-use kcb_ring::Ring;
+use kcb_ring::{ByteRing, Ring, Word};
 
 const BATCH: usize = 256;
 const SUMMARY_SAMPLES: usize = 201;
@@ -198,8 +209,102 @@ fn main() {
             .collect(),
     );
     println!(
-        "ring.push: {push:.2} ns/event, baseline {baseline:.2} ns/event, ratio {:.2}",
+        "ring.push(v1 512 B slots): {push:.2} ns/event, baseline {baseline:.2} ns/event, ratio {:.2}",
         push / baseline
     );
-    println!("ring.push_two_threads: {push_mt:.2} ns/event (wall time / events, 2 producers)");
+    println!(
+        "ring.push_two_threads(v1 shared ring): {push_mt:.2} ns/event (wall time / events, 2 producers)"
+    );
+
+    byte_ring_summary();
+}
+
+/// Words of one per-producer ring: room for `BATCH` records of 512 bytes.
+const RING_WORDS: usize = 32 * 1024;
+/// Words of each scaling producer's ring: room for `BATCH` 64 B records.
+const SCALING_RING_WORDS: usize = 4 * 1024;
+
+fn byte_ring(storage: &[Word]) -> ByteRing<'_> {
+    ByteRing::new(storage)
+}
+
+/// Times `BATCH` pushes of `record` into `ring`, then drains it untimed.
+fn byte_push_batch(ring: &ByteRing<'_>, record: &[u8]) -> Duration {
+    let start = Instant::now();
+    for _ in 0..BATCH {
+        ring.push(black_box(record)).expect("ring has room");
+    }
+    let elapsed = start.elapsed();
+    let mut consumer = ring.consumer().expect("single consumer");
+    let mut out = [0_u8; 512];
+    while let Some(r) = consumer.pop(&mut out) {
+        black_box((&r, &out));
+    }
+    elapsed
+}
+
+/// Times `BATCH` plain copies of `record` into `dst` (BATCH slots of 512).
+fn byte_copy_batch(dst: &mut [u8], record: &[u8]) -> Duration {
+    let start = Instant::now();
+    for slot in dst.chunks_exact_mut(512).take(BATCH) {
+        slot[..record.len()].copy_from_slice(black_box(record));
+    }
+    black_box(&mut *dst);
+    start.elapsed()
+}
+
+/// Mevents/s of `producers` threads, each pushing 64 B records into its own
+/// ring for `rounds` batches: events / (longest time any producer spent in
+/// pushes).
+fn scaling(producers: usize, rounds: usize) -> f64 {
+    let record = [0x5A_u8; 64];
+    #[allow(
+        clippy::needless_collect,
+        reason = "all producers must start before any is joined"
+    )]
+    let times: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..producers)
+            .map(|_| {
+                s.spawn(move || {
+                    // One batch of 64 B records (9 words each) fits: 32 KiB,
+                    // a per-core cache's worth, as a kernel ring's hot part.
+                    let storage: Vec<Word> = (0..SCALING_RING_WORDS).map(|_| Word::new(0)).collect();
+                    let ring = byte_ring(&storage);
+                    (0..rounds)
+                        .map(|_| byte_push_batch(&ring, &record))
+                        .sum::<Duration>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("producer")).collect()
+    });
+    let longest = times.into_iter().max().unwrap_or(Duration::from_nanos(1));
+    (producers * rounds * BATCH) as f64 / longest.as_secs_f64() / 1e6
+}
+
+fn byte_ring_summary() {
+    let storage: Vec<Word> = (0..RING_WORDS).map(|_| Word::new(0)).collect();
+    let ring = byte_ring(&storage);
+    let mut dst = vec![0_u8; 512 * BATCH];
+    for size in [64_usize, 512] {
+        let record = vec![0x5A_u8; size];
+        for _ in 0..50 {
+            byte_push_batch(&ring, &record);
+            byte_copy_batch(&mut dst, &record);
+        }
+        let push = median_ns_per_event(|| byte_push_batch(&ring, &record));
+        let baseline = median_ns_per_event(|| byte_copy_batch(&mut dst, &record));
+        println!(
+            "ring.push: {push:.2} ns/event ({size} B record), baseline {baseline:.2} ns/event, ratio {:.2}",
+            push / baseline
+        );
+    }
+    let rounds = 2000;
+    let _ = scaling(1, 100);
+    let one = median((0..5).map(|_| scaling(1, rounds)).collect());
+    let two = median((0..5).map(|_| scaling(2, rounds)).collect());
+    println!(
+        "ring.scaling: 1 producer {one:.1} Mevents/s, 2 producers {two:.1} Mevents/s, ratio {:.2}",
+        two / one
+    );
 }

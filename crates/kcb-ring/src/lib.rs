@@ -1,6 +1,17 @@
-//! A lock-free, allocation-free, bounded multi-producer / single-consumer
-//! ring for kernel event records, usable from any IRQL up to `HIGH_LEVEL`
-//! (including NMI and bug-check callbacks) on every CPU at once.
+//! Lock-free, allocation-free event rings for kernel code, usable from any
+//! IRQL up to `HIGH_LEVEL` (including NMI and bug-check callbacks).
+//!
+//! - [`ByteRing`] (module [`bytes`]): the driver's pipeline v2. One ring per
+//!   processor over caller-provided storage (pool), variable-size records
+//!   (a one-word header + the payload's real length, capacity in bytes),
+//!   the claim and the record's sequence number in one compare-exchange;
+//!   safe against pushes nested by interrupts and NMIs on the same
+//!   processor (argued in the module docs, model-checked in
+//!   `tests/loom_bytes.rs`).
+//! - [`Ring`] (below): a fixed-slot multi-producer ring in static memory,
+//!   the v1 pipeline, kept for its proofs and benchmarks.
+//!
+//! # `Ring`: a bounded multi-producer / single-consumer ring of slots
 //!
 //! # Protocol
 //!
@@ -103,6 +114,9 @@ use core::ops::Deref;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
 mod sync;
+
+pub mod bytes;
+pub use bytes::{ByteConsumer, ByteRing, ByteRingError, RecordInfo, Word};
 
 /// Loom builds only: see the `sync` module (runs atomic loads as RMWs so
 /// loom explores all interleavings).
@@ -626,6 +640,33 @@ pub fn record<T: Copy, const N: usize, const S: usize>(
     };
     counter.seen.fetch_add(1, Ordering::Relaxed);
     if ring.push(value).is_ok() {
+        counter.recorded.fetch_add(1, Ordering::Relaxed);
+        true
+    } else {
+        counter.dropped.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+}
+
+/// Records one event of source `source_index` in a [`ByteRing`].
+///
+/// Bumps `seen`, pushes `bytes` as one record, then bumps `recorded`
+/// (returns `true`) or `dropped` (returns `false`). An out-of-range
+/// `source_index` is a caller bug: nothing is pushed or counted and `false`
+/// is returned.
+#[inline]
+#[allow(clippy::must_use_candidate, reason = "a dropped event is already counted")]
+pub fn record_bytes<const S: usize>(
+    ring: &ByteRing<'_>,
+    counters: &SourceCounters<S>,
+    source_index: usize,
+    bytes: &[u8],
+) -> bool {
+    let Some(counter) = counters.get(source_index) else {
+        return false;
+    };
+    counter.seen.fetch_add(1, Ordering::Relaxed);
+    if ring.push(bytes).is_ok() {
         counter.recorded.fetch_add(1, Ordering::Relaxed);
         true
     } else {

@@ -6,14 +6,14 @@
 //! [`set_rmw_loads`] for why.
 
 #[cfg(not(loom))]
-pub use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(loom)]
 pub use loom::cell::UnsafeCell;
 #[cfg(loom)]
 pub use loom::sync::atomic::Ordering;
 #[cfg(loom)]
-pub use loom_atomics::{AtomicBool, AtomicU64, AtomicUsize, set_rmw_loads};
+pub use loom_atomics::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, set_rmw_loads};
 
 /// `core::cell::UnsafeCell` with loom's access API.
 #[cfg(not(loom))]
@@ -119,6 +119,7 @@ mod loom_atomics {
 
     wrapper!(AtomicUsize, loom::sync::atomic::AtomicUsize, usize, 0, fetch_add);
     wrapper!(AtomicU64, loom::sync::atomic::AtomicU64, u64, 0, fetch_add);
+    wrapper!(AtomicU32, loom::sync::atomic::AtomicU32, u32, 0, fetch_add);
     wrapper!(AtomicBool, loom::sync::atomic::AtomicBool, bool, false, fetch_or);
 
     #[allow(dead_code, reason = "kept for symmetry with AtomicU64")]

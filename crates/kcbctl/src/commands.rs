@@ -164,7 +164,7 @@ fn print_stats(
     };
     writeln!(
         out,
-        "  ring: {} of {} records in use ({percent}%)",
+        "  rings: {} of {} bytes in use ({percent}%)",
         stats.ring_occupancy, stats.ring_capacity
     )?;
     Ok(())
@@ -209,7 +209,7 @@ fn print_config(config: &ConfigResponse, out: &mut dyn Write) -> Result<(), Erro
     }
     writeln!(
         out,
-        "  ring capacity: {} records, flags: {:#010x}",
+        "  ring capacity: {} bytes, flags: {:#010x}",
         config.ring_capacity, config.flags
     )?;
     Ok(())

@@ -500,7 +500,7 @@ fn status_shows_report_counters_and_configuration() {
     let counters = &out[out.find("Counters").unwrap()..out.find("Configuration").unwrap()];
     assert!(!counters.contains("ThreadCreate"), "{counters}");
     assert_eq!(row("total", "Counters"), ["total", "13", "11", "2"]);
-    assert!(out.contains("ring: 1024 of 4096 records in use (25%)"));
+    assert!(out.contains("rings: 1024 of 4096 bytes in use (25%)"));
     assert!(out.contains("enabled sources: LoadImage, ProcessCreate"));
     assert_eq!(
         row("ProcessCreate", "Configuration"),

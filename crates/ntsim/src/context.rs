@@ -74,8 +74,13 @@ pub fn current_tid() -> u64 {
 #[must_use]
 pub fn current_processor() -> u32 {
     CPU.with(|cpu| {
-        *cpu.get()
-            .get_or_insert_with(|| NEXT_CPU.fetch_add(1, Ordering::Relaxed) % PROCESSOR_COUNT)
+        // Assigned once per thread (the copy `Cell::get` returns must be
+        // stored back, or every call would pick the next processor).
+        let number = cpu
+            .get()
+            .unwrap_or_else(|| NEXT_CPU.fetch_add(1, Ordering::Relaxed) % PROCESSOR_COUNT);
+        cpu.set(Some(number));
+        number
     })
 }
 

@@ -91,9 +91,26 @@ pub unsafe extern "C" fn ntsim_dbgprint_capture(
         irql: irql::current(),
         tid: context::current_tid(),
     };
+    let text = line.text.clone();
     lock(&LINES).push(line);
+    let hook = *lock(&HOOK);
+    if let Some(hook) = hook {
+        hook(&text);
+    }
     let status: NTSTATUS = entry.fault.unwrap_or(STATUS_SUCCESS);
     status.cast_unsigned()
+}
+
+/// A test hook run in the printing thread after each captured line.
+static HOOK: Mutex<Option<fn(&str)>> = Mutex::new(None);
+
+/// Runs `hook` in the printing thread after every debug print, until reset.
+///
+/// The hook runs at the point the print returns to the driver. A test API:
+/// it lets a test act at a precise point of the driver's own thread (e.g.
+/// bug-check while the drain is between two steps).
+pub fn set_hook(hook: Option<fn(&str)>) {
+    *lock(&HOOK) = hook;
 }
 
 /// Every captured call since boot.
@@ -122,4 +139,5 @@ pub fn clear() {
 
 pub(crate) fn reset() {
     clear();
+    set_hook(None);
 }

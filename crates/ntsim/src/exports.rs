@@ -48,7 +48,7 @@ table!(
     ke::KeDelayExecutionThread,
     ke::KeGetCurrentProcessorNumberEx,
     perf::KeQueryPerformanceCounter,
-    perf::KeQueryMaximumProcessorCountEx,
+    ke::KeQueryMaximumProcessorCountEx,
     thread::PsCreateSystemThread,
     thread::PsTerminateSystemThread,
     thread::ZwWaitForSingleObject,

@@ -474,6 +474,27 @@ pub unsafe extern "C" fn KeGetCurrentProcessorNumberEx(proc_number: PPROCESSOR_N
     number
 }
 
+/// `ALL_PROCESSOR_GROUPS` (wdm.h).
+pub const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
+
+/// `KeQueryMaximumProcessorCountEx` (wdm/nf-wdm-kequerymaximumprocessorcountex):
+/// any IRQL.
+///
+/// The maximum number of logical processors in `group_number`, or in all
+/// groups for `ALL_PROCESSOR_GROUPS`; the model has one group of
+/// [`context::PROCESSOR_COUNT`] processors (no hot-add beyond them).
+///
+/// # Safety
+/// None beyond the C ABI.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn KeQueryMaximumProcessorCountEx(group_number: u16) -> ULONG {
+    ddi::enter(&ddi::KE_QUERY_MAXIMUM_PROCESSOR_COUNT_EX);
+    match group_number {
+        ALL_PROCESSOR_GROUPS | 0 => context::PROCESSOR_COUNT,
+        _ => 0,
+    }
+}
+
 // --- The other processors, frozen at bug check ---------------------------------------
 
 /// Who froze the machine, and which simulated threads are parked.

@@ -58,6 +58,7 @@ fn reset_model() {
     crate::kecb::reset();
     crate::power::reset();
     exports::reset();
+    crate::eventpush::reset();
     crate::clock::reset();
     crate::version::reset();
     crate::irql::set(PASSIVE_LEVEL);

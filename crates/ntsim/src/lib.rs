@@ -47,6 +47,7 @@ pub mod clock;
 pub mod context;
 pub mod dbgprint;
 pub mod ddi;
+pub mod eventpush;
 pub mod excallback;
 pub mod exports;
 pub mod faults;

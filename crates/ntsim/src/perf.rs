@@ -1,25 +1,21 @@
 //! The processor facts a driver sizes and times itself with:
-//! `KeQueryPerformanceCounter` and `KeQueryMaximumProcessorCountEx`.
+//! `KeQueryPerformanceCounter` (the processor counts are in [`crate::ke`]).
 //!
 //! The performance counter is the host's monotonic clock in 100-ns ticks
 //! (frequency 10 MHz, what current Windows versions report); it never goes
-//! back. The model's processors ([`context::PROCESSOR_COUNT`]) are all in
-//! group 0 and none can be added.
+//! back.
 
 #![allow(non_snake_case)]
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use wdk_sys::{LARGE_INTEGER, PLARGE_INTEGER, ULONG, USHORT};
+use wdk_sys::{LARGE_INTEGER, PLARGE_INTEGER};
 
-use crate::{context, ddi};
+use crate::ddi;
 
 /// Ticks per second of the modeled performance counter.
 pub const PERFORMANCE_FREQUENCY: i64 = 10_000_000;
-
-/// `ALL_PROCESSOR_GROUPS` (wdm.h).
-pub const ALL_PROCESSOR_GROUPS: USHORT = 0xFFFF;
 
 /// The counter's origin (the first query), so values start small.
 static ORIGIN: OnceLock<Instant> = OnceLock::new();
@@ -54,19 +50,6 @@ pub unsafe extern "C" fn KeQueryPerformanceCounter(performance_frequency: PLARGE
     }
 }
 
-/// `KeQueryMaximumProcessorCountEx` (wdm/nf-wdm-kequerymaximumprocessorcountex).
-///
-/// Any IRQL. The most processors group `group_number` can hold, or in all
-/// groups for `ALL_PROCESSOR_GROUPS`; 0 for a group that does not exist.
-#[unsafe(no_mangle)]
-pub extern "C" fn KeQueryMaximumProcessorCountEx(group_number: USHORT) -> ULONG {
-    ddi::enter(&ddi::KE_QUERY_MAXIMUM_PROCESSOR_COUNT_EX);
-    match group_number {
-        0 | ALL_PROCESSOR_GROUPS => context::PROCESSOR_COUNT,
-        _ => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,11 +72,11 @@ mod tests {
 
     #[test]
     fn processor_counts_by_group() {
-        assert_eq!(
-            KeQueryMaximumProcessorCountEx(ALL_PROCESSOR_GROUPS),
-            context::PROCESSOR_COUNT
-        );
-        assert_eq!(KeQueryMaximumProcessorCountEx(0), context::PROCESSOR_COUNT);
-        assert_eq!(KeQueryMaximumProcessorCountEx(1), 0);
+        use crate::ke::{ALL_PROCESSOR_GROUPS, KeQueryMaximumProcessorCountEx};
+        // SAFETY: any IRQL, plain integer arguments.
+        let count = |group| unsafe { KeQueryMaximumProcessorCountEx(group) };
+        assert_eq!(count(ALL_PROCESSOR_GROUPS), crate::context::PROCESSOR_COUNT);
+        assert_eq!(count(0), crate::context::PROCESSOR_COUNT);
+        assert_eq!(count(1), 0);
     }
 }

@@ -84,6 +84,10 @@ pub enum ModelRule {
     InvalidParameter = 10,
     /// DriverEntry, DriverUnload or a dispatch routine returned at a raised IRQL.
     ReturnedAtRaisedIrql = 11,
+    /// The driver pushed an event below `DISPATCH_LEVEL` (preemptible inside
+    /// the claim-publish window), or into another processor's ring
+    /// ([`crate::eventpush`]).
+    PushBelowDispatch = 40,
 }
 
 /// One simulated bug check.
