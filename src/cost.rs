@@ -61,7 +61,10 @@ use wdk_sys::{
     ntddk::{KeGetCurrentProcessorNumberEx, KeQueryMaximumProcessorCountEx, KeQueryPerformanceCounter},
 };
 
-use crate::{kprintln, pool::PoolBlock};
+use crate::{
+    kprintln,
+    pool::{Pool, PoolBlock},
+};
 
 /// `ALL_PROCESSOR_GROUPS` (wdm.h).
 const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
@@ -231,7 +234,7 @@ impl CostTables {
         let block = if processors == 0 {
             None
         } else {
-            PoolBlock::non_paged_zeroed(bytes, POOL_TAG)
+            PoolBlock::zeroed(Pool::NonPagedNx, bytes, POOL_TAG)
         };
         let Some(block) = block else {
             kprintln!(

@@ -180,7 +180,7 @@ pub fn allocate(kib: u32) -> Result<u32, OutOfPool> {
     loop {
         let ring_bytes = kib as usize * 1024;
         let (rings_at, words_at, total) = layout(processors as usize, ring_bytes);
-        let block = pool::allocate_nonpaged(total, pool::RING_TAG);
+        let block = pool::allocate(pool::Pool::NonPagedNx, total, pool::RING_TAG);
         if block.is_null() {
             crate::kprintln!(
                 "rings: cannot allocate {processors} x {kib} KiB ({total} bytes) of non-paged pool"

@@ -73,9 +73,8 @@ use kcb_proto::{
     WStr, layout_check, registration_status, write_pod,
 };
 use wdk_sys::{
-    KIRQL, PKSPIN_LOCK, POOL_FLAG_PAGED, STATUS_INFO_LENGTH_MISMATCH, STATUS_INSUFFICIENT_RESOURCES,
-    UNICODE_STRING,
-    ntddk::{ExFreePoolWithTag, KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock, MmIsAddressValid},
+    KIRQL, PKSPIN_LOCK, STATUS_INFO_LENGTH_MISMATCH, STATUS_INSUFFICIENT_RESOURCES, UNICODE_STRING,
+    ntddk::{KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock, MmIsAddressValid},
 };
 
 use crate::{
@@ -84,6 +83,7 @@ use crate::{
     ex::{CallbackObject, System},
     kernel::DynamicRoutine,
     kprintln,
+    pool::{Pool, PoolBlock},
 };
 
 #[cfg_attr(
@@ -91,9 +91,6 @@ use crate::{
     link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
 )]
 unsafe extern "C" {
-    /// `ExAllocatePoolWithTag` (wdm/nf-wdm-exallocatepoolwithtag): the
-    /// fallback where `ExAllocatePool2` is not exported (Wine).
-    pub fn ExAllocatePoolWithTag(pool_type: i32, number_of_bytes: usize, tag: u32) -> *mut c_void;
     /// `ZwQuerySystemInformation` (win32/sysinfo/zwquerysysteminformation):
     /// not in the WDK headers the bindings come from.
     pub fn ZwQuerySystemInformation(
@@ -191,15 +188,9 @@ const PAGE_SIZE: usize = 0x1000;
 const SYSTEM_MODULE_INFORMATION: u32 = 11;
 /// Pool tag of the module-list buffer.
 const POOL_TAG: u32 = u32::from_le_bytes(*b"kcbW");
-/// `PagedPool` (`POOL_TYPE`, wdm.h).
-const PAGED_POOL: i32 = 1;
 /// Largest module list accepted (a few hundred modules need ~100 KB).
 const MAX_MODULE_BUFFER: usize = 4 << 20;
 
-static EX_ALLOCATE_POOL2: DynamicRoutine = DynamicRoutine::new("ExAllocatePool2");
-/// The prototype of `ExAllocatePool2`, resolved at run time (checked against
-/// windows-sys by `tests/windows_sys_conformance.rs`).
-pub type AllocatePool2 = unsafe extern "C" fn(u64, usize, u32) -> *mut c_void;
 
 // --- Reading the object --------------------------------------------------
 
@@ -358,33 +349,9 @@ mod module_field {
     pub const FULL_PATH_LEN: usize = 256;
 }
 
-/// The system's module list, in a pool buffer freed on drop.
+/// The system's module list, in a paged-pool block freed on drop.
 struct ModuleList {
-    buffer: *mut u8,
-    size: usize,
-}
-
-/// Allocates `size` zeroed bytes of paged pool.
-fn allocate(size: usize) -> *mut u8 {
-    let pool2 = if EX_ALLOCATE_POOL2.resolve() {
-        dynamic_fn!(EX_ALLOCATE_POOL2 => AllocatePool2)
-    } else {
-        None
-    };
-    let block = pool2
-        .map_or_else(
-            // SAFETY: a plain allocation at PASSIVE_LEVEL.
-            || unsafe { ExAllocatePoolWithTag(PAGED_POOL, size, POOL_TAG) },
-            // SAFETY: ExAllocatePool2's documented prototype; PASSIVE_LEVEL.
-            |allocate2| unsafe { allocate2(POOL_FLAG_PAGED, size, POOL_TAG) },
-        )
-        .cast::<u8>();
-    if !block.is_null() {
-        // SAFETY: a fresh block of `size` bytes (ExAllocatePoolWithTag does
-        // not zero it).
-        unsafe { block.write_bytes(0, size) };
-    }
-    block
+    block: PoolBlock,
 }
 
 impl ModuleList {
@@ -415,11 +382,11 @@ impl ModuleList {
             if needed == 0 || size > MAX_MODULE_BUFFER {
                 return Err(STATUS_INFO_LENGTH_MISMATCH);
             }
-            let buffer = allocate(size);
-            if buffer.is_null() {
+            let Some(block) = PoolBlock::zeroed(Pool::Paged, size, POOL_TAG) else {
                 return Err(STATUS_INSUFFICIENT_RESOURCES);
-            }
-            let list = Self { buffer, size };
+            };
+            let buffer = block.as_ptr();
+            let list = Self { block };
             #[allow(clippy::cast_possible_truncation, reason = "at most MAX_MODULE_BUFFER")]
             let length = size as u32;
             // SAFETY: the buffer is writable for `size` bytes.
@@ -434,8 +401,9 @@ impl ModuleList {
     }
 
     const fn bytes(&self) -> &[u8] {
-        // SAFETY: a live, zero-initialised pool block of `size` bytes owned by `self`.
-        unsafe { core::slice::from_raw_parts(self.buffer, self.size) }
+        // SAFETY: the block was written (by ZwQuerySystemInformation) before
+        // the list was returned; nothing writes it afterwards.
+        unsafe { self.block.bytes() }
     }
 
     /// The module containing `routine`: its file name and the offset.
@@ -465,13 +433,6 @@ impl ModuleList {
             }
             Some((name, offset))
         })
-    }
-}
-
-impl Drop for ModuleList {
-    fn drop(&mut self) {
-        // SAFETY: our pool block, freed once, with the tag it was allocated with.
-        unsafe { ExFreePoolWithTag(self.buffer.cast(), POOL_TAG) };
     }
 }
 

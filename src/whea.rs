@@ -1,5 +1,6 @@
-//! WHEA: `WheaRegisterInUsePageOfflineNotification`. No DDI page documents
-//! it; the prototype is the ntddk.h declaration as Microsoft's WDK metadata
+//! WHEA: `WheaRegisterInUsePageOfflineNotification`.
+//!
+//! No DDI page documents it; the prototype is the ntddk.h declaration as Microsoft's WDK metadata
 //! carries it (`BOOLEAN (ULONG Page, BOOLEAN Flags, BOOLEAN Poisoned, PVOID
 //! Context)`, checked by `tests/windows_sys_conformance.rs`). The routine
 //! records the page frame, WHEA's flags and the poisoned bit, and answers

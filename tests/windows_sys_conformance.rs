@@ -747,10 +747,12 @@ fn routines(r: &mut Report) {
     routine!(r, CmCallbackGetKeyObjectIDEx(_, _, _, _, _) in wss);
     routine!(r, CmCallbackReleaseKeyObjectIDEx(_) in wss);
     routine!(r, KeQuerySystemTimePrecise(_) in wss);
+    routine!(r, KeQueryMaximumProcessorCountEx(_) in wss);
+    routine!(r, KeQueryPerformanceCounter(_) in wss);
 
-    // Declared by the driver itself (raw-dylib block of src/walker.rs).
-    declared!(r, "walker.rs raw-dylib",
-        sig_of(kcallbacks::walker::ExAllocatePoolWithTag as unsafe extern "C" fn(_, _, _) -> _),
+    // Declared by the driver itself (raw-dylib blocks of src/pool.rs and src/walker.rs).
+    declared!(r, "pool.rs raw-dylib",
+        sig_of(kcallbacks::pool::ExAllocatePoolWithTag as unsafe extern "C" fn(_, _, _) -> _),
         ExAllocatePoolWithTag(_, _, _) in wss);
     {
         use windows_sys::Wdk::System::SystemInformation as wsi;
@@ -770,7 +772,7 @@ fn routines(r: &mut Report) {
         KeDeregisterProcessorChangeCallback(_) in wss);
     declared!(r, "po::RegisterFn", <po::RegisterFn as FnSig>::SIG, PoRegisterPowerSettingCallback(_, _, _, _, _) in wss);
     declared!(r, "po::UnregisterFn", <po::UnregisterFn as FnSig>::SIG, PoUnregisterPowerSettingCallback(_) in wss);
-    declared!(r, "walker::AllocatePool2", <walker::AllocatePool2 as FnSig>::SIG, ExAllocatePool2(_, _, _) in wss);
+    declared!(r, "pool::AllocatePool2", <kcallbacks::pool::AllocatePool2 as FnSig>::SIG, ExAllocatePool2(_, _, _) in wss);
     declared!(r, "io::UnregisterPnpExFn", <io::UnregisterPnpExFn as FnSig>::SIG,
         IoUnregisterPlugPlayNotificationEx(_) in wss);
     declared!(r, "ps::ProcessEx2Fn", <ps::ProcessEx2Fn as FnSig>::SIG,
