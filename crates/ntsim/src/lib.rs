@@ -39,6 +39,7 @@
     reason = "docs are full of DDI names and doc-page slugs, as in the driver"
 )]
 
+mod freeze;
 mod handle_attributes;
 mod notify;
 mod sync;
@@ -47,6 +48,7 @@ pub mod clock;
 pub mod context;
 pub mod dbgprint;
 pub mod ddi;
+pub mod ddi_table;
 pub mod eventpush;
 pub mod excallback;
 pub mod exports;
@@ -57,6 +59,7 @@ pub mod irql;
 pub mod ke;
 pub mod kecb;
 pub mod kernel;
+pub mod levels;
 pub mod ob;
 pub mod obcallbacks;
 pub mod objects;
