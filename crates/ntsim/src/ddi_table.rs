@@ -318,4 +318,3 @@ pub fn failable() -> Vec<&'static str> {
 pub fn find(name: &str) -> Option<&'static Ddi> {
     ALL.iter().copied().find(|d| d.name == name)
 }
-

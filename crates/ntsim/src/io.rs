@@ -356,7 +356,7 @@ pub unsafe extern "C" fn IoDeleteDevice(device_object: PDEVICE_OBJECT) {
     }
     // The I/O manager drops the shutdown registrations of a deleted device
     // (DO_SHUTDOWN_REGISTERED).
-    crate::ioreg::device_deleted(address);
+    crate::shutdown::device_deleted(address);
     // Unlink from the driver's device list.
     let driver = driver as PDRIVER_OBJECT;
     // SAFETY: the driver object outlives its devices; the device list links
@@ -1244,9 +1244,6 @@ impl Drop for DeviceHandle {
 
 /// What a driver left in the I/O manager: devices not deleted, links not deleted.
 pub(crate) fn leftovers(driver: PDRIVER_OBJECT) -> (Vec<DeviceInfo>, Vec<(String, String)>) {
-    // Interrupt connections are the I/O manager's too: their unload check
-    // (0xCE for a connection left in place) runs with this one.
-    crate::ioreg::interrupt_unload_checks();
     let devices = with_io(|io| {
         io.devices
             .iter()

@@ -22,7 +22,8 @@ use wdk_sys::KIRQL;
 use crate::verifier::{self, codes};
 
 pub use crate::levels::{
-    APC_LEVEL, CLOCK_LEVEL, CMCI_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL, IPI_LEVEL, MAX_DIRQL, PASSIVE_LEVEL, PROFILE_LEVEL, name,
+    APC_LEVEL, CLOCK_LEVEL, CMCI_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL, IPI_LEVEL, MAX_DIRQL, PASSIVE_LEVEL,
+    PROFILE_LEVEL, name,
 };
 
 thread_local! {

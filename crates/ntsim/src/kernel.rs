@@ -316,6 +316,9 @@ impl Kernel {
         // SAFETY: the driver object lives in `image`.
         let name_address = unsafe { &raw const (*object).DriverName } as u64;
         let pending = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
+        // Interrupt connections are the I/O manager's too: their unload
+        // check (0xCE for a connection left in place) runs with this one.
+        crate::interrupt::interrupt_unload_checks();
         let (devices, links) = crate::io::leftovers(object);
         for device in devices {
             verifier::bugcheck(

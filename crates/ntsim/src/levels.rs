@@ -39,4 +39,3 @@ pub const fn name(level: KIRQL) -> &'static str {
         _ => "invalid IRQL",
     }
 }
-
