@@ -26,9 +26,15 @@ struct Export {
 static EXPORTS: Mutex<BTreeMap<&'static str, Export>> = Mutex::new(BTreeMap::new());
 
 macro_rules! table {
-    ($($module:ident :: $name:ident),* $(,)?) => {
+    (
+        $($module:ident :: $name:ident),* ;
+        $($parent:ident :: $child:ident :: $nested:ident),* $(,)?
+    ) => {
         fn defaults() -> Vec<(&'static str, usize)> {
-            vec![$((stringify!($name), crate::$module::$name as *const () as usize)),*]
+            vec![
+                $((stringify!($name), crate::$module::$name as *const () as usize),)*
+                $((stringify!($nested), crate::$parent::$child::$nested as *const () as usize),)*
+            ]
         }
     };
 }
@@ -60,9 +66,6 @@ table!(
     io::IoCreateSymbolicLink,
     io::IoDeleteSymbolicLink,
     io::IofCompleteRequest,
-    io::ObSetSecurityObjectByPointer,
-    io::ObOpenObjectByPointer,
-    io::ZwSetSecurityObject,
     se::RtlCreateAcl,
     se::RtlAddAccessAllowedAce,
     se::RtlCreateSecurityDescriptor,
@@ -130,7 +133,11 @@ table!(
     power::PoUnregisterPowerSettingCallback,
     power::WheaRegisterInUsePageOfflineNotification,
     power::WheaUnregisterInUsePageOfflineNotification,
-    version::RtlGetVersion,
+    version::RtlGetVersion;
+    // Files below a module (`parent::child::Name`).
+    se::object::ObSetSecurityObjectByPointer,
+    se::object::ObOpenObjectByPointer,
+    se::object::ZwSetSecurityObject,
 );
 
 unsafe extern "C" {

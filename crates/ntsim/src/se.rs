@@ -12,6 +12,8 @@
 
 #![allow(non_snake_case)]
 
+pub mod object;
+
 use std::fmt;
 
 use wdk_sys::{
