@@ -21,14 +21,14 @@ use crate::{ddi, ob, sync::lock};
 
 pub(super) struct DeviceRecord {
     pub(super) memory: usize,
-    pub(super) name: Option<String>,
-    pub(super) driver: usize,
+    name: Option<String>,
+    driver: usize,
     pub(super) deleted: bool,
     pub(super) security: Option<Box<[u8]>>,
     pub(super) handles: u32,
 }
 
-pub(super) struct LinkRecord {
+struct LinkRecord {
     name: String,
     target: String,
 }
@@ -37,7 +37,7 @@ pub(super) struct LinkRecord {
 pub(super) struct Io {
     pub(super) devices: Vec<DeviceRecord>,
     /// Links created through `IoCreateSymbolicLink`, by canonical path.
-    pub(super) links: BTreeMap<String, LinkRecord>,
+    links: BTreeMap<String, LinkRecord>,
     /// Live IRPs and how often each was completed.
     pub(super) irps: HashMap<usize, u32>,
 }
