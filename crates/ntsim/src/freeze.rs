@@ -31,7 +31,7 @@ fn with_freeze<R>(f: impl FnOnce(&mut Freeze) -> R) -> R {
 
 /// Whether the machine is frozen by another host thread; if it is, records
 /// the current thread as parked (and unparked once it is not).
-pub(crate) fn park_while_frozen() -> bool {
+pub fn park_while_frozen() -> bool {
     let me = std::thread::current().id();
     let tid = context::current_tid();
     with_freeze(|f| {
@@ -48,7 +48,7 @@ pub(crate) fn park_while_frozen() -> bool {
 /// Called on entry to every modeled DDI: while another thread holds the
 /// machine frozen, the caller (another "processor") stops here until the
 /// freeze ends.
-pub(crate) fn freeze_point() {
+pub fn freeze_point() {
     if !park_while_frozen() {
         return;
     }
@@ -66,7 +66,7 @@ pub(crate) fn freeze_point() {
 
 /// Makes the current host thread the one that holds the machine frozen.
 /// Returns `false` if it already held it (a nested freeze).
-pub(crate) fn claim() -> bool {
+pub fn claim() -> bool {
     let me = std::thread::current().id();
     with_freeze(|f| {
         if f.owner == Some(me) {
@@ -78,17 +78,17 @@ pub(crate) fn claim() -> bool {
 }
 
 /// Whether every simulated thread in `tids` is parked.
-pub(crate) fn all_parked(tids: &[u64]) -> bool {
+pub fn all_parked(tids: &[u64]) -> bool {
     with_freeze(|f| tids.iter().all(|t| f.parked.contains(t)))
 }
 
 /// Ends the freeze and wakes the threads parked at a [`freeze_point`]
 /// (threads parked in a wait are woken by their dispatcher).
-pub(crate) fn release() {
+pub fn release() {
     with_freeze(|f| f.owner = None);
     THAWED.notify_all();
 }
 
-pub(crate) fn reset() {
+pub fn reset() {
     *sync::lock(&FREEZE) = Some(Freeze::default());
 }

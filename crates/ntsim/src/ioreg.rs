@@ -215,9 +215,9 @@ pub unsafe extern "C" fn IoRegisterPlugPlayNotification(
         }
         // SAFETY: a GUID per the caller.
         Some(unsafe { event_category_data.cast::<GUID>().read_unaligned() })
-    } else if event_category == EventCategoryHardwareProfileChange {
-        None
-    } else if event_category == EventCategoryTargetDeviceChange {
+    } else if event_category == EventCategoryHardwareProfileChange
+        || event_category == EventCategoryTargetDeviceChange
+    {
         None
     } else {
         return STATUS_INVALID_PARAMETER;

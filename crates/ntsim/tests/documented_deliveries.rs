@@ -382,10 +382,8 @@ fn processor_add_object_status_written_after_start_notify_is_flagged() {
     };
     let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
     // SAFETY: valid out pointer and attributes.
-    assert_eq!(
-        unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 0, 0) },
-        STATUS_SUCCESS
-    );
+    let status = unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 0, 0) };
+    assert_eq!(status, STATUS_SUCCESS);
     // SAFETY: a live object and a 'static routine.
     let registration =
         unsafe { ExRegisterCallback(object, Some(processor_add_object_callback), std::ptr::null_mut()) };
@@ -496,10 +494,8 @@ fn target_device_query_remove_can_be_vetoed() {
     );
     for entry in [first, second] {
         // SAFETY: entries from IoRegisterPlugPlayNotification.
-        assert_eq!(
-            unsafe { IoUnregisterPlugPlayNotificationEx(entry) },
-            STATUS_SUCCESS
-        );
+        let status = unsafe { IoUnregisterPlugPlayNotificationEx(entry) };
+        assert_eq!(status, STATUS_SUCCESS);
     }
     assert_eq!(GUID_TARGET_DEVICE_REMOVE_CANCELLED.Data1, 0xCB3A_4007);
     assert_eq!(GUID_TARGET_DEVICE_REMOVE_COMPLETE.Data1, 0xCB3A_4008);
@@ -530,9 +526,7 @@ fn hardware_profile_query_change_can_be_vetoed() {
     assert_eq!(GUID_HWPROFILE_CHANGE_CANCELLED.Data1, 0xCB3A_4002);
     assert_eq!(GUID_HWPROFILE_CHANGE_COMPLETE.Data1, 0xCB3A_4003);
     // SAFETY: the entry from IoRegisterPlugPlayNotification.
-    assert_eq!(
-        unsafe { IoUnregisterPlugPlayNotificationEx(entry) },
-        STATUS_SUCCESS
-    );
+    let status = unsafe { IoUnregisterPlugPlayNotificationEx(entry) };
+    assert_eq!(status, STATUS_SUCCESS);
     kernel.assert_no_bugchecks();
 }

@@ -131,7 +131,7 @@ pub fn corrupt(address: usize, value: usize) -> usize {
 /// removed (function addresses), registrations with calls in flight).
 /// Registrations the model made as the system, and those another driver
 /// made ([`crate::context::other_image`]), are not the driver's.
-pub(crate) fn leftovers() -> (Vec<CallbackObjectInfo>, Vec<(usize, String)>, Vec<usize>) {
+pub fn leftovers() -> (Vec<CallbackObjectInfo>, Vec<(usize, String)>, Vec<usize>) {
     with_state(|state| {
         let held = state
             .objects

@@ -849,7 +849,7 @@ fn synthetic_function(address: usize) -> PCALLBACK_FUNCTION {
 /// Recreates the `\Callback` objects (with the PowerPort owner registered),
 /// the resident memory and the module list. Blocks of a previous test are leaked (a driver
 /// static might still point to them).
-pub(crate) fn reset() {
+pub fn reset() {
     let old = std::mem::take(&mut *sync::lock(&STATE));
     if let Some(old) = old {
         std::mem::forget(old);

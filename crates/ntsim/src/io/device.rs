@@ -156,7 +156,7 @@ fn store_security(record: &mut DeviceRecord, bytes: Vec<u8>) {
 /// Replaces the security descriptor of the live device at `address` with
 /// what `update` makes of the current one (its self-relative bytes, if it
 /// has one). Returns `false` if no live device is at `address`.
-pub(crate) fn update_security(address: usize, update: impl FnOnce(Option<&[u8]>) -> Vec<u8>) -> bool {
+pub fn update_security(address: usize, update: impl FnOnce(Option<&[u8]>) -> Vec<u8>) -> bool {
     with_io(|io| {
         let Some(record) = io.devices.iter_mut().find(|d| d.memory == address && !d.deleted) else {
             return false;
@@ -168,7 +168,7 @@ pub(crate) fn update_security(address: usize, update: impl FnOnce(Option<&[u8]>)
 }
 
 /// Whether a live (not deleted) device object is at `address`.
-pub(crate) fn is_live_device(address: usize) -> bool {
+pub fn is_live_device(address: usize) -> bool {
     with_io(|io| io.devices.iter().any(|d| d.memory == address && !d.deleted))
 }
 
@@ -232,7 +232,7 @@ pub unsafe extern "C" fn IoCreateDevice(
 ///
 /// # Safety
 /// `driver_object` is a valid driver object.
-pub(crate) unsafe fn create_device(
+pub unsafe fn create_device(
     driver_object: PDRIVER_OBJECT,
     device_extension_size: u32,
     name: Option<&str>,
@@ -424,7 +424,7 @@ pub unsafe extern "C" fn IoDeleteSymbolicLink(symbolic_link_name: PUNICODE_STRIN
 }
 
 /// What a driver left in the I/O manager: devices not deleted, links not deleted.
-pub(crate) fn leftovers(driver: PDRIVER_OBJECT) -> (Vec<DeviceInfo>, Vec<(String, String)>) {
+pub fn leftovers(driver: PDRIVER_OBJECT) -> (Vec<DeviceInfo>, Vec<(String, String)>) {
     let devices = with_io(|io| {
         io.devices
             .iter()
@@ -436,7 +436,7 @@ pub(crate) fn leftovers(driver: PDRIVER_OBJECT) -> (Vec<DeviceInfo>, Vec<(String
 }
 
 /// Open handles to the driver's devices.
-pub(crate) fn open_handle_count(driver: PDRIVER_OBJECT) -> u32 {
+pub fn open_handle_count(driver: PDRIVER_OBJECT) -> u32 {
     with_io(|io| {
         io.devices
             .iter()
@@ -448,6 +448,6 @@ pub(crate) fn open_handle_count(driver: PDRIVER_OBJECT) -> u32 {
 
 /// Forgets devices, links and IRPs. Device memory is not freed (a previous
 /// test's driver statics might still point to it).
-pub(crate) fn reset() {
+pub fn reset() {
     *lock(&IO) = Some(Io::default());
 }

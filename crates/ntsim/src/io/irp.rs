@@ -361,7 +361,7 @@ fn call_driver_as(device: PDEVICE_OBJECT, irp: &IrpBox, major: u32, pid: u64) ->
 /// Sends an IRP with major function `major` and no file object to
 /// `device`'s driver from a System process thread (the I/O manager's own
 /// requests, e.g. `IRP_MJ_SHUTDOWN`). Returns the status.
-pub(crate) fn send_system_irp(device: PDEVICE_OBJECT, major: u32) -> NTSTATUS {
+pub fn send_system_irp(device: PDEVICE_OBJECT, major: u32) -> NTSTATUS {
     let irp = IrpBox::new(major, device, std::ptr::null_mut());
     // SAFETY: the IRP built above.
     unsafe { (*irp.irp()).RequestorMode = 0 };

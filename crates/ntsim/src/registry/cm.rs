@@ -19,7 +19,7 @@ use crate::unicode::{self, OwnedUnicode};
 use crate::verifier::{self, ModelRule};
 use crate::{ddi, sync::lock};
 
-pub(crate) static CALLBACKS: Registry = Registry::new("registry callback");
+pub static CALLBACKS: Registry = Registry::new("registry callback");
 
 #[derive(Clone, Debug)]
 struct CmRegistration {
@@ -523,7 +523,7 @@ pub fn unreleased_names() -> usize {
 /// caller then gets `REG_POST_OPERATION_INFORMATION.ReturnStatus`,
 /// kernel/handling-notifications), else `STATUS_SUCCESS` (the effect of
 /// other post statuses is SILENT: ignored).
-pub(crate) fn notify(class: u32, information: PVOID, pre: bool) -> NTSTATUS {
+pub fn notify(class: u32, information: PVOID, pre: bool) -> NTSTATUS {
     let mut bypass = false;
     for registration in ordered() {
         // SAFETY: the function was registered as a PEX_CALLBACK_FUNCTION.
@@ -554,11 +554,11 @@ pub(crate) fn notify(class: u32, information: PVOID, pre: bool) -> NTSTATUS {
 }
 
 /// The key object registry callbacks see for key `path`.
-pub(crate) fn object_for(path: &str) -> PVOID {
+pub fn object_for(path: &str) -> PVOID {
     key_object(path)
 }
 
-pub(crate) fn reset() {
+pub fn reset() {
     lock(&KEYS).clear();
     CALLBACKS.reset();
     let old = lock(&CM).take();

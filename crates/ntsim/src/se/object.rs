@@ -98,7 +98,7 @@ unsafe fn set_object_security(
         } else {
             old_dacl
         };
-        let bytes = se::build_self_relative(
+        se::build_self_relative(
             new_control & !se::SE_DACL_PRESENT,
             owner.as_ref(),
             group.as_ref(),
@@ -107,8 +107,7 @@ unsafe fn set_object_security(
             } else {
                 None
             },
-        );
-        bytes
+        )
     });
     if !found {
         verifier::model_rule(
