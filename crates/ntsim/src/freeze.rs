@@ -6,7 +6,7 @@
 //! In the model every other thread stops at its next DDI call
 //! ([`freeze_point`], from the gate in [`crate::ddi`]) or wait (in
 //! [`crate::ke`]). A leaf below the gate: stopping the system threads and
-//! waiting for them is [`crate::thread::freeze_other_processors`].
+//! waiting for them is `thread::freeze_other_processors`.
 
 use std::collections::HashSet;
 use std::sync::{Condvar, Mutex};

@@ -1,5 +1,5 @@
 //! Spin locks: `KeAcquireSpinLockRaiseToDpc` / `KeReleaseSpinLock`, and
-//! the model's own hold on a callback object's lock ([`BodyLock`]).
+//! the model's own hold on a callback object's lock (`BodyLock`).
 //!
 //! `KeAcquireSpinLockRaiseToDpc` (wdm/nf-wdm-keacquirespinlockraisetodpc):
 //! `<= DISPATCH_LEVEL`, raises to DISPATCH_LEVEL and returns the previous

@@ -7,8 +7,8 @@
 //! ([`crate::spinlock`]), `MmIsAddressValid` ([`crate::mm`]) and
 //! `ZwQuerySystemInformation(SystemModuleInformation)` ([`crate::sysinfo`]).
 //!
-//! Files: [`object`] (the objects, their memory and the `Ex`/`Ob`
-//! routines), [`inspect`] (objects as tests see them, and what a driver
+//! Files: `object` (the objects, their memory and the `Ex`/`Ob`
+//! routines), `inspect` (objects as tests see them, and what a driver
 //! left). This file only re-exports: the public paths stay
 //! `ntsim::excallback::...`.
 //!

@@ -462,6 +462,18 @@ pub fn open(path: &str, caller: Caller, desired_access: u32) -> Result<DeviceHan
     })
 }
 
+/// An IOCTL's `Information` may not exceed the output buffer's length
+/// (NSIM `IrpHandling` otherwise).
+fn check_information(irp: &IrpBox, code: u32, information: usize, output_len: usize) {
+    if information > output_len {
+        verifier::model_rule(
+            ModelRule::IrpHandling,
+            irp.irp() as u64,
+            format!("IOCTL {code:#x} completed with Information {information} > output length {output_len}"),
+        );
+    }
+}
+
 impl DeviceHandle {
     /// The access granted at open.
     #[must_use]
@@ -517,15 +529,7 @@ impl DeviceHandle {
         stack.Parameters.DeviceIoControl.InputBufferLength = u32::try_from(input.len()).unwrap_or(u32::MAX);
         stack.Parameters.DeviceIoControl.IoControlCode = code;
         let (status, information) = call_driver(self.device, &irp, IRP_MJ_DEVICE_CONTROL);
-        if information > output_len {
-            verifier::model_rule(
-                ModelRule::IrpHandling,
-                irp.irp() as u64,
-                format!(
-                    "IOCTL {code:#x} completed with Information {information} > output length {output_len}"
-                ),
-            );
-        }
+        check_information(&irp, code, information, output_len);
         // NT_ERROR statuses copy nothing back; success and warning statuses do.
         let output = if (status.cast_unsigned() >> 30) == 3 {
             Vec::new()
@@ -588,15 +592,7 @@ impl DeviceHandle {
         };
         stack.Parameters.DeviceIoControl = parameters;
         let (status, information) = call_driver(self.device, &irp, IRP_MJ_DEVICE_CONTROL);
-        if information > output_len {
-            verifier::model_rule(
-                ModelRule::IrpHandling,
-                irp.irp() as u64,
-                format!(
-                    "IOCTL {code:#x} completed with Information {information} > output length {output_len}"
-                ),
-            );
-        }
+        check_information(&irp, code, information, output_len);
         let output = if !neither || (status.cast_unsigned() >> 30) == 3 {
             Vec::new()
         } else {

@@ -26,8 +26,8 @@
 //!   `STATUS_PENDING` is 0xC9/0x06; a dispatch routine that changes the
 //!   IRQL is 0xC9/0x05 (debugger/bug-check-0xc9--driver-verifier-iomanager-violation).
 //!
-//! Files: [`device`] (the device store and the device and link routines),
-//! [`irp`] (IRPs, driver objects, opening a device); object security is
+//! Files: `device` (the device store and the device and link routines),
+//! `irp` (IRPs, driver objects, opening a device); object security is
 //! [`crate::se::object`]. This file only re-exports: the public paths stay
 //! `ntsim::io::...`.
 

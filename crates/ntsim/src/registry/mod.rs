@@ -51,8 +51,8 @@
 //!   caller's status.
 
 //!
-//! Files: [`store`] (keys, values, the `Zw` reading routines), [`cm`] (the
-//! callbacks and their routines), [`operations`] (operations as callbacks
+//! Files: `store` (keys, values, the `Zw` reading routines), `cm` (the
+//! callbacks and their routines), `operations` (operations as callbacks
 //! see them). This file only re-exports: the public paths stay
 //! `ntsim::registry::...`.
 
