@@ -31,7 +31,10 @@ struct ShutdownRegistration {
 /// The registrations, in registration order.
 static SHUTDOWN: Mutex<Vec<ShutdownRegistration>> = Mutex::new(Vec::new());
 
-fn register_shutdown(device: PDEVICE_OBJECT, last_chance: bool) -> NTSTATUS {
+fn register_shutdown(ddi: &'static ddi::Ddi, device: PDEVICE_OBJECT, last_chance: bool) -> NTSTATUS {
+    if let Some(status) = ddi::enter(ddi).fault {
+        return status;
+    }
     if device.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -50,11 +53,7 @@ fn register_shutdown(device: PDEVICE_OBJECT, last_chance: bool) -> NTSTATUS {
 /// `device_object` is a live device object.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn IoRegisterShutdownNotification(device_object: PDEVICE_OBJECT) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::IO_REGISTER_SHUTDOWN_NOTIFICATION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
-    register_shutdown(device_object, false)
+    register_shutdown(&ddi::IO_REGISTER_SHUTDOWN_NOTIFICATION, device_object, false)
 }
 
 /// `IoRegisterLastChanceShutdownNotification` (wdm/nf-wdm-ioregisterlastchanceshutdownnotification).
@@ -63,11 +62,11 @@ pub unsafe extern "C" fn IoRegisterShutdownNotification(device_object: PDEVICE_O
 /// `device_object` is a live device object.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn IoRegisterLastChanceShutdownNotification(device_object: PDEVICE_OBJECT) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::IO_REGISTER_LAST_CHANCE_SHUTDOWN_NOTIFICATION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
-    register_shutdown(device_object, true)
+    register_shutdown(
+        &ddi::IO_REGISTER_LAST_CHANCE_SHUTDOWN_NOTIFICATION,
+        device_object,
+        true,
+    )
 }
 
 /// `IoUnregisterShutdownNotification` (wdm/nf-wdm-iounregistershutdownnotification).
