@@ -330,14 +330,13 @@ pub fn device_interface_removal(class: GUID, link: &str) -> usize {
     notify_interface(GUID_DEVICE_INTERFACE_REMOVAL, class, link)
 }
 
+/// The PnP registrations that `keep` selects, in registration order.
+fn pnp_where(keep: impl Fn(&PnpRegistration) -> bool) -> Vec<PnpRegistration> {
+    with_state(|s| s.pnp.iter().filter(|r| keep(r)).copied().collect())
+}
+
 fn notify_interface(event: GUID, class: GUID, link: &str) -> usize {
-    let registrations: Vec<PnpRegistration> = with_state(|s| {
-        s.pnp
-            .iter()
-            .filter(|r| r.class.is_some_and(|c| guid_eq(&c, &class)))
-            .copied()
-            .collect()
-    });
+    let registrations = pnp_where(|r| r.class.is_some_and(|c| guid_eq(&c, &class)));
     registrations
         .iter()
         .filter(|r| call_interface(r, event, class, link))
@@ -347,13 +346,7 @@ fn notify_interface(event: GUID, class: GUID, link: &str) -> usize {
 /// A hardware-profile change event (`GUID_HWPROFILE_*`). Returns how many callbacks ran.
 #[must_use = "the number of callbacks that ran"]
 pub fn hardware_profile_change(event: GUID) -> usize {
-    let registrations: Vec<PnpRegistration> = with_state(|s| {
-        s.pnp
-            .iter()
-            .filter(|r| r.category == EventCategoryHardwareProfileChange)
-            .copied()
-            .collect()
-    });
+    let registrations = pnp_where(|r| r.category == EventCategoryHardwareProfileChange);
     let mut ran = 0;
     for registration in registrations {
         let mut notification = HWPROFILE_CHANGE_NOTIFICATION {
@@ -439,13 +432,7 @@ fn vetoable(
 /// veto status, or `STATUS_SUCCESS` if the device was removed.
 #[must_use = "whether the removal was vetoed"]
 pub fn target_device_query_remove(device: PDEVICE_OBJECT) -> NTSTATUS {
-    let registrations: Vec<PnpRegistration> = with_state(|s| {
-        s.pnp
-            .iter()
-            .filter(|r| r.target.is_some_and(|(_, d)| d == device as usize))
-            .copied()
-            .collect()
-    });
+    let registrations = pnp_where(|r| r.target.is_some_and(|(_, d)| d == device as usize));
     let events = [
         GUID_TARGET_DEVICE_QUERY_REMOVE,
         GUID_TARGET_DEVICE_REMOVE_CANCELLED,
@@ -473,13 +460,7 @@ pub fn target_device_query_remove(device: PDEVICE_OBJECT) -> NTSTATUS {
 /// veto status or `STATUS_SUCCESS`.
 #[must_use = "whether the change was vetoed"]
 pub fn hardware_profile_query_change() -> NTSTATUS {
-    let registrations: Vec<PnpRegistration> = with_state(|s| {
-        s.pnp
-            .iter()
-            .filter(|r| r.category == EventCategoryHardwareProfileChange)
-            .copied()
-            .collect()
-    });
+    let registrations = pnp_where(|r| r.category == EventCategoryHardwareProfileChange);
     let events = [
         GUID_HWPROFILE_QUERY_CHANGE,
         GUID_HWPROFILE_CHANGE_CANCELLED,
