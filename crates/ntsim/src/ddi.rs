@@ -119,6 +119,20 @@ fn enter_with(ddi: &'static Ddi, failable: bool) -> Entry {
     }
 }
 
+/// Evaluates a gate [`Entry`] (from [`enter`] or [`zw_passive`]): if a
+/// fault was injected, returns its status from the enclosing DDI; otherwise
+/// yields the entry.
+macro_rules! unless_faulted {
+    ($entry:expr) => {{
+        let entry: $crate::ddi::Entry = $entry;
+        if let Some(status) = entry.fault {
+            return status;
+        }
+        entry
+    }};
+}
+pub(crate) use unless_faulted;
+
 /// 0xC4/0xE6: a Zw routine not called at PASSIVE_LEVEL (P2: the caller's
 /// address is unknown to the model: 0; P3: the current IRQL).
 pub(crate) fn zw_passive(ddi: &'static Ddi) -> Entry {

@@ -307,10 +307,7 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
 /// `parameters` is a valid `IO_CONNECT_INTERRUPT_PARAMETERS`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn IoConnectInterruptEx(parameters: PIO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::IO_CONNECT_INTERRUPT_EX);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::IO_CONNECT_INTERRUPT_EX));
     if parameters.is_null() {
         return STATUS_INVALID_PARAMETER;
     }

@@ -199,10 +199,7 @@ pub unsafe extern "C" fn IoRegisterPlugPlayNotification(
     context: PVOID,
     notification_entry: *mut PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::IO_REGISTER_PLUG_PLAY_NOTIFICATION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::IO_REGISTER_PLUG_PLAY_NOTIFICATION));
     let Some(routine) = callback_routine else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -530,10 +527,7 @@ pub unsafe extern "C" fn IoRegisterFsRegistrationChange(
     driver_object: PDRIVER_OBJECT,
     driver_notification_routine: PDRIVER_FS_NOTIFICATION,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::IO_REGISTER_FS_REGISTRATION_CHANGE);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::IO_REGISTER_FS_REGISTRATION_CHANGE));
     let Some(routine) = driver_notification_routine else {
         return STATUS_INVALID_PARAMETER;
     };

@@ -158,10 +158,7 @@ pub unsafe extern "C" fn PoRegisterPowerSettingCallback(
     context: PVOID,
     handle: *mut PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PO_REGISTER_POWER_SETTING_CALLBACK);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PO_REGISTER_POWER_SETTING_CALLBACK));
     let Some(routine) = callback else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -241,10 +238,7 @@ pub unsafe extern "C" fn WheaRegisterInUsePageOfflineNotification(
     callback: PFN_IN_USE_PAGE_OFFLINE_NOTIFY,
     context: PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::WHEA_REGISTER_IN_USE_PAGE_OFFLINE_NOTIFICATION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::WHEA_REGISTER_IN_USE_PAGE_OFFLINE_NOTIFICATION));
     let Some(routine) = callback else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -343,10 +337,7 @@ unsafe extern "C" fn hal_set_system_information(
     buffer_size: ULONG,
     buffer: PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::HAL_SET_SYSTEM_INFORMATION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::HAL_SET_SYSTEM_INFORMATION));
     if information_class != HalProfileSourceInterruptHandler {
         return STATUS_NOT_IMPLEMENTED;
     }

@@ -124,10 +124,7 @@ pub unsafe extern "C" fn ZwQuerySystemInformation(
     length: ULONG,
     return_length: PULONG,
 ) -> NTSTATUS {
-    let entry = ddi::zw_passive(&ddi::ZW_QUERY_SYSTEM_INFORMATION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::zw_passive(&ddi::ZW_QUERY_SYSTEM_INFORMATION));
     if system_information_class != SYSTEM_MODULE_INFORMATION {
         return STATUS_INVALID_INFO_CLASS;
     }

@@ -145,10 +145,7 @@ pub unsafe extern "C" fn PsCreateSystemThread(
     start_routine: PKSTART_ROUTINE,
     start_context: PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_CREATE_SYSTEM_THREAD);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_CREATE_SYSTEM_THREAD));
     if thread_handle.is_null() {
         return STATUS_INVALID_PARAMETER;
     }

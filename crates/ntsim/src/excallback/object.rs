@@ -256,10 +256,7 @@ pub unsafe extern "C" fn ExCreateCallback(
     create: BOOLEAN,
     allow_multiple_callbacks: BOOLEAN,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::EX_CREATE_CALLBACK);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::EX_CREATE_CALLBACK));
     if SUCCESS_WITHOUT_OBJECT.load(Ordering::SeqCst) {
         // Wine's stub: success, and `*callback_object` is not written.
         return STATUS_SUCCESS;

@@ -187,10 +187,7 @@ pub unsafe extern "C" fn IoCreateDevice(
     exclusive: BOOLEAN,
     device_object: *mut PDEVICE_OBJECT,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::IO_CREATE_DEVICE);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::IO_CREATE_DEVICE));
     if driver_object.is_null() || device_object.is_null() {
         verifier::model_rule(
             ModelRule::InvalidParameter,
@@ -369,10 +366,7 @@ pub unsafe extern "C" fn IoCreateSymbolicLink(
     symbolic_link_name: PUNICODE_STRING,
     device_name: PUNICODE_STRING,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::IO_CREATE_SYMBOLIC_LINK);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::IO_CREATE_SYMBOLIC_LINK));
     // SAFETY: valid per the caller.
     let (Some(link), Some(target)) = (unsafe { unicode::read(symbolic_link_name) }, unsafe {
         unicode::read(device_name)
@@ -404,10 +398,7 @@ pub unsafe extern "C" fn IoCreateSymbolicLink(
 /// `symbolic_link_name` is a valid `UNICODE_STRING`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn IoDeleteSymbolicLink(symbolic_link_name: PUNICODE_STRING) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::IO_DELETE_SYMBOLIC_LINK);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::IO_DELETE_SYMBOLIC_LINK));
     // SAFETY: valid per the caller.
     let Some(link) = (unsafe { unicode::read(symbolic_link_name) }) else {
         return STATUS_OBJECT_NAME_INVALID;

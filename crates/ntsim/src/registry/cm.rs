@@ -152,10 +152,7 @@ pub unsafe extern "C" fn CmRegisterCallback(
     context: PVOID,
     cookie: PLARGE_INTEGER,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::CM_REGISTER_CALLBACK);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::CM_REGISTER_CALLBACK));
     register(function, context, cookie, None)
 }
 
@@ -173,10 +170,7 @@ pub unsafe extern "C" fn CmRegisterCallbackEx(
     cookie: PLARGE_INTEGER,
     _reserved: PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::CM_REGISTER_CALLBACK_EX);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::CM_REGISTER_CALLBACK_EX));
     // SAFETY: valid per the caller.
     let Some(altitude) = (unsafe { unicode::read(altitude) }).filter(|a| !a.is_empty()) else {
         return STATUS_INVALID_PARAMETER;
@@ -191,10 +185,7 @@ pub unsafe extern "C" fn CmRegisterCallbackEx(
 /// None beyond the C ABI.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn CmUnRegisterCallback(cookie: LARGE_INTEGER) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::CM_UNREGISTER_CALLBACK);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::CM_UNREGISTER_CALLBACK));
     // SAFETY: every bit pattern of the union is a valid i64.
     let value = unsafe { cookie.QuadPart };
     let Some(registration) = with_cm(|cm| cm.registrations.iter().find(|r| r.cookie == value).cloned())
@@ -293,10 +284,7 @@ pub unsafe extern "C" fn CmSetCallbackObjectContext(
     new_context: PVOID,
     old_context: *mut PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::CM_SET_CALLBACK_OBJECT_CONTEXT);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::CM_SET_CALLBACK_OBJECT_CONTEXT));
     if cookie.is_null() || key_object_path(object).is_none() {
         return STATUS_INVALID_PARAMETER;
     }

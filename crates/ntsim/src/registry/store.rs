@@ -183,10 +183,7 @@ pub unsafe extern "C" fn ZwOpenKey(
     _desired_access: ACCESS_MASK,
     object_attributes: POBJECT_ATTRIBUTES,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::ZW_OPEN_KEY);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::ZW_OPEN_KEY));
     if key_handle.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -292,10 +289,7 @@ pub unsafe extern "C" fn ZwEnumerateValueKey(
     length: ULONG,
     result_length: PULONG,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::ZW_ENUMERATE_VALUE_KEY);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::ZW_ENUMERATE_VALUE_KEY));
     let path = match key_path_of(key_handle) {
         Ok(path) => path,
         Err(status) => return status,
@@ -327,10 +321,7 @@ pub unsafe extern "C" fn ZwQueryValueKey(
     length: ULONG,
     result_length: PULONG,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::ZW_QUERY_VALUE_KEY);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::ZW_QUERY_VALUE_KEY));
     let path = match key_path_of(key_handle) {
         Ok(path) => path,
         Err(status) => return status,

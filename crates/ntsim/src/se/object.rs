@@ -38,10 +38,7 @@ pub unsafe extern "C" fn ObSetSecurityObjectByPointer(
     security_information: SECURITY_INFORMATION,
     security_descriptor: PSECURITY_DESCRIPTOR,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::OB_SET_SECURITY_OBJECT_BY_POINTER);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::OB_SET_SECURITY_OBJECT_BY_POINTER));
     // SAFETY: valid per the caller.
     unsafe {
         set_object_security(
@@ -139,10 +136,7 @@ pub unsafe extern "C" fn ObOpenObjectByPointer(
     _access_mode: wdk_sys::KPROCESSOR_MODE,
     handle: wdk_sys::PHANDLE,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::OB_OPEN_OBJECT_BY_POINTER);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::OB_OPEN_OBJECT_BY_POINTER));
     if handle.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -173,10 +167,7 @@ pub unsafe extern "C" fn ZwSetSecurityObject(
     security_information: SECURITY_INFORMATION,
     security_descriptor: PSECURITY_DESCRIPTOR,
 ) -> NTSTATUS {
-    let entry = ddi::zw_passive(&ddi::ZW_SET_SECURITY_OBJECT);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::zw_passive(&ddi::ZW_SET_SECURITY_OBJECT));
     let Some(crate::thread::HandleObject::Object(address, granted)) = crate::thread::handle_object(handle)
     else {
         return wdk_sys::STATUS_INVALID_HANDLE;
