@@ -26,9 +26,15 @@ struct Export {
 static EXPORTS: Mutex<BTreeMap<&'static str, Export>> = Mutex::new(BTreeMap::new());
 
 macro_rules! table {
-    ($($module:ident :: $name:ident),* $(,)?) => {
+    (
+        $($module:ident :: $name:ident),* ;
+        $($parent:ident :: $child:ident :: $nested:ident),* $(,)?
+    ) => {
         fn defaults() -> Vec<(&'static str, usize)> {
-            vec![$((stringify!($name), crate::$module::$name as *const () as usize)),*]
+            vec![
+                $((stringify!($name), crate::$module::$name as *const () as usize),)*
+                $((stringify!($nested), crate::$parent::$child::$nested as *const () as usize),)*
+            ]
         }
     };
 }
@@ -60,9 +66,6 @@ table!(
     io::IoCreateSymbolicLink,
     io::IoDeleteSymbolicLink,
     io::IofCompleteRequest,
-    io::ObSetSecurityObjectByPointer,
-    io::ObOpenObjectByPointer,
-    io::ZwSetSecurityObject,
     se::RtlCreateAcl,
     se::RtlAddAccessAllowedAce,
     se::RtlCreateSecurityDescriptor,
@@ -83,10 +86,10 @@ table!(
     excallback::ObfReferenceObject,
     excallback::ObfDereferenceObject,
     excallback::ObMakeTemporaryObject,
-    excallback::KeAcquireSpinLockRaiseToDpc,
-    excallback::KeReleaseSpinLock,
-    excallback::MmIsAddressValid,
-    excallback::ZwQuerySystemInformation,
+    spinlock::KeAcquireSpinLockRaiseToDpc,
+    spinlock::KeReleaseSpinLock,
+    mm::MmIsAddressValid,
+    sysinfo::ZwQuerySystemInformation,
     objects::PsGetProcessId,
     objects::PsGetThreadId,
     objects::PsGetThreadProcessId,
@@ -104,9 +107,9 @@ table!(
     obcallbacks::ObRegisterCallbacks,
     obcallbacks::ObUnRegisterCallbacks,
     obcallbacks::ObGetFilterVersion,
-    ioreg::IoRegisterShutdownNotification,
-    ioreg::IoRegisterLastChanceShutdownNotification,
-    ioreg::IoUnregisterShutdownNotification,
+    shutdown::IoRegisterShutdownNotification,
+    shutdown::IoRegisterLastChanceShutdownNotification,
+    shutdown::IoUnregisterShutdownNotification,
     ioreg::IoRegisterPlugPlayNotification,
     ioreg::IoUnregisterPlugPlayNotification,
     ioreg::IoUnregisterPlugPlayNotificationEx,
@@ -114,8 +117,8 @@ table!(
     ioreg::IoUnregisterFsRegistrationChange,
     ioreg::IoRegisterDriverReinitialization,
     ioreg::IoRegisterBootDriverReinitialization,
-    ioreg::IoConnectInterruptEx,
-    ioreg::IoDisconnectInterruptEx,
+    interrupt::IoConnectInterruptEx,
+    interrupt::IoDisconnectInterruptEx,
     kecb::KeRegisterBugCheckCallback,
     kecb::KeDeregisterBugCheckCallback,
     kecb::KeRegisterBugCheckReasonCallback,
@@ -130,7 +133,11 @@ table!(
     power::PoUnregisterPowerSettingCallback,
     power::WheaRegisterInUsePageOfflineNotification,
     power::WheaUnregisterInUsePageOfflineNotification,
-    version::RtlGetVersion,
+    version::RtlGetVersion;
+    // Files below a module (`parent::child::Name`).
+    se::object::ObSetSecurityObjectByPointer,
+    se::object::ObOpenObjectByPointer,
+    se::object::ZwSetSecurityObject,
 );
 
 unsafe extern "C" {

@@ -4,7 +4,7 @@
 //! anything else (after the IRQL check). Routines that return an
 //! `NTSTATUS` return the injected status; routines that return a pointer
 //! (`ExAllocatePool2`, `MmGetSystemRoutineAddress`, `ExRegisterCallback`)
-//! return NULL and the status is only recorded. [`crate::ddi::failable`]
+//! return NULL and the status is only recorded. [`crate::ddi_table::failable`]
 //! lists the names.
 
 use std::sync::Mutex;
@@ -38,9 +38,9 @@ static FIRED: Mutex<Vec<Fired>> = Mutex::new(Vec::new());
 
 fn check_name(name: &str) {
     assert!(
-        crate::ddi::failable().contains(&name),
+        crate::ddi_table::failable().contains(&name),
         "{name} is not a failable DDI the model knows; failable: {:?}",
-        crate::ddi::failable()
+        crate::ddi_table::failable()
     );
 }
 

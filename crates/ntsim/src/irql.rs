@@ -21,24 +21,10 @@ use wdk_sys::KIRQL;
 
 use crate::verifier::{self, codes};
 
-/// `PASSIVE_LEVEL`.
-pub const PASSIVE_LEVEL: KIRQL = 0;
-/// `APC_LEVEL`.
-pub const APC_LEVEL: KIRQL = 1;
-/// `DISPATCH_LEVEL`.
-pub const DISPATCH_LEVEL: KIRQL = 2;
-/// `CMCI_LEVEL` (x64).
-pub const CMCI_LEVEL: KIRQL = 5;
-/// The highest device IRQL on x64 (DIRQLs are 3..=12).
-pub const MAX_DIRQL: KIRQL = 12;
-/// `CLOCK_LEVEL` (x64).
-pub const CLOCK_LEVEL: KIRQL = 13;
-/// `IPI_LEVEL` (x64).
-pub const IPI_LEVEL: KIRQL = 14;
-/// `PROFILE_LEVEL` (x64).
-pub const PROFILE_LEVEL: KIRQL = 15;
-/// `HIGH_LEVEL` (x64).
-pub const HIGH_LEVEL: KIRQL = 15;
+pub use crate::levels::{
+    APC_LEVEL, CLOCK_LEVEL, CMCI_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL, IPI_LEVEL, MAX_DIRQL, PASSIVE_LEVEL,
+    PROFILE_LEVEL, name,
+};
 
 thread_local! {
     static IRQL: Cell<KIRQL> = const { Cell::new(PASSIVE_LEVEL) };
@@ -52,21 +38,6 @@ pub fn current() -> KIRQL {
 
 pub(crate) fn set(level: KIRQL) {
     IRQL.with(|irql| irql.set(level));
-}
-
-/// A readable name for an IRQL.
-#[must_use]
-pub const fn name(level: KIRQL) -> &'static str {
-    match level {
-        PASSIVE_LEVEL => "PASSIVE_LEVEL",
-        APC_LEVEL => "APC_LEVEL",
-        DISPATCH_LEVEL => "DISPATCH_LEVEL",
-        3..=MAX_DIRQL => "DIRQL",
-        CLOCK_LEVEL => "CLOCK_LEVEL",
-        IPI_LEVEL => "IPI_LEVEL",
-        HIGH_LEVEL => "HIGH_LEVEL",
-        _ => "invalid IRQL",
-    }
 }
 
 /// Restores the previous IRQL when dropped.

@@ -31,7 +31,7 @@ use wdk_sys::{
 
 use crate::irql::{APC_LEVEL, DISPATCH_LEVEL};
 use crate::verifier::{self, ModelRule, codes, rules};
-use crate::{clock, context, ddi, irql, sync};
+use crate::{clock, context, ddi, freeze, irql, sync};
 
 /// State of one event.
 #[derive(Clone, Copy, Debug)]
@@ -139,7 +139,7 @@ pub(crate) fn wait_until(
     loop {
         // While another thread holds the machine frozen (a bug check), a
         // waiting thread stays parked: its wait cannot be satisfied.
-        if park_while_frozen() {
+        if freeze::park_while_frozen() {
             guard = sync::wait_timeout(&WAKE, guard, Duration::from_millis(1));
             continue;
         }
@@ -495,114 +495,8 @@ pub unsafe extern "C" fn KeQueryMaximumProcessorCountEx(group_number: u16) -> UL
     }
 }
 
-// --- The other processors, frozen at bug check ---------------------------------------
-
-/// Who froze the machine, and which simulated threads are parked.
-#[derive(Default)]
-struct Freeze {
-    owner: Option<std::thread::ThreadId>,
-    parked: std::collections::HashSet<u64>,
-}
-
-static FREEZE: Mutex<Option<Freeze>> = Mutex::new(None);
-static THAWED: Condvar = Condvar::new();
-
-fn with_freeze<R>(f: impl FnOnce(&mut Freeze) -> R) -> R {
-    f(sync::lock(&FREEZE).get_or_insert_with(Freeze::default))
-}
-
-/// Whether the machine is frozen by another host thread; if it is, records
-/// the current thread as parked (and unparked once it is not).
-fn park_while_frozen() -> bool {
-    let me = std::thread::current().id();
-    let tid = context::current_tid();
-    with_freeze(|f| {
-        let frozen = f.owner.is_some_and(|o| o != me);
-        if frozen {
-            f.parked.insert(tid);
-        } else {
-            f.parked.remove(&tid);
-        }
-        frozen
-    })
-}
-
-/// Called on entry to every modeled DDI: while another thread holds the
-/// machine frozen, the caller (another "processor") stops here until the
-/// freeze ends.
-pub(crate) fn freeze_point() {
-    if !park_while_frozen() {
-        return;
-    }
-    let mut guard = sync::lock(&FREEZE);
-    while guard
-        .as_ref()
-        .is_some_and(|f| f.owner.is_some_and(|o| o != std::thread::current().id()))
-    {
-        guard = sync::wait_timeout(&THAWED, guard, Duration::from_millis(10));
-    }
-    if let Some(f) = guard.as_mut() {
-        f.parked.remove(&context::current_tid());
-    }
-}
-
-/// The machine stays frozen until this is dropped.
-pub(crate) struct Frozen {
-    nested: bool,
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        if self.nested {
-            return;
-        }
-        with_freeze(|f| f.owner = None);
-        THAWED.notify_all();
-        wake_all();
-    }
-}
-
-/// How long [`freeze_other_processors`] waits for the system threads to stop.
-const FREEZE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Stops the other "processors" as `KeBugCheckEx` does before it calls the
-/// bug check callbacks (which therefore need no lock:
-/// kernel/writing-a-bug-check-callback-routine forbids synchronization).
-/// In the model every running system thread stops at its next DDI call or
-/// wait; this returns once each live system thread is parked (or after
-/// [`FREEZE_TIMEOUT`], for a thread that runs without calling the kernel).
-pub(crate) fn freeze_other_processors() -> Frozen {
-    let me = std::thread::current().id();
-    let nested = with_freeze(|f| {
-        if f.owner == Some(me) {
-            return true;
-        }
-        f.owner = Some(me);
-        false
-    });
-    if nested {
-        return Frozen { nested };
-    }
-    wake_all();
-    let own_tid = context::current_tid();
-    let started = Instant::now();
-    loop {
-        let running: Vec<u64> = crate::thread::system_threads()
-            .into_iter()
-            .filter(|t| !t.terminated && t.tid != own_tid)
-            .map(|t| t.tid)
-            .collect();
-        let all_parked = with_freeze(|f| running.iter().all(|t| f.parked.contains(t)));
-        if all_parked || started.elapsed() > FREEZE_TIMEOUT {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Frozen { nested }
-}
-
 pub(crate) fn reset() {
-    *sync::lock(&FREEZE) = Some(Freeze::default());
+    freeze::reset();
     *sync::lock(&DISPATCHER) = Some(Dispatcher::default());
     set_watchdog(Duration::from_secs(30));
 }

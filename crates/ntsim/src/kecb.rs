@@ -372,7 +372,7 @@ pub fn bug_check(code: u32) -> Vec<SecondaryDump> {
 ///   keeps only `MaximumAllowed` bytes.
 #[must_use = "what the bug check collected"]
 pub fn bug_check_with(code: u32, options: BugCheckOptions) -> BugCheckReport {
-    let _frozen = crate::ke::freeze_other_processors();
+    let _frozen = crate::thread::freeze_other_processors();
     let _irql = IrqlScope::enter(HIGH_LEVEL);
     let mut report = BugCheckReport::default();
     let records = with_state(|s| s.records.clone());

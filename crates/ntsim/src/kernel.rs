@@ -316,6 +316,9 @@ impl Kernel {
         // SAFETY: the driver object lives in `image`.
         let name_address = unsafe { &raw const (*object).DriverName } as u64;
         let pending = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
+        // Interrupt connections are the I/O manager's too: their unload
+        // check (0xCE for a connection left in place) runs with this one.
+        crate::interrupt::interrupt_unload_checks();
         let (devices, links) = crate::io::leftovers(object);
         for device in devices {
             verifier::bugcheck(
@@ -339,24 +342,7 @@ impl Kernel {
             (&ps::PROCESS, "process"),
             (&ps::THREAD, "thread"),
         ] {
-            let (live, in_flight) = registry.leftovers();
-            for slot in live {
-                verifier::bugcheck(
-                    pending,
-                    [slot.routine as u64, 0, 0, 0],
-                    format!(
-                        "unload with a {what} notify routine ({:#x}) still registered",
-                        slot.routine
-                    ),
-                );
-            }
-            for routine in in_flight {
-                verifier::bugcheck(
-                    pending,
-                    [routine as u64, 0, 0, 0],
-                    format!("unload while a {what} notify routine ({routine:#x}) is still running"),
-                );
-            }
+            report_leftovers(registry, &format!("{what} notify routine"));
         }
         let families = [
             &crate::registry::CALLBACKS,
@@ -372,24 +358,7 @@ impl Kernel {
             &crate::power::PAGE_OFFLINE,
         ];
         for registry in families {
-            let (live, in_flight) = registry.leftovers();
-            for slot in live {
-                verifier::bugcheck(
-                    pending,
-                    [slot.routine as u64, 0, 0, 0],
-                    format!(
-                        "unload with a {} ({:#x}) still registered",
-                        registry.name, slot.routine
-                    ),
-                );
-            }
-            for routine in in_flight {
-                verifier::bugcheck(
-                    pending,
-                    [routine as u64, 0, 0, 0],
-                    format!("unload while a {} ({routine:#x}) is still running", registry.name),
-                );
-            }
+            report_leftovers(registry, registry.name);
         }
         let handler = crate::power::profile_handler();
         if handler != 0 {
@@ -597,5 +566,26 @@ pub fn poll_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
             return false;
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Records 0xCE for each routine of `registry` still registered or still
+/// running at unload; `what` names the routine in the text.
+fn report_leftovers(registry: &crate::notify::Registry, what: &str) {
+    let pending = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
+    let (live, in_flight) = registry.leftovers();
+    for slot in live {
+        verifier::bugcheck(
+            pending,
+            [slot.routine as u64, 0, 0, 0],
+            format!("unload with a {what} ({:#x}) still registered", slot.routine),
+        );
+    }
+    for routine in in_flight {
+        verifier::bugcheck(
+            pending,
+            [routine as u64, 0, 0, 0],
+            format!("unload while a {what} ({routine:#x}) is still running"),
+        );
     }
 }

@@ -143,10 +143,7 @@ pub unsafe extern "C" fn ObRegisterCallbacks(
     callback_registration: POB_CALLBACK_REGISTRATION,
     registration_handle: *mut PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::OB_REGISTER_CALLBACKS);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::OB_REGISTER_CALLBACKS));
     if callback_registration.is_null() || registration_handle.is_null() {
         return STATUS_INVALID_PARAMETER;
     }

@@ -58,10 +58,14 @@ mod tests {
     fn counter_is_monotonic_with_a_frequency() {
         let mut frequency = LARGE_INTEGER { QuadPart: 0 };
         // SAFETY: a writable LARGE_INTEGER.
-        let first = unsafe { KeQueryPerformanceCounter(&raw mut frequency).QuadPart };
+        let first = unsafe { KeQueryPerformanceCounter(&raw mut frequency) };
+        // SAFETY: plain integer union.
+        let first = unsafe { first.QuadPart };
         std::thread::sleep(std::time::Duration::from_millis(2));
         // SAFETY: NULL frequency is allowed.
-        let second = unsafe { KeQueryPerformanceCounter(core::ptr::null_mut()).QuadPart };
+        let second = unsafe { KeQueryPerformanceCounter(core::ptr::null_mut()) };
+        // SAFETY: plain integer union.
+        let second = unsafe { second.QuadPart };
         // SAFETY: plain integer union.
         assert_eq!(unsafe { frequency.QuadPart }, PERFORMANCE_FREQUENCY);
         assert!(

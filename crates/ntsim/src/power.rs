@@ -32,8 +32,8 @@ use std::sync::Mutex;
 use wdk_sys::{
     _HAL_SET_INFORMATION_CLASS::HalProfileSourceInterruptHandler, BOOLEAN, GUID, HAL_DISPATCH_VERSION,
     HAL_QUERY_INFORMATION_CLASS, HAL_SET_INFORMATION_CLASS, LPCGUID, NTSTATUS, PDEVICE_OBJECT,
-    PFN_IN_USE_PAGE_OFFLINE_NOTIFY, PPOWER_SETTING_CALLBACK, PULONG, PVOID,
-    STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
+    PFN_IN_USE_PAGE_OFFLINE_NOTIFY, PPOWER_SETTING_CALLBACK, PULONG, PVOID, STATUS_INVALID_PARAMETER,
+    STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
 };
 
 use crate::irql::{IrqlScope, PASSIVE_LEVEL, PROFILE_LEVEL};
@@ -158,10 +158,7 @@ pub unsafe extern "C" fn PoRegisterPowerSettingCallback(
     context: PVOID,
     handle: *mut PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PO_REGISTER_POWER_SETTING_CALLBACK);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PO_REGISTER_POWER_SETTING_CALLBACK));
     let Some(routine) = callback else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -241,10 +238,7 @@ pub unsafe extern "C" fn WheaRegisterInUsePageOfflineNotification(
     callback: PFN_IN_USE_PAGE_OFFLINE_NOTIFY,
     context: PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::WHEA_REGISTER_IN_USE_PAGE_OFFLINE_NOTIFICATION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::WHEA_REGISTER_IN_USE_PAGE_OFFLINE_NOTIFICATION));
     let Some(routine) = callback else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -343,10 +337,7 @@ unsafe extern "C" fn hal_set_system_information(
     buffer_size: ULONG,
     buffer: PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::HAL_SET_SYSTEM_INFORMATION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::HAL_SET_SYSTEM_INFORMATION));
     if information_class != HalProfileSourceInterruptHandler {
         return STATUS_NOT_IMPLEMENTED;
     }

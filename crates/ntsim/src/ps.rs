@@ -143,10 +143,7 @@ fn add_load_image(routine: usize, variant: u32, flags: u64) -> NTSTATUS {
 /// `notify_routine` stays callable until removed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn PsSetLoadImageNotifyRoutine(notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_SET_LOAD_IMAGE_NOTIFY_ROUTINE);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_SET_LOAD_IMAGE_NOTIFY_ROUTINE));
     let Some(routine) = notify_routine else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -164,10 +161,7 @@ pub unsafe extern "C" fn PsSetLoadImageNotifyRoutineEx(
     notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE,
     flags: ULONG_PTR,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_SET_LOAD_IMAGE_NOTIFY_ROUTINE_EX);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_SET_LOAD_IMAGE_NOTIFY_ROUTINE_EX));
     if flags & !PS_IMAGE_NOTIFY_CONFLICTING_ARCHITECTURE != 0 {
         return STATUS_INVALID_PARAMETER_2;
     }
@@ -186,10 +180,7 @@ pub unsafe extern "C" fn PsSetLoadImageNotifyRoutineEx(
 pub unsafe extern "C" fn PsRemoveLoadImageNotifyRoutine(
     notify_routine: PLOAD_IMAGE_NOTIFY_ROUTINE,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_REMOVE_LOAD_IMAGE_NOTIFY_ROUTINE);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_REMOVE_LOAD_IMAGE_NOTIFY_ROUTINE));
     let routine = notify_routine.map_or(0, |r| r as usize);
     if LOAD_IMAGE.remove("PsRemoveLoadImageNotifyRoutine", true, |s| s.routine == routine) {
         STATUS_SUCCESS
@@ -241,10 +232,7 @@ pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutine(
     notify_routine: PCREATE_PROCESS_NOTIFY_ROUTINE,
     remove: BOOLEAN,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE));
     let Some(routine) = notify_routine else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -267,10 +255,7 @@ pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutineEx(
     notify_routine: PCREATE_PROCESS_NOTIFY_ROUTINE_EX,
     remove: BOOLEAN,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE_EX);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE_EX));
     if !FORCE_INTEGRITY.load(Ordering::SeqCst) {
         return STATUS_ACCESS_DENIED;
     }
@@ -298,10 +283,7 @@ pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutineEx2(
     notify_information: PVOID,
     remove: BOOLEAN,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE_EX2);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_SET_CREATE_PROCESS_NOTIFY_ROUTINE_EX2));
     if notify_type != 0 || notify_information.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -334,10 +316,7 @@ fn add_thread_routine(routine: usize, variant: u32, data: u64) -> NTSTATUS {
 pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutine(
     notify_routine: PCREATE_THREAD_NOTIFY_ROUTINE,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_SET_CREATE_THREAD_NOTIFY_ROUTINE);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_SET_CREATE_THREAD_NOTIFY_ROUTINE));
     let Some(routine) = notify_routine else {
         return STATUS_INSUFFICIENT_RESOURCES;
     };
@@ -358,10 +337,7 @@ pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutineEx(
     notify_type: PSCREATETHREADNOTIFYTYPE,
     notify_information: PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_SET_CREATE_THREAD_NOTIFY_ROUTINE_EX);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_SET_CREATE_THREAD_NOTIFY_ROUTINE_EX));
     if notify_type != PS_CREATE_THREAD_NOTIFY_NON_SYSTEM && notify_type != PS_CREATE_THREAD_NOTIFY_SUBSYSTEMS
     {
         return STATUS_INVALID_PARAMETER;
@@ -385,10 +361,7 @@ pub unsafe extern "C" fn PsSetCreateThreadNotifyRoutineEx(
 pub unsafe extern "C" fn PsRemoveCreateThreadNotifyRoutine(
     notify_routine: PCREATE_THREAD_NOTIFY_ROUTINE,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_REMOVE_CREATE_THREAD_NOTIFY_ROUTINE);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_REMOVE_CREATE_THREAD_NOTIFY_ROUTINE));
     let routine = notify_routine.map_or(0, |r| r as usize);
     if THREAD.remove("PsRemoveCreateThreadNotifyRoutine", true, |s| {
         s.routine == routine

@@ -12,6 +12,8 @@
 
 #![allow(non_snake_case)]
 
+pub mod object;
+
 use std::fmt;
 
 use wdk_sys::{
@@ -517,10 +519,7 @@ fn acl_used(acl: &[u8]) -> Option<usize> {
 /// `acl` is writable for `acl_length` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn RtlCreateAcl(acl: PACL, acl_length: ULONG, acl_revision: ULONG) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::RTL_CREATE_ACL);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::RTL_CREATE_ACL));
     if acl_length < 8 {
         return STATUS_BUFFER_TOO_SMALL;
     }
@@ -559,10 +558,7 @@ pub unsafe extern "C" fn RtlAddAccessAllowedAce(
     access_mask: ACCESS_MASK,
     sid: PSID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::RTL_ADD_ACCESS_ALLOWED_ACE);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::RTL_ADD_ACCESS_ALLOWED_ACE));
     if acl.is_null() {
         return STATUS_INVALID_ACL;
     }
@@ -621,10 +617,7 @@ pub unsafe extern "C" fn RtlCreateSecurityDescriptor(
     security_descriptor: PSECURITY_DESCRIPTOR,
     revision: ULONG,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::RTL_CREATE_SECURITY_DESCRIPTOR);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::RTL_CREATE_SECURITY_DESCRIPTOR));
     if revision != u32::from(SECURITY_DESCRIPTOR_REVISION) {
         return STATUS_UNKNOWN_REVISION;
     }
@@ -662,10 +655,7 @@ pub unsafe extern "C" fn RtlSetDaclSecurityDescriptor(
     dacl: PACL,
     dacl_defaulted: BOOLEAN,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::RTL_SET_DACL_SECURITY_DESCRIPTOR);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::RTL_SET_DACL_SECURITY_DESCRIPTOR));
     if security_descriptor.is_null() {
         return STATUS_INVALID_SECURITY_DESCR;
     }

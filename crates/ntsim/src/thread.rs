@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use wdk_sys::{
     BOOLEAN, HANDLE, NTSTATUS, OBJ_EXCLUSIVE, OBJ_KERNEL_HANDLE, OBJ_OPENIF, OBJ_PERMANENT, PCLIENT_ID,
@@ -30,7 +31,7 @@ use wdk_sys::{
 use crate::context::{self, ContextScope, Phase, SYSTEM_PID};
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
 use crate::verifier::{self, ModelRule, codes};
-use crate::{ddi, ke, sync::lock};
+use crate::{ddi, freeze, ke, sync::lock};
 
 /// A system thread the driver created.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,10 +145,7 @@ pub unsafe extern "C" fn PsCreateSystemThread(
     start_routine: PKSTART_ROUTINE,
     start_context: PVOID,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::PS_CREATE_SYSTEM_THREAD);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::PS_CREATE_SYSTEM_THREAD));
     if thread_handle.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -392,4 +390,49 @@ pub fn object_type_name(object_type: POBJECT_TYPE) -> Option<&'static str> {
 /// keep running (a parked terminated thread stays parked).
 pub(crate) fn reset() {
     *lock(&THREADS) = Some(Threads::default());
+}
+
+/// The machine stays frozen until this is dropped.
+pub(crate) struct Frozen {
+    nested: bool,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        if self.nested {
+            return;
+        }
+        freeze::release();
+        ke::wake_all();
+    }
+}
+
+/// How long [`freeze_other_processors`] waits for the system threads to stop.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Stops the other "processors" as `KeBugCheckEx` does before it calls the
+/// bug check callbacks (which therefore need no lock:
+/// kernel/writing-a-bug-check-callback-routine forbids synchronization).
+/// In the model every running system thread stops at its next DDI call or
+/// wait; this returns once each live system thread is parked (or after
+/// [`FREEZE_TIMEOUT`], for a thread that runs without calling the kernel).
+pub(crate) fn freeze_other_processors() -> Frozen {
+    if !freeze::claim() {
+        return Frozen { nested: true };
+    }
+    ke::wake_all();
+    let own_tid = context::current_tid();
+    let started = Instant::now();
+    loop {
+        let running: Vec<u64> = system_threads()
+            .into_iter()
+            .filter(|t| !t.terminated && t.tid != own_tid)
+            .map(|t| t.tid)
+            .collect();
+        if freeze::all_parked(&running) || started.elapsed() > FREEZE_TIMEOUT {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Frozen { nested: false }
 }

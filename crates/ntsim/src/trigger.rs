@@ -32,9 +32,10 @@ use crate::unicode::OwnedUnicode;
 use crate::verifier::{self, ModelRule};
 use crate::{clock, excallback, objects, registry};
 
+pub use crate::interrupt::interrupt;
 pub use crate::ioreg::{
     device_interface_arrival, device_interface_removal, file_system_registered, file_system_unregistered,
-    hardware_profile_change, interrupt, shutdown,
+    hardware_profile_change,
 };
 pub use crate::ioreg::{hardware_profile_query_change, target_device_query_remove};
 pub use crate::kecb::{AddedPages, DumpIoCall};
@@ -45,6 +46,17 @@ pub use crate::kecb::{
 pub use crate::obcallbacks::{HandleOperation, Target};
 pub use crate::power::{page_offline, power_setting_change, profile_interrupt};
 pub use crate::registry::{KeyOperation, RegistryOperation, RegistryOutcome};
+
+/// Shuts the system down as far as drivers see it: one `IRP_MJ_SHUTDOWN`
+/// per normal registration, then one per last-chance registration, each at
+/// PASSIVE_LEVEL from a System thread. Returns the statuses, in order.
+#[must_use = "the statuses the shutdown IRPs completed with"]
+pub fn shutdown() -> Vec<NTSTATUS> {
+    crate::shutdown::delivery_order()
+        .into_iter()
+        .map(|device| crate::io::send_system_irp(device, wdk_sys::IRP_MJ_SHUTDOWN))
+        .collect()
+}
 
 fn require_passive(trigger: &str) {
     assert_eq!(

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use wdk_sys::KIRQL;
 
-use crate::{irql, sync::lock};
+use crate::{levels, sync::lock};
 
 /// Bug check codes the model raises.
 pub mod codes {
@@ -141,7 +141,7 @@ pub struct DdiRule {
 /// each rule covers are listed on its devtest/wdm-* page).
 pub mod rules {
     use super::DdiRule;
-    use crate::irql::{APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
+    use crate::levels::{APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
 
     /// devtest/wdm-irqlexallocatepool: ExAllocatePoolWithTag(+Priority) at <= DISPATCH_LEVEL.
     pub static IRQL_EX_ALLOCATE_POOL: DdiRule = DdiRule {
@@ -291,8 +291,8 @@ pub(crate) fn rule_violation(rule: &'static DdiRule, ddi: &str, current: KIRQL) 
             "{} ({:#X}): {ddi} called at {} ({current}); allowed up to {} ({})",
             rule.name,
             rule.p1,
-            irql::name(current),
-            irql::name(rule.max_irql),
+            levels::name(current),
+            levels::name(rule.max_irql),
             rule.max_irql
         ),
     )
@@ -307,7 +307,7 @@ pub(crate) fn wrong_irql(ddi: &str, current: KIRQL, allowed: &str) -> bool {
         [0xE5, u64::from(current), 0, 0],
         format!(
             "{ddi} called at {} ({current}); documented IRQL: {allowed}",
-            irql::name(current)
+            levels::name(current)
         ),
     )
 }

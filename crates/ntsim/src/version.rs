@@ -66,10 +66,7 @@ struct VersionHeader {
 /// `dwOSVersionInfoSize` says.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn RtlGetVersion(information: *mut core::ffi::c_void) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::RTL_GET_VERSION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::RTL_GET_VERSION));
     if information.is_null() {
         verifier::model_rule(
             ModelRule::InvalidParameter,

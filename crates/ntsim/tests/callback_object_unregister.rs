@@ -9,16 +9,17 @@
     reason = "a test holds its Kernel (the model's global lock) for its whole body"
 )]
 
+mod common;
+
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use ntsim::irql::PASSIVE_LEVEL;
-use ntsim::unicode::OwnedUnicode;
 use ntsim::{Kernel, poll_until, trigger};
-use wdk_sys::ntddk::{ExCreateCallback, ExRegisterCallback, ExUnregisterCallback, ObfDereferenceObject};
-use wdk_sys::{OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, STATUS_SUCCESS};
+use wdk_sys::PCALLBACK_OBJECT;
+use wdk_sys::ntddk::{ExUnregisterCallback, ObfDereferenceObject};
 
 const OBJECT: &str = "\\Callback\\NtsimUnregisterRace";
 
@@ -48,26 +49,11 @@ unsafe extern "C" fn second(_context: *mut c_void, _a1: *mut c_void, _a2: *mut c
 }
 
 fn create_object() -> PCALLBACK_OBJECT {
-    let mut name = OwnedUnicode::new(OBJECT);
-    let mut attributes = OBJECT_ATTRIBUTES {
-        ObjectName: name.as_ptr(),
-        ..Default::default()
-    };
-    let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
-    // SAFETY: a valid out pointer and attributes naming a live string.
-    let status = unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) };
-    assert_eq!(status, STATUS_SUCCESS);
-    object
+    common::open_callback_object(OBJECT, true, true)
 }
 
-fn register(
-    object: PCALLBACK_OBJECT,
-    routine: unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void),
-) -> usize {
-    // SAFETY: a live callback object and a 'static routine.
-    let handle = unsafe { ExRegisterCallback(object, Some(routine), std::ptr::null_mut()) };
-    assert!(!handle.is_null());
-    handle as usize
+fn register(object: PCALLBACK_OBJECT, routine: common::Routine) -> usize {
+    common::register_callback(object, routine) as usize
 }
 
 fn reset_counters() {

@@ -10,6 +10,8 @@
     reason = "a test holds its Kernel (the model's global lock) for its whole body"
 )]
 
+mod common;
+
 use std::ffi::c_void;
 use std::sync::Mutex;
 
@@ -21,9 +23,8 @@ use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
 use ntsim::{Kernel, trigger};
 use wdk_sys::ntddk::{
-    CmRegisterCallbackEx, CmSetCallbackObjectContext, CmUnRegisterCallback, ExCreateCallback,
-    ExRegisterCallback, ExUnregisterCallback, IoRegisterPlugPlayNotification,
-    IoUnregisterPlugPlayNotificationEx, KeDeregisterBugCheckReasonCallback,
+    CmRegisterCallbackEx, CmSetCallbackObjectContext, CmUnRegisterCallback, ExUnregisterCallback,
+    IoRegisterPlugPlayNotification, IoUnregisterPlugPlayNotificationEx, KeDeregisterBugCheckReasonCallback,
     KeDeregisterProcessorChangeCallback, KeRegisterBugCheckReasonCallback, KeRegisterProcessorChangeCallback,
     ObfDereferenceObject, PsSetCreateProcessNotifyRoutine,
 };
@@ -35,9 +36,9 @@ use wdk_sys::{
     KB_ADD_PAGES_FLAG_ADDITIONAL_RANGES_EXIST, KB_ADD_PAGES_FLAG_PHYSICAL_ADDRESS,
     KB_ADD_PAGES_FLAG_VIRTUAL_ADDRESS, KBUGCHECK_ADD_PAGES, KBUGCHECK_CALLBACK_REASON, KBUGCHECK_DUMP_IO,
     KBUGCHECK_REASON_CALLBACK_RECORD, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, LARGE_INTEGER, NTSTATUS,
-    OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, PNTSTATUS, PVOID,
-    REG_CALLBACK_CONTEXT_CLEANUP_INFORMATION, REG_SET_VALUE_KEY_INFORMATION, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_SUCCESS, STATUS_UNSUCCESSFUL, TARGET_DEVICE_REMOVAL_NOTIFICATION, ULONG,
+    PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, PNTSTATUS, PVOID, REG_CALLBACK_CONTEXT_CLEANUP_INFORMATION,
+    REG_SET_VALUE_KEY_INFORMATION, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
+    TARGET_DEVICE_REMOVAL_NOTIFICATION, ULONG,
 };
 
 const NSIM: u32 = codes::NTSIM_RULE;
@@ -375,21 +376,8 @@ unsafe extern "C" fn processor_add_object_callback(
 #[test]
 fn processor_add_object_status_written_after_start_notify_is_flagged() {
     let kernel = Kernel::boot();
-    let mut name = OwnedUnicode::new("\\Callback\\ProcessorAdd");
-    let mut attributes = OBJECT_ATTRIBUTES {
-        ObjectName: name.as_ptr(),
-        ..Default::default()
-    };
-    let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
-    // SAFETY: valid out pointer and attributes.
-    assert_eq!(
-        unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 0, 0) },
-        STATUS_SUCCESS
-    );
-    // SAFETY: a live object and a 'static routine.
-    let registration =
-        unsafe { ExRegisterCallback(object, Some(processor_add_object_callback), std::ptr::null_mut()) };
-    assert!(!registration.is_null());
+    let object = common::open_callback_object("\\Callback\\ProcessorAdd", false, false);
+    let registration = common::register_callback(object, processor_add_object_callback);
     assert_eq!(trigger::processor_add(6), STATUS_SUCCESS);
     let check = kernel.expect_bugcheck(NSIM, ModelRule::InvalidParameter as u64);
     assert!(check.text.contains("ProcessorAdd"), "{check}");
@@ -496,10 +484,8 @@ fn target_device_query_remove_can_be_vetoed() {
     );
     for entry in [first, second] {
         // SAFETY: entries from IoRegisterPlugPlayNotification.
-        assert_eq!(
-            unsafe { IoUnregisterPlugPlayNotificationEx(entry) },
-            STATUS_SUCCESS
-        );
+        let status = unsafe { IoUnregisterPlugPlayNotificationEx(entry) };
+        assert_eq!(status, STATUS_SUCCESS);
     }
     assert_eq!(GUID_TARGET_DEVICE_REMOVE_CANCELLED.Data1, 0xCB3A_4007);
     assert_eq!(GUID_TARGET_DEVICE_REMOVE_COMPLETE.Data1, 0xCB3A_4008);
@@ -530,9 +516,7 @@ fn hardware_profile_query_change_can_be_vetoed() {
     assert_eq!(GUID_HWPROFILE_CHANGE_CANCELLED.Data1, 0xCB3A_4002);
     assert_eq!(GUID_HWPROFILE_CHANGE_COMPLETE.Data1, 0xCB3A_4003);
     // SAFETY: the entry from IoRegisterPlugPlayNotification.
-    assert_eq!(
-        unsafe { IoUnregisterPlugPlayNotificationEx(entry) },
-        STATUS_SUCCESS
-    );
+    let status = unsafe { IoUnregisterPlugPlayNotificationEx(entry) };
+    assert_eq!(status, STATUS_SUCCESS);
     kernel.assert_no_bugchecks();
 }

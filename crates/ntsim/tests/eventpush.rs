@@ -58,9 +58,7 @@ fn the_processor_number_is_stable_per_thread() {
     let first = unsafe { KeGetCurrentProcessorNumberEx(core::ptr::null_mut()) };
     for _ in 0..8 {
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { KeGetCurrentProcessorNumberEx(core::ptr::null_mut()) },
-            first
-        );
+        let again = unsafe { KeGetCurrentProcessorNumberEx(core::ptr::null_mut()) };
+        assert_eq!(again, first);
     }
 }

@@ -615,7 +615,9 @@ unsafe extern "C" fn on_setting(_guid: LPCGUID, value: PVOID, length: ULONG, _co
 }
 
 unsafe extern "C" fn on_page(page: ULONG, flags: BOOLEAN, poisoned: BOOLEAN, context: PVOID) -> BOOLEAN {
-    log(format!("page {page:#x} flags {flags:#x} {poisoned} context {context:p}"));
+    log(format!(
+        "page {page:#x} flags {flags:#x} {poisoned} context {context:p}"
+    ));
     1
 }
 
@@ -693,7 +695,11 @@ fn power_whea_and_hal() {
     assert_eq!(
         take_log(),
         // Page, flags, poisoned and the registration context, in the metadata's order.
-        ["setting [0, 0, 0, 0]", "page 0x99 flags 0x80 1 context 0x5a5a", "profile at 15"]
+        [
+            "setting [0, 0, 0, 0]",
+            "page 0x99 flags 0x80 1 context 0x5a5a",
+            "profile at 15"
+        ]
     );
     kernel.assert_no_bugchecks();
 }

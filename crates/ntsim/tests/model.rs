@@ -1,6 +1,8 @@
 //! The model's own tests. DDIs are called through `wdk_sys::ntddk`, the
 //! declarations the driver uses, so these also check the link-time seam.
 
+mod common;
+
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -301,16 +303,10 @@ fn system_thread_event_wait_terminate() {
     assert_eq!(status, STATUS_SUCCESS);
     assert!(handle as usize & 0x8000_0000 != 0, "a kernel handle");
     let wait = |timeout: Option<i64>| {
-        let mut interval = LARGE_INTEGER {
-            QuadPart: timeout.unwrap_or(0),
-        };
-        let interval = if timeout.is_some() {
-            &raw mut interval
-        } else {
-            std::ptr::null_mut()
-        };
-        // SAFETY: the model validates the handle; the interval is live for the call.
-        unsafe { ZwWaitForSingleObject(handle, 0, interval) }
+        common::with_timeout(timeout, |interval| {
+            // SAFETY: the model validates the handle; the interval is live for the call.
+            unsafe { ZwWaitForSingleObject(handle, 0, interval) }
+        })
     };
     assert_eq!(
         wait(Some(-50 * 10_000)),
@@ -341,16 +337,10 @@ fn waits_at_the_wrong_irql_are_caught() {
     // SAFETY: a writable KEVENT in static storage.
     unsafe { KeInitializeEvent(event, _EVENT_TYPE::NotificationEvent, 1) };
     let wait = |timeout: Option<i64>| {
-        let mut interval = LARGE_INTEGER {
-            QuadPart: timeout.unwrap_or(0),
-        };
-        let interval = if timeout.is_some() {
-            &raw mut interval
-        } else {
-            std::ptr::null_mut()
-        };
-        // SAFETY: an initialized event; the interval is live for the call.
-        unsafe { KeWaitForSingleObject(event.cast(), 0, 0, 0, interval) }
+        common::with_timeout(timeout, |interval| {
+            // SAFETY: an initialized event; the interval is live for the call.
+            unsafe { KeWaitForSingleObject(event.cast(), 0, 0, 0, interval) }
+        })
     };
     let set = |wait_next: u8| {
         // SAFETY: an initialized event.
@@ -768,23 +758,7 @@ fn dereference(object: PCALLBACK_OBJECT) {
 }
 
 fn create_callback(path: &str, create: bool, multiple: bool) -> (NTSTATUS, PCALLBACK_OBJECT) {
-    let mut object_name = name(path);
-    let mut attributes = OBJECT_ATTRIBUTES {
-        ObjectName: object_name.as_ptr(),
-        Attributes: OBJ_CASE_INSENSITIVE,
-        ..Default::default()
-    };
-    let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
-    // SAFETY: valid arguments.
-    let status = unsafe {
-        ExCreateCallback(
-            &raw mut object,
-            &raw mut attributes,
-            u8::from(create),
-            u8::from(multiple),
-        )
-    };
-    (status, object)
+    common::create_callback(path, create, multiple)
 }
 
 #[test]

@@ -8,19 +8,18 @@
     reason = "a test holds its Kernel (the model's global lock) for its whole body"
 )]
 
+mod common;
+
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use ntsim::Kernel;
-use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::codes;
 use wdk_sys::ntddk::{
-    ExCreateCallback, ExRegisterCallback, PsRemoveLoadImageNotifyRoutine, PsSetCreateProcessNotifyRoutine,
-    PsSetLoadImageNotifyRoutine,
+    PsRemoveLoadImageNotifyRoutine, PsSetCreateProcessNotifyRoutine, PsSetLoadImageNotifyRoutine,
 };
 use wdk_sys::{
-    BOOLEAN, DRIVER_OBJECT, HANDLE, NTSTATUS, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PIMAGE_INFO,
-    PUNICODE_STRING, STATUS_SUCCESS, UNICODE_STRING,
+    BOOLEAN, DRIVER_OBJECT, HANDLE, NTSTATUS, PIMAGE_INFO, PUNICODE_STRING, STATUS_SUCCESS, UNICODE_STRING,
 };
 
 const CE: u32 = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
@@ -68,19 +67,8 @@ unsafe extern "C" fn other_entry(_driver: *mut DRIVER_OBJECT, _path: *const UNIC
     // SAFETY: as above.
     let status = unsafe { PsSetCreateProcessNotifyRoutine(Some(other_process_routine), 0) };
     assert_eq!(status, STATUS_SUCCESS);
-    let mut name = OwnedUnicode::new("\\Callback\\NtsimOtherDriver");
-    let mut attributes = OBJECT_ATTRIBUTES {
-        ObjectName: name.as_ptr(),
-        ..Default::default()
-    };
-    let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
-    // SAFETY: a valid out pointer and attributes naming a live string.
-    let status = unsafe { ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) };
-    assert_eq!(status, STATUS_SUCCESS);
-    // SAFETY: the object just created; a 'static routine.
-    let registration =
-        unsafe { ExRegisterCallback(object, Some(other_object_callback), std::ptr::null_mut()) };
-    assert!(!registration.is_null());
+    let object = common::open_callback_object("\\Callback\\NtsimOtherDriver", true, true);
+    common::register_callback(object, other_object_callback);
     OTHER_OBJECT.store(object.cast(), Ordering::SeqCst);
     STATUS_SUCCESS
 }

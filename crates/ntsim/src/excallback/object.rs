@@ -1,115 +1,29 @@
-//! Callback objects: `ExCreateCallback`, `ExRegisterCallback`,
-//! `ExUnregisterCallback`, `ExNotifyCallback` and the `\Callback` directory
-//! (kernel-semantics.md §1).
-//!
-//! Also the routines a driver needs to inspect them:
-//! `KeAcquireSpinLockRaiseToDpc`/`KeReleaseSpinLock`, `MmIsAddressValid` and
-//! `ZwQuerySystemInformation(SystemModuleInformation)`.
-//!
-//! Memory layout, as `seeds/callback-object-internals.md` describes the
-//! Windows 11 24H2 implementation: the object body starts with the
-//! signature `'Call'` (0x6C6C6143), then a spin lock (offset 0x08), the list
-//! head of registrations (0x10) and the AllowMultipleCallbacks byte (0x20).
-//! A registration handle is a 0x30-byte block: list entry (0x00), object
-//! (0x10), function (0x18), context (0x20), busy count (0x28) and an
-//! "unregister waiting" byte (0x2C). The model keeps the list in that memory
-//! (FIFO: new registrations at the tail, notification from the head), and
-//! reference counts, names and permanence in a side table (the object
-//! header, which drivers do not see). As the internals note says of
-//! `ExRegisterCallback` and `ExNotifyCallback`, every change to the list and
-//! every notification's pass over it holds the object's spin lock (the
-//! KSPIN_LOCK at 0x08, taken as `KeAcquireSpinLockRaiseToDpc` takes it), so
-//! a driver that takes the same lock sees a list that does not change under
-//! it.
-//!
-//! Rules:
-//! * `ExCreateCallback` (wdm/nf-wdm-excreatecallback): opens the named
-//!   object or, with `Create`, creates it; `AllowMultipleCallbacks` is
-//!   ignored when an existing object is opened. No name:
-//!   `STATUS_UNSUCCESSFUL` (documented). Missing name with `Create = FALSE`:
-//!   SILENT; `STATUS_OBJECT_NAME_NOT_FOUND` chosen (the object manager's
-//!   status). The returned pointer carries a reference the caller must drop
-//!   with `ObDereferenceObject`. `OBJ_PERMANENT` keeps the object when the
-//!   last reference goes. [`set_success_without_object`] makes it behave as
-//!   Wine's stub does: `STATUS_SUCCESS` without writing an object.
-//! * `ExRegisterCallback` (wdm/nf-wdm-exregistercallback): NULL on error,
-//!   and when the object allows one callback and has one. The registration
-//!   holds a reference to the object (kernel/using-a-driver-defined-callback-object:
-//!   unregistering removes "its reference to the callback object").
-//! * `ExUnregisterCallback`: whether it waits for running callbacks is
-//!   SILENT (kernel-semantics §1, ExUnregisterCallback.3). The model waits
-//!   (configurable, [`set_unregister_waits`]) because (1) the registration
-//!   block has a busy count and an "unregister waiting" byte, which exist
-//!   only if the kernel waits for calls in flight, (2) the removal routines
-//!   whose documentation does speak (`PsSetCreateProcessNotifyRoutineEx`
-//!   with Remove, `PsRemoveLoadImageNotifyRoutine`, ...) all wait, and (3) a
-//!   removal that did not wait would let a driver unload under its own
-//!   running callback, which the model reports as a leftover at unload. A
-//!   stale or unknown handle is SILENT: recorded as an NSIM violation,
-//!   nothing else happens. As in the kernel (WRK and ReactOS
-//!   `ex/callback.c`), a registration with a call in flight stays linked
-//!   with its "unregister waiting" byte set until the call returns, and
-//!   `ExNotifyCallback` skips it: no call of a registration starts once its
-//!   unregistration has begun (one unlinked during a notification is not
-//!   called by it either).
-//! * `ExNotifyCallback` (wdm/nf-wdm-exnotifycallback): `<= DISPATCH_LEVEL`;
-//!   every callback runs at the caller's IRQL, in registration order. Called
-//!   above DISPATCH_LEVEL it is a 0xC4/0xE5 violation and nothing is called.
-//!   "Drivers must never call it on system-defined objects": an NSIM
-//!   violation (the notification is not delivered).
-//! * System objects (created at boot, permanent): `\Callback\SetSystemTime`,
-//!   `\Callback\PowerState`, `\Callback\ProcessorAdd` (documented), and the
-//!   others the internals note lists as created by the kernel at boot.
-//!   `\Callback\PowerPort` is the one it marks as not allowing multiple
-//!   callbacks; the model registers its owner (`PopUmpoMessageCallback`,
-//!   at [`POWER_PORT_OWNER`] in the model's `ntoskrnl.exe`) at boot, so a
-//!   driver's `ExRegisterCallback` on it returns NULL. Registrations the
-//!   model makes for the system are listed in
-//!   [`CallbackObjectInfo::system_callbacks`], not in `callbacks`.
-//!
-//! Inspection routines:
-//! * `KeAcquireSpinLockRaiseToDpc` (wdm/nf-wdm-keacquirespinlockraisetodpc):
-//!   `<= DISPATCH_LEVEL`, raises to DISPATCH_LEVEL and returns the previous
-//!   IRQL. `KeReleaseSpinLock` (wdm/nf-wdm-kereleasespinlock): at
-//!   DISPATCH_LEVEL, restores the IRQL it is given. Acquiring a lock the
-//!   thread holds (a deadlock on a real system) or releasing one it does not
-//!   hold is an NSIM violation.
-//! * `MmIsAddressValid` (ntddk/nf-ntddk-mmisaddressvalid): `<= DISPATCH_LEVEL`;
-//!   TRUE if reading the address would not page-fault. The model cannot know
-//!   about arbitrary host memory, so it answers TRUE for the memory it owns
-//!   and knows to be resident: callback object bodies, registration blocks
-//!   and live pool blocks; FALSE for anything else, and for a range a test
-//!   marked paged out ([`set_paged_out`]).
-//! * `ZwQuerySystemInformation` (win32/sysinfo/zwquerysysteminformation for
-//!   the prototype and `STATUS_INFO_LENGTH_MISMATCH`): PASSIVE_LEVEL (a Zw
-//!   routine). Only `SystemModuleInformation` (11) is modeled; its output
-//!   (`RTL_PROCESS_MODULES`) is not documented by Microsoft: the model uses
-//!   the commonly published layout (e.g. Process Hacker's `ntldr.h`): a
-//!   ULONG count, then 0x128-byte entries from offset 8. Other classes:
-//!   `STATUS_INVALID_INFO_CLASS` (the model's choice). The list starts with
-//!   `ntoskrnl.exe` and `hal.dll` at synthetic kernel addresses; a test adds
-//!   modules with [`add_module`].
+//! Callback objects: their memory layout, the side table, and the `Ex`
+//! and `Ob` routines (see [`crate::excallback`]).
 
 #![allow(non_snake_case)]
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use wdk_sys::{
-    BOOLEAN, KIRQL, LIST_ENTRY, NTSTATUS, OBJ_PERMANENT, PCALLBACK_FUNCTION, PCALLBACK_OBJECT, PKSPIN_LOCK,
-    POBJECT_ATTRIBUTES, PULONG, PVOID, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_INFO_CLASS,
-    STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_OBJECT_NAME_NOT_FOUND,
-    STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, ULONG,
+    BOOLEAN, KIRQL, LIST_ENTRY, NTSTATUS, OBJ_PERMANENT, PCALLBACK_FUNCTION, PCALLBACK_OBJECT,
+    POBJECT_ATTRIBUTES, PVOID, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED,
+    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
 };
 
 use crate::context::{ContextScope, Phase};
-use crate::irql::{DISPATCH_LEVEL, IrqlScope};
+use crate::irql::IrqlScope;
 use crate::verifier::{self, ModelRule, codes};
 use crate::{ddi, irql, ob, sync};
+
+use crate::mm::{evict, make_resident};
+use crate::spinlock::BodyLock;
+use crate::sysinfo::NTOSKRNL_BASE;
 
 /// `'Call'`, the first four bytes of a callback object body.
 pub const CALLBACK_SIGNATURE: u32 = u32::from_le_bytes(*b"Call");
@@ -180,14 +94,6 @@ pub const SYSTEM_OBJECTS: &[(&str, bool)] = &[
     ("\\Callback\\SleepstudyControlPort", true),
 ];
 
-/// Synthetic base of the model's `ntoskrnl.exe` (no host code lives there).
-pub const NTOSKRNL_BASE: usize = 0xFFFF_F800_0A00_0000;
-/// Size of the model's `ntoskrnl.exe`.
-pub const NTOSKRNL_SIZE: u32 = 0x0110_0000;
-/// Synthetic base of the model's `hal.dll`.
-pub const HAL_BASE: usize = 0xFFFF_F800_0980_0000;
-/// Size of the model's `hal.dll`.
-pub const HAL_SIZE: u32 = 0x0008_0000;
 /// The routine the system registers on `\Callback\PowerPort`
 /// (`PopUmpoMessageCallback` in the internals note's table).
 ///
@@ -199,37 +105,37 @@ pub const POWER_PORT_OWNER: usize = NTOSKRNL_BASE + 0x003C_5A10;
 /// A model-side routine that stands in for a system registration's routine.
 type SystemRoutine = fn(PVOID, PVOID);
 
-struct ObjectInfo {
-    name: String,
-    body: Box<CallbackObjectBody>,
+pub(super) struct ObjectInfo {
+    pub(super) name: String,
+    pub(super) body: Box<CallbackObjectBody>,
     /// Pointer count (the object header's).
-    references: i64,
+    pub(super) references: i64,
     /// References taken through DDIs (ExCreateCallback, ObfReferenceObject)
     /// and not yet dropped through ObfDereferenceObject by the driver under
     /// test (another driver's, [`crate::context::other_image`], are not
     /// counted here: they are that driver's to drop).
-    driver_references: i64,
-    permanent: bool,
-    system: bool,
-    deleted: bool,
+    pub(super) driver_references: i64,
+    pub(super) permanent: bool,
+    pub(super) system: bool,
+    pub(super) deleted: bool,
 }
 
-struct RegistrationInfo {
-    block: Box<CallbackRegistration>,
-    object: usize,
-    removed: bool,
+pub(super) struct RegistrationInfo {
+    pub(super) block: Box<CallbackRegistration>,
+    pub(super) object: usize,
+    pub(super) removed: bool,
     /// The other driver that registered it ([`crate::context::other_image`]);
     /// `None`: the driver under test.
-    owner: Option<usize>,
+    pub(super) owner: Option<usize>,
     /// Set for registrations the model makes as the system: what runs
     /// instead of the (synthetic) address in the block.
-    system_routine: Option<SystemRoutine>,
+    pub(super) system_routine: Option<SystemRoutine>,
 }
 
 #[derive(Default)]
-struct State {
-    objects: HashMap<usize, ObjectInfo>,
-    registrations: HashMap<usize, RegistrationInfo>,
+pub(super) struct State {
+    pub(super) objects: HashMap<usize, ObjectInfo>,
+    pub(super) registrations: HashMap<usize, RegistrationInfo>,
 }
 
 // SAFETY: the raw pointers inside the blocks point into blocks owned by this
@@ -242,11 +148,7 @@ static DONE: Condvar = Condvar::new();
 static UNREGISTER_WAITS: AtomicBool = AtomicBool::new(true);
 static SUCCESS_WITHOUT_OBJECT: AtomicBool = AtomicBool::new(false);
 
-/// How long a spin lock may be waited for before the model gives up (the
-/// test would hang otherwise).
-const SPIN_WATCHDOG: Duration = Duration::from_secs(30);
-
-fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+pub(super) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     let mut guard = sync::lock(&STATE);
     f(guard.get_or_insert_with(State::default))
 }
@@ -262,367 +164,7 @@ pub fn set_success_without_object(on: bool) {
     SUCCESS_WITHOUT_OBJECT.store(on, Ordering::SeqCst);
 }
 
-// --- Resident memory (MmIsAddressValid) ------------------------------------
-
-/// Memory the model owns and knows to be resident: start -> length.
-static RESIDENT: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
-/// Ranges a test marked paged out: start -> length.
-static PAGED_OUT: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
-
-fn make_resident(start: usize, length: usize) {
-    sync::lock(&RESIDENT).insert(start, length);
-}
-
-fn evict(start: usize) {
-    sync::lock(&RESIDENT).remove(&start);
-    sync::lock(&PAGED_OUT).remove(&start);
-}
-
-fn contains(map: &BTreeMap<usize, usize>, address: usize) -> bool {
-    map.range(..=address)
-        .next_back()
-        .is_some_and(|(start, length)| address - start < *length)
-}
-
-/// Whether reading `address` would not fault, as `MmIsAddressValid` answers.
-#[must_use]
-pub fn is_resident(address: usize) -> bool {
-    if contains(&sync::lock(&PAGED_OUT), address) {
-        return false;
-    }
-    if contains(&sync::lock(&RESIDENT), address) {
-        return true;
-    }
-    crate::pool::outstanding()
-        .iter()
-        .any(|a| address >= a.address && address - a.address < a.size.max(1))
-}
-
-/// Marks the model-owned range that starts at `start` (a callback object
-/// body or a registration block) paged out (`MmIsAddressValid` says FALSE
-/// for it) or resident again.
-///
-/// # Panics
-/// If `start` does not start such a range.
-pub fn set_paged_out(start: usize, paged_out: bool) {
-    let (from, to) = if paged_out {
-        (&RESIDENT, &PAGED_OUT)
-    } else {
-        (&PAGED_OUT, &RESIDENT)
-    };
-    let length = sync::lock(from)
-        .remove(&start)
-        .unwrap_or_else(|| panic!("{start:#x} does not start a model range to move"));
-    sync::lock(to).insert(start, length);
-}
-
-// --- The object's spin lock ----------------------------------------------------
-
-thread_local! {
-    /// Spin locks the current thread holds (through the DDIs).
-    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Spins until `lock` is ours. Returns `false` if the watchdog expired.
-fn spin_acquire(lock: &AtomicU64) -> bool {
-    let started = Instant::now();
-    loop {
-        if lock
-            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return true;
-        }
-        if started.elapsed() > SPIN_WATCHDOG {
-            verifier::model_rule(
-                ModelRule::WatchdogExpired,
-                std::ptr::from_ref(lock) as u64,
-                format!("spin lock {lock:p} held for more than {SPIN_WATCHDOG:?}"),
-            );
-            return false;
-        }
-        std::hint::spin_loop();
-        std::thread::yield_now();
-    }
-}
-
-/// The model holding an object's spin lock (inside `ExRegisterCallback`,
-/// `ExUnregisterCallback`, `ExNotifyCallback`).
-struct BodyLock<'a> {
-    lock: &'a AtomicU64,
-    held: bool,
-}
-
-impl<'a> BodyLock<'a> {
-    fn acquire(lock: &'a AtomicU64) -> Self {
-        let held = spin_acquire(lock);
-        Self { lock, held }
-    }
-}
-
-impl Drop for BodyLock<'_> {
-    fn drop(&mut self) {
-        if self.held {
-            self.lock.store(0, Ordering::Release);
-        }
-    }
-}
-
-/// `KeAcquireSpinLockRaiseToDpc` (wdm/nf-wdm-keacquirespinlockraisetodpc):
-/// `<= DISPATCH_LEVEL`; raises to DISPATCH_LEVEL, spins until the lock is
-/// free and takes it; returns the previous IRQL.
-///
-/// # Safety
-/// `spin_lock` points to a KSPIN_LOCK (8-byte aligned) that every other
-/// user also accesses through the spin-lock routines.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn KeAcquireSpinLockRaiseToDpc(spin_lock: PKSPIN_LOCK) -> KIRQL {
-    let entry = ddi::enter(&ddi::KE_ACQUIRE_SPIN_LOCK_RAISE_TO_DPC);
-    let previous = entry.irql;
-    let address = spin_lock as usize;
-    if spin_lock.is_null() || !address.is_multiple_of(8) {
-        verifier::model_rule(
-            ModelRule::InvalidParameter,
-            address as u64,
-            format!("KeAcquireSpinLockRaiseToDpc({spin_lock:p}): not an aligned KSPIN_LOCK"),
-        );
-        return previous;
-    }
-    if HELD.with(|held| held.borrow().contains(&address)) {
-        verifier::model_rule(
-            ModelRule::InvalidParameter,
-            address as u64,
-            format!("KeAcquireSpinLockRaiseToDpc({spin_lock:p}): this thread already holds it (deadlock)"),
-        );
-        return previous;
-    }
-    irql::set(previous.max(DISPATCH_LEVEL));
-    // SAFETY: aligned and non-null (checked); every user of the lock goes
-    // through atomic accesses (the caller's contract and the model's own
-    // CallbackObjectBody::lock).
-    let lock = unsafe { AtomicU64::from_ptr(spin_lock) };
-    if spin_acquire(lock) {
-        HELD.with(|held| held.borrow_mut().push(address));
-    }
-    previous
-}
-
-/// `KeReleaseSpinLock` (wdm/nf-wdm-kereleasespinlock): at DISPATCH_LEVEL;
-/// releases the lock and restores `new_irql` (what the acquire returned).
-///
-/// # Safety
-/// `spin_lock` was acquired by this thread with `KeAcquireSpinLockRaiseToDpc`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn KeReleaseSpinLock(spin_lock: PKSPIN_LOCK, new_irql: KIRQL) {
-    let entry = ddi::enter(&ddi::KE_RELEASE_SPIN_LOCK);
-    if entry.irql != DISPATCH_LEVEL {
-        verifier::wrong_irql("KeReleaseSpinLock", entry.irql, "DISPATCH_LEVEL");
-    }
-    let address = spin_lock as usize;
-    let held = HELD.with(|held| {
-        let mut held = held.borrow_mut();
-        let position = held.iter().rposition(|&a| a == address);
-        position.map(|i| held.remove(i)).is_some()
-    });
-    if !held {
-        verifier::model_rule(
-            ModelRule::DoubleRelease,
-            address as u64,
-            format!("KeReleaseSpinLock({spin_lock:p}): this thread does not hold it"),
-        );
-        return;
-    }
-    // SAFETY: the lock was acquired through KeAcquireSpinLockRaiseToDpc,
-    // which checked it is a non-null aligned KSPIN_LOCK.
-    let lock = unsafe { AtomicU64::from_ptr(spin_lock) };
-    lock.store(0, Ordering::Release);
-    if new_irql > entry.irql {
-        verifier::model_rule(
-            ModelRule::InvalidParameter,
-            u64::from(new_irql),
-            format!(
-                "KeReleaseSpinLock: NewIrql {new_irql} is above the current IRQL {}",
-                entry.irql
-            ),
-        );
-    } else {
-        irql::set(new_irql);
-    }
-}
-
-/// `MmIsAddressValid` (ntddk/nf-ntddk-mmisaddressvalid): `<= DISPATCH_LEVEL`.
-/// See the module docs for what the model knows to be resident.
-///
-/// # Safety
-/// None beyond the C ABI: the address is only looked up, never read.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn MmIsAddressValid(virtual_address: PVOID) -> BOOLEAN {
-    ddi::enter(&ddi::MM_IS_ADDRESS_VALID);
-    u8::from(is_resident(virtual_address as usize))
-}
-
-// --- SystemModuleInformation ---------------------------------------------------
-
-/// A loaded module as `SystemModuleInformation` reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Module {
-    /// Full path, e.g. `\SystemRoot\system32\ntoskrnl.exe`.
-    pub path: String,
-    /// Image base.
-    pub base: usize,
-    /// Image size.
-    pub size: u32,
-}
-
-static MODULES: Mutex<Vec<Module>> = Mutex::new(Vec::new());
-
-/// `SystemModuleInformation`.
-pub const SYSTEM_MODULE_INFORMATION: u32 = 11;
-
-/// `RTL_PROCESS_MODULE_INFORMATION` (commonly published layout; see the
-/// module docs).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct RtlProcessModuleInformation {
-    /// `Section` (not filled in).
-    pub section: PVOID,
-    /// `MappedBase`.
-    pub mapped_base: PVOID,
-    /// `ImageBase`.
-    pub image_base: PVOID,
-    /// `ImageSize`.
-    pub image_size: u32,
-    /// `Flags`.
-    pub flags: u32,
-    /// `LoadOrderIndex`.
-    pub load_order_index: u16,
-    /// `InitOrderIndex`.
-    pub init_order_index: u16,
-    /// `LoadCount`.
-    pub load_count: u16,
-    /// `OffsetToFileName`: where the file name starts in `full_path_name`.
-    pub offset_to_file_name: u16,
-    /// `FullPathName`, ANSI, NUL-terminated.
-    pub full_path_name: [u8; 256],
-}
-
-/// Offset of the first entry in `RTL_PROCESS_MODULES` (a ULONG count, then
-/// pointer-aligned entries).
-pub const MODULES_OFFSET: usize = 8;
-
-const _: () = assert!(std::mem::size_of::<RtlProcessModuleInformation>() == 0x128);
-
-/// Adds a loaded module to what `SystemModuleInformation` reports.
-pub fn add_module(path: &str, base: usize, size: u32) {
-    sync::lock(&MODULES).push(Module {
-        path: path.to_owned(),
-        base,
-        size,
-    });
-}
-
-/// The modules `SystemModuleInformation` reports, in load order.
-#[must_use]
-pub fn modules() -> Vec<Module> {
-    sync::lock(&MODULES).clone()
-}
-
-fn module_entry(index: usize, module: &Module) -> RtlProcessModuleInformation {
-    let mut full_path_name = [0u8; 256];
-    let bytes = module.path.as_bytes();
-    let length = bytes.len().min(255);
-    full_path_name[..length].copy_from_slice(&bytes[..length]);
-    let file_name = module.path[..length].rfind('\\').map_or(0, |i| i + 1);
-    RtlProcessModuleInformation {
-        section: std::ptr::null_mut(),
-        mapped_base: module.base as PVOID,
-        image_base: module.base as PVOID,
-        image_size: module.size,
-        flags: 0,
-        load_order_index: u16::try_from(index).unwrap_or(u16::MAX),
-        init_order_index: 0,
-        load_count: 1,
-        offset_to_file_name: u16::try_from(file_name).unwrap_or(0),
-        full_path_name,
-    }
-}
-
-/// `ZwQuerySystemInformation`: PASSIVE_LEVEL. See the module docs.
-///
-/// # Safety
-/// `system_information` is writable for `length` bytes (8-byte aligned);
-/// `return_length` is null or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn ZwQuerySystemInformation(
-    system_information_class: u32,
-    system_information: PVOID,
-    length: ULONG,
-    return_length: PULONG,
-) -> NTSTATUS {
-    let entry = ddi::zw_passive(&ddi::ZW_QUERY_SYSTEM_INFORMATION);
-    if let Some(status) = entry.fault {
-        return status;
-    }
-    if system_information_class != SYSTEM_MODULE_INFORMATION {
-        return STATUS_INVALID_INFO_CLASS;
-    }
-    let modules = modules();
-    let entry_size = std::mem::size_of::<RtlProcessModuleInformation>();
-    let needed = MODULES_OFFSET + modules.len() * entry_size;
-    let needed_u32 = u32::try_from(needed).unwrap_or(u32::MAX);
-    if !return_length.is_null() {
-        // SAFETY: writable per the caller.
-        unsafe { return_length.write(needed_u32) };
-    }
-    if (length as usize) < needed || system_information.is_null() {
-        return STATUS_INFO_LENGTH_MISMATCH;
-    }
-    let base = system_information.cast::<u8>();
-    let count = u32::try_from(modules.len()).unwrap_or(u32::MAX);
-    // SAFETY: `needed <= length` bytes are writable per the caller.
-    unsafe { base.cast::<u32>().write_unaligned(count) };
-    for (index, module) in modules.iter().enumerate() {
-        // SAFETY: entry `index` ends at or before `needed <= length`.
-        unsafe {
-            base.wrapping_add(MODULES_OFFSET + index * entry_size)
-                .cast::<RtlProcessModuleInformation>()
-                .write_unaligned(module_entry(index, module));
-        };
-    }
-    STATUS_SUCCESS
-}
-
-// --- Objects as tests see them ----------------------------------------------
-
-/// A callback object as the test sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallbackObjectInfo {
-    /// Its address (the `PCALLBACK_OBJECT`).
-    pub address: usize,
-    /// Its name.
-    pub name: String,
-    /// Pointer count.
-    pub references: i64,
-    /// References the driver holds.
-    pub driver_references: i64,
-    /// `AllowMultipleCallbacks`.
-    pub allow_multiple: bool,
-    /// Created with `OBJ_PERMANENT` (or a system object).
-    pub permanent: bool,
-    /// A system-defined object.
-    pub system: bool,
-    /// Callback functions registered through `ExRegisterCallback` (drivers
-    /// and tests), in list order.
-    pub callbacks: Vec<usize>,
-    /// Routines the model registered as the system (their block addresses'
-    /// function field), in list order.
-    pub system_callbacks: Vec<usize>,
-    /// Every registration block (the handle `ExRegisterCallback` returned),
-    /// in list order, the system's included.
-    pub registrations: Vec<usize>,
-}
-
-fn list_order(body: &CallbackObjectBody) -> Vec<*mut CallbackRegistration> {
+pub(super) fn list_order(body: &CallbackObjectBody) -> Vec<*mut CallbackRegistration> {
     let head = std::ptr::from_ref(&body.registrations).cast_mut();
     let mut list = Vec::new();
     let mut entry = body.registrations.Flink;
@@ -633,104 +175,6 @@ fn list_order(body: &CallbackObjectBody) -> Vec<*mut CallbackRegistration> {
     }
     list
 }
-
-fn object_info(state: &State, address: usize, info: &ObjectInfo) -> CallbackObjectInfo {
-    let mut callbacks = Vec::new();
-    let mut system_callbacks = Vec::new();
-    let mut registrations = Vec::new();
-    for block in list_order(&info.body) {
-        // SAFETY: blocks in the list are live.
-        let function = unsafe { (*block).function }.map_or(0, |f| f as usize);
-        let system = state
-            .registrations
-            .get(&(block as usize))
-            .is_some_and(|r| r.system_routine.is_some());
-        if system {
-            system_callbacks.push(function);
-        } else {
-            callbacks.push(function);
-        }
-        registrations.push(block as usize);
-    }
-    CallbackObjectInfo {
-        address,
-        name: info.name.clone(),
-        references: info.references,
-        driver_references: info.driver_references,
-        allow_multiple: info.body.allow_multiple != 0,
-        permanent: info.permanent,
-        system: info.system,
-        callbacks,
-        system_callbacks,
-        registrations,
-    }
-}
-
-/// Every callback object that exists.
-#[must_use]
-pub fn objects() -> Vec<CallbackObjectInfo> {
-    let mut list: Vec<_> = with_state(|s| {
-        s.objects
-            .iter()
-            .filter(|(_, o)| !o.deleted)
-            .map(|(a, o)| object_info(s, *a, o))
-            .collect()
-    });
-    list.sort_by(|a, b| a.name.cmp(&b.name));
-    list
-}
-
-/// The callback object named `name` (case-insensitive).
-#[must_use]
-pub fn object(name: &str) -> Option<CallbackObjectInfo> {
-    objects().into_iter().find(|o| o.name.eq_ignore_ascii_case(name))
-}
-
-/// Overwrites the pointer-sized word at `address` and returns the old value.
-///
-/// `address` must lie inside a live callback object body or registration
-/// block: this corrupts the layout a driver walks (and restores it after).
-///
-/// While a list is corrupted, the model's own list walks ([`objects`],
-/// `ExRegisterCallback` on a single-callback object) must not run on it.
-///
-/// # Panics
-/// If `address` is misaligned or not inside such memory.
-#[allow(clippy::must_use_candidate, reason = "restoring is optional")]
-pub fn corrupt(address: usize, value: usize) -> usize {
-    assert!(address.is_multiple_of(8), "{address:#x} is not pointer-aligned");
-    with_state(|state| {
-        let word = std::mem::size_of::<usize>();
-        let bodies = state.objects.values_mut().map(|o| {
-            (
-                (&raw mut *o.body).cast::<u8>(),
-                std::mem::size_of::<CallbackObjectBody>(),
-            )
-        });
-        let blocks = state.registrations.values_mut().map(|r| {
-            (
-                (&raw mut *r.block).cast::<u8>(),
-                std::mem::size_of::<CallbackRegistration>(),
-            )
-        });
-        let target = bodies
-            .chain(blocks)
-            .find_map(|(start, length)| {
-                let offset = address.checked_sub(start as usize)?;
-                (offset + word <= length).then(|| start.wrapping_add(offset))
-            })
-            .unwrap_or_else(|| panic!("{address:#x} is not model callback memory"));
-        // An aligned word inside a live body or block owned by the state
-        // (provenance from the owning Box), with the state locked.
-        #[allow(clippy::cast_ptr_alignment, reason = "`address` is 8-aligned (asserted)")]
-        let target = target.cast::<usize>();
-        // SAFETY: an aligned word inside a live body or block owned by the
-        // state (provenance from the owning Box), with the state locked.
-        unsafe { target.replace(value) }
-    })
-}
-
-// --- Objects -------------------------------------------------------------
 
 fn new_body(allow_multiple: bool) -> Box<CallbackObjectBody> {
     let mut body = Box::new(CallbackObjectBody {
@@ -812,10 +256,7 @@ pub unsafe extern "C" fn ExCreateCallback(
     create: BOOLEAN,
     allow_multiple_callbacks: BOOLEAN,
 ) -> NTSTATUS {
-    let entry = ddi::enter(&ddi::EX_CREATE_CALLBACK);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    ddi::unless_faulted!(ddi::enter(&ddi::EX_CREATE_CALLBACK));
     if SUCCESS_WITHOUT_OBJECT.load(Ordering::SeqCst) {
         // Wine's stub: success, and `*callback_object` is not written.
         return STATUS_SUCCESS;
@@ -1272,9 +713,13 @@ pub fn notify(name: &str, level: KIRQL, argument1: PVOID, argument2: PVOID) -> u
         level <= irql::DISPATCH_LEVEL,
         "ExNotifyCallback runs at <= DISPATCH_LEVEL"
     );
-    let address = object(name)
-        .unwrap_or_else(|| panic!("no callback object {name}"))
-        .address;
+    let address = with_state(|s| {
+        s.objects
+            .iter()
+            .find(|(_, o)| !o.deleted && o.name.eq_ignore_ascii_case(name))
+            .map(|(address, _)| *address)
+    })
+    .unwrap_or_else(|| panic!("no callback object {name}"));
     let _irql = IrqlScope::enter(level);
     notify_object(address, argument1, argument2)
 }
@@ -1386,41 +831,6 @@ pub fn create_object(name: &str, allow_multiple: bool) -> usize {
         .unwrap_or_else(|status| panic!("cannot create {name}: {status:#X}"))
 }
 
-/// What the driver left: (objects it holds references to, registrations not
-/// removed (function addresses), registrations with calls in flight).
-/// Registrations the model made as the system, and those another driver
-/// made ([`crate::context::other_image`]), are not the driver's.
-pub(crate) fn leftovers() -> (Vec<CallbackObjectInfo>, Vec<(usize, String)>, Vec<usize>) {
-    with_state(|state| {
-        let held = state
-            .objects
-            .iter()
-            .filter(|(_, o)| o.driver_references > 0)
-            .map(|(a, o)| object_info(state, *a, o))
-            .collect();
-        let registered = state
-            .registrations
-            .values()
-            .filter(|r| !r.removed && r.system_routine.is_none() && r.owner.is_none())
-            .map(|r| {
-                let name = state
-                    .objects
-                    .get(&r.object)
-                    .map(|o| o.name.clone())
-                    .unwrap_or_default();
-                (r.block.function.map_or(0, |f| f as usize), name)
-            })
-            .collect();
-        let running = state
-            .registrations
-            .values()
-            .filter(|r| r.block.busy > 0 && r.owner.is_none())
-            .map(|r| r.block.function.map_or(0, |f| f as usize))
-            .collect();
-        (held, registered, running)
-    })
-}
-
 /// The model's stand-in for `PopUmpoMessageCallback` (the PowerPort owner).
 const fn power_port_owner(_argument1: PVOID, _argument2: PVOID) {}
 
@@ -1433,32 +843,18 @@ fn synthetic_function(address: usize) -> PCALLBACK_FUNCTION {
     Some(unsafe { std::mem::transmute::<usize, unsafe extern "C" fn(PVOID, PVOID, PVOID)>(address) })
 }
 
-/// Recreates the `\Callback` objects (with the PowerPort owner registered)
-/// and the module list. Blocks of a previous test are leaked (a driver
+/// Recreates the `\Callback` objects (with the PowerPort owner registered),
+/// the resident memory and the module list. Blocks of a previous test are leaked (a driver
 /// static might still point to them).
-pub(crate) fn reset() {
+pub fn reset() {
     let old = std::mem::take(&mut *sync::lock(&STATE));
     if let Some(old) = old {
         std::mem::forget(old);
     }
-    sync::lock(&RESIDENT).clear();
-    sync::lock(&PAGED_OUT).clear();
+    crate::mm::reset();
     set_unregister_waits(true);
     set_success_without_object(false);
-    {
-        let mut modules = sync::lock(&MODULES);
-        modules.clear();
-        modules.push(Module {
-            path: "\\SystemRoot\\system32\\ntoskrnl.exe".to_owned(),
-            base: NTOSKRNL_BASE,
-            size: NTOSKRNL_SIZE,
-        });
-        modules.push(Module {
-            path: "\\SystemRoot\\system32\\hal.dll".to_owned(),
-            base: HAL_BASE,
-            size: HAL_SIZE,
-        });
-    }
+    crate::sysinfo::reset();
     with_state(|state| {
         for (name, allow_multiple) in SYSTEM_OBJECTS {
             let Ok(address) = create_object_in(state, name, *allow_multiple, true, true) else {
