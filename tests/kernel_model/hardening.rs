@@ -32,9 +32,8 @@ use wdk_sys::{
     STATUS_INVALID_DEVICE_REQUEST, STATUS_SUCCESS,
 };
 
-mod common;
 #[allow(clippy::wildcard_imports)]
-use common::*;
+use crate::common::*;
 
 // --- Helpers -------------------------------------------------------------------------------------
 

@@ -16,9 +16,8 @@ use wdk_sys::{
     STATUS_BUFFER_TOO_SMALL, STATUS_INFO_LENGTH_MISMATCH, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 
-mod common;
 #[allow(clippy::wildcard_imports)]
-use common::*;
+use crate::common::*;
 
 fn query_cost(kernel: &mut Kernel) -> CostResponse {
     let (status, out) = kernel.device_io_control(

@@ -31,9 +31,8 @@ use wdk_sys::{
     STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 
-mod common;
 #[allow(clippy::wildcard_imports)]
-use common::*;
+use crate::common::*;
 
 // --- Load and unload -------------------------------------------------------
 

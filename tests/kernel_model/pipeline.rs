@@ -8,7 +8,6 @@
 
 #![allow(clippy::significant_drop_tightening, reason = "test locks are short-lived")]
 
-mod common;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +21,8 @@ use ntsim::trigger::{self, BugCheckOptions};
 use ntsim::{Kernel, eventpush, faults, poll_until};
 use wdk_sys::{STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS};
 
-use common::*;
+#[allow(clippy::wildcard_imports)]
+use crate::common::*;
 
 fn boot_with(parameters: &[(&str, u32)]) -> Kernel {
     let kernel = boot();

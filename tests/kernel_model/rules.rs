@@ -34,9 +34,8 @@ use wdk_sys::{
     STATUS_DEVICE_ALREADY_ATTACHED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, UNICODE_STRING,
 };
 
-mod common;
 #[allow(clippy::wildcard_imports)]
-use common::*;
+use crate::common::*;
 
 const NSIM: u32 = codes::NTSIM_RULE;
 /// `GUID_DEVICE_INTERFACE_REMOVAL` (wdmguid.h).
