@@ -401,8 +401,8 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
         ],
         "nothing of the pre-bypassed set reaches the driver; both notifications of the post-bypassed ones do"
     );
-    // SAFETY: the cookie registered above.
     assert_eq!(
+        // SAFETY: the cookie registered above.
         unsafe { ntsim::registry::CmUnRegisterCallback(cookie) },
         STATUS_SUCCESS
     );
@@ -442,8 +442,8 @@ fn conflicting_architecture_images_reach_the_driver_through_its_ex_flag() {
     assert_eq!(PLAIN_EX_CALLS.load(Ordering::SeqCst), 0);
     let event = wait_for_image_event(&mut kernel, name);
     assert_eq!(event.source(), Some(SourceId::LoadImage));
-    // SAFETY: the routine registered above.
     assert_eq!(
+        // SAFETY: the routine registered above.
         unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(plain_ex_routine)) },
         STATUS_SUCCESS
     );
@@ -499,8 +499,8 @@ unsafe extern "C" fn removes_itself(_name: PUNICODE_STRING, _pid: HANDLE, _info:
 fn removal_from_its_own_callback_is_flagged_and_the_driver_runs_on() {
     let mut kernel = fresh();
     load(&mut kernel);
-    // SAFETY: a 'static routine.
     assert_eq!(
+        // SAFETY: a 'static routine.
         unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(removes_itself)) },
         STATUS_SUCCESS
     );
@@ -613,8 +613,8 @@ fn returning_at_a_raised_irql_is_flagged_and_the_driver_never_does() {
     let mut kernel = fresh();
     load(&mut kernel);
     kernel.assert_no_bugchecks();
-    // SAFETY: a 'static routine.
     assert_eq!(
+        // SAFETY: a 'static routine.
         unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(returns_raised)) },
         STATUS_SUCCESS
     );
@@ -632,8 +632,8 @@ fn returning_at_a_raised_irql_is_flagged_and_the_driver_never_does() {
         PASSIVE_LEVEL,
         "the model restored the IRQL"
     );
-    // SAFETY: the routine registered above.
     assert_eq!(
+        // SAFETY: the routine registered above.
         unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(returns_raised)) },
         STATUS_SUCCESS
     );
@@ -742,8 +742,8 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
         "query, then cancelled"
     );
     assert_eq!(PROFILE_VETO_CALLS.load(Ordering::SeqCst), 2);
-    // SAFETY: the entry registered above.
     assert_eq!(
+        // SAFETY: the entry registered above.
         unsafe { ntsim::ioreg::IoUnregisterPlugPlayNotificationEx(entry) },
         STATUS_SUCCESS
     );
@@ -782,8 +782,8 @@ fn the_drivers_secondary_dump_data_is_written_after_the_body() {
         "header, body, the driver's secondary data, complete"
     );
     assert_eq!(report.dump_io[2].length as usize, report.secondary[0].data.len());
-    // SAFETY: the record registered above.
     assert_eq!(
+        // SAFETY: the record registered above.
         unsafe { ntsim::kecb::KeDeregisterBugCheckReasonCallback(DUMP_IO.0.get()) },
         1
     );

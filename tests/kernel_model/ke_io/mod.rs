@@ -240,7 +240,6 @@ fn assert_removed_line(kernel: &Kernel, api: Api) {
 struct Cell<T>(std::cell::UnsafeCell<T>);
 // SAFETY: only the model touches the records, from one test at a time.
 unsafe impl<T> Sync for Cell<T> {}
-// SAFETY: all-zero is KeInitializeCallbackRecord's result (State = BufferEmpty).
 
 mod context;
 mod hal;

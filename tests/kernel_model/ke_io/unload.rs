@@ -28,6 +28,7 @@ fn unload_leaves_no_registration_of_these_families() {
     assert_nothing_left(&kernel);
 }
 
+// SAFETY: all-zero is KeInitializeCallbackRecord's result (State = BufferEmpty).
 static LEAK_RECORD: Cell<KBUGCHECK_CALLBACK_RECORD> =
     Cell(std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() }));
 // SAFETY: as above.

@@ -169,8 +169,8 @@ fn legacy_key_object_id_is_used_without_the_ex_routines() {
 fn process_routine_limit_is_reported_and_the_driver_runs_on() {
     let mut kernel = boot();
     for routine in FOREIGN_PROCESS {
-        // SAFETY: 'static routines, removed below.
         assert_eq!(
+            // SAFETY: 'static routines, removed below.
             unsafe { ntsim::ps::PsSetCreateProcessNotifyRoutineEx(routine, 0) },
             STATUS_SUCCESS
         );
@@ -180,8 +180,8 @@ fn process_routine_limit_is_reported_and_the_driver_runs_on() {
     assert_registered(&mut kernel, THREAD_EX);
     assert_runs_on(&mut kernel, 0x3_0000);
     for routine in FOREIGN_PROCESS {
-        // SAFETY: removing what was registered above.
         assert_eq!(
+            // SAFETY: removing what was registered above.
             unsafe { ntsim::ps::PsSetCreateProcessNotifyRoutineEx(routine, 1) },
             STATUS_SUCCESS
         );
@@ -217,8 +217,8 @@ fn duplicate_process_registration_is_reported() {
 fn image_routine_limit_is_reported_and_the_driver_runs_on() {
     let mut kernel = boot();
     for routine in FOREIGN_IMAGE {
-        // SAFETY: 'static routines, removed below.
         assert_eq!(
+            // SAFETY: 'static routines, removed below.
             unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(routine) },
             STATUS_SUCCESS
         );
@@ -236,8 +236,8 @@ fn image_routine_limit_is_reported_and_the_driver_runs_on() {
         count(r, SourceId::ProcessCreate, pid) == 1
     });
     for routine in FOREIGN_IMAGE {
-        // SAFETY: removing what was registered above.
         assert_eq!(
+            // SAFETY: removing what was registered above.
             unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(routine) },
             STATUS_SUCCESS
         );
@@ -250,8 +250,8 @@ fn image_routine_limit_is_reported_and_the_driver_runs_on() {
 fn thread_registration_failure_is_reported_and_the_driver_runs_on() {
     let mut kernel = boot();
     for routine in FOREIGN_THREAD {
-        // SAFETY: 'static routines, removed below.
         assert_eq!(
+            // SAFETY: 'static routines, removed below.
             unsafe { ntsim::ps::PsSetCreateThreadNotifyRoutine(routine) },
             STATUS_SUCCESS
         );
@@ -260,8 +260,8 @@ fn thread_registration_failure_is_reported_and_the_driver_runs_on() {
     assert_failed(&mut kernel, THREAD_EX, STATUS_INSUFFICIENT_RESOURCES);
     assert_runs_on(&mut kernel, 0x3_3000);
     for routine in FOREIGN_THREAD {
-        // SAFETY: removing what was registered above.
         assert_eq!(
+            // SAFETY: removing what was registered above.
             unsafe { ntsim::ps::PsRemoveCreateThreadNotifyRoutine(routine) },
             STATUS_SUCCESS
         );

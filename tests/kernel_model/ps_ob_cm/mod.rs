@@ -259,8 +259,8 @@ fn foreign_cm(altitude: &str, function: wdk_sys::PEX_CALLBACK_FUNCTION) -> Resul
 }
 
 fn unregister_cm(cookie: LARGE_INTEGER) {
-    // SAFETY: a cookie CmRegisterCallbackEx returned.
     assert_eq!(
+        // SAFETY: a cookie CmRegisterCallbackEx returned.
         unsafe { ntsim::registry::CmUnRegisterCallback(cookie) },
         STATUS_SUCCESS
     );
