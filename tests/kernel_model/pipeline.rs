@@ -8,7 +8,6 @@
 
 #![allow(clippy::significant_drop_tightening, reason = "test locks are short-lived")]
 
-
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 

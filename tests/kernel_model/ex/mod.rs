@@ -286,6 +286,5 @@ fn callback_directory() -> Vec<String> {
         .collect()
 }
 
-
 mod callback_objects;
 mod walker;

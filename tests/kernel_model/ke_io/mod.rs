@@ -242,9 +242,9 @@ struct Cell<T>(std::cell::UnsafeCell<T>);
 unsafe impl<T> Sync for Cell<T> {}
 
 mod context;
-mod hal;
 mod crash;
-mod nmi;
+mod hal;
 mod injection;
-mod unload;
 mod interrupts;
+mod nmi;
+mod unload;

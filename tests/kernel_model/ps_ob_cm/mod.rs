@@ -271,9 +271,8 @@ const THREAD_EX: &str = "PsSetCreateThreadNotifyRoutineEx";
 const IMAGE_EX: &str = "PsSetLoadImageNotifyRoutineEx";
 const CM_EX: &str = "CmRegisterCallbackEx";
 
-
-mod scenario;
-mod fallbacks;
-mod policies;
-mod lifecycle;
 mod cm;
+mod fallbacks;
+mod lifecycle;
+mod policies;
+mod scenario;
