@@ -4,13 +4,19 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+mod client;
+mod foreign;
+
+pub use client::*;
+pub use foreign::*;
+
 use std::time::Duration;
 
 use kcallbacks::driver_entry;
 use kcallbacks::report::outcome_word;
 use kcb_proto::{
     EventRecord, GetReportRequest, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ImageLoadPayload,
-    ReadEventsRequest, RegistrationState, bytes_of, decode_read_events, decode_report,
+    ReadEventsRequest, RegistrationState, SourceId, bytes_of, decode_read_events, decode_report,
     read_events_buffer_size,
 };
 use ntsim::verifier::codes;
@@ -28,15 +34,61 @@ pub fn boot() -> Kernel {
     Kernel::boot().with_driver("kcallbacks", driver_entry)
 }
 
-pub fn loaded() -> Kernel {
-    let mut kernel = boot();
+/// Boots with `Parameters` values set (the rings come from pool at each
+/// load, so nothing from an earlier test is queued).
+pub fn boot_with(parameters: &[(&str, u32)]) -> Kernel {
+    let kernel = boot();
+    let key = parameters_key();
+    for (name, value) in parameters {
+        ntsim::registry::set_dword(&key, name, *value);
+    }
+    kernel
+}
+
+/// Loads the driver; `DriverEntry` must succeed.
+pub fn load(kernel: &mut Kernel) {
     assert_eq!(
         kernel.load_driver(),
         STATUS_SUCCESS,
         "DriverEntry: {:#?}",
         kernel.debug_output()
     );
+}
+
+pub fn loaded() -> Kernel {
+    let mut kernel = boot();
+    load(&mut kernel);
     kernel
+}
+
+pub fn loaded_with(parameters: &[(&str, u32)]) -> Kernel {
+    let mut kernel = boot_with(parameters);
+    load(&mut kernel);
+    kernel
+}
+
+/// The driver's service key in the model's registry.
+pub fn service_key() -> String {
+    ntsim::kernel::service_key("kcallbacks")
+}
+
+/// Its `Parameters` subkey, where the driver reads its configuration.
+pub fn parameters_key() -> String {
+    format!("{}\\Parameters", service_key())
+}
+
+/// What the service control manager creates, so a test can add the
+/// `Parameters` subkey before the first load.
+pub fn prepare_service() {
+    let key = service_key();
+    ntsim::registry::set_dword(&key, "Type", 1);
+    ntsim::registry::set_dword(&key, "Start", 3);
+    ntsim::registry::set_dword(&key, "ErrorControl", 1);
+    ntsim::registry::set_string(
+        &key,
+        "ImagePath",
+        "\\SystemRoot\\System32\\drivers\\kcallbacks.sys",
+    );
 }
 
 /// The driver's lines, without the drain's per-event lines (which depend on
@@ -107,6 +159,54 @@ pub fn read_events(kernel: &mut Kernel, max: usize) -> Vec<EventRecord> {
     assert_eq!(status, STATUS_SUCCESS);
     let batch = decode_read_events(&out).expect("a valid READ_EVENTS reply");
     batch.records().map(|r| r.expect("a valid record")).collect()
+}
+
+/// Reads events into `all` until `done` holds for everything in it (bounded).
+pub fn read_more(
+    kernel: &mut Kernel,
+    all: &mut Vec<EventRecord>,
+    what: &str,
+    done: impl Fn(&[EventRecord]) -> bool,
+) {
+    let arrived = poll_until(DRAIN_TIMEOUT, || {
+        all.extend(read_events(kernel, 64));
+        done(all)
+    });
+    assert!(
+        arrived,
+        "{what}: not within {DRAIN_TIMEOUT:?}; read {} records: {:?}",
+        all.len(),
+        all.iter().map(EventRecord::source).collect::<Vec<_>>()
+    );
+}
+
+/// Reads events until `done` holds for everything read (bounded).
+pub fn read_until(
+    kernel: &mut Kernel,
+    what: &str,
+    done: impl Fn(&[EventRecord]) -> bool,
+) -> Vec<EventRecord> {
+    let mut all = Vec::new();
+    read_more(kernel, &mut all, what, done);
+    all
+}
+
+/// The records of `source`.
+pub fn of(records: &[EventRecord], source: SourceId) -> Vec<EventRecord> {
+    records
+        .iter()
+        .filter(|r| r.source() == Some(source))
+        .copied()
+        .collect()
+}
+
+/// The records of `source` whose header names process `pid`.
+pub fn select(records: &[EventRecord], source: SourceId, pid: u64) -> Vec<EventRecord> {
+    records
+        .iter()
+        .filter(|r| r.source() == Some(source) && r.header.pid == pid)
+        .copied()
+        .collect()
 }
 
 pub fn image_name(record: &EventRecord) -> Option<String> {

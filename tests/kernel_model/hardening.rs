@@ -12,23 +12,20 @@
 )]
 
 use kcb_proto::{
-    EventRecord, IOCTL_KCB_GET_REPORT, IOCTL_KCB_LIST_REGISTRATIONS, ListRegistrationsRequest,
-    METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT, OB_TYPE_THREAD, ObjectHandlePayload,
-    PROCESS_FLAG_DENIED_BY_POLICY, ProcessPayload, REGISTRATION_BUFFER_SIZE, RegistrationEntry,
-    RegistryPayload, SourceId, bytes_of, decode_registrations, kind,
+    IOCTL_KCB_GET_REPORT, IOCTL_KCB_LIST_REGISTRATIONS, ListRegistrationsRequest, METHOD_IN_DIRECT,
+    METHOD_NEITHER, METHOD_OUT_DIRECT, OB_TYPE_THREAD, ObjectHandlePayload, PROCESS_FLAG_DENIED_BY_POLICY,
+    ProcessPayload, REGISTRATION_BUFFER_SIZE, RegistrationEntry, RegistryPayload, SourceId, bytes_of,
+    decode_registrations, kind,
     params::{MAX_ALTITUDE, MAX_DENY_IMAGES, MAX_IMAGE_NAME, MAX_VALUE_DATA},
     registration_status,
 };
+use ntsim::Kernel;
 use ntsim::registry::{KeyOperation, RegistryOperation};
 use ntsim::trigger::{self, HandleOperation, Target};
 use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
-use ntsim::{Kernel, poll_until};
 use wdk_sys::{
-    _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS, LARGE_INTEGER, NTSTATUS, OB_CALLBACK_REGISTRATION,
-    OB_FLT_REGISTRATION_VERSION, OB_OPERATION_HANDLE_CREATE, OB_OPERATION_HANDLE_DUPLICATE,
-    OB_OPERATION_REGISTRATION, OB_PREOP_CALLBACK_STATUS, OBJ_CASE_INSENSITIVE, OBJECT_ATTRIBUTES,
-    PCALLBACK_OBJECT, POB_PRE_OPERATION_INFORMATION, POBJECT_TYPE, PVOID, STATUS_ACCESS_DENIED,
+    LARGE_INTEGER, OBJ_CASE_INSENSITIVE, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PVOID, STATUS_ACCESS_DENIED,
     STATUS_INVALID_DEVICE_REQUEST, STATUS_SUCCESS,
 };
 
@@ -37,117 +34,9 @@ use crate::common::*;
 
 // --- Helpers -------------------------------------------------------------------------------------
 
-fn service_key() -> String {
-    ntsim::kernel::service_key("kcallbacks")
-}
-
-fn parameters_key() -> String {
-    format!("{}\\Parameters", service_key())
-}
-
-/// What the service control manager creates, so a test can add the
-/// `Parameters` subkey before the first load.
-fn prepare_service() {
-    let key = service_key();
-    ntsim::registry::set_dword(&key, "Type", 1);
-    ntsim::registry::set_dword(&key, "Start", 3);
-    ntsim::registry::set_dword(&key, "ErrorControl", 1);
-    ntsim::registry::set_string(
-        &key,
-        "ImagePath",
-        "\\SystemRoot\\System32\\drivers\\kcallbacks.sys",
-    );
-}
-
-/// Reads events until `done` holds for everything read (bounded).
-fn read_until(kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) -> bool) -> Vec<EventRecord> {
-    let mut all = Vec::new();
-    let arrived = poll_until(DRAIN_TIMEOUT, || {
-        all.extend(read_events(kernel, 64));
-        done(&all)
-    });
-    assert!(
-        arrived,
-        "{what}: not within {DRAIN_TIMEOUT:?}; read {} records",
-        all.len()
-    );
-    all
-}
-
-fn select(records: &[EventRecord], source: SourceId, pid: u64) -> Vec<EventRecord> {
-    records
-        .iter()
-        .filter(|r| r.source() == Some(source) && r.header.pid == pid)
-        .copied()
-        .collect()
-}
-
 fn assert_line(kernel: &Kernel, line: &str) {
     let lines = driver_lines(kernel);
     assert!(lines.iter().any(|l| l == line), "missing {line:?} in {lines:#?}");
-}
-
-const unsafe extern "C" fn foreign_pre(
-    _: PVOID,
-    _: POB_PRE_OPERATION_INFORMATION,
-) -> OB_PREOP_CALLBACK_STATUS {
-    OB_PREOP_SUCCESS
-}
-
-const unsafe extern "C" fn foreign_registry(_: PVOID, _: PVOID, _: PVOID) -> NTSTATUS {
-    STATUS_SUCCESS
-}
-
-/// Registers an object callback of "another driver" at `altitude`.
-fn foreign_ob(altitude: &str) -> PVOID {
-    let mut operation = OB_OPERATION_REGISTRATION {
-        ObjectType: (&raw const ntsim::thread::PsProcessType)
-            .cast_mut()
-            .cast::<POBJECT_TYPE>(),
-        Operations: OB_OPERATION_HANDLE_CREATE | OB_OPERATION_HANDLE_DUPLICATE,
-        PreOperation: Some(foreign_pre),
-        PostOperation: None,
-    };
-    let name = OwnedUnicode::new(altitude);
-    let mut registration = OB_CALLBACK_REGISTRATION {
-        #[allow(clippy::cast_possible_truncation, reason = "0x0100")]
-        Version: OB_FLT_REGISTRATION_VERSION as u16,
-        OperationRegistrationCount: 1,
-        Altitude: name.descriptor(),
-        RegistrationContext: std::ptr::null_mut(),
-        OperationRegistration: &raw mut operation,
-    };
-    let mut handle: PVOID = std::ptr::null_mut();
-    // SAFETY: a registration whose strings and operations outlive the call
-    // (the model copies them); a 'static routine, unregistered by the test.
-    let status = unsafe { ntsim::obcallbacks::ObRegisterCallbacks(&raw mut registration, &raw mut handle) };
-    assert_eq!(
-        status, STATUS_SUCCESS,
-        "foreign ObRegisterCallbacks at {altitude}"
-    );
-    handle
-}
-
-/// Registers a registry callback of "another driver" at `altitude`.
-fn foreign_cm(altitude: &str) -> LARGE_INTEGER {
-    let mut name = OwnedUnicode::new(altitude);
-    let mut cookie = LARGE_INTEGER::default();
-    // SAFETY: a live altitude string, a 'static routine and a writable cookie.
-    let status = unsafe {
-        ntsim::registry::CmRegisterCallbackEx(
-            Some(foreign_registry),
-            name.as_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &raw mut cookie,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(
-        status, STATUS_SUCCESS,
-        "foreign CmRegisterCallbackEx at {altitude}"
-    );
-    cookie
 }
 
 // --- 1. Altitude retries stay in the requested band ----------------------------------------------
@@ -159,8 +48,20 @@ fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_go
     prepare_service();
     ntsim::registry::set_string(&parameters_key(), "ObAltitude", ob);
     ntsim::registry::set_string(&parameters_key(), "CmAltitude", cm);
-    let handles: Vec<PVOID> = taken_ob.iter().map(|a| foreign_ob(a)).collect();
-    let cookies: Vec<LARGE_INTEGER> = taken_cm.iter().map(|a| foreign_cm(a)).collect();
+    let handles: Vec<PVOID> = taken_ob
+        .iter()
+        .map(|a| {
+            foreign_ob(a, Some(foreign_pre))
+                .unwrap_or_else(|s| panic!("foreign ObRegisterCallbacks at {a}: {s:#x}"))
+        })
+        .collect();
+    let cookies: Vec<LARGE_INTEGER> = taken_cm
+        .iter()
+        .map(|a| {
+            foreign_cm(a, Some(foreign_registry))
+                .unwrap_or_else(|s| panic!("foreign CmRegisterCallbackEx at {a}: {s:#x}"))
+        })
+        .collect();
     assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
     assert_line(
         &kernel,

@@ -15,22 +15,12 @@ use kcallbacks::{pool::RING_TAG, rings};
 use kcb_proto::flight::flight_size;
 use kcb_proto::{FloodPayload, FloodRequest, FloodResponse, IOCTL_KCB_FLOOD, SourceId, bytes_of, read_pod};
 use ntsim::irql::DISPATCH_LEVEL;
-use ntsim::kernel::service_key;
 use ntsim::trigger::{self, BugCheckOptions};
 use ntsim::{Kernel, eventpush, faults, poll_until};
 use wdk_sys::{STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS};
 
 #[allow(clippy::wildcard_imports)]
 use crate::common::*;
-
-fn boot_with(parameters: &[(&str, u32)]) -> Kernel {
-    let kernel = boot();
-    let key = format!("{}\\Parameters", service_key("kcallbacks"));
-    for (name, value) in parameters {
-        ntsim::registry::set_dword(&key, name, *value);
-    }
-    kernel
-}
 
 fn flood(kernel: &mut Kernel, count: u32) -> FloodResponse {
     let (status, out) = kernel.device_io_control(

@@ -26,7 +26,7 @@ use kcb_proto::{
 use ntsim::irql::{APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
-use ntsim::{Kernel, poll_until, trigger};
+use ntsim::{Kernel, trigger};
 use wdk_sys::{
     DRIVER_OBJECT, GUID, HANDLE, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, LARGE_INTEGER, NTSTATUS,
     OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PDEVICE_OBJECT, PIMAGE_INFO, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
@@ -58,34 +58,6 @@ fn fresh() -> Kernel {
 /// had no ring set, i.e. after its unload freed them).
 fn callback_events_without_ring() -> u64 {
     kcallbacks::rings::UNRINGED.snapshot()[SourceId::CallbackObject.index()].seen
-}
-
-fn load(kernel: &mut Kernel) {
-    assert_eq!(
-        kernel.load_driver(),
-        STATUS_SUCCESS,
-        "{:#?}",
-        driver_lines(kernel)
-    );
-}
-
-/// Reads events until `done` holds for everything read so far (bounded).
-fn collect_until(kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) -> bool) -> Vec<EventRecord> {
-    let mut all = Vec::new();
-    let arrived = poll_until(DRAIN_TIMEOUT, || {
-        all.extend(read_events(kernel, 64));
-        done(&all)
-    });
-    assert!(arrived, "{what}: not within {DRAIN_TIMEOUT:?}");
-    all
-}
-
-fn of(records: &[EventRecord], source: SourceId) -> Vec<EventRecord> {
-    records
-        .iter()
-        .filter(|r| r.source() == Some(source))
-        .copied()
-        .collect()
 }
 
 fn wide(units: &[u16]) -> String {
@@ -229,7 +201,7 @@ fn fs_registration_twice_in_a_row_is_already_attached_and_unregistration_stops_c
         1,
         "the driver's routine is called"
     );
-    let records = collect_until(&mut kernel, "fs registration", |all| {
+    let records = read_until(&mut kernel, "fs registration", |all| {
         of(all, SourceId::FsRegistration).len() >= 2
     });
     assert!(
@@ -261,7 +233,7 @@ fn device_interface_removal_reaches_the_driver() {
     assert_eq!(trigger::device_interface_arrival(VOLUME, link), 1);
     assert_eq!(trigger::device_interface_removal(VOLUME, link), 1);
     let removal = guid_bytes(&INTERFACE_REMOVAL);
-    let records = collect_until(&mut kernel, "interface removal", |all| {
+    let records = read_until(&mut kernel, "interface removal", |all| {
         of(all, SourceId::PlugPlay)
             .iter()
             .any(|r| r.payload::<PlugPlayPayload>().is_some_and(|p| p.event == removal))
@@ -384,7 +356,7 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
         marker, STATUS_ACCESS_DENIED,
         "the filter bypasses every post set-value"
     );
-    let records = collect_until(&mut kernel, "registry marker", |all| {
+    let records = read_until(&mut kernel, "registry marker", |all| {
         registry_events(all)
             .iter()
             .filter(|(class, _)| *class == 16)
@@ -465,7 +437,7 @@ fn notifying_a_system_object_is_flagged_and_not_delivered_to_the_driver() {
     assert!(check.text.contains("SetSystemTime"), "{check}");
     // The system's own notification reaches the driver's observer.
     assert!(trigger::set_system_time(0x01DB_0000_0000_0001) >= 1);
-    let records = collect_until(&mut kernel, "set system time", |all| {
+    let records = read_until(&mut kernel, "set system time", |all| {
         of(all, SourceId::CallbackObject)
             .iter()
             .any(|r| callback_object_name(r).as_deref() == Some("\\Callback\\SetSystemTime"))
@@ -558,7 +530,7 @@ fn processor_hot_add_failure_is_notified_to_the_driver() {
             .map(|p| (p.state, p.processor_number))
             .collect()
     };
-    let records = collect_until(&mut kernel, "processor failure", |all| changes(all).len() >= 2);
+    let records = read_until(&mut kernel, "processor failure", |all| changes(all).len() >= 2);
     assert_eq!(
         changes(&records),
         [(0, number), (2, number)],
@@ -705,7 +677,7 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
         STATUS_SUCCESS,
         "the driver alone: no veto"
     );
-    let records = collect_until(&mut kernel, "profile complete", |all| {
+    let records = read_until(&mut kernel, "profile complete", |all| {
         profile_events(all).len() >= 2
     });
     assert_eq!(
@@ -733,7 +705,7 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
         STATUS_ACCESS_DENIED,
         "the other driver vetoes"
     );
-    let records = collect_until(&mut kernel, "profile cancelled", |all| {
+    let records = read_until(&mut kernel, "profile cancelled", |all| {
         profile_events(all).len() >= 2
     });
     assert_eq!(

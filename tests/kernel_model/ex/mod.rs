@@ -24,7 +24,7 @@ use kcallbacks::ex::{CallbackObject, Owned};
 use kcallbacks::unicode::WideName;
 use kcb_proto::{
     CallbackObjectPayload, EventRecord, IOCTL_KCB_LIST_CALLBACK_OBJECTS, IOCTL_KCB_LIST_REGISTRATIONS,
-    IOCTL_KCB_NOTIFY, Ioctl, ListCallbackObjectsRequest, ListRegistrationsRequest, NotifyRequest,
+    IOCTL_KCB_NOTIFY, ListCallbackObjectsRequest, ListRegistrationsRequest, NotifyRequest,
     REGISTRATION_BUFFER_SIZE, RegistrationEntry, RegistrationState, SourceId, bytes_of,
     decode_callback_objects, decode_registrations, layout_check, registration_status,
 };
@@ -148,56 +148,11 @@ fn dereference(object: PCALLBACK_OBJECT) {
     let _ = unsafe { ObfDereferenceObject(object.cast()) };
 }
 
-/// `NTSTATUS` -> the Win32 code `DeviceIoControl` reports (the pairs of
-/// kernel/ntstatus-values as `RtlNtStatusToDosError` maps them).
-const fn win32_of(status: i32) -> u32 {
-    match status.cast_unsigned() {
-        0xC000_0010 => 1,    // STATUS_INVALID_DEVICE_REQUEST
-        0xC000_0022 => 5,    // STATUS_ACCESS_DENIED
-        0xC000_0004 => 24,   // STATUS_INFO_LENGTH_MISMATCH
-        0xC000_00BB => 50,   // STATUS_NOT_SUPPORTED
-        0xC000_000D => 87,   // STATUS_INVALID_PARAMETER
-        0xC000_0023 => 122,  // STATUS_BUFFER_TOO_SMALL
-        0xC000_0059 => 1306, // STATUS_REVISION_MISMATCH
-        _ => 317,            // ERROR_MR_MID_NOT_FOUND
-    }
-}
-
-/// kcbctl's `Driver` over the model's `DeviceIoControl`.
-struct ModelDriver<'a>(&'a mut Kernel);
-
-impl kcbctl::Driver for ModelDriver<'_> {
-    fn control(&mut self, ioctl: Ioctl, input: &[u8], output_len: usize) -> Result<Vec<u8>, kcbctl::Error> {
-        let (status, out) = self.0.device_io_control(ioctl.code(), input, output_len);
-        if status < 0 {
-            Err(kcbctl::Error::Request {
-                ioctl,
-                code: win32_of(status),
-            })
-        } else {
-            Ok(out)
-        }
-    }
-}
-
 /// Runs a kcbctl command line against the loaded driver: (result, stdout, stderr).
 fn kcbctl(kernel: &mut Kernel, args: &[&str]) -> (Result<(), String>, String, String) {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let command = kcbctl::parse_args(&args).expect("a valid kcbctl command line");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let stop = AtomicBool::new(false);
-    let mut console = kcbctl::Console {
-        out: &mut out,
-        err: &mut err,
-        stop: &stop,
-        poll_interval: Duration::from_millis(1),
-    };
-    let result = kcbctl::run(&command, &mut ModelDriver(kernel), &mut console).map_err(|e| e.to_string());
-    (
-        result,
-        String::from_utf8(out).expect("UTF-8 stdout"),
-        String::from_utf8(err).expect("UTF-8 stderr"),
-    )
+    run_kcbctl(&command, &mut ModelDriver(kernel))
 }
 
 fn list_registrations(kernel: &mut Kernel) -> (i32, Vec<RegistrationEntry>, u32) {

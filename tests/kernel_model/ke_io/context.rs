@@ -27,7 +27,7 @@ fn ke_callbacks_register_fire_in_their_documented_context_and_unregister() {
     // processor, then CompleteNotify for each, synchronously, at PASSIVE_LEVEL
     // (§11.3), in DriverEntry's thread.
     let n = PROCESSOR_COUNT as usize;
-    let events = collect_until(
+    let events = read_until(
         &mut kernel,
         "processor change",
         count_of(SourceId::ProcessorChange, 2 * n),
@@ -54,7 +54,7 @@ fn ke_callbacks_register_fire_in_their_documented_context_and_unregister() {
 
     // A hot-added processor: StartNotify then CompleteNotify.
     assert_eq!(trigger::processor_add(PROCESSOR_COUNT), STATUS_SUCCESS);
-    let events = collect_until(&mut kernel, "hot add", count_of(SourceId::ProcessorChange, 2));
+    let events = read_until(&mut kernel, "hot add", count_of(SourceId::ProcessorChange, 2));
     let added: Vec<(u32, u32)> = of(&events, SourceId::ProcessorChange)
         .iter()
         .map(|r| {
@@ -77,7 +77,7 @@ fn ke_callbacks_register_fire_in_their_documented_context_and_unregister() {
     assert_eq!(report.callback_buffers.len(), 1);
     assert_eq!(report.secondary.len(), 1);
 
-    let events = collect_until(&mut kernel, "ke events", |all| {
+    let events = read_until(&mut kernel, "ke events", |all| {
         [
             SourceId::Nmi,
             SourceId::BoundException,
@@ -173,7 +173,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
 
     // What DriverEntry's registrations replayed, and the reinitialization
     // routine the I/O manager called after DriverEntry returned.
-    let events = collect_until(&mut kernel, "load-time events", |all| {
+    let events = read_until(&mut kernel, "load-time events", |all| {
         count_of(SourceId::PlugPlay, 1)(all)
             && count_of(SourceId::FsRegistration, 1)(all)
             && count_of(SourceId::DriverReinit, 1)(all)
@@ -275,7 +275,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
         [0],
         "claims no page as handled"
     );
-    let events = collect_until(&mut kernel, "later events", |all| {
+    let events = read_until(&mut kernel, "later events", |all| {
         count_of(SourceId::PowerSetting, 1)(all)
             && count_of(SourceId::PlugPlay, 2)(all)
             && count_of(SourceId::FsRegistration, 1)(all)
@@ -317,7 +317,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     );
     ntsim::dbgprint::clear();
     assert_eq!(trigger::shutdown(), [STATUS_SUCCESS, STATUS_SUCCESS]);
-    let events = collect_until(&mut kernel, "shutdown", |all| {
+    let events = read_until(&mut kernel, "shutdown", |all| {
         count_of(SourceId::Shutdown, 1)(all) && count_of(SourceId::LastChanceShutdown, 1)(all)
     });
     let normal = of(&events, SourceId::Shutdown);
@@ -407,7 +407,7 @@ fn last_chance_shutdown_alone_is_recorded_as_last_chance() {
         RegistrationState::Registered
     );
     assert_eq!(trigger::shutdown(), [STATUS_SUCCESS]);
-    let events = collect_until(
+    let events = read_until(
         &mut kernel,
         "last chance",
         count_of(SourceId::LastChanceShutdown, 1),
@@ -430,7 +430,7 @@ fn last_chance_shutdown_alone_is_recorded_as_last_chance() {
     // both registered, the first IRP is the normal one again.
     let mut kernel = loaded_with(&[]);
     assert_eq!(trigger::shutdown(), [STATUS_SUCCESS, STATUS_SUCCESS]);
-    let events = collect_until(&mut kernel, "both", |all| {
+    let events = read_until(&mut kernel, "both", |all| {
         count_of(SourceId::Shutdown, 1)(all) && count_of(SourceId::LastChanceShutdown, 1)(all)
     });
     assert_eq!(of(&events, SourceId::Shutdown).len(), 1);
@@ -441,7 +441,7 @@ fn last_chance_shutdown_alone_is_recorded_as_last_chance() {
 #[test]
 fn boot_driver_reinitialization_only_when_started_at_boot() {
     let mut kernel = boot_with(&[]);
-    let key = service_key("kcallbacks");
+    let key = service_key();
     ntsim::registry::set_dword(&key, "Type", 1);
     ntsim::registry::set_dword(&key, "Start", 0);
     ntsim::registry::set_dword(&key, "ErrorControl", 1);
@@ -454,7 +454,7 @@ fn boot_driver_reinitialization_only_when_started_at_boot() {
         entry(&mut kernel, Api::DriverReinitialization),
         (RegistrationState::Registered, 0, 0)
     );
-    let events = collect_until(&mut kernel, "reinit", |all| {
+    let events = read_until(&mut kernel, "reinit", |all| {
         count_of(SourceId::DriverReinit, 1)(all) && count_of(SourceId::BootDriverReinit, 1)(all)
     });
     let normal = of(&events, SourceId::DriverReinit)[0];

@@ -14,14 +14,6 @@ fn flood_index(record: &EventRecord) -> Option<u64> {
 }
 
 /// `kcbctl`'s channel to a driver, for commands that need none.
-struct NoDriver;
-
-impl kcbctl::Driver for NoDriver {
-    fn control(&mut self, _: kcb_proto::Ioctl, _: &[u8], _: usize) -> Result<Vec<u8>, kcbctl::Error> {
-        panic!("decode-dump needs no driver")
-    }
-}
-
 /// Decodes `blob` with kcbctl's decode-dump, both as a library call and as
 /// the `decode-dump --json FILE` command on a file; returns the records.
 fn decode_with_kcbctl(blob: &[u8], tag: &str) -> Vec<EventRecord> {
@@ -31,21 +23,13 @@ fn decode_with_kcbctl(blob: &[u8], tag: &str) -> Vec<EventRecord> {
     let records: Vec<EventRecord> = dump.records().copied().collect();
     let path = std::env::temp_dir().join(format!("kcb-flight-{}-{tag}.bin", std::process::id()));
     std::fs::write(&path, blob).expect("temp file");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let stop = AtomicBool::new(false);
-    let mut console = kcbctl::Console {
-        out: &mut out,
-        err: &mut err,
-        stop: &stop,
-        poll_interval: Duration::from_millis(1),
-    };
     let command = kcbctl::Command::DecodeDump {
         path: path.to_string_lossy().into_owned(),
         json: true,
     };
-    kcbctl::run(&command, &mut NoDriver, &mut console).expect("decode-dump");
+    let (result, text, _) = run_kcbctl(&command, &mut NoDriver);
+    result.expect("decode-dump");
     let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8(out).expect("UTF-8");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), records.len(), "{text}");
     for (line, record) in lines.iter().zip(&records) {
@@ -186,7 +170,7 @@ fn flight_recorder_respects_maximum_allowed_and_holds_the_newest_events() {
     // The events in the blob are the very events READ_EVENTS delivers.
     let blob_records = records;
     let last = blob_records.last().unwrap().header.sequence;
-    let delivered = collect_until(&mut kernel, "blob events", |all| {
+    let delivered = read_until(&mut kernel, "blob events", |all| {
         all.iter().any(|r| r.header.sequence == last)
     });
     for record in &blob_records {
@@ -249,7 +233,7 @@ fn bug_check_summary_buffer_holds_counters_and_the_newest_events() {
         "the newest events, oldest first"
     );
     drop(drain);
-    let events = collect_until(&mut kernel, "bug check event", count_of(SourceId::BugCheck, 1));
+    let events = read_until(&mut kernel, "bug check event", count_of(SourceId::BugCheck, 1));
     let event = of(&events, SourceId::BugCheck)[0];
     let payload = event.payload::<BugCheckPayload>().unwrap();
     assert_eq!(payload.buffer, buffer.address as u64);

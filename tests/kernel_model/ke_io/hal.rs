@@ -36,7 +36,7 @@ fn profile_interrupt_handler_only_when_enabled_and_cleared_at_unload() {
         assert!(trigger::profile_interrupt());
     });
     assert_eq!(made, 0);
-    let events = collect_until(&mut kernel, "PMI", count_of(SourceId::ProfileInterrupt, 2));
+    let events = read_until(&mut kernel, "PMI", count_of(SourceId::ProfileInterrupt, 2));
     let pmi = of(&events, SourceId::ProfileInterrupt);
     assert!(pmi.iter().all(|r| r.header.irql == PROFILE_LEVEL));
     let counts: Vec<u64> = pmi
@@ -141,7 +141,7 @@ fn high_level_callbacks_allocate_nothing_and_print_nothing() {
         calls.iter().all(|c| c.tid != me && c.irql <= DISPATCH_LEVEL),
         "DbgPrint from a HIGH_LEVEL routine: {calls:#?}"
     );
-    let events = collect_until(&mut kernel, "high-level events", |all| {
+    let events = read_until(&mut kernel, "high-level events", |all| {
         [
             SourceId::Nmi,
             SourceId::ProfileInterrupt,

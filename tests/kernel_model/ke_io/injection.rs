@@ -211,7 +211,7 @@ fn dynamically_resolved_routines_missing_are_reported_unavailable() {
             trigger::hardware_profile_change(ntsim::ioreg::GUID_HWPROFILE_CHANGE_COMPLETE),
             1
         );
-        let _ = collect_until(&mut kernel, name, count_of(SourceId::PlugPlay, 1));
+        let _ = read_until(&mut kernel, name, count_of(SourceId::PlugPlay, 1));
         kernel.unload_driver();
         assert_nothing_left(&kernel);
     }

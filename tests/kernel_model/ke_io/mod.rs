@@ -37,7 +37,6 @@ use ntsim::ioreg::InterruptLine;
 use ntsim::irql::{
     APC_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL, MAX_DIRQL, PASSIVE_LEVEL, PROFILE_LEVEL, with_irql,
 };
-use ntsim::kernel::service_key;
 use ntsim::trigger::{self, BugCheckOptions};
 use ntsim::verifier::{ModelRule, codes};
 use ntsim::{Kernel, faults, poll_until};
@@ -68,32 +67,6 @@ const VOLUME_LINK: &str = "\\??\\STORAGE#Volume#{ntsim-ke-io}#{53f5630d-b6bf-11d
 /// `FILE_DEVICE_DISK_FILE_SYSTEM`.
 const DISK_FILE_SYSTEM: u32 = 8;
 
-/// Boots with the driver and with `Parameters` values set (the rings come
-/// from pool at each load, so nothing from an earlier test is queued).
-fn boot_with(parameters: &[(&str, u32)]) -> Kernel {
-    let kernel = boot();
-    let key = format!("{}\\Parameters", service_key("kcallbacks"));
-    for (name, value) in parameters {
-        ntsim::registry::set_dword(&key, name, *value);
-    }
-    kernel
-}
-
-fn load(kernel: &mut Kernel) {
-    assert_eq!(
-        kernel.load_driver(),
-        STATUS_SUCCESS,
-        "{:#?}",
-        driver_lines(kernel)
-    );
-}
-
-fn loaded_with(parameters: &[(&str, u32)]) -> Kernel {
-    let mut kernel = boot_with(parameters);
-    load(&mut kernel);
-    kernel
-}
-
 /// The report: name -> (state, status, detail).
 fn report(kernel: &mut Kernel) -> HashMap<String, (RegistrationState, i32, u32)> {
     let (status, out) = get_report(kernel);
@@ -117,31 +90,8 @@ fn entry(kernel: &mut Kernel, api: Api) -> (RegistrationState, i32, u32) {
         .unwrap_or_else(|| panic!("no report entry for {}", api.name()))
 }
 
-/// Reads events until `done` holds for everything read so far (bounded).
-fn collect_until(kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) -> bool) -> Vec<EventRecord> {
-    let mut all = Vec::new();
-    let arrived = poll_until(DRAIN_TIMEOUT, || {
-        all.extend(read_events(kernel, 64));
-        done(&all)
-    });
-    assert!(
-        arrived,
-        "{what}: not within {DRAIN_TIMEOUT:?}; got {:?}",
-        sources(&all)
-    );
-    all
-}
-
 fn sources(records: &[EventRecord]) -> Vec<Option<SourceId>> {
     records.iter().map(EventRecord::source).collect()
-}
-
-fn of(records: &[EventRecord], source: SourceId) -> Vec<EventRecord> {
-    records
-        .iter()
-        .filter(|r| r.source() == Some(source))
-        .copied()
-        .collect()
 }
 
 fn count_of(source: SourceId, n: usize) -> impl Fn(&[EventRecord]) -> bool {

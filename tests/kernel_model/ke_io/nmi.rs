@@ -59,7 +59,7 @@ fn nmi_callbacks_run_in_reverse_order_and_the_driver_passes_handled_along() {
             order[0].2 + 1,
             "the driver ran (one event) between the two"
         );
-        let events = collect_until(&mut kernel, "NMI", count_of(SourceId::Nmi, 1));
+        let events = read_until(&mut kernel, "NMI", count_of(SourceId::Nmi, 1));
         let nmi = of(&events, SourceId::Nmi);
         assert_eq!(nmi.len(), 1);
         assert_eq!(

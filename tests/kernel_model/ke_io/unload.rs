@@ -8,7 +8,7 @@ use super::*;
 #[test]
 fn unload_leaves_no_registration_of_these_families() {
     let mut kernel = boot_with(&[("EnableProfileInterrupt", 1)]);
-    let key = service_key("kcallbacks");
+    let key = service_key();
     ntsim::registry::set_dword(&key, "Start", 0);
     load(&mut kernel);
     let entries = report(&mut kernel);

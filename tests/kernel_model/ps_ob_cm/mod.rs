@@ -18,12 +18,10 @@ use kcb_proto::{
 use ntsim::irql::{APC_LEVEL, PASSIVE_LEVEL};
 use ntsim::registry::{KeyOperation, RegistryOperation};
 use ntsim::trigger::{self, HandleOperation};
-use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
 use ntsim::{Kernel, faults, poll_until};
 use wdk_sys::{
     _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS, BOOLEAN, HANDLE, LARGE_INTEGER, NTSTATUS,
-    OB_CALLBACK_REGISTRATION, OB_FLT_REGISTRATION_VERSION, OB_OPERATION_REGISTRATION,
     OB_PREOP_CALLBACK_STATUS, PCUNICODE_STRING, PEPROCESS, PIMAGE_INFO, POB_PRE_OPERATION_INFORMATION,
     POBJECT_TYPE, PPS_CREATE_NOTIFY_INFO, PUNICODE_STRING, PVOID, STATUS_ACCESS_DENIED,
     STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
@@ -57,29 +55,13 @@ impl Events {
 
     /// Reads until `done` holds for everything read (bounded).
     fn until(&mut self, kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) -> bool) {
-        let arrived = poll_until(DRAIN_TIMEOUT, || {
-            self.0.extend(read_events(kernel, 64));
-            done(&self.0)
-        });
-        assert!(
-            arrived,
-            "{what}: not within {DRAIN_TIMEOUT:?}; read {} records",
-            self.0.len()
-        );
+        read_more(kernel, &mut self.0, what, done);
     }
 
     /// The records of `source` whose header names process `pid`.
     fn of(&self, source: SourceId, pid: u64) -> Vec<EventRecord> {
         select(&self.0, source, pid)
     }
-}
-
-fn select(records: &[EventRecord], source: SourceId, pid: u64) -> Vec<EventRecord> {
-    records
-        .iter()
-        .filter(|r| r.source() == Some(source) && r.header.pid == pid)
-        .copied()
-        .collect()
 }
 
 fn count(records: &[EventRecord], source: SourceId, pid: u64) -> usize {
@@ -132,28 +114,6 @@ fn assert_runs_on(kernel: &mut Kernel, pid: u64) {
     let _ = wait_for_image_event(kernel, &name);
 }
 
-fn service_key() -> String {
-    ntsim::kernel::service_key("kcallbacks")
-}
-
-fn parameters_key() -> String {
-    format!("{}\\Parameters", service_key())
-}
-
-/// What the service control manager creates, so a test can add the
-/// `Parameters` subkey before the first load.
-fn prepare_service() {
-    let key = service_key();
-    ntsim::registry::set_dword(&key, "Type", 1);
-    ntsim::registry::set_dword(&key, "Start", 3);
-    ntsim::registry::set_dword(&key, "ErrorControl", 1);
-    ntsim::registry::set_string(
-        &key,
-        "ImagePath",
-        "\\SystemRoot\\System32\\drivers\\kcallbacks.sys",
-    );
-}
-
 fn invocations_of(routine: usize) -> Vec<ntsim::ps::Invocation> {
     ntsim::ps::invocations()
         .into_iter()
@@ -187,84 +147,6 @@ foreign_tables!(
     0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
     32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63
 );
-
-const unsafe extern "C" fn foreign_pre(
-    _: PVOID,
-    _: POB_PRE_OPERATION_INFORMATION,
-) -> OB_PREOP_CALLBACK_STATUS {
-    OB_PREOP_SUCCESS
-}
-
-const unsafe extern "C" fn foreign_registry(_: PVOID, _: PVOID, _: PVOID) -> NTSTATUS {
-    STATUS_SUCCESS
-}
-
-fn process_type_variable() -> *mut POBJECT_TYPE {
-    (&raw const ntsim::thread::PsProcessType).cast_mut().cast()
-}
-
-/// Registers an object callback of "another driver" at `altitude`.
-fn foreign_ob(altitude: &str, pre: wdk_sys::POB_PRE_OPERATION_CALLBACK) -> Result<PVOID, NTSTATUS> {
-    let mut operation = OB_OPERATION_REGISTRATION {
-        ObjectType: process_type_variable(),
-        Operations: OB_OPERATION_HANDLE_CREATE | OB_OPERATION_HANDLE_DUPLICATE,
-        PreOperation: pre,
-        PostOperation: None,
-    };
-    let name = OwnedUnicode::new(altitude);
-    let mut registration = OB_CALLBACK_REGISTRATION {
-        #[allow(clippy::cast_possible_truncation, reason = "0x0100")]
-        Version: OB_FLT_REGISTRATION_VERSION as u16,
-        OperationRegistrationCount: 1,
-        Altitude: name.descriptor(),
-        RegistrationContext: std::ptr::null_mut(),
-        OperationRegistration: &raw mut operation,
-    };
-    let mut handle: PVOID = std::ptr::null_mut();
-    // SAFETY: a registration whose strings and operations outlive the call
-    // (the model copies them); a 'static routine, unregistered by the test.
-    let status = unsafe { ntsim::obcallbacks::ObRegisterCallbacks(&raw mut registration, &raw mut handle) };
-    if status == STATUS_SUCCESS {
-        Ok(handle)
-    } else {
-        Err(status)
-    }
-}
-
-fn unregister_ob(handle: PVOID) {
-    // SAFETY: a handle ObRegisterCallbacks returned, unregistered once.
-    unsafe { ntsim::obcallbacks::ObUnRegisterCallbacks(handle) };
-}
-
-/// Registers a registry callback of "another driver" at `altitude`.
-fn foreign_cm(altitude: &str, function: wdk_sys::PEX_CALLBACK_FUNCTION) -> Result<LARGE_INTEGER, NTSTATUS> {
-    let mut name = OwnedUnicode::new(altitude);
-    let mut cookie = LARGE_INTEGER::default();
-    // SAFETY: a live altitude string, a 'static routine and a writable cookie.
-    let status = unsafe {
-        ntsim::registry::CmRegisterCallbackEx(
-            function,
-            name.as_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &raw mut cookie,
-            std::ptr::null_mut(),
-        )
-    };
-    if status == STATUS_SUCCESS {
-        Ok(cookie)
-    } else {
-        Err(status)
-    }
-}
-
-fn unregister_cm(cookie: LARGE_INTEGER) {
-    assert_eq!(
-        // SAFETY: a cookie CmRegisterCallbackEx returned.
-        unsafe { ntsim::registry::CmUnRegisterCallback(cookie) },
-        STATUS_SUCCESS
-    );
-}
 
 const EX2: &str = "PsSetCreateProcessNotifyRoutineEx2";
 const THREAD_EX: &str = "PsSetCreateThreadNotifyRoutineEx";
