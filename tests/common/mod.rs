@@ -91,6 +91,16 @@ pub fn prepare_service() {
     );
 }
 
+/// The DDI calls `DriverEntry` made that fault injection can fail, in order.
+pub fn failable_driver_entry_calls(kernel: &Kernel) -> Vec<&'static str> {
+    kernel
+        .driver_entry_calls()
+        .into_iter()
+        .filter(|c| c.failable)
+        .map(|c| c.ddi)
+        .collect()
+}
+
 /// The driver's lines, without the drain's per-event lines (which depend on
 /// what earlier tests left in the driver's static ring).
 pub fn driver_lines(kernel: &Kernel) -> Vec<String> {
@@ -231,15 +241,30 @@ pub fn wait_for_image_event(kernel: &mut Kernel, name: &str) -> EventRecord {
     found.unwrap_or_else(|| unreachable!())
 }
 
-/// The `GET_REPORT` entries: (name, state, status).
-pub fn report_entries(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32)> {
+/// The `GET_REPORT` entries: (name, state, status, detail).
+pub fn report_details(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32, u32)> {
     let (status, out) = get_report(kernel);
     assert_eq!(status, STATUS_SUCCESS);
     let report = decode_report(&out).expect("report");
     report
         .entries
         .iter()
-        .map(|e| (e.name_str().to_owned(), e.state().expect("known state"), e.status))
+        .map(|e| {
+            (
+                e.name_str().to_owned(),
+                e.state().expect("known state"),
+                e.status,
+                e.detail,
+            )
+        })
+        .collect()
+}
+
+/// The `GET_REPORT` entries: (name, state, status).
+pub fn report_entries(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32)> {
+    report_details(kernel)
+        .into_iter()
+        .map(|(name, state, status, _)| (name, state, status))
         .collect()
 }
 

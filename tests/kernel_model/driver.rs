@@ -572,12 +572,7 @@ fn device_dacl_is_system_and_administrators_only() {
 fn fault_injection_sweep_over_every_driver_entry_call() {
     // A clean run discovers the failable DDI calls DriverEntry makes.
     let mut kernel = loaded();
-    let calls: Vec<&'static str> = kernel
-        .driver_entry_calls()
-        .into_iter()
-        .filter(|c| c.failable)
-        .map(|c| c.ddi)
-        .collect();
+    let calls = failable_driver_entry_calls(&kernel);
     let clean_lines = driver_lines(&kernel);
     kernel.unload_driver();
     assert_nothing_left(&kernel);

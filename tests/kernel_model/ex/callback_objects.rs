@@ -480,11 +480,8 @@ fn ex_lines(kernel: &Kernel) -> Vec<String> {
 #[test]
 fn fault_injection_at_every_step_of_the_ex_path() {
     let mut kernel = loaded();
-    let calls: Vec<&'static str> = kernel
-        .driver_entry_calls()
+    let calls: Vec<&'static str> = failable_driver_entry_calls(&kernel)
         .into_iter()
-        .filter(|c| c.failable)
-        .map(|c| c.ddi)
         .filter(|d| {
             [
                 "ExCreateCallback",

@@ -148,13 +148,7 @@ fn registration_walk_lists_each_routine_with_its_module_and_offset() {
     );
     assert!(out.contains("[x]: allows a single callback"), "{out}");
 
-    kcallbacks::walker::set_walk_enabled(false);
-    for handle in handles {
-        unregister(handle);
-    }
-    dereference(object);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    end_walk(&mut kernel, handles, object);
 }
 
 /// The one entry a rejected object gets: layout not recognised, `check`,
@@ -272,13 +266,7 @@ fn registration_walk_rejects_every_corrupted_layout_without_crashing() {
             .iter()
             .any(|l| l.contains(" 1 layouts not recognised"))
     );
-    kcallbacks::walker::set_walk_enabled(false);
-    for handle in handles {
-        unregister(handle);
-    }
-    dereference(object);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    end_walk(&mut kernel, handles, object);
 }
 
 #[test]
@@ -296,13 +284,7 @@ fn registration_walk_bounds_the_list() {
     );
     handles.push(register(object, second_routine, bound));
     assert_not_recognised(&mut kernel, layout_check::TOO_LONG, "one more than the bound");
-    kcallbacks::walker::set_walk_enabled(false);
-    for handle in handles {
-        unregister(handle);
-    }
-    dereference(object);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    end_walk(&mut kernel, handles, object);
 }
 
 #[test]
@@ -388,9 +370,17 @@ fn registration_walk_under_concurrent_registrations_sees_consistent_lists() {
     }
     STOP.store(true, Ordering::SeqCst);
     assert!(churn.join().unwrap() > 0);
+    end_walk(&mut kernel, vec![keep], object);
+}
+
+/// Turns the walk off again, removes `handles` and the reference on
+/// `object`, unloads, and checks that nothing is left.
+fn end_walk(kernel: &mut Kernel, handles: Vec<*mut c_void>, object: PCALLBACK_OBJECT) {
     kcallbacks::walker::set_walk_enabled(false);
-    unregister(keep);
+    for handle in handles {
+        unregister(handle);
+    }
     dereference(object);
     kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    assert_nothing_left(kernel);
 }

@@ -128,25 +128,28 @@ fn ke_callbacks_register_fire_in_their_documented_context_and_unregister() {
     assert_nothing_left(&kernel);
 }
 
+/// The Io, Po and WHEA registrations of a default load.
+const IO_PO_WHEA: [Api; 11] = [
+    Api::ShutdownNotification,
+    Api::LastChanceShutdownNotification,
+    Api::PnpDeviceInterface,
+    Api::PnpHardwareProfile,
+    Api::FsRegistrationChange,
+    Api::DriverReinitialization,
+    Api::PowerSettingMonitor,
+    Api::PowerSettingLid,
+    Api::PowerSettingAcDc,
+    Api::PowerSettingConsoleDisplay,
+    Api::PageOfflineNotification,
+];
+
 #[test]
 fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregister() {
     let mut kernel = boot_with(&[]);
     // An interface that exists before the driver registers is replayed at once.
     ntsim::ioreg::add_device_interface(VOLUME, VOLUME_LINK);
     load(&mut kernel);
-    for api in [
-        Api::ShutdownNotification,
-        Api::LastChanceShutdownNotification,
-        Api::PnpDeviceInterface,
-        Api::PnpHardwareProfile,
-        Api::FsRegistrationChange,
-        Api::DriverReinitialization,
-        Api::PowerSettingMonitor,
-        Api::PowerSettingLid,
-        Api::PowerSettingAcDc,
-        Api::PowerSettingConsoleDisplay,
-        Api::PageOfflineNotification,
-    ] {
+    for api in IO_PO_WHEA {
         assert_eq!(
             entry(&mut kernel, api),
             (RegistrationState::Registered, 0, 0),
@@ -353,19 +356,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
 
     ntsim::dbgprint::clear();
     kernel.unload_driver();
-    for api in [
-        Api::ShutdownNotification,
-        Api::LastChanceShutdownNotification,
-        Api::PnpDeviceInterface,
-        Api::PnpHardwareProfile,
-        Api::FsRegistrationChange,
-        Api::DriverReinitialization,
-        Api::PowerSettingMonitor,
-        Api::PowerSettingLid,
-        Api::PowerSettingAcDc,
-        Api::PowerSettingConsoleDisplay,
-        Api::PageOfflineNotification,
-    ] {
+    for api in IO_PO_WHEA {
         assert_removed_line(&kernel, api);
     }
     assert!(ntsim::ioreg::shutdown_registrations().is_empty());
@@ -379,17 +370,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     );
     assert!(trigger::page_offline(0x99, 0, false).is_empty());
     // The PnP entries were removed with the Ex routine (it waits for running callbacks).
-    let unload_calls: Vec<&str> = ntsim::ddi::calls_in(ntsim::context::Phase::DriverUnload)
-        .iter()
-        .map(|c| c.ddi)
-        .collect();
-    assert_eq!(
-        unload_calls
-            .iter()
-            .filter(|c| **c == "IoUnregisterPlugPlayNotificationEx")
-            .count(),
-        2
-    );
+    assert_eq!(unload_calls_of("IoUnregisterPlugPlayNotificationEx"), 2);
     assert_nothing_left(&kernel);
 }
 

@@ -226,17 +226,7 @@ fn dynamically_resolved_routines_missing_are_reported_unavailable() {
         RegistrationState::Registered
     );
     kernel.unload_driver();
-    let unload_calls: Vec<&str> = ntsim::ddi::calls_in(ntsim::context::Phase::DriverUnload)
-        .iter()
-        .map(|c| c.ddi)
-        .collect();
-    assert_eq!(
-        unload_calls
-            .iter()
-            .filter(|c| **c == "IoUnregisterPlugPlayNotification")
-            .count(),
-        2
-    );
-    assert!(!unload_calls.contains(&"IoUnregisterPlugPlayNotificationEx"));
+    assert_eq!(unload_calls_of("IoUnregisterPlugPlayNotification"), 2);
+    assert_eq!(unload_calls_of("IoUnregisterPlugPlayNotificationEx"), 0);
     assert_nothing_left(&kernel);
 }

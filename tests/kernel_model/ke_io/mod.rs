@@ -30,7 +30,7 @@ use kcb_proto::{
     DriverReinitPayload, EventRecord, FloodPayload, FloodRequest, FloodResponse, FsRegistrationPayload,
     IOCTL_KCB_FLOOD, LastChanceShutdownPayload, NmiPayload, PageOfflinePayload, PlugPlayPayload,
     PowerSettingPayload, ProcessorChangePayload, ProfileInterruptPayload, RECORD_SIZE, RegistrationState,
-    ShutdownPayload, SourceId, bytes_of, decode_report, flood_checksum, read_pod, report_detail,
+    ShutdownPayload, SourceId, bytes_of, flood_checksum, read_pod, report_detail,
 };
 use ntsim::context::{PROCESSOR_COUNT, SYSTEM_PID};
 use ntsim::ioreg::InterruptLine;
@@ -69,19 +69,18 @@ const DISK_FILE_SYSTEM: u32 = 8;
 
 /// The report: name -> (state, status, detail).
 fn report(kernel: &mut Kernel) -> HashMap<String, (RegistrationState, i32, u32)> {
-    let (status, out) = get_report(kernel);
-    assert_eq!(status, STATUS_SUCCESS);
-    let report = decode_report(&out).expect("report");
-    report
-        .entries
-        .iter()
-        .map(|e| {
-            (
-                e.name_str().to_owned(),
-                (e.state().expect("known state"), e.status, e.detail),
-            )
-        })
+    report_details(kernel)
+        .into_iter()
+        .map(|(name, state, status, detail)| (name, (state, status, detail)))
         .collect()
+}
+
+/// How many times `DriverUnload` called `ddi`.
+fn unload_calls_of(ddi: &str) -> usize {
+    ntsim::ddi::calls_in(ntsim::context::Phase::DriverUnload)
+        .iter()
+        .filter(|c| c.ddi == ddi)
+        .count()
 }
 
 fn entry(kernel: &mut Kernel, api: Api) -> (RegistrationState, i32, u32) {
