@@ -25,6 +25,11 @@
 //! Shared helpers (booting, the IOCTLs, the unload checks) are in
 //! `tests/common/mod.rs`.
 
+#![allow(
+    clippy::significant_drop_tightening,
+    reason = "every test holds its Kernel (the model's global lock) for its whole body, by design"
+)]
+
 #[path = "../common/mod.rs"]
 mod common;
 

@@ -5,7 +5,7 @@
 use super::*;
 
 /// Names the metadata lacks (or carries without what is compared), and why.
-pub(super) fn exceptions(r: &mut Report) {
+pub fn exceptions(r: &mut Report) {
     r.except(
         "KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock",
         "x64 exports declared in wdm.h that the metadata omits",
@@ -57,7 +57,7 @@ pub(super) fn exceptions(r: &mut Report) {
 /// 64-bit): the metadata drops the attribute, so windows-sys lays them out
 /// packed. The stand-in is held to the header's x64 offsets instead (within
 /// `Parameters`), and windows-sys's are printed as an exception.
-pub(super) fn pointer_alignment(r: &mut Report) {
+pub fn pointer_alignment(r: &mut Report) {
     use wdk_sys::IO_STACK_LOCATION as Ours;
     use wf::IO_STACK_LOCATION as Theirs;
     let base_ours = offset_of!(Ours, Parameters);

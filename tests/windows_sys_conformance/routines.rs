@@ -5,7 +5,7 @@
 use super::*;
 
 #[allow(clippy::too_many_lines, reason = "one line per compared routine")]
-pub(super) fn routines(r: &mut Report) {
+pub fn routines(r: &mut Report) {
     use kcallbacks::{clock, cm, io, ke, po, ps, walker, whea};
 
     // Imported through the stand-in's `ntddk` (the names src/*.rs uses).

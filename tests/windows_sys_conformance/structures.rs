@@ -4,7 +4,7 @@
 use super::*;
 
 #[allow(clippy::too_many_lines, reason = "one entry per compared structure")]
-pub(super) fn structures(r: &mut Report) {
+pub fn structures(r: &mut Report) {
     use wdk_sys as ws;
 
     // Ps
