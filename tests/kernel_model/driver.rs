@@ -641,7 +641,7 @@ fn fault_injection_sweep_over_every_driver_entry_call() {
 
 // --- Proofs that each verifier check fires -------------------------------------
 
-unsafe extern "C" fn foreign_image_routine(_: PUNICODE_STRING, _: HANDLE, _: PIMAGE_INFO) {}
+const unsafe extern "C" fn foreign_image_routine(_: PUNICODE_STRING, _: HANDLE, _: PIMAGE_INFO) {}
 
 #[test]
 fn check_ddi_at_wrong_irql() {

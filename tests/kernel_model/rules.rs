@@ -105,14 +105,14 @@ unsafe extern "C" fn blocking_time_callback(_context: *mut c_void, _a1: *mut c_v
         .unwrap();
 }
 
-/// A SetSystemTime notification is under way (another driver's callback,
+/// A `SetSystemTime` notification is under way (another driver's callback,
 /// first in the list, is running) when kcallbacks unloads: its
 /// `ExUnregisterCallback` removes the observer that has not been called
 /// yet, and the notification, going on afterwards, must not enter the
 /// unloaded driver's observer. Before the fix the model had collected every
 /// registration when the notification started, so the unregistration
 /// waited for that pre-counted call (30 s) and the observer then ran after
-/// DriverUnload, recording an event into the unloaded driver.
+/// `DriverUnload`, recording an event into the unloaded driver.
 #[test]
 fn driver_observer_is_not_entered_after_its_unregistration_began() {
     let mut kernel = fresh();
@@ -725,16 +725,16 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
 
 /// Another driver's `KbCallbackDumpIo` routine sees the driver's flight
 /// recorder written as secondary dump data, after the header and body;
-/// the driver's reason routine (SecondaryDumpData only) ignores the reasons
+/// the driver's reason routine (`SecondaryDumpData` only) ignores the reasons
 /// it did not register for.
 #[test]
 fn the_drivers_secondary_dump_data_is_written_after_the_body() {
-    let mut kernel = fresh();
-    load(&mut kernel);
     static DUMP_IO: ReasonCell = ReasonCell(std::cell::UnsafeCell::new(
         // SAFETY: all-zero is KeInitializeCallbackRecord's result.
         unsafe { std::mem::zeroed() },
     ));
+    let mut kernel = fresh();
+    load(&mut kernel);
     // SAFETY: a resident record and a 'static routine.
     let registered = unsafe {
         ntsim::kecb::KeRegisterBugCheckReasonCallback(
@@ -767,7 +767,7 @@ struct ReasonCell(std::cell::UnsafeCell<wdk_sys::KBUGCHECK_REASON_CALLBACK_RECOR
 // SAFETY: only the model touches the record while registered.
 unsafe impl Sync for ReasonCell {}
 
-unsafe extern "C" fn observes_dump_io(
+const unsafe extern "C" fn observes_dump_io(
     _reason: wdk_sys::KBUGCHECK_CALLBACK_REASON,
     _record: *mut wdk_sys::KBUGCHECK_REASON_CALLBACK_RECORD,
     _data: PVOID,

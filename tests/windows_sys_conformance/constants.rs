@@ -3,6 +3,7 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+#[allow(clippy::too_many_lines, reason = "one entry per compared constant")]
 pub fn constants(r: &mut Report) {
     use wdk_sys as ws;
     use windows_sys::Win32::{Security as wsec, Storage::FileSystem as w32fs, System::Registry as wr};

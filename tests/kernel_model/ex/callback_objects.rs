@@ -359,7 +359,7 @@ fn notify_above_dispatch_level_is_refused_by_the_driver_and_a_violation_in_the_m
     // Called directly, it is a verifier violation (0xC4/0xE5) and nothing runs.
     // SAFETY: the live object; the call is the violation under test.
     with_irql(dirql, || unsafe {
-        ExNotifyCallback(object.as_ptr().cast(), std::ptr::null_mut(), std::ptr::null_mut())
+        ExNotifyCallback(object.as_ptr().cast(), std::ptr::null_mut(), std::ptr::null_mut());
     });
     let check = kernel.expect_bugcheck(C4, 0xE5);
     assert_eq!(check.params[1], u64::from(dirql));

@@ -30,6 +30,7 @@ fn registration_walk_is_opt_in() {
 const WALK: &str = "\\Callback\\NtsimExWalk";
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn registration_walk_lists_each_routine_with_its_module_and_offset() {
     let mut kernel = loaded();
     let (status, object) = create_callback(WALK, true, true);

@@ -167,7 +167,7 @@ fn every_registry_notify_class_is_decoded_and_nothing_is_altered() {
         match operation {
             // Close and context cleanup: the object has no reference; no path.
             KeyOperation::CloseKey | KeyOperation::ContextCleanup => {
-                assert_eq!(path, "", "#{index}")
+                assert_eq!(path, "", "#{index}");
             }
             _ => assert_eq!(&path, key, "#{index} {operation:?}"),
         }
@@ -204,7 +204,7 @@ fn every_registry_notify_class_is_decoded_and_nothing_is_altered() {
             11 | 13 => assert_eq!((r.status, path.as_str()), (status, key.as_str()), "#{index}"),
             // The object only when Status is STATUS_SUCCESS.
             _ if status == STATUS_SUCCESS => {
-                assert_eq!((r.status, path.as_str()), (status, key.as_str()), "#{index}")
+                assert_eq!((r.status, path.as_str()), (status, key.as_str()), "#{index}");
             }
             _ => assert_eq!((r.status, path.as_str()), (status, ""), "#{index} {operation:?}"),
         }

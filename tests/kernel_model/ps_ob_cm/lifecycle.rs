@@ -133,7 +133,7 @@ fn no_routine_allocates_pool_per_event() {
                     assert_eq!(
                         trigger::ProcessCreate::new(pid, pid + 4, "\\??\\C:\\a.exe").fire(),
                         0
-                    )
+                    );
                 }),
             ),
             (
@@ -142,7 +142,7 @@ fn no_routine_allocates_pool_per_event() {
                     assert_eq!(
                         trigger::thread_notify(pid, pid + 8, true, (pid, pid + 8), PASSIVE_LEVEL),
                         1
-                    )
+                    );
                 }),
             ),
             (
@@ -151,7 +151,7 @@ fn no_routine_allocates_pool_per_event() {
                     assert_eq!(
                         trigger::thread_notify(pid, pid + 8, false, (pid, pid + 8), PASSIVE_LEVEL),
                         1
-                    )
+                    );
                 }),
             ),
             (
@@ -160,7 +160,7 @@ fn no_routine_allocates_pool_per_event() {
                     assert_eq!(
                         trigger::load_image("\\Windows\\a.dll", pid, 0x1000_0000, 0x1000, false),
                         1
-                    )
+                    );
                 }),
             ),
             (
@@ -169,7 +169,7 @@ fn no_routine_allocates_pool_per_event() {
                     assert_eq!(
                         HandleOperation::open_process(pid + 12, 0x1000, (pid, pid + 8)).fire(),
                         0x1000
-                    )
+                    );
                 }),
             ),
             (
@@ -178,7 +178,7 @@ fn no_routine_allocates_pool_per_event() {
                     assert_eq!(
                         HandleOperation::duplicate_process(pid + 12, 0x1000, (pid, pid + 8), pid, pid).fire(),
                         0x1000
-                    )
+                    );
                 }),
             ),
             (
@@ -204,7 +204,7 @@ fn no_routine_allocates_pool_per_event() {
                             .fire()
                             .status,
                             STATUS_OBJECT_NAME_NOT_FOUND
-                        )
+                        );
                     }
                 }),
             ),
@@ -218,7 +218,7 @@ fn no_routine_allocates_pool_per_event() {
                                 .fire()
                                 .status,
                             0
-                        )
+                        );
                     }
                 }),
             ),
