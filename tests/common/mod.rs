@@ -111,6 +111,12 @@ pub fn driver_lines(kernel: &Kernel) -> Vec<String> {
         .collect()
 }
 
+/// Unloads the driver and checks that nothing it registered is left.
+pub fn unload_clean(kernel: &mut Kernel) {
+    kernel.unload_driver();
+    assert_nothing_left(kernel);
+}
+
 /// Asserts that nothing the driver registered is left in the model (the
 /// unload checks cover every callback family; this adds the I/O manager's
 /// and the pool's view).

@@ -39,7 +39,7 @@ use crate::common::*;
 #[test]
 fn load_and_unload_clean() {
     let mut kernel = boot();
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let lines = driver_lines(&kernel);
     assert_eq!(
         lines[0],
@@ -143,25 +143,23 @@ fn clock_falls_back_when_the_precise_clock_is_not_exported() {
     let mut kernel = boot();
     ntsim::exports::hide("KeQuerySystemTimePrecise");
     ntsim::exports::expose("KeQuerySystemTime");
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert!(driver_lines(&kernel).contains(&"kcallbacks: clock: Plain".to_owned()));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
     drop(kernel);
 
     let mut kernel = boot();
     ntsim::exports::hide("KeQuerySystemTimePrecise");
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert!(driver_lines(&kernel).contains(&"kcallbacks: clock: None".to_owned()));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
 fn load_image_limit_reached_is_reported_and_the_driver_runs_on() {
     let mut kernel = boot();
     ntsim::ps::set_load_image_limit(0);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let entries = report_entries(&mut kernel);
     let (name, state, status) = entries
         .iter()
@@ -188,8 +186,7 @@ fn load_image_limit_reached_is_reported_and_the_driver_runs_on() {
             .iter()
             .any(|(n, s, _)| n.starts_with("IoCreateDevice") && *s == RegistrationState::Registered)
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- Events ----------------------------------------------------------------
@@ -243,8 +240,7 @@ fn load_image_event_arrives_through_read_events() {
     );
     assert_eq!((payload.signature_level, payload.signature_type), (0xC, 1));
     assert_eq!(record.header.pid, 0);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -262,8 +258,7 @@ fn one_load_image_event_makes_zero_allocations() {
         before,
         "the drain or the read allocated pool"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 /// Reads every event until `wanted` sources were all seen or the time is up;
@@ -349,8 +344,7 @@ fn every_family_fires_through_the_driver_without_allocating() {
         missing.is_empty(),
         "no events from {missing:?}; seen sources {seen:?}"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- Control device --------------------------------------------------------
@@ -393,8 +387,7 @@ fn get_report_round_trip() {
         (device.state(), device.status),
         (Some(RegistrationState::Registered), 0)
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -485,8 +478,7 @@ fn bad_ioctl_inputs_return_the_documented_status_and_change_nothing() {
     let (_, report_after) = get_report(&mut kernel);
     assert_eq!(report_before, report_after);
     let _ = wait_for_image_event(&mut kernel, name);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -574,8 +566,7 @@ fn fault_injection_sweep_over_every_driver_entry_call() {
     let mut kernel = loaded();
     let calls = failable_driver_entry_calls(&kernel);
     let clean_lines = driver_lines(&kernel);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
     drop(kernel);
     for expected in [
         "IoCreateDevice",

@@ -62,7 +62,7 @@ fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_go
                 .unwrap_or_else(|s| panic!("foreign CmRegisterCallbackEx at {a}: {s:#x}"))
         })
         .collect();
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert_line(
         &kernel,
         &format!("kcallbacks: ObRegisterCallbacks altitude {ob_got}"),
@@ -86,8 +86,7 @@ fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_go
         let status = unsafe { ntsim::registry::CmUnRegisterCallback(cookie) };
         assert_eq!(status, STATUS_SUCCESS);
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -144,7 +143,7 @@ fn load_with_deny_images(values: &[&str]) -> Kernel {
     let mut kernel = boot();
     prepare_service();
     ntsim::registry::set_multi_string(&parameters_key(), "DenyImages", values);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     kernel
 }
 
@@ -180,8 +179,7 @@ fn deny_images_entries_with_a_path_are_rejected_with_a_config_line() {
         !denied(&mut kernel, 0x12_1010, "\\??\\C:\\x\\bad.exe"),
         "the whole value is invalid"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 fn longest_names(count: usize) -> Vec<String> {
@@ -213,8 +211,7 @@ fn deny_images_at_the_documented_maximum_is_applied() {
         &format!("\\Device\\HarddiskVolume2\\{}", names[0].to_uppercase())
     ));
     assert!(!denied(&mut kernel, 0x12_2020, "\\??\\C:\\x\\other.exe"));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -235,8 +232,7 @@ fn deny_images_beyond_the_documented_maximum_is_reported_invalid() {
         0x12_3000,
         &format!("\\??\\C:\\x\\{}", names[0])
     ));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 5. ExCreateCallback always with OBJ_KERNEL_HANDLE ------------------------------------------
@@ -286,8 +282,7 @@ fn list_registrations_in_the_client_process_opens_objects_with_kernel_handles() 
             > 1
     );
     kernel.assert_no_bugchecks();
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 7. IOCTL transfer method checked before the system buffer is used -------------------------
@@ -316,8 +311,7 @@ fn ioctls_with_another_transfer_method_are_refused_before_the_buffer_is_touched(
     // The buffered code itself still works.
     let (status, _) = get_report(&mut kernel);
     assert_eq!(status, STATUS_SUCCESS);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 8. ProtectPids covers the protected process's threads -------------------------------------
@@ -335,7 +329,7 @@ fn protect_pids_strips_thread_rights_too() {
     let mut kernel = boot();
     prepare_service();
     ntsim::registry::set_multi_string(&parameters_key(), "ProtectPids", &[&protected.to_string()]);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let thread = protected + 4;
     let other = 0x12_8100_u64;
     let requester = (other, other + 4);
@@ -422,8 +416,7 @@ fn protect_pids_strips_thread_rights_too() {
             "{what}: as seen on entry"
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 3. Registry names relative to RootObject are recorded in full -----------------------------
@@ -521,8 +514,7 @@ fn relative_names_case(kernel: &mut Kernel, base: u64) {
 fn relative_create_and_open_names_are_resolved_against_the_root_key() {
     let mut kernel = loaded();
     relative_names_case(&mut kernel, 0x12_9000);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -530,13 +522,12 @@ fn relative_names_use_the_legacy_key_name_routine_where_ex_is_missing() {
     let mut kernel = boot();
     ntsim::exports::hide("CmCallbackGetKeyObjectIDEx");
     ntsim::exports::hide("CmCallbackReleaseKeyObjectIDEx");
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     relative_names_case(&mut kernel, 0x12_A000);
     let calls = ntsim::ddi::calls();
     assert!(calls.iter().any(|c| c.ddi == "CmCallbackGetKeyObjectID"));
     assert!(!calls.iter().any(|c| c.ddi == "CmCallbackGetKeyObjectIDEx"));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 6. No unload while the PMI handler is installed -------------------------------------------
@@ -546,7 +537,7 @@ fn the_driver_refuses_to_unload_while_its_pmi_handler_is_installed() {
     let mut kernel = boot();
     prepare_service();
     ntsim::registry::set_dword(&parameters_key(), "EnableProfileInterrupt", 1);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let handler = ntsim::power::profile_handler();
     assert_ne!(handler, 0, "installed");
     assert_line(
@@ -671,8 +662,7 @@ fn the_walk_is_refused_on_a_build_where_the_layout_was_not_verified() {
         (1, registration_status::BUILD_NOT_VERIFIED, 0)
     );
     ntsim::exports::expose("RtlGetVersion");
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -735,6 +725,5 @@ fn a_lock_word_that_is_not_a_spin_lock_is_never_acquired() {
     }
     // SAFETY: dropped once.
     unsafe { ntsim::excallback::ObfDereferenceObject(object.cast()) };
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }

@@ -91,8 +91,7 @@ fn load_creates_the_own_object_and_observes_every_system_object() {
             "{api}: {entries:?}"
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 2. IOCTL_KCB_NOTIFY -----------------------------------------------------
@@ -114,8 +113,7 @@ fn notify_ioctl_event_arrives_through_read_events() {
             irql: PASSIVE_LEVEL,
         }
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 3. kcbctl end to end --------------------------------------------------------
@@ -154,8 +152,7 @@ fn kcbctl_notify_then_events_json_end_to_end() {
         assert!(line.contains(field), "{field} missing in {line}");
     }
     assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 4. Order, multiple and single registrations --------------------------------
@@ -194,8 +191,7 @@ fn registration_order_is_notification_order() {
     unregister(second);
     unregister(first);
     dereference(object);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -303,8 +299,7 @@ fn unregister_waits_for_a_notification_in_flight() {
     );
     assert_eq!(notifier.join().unwrap(), Some(Ok(())));
     dereference(object);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 6. IRQL ----------------------------------------------------------------------
@@ -320,8 +315,7 @@ fn notify_at_dispatch_level_runs_the_callbacks_at_dispatch_level() {
         (0x52, DISPATCH_LEVEL),
         "irql=2 in the header"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 static HIGH_NAME: WideName = WideName::new("\\Callback\\NtsimExHigh");
@@ -421,8 +415,7 @@ fn system_object_notifications_reach_the_observers_without_allocating() {
         );
         assert_eq!(n.irql, DISPATCH_LEVEL);
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 8. Unload and reload -------------------------------------------------------
@@ -460,8 +453,7 @@ fn unload_leaves_nothing_and_a_reload_creates_the_object_again() {
             &format!("kcallbacks: register ExCreateCallback({OWN}): ok status=0x00000000")
         ));
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 9. Fault injection -----------------------------------------------------------
@@ -493,8 +485,7 @@ fn fault_injection_at_every_step_of_the_ex_path() {
         })
         .collect();
     let clean = ex_lines(&kernel);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
     drop(kernel);
     let count = |ddi: &str| calls.iter().filter(|c| **c == ddi).count();
     // The own object (open, then create), each catalog object; a register
@@ -538,8 +529,7 @@ fn fault_injection_at_every_step_of_the_ex_path() {
             own_exists,
             "{ddi} #{nth}: notify works iff the object exists ({status:#X})"
         );
-        kernel.unload_driver();
-        assert_nothing_left(&kernel);
+        unload_clean(&mut kernel);
         assert!(
             excallback::object(OWN).is_none(),
             "{ddi} #{nth}: the own object is left"
@@ -554,7 +544,7 @@ fn callback_map_lists_every_object_with_the_observer_state() {
     let mut kernel = boot();
     let extra = "\\Callback\\NtsimExThirdParty";
     let _ = excallback::create_object(extra, true);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let directory = callback_directory();
     let (status, out) = kernel.device_io_control(
         IOCTL_KCB_LIST_CALLBACK_OBJECTS,
@@ -636,8 +626,7 @@ fn callback_map_lists_every_object_with_the_observer_state() {
         "kcallbacks: callback map: {} objects in \\Callback",
         directory.len()
     )));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 11. Success without an object (Wine) ----------------------------------------------
@@ -646,7 +635,7 @@ fn callback_map_lists_every_object_with_the_observer_state() {
 fn success_without_an_object_is_reported_unavailable_and_never_dereferenced() {
     let mut kernel = boot();
     excallback::set_success_without_object(true);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert!(
         has_line(
             &kernel,
@@ -688,6 +677,5 @@ fn success_without_an_object_is_reported_unavailable_and_never_dereferenced() {
             .iter()
             .any(|c| c.ddi == "ObfDereferenceObject" || c.ddi == "KeAcquireSpinLockRaiseToDpc")
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }

@@ -23,8 +23,7 @@ fn registration_walk_is_opt_in() {
         err.contains("EnableRegistrationWalk") && err.contains("object table only"),
         "{err}"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 const WALK: &str = "\\Callback\\NtsimExWalk";
@@ -335,8 +334,7 @@ fn registration_walk_allocates_through_the_fallback_and_survives_module_failures
         assert!(pool_outstanding_besides_held_blocks().is_empty(), "{ddi}");
     }
     kcallbacks::walker::set_walk_enabled(false);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);

@@ -403,8 +403,7 @@ fn last_chance_shutdown_alone_is_recorded_as_last_chance() {
             .iter()
             .any(|l| l.starts_with("kcallbacks: shutdown (last chance): "))
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
     drop(kernel);
 
     // The same driver image loaded again (statics kept, as in these tests):
@@ -415,8 +414,7 @@ fn last_chance_shutdown_alone_is_recorded_as_last_chance() {
         count_of(SourceId::Shutdown, 1)(all) && count_of(SourceId::LastChanceShutdown, 1)(all)
     });
     assert_eq!(of(&events, SourceId::Shutdown).len(), 1);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -449,6 +447,5 @@ fn boot_driver_reinitialization_only_when_started_at_boot() {
         (boot_reinit.header.irql, boot_reinit.header.pid),
         (PASSIVE_LEVEL, SYSTEM_PID)
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }

@@ -185,8 +185,7 @@ fn flight_recorder_respects_maximum_allowed_and_holds_the_newest_events() {
             record.header.sequence
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -241,8 +240,7 @@ fn bug_check_summary_buffer_holds_counters_and_the_newest_events() {
     assert_eq!(payload.records_saved, count);
     assert_eq!(event.header.sequence, records.last().unwrap().header.sequence + 1);
     assert_eq!(bugcheck_event_sequence(&events), Some(event.header.sequence));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- The model's bug check runs the callbacks alone -------------------------------------

@@ -17,8 +17,7 @@ fn profile_interrupt_handler_only_when_enabled_and_cleared_at_unload() {
     );
     assert_eq!(ntsim::power::profile_handler(), 0);
     assert!(!trigger::profile_interrupt());
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
     drop(kernel);
 
     let mut kernel = loaded_with(&[("EnableProfileInterrupt", 1)]);

@@ -212,8 +212,7 @@ fn dynamically_resolved_routines_missing_are_reported_unavailable() {
             1
         );
         let _ = read_until(&mut kernel, name, count_of(SourceId::PlugPlay, 1));
-        kernel.unload_driver();
-        assert_nothing_left(&kernel);
+        unload_clean(&mut kernel);
     }
 
     // Without IoUnregisterPlugPlayNotificationEx the legacy routine removes

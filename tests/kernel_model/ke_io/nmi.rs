@@ -77,6 +77,5 @@ fn nmi_callbacks_run_in_reverse_order_and_the_driver_passes_handled_along() {
     unsafe {
         assert_eq!(ntsim::kecb::KeDeregisterNmiCallback(before), STATUS_SUCCESS);
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }

@@ -239,8 +239,7 @@ fn every_registry_notify_class_is_decoded_and_nothing_is_altered() {
     assert!(gets > 20, "{gets}");
     assert_eq!(gets, releases);
     assert_eq!(ntsim::registry::unreleased_names(), 0);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -289,8 +288,7 @@ fn a_blocking_filter_above_the_driver_hides_the_operation_from_it() {
         .collect();
     assert_eq!(classes, [30, 31]);
     unregister_cm(cookie);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // Proofs that the model's registry checks fire.

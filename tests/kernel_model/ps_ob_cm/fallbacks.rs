@@ -12,7 +12,7 @@ fn fallback_case(hidden: &[&str], base: u64) {
     for name in hidden {
         ntsim::exports::hide(name);
     }
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let is_hidden = |name: &str| hidden.contains(&name);
     let pick = |name: &'static str, older: &'static str| {
         if is_hidden(name) {
@@ -135,7 +135,7 @@ fn legacy_key_object_id_is_used_without_the_ex_routines() {
     let mut kernel = boot();
     ntsim::exports::hide("CmCallbackGetKeyObjectIDEx");
     ntsim::exports::hide("CmCallbackReleaseKeyObjectIDEx");
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let pid = 0x2_6000;
     let key = "\\Registry\\Machine\\Software\\KcbLegacyId";
     assert_eq!(
@@ -159,8 +159,7 @@ fn legacy_key_object_id_is_used_without_the_ex_routines() {
             .iter()
             .any(|c| c.ddi == "CmCallbackGetKeyObjectIDEx" || c.ddi == "CmCallbackReleaseKeyObjectIDEx")
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 3. Limits and statuses ------------------------------------------------------------
@@ -175,7 +174,7 @@ fn process_routine_limit_is_reported_and_the_driver_runs_on() {
             STATUS_SUCCESS
         );
     }
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert_failed(&mut kernel, EX2, STATUS_INVALID_PARAMETER);
     assert_registered(&mut kernel, THREAD_EX);
     assert_runs_on(&mut kernel, 0x3_0000);
@@ -186,8 +185,7 @@ fn process_routine_limit_is_reported_and_the_driver_runs_on() {
             STATUS_SUCCESS
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -195,8 +193,7 @@ fn duplicate_process_registration_is_reported() {
     // Learn the driver's routine, then have it registered already.
     let mut kernel = loaded();
     let routine = ntsim::ps::process_routines()[0].0;
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
     drop(kernel);
 
     let mut kernel = boot();
@@ -205,12 +202,11 @@ fn duplicate_process_registration_is_reported() {
         unsafe { ntsim::ps::PsSetCreateProcessNotifyRoutineEx2(0, routine as PVOID, remove) }
     };
     assert_eq!(register(0), STATUS_SUCCESS);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert_failed(&mut kernel, EX2, STATUS_INVALID_PARAMETER);
     assert_runs_on(&mut kernel, 0x3_1000);
     assert_eq!(register(1), STATUS_SUCCESS);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -223,7 +219,7 @@ fn image_routine_limit_is_reported_and_the_driver_runs_on() {
             STATUS_SUCCESS
         );
     }
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert_failed(&mut kernel, IMAGE_EX, STATUS_INSUFFICIENT_RESOURCES);
     // Process events still flow.
     let pid = 0x3_2000;
@@ -242,8 +238,7 @@ fn image_routine_limit_is_reported_and_the_driver_runs_on() {
             STATUS_SUCCESS
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -256,7 +251,7 @@ fn thread_registration_failure_is_reported_and_the_driver_runs_on() {
             STATUS_SUCCESS
         );
     }
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert_failed(&mut kernel, THREAD_EX, STATUS_INSUFFICIENT_RESOURCES);
     assert_runs_on(&mut kernel, 0x3_3000);
     for routine in FOREIGN_THREAD {
@@ -266,8 +261,7 @@ fn thread_registration_failure_is_reported_and_the_driver_runs_on() {
             STATUS_SUCCESS
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 4. FORCE_INTEGRITY ---------------------------------------------------------------------
@@ -280,7 +274,7 @@ fn missing_force_integrity_denies_process_and_object_callbacks() {
         if hide_ex2 {
             ntsim::exports::hide(EX2);
         }
-        assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+        load(&mut kernel);
         let process = if hide_ex2 {
             "PsSetCreateProcessNotifyRoutineEx"
         } else {
@@ -292,8 +286,7 @@ fn missing_force_integrity_denies_process_and_object_callbacks() {
         assert_registered(&mut kernel, CM_EX);
         assert!(ntsim::ps::process_routines().is_empty() && ntsim::obcallbacks::altitudes().is_empty());
         assert_runs_on(&mut kernel, 0x4_0000);
-        kernel.unload_driver();
-        assert_nothing_left(&kernel);
+        unload_clean(&mut kernel);
     }
 }
 
@@ -322,7 +315,7 @@ fn altitude_case(ob_base: &str, cm_base: &str, taken: u32, configured: bool) {
     let cm: Vec<LARGE_INTEGER> = (0..taken)
         .map(|d| foreign_cm(&with_digit(cm_base, d), Some(foreign_registry)).expect("foreign cm"))
         .collect();
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let lines = driver_lines(&kernel);
     if taken < 10 {
         assert_registered(&mut kernel, "ObRegisterCallbacks");
@@ -363,8 +356,7 @@ fn altitude_case(ob_base: &str, cm_base: &str, taken: u32, configured: bool) {
     for cookie in cm {
         unregister_cm(cookie);
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]

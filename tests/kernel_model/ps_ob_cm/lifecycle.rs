@@ -100,8 +100,7 @@ fn fault_injection_at_each_registration_is_reported_and_unload_is_clean() {
                 events.until(&mut kernel, ddi, |r| count(r, SourceId::ProcessCreate, pid) == 1);
             }
             assert_runs_on(&mut kernel, pid);
-            kernel.unload_driver();
-            assert_nothing_left(&kernel);
+            unload_clean(&mut kernel);
         }
     }
 }
@@ -118,7 +117,7 @@ fn no_routine_allocates_pool_per_event() {
         if legacy_get {
             ntsim::exports::hide("CmCallbackGetKeyObjectIDEx");
         }
-        assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+        load(&mut kernel);
         let pid = 0x9_0000 + u64::from(legacy_get) * 0x1000;
         let key = format!("\\Registry\\Machine\\Software\\KcbAlloc{pid:x}");
         let set = KeyOperation::SetValue {
@@ -252,7 +251,6 @@ fn no_routine_allocates_pool_per_event() {
             .filter(|r| text(&r.payload::<RegistryPayload>().expect("cm").key_path) == key)
             .count();
         assert!(with_path >= 3, "key paths were resolved");
-        kernel.unload_driver();
-        assert_nothing_left(&kernel);
+        unload_clean(&mut kernel);
     }
 }

@@ -16,7 +16,7 @@ fn load_with_policies(deny: &[&str], protect: &[&str]) -> Kernel {
     if !protect.is_empty() {
         ntsim::registry::set_multi_string(&parameters_key(), "ProtectPids", protect);
     }
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     kernel
 }
 
@@ -61,8 +61,7 @@ fn deny_images_denies_exactly_the_configured_names() {
         HandleOperation::open_process(base, PROCESS_ALL_ACCESS, (base + 8, base + 12)).fire(),
         PROCESS_ALL_ACCESS
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 /// One handle request, what it should be granted, and what the driver
@@ -213,8 +212,7 @@ fn protect_pids_strips_exactly_the_configured_rights() {
         trigger::ProcessCreate::new(other + 0x80, other, "\\??\\C:\\evil.exe").fire(),
         STATUS_SUCCESS
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -265,8 +263,7 @@ fn without_policies_nothing_is_ever_changed() {
             0
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 unsafe extern "C" fn add_query_information(
@@ -387,6 +384,5 @@ fn object_type_exports_hold_the_type_pointers_like_ntoskrnl_variables() {
         .payload::<ObjectHandlePayload>()
         .expect("ob");
     assert_eq!(o.object_type, kcb_proto::OB_TYPE_DESKTOP);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }

@@ -322,8 +322,7 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
             .all(|i| (i.irql, i.pid, i.tid) == (PASSIVE_LEVEL, child, child_tid))
     );
 
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -337,6 +336,5 @@ fn driver_images_load_in_the_system_process() {
     assert_eq!(record.header.pid, 0, "ProcessId is 0 for drivers");
     let i = *record.payload::<ImageLoadPayload>().expect("image payload");
     assert_eq!(i.flags, IMAGE_FLAG_SYSTEM_MODE | IMAGE_FLAG_EXTENDED_INFO);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
