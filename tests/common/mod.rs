@@ -67,6 +67,16 @@ pub fn loaded_with(parameters: &[(&str, u32)]) -> Kernel {
     kernel
 }
 
+/// Loads the driver with `exports` missing from the kernel's export table.
+pub fn loaded_without(exports: &[&str]) -> Kernel {
+    let mut kernel = boot();
+    for name in exports {
+        ntsim::exports::hide(name);
+    }
+    load(&mut kernel);
+    kernel
+}
+
 /// The driver's service key in the model's registry.
 pub fn service_key() -> String {
     ntsim::kernel::service_key("kcallbacks")

@@ -194,9 +194,7 @@ fn without_its_tables_the_driver_runs_on_and_says_it_is_not_measuring() {
 
 #[test]
 fn tables_come_from_the_fallback_allocator_where_pool2_is_not_exported() {
-    let mut kernel = boot();
-    ntsim::exports::hide("ExAllocatePool2");
-    load(&mut kernel);
+    let mut kernel = loaded_without(&["ExAllocatePool2"]);
     let before = query_cost(&mut kernel);
     assert_ne!(before.header.flags & COST_FLAG_MEASURING, 0);
     assert_eq!(

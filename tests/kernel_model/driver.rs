@@ -148,9 +148,7 @@ fn clock_falls_back_when_the_precise_clock_is_not_exported() {
     unload_clean(&mut kernel);
     drop(kernel);
 
-    let mut kernel = boot();
-    ntsim::exports::hide("KeQuerySystemTimePrecise");
-    load(&mut kernel);
+    let mut kernel = loaded_without(&["KeQuerySystemTimePrecise"]);
     assert!(driver_lines(&kernel).contains(&"kcallbacks: clock: None".to_owned()));
     unload_clean(&mut kernel);
 }

@@ -519,10 +519,7 @@ fn relative_create_and_open_names_are_resolved_against_the_root_key() {
 
 #[test]
 fn relative_names_use_the_legacy_key_name_routine_where_ex_is_missing() {
-    let mut kernel = boot();
-    ntsim::exports::hide("CmCallbackGetKeyObjectIDEx");
-    ntsim::exports::hide("CmCallbackReleaseKeyObjectIDEx");
-    load(&mut kernel);
+    let mut kernel = loaded_without(&["CmCallbackGetKeyObjectIDEx", "CmCallbackReleaseKeyObjectIDEx"]);
     relative_names_case(&mut kernel, 0x12_A000);
     let calls = ntsim::ddi::calls();
     assert!(calls.iter().any(|c| c.ddi == "CmCallbackGetKeyObjectID"));

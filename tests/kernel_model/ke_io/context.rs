@@ -5,16 +5,19 @@ use super::*;
 
 // --- 1, 2: registration, removal and the call context of each callback ----------
 
+/// The Ke registrations of a default load.
+const KE: [Api; 5] = [
+    Api::NmiCallback,
+    Api::BoundCallback,
+    Api::BugCheckCallback,
+    Api::BugCheckReasonCallback,
+    Api::ProcessorChangeCallback,
+];
+
 #[test]
 fn ke_callbacks_register_fire_in_their_documented_context_and_unregister() {
     let mut kernel = loaded_with(&[]);
-    for api in [
-        Api::NmiCallback,
-        Api::BoundCallback,
-        Api::BugCheckCallback,
-        Api::BugCheckReasonCallback,
-        Api::ProcessorChangeCallback,
-    ] {
+    for api in KE {
         assert_eq!(
             entry(&mut kernel, api),
             (RegistrationState::Registered, 0, 0),
@@ -111,13 +114,7 @@ fn ke_callbacks_register_fire_in_their_documented_context_and_unregister() {
 
     ntsim::dbgprint::clear();
     kernel.unload_driver();
-    for api in [
-        Api::NmiCallback,
-        Api::BoundCallback,
-        Api::BugCheckCallback,
-        Api::BugCheckReasonCallback,
-        Api::ProcessorChangeCallback,
-    ] {
+    for api in KE {
         assert_removed_line(&kernel, api);
     }
     // Nothing fires any more.

@@ -217,9 +217,7 @@ fn dynamically_resolved_routines_missing_are_reported_unavailable() {
 
     // Without IoUnregisterPlugPlayNotificationEx the legacy routine removes
     // the entries.
-    let mut kernel = boot_with(&[]);
-    ntsim::exports::hide("IoUnregisterPlugPlayNotificationEx");
-    load(&mut kernel);
+    let mut kernel = loaded_without(&["IoUnregisterPlugPlayNotificationEx"]);
     assert_eq!(
         entry(&mut kernel, Api::PnpDeviceInterface).0,
         RegistrationState::Registered

@@ -8,11 +8,7 @@ use super::*;
 /// Loads with `hidden` exports missing; checks the variant each family
 /// used, that events flow, and that unload removes the right routine.
 fn fallback_case(hidden: &[&str], base: u64) {
-    let mut kernel = boot();
-    for name in hidden {
-        ntsim::exports::hide(name);
-    }
-    load(&mut kernel);
+    let mut kernel = loaded_without(hidden);
     let is_hidden = |name: &str| hidden.contains(&name);
     let pick = |name: &'static str, older: &'static str| {
         if is_hidden(name) {
@@ -132,10 +128,7 @@ fn fallbacks_each_missing_routine_separately_and_all_together() {
 
 #[test]
 fn legacy_key_object_id_is_used_without_the_ex_routines() {
-    let mut kernel = boot();
-    ntsim::exports::hide("CmCallbackGetKeyObjectIDEx");
-    ntsim::exports::hide("CmCallbackReleaseKeyObjectIDEx");
-    load(&mut kernel);
+    let mut kernel = loaded_without(&["CmCallbackGetKeyObjectIDEx", "CmCallbackReleaseKeyObjectIDEx"]);
     let pid = 0x2_6000;
     let key = "\\Registry\\Machine\\Software\\KcbLegacyId";
     assert_eq!(
