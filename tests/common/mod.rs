@@ -26,6 +26,14 @@ use wdk_sys::{NTSTATUS, STATUS_SUCCESS};
 pub const C4: u32 = codes::DRIVER_VERIFIER_DETECTED_VIOLATION;
 pub const CE: u32 = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
 pub const DEVICE: &str = "\\Device\\KCallbacks";
+/// `GUID_DEVINTERFACE_VOLUME` (ntddstor.h), the interface class the driver
+/// watches.
+pub const VOLUME: wdk_sys::GUID = wdk_sys::GUID {
+    Data1: 0x53F5_630D,
+    Data2: 0xB6BF,
+    Data3: 0x11D0,
+    Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
+};
 /// How long the drain may take to move an event to the client queue (it
 /// wakes every 100 ms).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);

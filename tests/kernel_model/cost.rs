@@ -251,12 +251,6 @@ fn every_callback_entry_point_is_measured() {
     let mut kernel = loaded();
     let cost_before = query_cost(&mut kernel);
     let seen_before = seen_counters(&mut kernel);
-    let guid_volume = wdk_sys::GUID {
-        Data1: 0x53F5_630D,
-        Data2: 0xB6BF,
-        Data3: 0x11D0,
-        Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
-    };
     assert_eq!(
         trigger::load_image(
             "\\Windows\\System32\\every.dll",
@@ -280,7 +274,7 @@ fn every_callback_entry_point_is_measured() {
     let _ = trigger::bound_exception(0x5000);
     let _ = trigger::processor_add(4);
     let _ = trigger::device_interface_arrival(
-        guid_volume,
+        VOLUME,
         "\\??\\STORAGE#Volume#{ntsim}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}",
     );
     let _ = trigger::page_offline(0x1234, 0, false);

@@ -275,12 +275,6 @@ fn collect_sources(kernel: &mut Kernel, wanted: &[SourceId]) -> std::collections
 #[test]
 fn every_family_fires_through_the_driver_without_allocating() {
     let mut kernel = loaded();
-    let guid_volume = wdk_sys::GUID {
-        Data1: 0x53F5_630D,
-        Data2: 0xB6BF,
-        Data3: 0x11D0,
-        Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
-    };
     let made = ntsim::pool::count_allocations(|| {
         let create = trigger::ProcessCreate::new(0x3000, 0x2000, "\\??\\C:\\Windows\\notepad.exe");
         assert_eq!(create.fire(), STATUS_SUCCESS);
@@ -308,7 +302,7 @@ fn every_family_fires_through_the_driver_without_allocating() {
         let _ = trigger::bound_exception(0x3000);
         let _ = trigger::processor_add(4);
         let _ = trigger::device_interface_arrival(
-            guid_volume,
+            VOLUME,
             "\\??\\STORAGE#Volume#{ntsim}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}",
         );
         let _ = trigger::hardware_profile_change(ntsim::ioreg::GUID_HWPROFILE_CHANGE_COMPLETE);

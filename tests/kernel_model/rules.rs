@@ -40,13 +40,6 @@ use crate::common::*;
 const NSIM: u32 = codes::NTSIM_RULE;
 /// `GUID_DEVICE_INTERFACE_REMOVAL` (wdmguid.h).
 const INTERFACE_REMOVAL: GUID = ntsim::ioreg::GUID_DEVICE_INTERFACE_REMOVAL;
-/// `GUID_DEVINTERFACE_VOLUME`, the class the driver watches.
-const VOLUME: GUID = GUID {
-    Data1: 0x53F5_630D,
-    Data2: 0xB6BF,
-    Data3: 0x11D0,
-    Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
-};
 
 /// Boots the model (the driver's rings are allocated per load, from pool,
 /// so each load starts with empty rings).

@@ -56,13 +56,6 @@ use crate::common::*;
 
 // --- Helpers -----------------------------------------------------------------
 
-/// `GUID_DEVINTERFACE_VOLUME`, the interface class the driver watches.
-const VOLUME: GUID = GUID {
-    Data1: 0x53F5_630D,
-    Data2: 0xB6BF,
-    Data3: 0x11D0,
-    Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
-};
 const VOLUME_LINK: &str = "\\??\\STORAGE#Volume#{ntsim-ke-io}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}";
 /// `FILE_DEVICE_DISK_FILE_SYSTEM`.
 const DISK_FILE_SYSTEM: u32 = 8;
