@@ -39,6 +39,18 @@ fn assert_line(kernel: &Kernel, line: &str) {
     assert!(lines.iter().any(|l| l == line), "missing {line:?} in {lines:#?}");
 }
 
+/// `OBJECT_ATTRIBUTES` naming `name`, case-insensitive, without
+/// `OBJ_KERNEL_HANDLE` (the caller adds it where it wants one).
+fn case_insensitive_name(name: &mut OwnedUnicode) -> OBJECT_ATTRIBUTES {
+    OBJECT_ATTRIBUTES {
+        #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
+        Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
+        ObjectName: name.as_ptr(),
+        Attributes: OBJ_CASE_INSENSITIVE,
+        ..OBJECT_ATTRIBUTES::default()
+    }
+}
+
 // --- 1. Altitude retries stay in the requested band ----------------------------------------------
 
 /// Loads with `ObAltitude` = `ob`, `CmAltitude` = `cm` while other drivers
@@ -241,13 +253,7 @@ fn deny_images_beyond_the_documented_maximum_is_reported_invalid() {
 fn the_model_flags_excreatecallback_without_a_kernel_handle_outside_the_system_process() {
     let kernel = boot();
     let mut name = OwnedUnicode::new("\\Callback\\NtsimHardeningUserHandle");
-    let mut attributes = OBJECT_ATTRIBUTES {
-        #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
-        Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
-        ObjectName: name.as_ptr(),
-        Attributes: OBJ_CASE_INSENSITIVE,
-        ..OBJECT_ATTRIBUTES::default()
-    };
+    let mut attributes = case_insensitive_name(&mut name);
     let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
     let status = ntsim::context::with_process(0x12_5000, || {
         // SAFETY: valid attributes and out-pointer.
@@ -667,13 +673,7 @@ fn a_lock_word_that_is_not_a_spin_lock_is_never_acquired() {
     const NAME: &str = "\\Callback\\NtsimHardeningLockWord";
     let mut kernel = loaded();
     let mut name = OwnedUnicode::new(NAME);
-    let mut attributes = OBJECT_ATTRIBUTES {
-        #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
-        Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
-        ObjectName: name.as_ptr(),
-        Attributes: OBJ_CASE_INSENSITIVE,
-        ..OBJECT_ATTRIBUTES::default()
-    };
+    let mut attributes = case_insensitive_name(&mut name);
     let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
     // SAFETY: valid attributes and out-pointer (the test's own, system-process thread).
     let status = unsafe { ntsim::excallback::ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) };
