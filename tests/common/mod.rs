@@ -1,6 +1,9 @@
-//! Helpers shared by the kernel-model test files: boot the model with the
-//! real driver, read events and the report through the real IOCTLs, and
-//! check that nothing is left behind.
+//! Helpers shared by the kernel-model tests (`tests/kernel_model/`): boot
+//! the model with the real driver (with `Parameters` values or hidden
+//! exports), load and unload it, read events and the report through the
+//! real IOCTLs, and check that nothing is left behind. `client.rs` runs
+//! kcbctl's command logic against the model; `foreign.rs` registers
+//! "other drivers" next to the driver.
 
 #![allow(dead_code, unreachable_pub)]
 
