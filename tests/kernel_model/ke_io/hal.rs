@@ -45,7 +45,7 @@ fn profile_interrupt_handler_only_when_enabled_and_cleared_at_unload() {
     assert_eq!(counts[1], counts[0] + 1);
     ntsim::dbgprint::clear();
     // The driver refuses to unload while the handler is installed (issue
-    // 12, item 6; tests/kernel_model_hardening.rs); once it is unloaded
+    // 12, item 6; tests/kernel_model/hardening.rs); once it is unloaded
     // after all, the slot is NULL again.
     unload_even_if_refused(&mut kernel);
     assert_eq!(

@@ -168,7 +168,7 @@ fn protect_pids_strips_exactly_the_configured_rights() {
                 requester,
             ),
             // THREAD_TERMINATE | THREAD_SUSPEND_RESUME | THREAD_SET_CONTEXT
-            // (issue 12, item 8; tests/kernel_model_hardening.rs).
+            // (issue 12, item 8; tests/kernel_model/hardening.rs).
             stripped: 0x0013,
         },
     ];

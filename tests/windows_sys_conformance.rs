@@ -17,6 +17,10 @@
 //!
 //! Prints `conformance: N of M items match`, then the exceptions (names the
 //! metadata lacks, with the reason); fails on any mismatch, with both values.
+//!
+//! The comparisons are in `tests/windows_sys_conformance/`: `structures.rs`,
+//! `routines.rs`, `constants.rs`, `exceptions.rs`; this file holds the
+//! comparison machinery and the tests.
 
 #![allow(non_snake_case, reason = "kernel names")]
 
@@ -201,9 +205,13 @@ macro_rules! callback {
     }};
 }
 
+#[path = "windows_sys_conformance/constants.rs"]
 mod constants;
+#[path = "windows_sys_conformance/exceptions.rs"]
 mod exceptions;
+#[path = "windows_sys_conformance/routines.rs"]
 mod routines;
+#[path = "windows_sys_conformance/structures.rs"]
 mod structures;
 
 /// Every comparison and every exception.
