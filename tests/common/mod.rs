@@ -1,8 +1,17 @@
-//! Helpers shared by the kernel-model test files: boot the model with the
-//! real driver, read events and the report through the real IOCTLs, and
-//! check that nothing is left behind.
+//! Helpers shared by the kernel-model tests (`tests/kernel_model/`): boot
+//! the model with the real driver (with `Parameters` values or hidden
+//! exports), load and unload it, read events and the report through the
+//! real IOCTLs, and check that nothing is left behind. `client.rs` runs
+//! kcbctl's command logic against the model; `foreign.rs` registers
+//! "other drivers" next to the driver.
 
 #![allow(dead_code, unreachable_pub)]
+
+mod client;
+mod foreign;
+
+pub use client::*;
+pub use foreign::*;
 
 use std::time::Duration;
 
@@ -10,7 +19,7 @@ use kcallbacks::driver_entry;
 use kcallbacks::report::outcome_word;
 use kcb_proto::{
     EventRecord, GetReportRequest, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ImageLoadPayload,
-    ReadEventsRequest, RegistrationState, bytes_of, decode_read_events, decode_report,
+    ReadEventsRequest, RegistrationState, SourceId, bytes_of, decode_read_events, decode_report,
     read_events_buffer_size,
 };
 use ntsim::verifier::codes;
@@ -20,6 +29,14 @@ use wdk_sys::{NTSTATUS, STATUS_SUCCESS};
 pub const C4: u32 = codes::DRIVER_VERIFIER_DETECTED_VIOLATION;
 pub const CE: u32 = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
 pub const DEVICE: &str = "\\Device\\KCallbacks";
+/// `GUID_DEVINTERFACE_VOLUME` (ntddstor.h), the interface class the driver
+/// watches.
+pub const VOLUME: wdk_sys::GUID = wdk_sys::GUID {
+    Data1: 0x53F5_630D,
+    Data2: 0xB6BF,
+    Data3: 0x11D0,
+    Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
+};
 /// How long the drain may take to move an event to the client queue (it
 /// wakes every 100 ms).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,15 +45,81 @@ pub fn boot() -> Kernel {
     Kernel::boot().with_driver("kcallbacks", driver_entry)
 }
 
-pub fn loaded() -> Kernel {
-    let mut kernel = boot();
+/// Boots with `Parameters` values set (the rings come from pool at each
+/// load, so nothing from an earlier test is queued).
+pub fn boot_with(parameters: &[(&str, u32)]) -> Kernel {
+    let kernel = boot();
+    let key = parameters_key();
+    for (name, value) in parameters {
+        ntsim::registry::set_dword(&key, name, *value);
+    }
+    kernel
+}
+
+/// Loads the driver; `DriverEntry` must succeed.
+pub fn load(kernel: &mut Kernel) {
     assert_eq!(
         kernel.load_driver(),
         STATUS_SUCCESS,
         "DriverEntry: {:#?}",
         kernel.debug_output()
     );
+}
+
+pub fn loaded() -> Kernel {
+    let mut kernel = boot();
+    load(&mut kernel);
     kernel
+}
+
+pub fn loaded_with(parameters: &[(&str, u32)]) -> Kernel {
+    let mut kernel = boot_with(parameters);
+    load(&mut kernel);
+    kernel
+}
+
+/// Loads the driver with `exports` missing from the kernel's export table.
+pub fn loaded_without(exports: &[&str]) -> Kernel {
+    let mut kernel = boot();
+    for name in exports {
+        ntsim::exports::hide(name);
+    }
+    load(&mut kernel);
+    kernel
+}
+
+/// The driver's service key in the model's registry.
+pub fn service_key() -> String {
+    ntsim::kernel::service_key("kcallbacks")
+}
+
+/// Its `Parameters` subkey, where the driver reads its configuration.
+pub fn parameters_key() -> String {
+    format!("{}\\Parameters", service_key())
+}
+
+/// What the service control manager creates, so a test can add the
+/// `Parameters` subkey before the first load.
+pub fn prepare_service() {
+    let key = service_key();
+    ntsim::registry::set_dword(&key, "Type", 1);
+    ntsim::registry::set_dword(&key, "Start", 3);
+    ntsim::registry::set_dword(&key, "ErrorControl", 1);
+    ntsim::registry::set_string(
+        &key,
+        "ImagePath",
+        "\\SystemRoot\\System32\\drivers\\kcallbacks.sys",
+    );
+}
+
+/// The DDI calls `DriverEntry` made that fault injection can fail, in order.
+pub fn failable_driver_entry_calls(kernel: &Kernel) -> Vec<&'static str> {
+    kernel
+        .driver_entry_calls()
+        .into_iter()
+        .filter(|c| c.failable)
+        .map(|c| c.ddi)
+        .collect()
 }
 
 /// The driver's lines, without the drain's per-event lines (which depend on
@@ -47,6 +130,12 @@ pub fn driver_lines(kernel: &Kernel) -> Vec<String> {
         .into_iter()
         .filter(|l| !l.starts_with("kcallbacks: event ") && !l.ends_with("lines suppressed"))
         .collect()
+}
+
+/// Unloads the driver and checks that nothing it registered is left.
+pub fn unload_clean(kernel: &mut Kernel) {
+    kernel.unload_driver();
+    assert_nothing_left(kernel);
 }
 
 /// Asserts that nothing the driver registered is left in the model (the
@@ -109,6 +198,54 @@ pub fn read_events(kernel: &mut Kernel, max: usize) -> Vec<EventRecord> {
     batch.records().map(|r| r.expect("a valid record")).collect()
 }
 
+/// Reads events into `all` until `done` holds for everything in it (bounded).
+pub fn read_more(
+    kernel: &mut Kernel,
+    all: &mut Vec<EventRecord>,
+    what: &str,
+    done: impl Fn(&[EventRecord]) -> bool,
+) {
+    let arrived = poll_until(DRAIN_TIMEOUT, || {
+        all.extend(read_events(kernel, 64));
+        done(all)
+    });
+    assert!(
+        arrived,
+        "{what}: not within {DRAIN_TIMEOUT:?}; read {} records: {:?}",
+        all.len(),
+        all.iter().map(EventRecord::source).collect::<Vec<_>>()
+    );
+}
+
+/// Reads events until `done` holds for everything read (bounded).
+pub fn read_until(
+    kernel: &mut Kernel,
+    what: &str,
+    done: impl Fn(&[EventRecord]) -> bool,
+) -> Vec<EventRecord> {
+    let mut all = Vec::new();
+    read_more(kernel, &mut all, what, done);
+    all
+}
+
+/// The records of `source`.
+pub fn of(records: &[EventRecord], source: SourceId) -> Vec<EventRecord> {
+    records
+        .iter()
+        .filter(|r| r.source() == Some(source))
+        .copied()
+        .collect()
+}
+
+/// The records of `source` whose header names process `pid`.
+pub fn select(records: &[EventRecord], source: SourceId, pid: u64) -> Vec<EventRecord> {
+    records
+        .iter()
+        .filter(|r| r.source() == Some(source) && r.header.pid == pid)
+        .copied()
+        .collect()
+}
+
 pub fn image_name(record: &EventRecord) -> Option<String> {
     record
         .payload::<ImageLoadPayload>()
@@ -131,15 +268,30 @@ pub fn wait_for_image_event(kernel: &mut Kernel, name: &str) -> EventRecord {
     found.unwrap_or_else(|| unreachable!())
 }
 
-/// The `GET_REPORT` entries: (name, state, status).
-pub fn report_entries(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32)> {
+/// The `GET_REPORT` entries: (name, state, status, detail).
+pub fn report_details(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32, u32)> {
     let (status, out) = get_report(kernel);
     assert_eq!(status, STATUS_SUCCESS);
     let report = decode_report(&out).expect("report");
     report
         .entries
         .iter()
-        .map(|e| (e.name_str().to_owned(), e.state().expect("known state"), e.status))
+        .map(|e| {
+            (
+                e.name_str().to_owned(),
+                e.state().expect("known state"),
+                e.status,
+                e.detail,
+            )
+        })
+        .collect()
+}
+
+/// The `GET_REPORT` entries: (name, state, status).
+pub fn report_entries(kernel: &mut Kernel) -> Vec<(String, RegistrationState, i32)> {
+    report_details(kernel)
+        .into_iter()
+        .map(|(name, state, status, _)| (name, state, status))
         .collect()
 }
 

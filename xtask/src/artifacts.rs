@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{Context, Result, bail, cargo_main, copy_file, rel, run_captured, run_checked};
+use crate::runcmd::run_checked;
+use crate::util::{Context, Result, bail, cargo_main, copy_file, rel, run_captured};
 
 /// Target triple of the kernel-mode images.
 pub const DRIVER_TARGET: &str = "x86_64-pc-windows-msvc";

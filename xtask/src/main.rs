@@ -20,6 +20,7 @@ mod artifacts;
 mod lockfile;
 mod logparse;
 mod quality;
+mod runcmd;
 mod scenario;
 mod setup;
 mod testcmd;
@@ -121,7 +122,7 @@ fn cargo_passthrough(root: &Path, options: &[&str]) -> Result<ExitCode> {
     let _lock = lockfile::Guard::new(root);
     let mut cmd = std::process::Command::new(util::cargo());
     cmd.current_dir(root).arg(command).arg("--config").arg(util::PATCH_CONFIG).args(rest);
-    let ended = util::run_inherit(&mut cmd, std::time::Duration::from_secs(3 * 3600))?;
+    let ended = runcmd::run_inherit(&mut cmd, std::time::Duration::from_secs(3 * 3600))?;
     Ok(if ended.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{Result, bail, cargo_main, find_program, run_captured, run_checked};
+use crate::runcmd::run_checked;
+use crate::util::{Result, bail, cargo_main, find_program, run_captured};
 
 const LIMIT: Duration = Duration::from_secs(30 * 60);
 

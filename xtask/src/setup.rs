@@ -4,7 +4,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{Context, Result, bail, find_program, run_captured, run_checked};
+use crate::runcmd::run_checked;
+use crate::util::{Context, Result, bail, find_program, run_captured};
 
 /// Rust targets: the driver (MSVC ABI, linked by rust-lld) and the user-mode
 /// client (GNU ABI, linked by mingw-w64's gcc).

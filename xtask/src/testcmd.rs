@@ -10,7 +10,8 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use crate::artifacts::{self, Parts, Paths};
-use crate::util::{Result, bail, cargo, cargo_main, run_checked, secs};
+use crate::runcmd::run_checked;
+use crate::util::{Result, bail, cargo, cargo_main, secs};
 
 /// Environment variable read by `tests/image_checks.rs`: the image to check.
 pub const SYS_PATH_ENV: &str = "KCB_SYS_PATH";

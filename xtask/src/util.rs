@@ -138,27 +138,6 @@ pub fn wait_limited(child: &mut Child, limit: Duration) -> Result<Ended> {
     }
 }
 
-/// Whether `cmd` is a [`cargo_main`] command (it rewrites `Cargo.lock`).
-fn is_patched_cargo(cmd: &Command) -> bool {
-    let mut args = cmd.get_args();
-    args.next() == Some(OsStr::new("--config")) && args.next() == Some(OsStr::new(PATCH_CONFIG))
-}
-
-/// Runs `cmd` with inherited stdout/stderr, at most `limit`. After a
-/// [`cargo_main`] command, `Cargo.lock` is put back as it was
-/// ([`crate::lockfile::Guard`]).
-pub fn run_inherit(cmd: &mut Command, limit: Duration) -> Result<Ended> {
-    let _lock = is_patched_cargo(cmd).then(|| crate::lockfile::Guard::new(cmd.get_current_dir().unwrap_or(Path::new("."))));
-    let mut child = cmd.stdin(Stdio::null()).spawn().ctx(format!("starting `{}`", show(cmd)))?;
-    wait_limited(&mut child, limit)
-}
-
-/// Runs `cmd` with inherited output; an error unless it exits with 0.
-pub fn run_checked(cmd: &mut Command, limit: Duration) -> Result<()> {
-    let ended = run_inherit(cmd, limit)?;
-    if ended.success() { Ok(()) } else { bail!("`{}` failed: {ended}", show(cmd)) }
-}
-
 /// Output of a command run by [`run_captured`].
 #[derive(Debug)]
 pub struct Captured {

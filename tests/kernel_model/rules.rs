@@ -26,7 +26,7 @@ use kcb_proto::{
 use ntsim::irql::{APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
-use ntsim::{Kernel, poll_until, trigger};
+use ntsim::{Kernel, trigger};
 use wdk_sys::{
     DRIVER_OBJECT, GUID, HANDLE, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, LARGE_INTEGER, NTSTATUS,
     OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PDEVICE_OBJECT, PIMAGE_INFO, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
@@ -34,20 +34,12 @@ use wdk_sys::{
     STATUS_DEVICE_ALREADY_ATTACHED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, UNICODE_STRING,
 };
 
-mod common;
 #[allow(clippy::wildcard_imports)]
-use common::*;
+use crate::common::*;
 
 const NSIM: u32 = codes::NTSIM_RULE;
 /// `GUID_DEVICE_INTERFACE_REMOVAL` (wdmguid.h).
 const INTERFACE_REMOVAL: GUID = ntsim::ioreg::GUID_DEVICE_INTERFACE_REMOVAL;
-/// `GUID_DEVINTERFACE_VOLUME`, the class the driver watches.
-const VOLUME: GUID = GUID {
-    Data1: 0x53F5_630D,
-    Data2: 0xB6BF,
-    Data3: 0x11D0,
-    Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
-};
 
 /// Boots the model (the driver's rings are allocated per load, from pool,
 /// so each load starts with empty rings).
@@ -59,34 +51,6 @@ fn fresh() -> Kernel {
 /// had no ring set, i.e. after its unload freed them).
 fn callback_events_without_ring() -> u64 {
     kcallbacks::rings::UNRINGED.snapshot()[SourceId::CallbackObject.index()].seen
-}
-
-fn load(kernel: &mut Kernel) {
-    assert_eq!(
-        kernel.load_driver(),
-        STATUS_SUCCESS,
-        "{:#?}",
-        driver_lines(kernel)
-    );
-}
-
-/// Reads events until `done` holds for everything read so far (bounded).
-fn collect_until(kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) -> bool) -> Vec<EventRecord> {
-    let mut all = Vec::new();
-    let arrived = poll_until(DRAIN_TIMEOUT, || {
-        all.extend(read_events(kernel, 64));
-        done(&all)
-    });
-    assert!(arrived, "{what}: not within {DRAIN_TIMEOUT:?}");
-    all
-}
-
-fn of(records: &[EventRecord], source: SourceId) -> Vec<EventRecord> {
-    records
-        .iter()
-        .filter(|r| r.source() == Some(source))
-        .copied()
-        .collect()
 }
 
 fn wide(units: &[u16]) -> String {
@@ -134,14 +98,14 @@ unsafe extern "C" fn blocking_time_callback(_context: *mut c_void, _a1: *mut c_v
         .unwrap();
 }
 
-/// A SetSystemTime notification is under way (another driver's callback,
+/// A `SetSystemTime` notification is under way (another driver's callback,
 /// first in the list, is running) when kcallbacks unloads: its
 /// `ExUnregisterCallback` removes the observer that has not been called
 /// yet, and the notification, going on afterwards, must not enter the
 /// unloaded driver's observer. Before the fix the model had collected every
 /// registration when the notification started, so the unregistration
 /// waited for that pre-counted call (30 s) and the observer then ran after
-/// DriverUnload, recording an event into the unloaded driver.
+/// `DriverUnload`, recording an event into the unloaded driver.
 #[test]
 fn driver_observer_is_not_entered_after_its_unregistration_began() {
     let mut kernel = fresh();
@@ -230,7 +194,7 @@ fn fs_registration_twice_in_a_row_is_already_attached_and_unregistration_stops_c
         1,
         "the driver's routine is called"
     );
-    let records = collect_until(&mut kernel, "fs registration", |all| {
+    let records = read_until(&mut kernel, "fs registration", |all| {
         of(all, SourceId::FsRegistration).len() >= 2
     });
     assert!(
@@ -262,7 +226,7 @@ fn device_interface_removal_reaches_the_driver() {
     assert_eq!(trigger::device_interface_arrival(VOLUME, link), 1);
     assert_eq!(trigger::device_interface_removal(VOLUME, link), 1);
     let removal = guid_bytes(&INTERFACE_REMOVAL);
-    let records = collect_until(&mut kernel, "interface removal", |all| {
+    let records = read_until(&mut kernel, "interface removal", |all| {
         of(all, SourceId::PlugPlay)
             .iter()
             .any(|r| r.payload::<PlugPlayPayload>().is_some_and(|p| p.event == removal))
@@ -385,7 +349,7 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
         marker, STATUS_ACCESS_DENIED,
         "the filter bypasses every post set-value"
     );
-    let records = collect_until(&mut kernel, "registry marker", |all| {
+    let records = read_until(&mut kernel, "registry marker", |all| {
         registry_events(all)
             .iter()
             .filter(|(class, _)| *class == 16)
@@ -402,8 +366,8 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
         ],
         "nothing of the pre-bypassed set reaches the driver; both notifications of the post-bypassed ones do"
     );
-    // SAFETY: the cookie registered above.
     assert_eq!(
+        // SAFETY: the cookie registered above.
         unsafe { ntsim::registry::CmUnRegisterCallback(cookie) },
         STATUS_SUCCESS
     );
@@ -443,8 +407,8 @@ fn conflicting_architecture_images_reach_the_driver_through_its_ex_flag() {
     assert_eq!(PLAIN_EX_CALLS.load(Ordering::SeqCst), 0);
     let event = wait_for_image_event(&mut kernel, name);
     assert_eq!(event.source(), Some(SourceId::LoadImage));
-    // SAFETY: the routine registered above.
     assert_eq!(
+        // SAFETY: the routine registered above.
         unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(plain_ex_routine)) },
         STATUS_SUCCESS
     );
@@ -466,7 +430,7 @@ fn notifying_a_system_object_is_flagged_and_not_delivered_to_the_driver() {
     assert!(check.text.contains("SetSystemTime"), "{check}");
     // The system's own notification reaches the driver's observer.
     assert!(trigger::set_system_time(0x01DB_0000_0000_0001) >= 1);
-    let records = collect_until(&mut kernel, "set system time", |all| {
+    let records = read_until(&mut kernel, "set system time", |all| {
         of(all, SourceId::CallbackObject)
             .iter()
             .any(|r| callback_object_name(r).as_deref() == Some("\\Callback\\SetSystemTime"))
@@ -500,8 +464,8 @@ unsafe extern "C" fn removes_itself(_name: PUNICODE_STRING, _pid: HANDLE, _info:
 fn removal_from_its_own_callback_is_flagged_and_the_driver_runs_on() {
     let mut kernel = fresh();
     load(&mut kernel);
-    // SAFETY: a 'static routine.
     assert_eq!(
+        // SAFETY: a 'static routine.
         unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(removes_itself)) },
         STATUS_SUCCESS
     );
@@ -559,7 +523,7 @@ fn processor_hot_add_failure_is_notified_to_the_driver() {
             .map(|p| (p.state, p.processor_number))
             .collect()
     };
-    let records = collect_until(&mut kernel, "processor failure", |all| changes(all).len() >= 2);
+    let records = read_until(&mut kernel, "processor failure", |all| changes(all).len() >= 2);
     assert_eq!(
         changes(&records),
         [(0, number), (2, number)],
@@ -614,8 +578,8 @@ fn returning_at_a_raised_irql_is_flagged_and_the_driver_never_does() {
     let mut kernel = fresh();
     load(&mut kernel);
     kernel.assert_no_bugchecks();
-    // SAFETY: a 'static routine.
     assert_eq!(
+        // SAFETY: a 'static routine.
         unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(returns_raised)) },
         STATUS_SUCCESS
     );
@@ -633,8 +597,8 @@ fn returning_at_a_raised_irql_is_flagged_and_the_driver_never_does() {
         PASSIVE_LEVEL,
         "the model restored the IRQL"
     );
-    // SAFETY: the routine registered above.
     assert_eq!(
+        // SAFETY: the routine registered above.
         unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(returns_raised)) },
         STATUS_SUCCESS
     );
@@ -706,7 +670,7 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
         STATUS_SUCCESS,
         "the driver alone: no veto"
     );
-    let records = collect_until(&mut kernel, "profile complete", |all| {
+    let records = read_until(&mut kernel, "profile complete", |all| {
         profile_events(all).len() >= 2
     });
     assert_eq!(
@@ -734,7 +698,7 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
         STATUS_ACCESS_DENIED,
         "the other driver vetoes"
     );
-    let records = collect_until(&mut kernel, "profile cancelled", |all| {
+    let records = read_until(&mut kernel, "profile cancelled", |all| {
         profile_events(all).len() >= 2
     });
     assert_eq!(
@@ -743,8 +707,8 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
         "query, then cancelled"
     );
     assert_eq!(PROFILE_VETO_CALLS.load(Ordering::SeqCst), 2);
-    // SAFETY: the entry registered above.
     assert_eq!(
+        // SAFETY: the entry registered above.
         unsafe { ntsim::ioreg::IoUnregisterPlugPlayNotificationEx(entry) },
         STATUS_SUCCESS
     );
@@ -754,16 +718,16 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
 
 /// Another driver's `KbCallbackDumpIo` routine sees the driver's flight
 /// recorder written as secondary dump data, after the header and body;
-/// the driver's reason routine (SecondaryDumpData only) ignores the reasons
+/// the driver's reason routine (`SecondaryDumpData` only) ignores the reasons
 /// it did not register for.
 #[test]
 fn the_drivers_secondary_dump_data_is_written_after_the_body() {
-    let mut kernel = fresh();
-    load(&mut kernel);
     static DUMP_IO: ReasonCell = ReasonCell(std::cell::UnsafeCell::new(
         // SAFETY: all-zero is KeInitializeCallbackRecord's result.
         unsafe { std::mem::zeroed() },
     ));
+    let mut kernel = fresh();
+    load(&mut kernel);
     // SAFETY: a resident record and a 'static routine.
     let registered = unsafe {
         ntsim::kecb::KeRegisterBugCheckReasonCallback(
@@ -783,8 +747,8 @@ fn the_drivers_secondary_dump_data_is_written_after_the_body() {
         "header, body, the driver's secondary data, complete"
     );
     assert_eq!(report.dump_io[2].length as usize, report.secondary[0].data.len());
-    // SAFETY: the record registered above.
     assert_eq!(
+        // SAFETY: the record registered above.
         unsafe { ntsim::kecb::KeDeregisterBugCheckReasonCallback(DUMP_IO.0.get()) },
         1
     );
@@ -796,7 +760,7 @@ struct ReasonCell(std::cell::UnsafeCell<wdk_sys::KBUGCHECK_REASON_CALLBACK_RECOR
 // SAFETY: only the model touches the record while registered.
 unsafe impl Sync for ReasonCell {}
 
-unsafe extern "C" fn observes_dump_io(
+const unsafe extern "C" fn observes_dump_io(
     _reason: wdk_sys::KBUGCHECK_CALLBACK_REASON,
     _record: *mut wdk_sys::KBUGCHECK_REASON_CALLBACK_RECORD,
     _data: PVOID,

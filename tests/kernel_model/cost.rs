@@ -16,9 +16,8 @@ use wdk_sys::{
     STATUS_BUFFER_TOO_SMALL, STATUS_INFO_LENGTH_MISMATCH, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 
-mod common;
 #[allow(clippy::wildcard_imports)]
-use common::*;
+use crate::common::*;
 
 fn query_cost(kernel: &mut Kernel) -> CostResponse {
     let (status, out) = kernel.device_io_control(
@@ -111,8 +110,7 @@ fn every_call_is_counted_once_with_its_duration() {
             "{source} has no notify routine"
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -150,8 +148,7 @@ fn calls_on_several_processors_merge_exactly() {
         fired as u64,
         "every call counted once, whichever processor's table it went to"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -166,8 +163,7 @@ fn the_counter_frequency_is_calibrated_against_the_performance_counter() {
         (10_000_000..100_000_000_000).contains(&hz),
         "calibrated TSC frequency {hz} Hz"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -175,7 +171,7 @@ fn without_its_tables_the_driver_runs_on_and_says_it_is_not_measuring() {
     let mut kernel = boot();
     // The tables are DriverEntry's second pool allocation (after the event rings).
     ntsim::faults::fail_nth_on_this_thread("ExAllocatePool2", 2, STATUS_INSUFFICIENT_RESOURCES);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert_eq!(ntsim::faults::fired().len(), 1);
     let lines = driver_lines(&kernel);
     assert!(
@@ -193,15 +189,12 @@ fn without_its_tables_the_driver_runs_on_and_says_it_is_not_measuring() {
     assert_eq!(response.header.processor_count, 0);
     assert_eq!(response.header.counter_hz, 0);
     assert!(response.sources.iter().all(|h| h.calls() == 0 && h.max == 0));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
 fn tables_come_from_the_fallback_allocator_where_pool2_is_not_exported() {
-    let mut kernel = boot();
-    ntsim::exports::hide("ExAllocatePool2");
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let mut kernel = loaded_without(&["ExAllocatePool2"]);
     let before = query_cost(&mut kernel);
     assert_ne!(before.header.flags & COST_FLAG_MEASURING, 0);
     assert_eq!(
@@ -239,8 +232,7 @@ fn bad_query_cost_inputs_get_the_documented_status() {
         size_of::<CostResponse>(),
     );
     assert_eq!(status, STATUS_INFO_LENGTH_MISMATCH);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 fn seen_counters(kernel: &mut Kernel) -> [u64; SOURCE_COUNT] {
@@ -259,12 +251,6 @@ fn every_callback_entry_point_is_measured() {
     let mut kernel = loaded();
     let cost_before = query_cost(&mut kernel);
     let seen_before = seen_counters(&mut kernel);
-    let guid_volume = wdk_sys::GUID {
-        Data1: 0x53F5_630D,
-        Data2: 0xB6BF,
-        Data3: 0x11D0,
-        Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
-    };
     assert_eq!(
         trigger::load_image(
             "\\Windows\\System32\\every.dll",
@@ -288,7 +274,7 @@ fn every_callback_entry_point_is_measured() {
     let _ = trigger::bound_exception(0x5000);
     let _ = trigger::processor_add(4);
     let _ = trigger::device_interface_arrival(
-        guid_volume,
+        VOLUME,
         "\\??\\STORAGE#Volume#{ntsim}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}",
     );
     let _ = trigger::page_offline(0x1234, 0, false);
@@ -344,6 +330,5 @@ fn every_callback_entry_point_is_measured() {
             .all(|s| cost.sources[s.index()].calls() >= 1)
     });
     assert!(around_load, "FsRegistration and DriverReinit measured");
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }

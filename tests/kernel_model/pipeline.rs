@@ -8,8 +8,6 @@
 
 #![allow(clippy::significant_drop_tightening, reason = "test locks are short-lived")]
 
-mod common;
-
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,21 +15,12 @@ use kcallbacks::{pool::RING_TAG, rings};
 use kcb_proto::flight::flight_size;
 use kcb_proto::{FloodPayload, FloodRequest, FloodResponse, IOCTL_KCB_FLOOD, SourceId, bytes_of, read_pod};
 use ntsim::irql::DISPATCH_LEVEL;
-use ntsim::kernel::service_key;
 use ntsim::trigger::{self, BugCheckOptions};
 use ntsim::{Kernel, eventpush, faults, poll_until};
 use wdk_sys::{STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS};
 
-use common::*;
-
-fn boot_with(parameters: &[(&str, u32)]) -> Kernel {
-    let kernel = boot();
-    let key = format!("{}\\Parameters", service_key("kcallbacks"));
-    for (name, value) in parameters {
-        ntsim::registry::set_dword(&key, name, *value);
-    }
-    kernel
-}
+#[allow(clippy::wildcard_imports)]
+use crate::common::*;
 
 fn flood(kernel: &mut Kernel, count: u32) -> FloodResponse {
     let (status, out) = kernel.device_io_control(
@@ -54,7 +43,7 @@ fn ring_blocks() -> Vec<usize> {
 #[test]
 fn pushes_from_passive_level_callbacks_run_at_dispatch_level() {
     let mut kernel = boot_with(&[("EnableFlood", 1)]);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     // IOCTL_KCB_FLOOD pushes from the dispatch routine, at PASSIVE_LEVEL.
     let response = flood(&mut kernel, 10);
     assert_eq!((response.recorded, response.dropped), (10, 0));
@@ -73,7 +62,7 @@ fn pushes_from_passive_level_callbacks_run_at_dispatch_level() {
 #[test]
 fn rings_are_sized_by_the_parameter_and_freed_at_unload() {
     let mut kernel = boot_with(&[("RingKiBPerProcessor", 16)]);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let lines = driver_lines(&kernel);
     assert!(
         lines
@@ -103,7 +92,7 @@ fn rings_are_sized_by_the_parameter_and_freed_at_unload() {
 #[test]
 fn an_invalid_ring_size_is_reported_and_the_default_used() {
     let mut kernel = boot_with(&[("RingKiBPerProcessor", 48)]);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let lines = driver_lines(&kernel);
     assert!(
         lines.iter().any(|l| l
@@ -111,8 +100,7 @@ fn an_invalid_ring_size_is_reported_and_the_default_used() {
         "{lines:#?}"
     );
     assert_eq!(rings::get().expect("allocated").ring_bytes(), 64 * 1024);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -120,7 +108,7 @@ fn pool_shortage_at_driver_entry_halves_the_rings_then_fails_cleanly() {
     // One failure: the driver loads with rings half the size.
     let mut kernel = boot_with(&[]);
     faults::fail_nth("ExAllocatePool2", 1, STATUS_INSUFFICIENT_RESOURCES);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let lines = driver_lines(&kernel);
     assert!(
         lines
@@ -133,8 +121,7 @@ fn pool_shortage_at_driver_entry_halves_the_rings_then_fails_cleanly() {
         "{lines:#?}"
     );
     assert_eq!(rings::get().expect("allocated").ring_bytes(), 32 * 1024);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
     drop(kernel);
 
     // No pool at all: DriverEntry fails with a clear line, registers
@@ -184,7 +171,7 @@ fn a_record_the_drain_is_moving_is_in_the_crash_dump() {
     // it, and only then queued it for the client; a bug check in between
     // found it in neither queue.
     let mut kernel = boot_with(&[("EnableFlood", 1)]);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     ntsim::dbgprint::set_hook(Some(bug_check_while_the_drain_prints));
     let response = flood(&mut kernel, 1);
     assert_eq!(response.recorded, 1);
@@ -234,7 +221,7 @@ fn the_drain_merges_processors_in_timestamp_order_and_keeps_per_processor_sequen
     const THREADS: usize = 3;
     const PER_THREAD: usize = 20;
     let mut kernel = boot_with(&[]);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let held = hold_drain();
     // Each host thread is its own simulated processor: three rings fill
     // at once while the drain is held.
@@ -289,6 +276,5 @@ fn the_drain_merges_processors_in_timestamp_order_and_keeps_per_processor_sequen
             "cpu {cpu}: {sequences:?}"
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }

@@ -31,16 +31,15 @@ use wdk_sys::{
     STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 
-mod common;
 #[allow(clippy::wildcard_imports)]
-use common::*;
+use crate::common::*;
 
 // --- Load and unload -------------------------------------------------------
 
 #[test]
 fn load_and_unload_clean() {
     let mut kernel = boot();
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let lines = driver_lines(&kernel);
     assert_eq!(
         lines[0],
@@ -144,25 +143,21 @@ fn clock_falls_back_when_the_precise_clock_is_not_exported() {
     let mut kernel = boot();
     ntsim::exports::hide("KeQuerySystemTimePrecise");
     ntsim::exports::expose("KeQuerySystemTime");
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     assert!(driver_lines(&kernel).contains(&"kcallbacks: clock: Plain".to_owned()));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
     drop(kernel);
 
-    let mut kernel = boot();
-    ntsim::exports::hide("KeQuerySystemTimePrecise");
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let mut kernel = loaded_without(&["KeQuerySystemTimePrecise"]);
     assert!(driver_lines(&kernel).contains(&"kcallbacks: clock: None".to_owned()));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
 fn load_image_limit_reached_is_reported_and_the_driver_runs_on() {
     let mut kernel = boot();
     ntsim::ps::set_load_image_limit(0);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let entries = report_entries(&mut kernel);
     let (name, state, status) = entries
         .iter()
@@ -189,8 +184,7 @@ fn load_image_limit_reached_is_reported_and_the_driver_runs_on() {
             .iter()
             .any(|(n, s, _)| n.starts_with("IoCreateDevice") && *s == RegistrationState::Registered)
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- Events ----------------------------------------------------------------
@@ -244,8 +238,7 @@ fn load_image_event_arrives_through_read_events() {
     );
     assert_eq!((payload.signature_level, payload.signature_type), (0xC, 1));
     assert_eq!(record.header.pid, 0);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -263,8 +256,7 @@ fn one_load_image_event_makes_zero_allocations() {
         before,
         "the drain or the read allocated pool"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 /// Reads every event until `wanted` sources were all seen or the time is up;
@@ -283,12 +275,6 @@ fn collect_sources(kernel: &mut Kernel, wanted: &[SourceId]) -> std::collections
 #[test]
 fn every_family_fires_through_the_driver_without_allocating() {
     let mut kernel = loaded();
-    let guid_volume = wdk_sys::GUID {
-        Data1: 0x53F5_630D,
-        Data2: 0xB6BF,
-        Data3: 0x11D0,
-        Data4: [0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B],
-    };
     let made = ntsim::pool::count_allocations(|| {
         let create = trigger::ProcessCreate::new(0x3000, 0x2000, "\\??\\C:\\Windows\\notepad.exe");
         assert_eq!(create.fire(), STATUS_SUCCESS);
@@ -316,7 +302,7 @@ fn every_family_fires_through_the_driver_without_allocating() {
         let _ = trigger::bound_exception(0x3000);
         let _ = trigger::processor_add(4);
         let _ = trigger::device_interface_arrival(
-            guid_volume,
+            VOLUME,
             "\\??\\STORAGE#Volume#{ntsim}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}",
         );
         let _ = trigger::hardware_profile_change(ntsim::ioreg::GUID_HWPROFILE_CHANGE_COMPLETE);
@@ -350,8 +336,7 @@ fn every_family_fires_through_the_driver_without_allocating() {
         missing.is_empty(),
         "no events from {missing:?}; seen sources {seen:?}"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- Control device --------------------------------------------------------
@@ -394,8 +379,7 @@ fn get_report_round_trip() {
         (device.state(), device.status),
         (Some(RegistrationState::Registered), 0)
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -486,8 +470,7 @@ fn bad_ioctl_inputs_return_the_documented_status_and_change_nothing() {
     let (_, report_after) = get_report(&mut kernel);
     assert_eq!(report_before, report_after);
     let _ = wait_for_image_event(&mut kernel, name);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -573,15 +556,9 @@ fn device_dacl_is_system_and_administrators_only() {
 fn fault_injection_sweep_over_every_driver_entry_call() {
     // A clean run discovers the failable DDI calls DriverEntry makes.
     let mut kernel = loaded();
-    let calls: Vec<&'static str> = kernel
-        .driver_entry_calls()
-        .into_iter()
-        .filter(|c| c.failable)
-        .map(|c| c.ddi)
-        .collect();
+    let calls = failable_driver_entry_calls(&kernel);
     let clean_lines = driver_lines(&kernel);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
     drop(kernel);
     for expected in [
         "IoCreateDevice",
@@ -647,7 +624,7 @@ fn fault_injection_sweep_over_every_driver_entry_call() {
 
 // --- Proofs that each verifier check fires -------------------------------------
 
-unsafe extern "C" fn foreign_image_routine(_: PUNICODE_STRING, _: HANDLE, _: PIMAGE_INFO) {}
+const unsafe extern "C" fn foreign_image_routine(_: PUNICODE_STRING, _: HANDLE, _: PIMAGE_INFO) {}
 
 #[test]
 fn check_ddi_at_wrong_irql() {

@@ -12,143 +12,43 @@
 )]
 
 use kcb_proto::{
-    EventRecord, IOCTL_KCB_GET_REPORT, IOCTL_KCB_LIST_REGISTRATIONS, ListRegistrationsRequest,
-    METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT, OB_TYPE_THREAD, ObjectHandlePayload,
-    PROCESS_FLAG_DENIED_BY_POLICY, ProcessPayload, REGISTRATION_BUFFER_SIZE, RegistrationEntry,
-    RegistryPayload, SourceId, bytes_of, decode_registrations, kind,
+    IOCTL_KCB_GET_REPORT, IOCTL_KCB_LIST_REGISTRATIONS, ListRegistrationsRequest, METHOD_IN_DIRECT,
+    METHOD_NEITHER, METHOD_OUT_DIRECT, OB_TYPE_THREAD, ObjectHandlePayload, PROCESS_FLAG_DENIED_BY_POLICY,
+    ProcessPayload, REGISTRATION_BUFFER_SIZE, RegistrationEntry, RegistryPayload, SourceId, bytes_of,
+    decode_registrations, kind,
     params::{MAX_ALTITUDE, MAX_DENY_IMAGES, MAX_IMAGE_NAME, MAX_VALUE_DATA},
     registration_status,
 };
+use ntsim::Kernel;
 use ntsim::registry::{KeyOperation, RegistryOperation};
 use ntsim::trigger::{self, HandleOperation, Target};
 use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
-use ntsim::{Kernel, poll_until};
 use wdk_sys::{
-    _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS, LARGE_INTEGER, NTSTATUS, OB_CALLBACK_REGISTRATION,
-    OB_FLT_REGISTRATION_VERSION, OB_OPERATION_HANDLE_CREATE, OB_OPERATION_HANDLE_DUPLICATE,
-    OB_OPERATION_REGISTRATION, OB_PREOP_CALLBACK_STATUS, OBJ_CASE_INSENSITIVE, OBJECT_ATTRIBUTES,
-    PCALLBACK_OBJECT, POB_PRE_OPERATION_INFORMATION, POBJECT_TYPE, PVOID, STATUS_ACCESS_DENIED,
+    LARGE_INTEGER, OBJ_CASE_INSENSITIVE, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PVOID, STATUS_ACCESS_DENIED,
     STATUS_INVALID_DEVICE_REQUEST, STATUS_SUCCESS,
 };
 
-mod common;
 #[allow(clippy::wildcard_imports)]
-use common::*;
+use crate::common::*;
 
 // --- Helpers -------------------------------------------------------------------------------------
-
-fn service_key() -> String {
-    ntsim::kernel::service_key("kcallbacks")
-}
-
-fn parameters_key() -> String {
-    format!("{}\\Parameters", service_key())
-}
-
-/// What the service control manager creates, so a test can add the
-/// `Parameters` subkey before the first load.
-fn prepare_service() {
-    let key = service_key();
-    ntsim::registry::set_dword(&key, "Type", 1);
-    ntsim::registry::set_dword(&key, "Start", 3);
-    ntsim::registry::set_dword(&key, "ErrorControl", 1);
-    ntsim::registry::set_string(
-        &key,
-        "ImagePath",
-        "\\SystemRoot\\System32\\drivers\\kcallbacks.sys",
-    );
-}
-
-/// Reads events until `done` holds for everything read (bounded).
-fn read_until(kernel: &mut Kernel, what: &str, done: impl Fn(&[EventRecord]) -> bool) -> Vec<EventRecord> {
-    let mut all = Vec::new();
-    let arrived = poll_until(DRAIN_TIMEOUT, || {
-        all.extend(read_events(kernel, 64));
-        done(&all)
-    });
-    assert!(
-        arrived,
-        "{what}: not within {DRAIN_TIMEOUT:?}; read {} records",
-        all.len()
-    );
-    all
-}
-
-fn select(records: &[EventRecord], source: SourceId, pid: u64) -> Vec<EventRecord> {
-    records
-        .iter()
-        .filter(|r| r.source() == Some(source) && r.header.pid == pid)
-        .copied()
-        .collect()
-}
 
 fn assert_line(kernel: &Kernel, line: &str) {
     let lines = driver_lines(kernel);
     assert!(lines.iter().any(|l| l == line), "missing {line:?} in {lines:#?}");
 }
 
-const unsafe extern "C" fn foreign_pre(
-    _: PVOID,
-    _: POB_PRE_OPERATION_INFORMATION,
-) -> OB_PREOP_CALLBACK_STATUS {
-    OB_PREOP_SUCCESS
-}
-
-const unsafe extern "C" fn foreign_registry(_: PVOID, _: PVOID, _: PVOID) -> NTSTATUS {
-    STATUS_SUCCESS
-}
-
-/// Registers an object callback of "another driver" at `altitude`.
-fn foreign_ob(altitude: &str) -> PVOID {
-    let mut operation = OB_OPERATION_REGISTRATION {
-        ObjectType: (&raw const ntsim::thread::PsProcessType)
-            .cast_mut()
-            .cast::<POBJECT_TYPE>(),
-        Operations: OB_OPERATION_HANDLE_CREATE | OB_OPERATION_HANDLE_DUPLICATE,
-        PreOperation: Some(foreign_pre),
-        PostOperation: None,
-    };
-    let name = OwnedUnicode::new(altitude);
-    let mut registration = OB_CALLBACK_REGISTRATION {
-        #[allow(clippy::cast_possible_truncation, reason = "0x0100")]
-        Version: OB_FLT_REGISTRATION_VERSION as u16,
-        OperationRegistrationCount: 1,
-        Altitude: name.descriptor(),
-        RegistrationContext: std::ptr::null_mut(),
-        OperationRegistration: &raw mut operation,
-    };
-    let mut handle: PVOID = std::ptr::null_mut();
-    // SAFETY: a registration whose strings and operations outlive the call
-    // (the model copies them); a 'static routine, unregistered by the test.
-    let status = unsafe { ntsim::obcallbacks::ObRegisterCallbacks(&raw mut registration, &raw mut handle) };
-    assert_eq!(
-        status, STATUS_SUCCESS,
-        "foreign ObRegisterCallbacks at {altitude}"
-    );
-    handle
-}
-
-/// Registers a registry callback of "another driver" at `altitude`.
-fn foreign_cm(altitude: &str) -> LARGE_INTEGER {
-    let mut name = OwnedUnicode::new(altitude);
-    let mut cookie = LARGE_INTEGER::default();
-    // SAFETY: a live altitude string, a 'static routine and a writable cookie.
-    let status = unsafe {
-        ntsim::registry::CmRegisterCallbackEx(
-            Some(foreign_registry),
-            name.as_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &raw mut cookie,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(
-        status, STATUS_SUCCESS,
-        "foreign CmRegisterCallbackEx at {altitude}"
-    );
-    cookie
+/// `OBJECT_ATTRIBUTES` naming `name`, case-insensitive, without
+/// `OBJ_KERNEL_HANDLE` (the caller adds it where it wants one).
+fn case_insensitive_name(name: &mut OwnedUnicode) -> OBJECT_ATTRIBUTES {
+    OBJECT_ATTRIBUTES {
+        #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
+        Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
+        ObjectName: name.as_ptr(),
+        Attributes: OBJ_CASE_INSENSITIVE,
+        ..OBJECT_ATTRIBUTES::default()
+    }
 }
 
 // --- 1. Altitude retries stay in the requested band ----------------------------------------------
@@ -160,9 +60,21 @@ fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_go
     prepare_service();
     ntsim::registry::set_string(&parameters_key(), "ObAltitude", ob);
     ntsim::registry::set_string(&parameters_key(), "CmAltitude", cm);
-    let handles: Vec<PVOID> = taken_ob.iter().map(|a| foreign_ob(a)).collect();
-    let cookies: Vec<LARGE_INTEGER> = taken_cm.iter().map(|a| foreign_cm(a)).collect();
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let handles: Vec<PVOID> = taken_ob
+        .iter()
+        .map(|a| {
+            foreign_ob(a, Some(foreign_pre))
+                .unwrap_or_else(|s| panic!("foreign ObRegisterCallbacks at {a}: {s:#x}"))
+        })
+        .collect();
+    let cookies: Vec<LARGE_INTEGER> = taken_cm
+        .iter()
+        .map(|a| {
+            foreign_cm(a, Some(foreign_registry))
+                .unwrap_or_else(|s| panic!("foreign CmRegisterCallbackEx at {a}: {s:#x}"))
+        })
+        .collect();
+    load(&mut kernel);
     assert_line(
         &kernel,
         &format!("kcallbacks: ObRegisterCallbacks altitude {ob_got}"),
@@ -186,8 +98,7 @@ fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_go
         let status = unsafe { ntsim::registry::CmUnRegisterCallback(cookie) };
         assert_eq!(status, STATUS_SUCCESS);
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -244,7 +155,7 @@ fn load_with_deny_images(values: &[&str]) -> Kernel {
     let mut kernel = boot();
     prepare_service();
     ntsim::registry::set_multi_string(&parameters_key(), "DenyImages", values);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     kernel
 }
 
@@ -280,8 +191,7 @@ fn deny_images_entries_with_a_path_are_rejected_with_a_config_line() {
         !denied(&mut kernel, 0x12_1010, "\\??\\C:\\x\\bad.exe"),
         "the whole value is invalid"
     );
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 fn longest_names(count: usize) -> Vec<String> {
@@ -313,8 +223,7 @@ fn deny_images_at_the_documented_maximum_is_applied() {
         &format!("\\Device\\HarddiskVolume2\\{}", names[0].to_uppercase())
     ));
     assert!(!denied(&mut kernel, 0x12_2020, "\\??\\C:\\x\\other.exe"));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -335,8 +244,7 @@ fn deny_images_beyond_the_documented_maximum_is_reported_invalid() {
         0x12_3000,
         &format!("\\??\\C:\\x\\{}", names[0])
     ));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 5. ExCreateCallback always with OBJ_KERNEL_HANDLE ------------------------------------------
@@ -345,13 +253,7 @@ fn deny_images_beyond_the_documented_maximum_is_reported_invalid() {
 fn the_model_flags_excreatecallback_without_a_kernel_handle_outside_the_system_process() {
     let kernel = boot();
     let mut name = OwnedUnicode::new("\\Callback\\NtsimHardeningUserHandle");
-    let mut attributes = OBJECT_ATTRIBUTES {
-        #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
-        Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
-        ObjectName: name.as_ptr(),
-        Attributes: OBJ_CASE_INSENSITIVE,
-        ..OBJECT_ATTRIBUTES::default()
-    };
+    let mut attributes = case_insensitive_name(&mut name);
     let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
     let status = ntsim::context::with_process(0x12_5000, || {
         // SAFETY: valid attributes and out-pointer.
@@ -386,8 +288,7 @@ fn list_registrations_in_the_client_process_opens_objects_with_kernel_handles() 
             > 1
     );
     kernel.assert_no_bugchecks();
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 7. IOCTL transfer method checked before the system buffer is used -------------------------
@@ -416,8 +317,7 @@ fn ioctls_with_another_transfer_method_are_refused_before_the_buffer_is_touched(
     // The buffered code itself still works.
     let (status, _) = get_report(&mut kernel);
     assert_eq!(status, STATUS_SUCCESS);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 8. ProtectPids covers the protected process's threads -------------------------------------
@@ -435,7 +335,7 @@ fn protect_pids_strips_thread_rights_too() {
     let mut kernel = boot();
     prepare_service();
     ntsim::registry::set_multi_string(&parameters_key(), "ProtectPids", &[&protected.to_string()]);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let thread = protected + 4;
     let other = 0x12_8100_u64;
     let requester = (other, other + 4);
@@ -522,8 +422,7 @@ fn protect_pids_strips_thread_rights_too() {
             "{what}: as seen on entry"
         );
     }
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 3. Registry names relative to RootObject are recorded in full -----------------------------
@@ -621,22 +520,17 @@ fn relative_names_case(kernel: &mut Kernel, base: u64) {
 fn relative_create_and_open_names_are_resolved_against_the_root_key() {
     let mut kernel = loaded();
     relative_names_case(&mut kernel, 0x12_9000);
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
 fn relative_names_use_the_legacy_key_name_routine_where_ex_is_missing() {
-    let mut kernel = boot();
-    ntsim::exports::hide("CmCallbackGetKeyObjectIDEx");
-    ntsim::exports::hide("CmCallbackReleaseKeyObjectIDEx");
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let mut kernel = loaded_without(&["CmCallbackGetKeyObjectIDEx", "CmCallbackReleaseKeyObjectIDEx"]);
     relative_names_case(&mut kernel, 0x12_A000);
     let calls = ntsim::ddi::calls();
     assert!(calls.iter().any(|c| c.ddi == "CmCallbackGetKeyObjectID"));
     assert!(!calls.iter().any(|c| c.ddi == "CmCallbackGetKeyObjectIDEx"));
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 // --- 6. No unload while the PMI handler is installed -------------------------------------------
@@ -646,7 +540,7 @@ fn the_driver_refuses_to_unload_while_its_pmi_handler_is_installed() {
     let mut kernel = boot();
     prepare_service();
     ntsim::registry::set_dword(&parameters_key(), "EnableProfileInterrupt", 1);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    load(&mut kernel);
     let handler = ntsim::power::profile_handler();
     assert_ne!(handler, 0, "installed");
     assert_line(
@@ -771,8 +665,7 @@ fn the_walk_is_refused_on_a_build_where_the_layout_was_not_verified() {
         (1, registration_status::BUILD_NOT_VERIFIED, 0)
     );
     ntsim::exports::expose("RtlGetVersion");
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
 
 #[test]
@@ -780,13 +673,7 @@ fn a_lock_word_that_is_not_a_spin_lock_is_never_acquired() {
     const NAME: &str = "\\Callback\\NtsimHardeningLockWord";
     let mut kernel = loaded();
     let mut name = OwnedUnicode::new(NAME);
-    let mut attributes = OBJECT_ATTRIBUTES {
-        #[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
-        Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
-        ObjectName: name.as_ptr(),
-        Attributes: OBJ_CASE_INSENSITIVE,
-        ..OBJECT_ATTRIBUTES::default()
-    };
+    let mut attributes = case_insensitive_name(&mut name);
     let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
     // SAFETY: valid attributes and out-pointer (the test's own, system-process thread).
     let status = unsafe { ntsim::excallback::ExCreateCallback(&raw mut object, &raw mut attributes, 1, 1) };
@@ -835,6 +722,5 @@ fn a_lock_word_that_is_not_a_spin_lock_is_never_acquired() {
     }
     // SAFETY: dropped once.
     unsafe { ntsim::excallback::ObfDereferenceObject(object.cast()) };
-    kernel.unload_driver();
-    assert_nothing_left(&kernel);
+    unload_clean(&mut kernel);
 }
