@@ -473,8 +473,10 @@ impl Drop for InterruptConnection {
         }
         // SAFETY: the caller of `connect` keeps that storage valid until drop.
         let connection = unsafe { *storage };
-        let mut disconnect =
-            IO_DISCONNECT_INTERRUPT_PARAMETERS { Version: self.parameters.Version, ..Default::default() };
+        let mut disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS {
+            Version: self.parameters.Version,
+            ..Default::default()
+        };
         disconnect.ConnectionContext.Generic = connection.cast();
         // SAFETY: disconnecting the connection this guard made, once, at PASSIVE_LEVEL.
         unsafe { IoDisconnectInterruptEx(&raw mut disconnect) };

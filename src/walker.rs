@@ -191,7 +191,6 @@ const POOL_TAG: u32 = u32::from_le_bytes(*b"kcbW");
 /// Largest module list accepted (a few hundred modules need ~100 KB).
 const MAX_MODULE_BUFFER: usize = 4 << 20;
 
-
 // --- Reading the object --------------------------------------------------
 
 /// Whether `MmIsAddressValid` says the page of `address` is valid.

@@ -42,7 +42,8 @@ pub fn steps(root: &Path) -> Vec<Step> {
     let r = root.to_path_buf();
     let (r1, r2, r3, r4, r5) = (r.clone(), r.clone(), r.clone(), r.clone(), r.clone());
     let (r6, r7, r8, r9) = (r.clone(), r.clone(), r.clone(), r.clone());
-    let (r10, r11, r12, r13) = (r.clone(), r.clone(), r.clone(), r);
+    let (r10, r11, r12, r13) = (r.clone(), r.clone(), r.clone(), r.clone());
+    let r14 = r;
     vec![
         step("setup", crate::setup::setup),
         step("xtask self-tests", move || {
@@ -72,6 +73,20 @@ pub fn steps(root: &Path) -> Vec<Step> {
                     &["test", "--test", "windows_makefile", "--test", "windows_sys_conformance", "--", "--nocapture"],
                 )
                 .env(WDK_BUILD_DIR_ENV, &wdk_build),
+                TEST_LIMIT,
+            )
+        }),
+        step("lints: rustfmt --check, clippy (deny-level lints of the workspace table)", move || {
+            run_checked(Command::new(cargo()).current_dir(&r14).args(["fmt", "--all", "--check"]), TEST_LIMIT)?;
+            // `--config` after the subcommand: clippy ignores a `--config` placed before it.
+            run_checked(
+                Command::new(cargo()).current_dir(&r14).args([
+                    "clippy",
+                    "--config",
+                    crate::util::PATCH_CONFIG,
+                    "--workspace",
+                    "--all-targets",
+                ]),
                 TEST_LIMIT,
             )
         }),

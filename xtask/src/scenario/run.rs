@@ -14,6 +14,8 @@ use crate::wine::{self, Session};
 /// The service's `Parameters` key, as `reg.exe` names it.
 const PARAMETERS_KEY: &str = "HKLM\\System\\CurrentControlSet\\Services\\kcallbacks\\Parameters";
 
+/// How often one `reg add` of a `Parameters` value is tried.
+const REG_ADD_ATTEMPTS: u32 = 3;
 /// How long to wait for the trigger driver's load-image event line.
 const EVENT_WAIT: Duration = Duration::from_secs(10);
 /// How long to wait for the unload summary after `sc stop`.
@@ -94,10 +96,19 @@ fn run_steps(session: &Session, t: &mut Transcript) {
     let settings = WINE_DISABLED.iter().map(|(v, _)| (*v, "0")).chain(WINE_ENABLED.iter().map(|v| (*v, "1")));
     for (value, data) in settings {
         let args = ["reg.exe", "add", PARAMETERS_KEY, "/v", value, "/t", "REG_DWORD", "/d", data, "/f"];
-        match session.wine(&args, SC_LIMIT) {
-            Ok(c) if c.ended.success() => println!("wine: Parameters\\{value} = {data}"),
-            Ok(c) => println!("wine: reg add {value}: {}", c.ended),
-            Err(e) => println!("wine: reg add {value}: {e}"),
+        // Wine's reg.exe has been seen to exit 1 once right after `sc create`
+        // (a CI run); a value left unset would let the driver call one of
+        // Wine's aborting stubs, so each write is tried up to three times.
+        for attempt in 1..=REG_ADD_ATTEMPTS {
+            match session.wine(&args, SC_LIMIT) {
+                Ok(c) if c.ended.success() => {
+                    println!("wine: Parameters\\{value} = {data}");
+                    break;
+                }
+                Ok(c) => println!("wine: reg add {value} (attempt {attempt} of {REG_ADD_ATTEMPTS}): {}", c.ended),
+                Err(e) => println!("wine: reg add {value} (attempt {attempt} of {REG_ADD_ATTEMPTS}): {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
     t.start_driver = sc(session, &["start", "kcallbacks"]);
