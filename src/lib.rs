@@ -9,7 +9,8 @@
 //!
 //! Module map: [`guard`] (the registration pattern), [`report`] (what was
 //! registered), [`device`] + [`ioctl`] (control device), [`events`] +
-//! [`drain`] (event pipeline), [`ps`] (process-manager notify routines),
+//! [`drain`] (event pipeline; [`rings`] per processor, pushed at
+//! DISPATCH_LEVEL through [`irql`]), [`ps`] (process-manager notify routines),
 //! [`driver`] (DriverEntry/DriverUnload).
 
 #![no_std]
@@ -44,6 +45,7 @@ pub mod hal;
 pub mod held;
 pub mod io;
 pub mod ioctl;
+pub mod irql;
 pub mod ke;
 pub mod kernel;
 pub mod ob;

@@ -42,13 +42,10 @@ use kcb_proto::SOURCE_COUNT;
 use kcb_ring::{ByteRing, CounterSnapshot, SourceCounters, Word};
 use wdk_sys::{
     KIRQL,
-    ntddk::{
-        KeGetCurrentIrql, KeGetCurrentProcessorNumberEx, KeLowerIrql, KeQueryMaximumProcessorCountEx,
-        KfRaiseIrql,
-    },
+    ntddk::{KeGetCurrentIrql, KeGetCurrentProcessorNumberEx, KeQueryMaximumProcessorCountEx},
 };
 
-use crate::pool;
+use crate::{irql, pool};
 
 /// `ALL_PROCESSOR_GROUPS` (wdm.h).
 const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
@@ -314,7 +311,7 @@ pub fn in_window<R>(f: impl FnOnce(u32, KIRQL) -> R) -> R {
     let raised = irql < DISPATCH_LEVEL;
     if raised {
         // SAFETY: raising from below DISPATCH_LEVEL to it; lowered below.
-        let _ = unsafe { KfRaiseIrql(DISPATCH_LEVEL) };
+        unsafe { irql::raise(DISPATCH_LEVEL) };
     }
     // SAFETY: callable at any IRQL; NULL asks for the index only. At
     // DISPATCH_LEVEL or above the thread cannot move to another processor.
@@ -322,7 +319,7 @@ pub fn in_window<R>(f: impl FnOnce(u32, KIRQL) -> R) -> R {
     let result = f(processor, irql);
     if raised {
         // SAFETY: back to the IRQL this function was called at.
-        unsafe { KeLowerIrql(irql) };
+        unsafe { irql::lower(irql) };
     }
     result
 }
