@@ -93,6 +93,10 @@ pub fn routines(r: &mut Report) {
     routine!(r, CmCallbackReleaseKeyObjectIDEx(_) in wss);
     routine!(r, KeQuerySystemTimePrecise(_) in wss);
     routine!(r, KeQueryMaximumProcessorCountEx(_) in wss);
+    // x64 ntoskrnl exports these two (the only IRQL routines the metadata has; the stand-in
+    // reads/writes CR8 inline on Windows, as the driver's src/irql.rs does for raise/lower).
+    routine!(r, KeGetCurrentIrql() in wss);
+    routine!(r, KfRaiseIrql(_) in wss);
     routine!(r, KeQueryPerformanceCounter(_) in wss);
 
     // Declared by the driver itself (raw-dylib blocks of src/pool.rs and src/walker.rs).

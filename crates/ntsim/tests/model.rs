@@ -8,7 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use ntsim::irql::{APC_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL, PASSIVE_LEVEL, with_irql};
+// The model's own IRQL routines: the x64 headers (and so wdk-sys) bind only
+// KeGetCurrentIrql and KfRaiseIrql.
+use ntsim::irql::{
+    APC_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL, KeLowerIrql, KeRaiseIrqlToDpcLevel, KfRaiseIrql, PASSIVE_LEVEL,
+    with_irql,
+};
 use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
 use ntsim::{Kernel, faults, trigger};

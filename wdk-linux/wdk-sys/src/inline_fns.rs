@@ -2,7 +2,11 @@
 //! export exists to bind to.
 //!
 //! On Windows they are implemented here as the headers do (CR8 holds the
-//! IRQL on x64). In host builds they are declared as external symbols, which
+//! IRQL on x64). Only the two that Microsoft's WDK metadata lists as x64
+//! ntoskrnl functions, and that the real wdk-sys therefore binds, are offered:
+//! `KeGetCurrentIrql` and `KfRaiseIrql`. `KeLowerIrql` and
+//! `KeRaiseIrqlToDpcLevel` are header-only on x64 (no declaration bindgen
+//! could bind), so the stand-in refuses them as the real crate does. In host builds they are declared as external symbols, which
 //! the kernel model defines, so that tests see and control the IRQL.
 
 use crate::KIRQL;
@@ -31,7 +35,8 @@ mod imp {
     /// one. `new_irql` must be >= the current IRQL.
     ///
     /// # Safety
-    /// Kernel mode only; the caller must lower back with [`KeLowerIrql`].
+    /// Kernel mode only; the caller must lower back (a CR8 write, as wdm.h's
+    /// inline `KeLowerIrql` does).
     #[inline]
     pub unsafe fn KfRaiseIrql(new_irql: KIRQL) -> KIRQL {
         // SAFETY: forwarded precondition.
@@ -40,26 +45,6 @@ mod imp {
         // raise/lower pairing the kernel requires.
         unsafe { core::arch::asm!("mov cr8, {}", in(reg) u64::from(new_irql), options(nomem, nostack, preserves_flags)) };
         old
-    }
-
-    /// `KeLowerIrql`: restores an IRQL returned by [`KfRaiseIrql`].
-    ///
-    /// # Safety
-    /// Kernel mode only; `new_irql` must be <= the current IRQL.
-    #[inline]
-    pub unsafe fn KeLowerIrql(new_irql: KIRQL) {
-        // SAFETY: see KfRaiseIrql.
-        unsafe { core::arch::asm!("mov cr8, {}", in(reg) u64::from(new_irql), options(nomem, nostack, preserves_flags)) };
-    }
-
-    /// `KeRaiseIrqlToDpcLevel`.
-    ///
-    /// # Safety
-    /// As [`KfRaiseIrql`].
-    #[inline]
-    pub unsafe fn KeRaiseIrqlToDpcLevel() -> KIRQL {
-        // SAFETY: forwarded precondition.
-        unsafe { KfRaiseIrql(crate::DISPATCH_LEVEL as KIRQL) }
     }
 }
 
@@ -72,10 +57,6 @@ mod imp {
         pub fn KeGetCurrentIrql() -> KIRQL;
         /// `KfRaiseIrql`, provided by the kernel model in host builds.
         pub fn KfRaiseIrql(new_irql: KIRQL) -> KIRQL;
-        /// `KeLowerIrql`, provided by the kernel model in host builds.
-        pub fn KeLowerIrql(new_irql: KIRQL);
-        /// `KeRaiseIrqlToDpcLevel`, provided by the kernel model in host builds.
-        pub fn KeRaiseIrqlToDpcLevel() -> KIRQL;
     }
 }
 
