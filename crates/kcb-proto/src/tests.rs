@@ -125,7 +125,7 @@ fn json_format_and_escaping() {
     assert_eq!(
         j,
         "{\"seq\":42,\"timestamp\":133000000000000000,\"time\":\"2022-06-18T04:26:40.0000000Z\",\
-         \"cpu\":1,\"irql\":0,\"source\":\"LoadImage\",\"source_id\":1,\"kind\":0,\"version\":1,\
+         \"cpu\":1,\"irql\":0,\"source\":\"LoadImage\",\"source_id\":1,\"kind\":0,\"version\":2,\
          \"flags\":0,\"pid\":0,\"tid\":0,\"base\":18446735277921927168,\"size\":28672,\
          \"properties\":0,\"system_mode\":true,\"extended_info\":false,\"signature_level\":0,\
          \"signature_type\":0,\"name\":\"C:\\\\drv2.sys\"}"
