@@ -509,8 +509,9 @@ impl EventRecord {
     /// record in errors). Never panics.
     ///
     /// # Errors
-    /// [`DecodeError::TooShort`] without a whole header; a retired or
-    /// unknown header version; [`DecodeError::BadRecordSize`].
+    /// [`DecodeError::TooShort`] without a whole header;
+    /// [`DecodeError::RetiredFormat`] for a version-1 record;
+    /// [`DecodeError::BadRecordSize`].
     pub fn wire_size(bytes: &[u8], offset: usize) -> Result<usize, DecodeError> {
         let header: EventHeader = read_pod(bytes).ok_or(DecodeError::TooShort {
             needed: offset + HEADER_SIZE,
@@ -522,9 +523,9 @@ impl EventRecord {
                 expected: u32::from(RECORD_VERSION),
             });
         }
-        if header.version != RECORD_VERSION {
-            return Err(DecodeError::UnsupportedVersion(u32::from(header.version)));
-        }
+        // Other versions are left to `validate`: a record of an unknown
+        // version with a sound size is one invalid record, not a broken
+        // stream.
         let size = usize::from(header.size);
         if size < HEADER_SIZE || size > RECORD_SIZE || !size.is_multiple_of(8) || size > bytes.len() {
             return Err(DecodeError::BadRecordSize { offset, size });
