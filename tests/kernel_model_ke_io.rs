@@ -1865,7 +1865,10 @@ fn interrupt_connection_guard_connects_and_disconnects_with_the_right_version_an
     // it never connected.
     // SAFETY: as above.
     let guard = unsafe { InterruptConnection::connect(line_based(nic, storage_ptr)) }.expect("connects");
-    let mut wrong = IO_DISCONNECT_INTERRUPT_PARAMETERS { Version: CONNECT_FULLY_SPECIFIED, ..Default::default() };
+    let mut wrong = IO_DISCONNECT_INTERRUPT_PARAMETERS {
+        Version: CONNECT_FULLY_SPECIFIED,
+        ..Default::default()
+    };
     wrong.ConnectionContext.Generic = (*storage).cast();
     // SAFETY: the model's routine; the wrong version is the violation under test.
     unsafe { ntsim::ioreg::IoDisconnectInterruptEx(&raw mut wrong) };

@@ -3,6 +3,11 @@
 //! fit the caller's buffer stays queued (the reply names its size), none
 //! is split or lost.
 
+#![allow(
+    clippy::significant_drop_tightening,
+    reason = "the test kernel lives for the whole test"
+)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -10,8 +15,8 @@ use std::collections::BTreeSet;
 use kcallbacks::rings;
 use kcb_proto::{
     EventRecord, FloodPayload, FloodRequest, FloodResponse, IOCTL_KCB_FLOOD, IOCTL_KCB_GET_STATS,
-    IOCTL_KCB_READ_EVENTS, READ_EVENTS_HEADER_SIZE, RECORD_SIZE, ReadEventsRequest, ReadEventsResponse, SourceId,
-    StatsResponse, bytes_of, decode_read_events, decode_response, read_pod,
+    IOCTL_KCB_READ_EVENTS, READ_EVENTS_HEADER_SIZE, RECORD_SIZE, ReadEventsRequest, ReadEventsResponse,
+    SourceId, StatsResponse, bytes_of, decode_read_events, decode_response, read_pod,
 };
 use ntsim::kernel::service_key;
 use ntsim::{Kernel, poll_until, trigger};
@@ -42,9 +47,16 @@ fn read(kernel: &mut Kernel, output_len: usize) -> (ReadEventsResponse, Vec<Even
     assert_eq!(status, STATUS_SUCCESS);
     assert!(out.len() <= output_len);
     let batch = decode_read_events(&out).expect("a valid v2 reply");
-    let records: Vec<EventRecord> = batch.records().map(|r| r.expect("a whole, valid record")).collect();
+    let records: Vec<EventRecord> = batch
+        .records()
+        .map(|r| r.expect("a whole, valid record"))
+        .collect();
     let body: usize = records.iter().map(EventRecord::wire_len).sum();
-    assert_eq!(out.len(), READ_EVENTS_HEADER_SIZE + body, "records at their real size");
+    assert_eq!(
+        out.len(),
+        READ_EVENTS_HEADER_SIZE + body,
+        "records at their real size"
+    );
     if batch.header.next_size != 0 {
         // The next record was left queued because it did not fit.
         assert!(out.len() + batch.header.next_size as usize > output_len);
@@ -100,10 +112,16 @@ fn small_buffers_get_whole_records_at_their_size_and_lose_none() {
     assert_eq!(len, READ_EVENTS_HEADER_SIZE);
     assert_eq!(header.pending, 1);
     let needed = header.next_size as usize;
-    assert!(needed > 64 && needed <= RECORD_SIZE && needed.is_multiple_of(8), "{needed}");
+    assert!(
+        needed > 64 && needed <= RECORD_SIZE && needed.is_multiple_of(8),
+        "{needed}"
+    );
     // Exactly the size it named is enough; the record was not lost.
     let (header, records, len) = read(&mut kernel, READ_EVENTS_HEADER_SIZE + needed);
-    assert_eq!((records.len(), len, header.pending, header.next_size), (1, READ_EVENTS_HEADER_SIZE + needed, 0, 0));
+    assert_eq!(
+        (records.len(), len, header.pending, header.next_size),
+        (1, READ_EVENTS_HEADER_SIZE + needed, 0, 0)
+    );
     assert_eq!(image_name(&records[0]).as_deref(), Some(long.as_str()));
     all.extend(records);
 
@@ -134,24 +152,34 @@ fn small_buffers_get_whole_records_at_their_size_and_lose_none() {
     }
     // 260 records in 520-byte buffers: many reads, and records left queued
     // for the next read rather than split.
-    assert!(small_reads > 20 && left_queued > 10, "{small_reads} reads, {left_queued} stopped at a record");
+    assert!(
+        small_reads > 20 && left_queued > 10,
+        "{small_reads} reads, {left_queued} stopped at a record"
+    );
 
     let sizes: BTreeSet<usize> = all.iter().map(EventRecord::wire_len).collect();
     assert!(sizes.len() > 10, "record sizes vary: {sizes:?}");
     // Nothing lost, nothing twice: per source, seen = recorded + dropped and
     // every recorded event was read.
-    let stats = stats(&mut kernel);
+    let counters_now = stats(&mut kernel);
     for source in [SourceId::Flood, SourceId::LoadImage] {
-        let counters = stats.sources[source.index()];
+        let counters = counters_now.sources[source.index()];
         assert_eq!(counters.seen, counters.recorded + counters.dropped, "{source:?}");
         let read = all.iter().filter(|r| r.source() == Some(source)).count() as u64;
-        assert_eq!(read, counters.recorded, "{source:?}: every recorded event is read");
+        assert_eq!(
+            read, counters.recorded,
+            "{source:?}: every recorded event is read"
+        );
     }
     let floods: BTreeSet<u64> = all
         .iter()
         .filter_map(|r| r.payload::<FloodPayload>().map(|p| p.index))
         .collect();
-    assert_eq!(floods.len() as u64, u64::from(flood.recorded), "no flood record twice or lost");
+    assert_eq!(
+        floods.len() as u64,
+        u64::from(flood.recorded),
+        "no flood record twice or lost"
+    );
     let keys: BTreeSet<(u32, u64)> = all.iter().map(|r| (r.header.cpu, r.header.sequence)).collect();
     assert_eq!(keys.len(), all.len(), "no record read twice");
     kernel.unload_driver();

@@ -116,7 +116,7 @@ pub fn decode_flight(bytes: &[u8]) -> Result<Records<'_>, DecodeError> {
     let length = header.length as usize;
     let body = bytes[FLIGHT_HEADER_SIZE..]
         .get(..length)
-        .ok_or(DecodeError::TooShort {
+        .ok_or_else(|| DecodeError::TooShort {
             needed: FLIGHT_HEADER_SIZE.saturating_add(length),
             actual: bytes.len(),
         })?;
@@ -150,7 +150,10 @@ mod tests {
 
     #[test]
     fn round_trip_and_garbage() {
-        let records = [EventRecord::new(SourceId::Nmi, 1), EventRecord::new(SourceId::Nmi, 2)];
+        let records = [
+            EventRecord::new(SourceId::Nmi, 1),
+            EventRecord::new(SourceId::Nmi, 2),
+        ];
         let blob = blob(&records);
         assert_eq!(blob.len(), FLIGHT_HEADER_SIZE + 2 * crate::HEADER_SIZE);
         let decoded: Vec<_> = decode_flight(&blob).unwrap().map(|(_, r)| r.unwrap()).collect();
@@ -159,7 +162,10 @@ mod tests {
         assert!(decode_flight(&blob[..FLIGHT_HEADER_SIZE + 10]).is_err());
         let mut bad = blob.clone();
         bad[0] = b'X';
-        assert_eq!(decode_flight(&bad).err(), Some(DecodeError::InvalidField("magic")));
+        assert_eq!(
+            decode_flight(&bad).err(),
+            Some(DecodeError::InvalidField("magic"))
+        );
         let mut huge = blob.clone();
         huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode_flight(&huge).is_err());
@@ -181,9 +187,18 @@ mod tests {
         record.header.version = 1;
         v1.extend_from_slice(record.as_bytes());
         let error = decode_flight(&v1).err().unwrap();
-        assert_eq!(error, DecodeError::RetiredFormat { found: 1, expected: 2 });
+        assert_eq!(
+            error,
+            DecodeError::RetiredFormat {
+                found: 1,
+                expected: 2
+            }
+        );
         let message = std::format!("{error}");
-        assert!(message.contains("format v1 (fixed 512-byte records) is no longer read"), "{message}");
+        assert!(
+            message.contains("format v1 (fixed 512-byte records) is no longer read"),
+            "{message}"
+        );
         assert!(message.contains("v2"), "{message}");
         v1[8] = 3;
         assert_eq!(decode_flight(&v1).err(), Some(DecodeError::UnsupportedVersion(3)));

@@ -16,8 +16,8 @@ use core::mem::size_of;
 
 use crate::pod::{Pod, pod_struct, read_pod, write_pod, zeroed};
 use crate::record::{DecodeError, EventRecord, RECORD_SIZE};
-use crate::stream::{self, Records, STREAM_VERSION, StreamWriter, decode_records, retired};
 use crate::source::SOURCE_COUNT;
+use crate::stream::{self, Records, STREAM_VERSION, StreamWriter, decode_records, retired};
 use crate::wstr::WStr;
 
 /// Version of the IOCTL request/response layouts.
@@ -1153,6 +1153,7 @@ impl<'a> EventBatch<'a> {
     }
 
     /// The records, each validated by [`EventRecord::decode_wire`].
+    #[must_use]
     pub fn records(&self) -> impl ExactSizeIterator<Item = Result<EventRecord, DecodeError>> + 'a {
         self.records.map(|(_, record)| record)
     }
@@ -1211,7 +1212,7 @@ pub fn decode_read_events(bytes: &[u8]) -> Result<EventBatch<'_>, DecodeError> {
     let length = usize::try_from(header.length).map_err(|_| DecodeError::InvalidField("length"))?;
     let returned = usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
     let body = &bytes[READ_EVENTS_HEADER_SIZE..];
-    let body = body.get(..length).ok_or(DecodeError::TooShort {
+    let body = body.get(..length).ok_or_else(|| DecodeError::TooShort {
         needed: READ_EVENTS_HEADER_SIZE.saturating_add(length),
         actual: bytes.len(),
     })?;

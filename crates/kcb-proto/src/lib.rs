@@ -30,11 +30,11 @@ pub mod flight;
 mod format;
 pub mod ioctl;
 pub mod params;
-pub mod stream;
 mod payload;
 mod pod;
 mod record;
 mod source;
+pub mod stream;
 mod wstr;
 
 pub use cost::{CostHeader, CostHistogram, CostResponse, write_cost};

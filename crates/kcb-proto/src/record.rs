@@ -207,7 +207,11 @@ impl fmt::Display for DecodeError {
                 f,
                 "format v{found}{} is no longer read (this build reads v{expected}, \
                  variable-size records); use the kcbctl of the same driver version",
-                if found == 1 { " (fixed 512-byte records)" } else { "" }
+                if found == 1 {
+                    " (fixed 512-byte records)"
+                } else {
+                    ""
+                }
             ),
             Self::BadRecordSize { offset, size } => write!(
                 f,
@@ -527,7 +531,7 @@ impl EventRecord {
         // version with a sound size is one invalid record, not a broken
         // stream.
         let size = usize::from(header.size);
-        if size < HEADER_SIZE || size > RECORD_SIZE || !size.is_multiple_of(8) || size > bytes.len() {
+        if !(HEADER_SIZE..=RECORD_SIZE).contains(&size) || !size.is_multiple_of(8) || size > bytes.len() {
             return Err(DecodeError::BadRecordSize { offset, size });
         }
         Ok(size)

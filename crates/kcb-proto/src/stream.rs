@@ -63,6 +63,10 @@ impl Records<'_> {
     };
 }
 
+#[allow(
+    clippy::copy_iterator,
+    reason = "a checked view: each `EventBatch::records` call walks its own copy"
+)]
 impl Iterator for Records<'_> {
     /// The record's byte offset (from the start of the `base` given to
     /// [`decode_records`]) and the record, validated on its own.
@@ -92,10 +96,12 @@ impl Iterator for Records<'_> {
 
 impl ExactSizeIterator for Records<'_> {}
 
-/// Checks the framing of `count` wire records filling exactly `body`:
-/// every record's version and size field within what is left. `base` is
-/// the offset of `body` in the input, for error messages and
-/// [`Records`]' offsets. Never panics; the work is bounded by `body.len()`.
+/// Checks the framing of `count` wire records filling exactly `body`.
+///
+/// Every record's size field must lie within what is left (and no record
+/// may be in the retired format). `base` is the offset of `body` in the
+/// input, for error messages and [`Records`]' offsets. Never panics; the
+/// work is bounded by `body.len()`.
 ///
 /// # Errors
 /// The first bad record header ([`EventRecord::wire_size`]), too few bytes
@@ -130,7 +136,11 @@ pub struct StreamWriter<'a> {
 impl<'a> StreamWriter<'a> {
     /// A writer filling `out` from its start.
     pub const fn new(out: &'a mut [u8]) -> Self {
-        Self { out, len: 0, count: 0 }
+        Self {
+            out,
+            len: 0,
+            count: 0,
+        }
     }
 
     /// Whether a record of `wire_len` bytes fits in what is left.
@@ -170,10 +180,12 @@ impl<'a> StreamWriter<'a> {
     }
 }
 
-/// Re-encodes `records` in place as wire records back to back from the
-/// start of their storage (each record moves to an offset no greater than
-/// its own, so nothing unread is overwritten); returns the bytes used. No
-/// allocation: the driver's flight recorder uses it at HIGH_LEVEL.
+/// Re-encodes `records` in place as wire records, back to back from the
+/// start of their storage; returns the bytes used.
+///
+/// Each record moves to an offset no greater than its own, so nothing
+/// unread is overwritten. No allocation: the driver's flight recorder uses
+/// it at `HIGH_LEVEL`.
 pub fn compact_in_place(records: &mut [EventRecord]) -> usize {
     let mut len = 0_usize;
     for index in 0..records.len() {

@@ -242,7 +242,10 @@ fn from_bytes_rejects_bad_input() {
     bad.header.version = 1;
     assert_eq!(
         EventRecord::from_bytes(bad.as_bytes()),
-        Err(DecodeError::RetiredFormat { found: 1, expected: 2 })
+        Err(DecodeError::RetiredFormat {
+            found: 1,
+            expected: 2
+        })
     );
     let mut bad = good;
     bad.header.source = 999;
@@ -568,7 +571,11 @@ fn read_events_round_trip() {
     let mut out2 = vec![0u8; read_events_buffer_size(3)];
     let w = ReadEventsWriter::new(&mut out2, 2).unwrap();
     assert_eq!(w.finish(0, 0, 0), READ_EVENTS_HEADER_SIZE);
-    assert!(decode_read_events(&out2[..READ_EVENTS_HEADER_SIZE]).unwrap().is_empty());
+    assert!(
+        decode_read_events(&out2[..READ_EVENTS_HEADER_SIZE])
+            .unwrap()
+            .is_empty()
+    );
     // buffer smaller than the header
     assert!(matches!(
         ReadEventsWriter::new(&mut [0u8; READ_EVENTS_HEADER_SIZE - 1], 0),

@@ -46,7 +46,11 @@ fn every_source_round_trips_at_its_real_size() {
         let len = record.wire_len();
         assert!(len.is_multiple_of(8) && (HEADER_SIZE..=RECORD_SIZE).contains(&len));
         if record.payload.iter().any(|b| *b != 0) && record.header.kind == 1 {
-            assert_eq!(len, HEADER_SIZE + payload_size(source).next_multiple_of(8), "{source:?}");
+            assert_eq!(
+                len,
+                HEADER_SIZE + payload_size(source).next_multiple_of(8),
+                "{source:?}"
+            );
         }
         let mut out = [0_u8; RECORD_SIZE + 8];
         assert_eq!(record.encode_wire(&mut out), Some(len));
@@ -64,7 +68,10 @@ fn every_source_round_trips_at_its_real_size() {
     assert_eq!(sizes[0], HEADER_SIZE);
 
     let body = body_of(&records);
-    assert_eq!(body.len(), records.iter().map(EventRecord::wire_len).sum::<usize>());
+    assert_eq!(
+        body.len(),
+        records.iter().map(EventRecord::wire_len).sum::<usize>()
+    );
     let decoded: Vec<_> = decode_records(&body, records.len(), 100)
         .unwrap()
         .map(|(offset, record)| (offset, record.unwrap()))
@@ -80,7 +87,11 @@ fn every_source_round_trips_at_its_real_size() {
 
 #[test]
 fn truncated_and_lying_lengths_are_refused() {
-    let records = [image_record(), EventRecord::new(SourceId::Nmi, 1), full_record(SourceId::ThreadCreate, 1)];
+    let records = [
+        image_record(),
+        EventRecord::new(SourceId::Nmi, 1),
+        full_record(SourceId::ThreadCreate, 1),
+    ];
     let body = body_of(&records);
     let first = records[0].wire_len();
     // Every cut is refused.
@@ -96,7 +107,10 @@ fn truncated_and_lying_lengths_are_refused() {
         })
     );
     // More announced than present.
-    assert!(matches!(decode_records(&body, 4, 0), Err(DecodeError::TooShort { .. })));
+    assert!(matches!(
+        decode_records(&body, 4, 0),
+        Err(DecodeError::TooShort { .. })
+    ));
     let lie = |size: u16| {
         let mut bad = body.clone();
         bad[first + SIZE_OFFSET..first + SIZE_OFFSET + 2].copy_from_slice(&size.to_le_bytes());
@@ -145,12 +159,22 @@ fn v1_reply(count: u32) -> Vec<u8> {
 
 #[test]
 fn version_1_input_is_refused_with_the_versions_named() {
-    let retired = DecodeError::RetiredFormat { found: 1, expected: 2 };
+    let retired = DecodeError::RetiredFormat {
+        found: 1,
+        expected: 2,
+    };
     for count in [0, 1, 3] {
-        assert_eq!(decode_read_events(&v1_reply(count)).err(), Some(retired), "{count} records");
+        assert_eq!(
+            decode_read_events(&v1_reply(count)).err(),
+            Some(retired),
+            "{count} records"
+        );
     }
     let message = format!("{retired}");
-    assert!(message.contains("format v1 (fixed 512-byte records) is no longer read"), "{message}");
+    assert!(
+        message.contains("format v1 (fixed 512-byte records) is no longer read"),
+        "{message}"
+    );
     assert!(message.contains("reads v2"), "{message}");
     assert!(message.contains("kcbctl of the same driver version"), "{message}");
     // A v1 record inside a v2 stream.
@@ -168,7 +192,10 @@ fn version_1_input_is_refused_with_the_versions_named() {
     reply[8] = 1;
     assert_eq!(decode_read_events(&reply).err(), Some(retired));
     reply[8] = 3;
-    assert_eq!(decode_read_events(&reply).err(), Some(DecodeError::UnsupportedVersion(3)));
+    assert_eq!(
+        decode_read_events(&reply).err(),
+        Some(DecodeError::UnsupportedVersion(3))
+    );
     // Neither v1 nor v2.
     assert_eq!(
         decode_read_events(&[7_u8; 64]).err(),
@@ -191,14 +218,17 @@ fn writer_never_splits_a_record() {
     let n = writer.finish(1, 0, u32::try_from(big.wire_len()).unwrap());
     let batch = decode_read_events(&out[..n]).unwrap();
     assert_eq!(batch.header.next_size as usize, big.wire_len());
-    assert_eq!(batch.records().map(Result::unwrap).collect::<Vec<_>>(), vec![small, small]);
+    assert_eq!(
+        batch.records().map(Result::unwrap).collect::<Vec<_>>(),
+        vec![small, small]
+    );
 }
 
 #[test]
 fn compact_in_place_matches_the_writer() {
     let records: Vec<_> = SourceId::ALL.iter().map(|&s| full_record(s, 2)).collect();
     let expected = body_of(&records);
-    let mut storage = records.clone();
+    let mut storage = records;
     let len = compact_in_place(&mut storage);
     assert_eq!(len, expected.len());
     assert_eq!(&slice_bytes_mut(&mut storage)[..len], &expected[..]);

@@ -33,7 +33,9 @@
 
 use std::fmt;
 
-use kcb_proto::flight::{FLIGHT_HEADER_SIZE, FLIGHT_MAGIC, FLIGHT_VERSION, FLIGHT_VERSION_OFFSET, flight_header};
+use kcb_proto::flight::{
+    FLIGHT_HEADER_SIZE, FLIGHT_MAGIC, FLIGHT_VERSION, FLIGHT_VERSION_OFFSET, flight_header,
+};
 use kcb_proto::stream::{RETIRED_STREAM_VERSION, StreamWriter, decode_records, retired};
 use kcb_proto::{DecodeError, EventRecord, RECORD_SIZE, bytes_of, read_pod};
 
@@ -208,7 +210,11 @@ pub fn decode_dump(bytes: &[u8]) -> Result<Dump, DumpError> {
     }
     let slots = framed
         .enumerate()
-        .map(|(index, (offset, record))| Slot { index, offset, record })
+        .map(|(index, (offset, record))| Slot {
+            index,
+            offset,
+            record,
+        })
         .collect();
     Ok(Dump {
         has_header: true,

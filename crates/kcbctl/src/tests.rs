@@ -958,7 +958,11 @@ fn dump_round_trip() {
 
 #[test]
 fn dump_without_header_reads_wire_records_then_zeros() {
-    let records = [image_load(1, "a"), EventRecord::new(SourceId::Flood, 0), image_load(2, "b")];
+    let records = [
+        image_load(1, "a"),
+        EventRecord::new(SourceId::Flood, 0),
+        image_load(2, "b"),
+    ];
     let blob = encode_dump(&records);
     let mut raw = blob[FLIGHT_HEADER_SIZE..].to_vec();
     raw.resize(raw.len() + RECORD_SIZE, 0);
@@ -1079,7 +1083,9 @@ fn dump_reports_torn_records_and_prints_the_rest() {
     let (result, out, err) = decode_cmd(&blob, false);
     assert_eq!(out.lines().count(), 2);
     assert!(
-        err.contains(&format!("record 1 (offset {second}): unsupported version 7; skipped")),
+        err.contains(&format!(
+            "record 1 (offset {second}): unsupported version 7; skipped"
+        )),
         "{err}"
     );
     assert!(err.ends_with("kcbctl: 2 records, 1 invalid\n"), "{err}");
