@@ -143,20 +143,30 @@ fn report(output: &mut [u8]) -> Result<usize, RequestError> {
     write_report(output, VERSION, &entries[..count])
 }
 
-/// `READ_EVENTS`: as many whole records as fit; records are taken from the
-/// client queue only when there is room for them, so none is lost.
+/// `READ_EVENTS`: as many whole records as fit, each at its real size
+/// (wire format v2). A record is taken from the client queue only when
+/// it fits the room left, so none is lost or split: one that does not fit
+/// stays queued for the next read, and the reply names its size
+/// (`next_size`), so a caller whose buffer holds no record learns what it
+/// needs.
 fn read_events(output: &mut [u8], max_records: u32) -> Result<usize, RequestError> {
     let mut writer = ReadEventsWriter::new(output, max_records)?;
     let mut pending = 0_u32;
+    let mut next_size = 0_u32;
     let set = rings::get();
     if let Some((set, mut consumer)) = set.and_then(|set| Some((set, set.client().consumer()?))) {
         let mut bytes = [0_u8; kcb_proto::RECORD_SIZE];
-        while writer.remaining() > 0 {
+        while let Some(head) = consumer.peek() {
+            // The drain stored the record's used prefix (its wire size); the
+            // rest is zero.
+            if !writer.fits(head.len) {
+                next_size = u32::try_from(head.len).unwrap_or(u32::MAX);
+                break;
+            }
             let Some(Ok(_)) = consumer.pop(&mut bytes) else {
                 break;
             };
-            // The drain stored the record's used prefix; the rest is zero.
-            let record = EventRecord::from_prefix(&bytes);
+            let record = EventRecord::from_prefix(&bytes[..head.len.min(bytes.len())]);
             bytes.fill(0);
             let stored = writer.push(&record);
             debug_assert!(stored, "room was checked");
@@ -168,7 +178,7 @@ fn read_events(output: &mut [u8], max_records: u32) -> Result<usize, RequestErro
         drop(consumer);
     }
     let dropped_total = rings::totals().dropped;
-    Ok(writer.finish(pending, dropped_total))
+    Ok(writer.finish(pending, dropped_total, next_size))
 }
 
 const _: () = assert!(SOURCE_COUNT <= kcb_proto::MAX_SOURCES);

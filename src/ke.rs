@@ -362,7 +362,9 @@ unsafe extern "C" fn on_bugcheck(_buffer: *mut c_void, _length: u32) {
 /// Records in the flight recorder at most.
 pub const FLIGHT_RECORDS: usize = 120;
 
-/// The flight recorder's blob: header + newest records, resident.
+/// The flight recorder's blob: header + newest records, resident. The
+/// records are gathered as 512-byte images, then re-encoded in place as
+/// wire records (format v2, [`kcb_proto::stream`]).
 #[repr(C, align(8))]
 struct FlightBlob {
     header: FlightHeader,
@@ -458,9 +460,15 @@ unsafe extern "C" fn on_bugcheck_reason(
     let blob = unsafe { &mut *blob };
     // SAFETY: the consumers of every ring are frozen at bug check.
     let copied = unsafe { held::newest_held(&mut blob.records[..count]) };
-    blob.header = flight_header(u32::try_from(copied).unwrap_or(0));
+    // Wire format v2: the records at their real size, back to back, in
+    // place (no second buffer at HIGH_LEVEL).
+    let length = kcb_proto::stream::compact_in_place(&mut blob.records[..copied]);
+    blob.header = flight_header(
+        u32::try_from(copied).unwrap_or(0),
+        u32::try_from(length).unwrap_or(0),
+    );
     dump.OutBuffer = ptr::from_mut(blob).cast();
-    dump.OutBufferLength = u32::try_from(kcb_proto::flight::flight_size(copied)).unwrap_or(0);
+    dump.OutBufferLength = u32::try_from(FLIGHT_HEADER_SIZE + length).unwrap_or(0);
     dump.Guid = flight_guid();
     events::record(EventRecord::build(
         kind::NONE,

@@ -12,8 +12,8 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use kcb_proto::flight::{FLIGHT_VERSION, decode_flight, flight_header};
-use kcb_proto::{EventRecord, RECORD_SIZE, RECORD_VERSION, SOURCE_COUNT, bytes_of};
+use kcb_proto::flight::{FLIGHT_VERSION, decode_flight};
+use kcb_proto::{EventRecord, HEADER_SIZE, RECORD_SIZE, RECORD_VERSION, SOURCE_COUNT, read_pod};
 use kcbctl::Console;
 use kcbctl::dump::{DumpError, decode_dump, encode_dump};
 use libfuzzer_sys::fuzz_target;
@@ -23,7 +23,7 @@ fn check(data: &[u8]) -> bool {
     let decoded = decode_dump(data);
     if let Ok(dump) = &decoded {
         for slot in &dump.slots {
-            assert!(slot.offset + RECORD_SIZE <= data.len());
+            assert!(slot.offset + HEADER_SIZE <= data.len());
         }
         let records: Vec<EventRecord> = dump.records().copied().collect();
         let again = decode_dump(&encode_dump(&records)).expect("re-encoded blob decodes");
@@ -33,7 +33,7 @@ fn check(data: &[u8]) -> bool {
             let theirs: Vec<_> = decode_flight(data)
                 .expect("decode_flight accepts what kcbctl accepts")
                 .collect();
-            let ours: Vec<_> = dump.slots.iter().map(|s| s.record).collect();
+            let ours: Vec<_> = dump.slots.iter().map(|s| (s.offset, s.record)).collect();
             assert_eq!(ours, theirs);
         }
     }
@@ -59,23 +59,25 @@ fn check(data: &[u8]) -> bool {
 
 fuzz_target!(|data: &[u8]| {
     check(data);
-    // Structured: a well-formed header announcing the input's records, each
-    // padded to a whole record with a current version and a source picked by
-    // the input, so the per-record paths are reached from short inputs.
-    let chunks: Vec<&[u8]> = data.chunks(RECORD_SIZE).take(4).collect();
-    let mut blob = Vec::new();
-    blob.extend_from_slice(bytes_of(&flight_header(chunks.len() as u32)));
+    // Structured: a well-formed v2 blob of the input's records, each padded
+    // to a whole record with a current version and a source picked by the
+    // input, so the per-record paths are reached from short inputs.
+    let records: Vec<EventRecord> = data
+        .chunks(RECORD_SIZE)
+        .take(4)
+        .map(|chunk| {
+            let mut record = [0u8; RECORD_SIZE];
+            record[..chunk.len()].copy_from_slice(chunk);
+            record[0..2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+            let source = u16::from(chunk[0]) % (SOURCE_COUNT as u16 + 1);
+            record[2..4].copy_from_slice(&source.to_le_bytes());
+            read_pod(&record).unwrap()
+        })
+        .collect();
+    let blob = encode_dump(&records);
     assert_eq!(
         u32::from_le_bytes([blob[8], blob[9], blob[10], blob[11]]),
         FLIGHT_VERSION
     );
-    for chunk in &chunks {
-        let mut record = [0u8; RECORD_SIZE];
-        record[..chunk.len()].copy_from_slice(chunk);
-        record[0..2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
-        let source = u16::from(chunk[0]) % (SOURCE_COUNT as u16 + 1);
-        record[2..4].copy_from_slice(&source.to_le_bytes());
-        blob.extend_from_slice(&record);
-    }
     assert!(check(&blob), "a well-formed blob must decode");
 });

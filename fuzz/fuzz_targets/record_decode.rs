@@ -1,5 +1,6 @@
 //! The client-side decoders on arbitrary bytes: `EventRecord::from_bytes`
-//! with `write_text` / `write_json`, and the IOCTL reply decoders.
+//! and `EventRecord::decode_wire` (wire format v2) with `write_text` /
+//! `write_json`, `stream::decode_records`, and the IOCTL reply decoders.
 //!
 //! Properties: never panics; both formats write exactly one line; the JSON
 //! of a validated record parses; every accessor of a decoded reply works.
@@ -7,9 +8,10 @@
 #![no_main]
 
 use kcb_proto::{
-    ConfigResponse, EventRecord, FloodResponse, RECORD_SIZE, RECORD_VERSION, SOURCE_COUNT,
-    SourceId, StatsResponse, decode_callback_objects, decode_read_events, decode_report,
-    decode_response, read_pod, write_json, write_text,
+    ConfigResponse, EventRecord, FloodResponse, HEADER_SIZE, RECORD_SIZE, RECORD_VERSION,
+    ReadEventsWriter, SOURCE_COUNT, SourceId, StatsResponse, decode_callback_objects,
+    decode_read_events, decode_report, decode_response, read_events_buffer_size, read_pod,
+    stream::decode_records, write_json, write_text,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -54,18 +56,41 @@ fuzz_target!(|data: &[u8]| {
     padded[2..4].copy_from_slice(&source.to_le_bytes());
     if let Ok(record) = EventRecord::from_bytes(&padded) {
         format(&record, true);
-        // The same record inside a READ_EVENTS reply.
-        let mut reply = Vec::with_capacity(16 + 2 * RECORD_SIZE);
-        reply.extend_from_slice(&2u32.to_le_bytes());
-        reply.extend_from_slice(&[0; 12]);
-        reply.extend_from_slice(&padded);
-        reply.extend_from_slice(&padded);
-        let batch = decode_read_events(&reply).expect("well-formed reply");
-        assert_eq!(batch.records().filter(Result::is_ok).count(), 2);
+        // The same record inside a READ_EVENTS reply (wire format v2).
+        let mut reply = vec![0u8; read_events_buffer_size(2)];
+        let mut writer = ReadEventsWriter::new(&mut reply, 0).unwrap();
+        assert!(writer.push(&record) && writer.push(&record));
+        let len = writer.finish(0, 0, 0);
+        let batch = decode_read_events(&reply[..len]).expect("well-formed reply");
+        let back: Vec<_> = batch.records().map(Result::unwrap).collect();
+        // `size` is a wire-only field: decoding clears it.
+        let mut expected = record;
+        expected.header.size = 0;
+        assert_eq!(back, [expected, expected]);
+        // Every cut of it is refused, never mis-read.
+        let cut = usize::from(data.get(1).copied().unwrap_or(0)) % len;
+        assert!(decode_read_events(&reply[..cut]).is_err());
+    }
+    // One wire record, and a stream of them, straight from the input.
+    if let Ok((record, size)) = EventRecord::decode_wire(data) {
+        assert!(size >= HEADER_SIZE && size <= data.len() && size % 8 == 0);
+        assert!(record.wire_len() <= size);
+        format(&record, true);
+    }
+    let count = usize::from(data.first().copied().unwrap_or(0) % 8);
+    if let Ok(records) = decode_records(data, count, 0) {
+        assert_eq!(records.len(), count);
+        for (offset, record) in records {
+            assert!(offset + HEADER_SIZE <= data.len());
+            if let Ok(record) = record {
+                format(&record, true);
+            }
+        }
     }
 
     if let Ok(batch) = decode_read_events(data) {
         assert_eq!(batch.len(), batch.header.returned as usize);
+        assert!(batch.header.length as usize <= data.len());
         for record in batch.records().flatten() {
             format(&record, true);
         }

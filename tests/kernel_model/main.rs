@@ -21,6 +21,7 @@
 //! | [`cost`] | the cost of every notify routine |
 //! | [`hardening`] | issue 12's driver fixes |
 //! | [`rules`] | the model's rules seen through the driver |
+//! | [`wire`] | wire format v2: `READ_EVENTS` through small buffers |
 //!
 //! Shared helpers (booting, the IOCTLs, the unload checks) are in
 //! `tests/common/mod.rs`.
@@ -41,3 +42,4 @@ mod ke_io;
 mod pipeline;
 mod ps_ob_cm;
 mod rules;
+mod wire;

@@ -17,6 +17,7 @@ use core::mem::size_of;
 use crate::pod::{Pod, pod_struct, read_pod, write_pod, zeroed};
 use crate::record::{DecodeError, EventRecord, RECORD_SIZE};
 use crate::source::SOURCE_COUNT;
+use crate::stream::{self, Records, STREAM_VERSION, StreamWriter, decode_records, retired};
 use crate::wstr::WStr;
 
 /// Version of the IOCTL request/response layouts.
@@ -1004,43 +1005,69 @@ pub fn decode_report(bytes: &[u8]) -> Result<Report<'_>, DecodeError> {
 
 // --- READ_EVENTS ----------------------------------------------------------
 
+/// [`ReadEventsResponse::magic`]: `KCBEVENT`.
+pub const READ_EVENTS_MAGIC: [u8; 8] = *b"KCBEVENT";
+
 pod_struct! {
-    /// `IOCTL_KCB_READ_EVENTS` output header, followed by `returned` whole
-    /// [`EventRecord`]s (at offset 16, so 8-byte aligned when the buffer is).
+    /// `IOCTL_KCB_READ_EVENTS` output header (format v2), followed by
+    /// `returned` wire records, `length` bytes in all (at offset 40, so
+    /// 8-byte aligned when the buffer is; see [`crate::stream`]).
     #[derive(Debug)]
     pub struct ReadEventsResponse {
+        /// [`READ_EVENTS_MAGIC`].
+        pub magic: [u8; 8],
+        /// [`STREAM_VERSION`](crate::stream::STREAM_VERSION) (2).
+        pub version: u32,
         /// Records in this buffer.
         pub returned: u32,
-        /// Records left in the ring.
+        /// Bytes of records after the header.
+        pub length: u32,
+        /// Records left in the client queue.
         pub pending: u32,
         /// Total records dropped since the driver started.
         pub dropped_total: u64,
+        /// Wire size of the next waiting record (0 if none): a reply with
+        /// no record and a non-zero `next_size` asks for a larger buffer.
+        pub next_size: u32,
+        /// Reserved, zero.
+        pub reserved: u32,
     }
 }
 
-/// Output buffer size for `n` records.
+/// Size of the [`ReadEventsResponse`] header.
+pub const READ_EVENTS_HEADER_SIZE: usize = size_of::<ReadEventsResponse>();
+
+/// Size of the retired format-v1 reply header (`returned`, `pending`,
+/// `dropped_total`, then fixed 512-byte records), recognised only to be
+/// refused.
+const RETIRED_READ_EVENTS_HEADER_SIZE: usize = 16;
+
+/// Output buffer size that holds `n` records of any size.
 #[must_use]
 pub const fn read_events_buffer_size(n: usize) -> usize {
-    size_of::<ReadEventsResponse>() + n * RECORD_SIZE
+    READ_EVENTS_HEADER_SIZE + n * RECORD_SIZE
 }
 
-/// Driver side: fills a `READ_EVENTS` output buffer record by record.
+/// Driver side: fills a `READ_EVENTS` output buffer record by record,
+/// whole records only.
 ///
 /// ```
 /// # use kcb_proto::*;
 /// let mut out = [0u8; read_events_buffer_size(2)];
 /// let mut w = ReadEventsWriter::new(&mut out, 0).unwrap();
-/// while w.remaining() > 0 {
-///     // pop from the ring only when there is room, so nothing is lost
-///     w.push(&EventRecord::new(SourceId::Flood, 0));
+/// let record = EventRecord::new(SourceId::Flood, 0);
+/// // pop from the queue only when there is room, so nothing is lost
+/// while w.fits(record.wire_len()) {
+///     assert!(w.push(&record));
 /// }
-/// let len = w.finish(0, 0);
-/// assert_eq!(len, out.len());
+/// let len = w.finish(0, 0, 0);
+/// // 48-byte records in room for two 512-byte ones
+/// assert_eq!(decode_read_events(&out[..len]).unwrap().len(), 2 * 512 / 48);
 /// ```
 pub struct ReadEventsWriter<'a> {
-    out: &'a mut [u8],
-    capacity: usize,
-    written: usize,
+    header: &'a mut [u8],
+    records: StreamWriter<'a>,
+    max_records: usize,
 }
 
 impl<'a> ReadEventsWriter<'a> {
@@ -1048,61 +1075,59 @@ impl<'a> ReadEventsWriter<'a> {
     /// limit besides the buffer size).
     ///
     /// # Errors
-    /// [`RequestError::TooSmall`] if `out` cannot hold the 16-byte header.
+    /// [`RequestError::TooSmall`] if `out` cannot hold the header.
     pub fn new(out: &'a mut [u8], max_records: u32) -> Result<Self, RequestError> {
-        let room = out
-            .len()
-            .checked_sub(size_of::<ReadEventsResponse>())
-            .ok_or(RequestError::TooSmall)?
-            / RECORD_SIZE;
-        let capacity = match usize::try_from(max_records) {
-            Ok(max) if max != 0 => room.min(max),
-            _ => room,
+        if out.len() < READ_EVENTS_HEADER_SIZE {
+            return Err(RequestError::TooSmall);
+        }
+        let (header, body) = out.split_at_mut(READ_EVENTS_HEADER_SIZE);
+        let max_records = match usize::try_from(max_records) {
+            Ok(max) if max != 0 => max,
+            _ => usize::MAX,
         };
         Ok(Self {
-            out,
-            capacity,
-            written: 0,
+            header,
+            records: StreamWriter::new(body),
+            max_records,
         })
     }
 
-    /// How many more records fit.
+    /// Whether one more record of `wire_len` bytes fits (room and count).
     #[must_use]
-    pub const fn remaining(&self) -> usize {
-        self.capacity - self.written
+    pub const fn fits(&self, wire_len: usize) -> bool {
+        self.records.count() < self.max_records && self.records.fits(wire_len)
     }
 
-    /// Appends a record; returns `false` (writing nothing) when full.
+    /// Appends a record; returns `false` (writing nothing) when it does
+    /// not fit.
     pub fn push(&mut self, record: &EventRecord) -> bool {
-        if self.remaining() == 0 {
-            return false;
-        }
-        let offset = read_events_buffer_size(self.written);
-        match self
-            .out
-            .get_mut(offset..)
-            .and_then(|rest| write_pod(record, rest))
-        {
-            Some(_) => {
-                self.written += 1;
-                true
-            }
-            None => false,
-        }
+        self.fits(record.wire_len()) && self.records.push(record)
+    }
+
+    /// Records written so far.
+    #[must_use]
+    pub const fn written(&self) -> usize {
+        self.records.count()
     }
 
     /// Writes the header and returns the total bytes used (the IRP's
-    /// `Information`).
+    /// `Information`). `next_size` is the wire size of the first record
+    /// left waiting (0 if none).
     #[must_use]
-    pub fn finish(self, pending: u32, dropped_total: u64) -> usize {
+    pub fn finish(self, pending: u32, dropped_total: u64, next_size: u32) -> usize {
         let header = ReadEventsResponse {
-            returned: u32_sat(self.written),
+            magic: READ_EVENTS_MAGIC,
+            version: STREAM_VERSION,
+            returned: u32_sat(self.records.count()),
+            length: u32_sat(self.records.len()),
             pending,
             dropped_total,
+            next_size,
+            reserved: 0,
         };
         // `new` checked that the header fits.
-        let _ = write_pod(&header, self.out);
-        read_events_buffer_size(self.written)
+        let _ = write_pod(&header, self.header);
+        READ_EVENTS_HEADER_SIZE + self.records.len()
     }
 }
 
@@ -1111,56 +1136,88 @@ impl<'a> ReadEventsWriter<'a> {
 pub struct EventBatch<'a> {
     /// The header.
     pub header: ReadEventsResponse,
-    records: &'a [u8],
+    records: Records<'a>,
 }
 
 impl<'a> EventBatch<'a> {
     /// Number of records.
     #[must_use]
-    pub const fn len(&self) -> usize {
-        self.records.len() / RECORD_SIZE
+    pub fn len(&self) -> usize {
+        self.records.len()
     }
 
     /// Whether there are no records.
     #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.records.is_empty()
+    pub fn is_empty(&self) -> bool {
+        self.records.len() == 0
     }
 
-    /// The records, each validated by [`EventRecord::from_bytes`].
+    /// The records, each validated by [`EventRecord::decode_wire`].
+    #[must_use]
     pub fn records(&self) -> impl ExactSizeIterator<Item = Result<EventRecord, DecodeError>> + 'a {
-        self.records
-            .chunks_exact(RECORD_SIZE)
-            .map(EventRecord::from_bytes)
+        self.records.map(|(_, record)| record)
     }
+}
+
+/// Whether `bytes` look like a retired format-v1 reply: a 16-byte header
+/// whose `returned` matches a whole number of 512-byte records, the first
+/// of which (if any) says version 1.
+fn is_retired_reply(bytes: &[u8]) -> bool {
+    let Some(returned) = read_pod::<u32>(bytes) else {
+        return false;
+    };
+    let expected = usize::try_from(returned)
+        .ok()
+        .and_then(|n| n.checked_mul(RECORD_SIZE))
+        .and_then(|n| n.checked_add(RETIRED_READ_EVENTS_HEADER_SIZE));
+    let first_version = bytes
+        .get(RETIRED_READ_EVENTS_HEADER_SIZE..)
+        .and_then(read_pod::<u16>);
+    expected == Some(bytes.len())
+        && (returned == 0 || first_version == Some(crate::record::RETIRED_RECORD_VERSION))
 }
 
 /// Client side: decodes a `READ_EVENTS` reply (`bytes` = the returned
 /// length of the output buffer).
 ///
 /// # Errors
-/// Short header, or fewer bytes than `returned` records. Individual records
-/// are validated lazily by [`EventBatch::records`]. Never panics.
+/// A retired format-v1 reply ([`DecodeError::RetiredFormat`]), a wrong
+/// magic or version, a short header, or framing that does not match
+/// `returned` and `length` exactly ([`crate::stream::decode_records`]).
+/// Individual records are validated lazily by [`EventBatch::records`].
+/// Never panics.
 pub fn decode_read_events(bytes: &[u8]) -> Result<EventBatch<'_>, DecodeError> {
-    let header: ReadEventsResponse = read_pod(bytes).ok_or(DecodeError::TooShort {
-        needed: size_of::<ReadEventsResponse>(),
-        actual: bytes.len(),
-    })?;
-    let returned = usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
-    let needed = returned
-        .checked_mul(RECORD_SIZE)
-        .and_then(|n| n.checked_add(size_of::<ReadEventsResponse>()))
-        .ok_or(DecodeError::InvalidField("returned"))?;
-    if bytes.len() < needed {
-        return Err(DecodeError::TooShort {
-            needed,
-            actual: bytes.len(),
+    if !bytes.starts_with(&READ_EVENTS_MAGIC) {
+        if is_retired_reply(bytes) {
+            return Err(retired());
+        }
+        return Err(if bytes.len() < READ_EVENTS_MAGIC.len() {
+            DecodeError::TooShort {
+                needed: READ_EVENTS_HEADER_SIZE,
+                actual: bytes.len(),
+            }
+        } else {
+            DecodeError::InvalidField("magic")
         });
     }
-    Ok(EventBatch {
-        header,
-        records: &bytes[size_of::<ReadEventsResponse>()..needed],
-    })
+    let version = read_pod::<u32>(&bytes[READ_EVENTS_MAGIC.len()..]).ok_or(DecodeError::TooShort {
+        needed: READ_EVENTS_HEADER_SIZE,
+        actual: bytes.len(),
+    })?;
+    stream::check_version(version)?;
+    let header: ReadEventsResponse = read_pod(bytes).ok_or(DecodeError::TooShort {
+        needed: READ_EVENTS_HEADER_SIZE,
+        actual: bytes.len(),
+    })?;
+    let length = usize::try_from(header.length).map_err(|_| DecodeError::InvalidField("length"))?;
+    let returned = usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
+    let body = &bytes[READ_EVENTS_HEADER_SIZE..];
+    let body = body.get(..length).ok_or_else(|| DecodeError::TooShort {
+        needed: READ_EVENTS_HEADER_SIZE.saturating_add(length),
+        actual: bytes.len(),
+    })?;
+    let records = decode_records(body, returned, READ_EVENTS_HEADER_SIZE)?;
+    Ok(EventBatch { header, records })
 }
 
 // --- GET_STATS ------------------------------------------------------------
@@ -1625,7 +1682,7 @@ const _: () = {
     assert!(size_of::<FloodRequest>() == 16);
     assert!(size_of::<ReportHeader>() == 40);
     assert!(size_of::<ReportEntry>() == 60);
-    assert!(size_of::<ReadEventsResponse>() == 16);
+    assert!(size_of::<ReadEventsResponse>() == 40);
     assert!(size_of::<SourceStats>() == 24);
     assert!(size_of::<StatsResponse>() == 32 + 24 * SOURCE_COUNT);
     assert!(size_of::<ConfigResponse>() == 88);

@@ -1,11 +1,14 @@
 //! Wire format shared by the `kcallbacks` driver and the `kcbctl` client.
 //!
 //! - [`SourceId`]: the catalog of callback sources, with stable numbers.
-//! - [`EventRecord`]: one fixed 512-byte record per callback firing: a
-//!   48-byte [`EventHeader`] and a payload whose layout is the source's
-//!   [`Payload`] type (e.g. [`ImageLoadPayload`]). Strings are inline
-//!   UTF-16 [`WStr`]s. Untrusted bytes are decoded with
-//!   [`EventRecord::from_bytes`], which validates everything.
+//! - [`EventRecord`]: one record per callback firing, a 512-byte image in
+//!   memory: a 48-byte [`EventHeader`] and a payload whose layout is the
+//!   source's [`Payload`] type (e.g. [`ImageLoadPayload`]). Strings are
+//!   inline UTF-16 [`WStr`]s. On the wire (format v2, [`stream`]) a record
+//!   takes only its used bytes, its header's `size` giving the length;
+//!   untrusted bytes are decoded with [`EventRecord::decode_wire`] /
+//!   [`stream::decode_records`], which validate everything and refuse the
+//!   retired format v1 (fixed 512-byte records).
 //! - [`write_text`] / [`write_json`]: one line per event, without
 //!   allocating (usable from the driver's `DbgPrint` drain).
 //! - [`cost`]: log2 histograms of the time spent in notify routines.
@@ -31,16 +34,17 @@ mod payload;
 mod pod;
 mod record;
 mod source;
+pub mod stream;
 mod wstr;
 
 pub use cost::{CostHeader, CostHistogram, CostResponse, write_cost};
 pub use format::{FileTime, GuidFmt, write_json, write_json_string, write_text};
 pub use ioctl::*;
 pub use payload::*;
-pub use pod::{Pod, bytes_of, read_pod, write_pod, zeroed};
+pub use pod::{Pod, bytes_of, read_pod, slice_bytes_mut, write_pod, zeroed};
 pub use record::{
     DecodeError, EventHeader, EventRecord, FLAG_TRUNCATED, FieldVisitor, HEADER_SIZE, PAYLOAD_SIZE,
-    RECORD_SIZE, RECORD_VERSION, kind, kind_name,
+    RECORD_SIZE, RECORD_VERSION, RETIRED_RECORD_VERSION, SIZE_OFFSET, kind, kind_name,
 };
 pub use source::{SOURCE_COUNT, SourceId};
 pub use wstr::{WStr, WStrView};

@@ -51,6 +51,18 @@ pub const fn bytes_of<T: Pod>(value: &T) -> &[u8] {
     unsafe { core::slice::from_raw_parts(core::ptr::from_ref(value).cast::<u8>(), size_of::<T>()) }
 }
 
+/// Views a slice of `Pod` values as its bytes, mutably (any bytes written
+/// leave valid values behind).
+#[must_use]
+pub const fn slice_bytes_mut<T: Pod>(values: &mut [T]) -> &mut [u8] {
+    let len = size_of_val(values);
+    // SAFETY: `values` is an exclusive borrow of `len` initialized bytes
+    // (`T: Pod` has no padding), readable and writable for the borrow's
+    // lifetime, which the result takes over; `u8` has alignment 1; every
+    // byte pattern written through the result is a valid `T` (`T: Pod`).
+    unsafe { core::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), len) }
+}
+
 /// Copies a `Pod` value out of the first `size_of::<T>()` bytes of `bytes`.
 ///
 /// Returns `None` when `bytes` is shorter than `T`. The bytes need not be

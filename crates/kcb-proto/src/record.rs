@@ -1,4 +1,5 @@
-//! The fixed-size event record.
+//! The event record: a fixed 512-byte image in memory, its used prefix
+//! (header + payload up to its last non-zero byte) on the wire.
 
 use core::fmt;
 use core::mem::{align_of, offset_of, size_of};
@@ -9,13 +10,23 @@ use crate::source::SourceId;
 use crate::wstr::WStrView;
 
 /// Version of the [`EventRecord`] layout, stored in every header.
-pub const RECORD_VERSION: u16 = 1;
+///
+/// Version 2: records travel at their real size ([`EventHeader::size`]
+/// bytes, a multiple of 8 between [`HEADER_SIZE`] and [`RECORD_SIZE`]).
+/// Version 1 (every record a fixed 512 bytes, no size field) is refused
+/// with [`DecodeError::RetiredFormat`].
+pub const RECORD_VERSION: u16 = 2;
+/// The retired fixed-size format version, named in refusals.
+pub const RETIRED_RECORD_VERSION: u16 = 1;
 /// Size in bytes of one [`EventRecord`].
 pub const RECORD_SIZE: usize = 512;
 /// Size in bytes of an [`EventHeader`].
 pub const HEADER_SIZE: usize = 48;
 /// Size in bytes of the payload area of an [`EventRecord`].
 pub const PAYLOAD_SIZE: usize = RECORD_SIZE - HEADER_SIZE;
+
+/// Byte offset of [`EventHeader::size`] in a record.
+pub const SIZE_OFFSET: usize = 14;
 
 /// [`EventHeader::flags`] bit: at least one string in the payload was
 /// truncated.
@@ -78,7 +89,12 @@ pod_struct! {
         /// IRQL the callback ran at.
         pub irql: u8,
         /// Reserved, zero.
-        pub pad: [u8; 3],
+        pub pad: u8,
+        /// On the wire: the record's total size in bytes (header + payload,
+        /// a multiple of 8 in `HEADER_SIZE..=RECORD_SIZE`), set by
+        /// [`EventRecord::encode_wire`]. A wire-only field: zero in memory
+        /// ([`EventRecord::decode_wire`] clears it).
+        pub size: u16,
         /// Number of the event among those *seen on processor `cpu`*
         /// (1-based), assigned by the processor's ring in the same atomic
         /// step as the claim, so gaps reveal drops on that processor and
@@ -115,6 +131,7 @@ const _: () = {
     assert!(offset_of!(EventRecord, payload) == HEADER_SIZE);
     assert!(offset_of!(EventHeader, cpu) == 8);
     assert!(offset_of!(EventHeader, irql) == 12);
+    assert!(offset_of!(EventHeader, size) == SIZE_OFFSET);
     assert!(offset_of!(EventHeader, sequence) == 16);
     assert!(offset_of!(EventHeader, timestamp) == 24);
     assert!(offset_of!(EventHeader, pid) == 32);
@@ -153,6 +170,21 @@ pub enum DecodeError {
     },
     /// The version field is not one this crate understands.
     UnsupportedVersion(u32),
+    /// The input is in a retired format this crate no longer reads.
+    RetiredFormat {
+        /// Format version found.
+        found: u32,
+        /// Format version this crate reads.
+        expected: u32,
+    },
+    /// A record's size field is not a multiple of 8 in
+    /// `HEADER_SIZE..=RECORD_SIZE`, or runs past the input.
+    BadRecordSize {
+        /// Byte offset of the record in the input.
+        offset: usize,
+        /// The size field.
+        size: usize,
+    },
     /// The source id is not in the catalog.
     UnknownSource(u16),
     /// A string's length exceeds its buffer, or its truncation flag is not 0/1.
@@ -171,6 +203,21 @@ impl fmt::Display for DecodeError {
                 write!(f, "wrong size: expected {expected} bytes, got {actual}")
             }
             Self::UnsupportedVersion(v) => write!(f, "unsupported version {v}"),
+            Self::RetiredFormat { found, expected } => write!(
+                f,
+                "format v{found}{} is no longer read (this build reads v{expected}, \
+                 variable-size records); use the kcbctl of the same driver version",
+                if found == 1 {
+                    " (fixed 512-byte records)"
+                } else {
+                    ""
+                }
+            ),
+            Self::BadRecordSize { offset, size } => write!(
+                f,
+                "record at offset {offset}: size field {size} is not a multiple of 8 in \
+                 {HEADER_SIZE}..={RECORD_SIZE} within the input"
+            ),
             Self::UnknownSource(s) => write!(f, "unknown source id {s}"),
             Self::BadString => f.write_str("string length beyond its buffer"),
             Self::InvalidField(name) => write!(f, "invalid field `{name}`"),
@@ -422,6 +469,12 @@ impl EventRecord {
     /// [`DecodeError::UnsupportedVersion`], [`DecodeError::UnknownSource`] or
     /// [`DecodeError::BadString`].
     pub fn validate(&self) -> Result<(), DecodeError> {
+        if self.header.version == RETIRED_RECORD_VERSION {
+            return Err(DecodeError::RetiredFormat {
+                found: u32::from(RETIRED_RECORD_VERSION),
+                expected: u32::from(RECORD_VERSION),
+            });
+        }
         if self.header.version != RECORD_VERSION {
             return Err(DecodeError::UnsupportedVersion(u32::from(self.header.version)));
         }
@@ -432,6 +485,71 @@ impl EventRecord {
             return Err(DecodeError::BadString);
         }
         Ok(())
+    }
+
+    /// Size of the record on the wire: [`used_len`](Self::used_len) with the
+    /// size field counted (it is never zero there), a multiple of 8 in
+    /// `HEADER_SIZE..=RECORD_SIZE`.
+    #[must_use]
+    pub fn wire_len(&self) -> usize {
+        self.used_len()
+    }
+
+    /// Writes the record in wire format v2 at the start of `out`: its
+    /// [`wire_len`](Self::wire_len) bytes with [`EventHeader::size`] set.
+    /// Returns the bytes written, or `None` (writing nothing) when `out`
+    /// is too short.
+    pub fn encode_wire(&self, out: &mut [u8]) -> Option<usize> {
+        let len = self.wire_len();
+        let dest = out.get_mut(..len)?;
+        dest.copy_from_slice(&self.as_bytes()[..len]);
+        #[allow(clippy::cast_possible_truncation, reason = "at most RECORD_SIZE")]
+        dest[SIZE_OFFSET..SIZE_OFFSET + 2].copy_from_slice(&(len as u16).to_le_bytes());
+        Some(len)
+    }
+
+    /// The size field of the wire record at the start of `bytes`, checked
+    /// against the format and against `bytes` (`offset` only names the
+    /// record in errors). Never panics.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooShort`] without a whole header;
+    /// [`DecodeError::RetiredFormat`] for a version-1 record;
+    /// [`DecodeError::BadRecordSize`].
+    pub fn wire_size(bytes: &[u8], offset: usize) -> Result<usize, DecodeError> {
+        let header: EventHeader = read_pod(bytes).ok_or(DecodeError::TooShort {
+            needed: offset + HEADER_SIZE,
+            actual: offset + bytes.len(),
+        })?;
+        if header.version == RETIRED_RECORD_VERSION {
+            return Err(DecodeError::RetiredFormat {
+                found: u32::from(RETIRED_RECORD_VERSION),
+                expected: u32::from(RECORD_VERSION),
+            });
+        }
+        // Other versions are left to `validate`: a record of an unknown
+        // version with a sound size is one invalid record, not a broken
+        // stream.
+        let size = usize::from(header.size);
+        if !(HEADER_SIZE..=RECORD_SIZE).contains(&size) || !size.is_multiple_of(8) || size > bytes.len() {
+            return Err(DecodeError::BadRecordSize { offset, size });
+        }
+        Ok(size)
+    }
+
+    /// Decodes and validates the wire-format v2 record at the start of
+    /// untrusted `bytes` (any alignment); returns it (zero-extended to the
+    /// in-memory image, its size field cleared) and its size on the wire.
+    /// Never panics.
+    ///
+    /// # Errors
+    /// As [`wire_size`](Self::wire_size), then [`validate`](Self::validate).
+    pub fn decode_wire(bytes: &[u8]) -> Result<(Self, usize), DecodeError> {
+        let size = Self::wire_size(bytes, 0)?;
+        let mut record = Self::from_prefix(&bytes[..size]);
+        record.header.size = 0;
+        record.validate()?;
+        Ok((record, size))
     }
 
     /// Decodes and validates one record from exactly [`RECORD_SIZE`]

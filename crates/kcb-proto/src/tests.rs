@@ -125,7 +125,7 @@ fn json_format_and_escaping() {
     assert_eq!(
         j,
         "{\"seq\":42,\"timestamp\":133000000000000000,\"time\":\"2022-06-18T04:26:40.0000000Z\",\
-         \"cpu\":1,\"irql\":0,\"source\":\"LoadImage\",\"source_id\":1,\"kind\":0,\"version\":1,\
+         \"cpu\":1,\"irql\":0,\"source\":\"LoadImage\",\"source_id\":1,\"kind\":0,\"version\":2,\
          \"flags\":0,\"pid\":0,\"tid\":0,\"base\":18446735277921927168,\"size\":28672,\
          \"properties\":0,\"system_mode\":true,\"extended_info\":false,\"signature_level\":0,\
          \"signature_type\":0,\"name\":\"C:\\\\drv2.sys\"}"
@@ -234,10 +234,18 @@ fn from_bytes_rejects_bad_input() {
     );
 
     let mut bad = good;
-    bad.header.version = 2;
+    bad.header.version = 3;
     assert_eq!(
         EventRecord::from_bytes(bad.as_bytes()),
-        Err(DecodeError::UnsupportedVersion(2))
+        Err(DecodeError::UnsupportedVersion(3))
+    );
+    bad.header.version = 1;
+    assert_eq!(
+        EventRecord::from_bytes(bad.as_bytes()),
+        Err(DecodeError::RetiredFormat {
+            found: 1,
+            expected: 2
+        })
     );
     let mut bad = good;
     bad.header.source = 999;
@@ -526,56 +534,63 @@ fn ascii_fields() {
 #[test]
 fn read_events_round_trip() {
     let mut out = vec![0u8; read_events_buffer_size(3) + 100];
-    let mut w = ReadEventsWriter::new(&mut out, 0).unwrap();
-    assert_eq!(w.remaining(), 3);
+    let mut w = ReadEventsWriter::new(&mut out, 3).unwrap();
     let mut sent = Vec::new();
-    let mut i = 0;
-    while w.remaining() > 0 {
+    for i in 0..3 {
         let mut rec = image_record();
         rec.header.sequence = i;
-        i += 1;
+        assert!(w.fits(rec.wire_len()));
         assert!(w.push(&rec));
         sent.push(rec);
     }
+    // max_records reached
     assert!(!w.push(&image_record()));
-    let n = w.finish(5, 7);
-    assert_eq!(n, 16 + 3 * 512);
+    let n = w.finish(5, 7, 96);
+    let body: usize = sent.iter().map(EventRecord::wire_len).sum();
+    assert_eq!(n, READ_EVENTS_HEADER_SIZE + body);
+    assert!(body < 3 * RECORD_SIZE, "records travel at their real size");
     let batch = decode_read_events(&out[..n]).unwrap();
     assert_eq!(
         batch.header,
         ReadEventsResponse {
+            magic: READ_EVENTS_MAGIC,
+            version: 2,
             returned: 3,
+            length: body as u32,
             pending: 5,
-            dropped_total: 7
+            dropped_total: 7,
+            next_size: 96,
+            reserved: 0,
         }
     );
     assert_eq!(batch.len(), 3);
     let got: Vec<_> = batch.records().map(Result::unwrap).collect();
     assert_eq!(got, sent);
 
-    // max_records limits
+    // an empty reply
     let mut out2 = vec![0u8; read_events_buffer_size(3)];
     let w = ReadEventsWriter::new(&mut out2, 2).unwrap();
-    assert_eq!(w.remaining(), 2);
-    assert_eq!(w.finish(0, 0), 16);
-    assert!(decode_read_events(&out2[..16]).unwrap().is_empty());
+    assert_eq!(w.finish(0, 0, 0), READ_EVENTS_HEADER_SIZE);
+    assert!(
+        decode_read_events(&out2[..READ_EVENTS_HEADER_SIZE])
+            .unwrap()
+            .is_empty()
+    );
     // buffer smaller than the header
     assert!(matches!(
-        ReadEventsWriter::new(&mut [0u8; 15], 0),
+        ReadEventsWriter::new(&mut [0u8; READ_EVENTS_HEADER_SIZE - 1], 0),
         Err(RequestError::TooSmall)
     ));
-    // header claims more records than present
+    // header claims more bytes than present
     assert!(matches!(
         decode_read_events(&out[..n - 1]),
         Err(DecodeError::TooShort { .. })
     ));
-    let mut bad = out[..n].to_vec();
-    bad[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert!(decode_read_events(&bad).is_err());
     // a corrupt record inside a well-formed batch is reported, not a panic
+    let second = READ_EVENTS_HEADER_SIZE + sent[0].wire_len();
     let mut bad = out[..n].to_vec();
-    bad[16 + 512 + 2] = 0xEE;
-    bad[16 + 512 + 3] = 0xEE;
+    bad[second + 2] = 0xEE;
+    bad[second + 3] = 0xEE;
     let results: Vec<_> = decode_read_events(&bad).unwrap().records().collect();
     assert!(results[0].is_ok());
     assert_eq!(results[1], Err(DecodeError::UnknownSource(0xEEEE)));
@@ -672,3 +687,6 @@ fn flood_checksum_differs() {
     assert_ne!(flood_checksum(1, 10), flood_checksum(2, 10));
     assert_ne!(flood_checksum(1, 10), flood_checksum(1, 11));
 }
+
+#[path = "tests_wire.rs"]
+mod wire;

@@ -644,9 +644,6 @@ pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) ->
     if invalid != 0 {
         write!(console.err, ", {invalid} invalid")?;
     }
-    if dump.empty_slots != 0 {
-        write!(console.err, ", {} empty slots", dump.empty_slots)?;
-    }
     writeln!(console.err)?;
     if invalid == 0 {
         Ok(())

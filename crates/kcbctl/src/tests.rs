@@ -232,7 +232,7 @@ fn events_reply(records: &[EventRecord], pending: u32, dropped: u64) -> Vec<u8> 
     for r in records {
         assert!(writer.push(r));
     }
-    let n = writer.finish(pending, dropped);
+    let n = writer.finish(pending, dropped, 0);
     out.truncate(n);
     out
 }
@@ -646,9 +646,9 @@ fn events_skips_invalid_records_and_reports_them() {
     let good = image_load(1, "a.sys");
     let mut reply = events_reply(&[good, good, good], 0, 0);
     // Second record: unknown source; third: string length beyond its buffer.
-    let second = 16 + RECORD_SIZE;
+    let second = kcb_proto::READ_EVENTS_HEADER_SIZE + good.wire_len();
     reply[second + 2..second + 4].copy_from_slice(&999u16.to_le_bytes());
-    let third = 16 + 2 * RECORD_SIZE;
+    let third = second + good.wire_len();
     let name_len = third + 48 + 24; // ImageLoadPayload::name.len
     reply[name_len..name_len + 2].copy_from_slice(&5000u16.to_le_bytes());
     let mut driver = FakeDriver::new()
@@ -919,12 +919,14 @@ fn dump_round_trip() {
     let records = tricky_records();
     let blob = encode_dump(&records);
     assert_eq!(&blob[..8], b"KCBFLT01");
-    assert_eq!(blob.len(), FLIGHT_HEADER_SIZE + records.len() * RECORD_SIZE);
+    let body: usize = records.iter().map(EventRecord::wire_len).sum();
+    assert_eq!(blob.len(), FLIGHT_HEADER_SIZE + body);
+    assert!(body < records.len() * RECORD_SIZE);
     let dump = decode_dump(&blob).unwrap();
     assert!(dump.has_header);
     assert_eq!(dump.records().copied().collect::<Vec<_>>(), records);
     // kcb-proto's decoder reads the same bytes.
-    let theirs: Vec<EventRecord> = decode_flight(&blob).unwrap().map(Result::unwrap).collect();
+    let theirs: Vec<EventRecord> = decode_flight(&blob).unwrap().map(|(_, r)| r.unwrap()).collect();
     assert_eq!(theirs, records);
 
     let (result, out, err) = decode_cmd(&blob, true);
@@ -955,25 +957,37 @@ fn dump_round_trip() {
 }
 
 #[test]
-fn dump_without_header_skips_empty_slots() {
-    let mut raw = Vec::new();
-    raw.extend_from_slice(image_load(1, "a").as_bytes());
-    raw.extend_from_slice(&[0u8; RECORD_SIZE]);
-    raw.extend_from_slice(image_load(2, "b").as_bytes());
-    raw.extend_from_slice(&[0u8; RECORD_SIZE]);
+fn dump_without_header_reads_wire_records_then_zeros() {
+    let records = [
+        image_load(1, "a"),
+        EventRecord::new(SourceId::Flood, 0),
+        image_load(2, "b"),
+    ];
+    let blob = encode_dump(&records);
+    let mut raw = blob[FLIGHT_HEADER_SIZE..].to_vec();
+    raw.resize(raw.len() + RECORD_SIZE, 0);
     let dump = decode_dump(&raw).unwrap();
     assert!(!dump.has_header);
-    assert_eq!(dump.empty_slots, 2);
-    assert_eq!(dump.slots.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 2]);
+    assert_eq!(dump.records().copied().collect::<Vec<_>>(), records);
+    assert_eq!(dump.slots[1].offset, records[0].wire_len());
     let (result, out, err) = decode_cmd(&raw, false);
     result.unwrap();
-    assert_eq!(out.lines().count(), 2);
-    assert_eq!(err, "kcbctl: 2 records (blob without header), 2 empty slots\n");
+    assert_eq!(out.lines().count(), 3);
+    assert_eq!(err, "kcbctl: 3 records (blob without header)\n");
+    // A headerless file of version-1 (fixed 512-byte) records is refused by name.
+    let mut v1 = Vec::new();
+    for record in &records {
+        let mut old = *record;
+        old.header.version = 1;
+        v1.extend_from_slice(old.as_bytes());
+    }
+    assert_eq!(decode_dump(&v1), Err(DumpError::Retired));
 }
 
 #[test]
 fn dump_rejects_malformed_blobs() {
     let blob = encode_dump(&[image_load(1, "a"), image_load(2, "b")]);
+    let body = blob.len() - FLIGHT_HEADER_SIZE;
     let with = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut b = blob.clone();
         f(&mut b);
@@ -981,35 +995,53 @@ fn dump_rejects_malformed_blobs() {
     };
     assert_eq!(decode_dump(&[]), Err(DumpError::Empty));
     assert_eq!(
-        decode_dump(b"KCBFLT01\x01\x00"),
+        decode_dump(b"KCBFLT01\x02\x00"),
         Err(DumpError::TruncatedHeader { actual: 10 })
     );
-    assert_eq!(with(&|b| b[8] = 2), Err(DumpError::UnsupportedVersion(2)));
     assert_eq!(
+        decode_dump(b"KCBFLT01\x02\x00\x00\x00\x01\x00"),
+        Err(DumpError::TruncatedHeader { actual: 14 })
+    );
+    assert_eq!(with(&|b| b[8] = 3), Err(DumpError::UnsupportedVersion(3)));
+    assert_eq!(with(&|b| b[8] = 1), Err(DumpError::Retired));
+    assert!(matches!(
         with(&|b| b[12..16].copy_from_slice(&3u32.to_le_bytes())),
-        Err(DumpError::TruncatedRecords { count: 3, present: 2 })
-    );
-    assert_eq!(
+        Err(DumpError::Framing(kcb_proto::DecodeError::TooShort { .. }))
+    ));
+    assert!(matches!(
+        with(&|b| b[12..16].copy_from_slice(&1u32.to_le_bytes())),
+        Err(DumpError::Framing(kcb_proto::DecodeError::WrongSize { .. }))
+    ));
+    assert!(matches!(
         with(&|b| b[12..16].copy_from_slice(&u32::MAX.to_le_bytes())),
-        Err(DumpError::TruncatedRecords {
-            count: u32::MAX,
-            present: 2
-        })
-    );
+        Err(DumpError::Framing(_))
+    ));
     assert_eq!(
         with(&|b| b.truncate(b.len() - 1)),
-        Err(DumpError::TruncatedRecords { count: 2, present: 1 })
+        Err(DumpError::TruncatedRecords {
+            length: u32::try_from(body).unwrap(),
+            present: body - 1
+        })
+    );
+    // A lying size field in the second record.
+    let second = FLIGHT_HEADER_SIZE + image_load(1, "a").wire_len();
+    assert_eq!(
+        with(&|b| b[second + 14..second + 16].copy_from_slice(&1000u16.to_le_bytes())),
+        Err(DumpError::Framing(kcb_proto::DecodeError::BadRecordSize {
+            offset: second,
+            size: 1000
+        }))
     );
     assert_eq!(
         with(&|b| b.extend_from_slice(&[0, 0, 7])),
         Err(DumpError::TrailingData {
-            offset: FLIGHT_HEADER_SIZE + 2 * RECORD_SIZE + 2
+            offset: blob.len() + 2
         })
     );
-    assert_eq!(
+    assert!(matches!(
         decode_dump(&[1u8; 100]),
-        Err(DumpError::NotRecords { actual: 100 })
-    );
+        Err(DumpError::NotRecords { actual: 100, .. })
+    ));
     // The command reports the blob error and prints nothing.
     let (result, out, _) = decode_cmd(b"garbage", true);
     assert!(out.is_empty());
@@ -1022,14 +1054,38 @@ fn dump_rejects_malformed_blobs() {
 }
 
 #[test]
+fn dump_refuses_a_version_1_blob_with_a_clear_message() {
+    // The v1 layout: 16-byte header (magic, version 1, count), 512-byte records.
+    let mut v1 = Vec::new();
+    v1.extend_from_slice(b"KCBFLT01");
+    v1.extend_from_slice(&1u32.to_le_bytes());
+    v1.extend_from_slice(&1u32.to_le_bytes());
+    let mut record = image_load(1, "a");
+    record.header.version = 1;
+    v1.extend_from_slice(record.as_bytes());
+    let (result, out, _) = decode_cmd(&v1, false);
+    assert!(out.is_empty());
+    let message = result.unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "not a valid flight-recorder blob: blob format v1 (fixed 512-byte records) is no longer \
+         read (this build reads v2, variable-size records); use the kcbctl of the same driver \
+         version"
+    );
+}
+
+#[test]
 fn dump_reports_torn_records_and_prints_the_rest() {
     let mut blob = encode_dump(&[image_load(1, "a"), image_load(2, "b"), image_load(3, "c")]);
     // Record 1: version 7.
-    blob[FLIGHT_HEADER_SIZE + RECORD_SIZE] = 7;
+    let second = FLIGHT_HEADER_SIZE + image_load(1, "a").wire_len();
+    blob[second] = 7;
     let (result, out, err) = decode_cmd(&blob, false);
     assert_eq!(out.lines().count(), 2);
     assert!(
-        err.contains("record 1 (offset 528): unsupported version 7; skipped"),
+        err.contains(&format!(
+            "record 1 (offset {second}): unsupported version 7; skipped"
+        )),
         "{err}"
     );
     assert!(err.ends_with("kcbctl: 2 records, 1 invalid\n"), "{err}");
@@ -1056,9 +1112,13 @@ fn dump_decoder_survives_garbage() {
         let mut bytes: Vec<u8> = (0..len).map(|_| next().to_le_bytes()[0]).collect();
         if round % 2 == 0 && len >= 16 {
             bytes[..8].copy_from_slice(b"KCBFLT01");
-            bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+            bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
             let count = u32::try_from(next() % 8).unwrap();
             bytes[12..16].copy_from_slice(&count.to_le_bytes());
+            if len >= 24 {
+                let length = u32::try_from(next() % 3000).unwrap();
+                bytes[16..20].copy_from_slice(&length.to_le_bytes());
+            }
         }
         if round % 5 == 0 {
             bytes.truncate(bytes.len() / RECORD_SIZE * RECORD_SIZE);
@@ -1197,3 +1257,32 @@ fn callbacks_registrations_prints_object_multiple_and_module_offset() {
 }
 
 mod cost_tests;
+
+#[test]
+fn events_refuses_a_version_1_reply_with_a_clear_message_and_non_zero_exit() {
+    // A v1 reply: 16-byte header (returned, pending, dropped), 512-byte records.
+    let mut reply = Vec::new();
+    reply.extend_from_slice(&1u32.to_le_bytes());
+    reply.extend_from_slice(&0u32.to_le_bytes());
+    reply.extend_from_slice(&0u64.to_le_bytes());
+    let mut record = image_load(1, "a");
+    record.header.version = 1;
+    reply.extend_from_slice(record.as_bytes());
+    let mut driver = FakeDriver::new().reply(Ioctl::ReadEvents, Ok(reply));
+    let (result, out, _) = run_cmd(
+        &Command::Events {
+            json: false,
+            follow: false,
+        },
+        &mut driver,
+    );
+    assert!(out.is_empty());
+    let error = result.unwrap_err();
+    assert_ne!(error.exit_code(), 0);
+    assert_eq!(
+        error.to_string(),
+        "unexpected reply to IOCTL_KCB_READ_EVENTS: format v1 (fixed 512-byte records) is no \
+         longer read (this build reads v2, variable-size records); use the kcbctl of the same \
+         driver version"
+    );
+}

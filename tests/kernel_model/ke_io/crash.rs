@@ -55,7 +55,9 @@ fn check_blob(dump: &ntsim::trigger::SecondaryDump, maximum: u32, tag: &str) -> 
     assert_eq!(guid_bytes(&dump.guid), FLIGHT_GUID);
     assert_eq!(guid_text(&dump.guid), "{5c1e9b2a-7f43-4d8e-9a61-0c3b5e2f8d17}");
     let records = decode_with_kcbctl(&dump.data, tag);
-    assert_eq!(dump.data.len(), flight_size(records.len()));
+    // Wire format v2: the header, then each record at its real size.
+    let body: usize = records.iter().map(EventRecord::wire_len).sum();
+    assert_eq!(dump.data.len(), FLIGHT_HEADER_SIZE + body);
     records
 }
 
