@@ -13,12 +13,13 @@ use crate::util::{Context, Ended, PATCH_CONFIG, Result, bail, show, wait_limited
 
 /// Whether `cmd` is a [`crate::util::cargo_main`] command (it rewrites `Cargo.lock`).
 fn is_patched_cargo(cmd: &Command) -> bool {
-    let mut args = cmd.get_args();
-    args.next() == Some(OsStr::new("--config")) && args.next() == Some(OsStr::new(PATCH_CONFIG))
+    // Anywhere on the line: `cargo --config P test` and `cargo clippy --config P`.
+    let args: Vec<&OsStr> = cmd.get_args().collect();
+    args.windows(2).any(|pair| pair == [OsStr::new("--config"), OsStr::new(PATCH_CONFIG)])
 }
 
 /// Runs `cmd` with inherited stdout/stderr, at most `limit`. After a
-/// [`crate::util::cargo_main`] command, `Cargo.lock` is put back as it was
+/// patched cargo command (`--config wdk-linux/config.toml` anywhere), `Cargo.lock` is put back as it was
 /// ([`Guard`]).
 pub fn run_inherit(cmd: &mut Command, limit: Duration) -> Result<Ended> {
     let _lock = is_patched_cargo(cmd).then(|| Guard::new(cmd.get_current_dir().unwrap_or(Path::new("."))));
@@ -30,4 +31,31 @@ pub fn run_inherit(cmd: &mut Command, limit: Duration) -> Result<Ended> {
 pub fn run_checked(cmd: &mut Command, limit: Duration) -> Result<()> {
     let ended = run_inherit(cmd, limit)?;
     if ended.success() { Ok(()) } else { bail!("`{}` failed: {ended}", show(cmd)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patched_cargo_is_recognised_before_and_after_the_subcommand() {
+        let before = {
+            let mut c = Command::new("cargo");
+            c.args(["--config", PATCH_CONFIG, "test"]);
+            c
+        };
+        let after = {
+            let mut c = Command::new("cargo");
+            c.args(["clippy", "--config", PATCH_CONFIG, "--workspace"]);
+            c
+        };
+        let plain = {
+            let mut c = Command::new("cargo");
+            c.args(["test", "--manifest-path", "xtask/Cargo.toml"]);
+            c
+        };
+        assert!(is_patched_cargo(&before));
+        assert!(is_patched_cargo(&after));
+        assert!(!is_patched_cargo(&plain));
+    }
 }
