@@ -1205,3 +1205,4 @@ fn callbacks_registrations_prints_object_multiple_and_module_offset() {
 }
 
 mod cost_tests;
+mod events_options_tests;
