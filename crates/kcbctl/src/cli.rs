@@ -1,7 +1,7 @@
 //! Command-line parsing (`clap`, derive), into [`Command`].
 
 use clap::error::ErrorKind;
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches};
 use kcb_proto::{MAX_FLOOD_COUNT, SourceId};
 
 use crate::Error;
@@ -114,96 +114,145 @@ pub fn parse_u64(text: &str, what: &str) -> Result<u64, Error> {
     }
 }
 
-/// The command line as `clap` sees it.
-#[derive(Debug, Parser)]
-#[command(
-    name = "kcbctl",
-    version,
-    about = "User-mode client of the kcallbacks driver",
-    disable_help_subcommand = true
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Sub,
+/// The command line as `clap` sees it (builder API: `clap_derive` expands
+/// to `#[allow(clippy::restriction)]`, which the workspace's `forbid` lints
+/// refuse).
+fn cli() -> clap::Command {
+    let json = || {
+        Arg::new("json")
+            .short('j')
+            .long("json")
+            .action(ArgAction::SetTrue)
+    };
+    clap::Command::new("kcbctl")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("User-mode client of the kcallbacks driver")
+        .disable_help_subcommand(true)
+        .subcommand_required(true)
+        .subcommand(clap::Command::new("report").about("What the driver registered, per API, with NTSTATUS"))
+        .subcommand(
+            clap::Command::new("status")
+                .about(
+                    "Service state, registrations, per-source counters, ring, cost of the notify routines, \
+                     configuration",
+                )
+                .arg(json().help("One JSON object")),
+        )
+        .subcommand(events_command(json()))
+        .subcommand(
+            clap::Command::new("notify")
+                .about("ExNotifyCallback on the driver's callback object")
+                .arg(
+                    Arg::new("arg1")
+                        .value_name("ARG1")
+                        .required(true)
+                        .value_parser(arg_u64("notify <ARG1>"))
+                        .help("Argument1 (u64, decimal or 0x hex)"),
+                )
+                .arg(
+                    Arg::new("arg2")
+                        .value_name("ARG2")
+                        .required(true)
+                        .value_parser(arg_u64("notify <ARG2>"))
+                        .help("Argument2 (u64, decimal or 0x hex)"),
+                ),
+        )
+        .subcommand(
+            clap::Command::new("flood")
+                .about("Push COUNT synthetic records (test switch EnableFlood)")
+                .arg(
+                    Arg::new("count")
+                        .value_name("COUNT")
+                        .required(true)
+                        .value_parser(flood_count)
+                        .help("Records to push, 1..=1000000 (decimal or 0x hex)"),
+                ),
+        )
+        .subcommand(
+            clap::Command::new("callbacks")
+                .about("The named callback objects the driver observes")
+                .arg(
+                    Arg::new("registrations")
+                        .long("registrations")
+                        .action(ArgAction::SetTrue)
+                        .help("Also the routines registered on each object"),
+                ),
+        )
+        .subcommand(
+            clap::Command::new("decode-dump")
+                .about("Print the events of a flight-recorder blob saved from a crash dump")
+                .arg(json().help("One JSON object per line"))
+                .arg(
+                    Arg::new("file")
+                        .value_name("FILE")
+                        .required(true)
+                        .help("The blob file"),
+                ),
+        )
 }
 
-#[derive(Debug, Subcommand)]
-enum Sub {
-    /// What the driver registered, per API, with NTSTATUS.
-    Report,
-    /// Service state, registrations, per-source counters, ring, cost of the
-    /// notify routines, configuration.
-    Status {
-        /// One JSON object.
-        #[arg(short, long)]
-        json: bool,
-    },
-    /// Read events (until none is left, or until Ctrl-C with --follow).
-    Events(EventsArgs),
-    /// `ExNotifyCallback` on the driver's callback object.
-    Notify {
-        /// Argument1 (u64, decimal or 0x hex).
-        #[arg(value_parser = arg_u64("notify <ARG1>"))]
-        arg1: u64,
-        /// Argument2 (u64, decimal or 0x hex).
-        #[arg(value_parser = arg_u64("notify <ARG2>"))]
-        arg2: u64,
-    },
-    /// Push COUNT synthetic records (test switch `EnableFlood`).
-    Flood {
-        /// Records to push, 1..=1000000 (decimal or 0x hex).
-        #[arg(value_parser = flood_count)]
-        count: u32,
-    },
-    /// The named callback objects the driver observes.
-    Callbacks {
-        /// Also the routines registered on each object.
-        #[arg(long)]
-        registrations: bool,
-    },
-    /// Print the events of a flight-recorder blob saved from a crash dump.
-    DecodeDump {
-        /// One JSON object per line.
-        #[arg(short, long)]
-        json: bool,
-        /// The blob file.
-        file: String,
-    },
-}
-
-#[derive(Debug, Args)]
-struct EventsArgs {
-    /// One JSON object per line.
-    #[arg(short, long)]
-    json: bool,
-    /// Keep polling until Ctrl-C.
-    #[arg(short, long)]
-    follow: bool,
-    /// Only events of this source (repeatable; names as kcbctl prints them,
-    /// any case).
-    #[arg(long = "source", value_name = "NAME", value_parser = source_name)]
-    sources: Vec<SourceId>,
-    /// Only events of this process id.
-    #[arg(long, value_parser = arg_u64("--pid"))]
-    pid: Option<u64>,
-    /// Only events of this thread id.
-    #[arg(long, value_parser = arg_u64("--tid"))]
-    tid: Option<u64>,
-    /// Only events with a name field (image, path, command line...)
-    /// containing TEXT, any case.
-    #[arg(long, value_name = "TEXT")]
-    image: Option<String>,
-    /// Only events at or after TIME: RFC 3339 UTC (2024-05-01T12:00:00Z) or
-    /// a duration before now (30s, 5m, 2h, 1d).
-    #[arg(long, value_name = "TIME", value_parser = since)]
-    since: Option<u64>,
-    /// Stop after N matching events.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    count: Option<u64>,
-    /// Append the events to FILE instead of stdout (flushed per line with
-    /// --follow).
-    #[arg(long, value_name = "FILE")]
-    output: Option<String>,
+/// `events` and its options.
+fn events_command(json: Arg) -> clap::Command {
+    clap::Command::new("events")
+        .about("Read events (until none is left, or until Ctrl-C with --follow)")
+        .arg(json.help("One JSON object per line"))
+        .arg(
+            Arg::new("follow")
+                .short('f')
+                .long("follow")
+                .action(ArgAction::SetTrue)
+                .help("Keep polling until Ctrl-C"),
+        )
+        .arg(
+            Arg::new("source")
+                .long("source")
+                .value_name("NAME")
+                .action(ArgAction::Append)
+                .value_parser(parse_source)
+                .help("Only events of this source (repeatable; names as kcbctl prints them, any case)"),
+        )
+        .arg(
+            Arg::new("pid")
+                .long("pid")
+                .value_name("PID")
+                .value_parser(arg_u64("--pid"))
+                .help("Only events of this process id"),
+        )
+        .arg(
+            Arg::new("tid")
+                .long("tid")
+                .value_name("TID")
+                .value_parser(arg_u64("--tid"))
+                .help("Only events of this thread id"),
+        )
+        .arg(
+            Arg::new("image").long("image").value_name("TEXT").help(
+                "Only events with a name field (image, path, command line...) containing TEXT, any case",
+            ),
+        )
+        .arg(
+            Arg::new("since")
+                .long("since")
+                .value_name("TIME")
+                .value_parser(since)
+                .help(
+                    "Only events at or after TIME: RFC 3339 UTC (2024-05-01T12:00:00Z) or a duration \
+                             before now (30s, 5m, 2h, 1d)",
+                ),
+        )
+        .arg(
+            Arg::new("count")
+                .long("count")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u64).range(1..))
+                .help("Stop after N matching events"),
+        )
+        .arg(
+            Arg::new("output")
+                .long("output")
+                .value_name("FILE")
+                .help("Append the events to FILE instead of stdout (flushed per line with --follow)"),
+        )
 }
 
 fn arg_u64(what: &'static str) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
@@ -224,10 +273,6 @@ fn flood_count(text: &str) -> Result<u32, String> {
         Ok(count) if (1..=MAX_FLOOD_COUNT).contains(&count) => Ok(count),
         _ => Err(format!("{value} is out of range 1..={MAX_FLOOD_COUNT}")),
     }
-}
-
-fn source_name(text: &str) -> Result<SourceId, String> {
-    parse_source(text)
 }
 
 fn since(text: &str) -> Result<u64, String> {
@@ -260,37 +305,59 @@ pub fn parse_args(args: &[String]) -> Result<Command, Error> {
         Some("help" | "-h" | "--help" | "/?") if args.len() == 1 => return Ok(Command::Help),
         Some(_) => {}
     }
-    let cli = match Cli::try_parse_from(std::iter::once("kcbctl").chain(args.iter().map(String::as_str))) {
-        Ok(cli) => cli,
-        Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            return Ok(Command::Show(error.render().to_string()));
-        }
-        Err(error) => return Err(clap_usage(&error)),
+    let matches =
+        match cli().try_get_matches_from(std::iter::once("kcbctl").chain(args.iter().map(String::as_str))) {
+            Ok(matches) => matches,
+            Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                return Ok(Command::Show(error.render().to_string()));
+            }
+            Err(error) => return Err(clap_usage(&error)),
+        };
+    let Some((name, sub)) = matches.subcommand() else {
+        return Err(usage("no command given"));
     };
-    Ok(match cli.command {
-        Sub::Report => Command::Report,
-        Sub::Status { json } => Command::Status { json },
-        Sub::Events(events) => Command::Events {
-            json: events.json,
-            follow: events.follow,
-            options: EventsOptions {
-                filter: EventFilter {
-                    sources: events.sources,
-                    pid: events.pid,
-                    tid: events.tid,
-                    image: events.image.map(|text| text.to_lowercase()),
-                    since: events.since,
-                    count: events.count,
-                },
-                output: events.output,
-            },
+    let flag = |id: &str| sub.get_flag(id);
+    let number = |id: &str| sub.get_one::<u64>(id).copied();
+    let text = |id: &str| sub.get_one::<String>(id).cloned();
+    Ok(match name {
+        "report" => Command::Report,
+        "status" => Command::Status { json: flag("json") },
+        "events" => Command::Events {
+            json: flag("json"),
+            follow: flag("follow"),
+            options: events_options(sub),
         },
-        Sub::Notify { arg1, arg2 } => Command::Notify {
-            argument1: arg1,
-            argument2: arg2,
+        "notify" => Command::Notify {
+            argument1: number("arg1").unwrap_or_default(),
+            argument2: number("arg2").unwrap_or_default(),
         },
-        Sub::Flood { count } => Command::Flood { count },
-        Sub::Callbacks { registrations } => Command::Callbacks { registrations },
-        Sub::DecodeDump { json, file } => Command::DecodeDump { path: file, json },
+        "flood" => Command::Flood {
+            count: sub.get_one::<u32>("count").copied().unwrap_or_default(),
+        },
+        "callbacks" => Command::Callbacks {
+            registrations: flag("registrations"),
+        },
+        "decode-dump" => Command::DecodeDump {
+            path: text("file").unwrap_or_default(),
+            json: flag("json"),
+        },
+        other => return Err(usage(format!("unknown command `{other}`"))),
     })
+}
+
+fn events_options(sub: &ArgMatches) -> EventsOptions {
+    EventsOptions {
+        filter: EventFilter {
+            sources: sub
+                .get_many::<SourceId>("source")
+                .map(|sources| sources.copied().collect())
+                .unwrap_or_default(),
+            pid: sub.get_one::<u64>("pid").copied(),
+            tid: sub.get_one::<u64>("tid").copied(),
+            image: sub.get_one::<String>("image").map(|text| text.to_lowercase()),
+            since: sub.get_one::<u64>("since").copied(),
+            count: sub.get_one::<u64>("count").copied(),
+        },
+        output: sub.get_one::<String>("output").cloned(),
+    }
 }

@@ -190,10 +190,11 @@ pub fn now_ticks() -> u64 {
     ticks.saturating_add(TICKS_1601_TO_1970)
 }
 
-/// Parses `--since`: an RFC 3339 UTC time (`2024-05-01T12:00:00Z`, with an
-/// optional fraction of up to 7 digits, as kcbctl prints it) or a duration
-/// (`30s`, `5m`, `2h`, `1d`) meaning `now` minus that duration. Returns
-/// 100-ns units since 1601-01-01 UTC.
+/// Parses `--since` into 100-ns units since 1601-01-01 UTC.
+///
+/// Accepts an RFC 3339 UTC time (`2024-05-01T12:00:00Z`, with an optional
+/// fraction of up to 7 digits, as kcbctl prints it) or a duration (`30s`,
+/// `5m`, `2h`, `1d`) meaning `now` minus that duration.
 ///
 /// # Errors
 /// A message saying what is accepted.
@@ -237,7 +238,7 @@ fn number(text: &str, digits: usize) -> Option<u64> {
 }
 
 /// Days from 1970-01-01 to the given proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+const fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
