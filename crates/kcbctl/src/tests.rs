@@ -1206,3 +1206,4 @@ fn callbacks_registrations_prints_object_multiple_and_module_offset() {
 
 mod cost_tests;
 mod events_options_tests;
+mod events_schema_tests;
