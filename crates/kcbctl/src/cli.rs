@@ -11,8 +11,9 @@ use crate::filter::{EventFilter, now_ticks, parse_since, parse_source};
 pub const USAGE: &str = "\
 usage: kcbctl <command> [options]       (kcbctl <command> --help: its options)
   report                       what the driver registered, per API, with NTSTATUS
-  status [-j|--json]           service state, registrations, per-source counters, ring, cost of the
-                               notify routines, configuration; --json: one JSON object
+  status [-j|--json]           service state, registrations, per-source counters, ring,
+                               cost of the notify routines, configuration; --json: one
+                               JSON object
   events [-f|--follow] [-j|--json] [filters] [--output FILE]
                                read events (until none is left, or until Ctrl-C with
                                --follow); --json: one JSON object per line; filters:

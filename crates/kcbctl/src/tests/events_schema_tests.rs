@@ -287,18 +287,15 @@ fn header(source: Option<SourceId>) -> Properties {
         "irql",
         json!({"type": "integer", "minimum": 0, "maximum": u8::MAX}),
     );
-    match source {
-        Some(s) => {
-            p.add("source", json!({"const": s.name()}));
-            p.add("source_id", json!({"const": s.as_u16()}));
-        }
-        None => {
-            p.add("source", json!({"type": "null"}));
-            p.add(
-                "source_id",
-                json!({"type": "integer", "minimum": 0, "maximum": u16::MAX}),
-            );
-        }
+    if let Some(s) = source {
+        p.add("source", json!({"const": s.name()}));
+        p.add("source_id", json!({"const": s.as_u16()}));
+    } else {
+        p.add("source", json!({"type": "null"}));
+        p.add(
+            "source_id",
+            json!({"type": "integer", "minimum": 0, "maximum": u16::MAX}),
+        );
     }
     p.add(
         "kind",
