@@ -1,24 +1,31 @@
-//! Command-line parsing.
+//! Command-line parsing (`clap`, derive), into [`Command`].
 
-use kcb_proto::MAX_FLOOD_COUNT;
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgMatches};
+use kcb_proto::{MAX_FLOOD_COUNT, SourceId};
 
 use crate::Error;
+use crate::filter::{EventFilter, now_ticks, parse_since, parse_source};
 
 /// Usage text.
 pub const USAGE: &str = "\
-usage: kcbctl <command>
+usage: kcbctl <command> [options]       (kcbctl <command> --help: its options)
   report                       what the driver registered, per API, with NTSTATUS
-  status [--json]              registrations, per-source counters, ring, cost of the
-                               notify routines, configuration; --json: one JSON object
-  events [--follow] [--json]   read events (until none is left, or until Ctrl-C with
-                               --follow); --json: one JSON object per line
+  status [-j|--json]           service state, registrations, per-source counters, ring,
+                               cost of the notify routines, configuration; --json: one
+                               JSON object
+  events [-f|--follow] [-j|--json] [filters] [--output FILE]
+                               read events (until none is left, or until Ctrl-C with
+                               --follow); --json: one JSON object per line; filters:
+                               --source NAME (repeatable), --pid N, --tid N,
+                               --image TEXT, --since TIME|30s|5m|2h, --count N
   notify <arg1> <arg2>         ExNotifyCallback on the driver's callback object
                                (u64 arguments, decimal or 0x hex)
   flood <count>                push <count> synthetic records (test switch EnableFlood)
   callbacks [--registrations]  the named callback objects the driver observes
   decode-dump [--json] <file>  print the events of a flight-recorder blob saved from a
                                crash dump
-  help                         this text";
+  help                         this text (--version: the version)";
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +43,8 @@ pub enum Command {
         json: bool,
         /// Keep polling until Ctrl-C.
         follow: bool,
+        /// Filters and output file.
+        options: EventsOptions,
     },
     /// `notify`: `IOCTL_KCB_NOTIFY`.
     Notify {
@@ -63,13 +72,24 @@ pub enum Command {
     },
     /// `help`, `-h`, `--help`.
     Help,
+    /// Text the parser produced: a command's `--help`, or `--version`.
+    Show(String),
+}
+
+/// The options of `events` beyond `--json` / `--follow`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventsOptions {
+    /// Which records are printed.
+    pub filter: EventFilter,
+    /// Append to this file instead of printing on stdout.
+    pub output: Option<String>,
 }
 
 impl Command {
     /// Whether the command talks to the driver.
     #[must_use]
     pub const fn needs_driver(&self) -> bool {
-        !matches!(self, Self::DecodeDump { .. } | Self::Help)
+        !matches!(self, Self::DecodeDump { .. } | Self::Help | Self::Show(_))
     }
 }
 
@@ -95,103 +115,250 @@ pub fn parse_u64(text: &str, what: &str) -> Result<u64, Error> {
     }
 }
 
-/// Collects `--flags` (each allowed once) and positional arguments.
-fn split_options<'a>(rest: &'a [String], allowed: &[&str]) -> Result<(Vec<&'a str>, Vec<&'a str>), Error> {
-    let mut flags: Vec<&str> = Vec::new();
-    let mut positional = Vec::new();
-    let mut only_positional = false;
-    for arg in rest {
-        let arg = arg.as_str();
-        if only_positional || !arg.starts_with("--") {
-            positional.push(arg);
-        } else if arg == "--" {
-            only_positional = true;
-        } else if !allowed.contains(&arg) {
-            return Err(usage(format!("unknown option {arg}")));
-        } else if flags.contains(&arg) {
-            return Err(usage(format!("option {arg} given twice")));
-        } else {
-            flags.push(arg);
-        }
-    }
-    Ok((flags, positional))
+/// The command line as `clap` sees it (builder API: `clap_derive` expands
+/// to `#[allow(clippy::restriction)]`, which the workspace's `forbid` lints
+/// refuse).
+fn cli() -> clap::Command {
+    let json = || {
+        Arg::new("json")
+            .short('j')
+            .long("json")
+            .action(ArgAction::SetTrue)
+    };
+    clap::Command::new("kcbctl")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("User-mode client of the kcallbacks driver")
+        .disable_help_subcommand(true)
+        .subcommand_required(true)
+        .subcommand(clap::Command::new("report").about("What the driver registered, per API, with NTSTATUS"))
+        .subcommand(
+            clap::Command::new("status")
+                .about(
+                    "Service state, registrations, per-source counters, ring, cost of the notify routines, \
+                     configuration",
+                )
+                .arg(json().help("One JSON object")),
+        )
+        .subcommand(events_command(json()))
+        .subcommand(
+            clap::Command::new("notify")
+                .about("ExNotifyCallback on the driver's callback object")
+                .arg(
+                    Arg::new("arg1")
+                        .value_name("ARG1")
+                        .required(true)
+                        .value_parser(arg_u64("notify <ARG1>"))
+                        .help("Argument1 (u64, decimal or 0x hex)"),
+                )
+                .arg(
+                    Arg::new("arg2")
+                        .value_name("ARG2")
+                        .required(true)
+                        .value_parser(arg_u64("notify <ARG2>"))
+                        .help("Argument2 (u64, decimal or 0x hex)"),
+                ),
+        )
+        .subcommand(
+            clap::Command::new("flood")
+                .about("Push COUNT synthetic records (test switch EnableFlood)")
+                .arg(
+                    Arg::new("count")
+                        .value_name("COUNT")
+                        .required(true)
+                        .value_parser(flood_count)
+                        .help("Records to push, 1..=1000000 (decimal or 0x hex)"),
+                ),
+        )
+        .subcommand(
+            clap::Command::new("callbacks")
+                .about("The named callback objects the driver observes")
+                .arg(
+                    Arg::new("registrations")
+                        .long("registrations")
+                        .action(ArgAction::SetTrue)
+                        .help("Also the routines registered on each object"),
+                ),
+        )
+        .subcommand(
+            clap::Command::new("decode-dump")
+                .about("Print the events of a flight-recorder blob saved from a crash dump")
+                .arg(json().help("One JSON object per line"))
+                .arg(
+                    Arg::new("file")
+                        .value_name("FILE")
+                        .required(true)
+                        .help("The blob file"),
+                ),
+        )
 }
 
-fn no_positional(command: &str, positional: &[&str]) -> Result<(), Error> {
-    positional.first().map_or(Ok(()), |extra| {
-        Err(usage(format!("`{command}` takes no argument `{extra}`")))
-    })
+/// `events` and its options.
+fn events_command(json: Arg) -> clap::Command {
+    clap::Command::new("events")
+        .about("Read events (until none is left, or until Ctrl-C with --follow)")
+        .arg(json.help("One JSON object per line"))
+        .arg(
+            Arg::new("follow")
+                .short('f')
+                .long("follow")
+                .action(ArgAction::SetTrue)
+                .help("Keep polling until Ctrl-C"),
+        )
+        .arg(
+            Arg::new("source")
+                .long("source")
+                .value_name("NAME")
+                .action(ArgAction::Append)
+                .value_parser(parse_source)
+                .help("Only events of this source (repeatable; names as kcbctl prints them, any case)"),
+        )
+        .arg(
+            Arg::new("pid")
+                .long("pid")
+                .value_name("PID")
+                .value_parser(arg_u64("--pid"))
+                .help("Only events of this process id"),
+        )
+        .arg(
+            Arg::new("tid")
+                .long("tid")
+                .value_name("TID")
+                .value_parser(arg_u64("--tid"))
+                .help("Only events of this thread id"),
+        )
+        .arg(
+            Arg::new("image").long("image").value_name("TEXT").help(
+                "Only events with a name field (image, path, command line...) containing TEXT, any case",
+            ),
+        )
+        .arg(
+            Arg::new("since")
+                .long("since")
+                .value_name("TIME")
+                .value_parser(since)
+                .help(
+                    "Only events at or after TIME: RFC 3339 UTC (2024-05-01T12:00:00Z) or a duration \
+                             before now (30s, 5m, 2h, 1d)",
+                ),
+        )
+        .arg(
+            Arg::new("count")
+                .long("count")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u64).range(1..))
+                .help("Stop after N matching events"),
+        )
+        .arg(
+            Arg::new("output")
+                .long("output")
+                .value_name("FILE")
+                .help("Append the events to FILE instead of stdout (flushed per line with --follow)"),
+        )
+}
+
+fn arg_u64(what: &'static str) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
+    move |text| parse_u64(text, what).map_err(why)
+}
+
+/// The message of an [`Error::Usage`] (without the usage text).
+fn why(error: Error) -> String {
+    match error {
+        Error::Usage(why) => why,
+        other => other.to_string(),
+    }
+}
+
+fn flood_count(text: &str) -> Result<u32, String> {
+    let value = parse_u64(text, "flood <COUNT>").map_err(why)?;
+    match u32::try_from(value) {
+        Ok(count) if (1..=MAX_FLOOD_COUNT).contains(&count) => Ok(count),
+        _ => Err(format!("{value} is out of range 1..={MAX_FLOOD_COUNT}")),
+    }
+}
+
+fn since(text: &str) -> Result<u64, String> {
+    parse_since(text, now_ticks())
+}
+
+/// A `clap` error as [`Error::Usage`] (its message and the command's usage
+/// line; the general usage text is added when displayed).
+fn clap_usage(error: &clap::Error) -> Error {
+    let rendered = error.render().to_string();
+    let lines: Vec<&str> = rendered
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| {
+            !line.is_empty() && !line.starts_with("For more information") && !line.starts_with("Usage:")
+        })
+        .collect();
+    let text = lines.join("\n");
+    usage(text.strip_prefix("error: ").unwrap_or(&text))
 }
 
 /// Parses arguments (without the program name).
 ///
 /// # Errors
-/// [`Error::Usage`] for anything that is not a valid command line.
+/// [`Error::Usage`] for anything that is not a valid command line; it
+/// names the bad argument.
 pub fn parse_args(args: &[String]) -> Result<Command, Error> {
-    let (first, rest) = args.split_first().ok_or_else(|| usage("no command given"))?;
-    let command = first.as_str();
-    match command {
-        "help" | "-h" | "--help" | "/?" => Ok(Command::Help),
-        "report" => {
-            let (_, positional) = split_options(rest, &[])?;
-            no_positional(command, &positional)?;
-            Ok(Command::Report)
-        }
-        "status" => {
-            let (flags, positional) = split_options(rest, &["--json"])?;
-            no_positional(command, &positional)?;
-            Ok(Command::Status {
-                json: flags.contains(&"--json"),
-            })
-        }
-        "events" => {
-            let (flags, positional) = split_options(rest, &["--json", "--follow"])?;
-            no_positional(command, &positional)?;
-            Ok(Command::Events {
-                json: flags.contains(&"--json"),
-                follow: flags.contains(&"--follow"),
-            })
-        }
-        "notify" => {
-            let (_, positional) = split_options(rest, &[])?;
-            let [a1, a2] = positional[..] else {
-                return Err(usage("`notify` takes exactly two arguments: <arg1> <arg2>"));
-            };
-            Ok(Command::Notify {
-                argument1: parse_u64(a1, "notify <arg1>")?,
-                argument2: parse_u64(a2, "notify <arg2>")?,
-            })
-        }
-        "flood" => {
-            let (_, positional) = split_options(rest, &[])?;
-            let [count] = positional[..] else {
-                return Err(usage("`flood` takes exactly one argument: <count>"));
-            };
-            let value = parse_u64(count, "flood <count>")?;
-            match u32::try_from(value) {
-                Ok(count) if (1..=MAX_FLOOD_COUNT).contains(&count) => Ok(Command::Flood { count }),
-                _ => Err(usage(format!(
-                    "flood <count>: {value} is out of range 1..={MAX_FLOOD_COUNT}"
-                ))),
+    match args.first().map(String::as_str) {
+        None => return Err(usage("no command given")),
+        Some("help" | "-h" | "--help" | "/?") if args.len() == 1 => return Ok(Command::Help),
+        Some(_) => {}
+    }
+    let matches =
+        match cli().try_get_matches_from(std::iter::once("kcbctl").chain(args.iter().map(String::as_str))) {
+            Ok(matches) => matches,
+            Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                return Ok(Command::Show(error.render().to_string()));
             }
-        }
-        "callbacks" => {
-            let (flags, positional) = split_options(rest, &["--registrations"])?;
-            no_positional(command, &positional)?;
-            Ok(Command::Callbacks {
-                registrations: flags.contains(&"--registrations"),
-            })
-        }
-        "decode-dump" => {
-            let (flags, positional) = split_options(rest, &["--json"])?;
-            let [path] = positional[..] else {
-                return Err(usage("`decode-dump` takes exactly one file"));
-            };
-            Ok(Command::DecodeDump {
-                path: path.to_owned(),
-                json: flags.contains(&"--json"),
-            })
-        }
-        other => Err(usage(format!("unknown command `{other}`"))),
+            Err(error) => return Err(clap_usage(&error)),
+        };
+    let Some((name, sub)) = matches.subcommand() else {
+        return Err(usage("no command given"));
+    };
+    let flag = |id: &str| sub.get_flag(id);
+    let number = |id: &str| sub.get_one::<u64>(id).copied();
+    let text = |id: &str| sub.get_one::<String>(id).cloned();
+    Ok(match name {
+        "report" => Command::Report,
+        "status" => Command::Status { json: flag("json") },
+        "events" => Command::Events {
+            json: flag("json"),
+            follow: flag("follow"),
+            options: events_options(sub),
+        },
+        "notify" => Command::Notify {
+            argument1: number("arg1").unwrap_or_default(),
+            argument2: number("arg2").unwrap_or_default(),
+        },
+        "flood" => Command::Flood {
+            count: sub.get_one::<u32>("count").copied().unwrap_or_default(),
+        },
+        "callbacks" => Command::Callbacks {
+            registrations: flag("registrations"),
+        },
+        "decode-dump" => Command::DecodeDump {
+            path: text("file").unwrap_or_default(),
+            json: flag("json"),
+        },
+        other => return Err(usage(format!("unknown command `{other}`"))),
+    })
+}
+
+fn events_options(sub: &ArgMatches) -> EventsOptions {
+    EventsOptions {
+        filter: EventFilter {
+            sources: sub
+                .get_many::<SourceId>("source")
+                .map(|sources| sources.copied().collect())
+                .unwrap_or_default(),
+            pid: sub.get_one::<u64>("pid").copied(),
+            tid: sub.get_one::<u64>("tid").copied(),
+            image: sub.get_one::<String>("image").map(|text| text.to_lowercase()),
+            since: sub.get_one::<u64>("since").copied(),
+            count: sub.get_one::<u64>("count").copied(),
+        },
+        output: sub.get_one::<String>("output").cloned(),
     }
 }

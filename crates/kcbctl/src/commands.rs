@@ -18,6 +18,8 @@ use kcb_proto::{
 };
 
 use crate::dump::decode_dump;
+use crate::filter::{EventFilter, FilterState};
+use crate::service::{SERVICE_NAME, ServiceState};
 use crate::{Console, Driver, Error};
 
 /// Records asked for per `READ_EVENTS` request.
@@ -240,12 +242,35 @@ fn section(
 /// routines; `json` prints all as one JSON object. A section the driver
 /// cannot provide is shown as unavailable and the others are still printed.
 ///
+/// The `service` state (from the Service Control Manager) comes first; when
+/// the driver cannot be reached it is written to `err` (stdout stays empty).
+///
 /// # Errors
 /// [`Error::Incomplete`] naming the unavailable sections, or a driver
 /// error that stops everything (not loaded, access denied, output).
-pub fn status(driver: &mut dyn Driver, json: bool, out: &mut dyn Write) -> Result<(), Error> {
+pub fn status(
+    driver: &mut dyn Driver,
+    json: bool,
+    service: &ServiceState,
+    console: &mut Console<'_>,
+) -> Result<(), Error> {
+    let result = status_sections(driver, json, service, console.out);
+    if let Err(error) = &result
+        && is_fatal(error)
+    {
+        writeln!(console.err, "kcbctl: service {SERVICE_NAME}: {service}")?;
+    }
+    result
+}
+
+fn status_sections(
+    driver: &mut dyn Driver,
+    json: bool,
+    service: &ServiceState,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     if json {
-        return crate::status_json::status_json(driver, out);
+        return crate::status_json::status_json(driver, service, out);
     }
     let mut failed = Vec::new();
 
@@ -254,6 +279,7 @@ pub fn status(driver: &mut dyn Driver, json: bool, out: &mut dyn Write) -> Resul
         Err(error) if is_fatal(&error) => return Err(error),
         other => other,
     };
+    writeln!(out, "Service\n  {SERVICE_NAME}: {service}\n")?;
     writeln!(out, "Registrations")?;
     section("registrations", out, &mut failed, |out| {
         let reply = report?;
@@ -326,7 +352,9 @@ fn format_record(record: &EventRecord, json: bool, line: &mut String) {
 /// `kcbctl events`: reads events and prints one line per event.
 ///
 /// Without `follow`, reads until the driver returns no record; with it,
-/// polls until [`Console::stop`] is set. Drops reported by the driver and
+/// polls until [`Console::stop`] is set (flushing after every line). Only
+/// records `filter` keeps are printed; once its `count` is reached, no more
+/// are read. Drops reported by the driver and
 /// invalid records are reported on `err`.
 ///
 /// # Errors
@@ -336,25 +364,34 @@ pub fn events(
     driver: &mut dyn Driver,
     json: bool,
     follow: bool,
+    filter: &EventFilter,
     console: &mut Console<'_>,
 ) -> Result<(), Error> {
+    let mut filter = FilterState::new(filter);
     let request = ReadEventsRequest::new(EVENTS_PER_READ);
     let output_len = read_events_buffer_size(EVENTS_PER_READ as usize);
     let mut last_dropped = 0u64;
     let (mut total, mut invalid) = (0usize, 0usize);
     let mut text = String::new();
     let mut line = String::new();
-    while !console.stopped() {
+    while !console.stopped() && !filter.done() {
         let reply = driver.control(Ioctl::ReadEvents, bytes_of(&request), output_len)?;
         let batch = decode(Ioctl::ReadEvents, decode_read_events(&reply))?;
         text.clear();
         for (i, record) in batch.records().enumerate() {
             total += 1;
             match record {
-                Ok(record) => {
+                Ok(record) if filter.admit(&record) => {
                     format_record(&record, json, &mut line);
                     text.push_str(&line);
+                    if follow {
+                        // Whoever reads the output (a file, a pipe) sees each event at once.
+                        console.out.write_all(text.as_bytes())?;
+                        console.out.flush()?;
+                        text.clear();
+                    }
                 }
+                Ok(_) => {}
                 Err(error) => {
                     invalid += 1;
                     writeln!(

@@ -18,9 +18,11 @@ pub mod cost;
 pub mod device;
 pub mod dump;
 mod error;
+pub mod filter;
+pub mod service;
 mod status_json;
 
-pub use cli::{Command, USAGE, parse_args};
+pub use cli::{Command, EventsOptions, USAGE, parse_args};
 pub use commands::{
     EVENTS_PER_READ, NOTIFY_OUTPUT_LEN, callbacks, decode_dump_bytes, events, flood, notify, report, status,
 };
@@ -77,6 +79,39 @@ impl Console<'_> {
     }
 }
 
+/// `kcbctl events` with its options: the filter, and `--output` (the file is
+/// opened for appending and receives what stdout would).
+///
+/// # Errors
+/// [`Error::File`] if the output file cannot be opened; as [`events`].
+pub fn events_with(
+    driver: &mut dyn Driver,
+    json: bool,
+    follow: bool,
+    options: &EventsOptions,
+    console: &mut Console<'_>,
+) -> Result<(), Error> {
+    let Some(path) = &options.output else {
+        return events(driver, json, follow, &options.filter, console);
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|error| Error::File {
+            path: path.clone(),
+            error,
+        })?;
+    let mut to_file = Console {
+        out: &mut file,
+        err: &mut *console.err,
+        stop: console.stop,
+        poll_interval: console.poll_interval,
+    };
+    events(driver, json, follow, &options.filter, &mut to_file)?;
+    Ok(file.sync_all()?)
+}
+
 /// Runs a command (`driver` is used only by commands that need it; see
 /// [`Command::needs_driver`]).
 ///
@@ -86,8 +121,13 @@ pub fn run(command: &Command, driver: &mut dyn Driver, console: &mut Console<'_>
     let result = match command {
         Command::Help => writeln!(console.out, "{USAGE}").map_err(Error::from),
         Command::Report => report(driver, console.out),
-        Command::Status { json } => status(driver, *json, console.out),
-        Command::Events { json, follow } => events(driver, *json, *follow, console),
+        Command::Show(text) => console.out.write_all(text.as_bytes()).map_err(Error::from),
+        Command::Status { json } => status(driver, *json, &service::query(service::SERVICE_NAME), console),
+        Command::Events {
+            json,
+            follow,
+            options,
+        } => events_with(driver, *json, *follow, options, console),
         Command::Notify { argument1, argument2 } => notify(driver, *argument1, *argument2, console.out),
         Command::Flood { count } => flood(driver, *count, console),
         Command::Callbacks { registrations } => callbacks(driver, *registrations, console),

@@ -12,6 +12,7 @@ use kcb_proto::{
 };
 
 use crate::commands::{decode, fetch_report, is_fatal};
+use crate::service::{SERVICE_NAME, ServiceState};
 use crate::{Driver, Error, cost};
 
 fn string(out: &mut String, text: &str) {
@@ -110,7 +111,11 @@ fn cost_section(driver: &mut dyn Driver) -> Result<String, Error> {
 /// As [`crate::status`]: [`Error::Incomplete`] naming the sections that
 /// are `null` (the object is printed first), or a fatal driver error
 /// (nothing printed).
-pub fn status_json(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error> {
+pub fn status_json(
+    driver: &mut dyn Driver,
+    service: &ServiceState,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let report = match fetch_report(driver) {
         Err(error) if is_fatal(&error) => return Err(error),
         other => other,
@@ -121,7 +126,13 @@ pub fn status_json(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), E
         ("cost", cost_section(driver)),
         ("configuration", configuration(driver)),
     ];
-    let mut json = String::from("{");
+    let mut json = format!("{{\"service\":{{\"name\":\"{SERVICE_NAME}\",\"state\":");
+    string(&mut json, service.name());
+    if let ServiceState::Unavailable(why) = service {
+        json.push_str(",\"error\":");
+        string(&mut json, why);
+    }
+    json.push_str("},");
     let mut failed = Vec::new();
     let mut errors = String::new();
     for (i, (name, result)) in sections.into_iter().enumerate() {

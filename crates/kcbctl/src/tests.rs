@@ -279,6 +279,7 @@ fn parses_every_command() {
             Command::Events {
                 json: false,
                 follow: false,
+                options: crate::EventsOptions::default(),
             },
         ),
         (
@@ -286,6 +287,7 @@ fn parses_every_command() {
             Command::Events {
                 json: true,
                 follow: true,
+                options: crate::EventsOptions::default(),
             },
         ),
         (
@@ -293,6 +295,7 @@ fn parses_every_command() {
             Command::Events {
                 json: false,
                 follow: true,
+                options: crate::EventsOptions::default(),
             },
         ),
         (
@@ -571,6 +574,7 @@ fn events_prints_text_until_the_ring_is_empty() {
     let command = Command::Events {
         json: false,
         follow: false,
+        options: crate::EventsOptions::default(),
     };
     let (result, out, err) = run_cmd(&command, &mut driver);
     result.unwrap();
@@ -605,6 +609,7 @@ fn events_json_is_valid_json_lines_and_nothing_else() {
     let command = Command::Events {
         json: true,
         follow: false,
+        options: crate::EventsOptions::default(),
     };
     let (result, out, err) = run_cmd(&command, &mut driver);
     result.unwrap();
@@ -658,6 +663,7 @@ fn events_skips_invalid_records_and_reports_them() {
         &Command::Events {
             json: true,
             follow: false,
+            options: crate::EventsOptions::default(),
         },
         &mut driver,
     );
@@ -680,6 +686,7 @@ fn events_rejects_a_short_batch() {
         &Command::Events {
             json: false,
             follow: false,
+            options: crate::EventsOptions::default(),
         },
         &mut driver,
     );
@@ -706,6 +713,7 @@ fn events_follow_polls_until_stopped() {
         &Command::Events {
             json: false,
             follow: true,
+            options: crate::EventsOptions::default(),
         },
         &mut driver,
         &stop,
@@ -1273,6 +1281,7 @@ fn events_refuses_a_version_1_reply_with_a_clear_message_and_non_zero_exit() {
         &Command::Events {
             json: false,
             follow: false,
+            options: crate::EventsOptions::default(),
         },
         &mut driver,
     );
@@ -1286,3 +1295,6 @@ fn events_refuses_a_version_1_reply_with_a_clear_message_and_non_zero_exit() {
          driver version"
     );
 }
+
+mod events_options_tests;
+mod events_schema_tests;

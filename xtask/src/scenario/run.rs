@@ -147,7 +147,10 @@ fn run_steps(session: &Session, t: &mut Transcript) {
             }
             Err(e) => println!("wine: kcbctl report: {e}"),
         }
-        t.events_json = client(session, &["events", "--json"]);
+        t.version = client(session, &["--version"]);
+        // Filtered: the first LoadImage event of kcbtrig.sys, then stop.
+        t.events_json =
+            client(session, &["events", "--json", "--source", "LoadImage", "--image", "kcbtrig", "--count", "1"]);
         t.status_before_flood = client(session, &["status"]);
         let count = FLOOD_COUNT.to_string();
         t.flood = client(session, &["flood", &count]);

@@ -39,12 +39,13 @@ fn transcript(messages: &[&str], report: &str) -> Transcript {
     let status = std::process::Command::new("true").status().unwrap();
     let ok = |stdout: &str| Some(Captured { ended: Ended::Exited(status), stdout: stdout.into(), stderr: String::new() });
     t.report = ok(report);
+    t.version = ok("kcbctl 0.1.0\n");
     t.events_json = ok(
         r#"{"seq":1,"source":"LoadImage","pid":0,"base":5368709120,"size":12288,"name":"C:\\kcbtrig.sys"}"#,
     );
     let counters = |flood: &str| {
         format!(
-            "Counters (sources enabled or with activity)\n  source enabled seen recorded dropped\n  \
+            "Service\n  kcallbacks: RUNNING\n\nCounters (sources enabled or with activity)\n  source enabled seen recorded dropped\n  \
              LoadImage yes 1 1 0\n{flood}  rings: 0 of 589824 bytes in use (0%)\n\n\
              Cost (time inside the notify routines)\n  counter: TSC (3.000 GHz); 2 processors\n  \
              source calls p50 cycles p99 cycles max cycles p50 ns p99 ns max ns\n  \
@@ -88,7 +89,7 @@ fn failed(checks: &[Check]) -> Vec<&'static str> {
 fn a_good_session_passes_every_check() {
     let checks = checks(&transcript(GOOD, GOOD_REPORT), Some("0.1.0"));
     assert_eq!(failed(&checks), Vec::<&str>::new(), "{checks:#?}");
-    assert_eq!(checks.len(), 22);
+    assert_eq!(checks.len(), 25);
 }
 
 #[test]
@@ -108,6 +109,7 @@ fn failures_are_reported_by_name() {
             "every registration ok (or allowed disabled/unavailable)",
             "loaded line: 0 failed, counts match the register lines",
             "kcbctl report lists the registrations as registered",
+            "kcbctl --version prints the workspace version",
             "one `unregister ...: removed` per registration",
             "no unimplemented-function / wine_stub lines in the log",
         ]
@@ -164,4 +166,27 @@ fn version_from_cargo_toml() {
     let root = crate::util::repo_root();
     let v = workspace_version(&root).unwrap();
     assert!(v.split('.').count() >= 3, "{v}");
+}
+
+#[test]
+fn kcbctl_client_checks_fail_on_wrong_output() {
+    let mut t = transcript(GOOD, GOOD_REPORT);
+    let status = std::process::Command::new("true").status().unwrap();
+    let ok = |stdout: &str| Some(Captured { ended: Ended::Exited(status), stdout: stdout.into(), stderr: String::new() });
+    t.version = ok("kcbctl 0.0.9\n");
+    let two = r#"{"seq":1,"source":"LoadImage","pid":0,"base":1,"size":1,"name":"C:\\kcbtrig.sys"}"#;
+    t.events_json = ok(&format!("{two}\n{}", two.replace("LoadImage", "Registry")));
+    t.status_before_flood = t.status_before_flood.map(|c| Captured {
+        stdout: c.stdout.replace("kcallbacks: RUNNING", "kcallbacks: STOPPED"),
+        ..c
+    });
+    let names = failed(&checks(&t, Some("0.1.0")));
+    assert_eq!(
+        names,
+        [
+            "kcbctl --version prints the workspace version",
+            "kcbctl events --json --source LoadImage --count 1: exactly one LoadImage line",
+            "kcbctl status: service state RUNNING (Service Control Manager)",
+        ]
+    );
 }

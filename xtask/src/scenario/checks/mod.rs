@@ -1,9 +1,11 @@
 //! The named checks of the full scenario, evaluated on what the run
 //! recorded, a file per group, in the order they are printed: load
 //! (services, `DriverEntry`, registrations), events (the log line, the
-//! client's JSON, counters, flood, cost), report (`kcbctl report`, callback
+//! client's JSON, counters, flood, cost), client (`--version`, filtered
+//! events, service state), report (`kcbctl report`, callback
 //! objects), unload (unregistrations, unload, shutdown).
 
+mod client;
 mod events;
 mod load;
 mod report;
@@ -27,6 +29,7 @@ pub fn checks(t: &Transcript, expected_version: Option<&str>) -> Vec<Check> {
     out.push(events::load_image_line(t, &msgs));
     out.extend(report::checks(t, &ok_apis));
     out.extend(events::client_checks(t));
+    out.extend(client::checks(t, expected_version));
     out.push(report::callback_objects(t, &regs));
     unload::checks(t, &msgs, &ok_apis, &mut out);
     out
