@@ -309,12 +309,7 @@ fn status_sections(
 
     writeln!(out, "\nCounters (sources enabled or with activity)")?;
     section("counters", out, &mut failed, |out| {
-        let reply = driver.control(
-            Ioctl::GetStats,
-            bytes_of(&GetStatsRequest::new()),
-            size_of::<StatsResponse>(),
-        )?;
-        let stats = decode(Ioctl::GetStats, decode_response::<StatsResponse>(&reply))?;
+        let stats = fetch_stats(driver)?;
         print_stats(&stats, config.as_ref().ok(), out)
     })?;
 
@@ -690,4 +685,17 @@ pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) ->
             total: dump.slots.len(),
         })
     }
+}
+
+/// `IOCTL_KCB_GET_STATS`: the driver's per-source counters and ring figures.
+///
+/// # Errors
+/// The device's error, or a reply that does not decode.
+pub(crate) fn fetch_stats(driver: &mut dyn Driver) -> Result<StatsResponse, Error> {
+    let reply = driver.control(
+        Ioctl::GetStats,
+        bytes_of(&GetStatsRequest::new()),
+        size_of::<StatsResponse>(),
+    )?;
+    decode(Ioctl::GetStats, decode_response::<StatsResponse>(&reply))
 }

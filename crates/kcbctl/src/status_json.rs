@@ -7,8 +7,8 @@ use std::io::Write;
 use std::mem::size_of;
 
 use kcb_proto::{
-    ConfigResponse, GetConfigRequest, GetStatsRequest, Ioctl, PROTOCOL_VERSION, SourceId, StatsResponse,
-    bytes_of, decode_report, decode_response, write_json_string,
+    ConfigResponse, GetConfigRequest, Ioctl, PROTOCOL_VERSION, SourceId, bytes_of, decode_report,
+    decode_response, write_json_string,
 };
 
 use crate::commands::{decode, fetch_report, is_fatal};
@@ -47,12 +47,7 @@ fn registrations(reply: &[u8]) -> Result<String, Error> {
 }
 
 fn counters(driver: &mut dyn Driver) -> Result<String, Error> {
-    let reply = driver.control(
-        Ioctl::GetStats,
-        bytes_of(&GetStatsRequest::new()),
-        size_of::<StatsResponse>(),
-    )?;
-    let stats = decode(Ioctl::GetStats, decode_response::<StatsResponse>(&reply))?;
+    let stats = crate::commands::fetch_stats(driver)?;
     let mut out = String::from("{\"sources\":[");
     let mut first = true;
     for (source, st) in SourceId::ALL.into_iter().zip(stats.sources) {
