@@ -277,14 +277,11 @@ pub trait FieldVisitor {
     fn bytes(&mut self, name: &'static str, value: &[u8]) -> fmt::Result;
 }
 
-/// Visitor that only looks at strings: validity and truncation.
-#[derive(Default)]
-struct StringCheck {
-    invalid: bool,
-    truncated: bool,
-}
+/// Visitor that passes every string field to a closure and skips the rest
+/// (see [`EventRecord::for_each_string`]).
+struct Strings<F>(F);
 
-impl FieldVisitor for StringCheck {
+impl<F: FnMut(&'static str, WStrView<'_>)> FieldVisitor for Strings<F> {
     fn unsigned(&mut self, _: &'static str, _: u64) -> fmt::Result {
         Ok(())
     }
@@ -303,9 +300,8 @@ impl FieldVisitor for StringCheck {
     fn enumeration(&mut self, _: &'static str, _: u32, _: Option<&'static str>) -> fmt::Result {
         Ok(())
     }
-    fn string(&mut self, _: &'static str, value: WStrView<'_>) -> fmt::Result {
-        self.invalid |= !value.is_valid();
-        self.truncated |= value.is_truncated();
+    fn string(&mut self, name: &'static str, value: WStrView<'_>) -> fmt::Result {
+        (self.0)(name, value);
         Ok(())
     }
     fn guid(&mut self, _: &'static str, _: &[u8; 16]) -> fmt::Result {
@@ -314,6 +310,13 @@ impl FieldVisitor for StringCheck {
     fn bytes(&mut self, _: &'static str, _: &[u8]) -> fmt::Result {
         Ok(())
     }
+}
+
+/// What [`EventRecord::check_strings`] found in the payload's strings.
+#[derive(Default)]
+struct StringCheck {
+    invalid: bool,
+    truncated: bool,
 }
 
 impl EventRecord {
@@ -412,9 +415,18 @@ impl EventRecord {
 
     fn check_strings(&self) -> StringCheck {
         let mut check = StringCheck::default();
-        // StringCheck never fails.
-        let _ = self.visit_payload(&mut check);
+        self.for_each_string(|_, value| {
+            check.invalid |= !value.is_valid();
+            check.truncated |= value.is_truncated();
+        });
         check
+    }
+
+    /// Calls `f` with the name and value of every string field of the
+    /// payload, in field order (nothing if the source is unknown).
+    pub fn for_each_string(&self, f: impl FnMut(&'static str, WStrView<'_>)) {
+        // `Strings` never fails.
+        let _ = self.visit_payload(&mut Strings(f));
     }
 
     /// Feeds the payload's fields to `visitor` (nothing if the source is

@@ -5,10 +5,9 @@
 //! of the wire framing (how records are read from an IOCTL reply or a dump)
 //! does not touch it, and tests build views directly.
 
-use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kcb_proto::{EventRecord, FieldVisitor, SourceId, WStrView};
+use kcb_proto::{EventRecord, SourceId};
 
 /// 100-ns ticks between 1601-01-01 and 1970-01-01 (Windows `FILETIME` epoch
 /// to the Unix epoch).
@@ -44,56 +43,16 @@ impl FilterView for EventRecord {
         self.header.timestamp
     }
     fn any_name(&self, matches: &mut dyn FnMut(&str) -> bool) -> bool {
-        let mut names = NameVisitor {
-            matches,
-            found: false,
-            text: String::new(),
-        };
-        // The visitor never fails.
-        let _ = self.visit_payload(&mut names);
-        names.found
-    }
-}
-
-/// Feeds every string field of a payload to a predicate.
-struct NameVisitor<'a> {
-    matches: &'a mut dyn FnMut(&str) -> bool,
-    found: bool,
-    text: String,
-}
-
-impl FieldVisitor for NameVisitor<'_> {
-    fn unsigned(&mut self, _: &'static str, _: u64) -> fmt::Result {
-        Ok(())
-    }
-    fn signed(&mut self, _: &'static str, _: i64) -> fmt::Result {
-        Ok(())
-    }
-    fn hex(&mut self, _: &'static str, _: u64) -> fmt::Result {
-        Ok(())
-    }
-    fn status(&mut self, _: &'static str, _: i32) -> fmt::Result {
-        Ok(())
-    }
-    fn boolean(&mut self, _: &'static str, _: bool) -> fmt::Result {
-        Ok(())
-    }
-    fn enumeration(&mut self, _: &'static str, _: u32, _: Option<&'static str>) -> fmt::Result {
-        Ok(())
-    }
-    fn string(&mut self, _: &'static str, value: WStrView<'_>) -> fmt::Result {
-        if !self.found {
-            self.text.clear();
-            self.text.extend(value.chars());
-            self.found = (self.matches)(&self.text);
-        }
-        Ok(())
-    }
-    fn guid(&mut self, _: &'static str, _: &[u8; 16]) -> fmt::Result {
-        Ok(())
-    }
-    fn bytes(&mut self, _: &'static str, _: &[u8]) -> fmt::Result {
-        Ok(())
+        let mut found = false;
+        let mut text = String::new();
+        self.for_each_string(|_, value| {
+            if !found {
+                text.clear();
+                text.extend(value.chars());
+                found = matches(&text);
+            }
+        });
+        found
     }
 }
 
