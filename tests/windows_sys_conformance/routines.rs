@@ -6,7 +6,7 @@ use super::*;
 
 #[allow(clippy::too_many_lines, reason = "one line per compared routine")]
 pub fn routines(r: &mut Report) {
-    use kcallbacks::{clock, cm, io, ke, po, ps, walker, whea};
+    use kcallbacks::{clock, cm, io, ke, po, ps, whea};
 
     // Imported through the stand-in's `ntddk` (the names src/*.rs uses).
     routine!(r, CmRegisterCallback(_, _, _) in wss);
