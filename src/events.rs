@@ -56,13 +56,13 @@ fn stamp_and_push(mut record: EventRecord, process_id: Option<u64>) -> bool {
     });
     // SAFETY: as above.
     header.tid = unsafe { PsGetCurrentThreadId() } as u64;
-    rings::in_window(|processor, irql| {
+    rings::in_window(|window| {
         let header = &mut record.header;
-        header.cpu = processor;
-        header.irql = irql;
+        header.cpu = window.processor();
+        header.irql = window.caller_irql();
         header.sequence = 0;
         header.timestamp = clock::now();
         let used = record.used_len();
-        rings::push_in_window(source, processor, &record.as_bytes()[..used])
+        rings::push_in_window(window, source, &record.as_bytes()[..used])
     })
 }

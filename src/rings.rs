@@ -60,7 +60,9 @@ pub const MIN_RING_KIB: u32 = kcb_proto::params::MIN_RING_KIB;
 
 /// One processor's ring and counters.
 pub struct ProcessorRing {
-    /// The ring.
+    /// The ring. Pushed only through [`push_in_window`] (its processor-local
+    /// claim relies on that, see [`processor_ring`]); read by the drain, the
+    /// bug-check summary and the flight recorder.
     pub ring: ByteRing<'static>,
     /// Per-source counters of the events pushed on this processor.
     pub counters: SourceCounters<SOURCE_COUNT>,
@@ -235,7 +237,7 @@ unsafe fn initialise(
         // SAFETY: slot `index` of the ring array, inside the block, aligned.
         unsafe {
             slot.write(ProcessorRing {
-                ring: ByteRing::new(words(index)),
+                ring: processor_ring(words(index)),
                 counters: SourceCounters::new(),
             });
         };
@@ -251,6 +253,31 @@ unsafe fn initialise(
         });
     };
     SET.store(set, Ordering::Release);
+}
+
+/// The ring of one processor.
+///
+/// In the kernel every push into ring N runs on processor N inside
+/// [`in_window`] (`DISPATCH_LEVEL` or above: no preemption, no migration),
+/// so pushes on it only nest, and the ring claims with the processor-local
+/// compare-exchange (`kcb_ring`'s `claim` module: no `lock` prefix on x64,
+/// which keeps the push from waiting for the previous record's stores to
+/// drain). The kernel model's processors are host threads that share a
+/// processor number, so host builds use the shared (locked) claim; the
+/// protocol is the same.
+fn processor_ring(words: &'static [Word]) -> ByteRing<'static> {
+    #[cfg(target_os = "windows")]
+    {
+        // SAFETY: only `push_raised` pushes into a processor's ring, reached
+        // through `push_in_window` with a `Window`, which only `in_window`
+        // makes: its index was read at DISPATCH_LEVEL or above on the
+        // processor itself, and the window holds that IRQL while the borrow
+        // lives. Nothing else pushes into it (the client queue is a
+        // separate ring).
+        unsafe { ByteRing::new_processor_local(words) }
+    }
+    #[cfg(not(target_os = "windows"))]
+    ByteRing::new(words)
 }
 
 /// Unpublishes and frees the set.
@@ -298,14 +325,39 @@ fn count_unringed(source: usize) {
     }
 }
 
+/// Proof of being inside [`in_window`].
+///
+/// It stands for this processor, at `DISPATCH_LEVEL` or above, for as long
+/// as the borrow lives. Only [`in_window`] makes one, so a push can only
+/// name the processor it runs on (the processor-local claim of
+/// [`processor_ring`] relies on that).
+pub struct Window {
+    processor: u32,
+    caller_irql: KIRQL,
+}
+
+impl Window {
+    /// The index of the processor the window runs on.
+    #[must_use]
+    pub const fn processor(&self) -> u32 {
+        self.processor
+    }
+
+    /// The IRQL the caller of [`in_window`] ran at (before any raise).
+    #[must_use]
+    pub const fn caller_irql(&self) -> KIRQL {
+        self.caller_irql
+    }
+}
+
 /// Runs `f` at `DISPATCH_LEVEL` or above on one processor: raises if the
-/// current IRQL is below and restores it after. `f` gets the processor
-/// index and the IRQL the caller ran at.
+/// current IRQL is below and restores it after. `f` gets the [`Window`]
+/// (processor index and the IRQL the caller ran at).
 ///
 /// # IRQL
 /// Any.
 #[inline]
-pub fn in_window<R>(f: impl FnOnce(u32, KIRQL) -> R) -> R {
+pub fn in_window<R>(f: impl FnOnce(&Window) -> R) -> R {
     // SAFETY: callable at any IRQL.
     let irql = unsafe { KeGetCurrentIrql() };
     let raised = irql < DISPATCH_LEVEL;
@@ -316,7 +368,10 @@ pub fn in_window<R>(f: impl FnOnce(u32, KIRQL) -> R) -> R {
     // SAFETY: callable at any IRQL; NULL asks for the index only. At
     // DISPATCH_LEVEL or above the thread cannot move to another processor.
     let processor = unsafe { KeGetCurrentProcessorNumberEx(ptr::null_mut()) };
-    let result = f(processor, irql);
+    let result = f(&Window {
+        processor,
+        caller_irql: irql,
+    });
     if raised {
         // SAFETY: back to the IRQL this function was called at.
         unsafe { irql::lower(irql) };
@@ -324,15 +379,15 @@ pub fn in_window<R>(f: impl FnOnce(u32, KIRQL) -> R) -> R {
     result
 }
 
-/// Pushes `bytes` as one record of `source` on processor `processor`
-/// (inside [`in_window`]).
+/// Pushes `bytes` as one record of `source` into the ring of the window's
+/// processor.
 ///
 /// # IRQL
 /// DISPATCH_LEVEL or above (inside the window).
 #[inline]
 #[allow(clippy::must_use_candidate, reason = "a dropped event is already counted")]
-pub fn push_in_window(source: usize, processor: u32, bytes: &[u8]) -> bool {
-    push_raised(source, processor, bytes)
+pub fn push_in_window(window: &Window, source: usize, bytes: &[u8]) -> bool {
+    push_raised(source, window.processor, bytes)
 }
 
 /// Sums of every processor's counters (and [`UNRINGED`]), per source.

@@ -38,6 +38,12 @@
 //! extends the 32-bit sequence to 64 bits (it sees every record in order;
 //! fewer than 2^32 consecutive drops keep the extension exact).
 //!
+//! The compare-exchange is the ordinary (locked) one for a ring made with
+//! [`ByteRing::new`]; a ring made with [`ByteRing::new_processor_local`],
+//! whose pushes only ever nest on one processor, claims with an unlocked
+//! `cmpxchg` on x86-64 (the module `claim` argues why that is enough and
+//! what it saves).
+//!
 //! # Who pushes: one processor, nested interrupts
 //!
 //! In the driver each processor has its own ring, and a producer pushes at
@@ -92,6 +98,7 @@
 
 use core::fmt;
 
+use crate::claim::Claim;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::{CachePadded, MAX_PUSH_ATTEMPTS};
 
@@ -166,6 +173,8 @@ pub struct ByteRing<'a> {
     consumer: CachePadded<ConsumerSide>,
     words: &'a [AtomicU64],
     mask: u32,
+    /// How pushes claim (`crate::claim`).
+    claim: Claim,
 }
 
 impl fmt::Debug for ByteRing<'_> {
@@ -198,6 +207,29 @@ impl<'a> ByteRing<'a> {
     /// If `words` has fewer than 2 words.
     #[must_use]
     pub fn new(words: &'a [AtomicU64]) -> Self {
+        Self::with_claim(words, Claim::Shared)
+    }
+
+    /// A ring over `words` (as [`new`](Self::new)) whose pushes claim with
+    /// the processor-local compare-exchange (`crate::claim`: an unlocked
+    /// `cmpxchg` on x86-64).
+    ///
+    /// # Safety
+    /// Pushes into this ring never run at the same time on two processors
+    /// (or host threads): a push may only be interrupted by another push on
+    /// the same processor (an interrupt or NMI; on a host, a signal handler
+    /// on the pushing thread), which completes before the interrupted one
+    /// resumes. In the driver: ring N is pushed only on processor N at
+    /// `DISPATCH_LEVEL` or above. Consumers and readers may run anywhere.
+    ///
+    /// # Panics
+    /// As [`new`](Self::new).
+    #[must_use]
+    pub unsafe fn new_processor_local(words: &'a [AtomicU64]) -> Self {
+        Self::with_claim(words, Claim::ProcessorLocal)
+    }
+
+    fn with_claim(words: &'a [AtomicU64], claim: Claim) -> Self {
         assert!(words.len() >= 2, "a ByteRing needs at least 2 words");
         let usable = if words.len() >= MAX_WORDS {
             MAX_WORDS
@@ -222,6 +254,7 @@ impl<'a> ByteRing<'a> {
             }),
             words,
             mask,
+            claim,
         }
     }
 
@@ -333,10 +366,7 @@ impl<'a> ByteRing<'a> {
             }
             let sequence = low32(state >> 32).wrapping_add(1);
             let next = (u64::from(sequence) << 32) | u64::from(tail.wrapping_add(words));
-            match self
-                .state
-                .compare_exchange(state, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
+            match self.claim.compare_exchange(&self.state, state, next) {
                 Ok(_) => return Ok((tail, sequence)),
                 Err(current) => state = current,
             }

@@ -113,6 +113,7 @@ use core::ops::Deref;
 
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
+mod claim;
 mod sync;
 
 pub mod bytes;
