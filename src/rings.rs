@@ -36,7 +36,7 @@
 
 use core::mem::{align_of, size_of};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use kcb_proto::SOURCE_COUNT;
 use kcb_ring::{ByteRing, CounterSnapshot, SourceCounters, Word};
@@ -64,8 +64,33 @@ pub struct ProcessorRing {
     /// claim relies on that, see [`processor_ring`]); read by the drain, the
     /// bug-check summary and the flight recorder.
     pub ring: ByteRing<'static>,
-    /// Per-source counters of the events pushed on this processor.
-    pub counters: SourceCounters<SOURCE_COUNT>,
+    /// Per-source counters of the events pushed on this processor, bumped
+    /// only beside the pushes (processor-local, like the claim).
+    counters: SourceCounters<SOURCE_COUNT>,
+    /// Per source, the events of this processor that reached its ring but
+    /// not the client queue (the drain found it full). Written only by the
+    /// drain, the ring's single consumer, so never at the same time as
+    /// another write: the processor-local counters above stay unshared.
+    undelivered: [AtomicU64; SOURCE_COUNT],
+}
+
+impl ProcessorRing {
+    /// This processor's counters per source: `recorded` counts the events
+    /// delivered or still on their way, `dropped` those refused by the
+    /// ring or not delivered.
+    ///
+    /// # IRQL
+    /// Any.
+    #[must_use]
+    pub fn counters(&self) -> [CounterSnapshot; SOURCE_COUNT] {
+        let mut counts = self.counters.snapshot();
+        for (count, undelivered) in counts.iter_mut().zip(&self.undelivered) {
+            let undelivered = undelivered.load(Ordering::Relaxed);
+            count.recorded = count.recorded.wrapping_sub(undelivered);
+            count.dropped = count.dropped.wrapping_add(undelivered);
+        }
+        counts
+    }
 }
 
 /// The rings, at the start of their pool block.
@@ -239,6 +264,7 @@ unsafe fn initialise(
             slot.write(ProcessorRing {
                 ring: processor_ring(words(index)),
                 counters: SourceCounters::new(),
+                undelivered: [const { AtomicU64::new(0) }; SOURCE_COUNT],
             });
         };
     }
@@ -259,16 +285,17 @@ unsafe fn initialise(
 ///
 /// In the kernel every push into ring N runs on processor N inside
 /// [`in_window`] (`DISPATCH_LEVEL` or above: no preemption, no migration),
-/// so pushes on it only nest, and the ring claims with the processor-local
-/// compare-exchange (`kcb_ring`'s `claim` module: no `lock` prefix on x64,
-/// which keeps the push from waiting for the previous record's stores to
-/// drain). The kernel model's processors are host threads that share a
+/// so pushes on it only nest, and the ring claims and counts with
+/// processor-local instructions (`kcb_ring`'s `producers` module: no `lock`
+/// prefix on x64, which keeps the push from waiting for the previous
+/// record's stores to drain). The kernel model's processors are host threads that share a
 /// processor number, so host builds use the shared (locked) claim; the
 /// protocol is the same.
 fn processor_ring(words: &'static [Word]) -> ByteRing<'static> {
     #[cfg(target_os = "windows")]
     {
-        // SAFETY: only `push_raised` pushes into a processor's ring, reached
+        // SAFETY: only `push_raised` pushes into a processor's ring (and
+        // bumps its `counters`, in `record_bytes`), reached
         // through `push_in_window` with a `Window`, which only `in_window`
         // makes: its index was read at DISPATCH_LEVEL or above on the
         // processor itself, and the window holds that IRQL while the borrow
@@ -399,7 +426,7 @@ pub fn counters() -> [CounterSnapshot; SOURCE_COUNT] {
     let mut sums = UNRINGED.snapshot();
     if let Some(set) = get() {
         for ring in set.per_processor() {
-            for (sum, counter) in sums.iter_mut().zip(ring.counters.snapshot()) {
+            for (sum, counter) in sums.iter_mut().zip(ring.counters()) {
                 sum.seen = sum.seen.wrapping_add(counter.seen);
                 sum.recorded = sum.recorded.wrapping_add(counter.recorded);
                 sum.dropped = sum.dropped.wrapping_add(counter.dropped);
@@ -431,11 +458,10 @@ pub fn totals() -> CounterSnapshot {
 /// # IRQL
 /// Any.
 pub fn reclassify_as_dropped(processor: u32, source: usize) {
-    let counter = get()
+    let undelivered = get()
         .and_then(|set| set.per_processor().get(processor as usize))
-        .and_then(|ring| ring.counters.get(source));
-    if let Some(counter) = counter {
-        counter.recorded.fetch_sub(1, Ordering::Relaxed);
-        counter.dropped.fetch_add(1, Ordering::Relaxed);
+        .and_then(|ring| ring.undelivered.get(source));
+    if let Some(undelivered) = undelivered {
+        undelivered.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -22,6 +22,9 @@
 //! - `ring.push(shared claim): ...` the same for a ring made with
 //!   `ByteRing::new` (locked `cmpxchg`: any number of concurrent producers;
 //!   the kernel model's host build and the client queue use it);
+//! - `ring.record: ...` (and `ring.record(shared claim)`) for a 64 B record
+//!   through `record_bytes`, the push plus its per-source `seen` and
+//!   `recorded` bumps: the driver's whole per-event ring path;
 //! - `ring.scaling: 1 producer X Mevents/s, 2 producers Y Mevents/s, ratio Z`:
 //!   each producer pushes 64 B records into its own ring, as each processor
 //!   does in the kernel (threads are not pinned: std has no affinity call;
@@ -41,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use kcb_proto::{EventRecord, FloodPayload, SourceId};
-use kcb_ring::{ByteRing, Ring, Word};
+use kcb_ring::{ByteRing, Ring, SourceCounters, Word, record_bytes};
 
 const BATCH: usize = 256;
 const SUMMARY_SAMPLES: usize = 201;
@@ -250,6 +253,26 @@ fn byte_push_batch(ring: &ByteRing<'_>, record: &[u8]) -> Duration {
     elapsed
 }
 
+/// Times `BATCH` events of `record` through [`record_bytes`] (the push with
+/// its per-source counters, as the driver records each event), then drains
+/// the ring untimed.
+fn byte_record_batch(ring: &ByteRing<'_>, counters: &SourceCounters<4>, record: &[u8]) -> Duration {
+    let start = Instant::now();
+    for _ in 0..BATCH {
+        assert!(
+            record_bytes(ring, counters, 1, black_box(record)),
+            "ring has room"
+        );
+    }
+    let elapsed = start.elapsed();
+    let mut consumer = ring.consumer().expect("single consumer");
+    let mut out = [0_u8; 512];
+    while let Some(r) = consumer.pop(&mut out) {
+        black_box((&r, &out));
+    }
+    elapsed
+}
+
 /// Times `BATCH` plain copies of `record` into `dst` (BATCH slots of 512).
 fn byte_copy_batch(dst: &mut [u8], record: &[u8]) -> Duration {
     let start = Instant::now();
@@ -309,6 +332,16 @@ fn byte_ring_summary() {
                 push / baseline
             );
         }
+    }
+    let counters = SourceCounters::<4>::new();
+    for (label, ring) in [("ring.record", &local), ("ring.record(shared claim)", &shared)] {
+        let record = [0x5A_u8; 64];
+        let push = median_ns_per_event(|| byte_record_batch(ring, &counters, &record));
+        let baseline = median_ns_per_event(|| byte_copy_batch(&mut dst, &record));
+        println!(
+            "{label}: {push:.2} ns/event (64 B record, push + per-source counters), baseline {baseline:.2} ns/event, ratio {:.2}",
+            push / baseline
+        );
     }
     let rounds = 2000;
     let _ = scaling(1, 100);

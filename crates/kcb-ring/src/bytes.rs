@@ -41,8 +41,8 @@
 //! The compare-exchange is the ordinary (locked) one for a ring made with
 //! [`ByteRing::new`]; a ring made with [`ByteRing::new_processor_local`],
 //! whose pushes only ever nest on one processor, claims with an unlocked
-//! `cmpxchg` on x86-64 (the module `claim` argues why that is enough and
-//! what it saves).
+//! `cmpxchg` on x86-64 (the module `producers` argues why that is enough
+//! and what it saves).
 //!
 //! # Who pushes: one processor, nested interrupts
 //!
@@ -98,7 +98,7 @@
 
 use core::fmt;
 
-use crate::claim::Claim;
+use crate::producers::Producers;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::{CachePadded, MAX_PUSH_ATTEMPTS};
 
@@ -173,8 +173,8 @@ pub struct ByteRing<'a> {
     consumer: CachePadded<ConsumerSide>,
     words: &'a [AtomicU64],
     mask: u32,
-    /// How pushes claim (`crate::claim`).
-    claim: Claim,
+    /// Who pushes (`crate::producers`).
+    producers: Producers,
 }
 
 impl fmt::Debug for ByteRing<'_> {
@@ -207,12 +207,13 @@ impl<'a> ByteRing<'a> {
     /// If `words` has fewer than 2 words.
     #[must_use]
     pub fn new(words: &'a [AtomicU64]) -> Self {
-        Self::with_claim(words, Claim::Shared)
+        Self::with_producers(words, Producers::Shared)
     }
 
     /// A ring over `words` (as [`new`](Self::new)) whose pushes claim with
-    /// the processor-local compare-exchange (`crate::claim`: an unlocked
-    /// `cmpxchg` on x86-64).
+    /// the processor-local compare-exchange, and [`crate::record_bytes`]
+    /// bumps the counters it is given with processor-local adds
+    /// (`crate::producers`: unlocked `cmpxchg` / `inc` on x86-64).
     ///
     /// # Safety
     /// Pushes into this ring never run at the same time on two processors
@@ -221,15 +222,17 @@ impl<'a> ByteRing<'a> {
     /// on the pushing thread), which completes before the interrupted one
     /// resumes. In the driver: ring N is pushed only on processor N at
     /// `DISPATCH_LEVEL` or above. Consumers and readers may run anywhere.
+    /// The same holds for the counters passed with this ring to
+    /// [`crate::record_bytes`]: nothing else writes them.
     ///
     /// # Panics
     /// As [`new`](Self::new).
     #[must_use]
     pub unsafe fn new_processor_local(words: &'a [AtomicU64]) -> Self {
-        Self::with_claim(words, Claim::ProcessorLocal)
+        Self::with_producers(words, Producers::ProcessorLocal)
     }
 
-    fn with_claim(words: &'a [AtomicU64], claim: Claim) -> Self {
+    fn with_producers(words: &'a [AtomicU64], producers: Producers) -> Self {
         assert!(words.len() >= 2, "a ByteRing needs at least 2 words");
         let usable = if words.len() >= MAX_WORDS {
             MAX_WORDS
@@ -254,8 +257,14 @@ impl<'a> ByteRing<'a> {
             }),
             words,
             mask,
-            claim,
+            producers,
         }
+    }
+
+    /// Who pushes into this ring (how it claims and counts).
+    #[must_use]
+    pub const fn producers(&self) -> Producers {
+        self.producers
     }
 
     /// Capacity in bytes (headers included).
@@ -366,7 +375,7 @@ impl<'a> ByteRing<'a> {
             }
             let sequence = low32(state >> 32).wrapping_add(1);
             let next = (u64::from(sequence) << 32) | u64::from(tail.wrapping_add(words));
-            match self.claim.compare_exchange(&self.state, state, next) {
+            match self.producers.compare_exchange(&self.state, state, next) {
                 Ok(_) => return Ok((tail, sequence)),
                 Err(current) => state = current,
             }

@@ -113,11 +113,12 @@ use core::ops::Deref;
 
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
-mod claim;
+mod producers;
 mod sync;
 
 pub mod bytes;
 pub use bytes::{ByteConsumer, ByteRing, ByteRingError, RecordInfo, Word};
+pub use producers::Producers;
 
 /// Loom builds only: see the `sync` module (runs atomic loads as RMWs so
 /// loom explores all interleavings).
@@ -652,9 +653,11 @@ pub fn record<T: Copy, const N: usize, const S: usize>(
 /// Records one event of source `source_index` in a [`ByteRing`].
 ///
 /// Bumps `seen`, pushes `bytes` as one record, then bumps `recorded`
-/// (returns `true`) or `dropped` (returns `false`). An out-of-range
-/// `source_index` is a caller bug: nothing is pushed or counted and `false`
-/// is returned.
+/// (returns `true`) or `dropped` (returns `false`). The bumps follow the
+/// ring's [`Producers`] discipline (processor-local adds for a ring made
+/// with [`ByteRing::new_processor_local`], whose contract then covers
+/// `counters` too). An out-of-range `source_index` is a caller bug: nothing
+/// is pushed or counted and `false` is returned.
 #[inline]
 #[allow(clippy::must_use_candidate, reason = "a dropped event is already counted")]
 pub fn record_bytes<const S: usize>(
@@ -666,12 +669,13 @@ pub fn record_bytes<const S: usize>(
     let Some(counter) = counters.get(source_index) else {
         return false;
     };
-    counter.seen.fetch_add(1, Ordering::Relaxed);
+    let producers = ring.producers();
+    producers.increment(&counter.seen);
     if ring.push(bytes).is_ok() {
-        counter.recorded.fetch_add(1, Ordering::Relaxed);
+        producers.increment(&counter.recorded);
         true
     } else {
-        counter.dropped.fetch_add(1, Ordering::Relaxed);
+        producers.increment(&counter.dropped);
         false
     }
 }

@@ -8,7 +8,8 @@
 //! full); a second thread keeps sending it `SIGUSR1`, whose handler pushes
 //! records of its own into the same ring. Afterwards every record must come
 //! out whole (its bytes are a function of its id), every id exactly once,
-//! sequences strictly increasing, and `pushed = popped + refused`. A claim
+//! sequences strictly increasing, and the ring's counters (bumped with the
+//! same processor-local instructions) must match what each side did. A claim
 //! that an interrupt could split (load, then store) would hand the same
 //! space to the interrupted push and the handler's: torn or duplicated
 //! records, or a sequence seen twice.
@@ -20,7 +21,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::thread;
 
-use kcb_ring::{ByteRing, Word};
+use kcb_ring::{ByteRing, SourceCounters, Word, record_bytes};
 
 /// Ids of the handler's records have this bit set; the thread's do not.
 const HANDLER_BIT: u64 = 1 << 63;
@@ -32,6 +33,9 @@ static RING: AtomicPtr<ByteRing<'static>> = AtomicPtr::new(core::ptr::null_mut()
 static HANDLER_PUSHED: AtomicU64 = AtomicU64::new(0);
 static HANDLER_REFUSED: AtomicU64 = AtomicU64::new(0);
 static HANDLED: AtomicU64 = AtomicU64::new(0);
+/// The ring's counters (bumped by `record_bytes` with the ring's
+/// processor-local adds): source 0 = the thread, 1 = the handler.
+static COUNTERS: SourceCounters<2> = SourceCounters::new();
 
 /// The record of id `id`: its id, then bytes derived from it; 8 to 76 bytes.
 fn record(id: u64, out: &mut [u8; 80]) -> usize {
@@ -54,7 +58,7 @@ extern "C" fn on_signal(_: libc::c_int) {
     // SAFETY: the ring outlives the window in which RING is non-null (the
     // test clears it, and stops the sender, before the ring goes away).
     let ring = unsafe { &*ring };
-    if ring.push(&bytes[..len]).is_ok() {
+    if record_bytes(ring, &COUNTERS, 1, &bytes[..len]) {
         HANDLER_PUSHED.fetch_add(1, Ordering::Relaxed);
     } else {
         HANDLER_REFUSED.fetch_add(1, Ordering::Relaxed);
@@ -138,7 +142,7 @@ fn handler_pushes_nested_in_thread_pushes_tear_and_lose_nothing() {
         let mut id = 0;
         while !done.load(Ordering::Acquire) {
             let len = record(id, &mut bytes);
-            if ring.push(&bytes[..len]).is_ok() {
+            if record_bytes(ring, &COUNTERS, 0, &bytes[..len]) {
                 pushed += 1;
                 id += 1;
             } else {
@@ -153,7 +157,10 @@ fn handler_pushes_nested_in_thread_pushes_tear_and_lose_nothing() {
     // pushes attempted, whatever the last one before it did.
     let mut bytes = [0; 80];
     let len = record(u64::from(u32::MAX), &mut bytes);
-    ring.push(&bytes[..len]).expect("the drained ring has room");
+    assert!(
+        record_bytes(ring, &COUNTERS, 0, &bytes[..len]),
+        "the drained ring has room"
+    );
     pushed += 1;
     seen.drain(ring);
 
@@ -173,6 +180,15 @@ fn handler_pushes_nested_in_thread_pushes_tear_and_lose_nothing() {
         seen.ids.len() as u64,
         pushed + handler_pushed,
         "every stored record popped once"
+    );
+    let [from_thread, from_handler] = COUNTERS.snapshot();
+    assert_eq!(
+        (from_thread.seen, from_thread.recorded, from_thread.dropped),
+        (pushed + refused, pushed, refused)
+    );
+    assert_eq!(
+        (from_handler.seen, from_handler.recorded, from_handler.dropped),
+        (handled, handler_pushed, handler_refused)
     );
     let attempts = pushed + refused + handled;
     assert_eq!(

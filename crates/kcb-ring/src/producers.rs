@@ -1,30 +1,33 @@
-//! How a [`ByteRing`](crate::ByteRing) push claims its space: the one
-//! compare-exchange on the ring's `state` word.
+//! Who pushes into a [`ByteRing`](crate::ByteRing), and so how a push
+//! updates the words producers share: the claim (the one compare-exchange
+//! on the ring's `state` word) and the per-source counters that
+//! [`record_bytes`](crate::record_bytes) bumps beside it.
 //!
 //! # Two disciplines
 //!
-//! - [`Claim::Shared`]: any number of processors may push at once. The claim
-//!   is an ordinary atomic compare-exchange (`lock cmpxchg` on x86-64).
-//! - [`Claim::ProcessorLocal`]: pushes never run at the same time on two
+//! - [`Producers::Shared`]: any number of processors may push at once. The
+//!   claim is an ordinary atomic compare-exchange (`lock cmpxchg` on x86-64),
+//!   a counter bump an atomic add (`lock xadd`).
+//! - [`Producers::ProcessorLocal`]: pushes never run at the same time on two
 //!   processors; the only concurrency is *nesting* (an interrupt or NMI that
 //!   arrives on the processor inside a push and pushes too; on a host, a
 //!   signal handler on the pushing thread). This is the driver's case: ring
 //!   N is pushed only on processor N, at `DISPATCH_LEVEL` or above, so the
 //!   pushing thread can neither be preempted by another pushing thread nor
-//!   migrate. On x86-64 the claim is then a `cmpxchg` **without** the `lock`
-//!   prefix.
+//!   migrate. On x86-64 the claim is then a `cmpxchg` and a counter bump an
+//!   `inc`, both **without** the `lock` prefix.
 //!
 //! # Why the unlocked instruction is enough on one processor
 //!
 //! An interrupt (NMI included) is taken only between two instructions
 //! (Intel SDM vol. 3A, chapter 6, "Interrupt and Exception Handling": the
 //! processor services interrupts at instruction boundaries; AMD APM vol. 2,
-//! chapter 8, likewise), so a single `cmpxchg` is atomic
+//! chapter 8, likewise), so a single `cmpxchg` (or `inc`) is atomic
 //! with respect to everything else that runs on the same processor: a
-//! nested push sees the `state` word either before or after it, never
-//! half-way. What the `lock` prefix adds is atomicity with respect to
+//! nested push sees the word either before or after it, never half-way
+//! (a load-then-store pair would lose the nested push's update). What the `lock` prefix adds is atomicity with respect to
 //! *other* processors and a full barrier; neither is needed here:
-//! - no other processor writes `state` (the consumer only reads it, and a
+//! - no other processor writes these words (the consumer only reads them, and a
 //!   naturally aligned 8-byte store is single-copy atomic on x86-64, so it
 //!   never sees a torn value);
 //! - x86-64 keeps stores in program order (TSO), so a consumer that reads
@@ -33,7 +36,7 @@
 //!
 //! The barrier is what the lock costs: a locked instruction waits until the
 //! store buffer has drained, i.e. until the previous record's payload
-//! stores reached the cache. Measured by `cargo xtask bench` (criterion,
+//! stores reached the cache; a push with its two counter bumps had three. Measured by `cargo xtask bench` (criterion,
 //! 64-byte records): see the README's pipeline section for the figures of
 //! both disciplines.
 //!
@@ -44,31 +47,31 @@
 //! # Where the unlocked claim is not used
 //!
 //! Other architectures, the loom model (`--cfg loom`) and Miri use the
-//! locked compare-exchange for both disciplines: loom and Miri model
+//! locked instructions for both disciplines: loom and Miri model
 //! threads, not interrupts, and the protocol is the same, so what they check
 //! (the claim/publish/consume protocol under arbitrary interleavings) holds
 //! for both. The interrupt-atomicity of the unlocked instruction is what
 //! `tests/nested_signals.rs` exercises on the host: a thread pushes into a
 //! processor-local ring while signal handlers, delivered on that thread,
-//! push into the same ring; every record must come out whole and every
-//! sequence number exactly once.
+//! push into the same ring; every record must come out whole, every
+//! sequence number exactly once, and the counters must add up exactly.
 
 use crate::sync::{AtomicU64, Ordering};
 
 /// Who may push into a ring at the same time (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Claim {
+pub enum Producers {
     /// Pushes may run concurrently on any number of processors.
     Shared,
     /// Pushes run on one processor at a time; concurrent pushes only nest.
     ProcessorLocal,
 }
 
-impl Claim {
+impl Producers {
     /// Replaces `word`'s value `current` by `new` if it still holds
     /// `current`; returns the value found (`Ok` when it was `current`).
     ///
-    /// For [`Claim::ProcessorLocal`] the caller guarantees the discipline
+    /// For [`Producers::ProcessorLocal`] the caller guarantees the discipline
     /// (it was promised to [`ByteRing::new_processor_local`](crate::ByteRing::new_processor_local)).
     #[inline]
     pub(crate) fn compare_exchange(self, word: &AtomicU64, current: u64, new: u64) -> Result<u64, u64> {
@@ -77,6 +80,17 @@ impl Claim {
             return unlocked_compare_exchange(word, current, new);
         }
         word.compare_exchange(current, new, Ordering::AcqRel, Ordering::Relaxed)
+    }
+
+    /// Adds one to `counter` (wrapping), under the same discipline.
+    #[inline]
+    pub(crate) fn increment(self, counter: &AtomicU64) {
+        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+        if self == Self::ProcessorLocal {
+            unlocked_increment(counter);
+            return;
+        }
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -108,4 +122,25 @@ fn unlocked_compare_exchange(word: &AtomicU64, current: u64, new: u64) -> Result
         );
     }
     if found == current { Ok(found) } else { Err(found) }
+}
+
+/// `inc` without `lock`: atomic with respect to interrupts on this
+/// processor, not with respect to other processors.
+#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+#[inline]
+fn unlocked_increment(counter: &AtomicU64) {
+    // SAFETY: `counter.as_ptr()` is a valid, 8-byte aligned pointer to a live
+    // `AtomicU64` (a shared reference is held; atomics may be written through
+    // one). One read-modify-write instruction: an interrupt on this processor
+    // runs before or after it; a reader on another processor sees the old or
+    // the new value (aligned 8-byte access). No other processor writes the
+    // counter (the `ProcessorLocal` contract). Flags are clobbered (declared
+    // by omitting `preserves_flags`); the block is not `nomem`.
+    unsafe {
+        core::arch::asm!(
+            "inc qword ptr [{counter}]",
+            counter = in(reg) counter.as_ptr(),
+            options(nostack),
+        );
+    }
 }
