@@ -63,7 +63,7 @@ pub struct ProcessorRing {
     /// The ring. Pushed only through [`push_in_window`] (its processor-local
     /// claim relies on that, see [`processor_ring`]); read by the drain, the
     /// bug-check summary and the flight recorder.
-    pub ring: ByteRing<'static>,
+    pub ring: ByteRing<'static, ProcessorProducers>,
     /// Per-source counters of the events pushed on this processor, bumped
     /// only beside the pushes (processor-local, like the claim).
     counters: SourceCounters<SOURCE_COUNT>,
@@ -281,6 +281,15 @@ unsafe fn initialise(
     SET.store(set, Ordering::Release);
 }
 
+/// How the per-processor rings are pushed: [`kcb_ring::ProcessorLocal`] in
+/// the kernel (see [`processor_ring`]).
+#[cfg(target_os = "windows")]
+pub type ProcessorProducers = kcb_ring::ProcessorLocal;
+/// How the per-processor rings are pushed: [`kcb_ring::Shared`] on the host,
+/// where the kernel model's processors are threads that share a number.
+#[cfg(not(target_os = "windows"))]
+pub type ProcessorProducers = kcb_ring::Shared;
+
 /// The ring of one processor.
 ///
 /// In the kernel every push into ring N runs on processor N inside
@@ -291,7 +300,7 @@ unsafe fn initialise(
 /// record's stores to drain). The kernel model's processors are host threads that share a
 /// processor number, so host builds use the shared (locked) claim; the
 /// protocol is the same.
-fn processor_ring(words: &'static [Word]) -> ByteRing<'static> {
+fn processor_ring(words: &'static [Word]) -> ByteRing<'static, ProcessorProducers> {
     #[cfg(target_os = "windows")]
     {
         // SAFETY: only `push_raised` pushes into a processor's ring (and

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use kcb_proto::{EventRecord, FloodPayload, SourceId};
-use kcb_ring::{ByteRing, Ring, SourceCounters, Word, record_bytes};
+use kcb_ring::{ByteRing, ProcessorLocal, Producers, Ring, SourceCounters, Word, record_bytes};
 
 const BATCH: usize = 256;
 const SUMMARY_SAMPLES: usize = 201;
@@ -233,13 +233,13 @@ const RING_WORDS: usize = 32 * 1024;
 const SCALING_RING_WORDS: usize = 4 * 1024;
 
 /// A processor-local ring, as the driver makes each processor's.
-fn byte_ring(storage: &[Word]) -> ByteRing<'_> {
+fn byte_ring(storage: &[Word]) -> ByteRing<'_, ProcessorLocal> {
     // SAFETY: each ring of this benchmark is pushed by one thread only.
     unsafe { ByteRing::new_processor_local(storage) }
 }
 
 /// Times `BATCH` pushes of `record` into `ring`, then drains it untimed.
-fn byte_push_batch(ring: &ByteRing<'_>, record: &[u8]) -> Duration {
+fn byte_push_batch<P: Producers>(ring: &ByteRing<'_, P>, record: &[u8]) -> Duration {
     let start = Instant::now();
     for _ in 0..BATCH {
         ring.push(black_box(record)).expect("ring has room");
@@ -256,7 +256,11 @@ fn byte_push_batch(ring: &ByteRing<'_>, record: &[u8]) -> Duration {
 /// Times `BATCH` events of `record` through [`record_bytes`] (the push with
 /// its per-source counters, as the driver records each event), then drains
 /// the ring untimed.
-fn byte_record_batch(ring: &ByteRing<'_>, counters: &SourceCounters<4>, record: &[u8]) -> Duration {
+fn byte_record_batch<P: Producers>(
+    ring: &ByteRing<'_, P>,
+    counters: &SourceCounters<4>,
+    record: &[u8],
+) -> Duration {
     let start = Instant::now();
     for _ in 0..BATCH {
         assert!(
@@ -318,31 +322,11 @@ fn byte_ring_summary() {
     let shared_storage: Vec<Word> = (0..RING_WORDS).map(|_| Word::new(0)).collect();
     let shared = ByteRing::new(&shared_storage);
     let mut dst = vec![0_u8; 512 * BATCH];
-    for (label, ring) in [("ring.push", &local), ("ring.push(shared claim)", &shared)] {
-        for size in [64_usize, 512] {
-            let record = vec![0x5A_u8; size];
-            for _ in 0..50 {
-                byte_push_batch(ring, &record);
-                byte_copy_batch(&mut dst, &record);
-            }
-            let push = median_ns_per_event(|| byte_push_batch(ring, &record));
-            let baseline = median_ns_per_event(|| byte_copy_batch(&mut dst, &record));
-            println!(
-                "{label}: {push:.2} ns/event ({size} B record), baseline {baseline:.2} ns/event, ratio {:.2}",
-                push / baseline
-            );
-        }
-    }
+    push_lines("ring.push", &local, &mut dst);
+    push_lines("ring.push(shared claim)", &shared, &mut dst);
     let counters = SourceCounters::<4>::new();
-    for (label, ring) in [("ring.record", &local), ("ring.record(shared claim)", &shared)] {
-        let record = [0x5A_u8; 64];
-        let push = median_ns_per_event(|| byte_record_batch(ring, &counters, &record));
-        let baseline = median_ns_per_event(|| byte_copy_batch(&mut dst, &record));
-        println!(
-            "{label}: {push:.2} ns/event (64 B record, push + per-source counters), baseline {baseline:.2} ns/event, ratio {:.2}",
-            push / baseline
-        );
-    }
+    record_line("ring.record", &local, &counters, &mut dst);
+    record_line("ring.record(shared claim)", &shared, &counters, &mut dst);
     let rounds = 2000;
     let _ = scaling(1, 100);
     let one = median((0..5).map(|_| scaling(1, rounds)).collect());
@@ -350,5 +334,40 @@ fn byte_ring_summary() {
     println!(
         "ring.scaling: 1 producer {one:.1} Mevents/s, 2 producers {two:.1} Mevents/s, ratio {:.2}",
         two / one
+    );
+}
+
+/// Prints `<label>: X ns/event (N B record), baseline Y ns/event, ratio Z`
+/// for 64 B and 512 B records pushed into `ring`.
+fn push_lines<P: Producers>(label: &str, ring: &ByteRing<'_, P>, dst: &mut [u8]) {
+    for size in [64_usize, 512] {
+        let record = vec![0x5A_u8; size];
+        for _ in 0..50 {
+            byte_push_batch(ring, &record);
+            byte_copy_batch(dst, &record);
+        }
+        let push = median_ns_per_event(|| byte_push_batch(ring, &record));
+        let baseline = median_ns_per_event(|| byte_copy_batch(dst, &record));
+        println!(
+            "{label}: {push:.2} ns/event ({size} B record), baseline {baseline:.2} ns/event, ratio {:.2}",
+            push / baseline
+        );
+    }
+}
+
+/// Prints the same line for 64 B records through [`record_bytes`] (push and
+/// per-source counters).
+fn record_line<P: Producers>(
+    label: &str,
+    ring: &ByteRing<'_, P>,
+    counters: &SourceCounters<4>,
+    dst: &mut [u8],
+) {
+    let record = [0x5A_u8; 64];
+    let push = median_ns_per_event(|| byte_record_batch(ring, counters, &record));
+    let baseline = median_ns_per_event(|| byte_copy_batch(dst, &record));
+    println!(
+        "{label}: {push:.2} ns/event (64 B record, push + per-source counters), baseline {baseline:.2} ns/event, ratio {:.2}",
+        push / baseline
     );
 }

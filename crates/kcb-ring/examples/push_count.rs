@@ -19,7 +19,7 @@
 
 use std::hint::black_box;
 
-use kcb_ring::{ByteRing, Word};
+use kcb_ring::{ByteRing, ProcessorLocal, Word};
 
 /// Words for 131072 records of 64 bytes (+ one header word each), rounded
 /// up to a power of two.
@@ -27,7 +27,7 @@ const WORDS: usize = 2 << 20;
 const RECORD: [u8; 64] = [0x5A; 64];
 
 #[inline(never)]
-fn drain(ring: &ByteRing<'_>) {
+fn drain(ring: &ByteRing<'_, ProcessorLocal>) {
     if let Some(mut consumer) = ring.consumer() {
         let mut out = [0_u8; 64];
         while let Some(r) = consumer.pop(&mut out) {

@@ -118,7 +118,7 @@ mod sync;
 
 pub mod bytes;
 pub use bytes::{ByteConsumer, ByteRing, ByteRingError, RecordInfo, Word};
-pub use producers::Producers;
+pub use producers::{ProcessorLocal, Producers, Shared};
 
 /// Loom builds only: see the `sync` module (runs atomic loads as RMWs so
 /// loom explores all interleavings).
@@ -654,14 +654,14 @@ pub fn record<T: Copy, const N: usize, const S: usize>(
 ///
 /// Bumps `seen`, pushes `bytes` as one record, then bumps `recorded`
 /// (returns `true`) or `dropped` (returns `false`). The bumps follow the
-/// ring's [`Producers`] discipline (processor-local adds for a ring made
+/// ring's [`Producers`] discipline `P` (processor-local adds for a ring made
 /// with [`ByteRing::new_processor_local`], whose contract then covers
 /// `counters` too). An out-of-range `source_index` is a caller bug: nothing
 /// is pushed or counted and `false` is returned.
 #[inline]
 #[allow(clippy::must_use_candidate, reason = "a dropped event is already counted")]
-pub fn record_bytes<const S: usize>(
-    ring: &ByteRing<'_>,
+pub fn record_bytes<P: Producers, const S: usize>(
+    ring: &ByteRing<'_, P>,
     counters: &SourceCounters<S>,
     source_index: usize,
     bytes: &[u8],
@@ -669,13 +669,12 @@ pub fn record_bytes<const S: usize>(
     let Some(counter) = counters.get(source_index) else {
         return false;
     };
-    let producers = ring.producers();
-    producers.increment(&counter.seen);
+    P::increment(&counter.seen);
     if ring.push(bytes).is_ok() {
-        producers.increment(&counter.recorded);
+        P::increment(&counter.recorded);
         true
     } else {
-        producers.increment(&counter.dropped);
+        P::increment(&counter.dropped);
         false
     }
 }

@@ -5,10 +5,10 @@
 //!
 //! # Two disciplines
 //!
-//! - [`Producers::Shared`]: any number of processors may push at once. The
+//! - [`Shared`]: any number of processors may push at once. The
 //!   claim is an ordinary atomic compare-exchange (`lock cmpxchg` on x86-64),
 //!   a counter bump an atomic add (`lock xadd`).
-//! - [`Producers::ProcessorLocal`]: pushes never run at the same time on two
+//! - [`ProcessorLocal`]: pushes never run at the same time on two
 //!   processors; the only concurrency is *nesting* (an interrupt or NMI that
 //!   arrives on the processor inside a push and pushes too; on a host, a
 //!   signal handler on the pushing thread). This is the driver's case: ring
@@ -58,39 +58,67 @@
 
 use crate::sync::{AtomicU64, Ordering};
 
-/// Who may push into a ring at the same time (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Producers {
-    /// Pushes may run concurrently on any number of processors.
-    Shared,
-    /// Pushes run on one processor at a time; concurrent pushes only nest.
-    ProcessorLocal,
-}
-
-impl Producers {
+/// Who may push into a ring at the same time: [`Shared`] or
+/// [`ProcessorLocal`] (see the module docs). A type-level choice, so a push
+/// carries no run-time branch on it. Sealed: the two are the only ones.
+pub trait Producers: sealed::Sealed + 'static {
     /// Replaces `word`'s value `current` by `new` if it still holds
     /// `current`; returns the value found (`Ok` when it was `current`).
-    ///
-    /// For [`Producers::ProcessorLocal`] the caller guarantees the discipline
-    /// (it was promised to [`ByteRing::new_processor_local`](crate::ByteRing::new_processor_local)).
-    #[inline]
-    pub(crate) fn compare_exchange(self, word: &AtomicU64, current: u64, new: u64) -> Result<u64, u64> {
-        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-        if self == Self::ProcessorLocal {
-            return unlocked_compare_exchange(word, current, new);
-        }
+    fn compare_exchange(word: &AtomicU64, current: u64, new: u64) -> Result<u64, u64>;
+
+    /// Adds one to `counter` (wrapping).
+    fn increment(counter: &AtomicU64);
+}
+
+/// Pushes may run concurrently on any number of processors (locked
+/// instructions).
+#[derive(Debug)]
+pub enum Shared {}
+
+/// Pushes run on one processor at a time; concurrent pushes only nest
+/// (unlocked instructions on x86-64). Only
+/// [`ByteRing::new_processor_local`](crate::ByteRing::new_processor_local),
+/// an `unsafe fn` whose contract is this discipline, makes such a ring.
+#[derive(Debug)]
+pub enum ProcessorLocal {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Shared {}
+    impl Sealed for super::ProcessorLocal {}
+}
+
+impl Producers for Shared {
+    #[inline(always)]
+    fn compare_exchange(word: &AtomicU64, current: u64, new: u64) -> Result<u64, u64> {
         word.compare_exchange(current, new, Ordering::AcqRel, Ordering::Relaxed)
     }
 
-    /// Adds one to `counter` (wrapping), under the same discipline.
-    #[inline]
-    pub(crate) fn increment(self, counter: &AtomicU64) {
-        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-        if self == Self::ProcessorLocal {
-            unlocked_increment(counter);
-            return;
-        }
+    #[inline(always)]
+    fn increment(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Producers for ProcessorLocal {
+    #[inline(always)]
+    fn compare_exchange(word: &AtomicU64, current: u64, new: u64) -> Result<u64, u64> {
+        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+        {
+            unlocked_compare_exchange(word, current, new)
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+        {
+            Shared::compare_exchange(word, current, new)
+        }
+    }
+
+    #[inline(always)]
+    fn increment(counter: &AtomicU64) {
+        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+        unlocked_increment(counter);
+        #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+        Shared::increment(counter);
     }
 }
 
@@ -106,7 +134,7 @@ fn unlocked_compare_exchange(word: &AtomicU64, current: u64, new: u64) -> Result
     // the word and either stores `new` (equal) or loads the word into RAX:
     // one aligned 8-byte access each way, so a concurrent reader on another
     // processor sees the old or the new value, never a torn one. No other
-    // processor writes the word (the `ProcessorLocal` contract), so the
+    // processor writes the word (the [`ProcessorLocal`] contract), so the
     // missing `lock` loses no update; an interrupt on this processor runs
     // before or after the instruction, never inside it. The flags it
     // changes are declared clobbered (no `preserves_flags`), and the block
@@ -134,7 +162,7 @@ fn unlocked_increment(counter: &AtomicU64) {
     // one). One read-modify-write instruction: an interrupt on this processor
     // runs before or after it; a reader on another processor sees the old or
     // the new value (aligned 8-byte access). No other processor writes the
-    // counter (the `ProcessorLocal` contract). Flags are clobbered (declared
+    // counter (the [`ProcessorLocal`] contract). Flags are clobbered (declared
     // by omitting `preserves_flags`); the block is not `nomem`.
     unsafe {
         core::arch::asm!(

@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::thread;
 
-use kcb_ring::{ByteRing, SourceCounters, Word, record_bytes};
+use kcb_ring::{ByteRing, ProcessorLocal, SourceCounters, Word, record_bytes};
 
 /// Ids of the handler's records have this bit set; the thread's do not.
 const HANDLER_BIT: u64 = 1 << 63;
@@ -29,7 +29,7 @@ const HANDLER_BIT: u64 = 1 << 63;
 const SIGNALS: u64 = 20_000;
 
 /// The ring the handler pushes into (null outside the test's window).
-static RING: AtomicPtr<ByteRing<'static>> = AtomicPtr::new(core::ptr::null_mut());
+static RING: AtomicPtr<ByteRing<'static, ProcessorLocal>> = AtomicPtr::new(core::ptr::null_mut());
 static HANDLER_PUSHED: AtomicU64 = AtomicU64::new(0);
 static HANDLER_REFUSED: AtomicU64 = AtomicU64::new(0);
 static HANDLED: AtomicU64 = AtomicU64::new(0);
@@ -73,7 +73,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn drain(&mut self, ring: &ByteRing<'_>) {
+    fn drain(&mut self, ring: &ByteRing<'_, ProcessorLocal>) {
         let Some(mut consumer) = ring.consumer() else {
             panic!("the only consumer");
         };
@@ -102,7 +102,7 @@ fn handler_pushes_nested_in_thread_pushes_tear_and_lose_nothing() {
     let storage: Vec<Word> = (0..4096).map(|_| Word::new(0)).collect();
     // SAFETY: only this test's thread pushes, and the signal handler, which
     // runs on that thread (the signal is sent to it alone) and nests.
-    let ring: &'static ByteRing<'static> = Box::leak(Box::new(unsafe {
+    let ring: &'static ByteRing<'static, ProcessorLocal> = Box::leak(Box::new(unsafe {
         ByteRing::new_processor_local(Box::leak(storage.into_boxed_slice()))
     }));
 
