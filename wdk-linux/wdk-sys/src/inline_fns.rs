@@ -6,10 +6,11 @@
 //! ntoskrnl functions, and that the real wdk-sys therefore binds, are offered:
 //! `KeGetCurrentIrql` and `KfRaiseIrql`. `KeLowerIrql` and
 //! `KeRaiseIrqlToDpcLevel` are header-only on x64 (no declaration bindgen
-//! could bind), so the stand-in refuses them as the real crate does. In host builds they are declared as external symbols, which
-//! the kernel model defines, so that tests see and control the IRQL.
+//! could bind), so the stand-in refuses them as the real crate does. In host
+//! builds they are declared as external symbols, which the kernel model
+//! defines, so that tests see and control the IRQL.
 
-use crate::KIRQL;
+use crate::types::KIRQL;
 
 #[cfg(all(target_os = "windows", target_arch = "x86_64"))]
 #[allow(non_snake_case)]

@@ -27,9 +27,7 @@ pub mod ctypes;
     clippy::undocumented_unsafe_blocks,
     clippy::multiple_unsafe_ops_per_block
 )]
-mod types {
-    include!(concat!(env!("OUT_DIR"), "/types.rs"));
-}
+mod types;
 
 pub use types::*;
 
