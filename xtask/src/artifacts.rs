@@ -93,9 +93,17 @@ pub struct Parts {
 
 impl Parts {
     /// Everything.
-    pub const ALL: Self = Self { driver: true, client: true, inf: true };
+    pub const ALL: Self = Self {
+        driver: true,
+        client: true,
+        inf: true,
+    };
     /// Only the trigger driver (the Wine smoke test).
-    pub const TRIGGER_ONLY: Self = Self { driver: false, client: false, inf: false };
+    pub const TRIGGER_ONLY: Self = Self {
+        driver: false,
+        client: false,
+        inf: false,
+    };
 }
 
 /// Builds `parts` (the trigger driver always), signs the drivers and prints
@@ -127,13 +135,19 @@ pub fn build(paths: &Paths, parts: Parts) -> Result<()> {
     if parts.client {
         println!("build: kcbctl ({CLIENT_TARGET}, release)");
         run_checked(
-            &mut cargo_main(&paths.root, &["build", "-p", "kcbctl", "--target", CLIENT_TARGET, "--release"]),
+            &mut cargo_main(
+                &paths.root,
+                &["build", "-p", "kcbctl", "--target", CLIENT_TARGET, "--release"],
+            ),
             CARGO_LIMIT,
         )
         .ctx("building kcbctl")?;
         let exe = paths.release(CLIENT_TARGET, "kcbctl.exe");
         if !exe.is_file() {
-            bail!("cargo did not produce {} (does crates/kcbctl have a `kcbctl` binary?)", rel(&paths.root, &exe));
+            bail!(
+                "cargo did not produce {} (does crates/kcbctl have a `kcbctl` binary?)",
+                rel(&paths.root, &exe)
+            );
         }
         copy_file(&exe, &paths.kcbctl)?;
         produced.push(paths.kcbctl.clone());
@@ -159,10 +173,15 @@ fn ensure_certificate(paths: &Paths) -> Result<()> {
         return Ok(());
     }
     fs::create_dir_all(&paths.cert_dir).ctx(format!("creating {}", paths.cert_dir.display()))?;
-    println!("build: new test-signing certificate in {}", rel(&paths.root, &paths.cert_dir));
+    println!(
+        "build: new test-signing certificate in {}",
+        rel(&paths.root, &paths.cert_dir)
+    );
     let mut openssl = Command::new("openssl");
     openssl
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3650"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3650",
+        ])
         .arg("-keyout")
         .arg(paths.key())
         .arg("-out")
@@ -199,17 +218,37 @@ fn sign(paths: &Paths, sys: &Path) -> Result<()> {
         .arg(&signed);
     let out = run_captured(&mut osslsigncode, &paths.out_dir, TOOL_LIMIT)?;
     if !out.ended.success() {
-        bail!("osslsigncode sign {} failed ({}): {}{}", sys.display(), out.ended, out.stdout.trim(), out.stderr.trim());
+        bail!(
+            "osslsigncode sign {} failed ({}): {}{}",
+            sys.display(),
+            out.ended,
+            out.stdout.trim(),
+            out.stderr.trim()
+        );
     }
     fs::rename(&signed, sys).ctx(format!("renaming {} to {}", signed.display(), sys.display()))?;
 
     let mut verify = Command::new("osslsigncode");
-    verify.arg("verify").arg("-CAfile").arg(paths.cert()).arg("-in").arg(sys);
+    verify
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(paths.cert())
+        .arg("-in")
+        .arg(sys);
     let out = run_captured(&mut verify, &paths.out_dir, TOOL_LIMIT)?;
     if !out.ended.success() {
-        bail!("osslsigncode verify {} failed ({}): {}{}", sys.display(), out.ended, out.stdout.trim(), out.stderr.trim());
+        bail!(
+            "osslsigncode verify {} failed ({}): {}{}",
+            sys.display(),
+            out.ended,
+            out.stdout.trim(),
+            out.stderr.trim()
+        );
     }
-    println!("build: signed {} (sha256, verified against the test certificate)", rel(&paths.root, sys));
+    println!(
+        "build: signed {} (sha256, verified against the test certificate)",
+        rel(&paths.root, sys)
+    );
     Ok(())
 }
 
@@ -224,7 +263,11 @@ fn build_shim(paths: &Paths) -> Result<()> {
         .arg("-ladvapi32");
     let out = run_captured(&mut gcc, &paths.out_dir, TOOL_LIMIT)?;
     if !out.ended.success() {
-        bail!("building the ProcessPrng shim failed ({}): {}", out.ended, out.stderr.trim());
+        bail!(
+            "building the ProcessPrng shim failed ({}): {}",
+            out.ended,
+            out.stderr.trim()
+        );
     }
     Ok(())
 }
@@ -248,7 +291,10 @@ pub fn require(paths: &Paths, parts: Parts) -> Result<()> {
     }
     for file in needed {
         if !file.is_file() {
-            bail!("{} is missing: run `cargo xtask build` first", rel(&paths.root, file));
+            bail!(
+                "{} is missing: run `cargo xtask build` first",
+                rel(&paths.root, file)
+            );
         }
     }
     Ok(())

@@ -73,7 +73,11 @@ pub fn parse_register(msg: &str) -> Option<Register> {
     let mut words = tail.split_whitespace();
     let outcome = Outcome::parse(words.next()?);
     let status = words.find_map(|w| w.strip_prefix("status=")).and_then(parse_hex);
-    Some(Register { api: api.trim().to_owned(), outcome, status })
+    Some(Register {
+        api: api.trim().to_owned(),
+        outcome,
+        status,
+    })
 }
 
 /// `kcallbacks: loaded: <n> registered, <m> failed, <k> disabled, <u> unavailable`.
@@ -145,7 +149,10 @@ pub struct Event {
 impl Event {
     /// The value of field `key`.
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A hexadecimal (`0x...`) or decimal field.
@@ -155,7 +162,9 @@ impl Event {
 
     /// Whether this is a load-image event.
     pub fn is_load_image(&self) -> bool {
-        self.words.iter().any(|w| w == "LoadImage" || w.starts_with("LoadImage."))
+        self.words
+            .iter()
+            .any(|w| w == "LoadImage" || w.starts_with("LoadImage."))
     }
 }
 
@@ -218,7 +227,10 @@ fn tokens(text: &str) -> Vec<String> {
 
 /// `0x1234abcd` (or without `0x`) as u32.
 fn parse_hex(text: &str) -> Option<u32> {
-    let digits = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")).unwrap_or(text);
+    let digits = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
     u32::from_str_radix(digits, 16).ok()
 }
 
@@ -238,23 +250,34 @@ mod tests {
     fn message_from_wine_line() {
         let line = "0160:warn:debugstr:vDbgPrintExWithPrefix 0000004d:00000001: kcbtrig: DriverEntry\n";
         assert_eq!(driver_message(line), Some("kcbtrig: DriverEntry"));
-        let line = "0160:warn:debugstr:vDbgPrintExWithPrefix 0000004d:00000001: kcallbacks: loaded: 1 registered";
+        let line =
+            "0160:warn:debugstr:vDbgPrintExWithPrefix 0000004d:00000001: kcallbacks: loaded: 1 registered";
         assert_eq!(driver_message(line), Some("kcallbacks: loaded: 1 registered"));
-        assert_eq!(driver_message("kcallbacks: unloaded: 2 removed\r\n"), Some("kcallbacks: unloaded: 2 removed"));
-        assert_eq!(driver_message("0048:err:ntoskrnl:x failed for kcallbacks: c0000142"), None);
+        assert_eq!(
+            driver_message("kcallbacks: unloaded: 2 removed\r\n"),
+            Some("kcallbacks: unloaded: 2 removed")
+        );
+        assert_eq!(
+            driver_message("0048:err:ntoskrnl:x failed for kcallbacks: c0000142"),
+            None
+        );
         assert_eq!(driver_message("0048:fixme:actctx:parse_depend_manifests"), None);
     }
 
     #[test]
     fn register_lines() {
-        let r = parse_register("kcallbacks: register IoCreateDevice(\\Device\\KCallbacks): ok status=0x00000000").unwrap();
+        let r =
+            parse_register("kcallbacks: register IoCreateDevice(\\Device\\KCallbacks): ok status=0x00000000")
+                .unwrap();
         assert_eq!(r.api, "IoCreateDevice(\\Device\\KCallbacks)");
         assert_eq!(api_base(&r.api), "IoCreateDevice");
         assert_eq!(r.outcome, Outcome::Ok);
         assert_eq!(r.status, Some(0));
-        let r = parse_register("kcallbacks: register CmRegisterCallbackEx: FAILED status=0xC0000002").unwrap();
+        let r =
+            parse_register("kcallbacks: register CmRegisterCallbackEx: FAILED status=0xC0000002").unwrap();
         assert_eq!((r.outcome, r.status), (Outcome::Failed, Some(0xC000_0002)));
-        let r = parse_register("kcallbacks: register KeRegisterNmiCallback: unavailable status=0xC00000BB").unwrap();
+        let r = parse_register("kcallbacks: register KeRegisterNmiCallback: unavailable status=0xC00000BB")
+            .unwrap();
         assert_eq!(r.outcome, Outcome::Unavailable);
         let r = parse_register("kcallbacks: register X: weird").unwrap();
         assert_eq!(r.outcome, Outcome::Other("weird".into()));
@@ -264,8 +287,17 @@ mod tests {
 
     #[test]
     fn loaded_and_unloaded_lines() {
-        let l = parse_loaded("kcallbacks: loaded: 5 registered, 0 failed, 2 disabled, 1 unavailable").unwrap();
-        assert_eq!(l, Loaded { registered: 5, failed: 0, disabled: 2, unavailable: 1 });
+        let l =
+            parse_loaded("kcallbacks: loaded: 5 registered, 0 failed, 2 disabled, 1 unavailable").unwrap();
+        assert_eq!(
+            l,
+            Loaded {
+                registered: 5,
+                failed: 0,
+                disabled: 2,
+                unavailable: 1
+            }
+        );
         assert!(parse_loaded("kcallbacks: loaded: 5 registered, 0 failed").is_none());
         assert_eq!(parse_unloaded("kcallbacks: unloaded: 5 removed"), Some(5));
         assert_eq!(parse_unloaded("kcallbacks: unloaded: x removed"), None);
@@ -273,7 +305,10 @@ mod tests {
             parse_unregister("kcallbacks: unregister PsSetLoadImageNotifyRoutine: removed"),
             Some(("PsSetLoadImageNotifyRoutine", "removed"))
         );
-        assert_eq!(parse_driver_entry("kcallbacks: DriverEntry version=0.1.0"), Some("0.1.0"));
+        assert_eq!(
+            parse_driver_entry("kcallbacks: DriverEntry version=0.1.0"),
+            Some("0.1.0")
+        );
     }
 
     #[test]
@@ -290,7 +325,10 @@ mod tests {
         assert_eq!(e.number("size"), Some(0x3000));
         assert_eq!(e.number("pid"), Some(0));
 
-        let e = parse_event(r#"kcallbacks: event #8 LoadImage.x name="C:\Program Files\a \"b\".sys"... base=0x1"#).unwrap();
+        let e = parse_event(
+            r#"kcallbacks: event #8 LoadImage.x name="C:\Program Files\a \"b\".sys"... base=0x1"#,
+        )
+        .unwrap();
         assert_eq!(e.field("name"), Some(r#"C:\Program Files\a "b".sys..."#));
         assert!(e.is_load_image());
         assert_eq!(e.number("base"), Some(1));

@@ -17,6 +17,7 @@
 //! crates.io resolution the Windows build uses.
 
 mod artifacts;
+mod filesizes;
 mod lockfile;
 mod logparse;
 mod quality;
@@ -70,14 +71,22 @@ fn main() -> ExitCode {
     let _lock = lockfile::Guard::new(&root);
     let result = match task.as_str() {
         "cargo" => cargo_passthrough(&root, &options),
-        "setup" => no_options(&options).and_then(|()| setup::setup()).map(|()| ExitCode::SUCCESS),
-        "build" => no_options(&options).and_then(|()| build(&root)).map(|()| ExitCode::SUCCESS),
+        "setup" => no_options(&options)
+            .and_then(|()| setup::setup())
+            .map(|()| ExitCode::SUCCESS),
+        "build" => no_options(&options)
+            .and_then(|()| build(&root))
+            .map(|()| ExitCode::SUCCESS),
         "run" => run(&root, &options),
         "test" => no_options(&options).map(|()| testcmd::test(&root)),
         "wine-e2e" => wine_e2e_task(&root, &options),
         "wine-smoke" => no_options(&options).and_then(|()| wine_smoke(&root)),
-        "loom" => no_options(&options).and_then(|()| quality::loom(&root)).map(|()| ExitCode::SUCCESS),
-        "miri" => no_options(&options).and_then(|()| quality::miri(&root)).map(|()| ExitCode::SUCCESS),
+        "loom" => no_options(&options)
+            .and_then(|()| quality::loom(&root))
+            .map(|()| ExitCode::SUCCESS),
+        "miri" => no_options(&options)
+            .and_then(|()| quality::miri(&root))
+            .map(|()| ExitCode::SUCCESS),
         "bench" => match options.as_slice() {
             [] => quality::bench(&root, false).map(|()| ExitCode::SUCCESS),
             ["--quick"] => quality::bench(&root, true).map(|()| ExitCode::SUCCESS),
@@ -89,7 +98,10 @@ fn main() -> ExitCode {
                 .map_err(|_| util::Error(format!("`{seconds}` is not a number of seconds")))
                 .and_then(|s| quality::fuzz(&root, target, s))
                 .map(|()| ExitCode::SUCCESS),
-            _ => Err(util::Error(format!("usage: cargo xtask fuzz <{}> <seconds>", quality::FUZZ_TARGETS.join("|")))),
+            _ => Err(util::Error(format!(
+                "usage: cargo xtask fuzz <{}> <seconds>",
+                quality::FUZZ_TARGETS.join("|")
+            ))),
         },
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
@@ -121,9 +133,17 @@ fn cargo_passthrough(root: &Path, options: &[&str]) -> Result<ExitCode> {
     };
     let _lock = lockfile::Guard::new(root);
     let mut cmd = std::process::Command::new(util::cargo());
-    cmd.current_dir(root).arg(command).arg("--config").arg(util::PATCH_CONFIG).args(rest);
+    cmd.current_dir(root)
+        .arg(command)
+        .arg("--config")
+        .arg(util::PATCH_CONFIG)
+        .args(rest);
     let ended = runcmd::run_inherit(&mut cmd, std::time::Duration::from_secs(3 * 3600))?;
-    Ok(if ended.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ended.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn no_options(options: &[&str]) -> Result<()> {
@@ -167,12 +187,19 @@ fn run(root: &Path, options: &[&str]) -> Result<ExitCode> {
         echo: true,
         label: "cargo xtask run".into(),
     };
-    println!("wine: driver lines below are from {} (prefix {})", rel(root, &config.log), rel(root, &config.prefix));
+    println!(
+        "wine: driver lines below are from {} (prefix {})",
+        rel(root, &config.log),
+        rel(root, &config.prefix)
+    );
     let transcript = scenario::full(&paths, &config);
     let checks = scenario::checks(&transcript, scenario::workspace_version(root).as_deref());
     println!("checks:");
     let (passed, failed) = scenario::print_checks(&checks);
-    println!("run took {} ({passed} checks passed, {failed} failed)", secs(t0.elapsed()));
+    println!(
+        "run took {} ({passed} checks passed, {failed} failed)",
+        secs(t0.elapsed())
+    );
     match checks.iter().find(|c| !c.ok) {
         None => {
             println!("kcallbacks run: SUCCESS");
@@ -183,7 +210,11 @@ fn run(root: &Path, options: &[&str]) -> Result<ExitCode> {
             let cause = scenario::stub_called(transcript.log())
                 .map(|f| format!(" (the driver called {f}, which Wine 8.0 only has as an aborting stub)"))
                 .unwrap_or_default();
-            println!("kcallbacks run: FAILURE: {}: {}{cause}", c.name, one_line(&c.detail));
+            println!(
+                "kcallbacks run: FAILURE: {}: {}{cause}",
+                c.name,
+                one_line(&c.detail)
+            );
             Ok(ExitCode::FAILURE)
         }
     }
@@ -195,7 +226,11 @@ fn wine_e2e_task(root: &Path, options: &[&str]) -> Result<ExitCode> {
         build(root)?;
     }
     let (_, failed) = wine_e2e(root)?;
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The Wine end-to-end test on built artifacts (fresh prefix
@@ -250,5 +285,9 @@ fn wine_smoke(root: &Path) -> Result<ExitCode> {
     }
     println!("wine smoke took {}", secs(t0.elapsed()));
     println!("wine-smoke: {passed} passed, {failed} failed");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

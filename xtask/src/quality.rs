@@ -19,7 +19,12 @@ use crate::util::{Result, bail, cargo_main, find_program, run_captured};
 const LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// The fuzz targets (`fuzz/fuzz_targets/*.rs`).
-pub const FUZZ_TARGETS: &[&str] = &["ioctl_request", "record_decode", "kcbctl_decode_dump", "parameters"];
+pub const FUZZ_TARGETS: &[&str] = &[
+    "ioctl_request",
+    "record_decode",
+    "kcbctl_decode_dump",
+    "parameters",
+];
 
 /// `cargo xtask loom`.
 ///
@@ -29,10 +34,19 @@ pub fn loom(root: &Path) -> Result<()> {
     run_checked(
         cargo_main(
             root,
-            &["test", "-p", "kcb-ring", "--test", "loom", "--test", "loom_bytes", "--release"],
+            &[
+                "test",
+                "-p",
+                "kcb-ring",
+                "--test",
+                "loom",
+                "--test",
+                "loom_bytes",
+                "--release",
+            ],
         )
-            .env("RUSTFLAGS", "--cfg loom")
-            .env("CARGO_TARGET_DIR", root.join("target/loom")),
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("CARGO_TARGET_DIR", root.join("target/loom")),
         LIMIT,
     )
 }
@@ -43,7 +57,9 @@ fn rustup(args: &[&str]) -> Result<()> {
 
 /// Makes sure a nightly toolchain with `components` exists.
 fn nightly_with(components: &[&str]) -> Result<()> {
-    let installed = Command::new("rustup").args(["run", "nightly", "rustc", "--version"]).output();
+    let installed = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .output();
     if !installed.is_ok_and(|o| o.status.success()) {
         rustup(&["toolchain", "install", "nightly", "--profile", "minimal"])?;
     }
@@ -64,7 +80,8 @@ pub fn miri(root: &Path) -> Result<()> {
         copy_tree(&root.join(dir), &ws.join(dir))?;
     }
     // A workspace of just the two crates, with the root's package fields.
-    let manifest = fs::read_to_string(root.join("Cargo.toml")).map_err(|e| crate::util::Error(e.to_string()))?;
+    let manifest =
+        fs::read_to_string(root.join("Cargo.toml")).map_err(|e| crate::util::Error(e.to_string()))?;
     let package = manifest
         .split("[workspace.package]")
         .nth(1)
@@ -73,7 +90,12 @@ pub fn miri(root: &Path) -> Result<()> {
     let lints = manifest
         .split("[workspace.lints.rust]")
         .nth(1)
-        .map(|rest| format!("[workspace.lints.rust]{}", rest.split("\n[package]").next().unwrap_or("")))
+        .map(|rest| {
+            format!(
+                "[workspace.lints.rust]{}",
+                rest.split("\n[package]").next().unwrap_or("")
+            )
+        })
         .unwrap_or_default();
     let text = format!(
         "[workspace]\nmembers = [\"crates/kcb-proto\", \"crates/kcb-ring\"]\nresolver = \"3\"\n\n\
@@ -112,12 +134,20 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 /// Set-up failure, an unknown target, or a crash found.
 pub fn fuzz(root: &Path, target: &str, seconds: u64) -> Result<()> {
     if !FUZZ_TARGETS.contains(&target) {
-        bail!("unknown fuzz target `{target}` (one of: {})", FUZZ_TARGETS.join(", "));
+        bail!(
+            "unknown fuzz target `{target}` (one of: {})",
+            FUZZ_TARGETS.join(", ")
+        );
     }
     nightly_with(&["rust-src"])?;
-    let have_fuzz = Command::new("cargo").args(["+nightly", "fuzz", "--version"]).output();
+    let have_fuzz = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output();
     if !have_fuzz.is_ok_and(|o| o.status.success()) {
-        run_checked(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]), LIMIT)?;
+        run_checked(
+            Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]),
+            LIMIT,
+        )?;
     }
     let max_time = format!("-max_total_time={seconds}");
     run_checked(
@@ -153,20 +183,38 @@ fn instructions_per_push(root: &Path) -> Result<f64> {
     if find_program("valgrind").is_none() {
         bail!("valgrind is not installed (cargo xtask setup installs it)");
     }
-    run_checked(&mut cargo_main(root, &["build", "--release", "-p", "kcb-ring", "--example", "push_count"]), LIMIT)?;
+    run_checked(
+        &mut cargo_main(
+            root,
+            &["build", "--release", "-p", "kcb-ring", "--example", "push_count"],
+        ),
+        LIMIT,
+    )?;
     let exe = root.join("target/release/examples/push_count");
     let count = |n: u64| -> Result<u64> {
         let captured = run_captured(
-            Command::new("valgrind").args(["--tool=callgrind", "--callgrind-out-file=/dev/null"]).arg(&exe).arg(n.to_string()),
+            Command::new("valgrind")
+                .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+                .arg(&exe)
+                .arg(n.to_string()),
             &root.join("target/bench"),
             LIMIT,
         )?;
         captured
             .stderr
             .lines()
-            .find_map(|l| l.split("Collected :").nth(1).or_else(|| l.split("I   refs:").nth(1)))
+            .find_map(|l| {
+                l.split("Collected :")
+                    .nth(1)
+                    .or_else(|| l.split("I   refs:").nth(1))
+            })
             .and_then(|v| v.trim().replace(',', "").parse().ok())
-            .ok_or_else(|| crate::util::Error(format!("no instruction total in valgrind output: {}", captured.stderr)))
+            .ok_or_else(|| {
+                crate::util::Error(format!(
+                    "no instruction total in valgrind output: {}",
+                    captured.stderr
+                ))
+            })
     };
     let small = count(1_000)?;
     let large = count(101_000)?;

@@ -15,7 +15,8 @@ use crate::util::{Context, Ended, PATCH_CONFIG, Result, bail, show, wait_limited
 fn is_patched_cargo(cmd: &Command) -> bool {
     // Anywhere on the line: `cargo --config P test` and `cargo clippy --config P`.
     let args: Vec<&OsStr> = cmd.get_args().collect();
-    args.windows(2).any(|pair| pair == [OsStr::new("--config"), OsStr::new(PATCH_CONFIG)])
+    args.windows(2)
+        .any(|pair| pair == [OsStr::new("--config"), OsStr::new(PATCH_CONFIG)])
 }
 
 /// Runs `cmd` with inherited stdout/stderr, at most `limit`. After a
@@ -23,14 +24,21 @@ fn is_patched_cargo(cmd: &Command) -> bool {
 /// ([`Guard`]).
 pub fn run_inherit(cmd: &mut Command, limit: Duration) -> Result<Ended> {
     let _lock = is_patched_cargo(cmd).then(|| Guard::new(cmd.get_current_dir().unwrap_or(Path::new("."))));
-    let mut child = cmd.stdin(Stdio::null()).spawn().ctx(format!("starting `{}`", show(cmd)))?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .spawn()
+        .ctx(format!("starting `{}`", show(cmd)))?;
     wait_limited(&mut child, limit)
 }
 
 /// Runs `cmd` with inherited output; an error unless it exits with 0.
 pub fn run_checked(cmd: &mut Command, limit: Duration) -> Result<()> {
     let ended = run_inherit(cmd, limit)?;
-    if ended.success() { Ok(()) } else { bail!("`{}` failed: {ended}", show(cmd)) }
+    if ended.success() {
+        Ok(())
+    } else {
+        bail!("`{}` failed: {ended}", show(cmd))
+    }
 }
 
 #[cfg(test)]

@@ -13,13 +13,22 @@ pub const RUST_TARGETS: &[&str] = &["x86_64-pc-windows-msvc", "x86_64-pc-windows
 
 /// Debian packages, each with what it is for.
 pub const DEBIAN_PACKAGES: &[(&str, &str)] = &[
-    ("wine64", "loads the driver (winedevice.exe) for the end-to-end run"),
+    (
+        "wine64",
+        "loads the driver (winedevice.exe) for the end-to-end run",
+    ),
     ("clang", "bindgen's C front end for the stand-in wdk-sys"),
     ("libclang-dev", "libclang for bindgen"),
     ("llvm", "llvm-dlltool: ntoskrnl.lib / hal.lib import libraries"),
     ("lld", "lld-link"),
-    ("mingw-w64-x86-64-dev", "the DDK headers the stand-in wdk-sys binds"),
-    ("gcc-mingw-w64-x86-64", "linker of kcbctl.exe, compiler of the ProcessPrng shim"),
+    (
+        "mingw-w64-x86-64-dev",
+        "the DDK headers the stand-in wdk-sys binds",
+    ),
+    (
+        "gcc-mingw-w64-x86-64",
+        "linker of kcbctl.exe, compiler of the ProcessPrng shim",
+    ),
     ("osslsigncode", "Authenticode signing of the .sys files"),
     ("openssl", "the throw-away test-signing certificate"),
     ("valgrind", "memory checks of host tests"),
@@ -35,7 +44,10 @@ pub fn setup() -> Result<()> {
 
 fn rust_targets() -> Result<()> {
     if find_program("rustup").is_none() {
-        println!("setup: rustup not found; make sure these targets are installed: {}", RUST_TARGETS.join(", "));
+        println!(
+            "setup: rustup not found; make sure these targets are installed: {}",
+            RUST_TARGETS.join(", ")
+        );
         return Ok(());
     }
     let scratch = std::env::temp_dir();
@@ -45,16 +57,27 @@ fn rust_targets() -> Result<()> {
         Duration::from_secs(60),
     )?;
     if !listed.ended.success() {
-        bail!("`rustup target list --installed` failed ({}): {}", listed.ended, listed.stderr.trim());
+        bail!(
+            "`rustup target list --installed` failed ({}): {}",
+            listed.ended,
+            listed.stderr.trim()
+        );
     }
     let installed: Vec<&str> = listed.stdout.lines().map(str::trim).collect();
-    let missing: Vec<&str> = RUST_TARGETS.iter().copied().filter(|t| !installed.contains(t)).collect();
+    let missing: Vec<&str> = RUST_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !installed.contains(t))
+        .collect();
     if missing.is_empty() {
         println!("setup: rust targets present ({})", RUST_TARGETS.join(", "));
         return Ok(());
     }
     println!("setup: rustup target add {}", missing.join(" "));
-    run_checked(Command::new("rustup").args(["target", "add"]).args(&missing), Duration::from_secs(15 * 60))
+    run_checked(
+        Command::new("rustup").args(["target", "add"]).args(&missing),
+        Duration::from_secs(15 * 60),
+    )
 }
 
 fn package_installed(name: &str) -> Result<bool> {
@@ -71,7 +94,11 @@ fn debian_packages() -> Result<()> {
     if find_program("dpkg-query").is_none() {
         println!(
             "setup: not a Debian system (no dpkg-query); install the equivalents of: {}",
-            DEBIAN_PACKAGES.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(" ")
+            DEBIAN_PACKAGES
+                .iter()
+                .map(|(p, _)| *p)
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         return Ok(());
     }
@@ -86,7 +113,10 @@ fn debian_packages() -> Result<()> {
         return Ok(());
     }
     for name in &missing {
-        let why = DEBIAN_PACKAGES.iter().find(|(p, _)| p == name).map_or("", |(_, w)| w);
+        let why = DEBIAN_PACKAGES
+            .iter()
+            .find(|(p, _)| p == name)
+            .map_or("", |(_, w)| w);
         println!("setup: missing package {name} ({why})");
     }
     let as_root = is_root();
@@ -102,7 +132,10 @@ fn debian_packages() -> Result<()> {
         cmd
     };
     if !as_root && find_program("sudo").is_none() {
-        bail!("missing Debian packages and not root (no sudo): apt-get install {}", missing.join(" "));
+        bail!(
+            "missing Debian packages and not root (no sudo): apt-get install {}",
+            missing.join(" ")
+        );
     }
     println!("setup: apt-get update");
     run_checked(&mut apt(&["update", "-q"]), APT_LIMIT).ctx("apt-get update")?;

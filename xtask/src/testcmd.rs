@@ -25,7 +25,15 @@ pub const WDK_BUILD_DIR_ENV: &str = "KCB_WDK_BUILD_DIR";
 
 /// Source trees that must stay free of import circles (`src/`, kcb-proto and
 /// kcbctl join once their circles are broken: issue 13).
-const CIRCLE_FREE: [&str; 4] = ["crates/ntsim/src", "crates/kcb-ring/src", "xtask/src", "tests/kernel_model"];
+const CIRCLE_FREE: [&str; 7] = [
+    "crates/ntsim/src",
+    "crates/kcb-ring/src",
+    "crates/kcb-trigger/src",
+    "wdk-linux/wdk-build/src",
+    "wdk-linux/wdk-sys/src",
+    "xtask/src",
+    "tests/kernel_model",
+];
 
 const TEST_LIMIT: Duration = Duration::from_secs(45 * 60);
 
@@ -38,7 +46,10 @@ pub struct Step {
 }
 
 fn step(name: &'static str, run: impl FnOnce() -> Result<()> + 'static) -> Step {
-    Step { name, run: Box::new(run) }
+    Step {
+        name,
+        run: Box::new(run),
+    }
 }
 
 /// The steps, in order.
@@ -47,70 +58,113 @@ pub fn steps(root: &Path) -> Vec<Step> {
     let (r1, r2, r3, r4, r5) = (r.clone(), r.clone(), r.clone(), r.clone(), r.clone());
     let (r6, r7, r8, r9) = (r.clone(), r.clone(), r.clone(), r.clone());
     let (r10, r11, r12, r13) = (r.clone(), r.clone(), r.clone(), r.clone());
-    let (r14, r15) = (r.clone(), r);
+    let (r14, r15, r16) = (r.clone(), r.clone(), r);
     vec![
         step("setup", crate::setup::setup),
         step("xtask self-tests", move || {
             run_checked(
-                Command::new(cargo())
-                    .current_dir(&r1)
-                    .args(["test", "--quiet", "--manifest-path", "xtask/Cargo.toml"]),
-                TEST_LIMIT,
-            )
-        }),
-        step("Cargo.lock resolves wdk-build/wdk-sys from crates.io", move || crate::lockfile::check(&r10)),
-        step("stand-in wdk-build refuses what the real 0.6.0 refuses", move || {
-            run_checked(
-                Command::new(cargo())
-                    .current_dir(&r11)
-                    .args(["test", "--manifest-path", "wdk-linux/wdk-build/Cargo.toml"])
-                    .env("CARGO_TARGET_DIR", r11.join("target/wdk-linux-build")),
-                TEST_LIMIT,
-            )
-        }),
-        step("Windows flow: real rust-driver-makefile.toml rules, windows-sys conformance", move || {
-            let wdk_build = crate::lockfile::real_package_dir(&r12, "wdk-build")?;
-            println!("real wdk-build: {}", wdk_build.display());
-            run_checked(
-                cargo_main(
-                    &r12,
-                    &["test", "--test", "windows_makefile", "--test", "windows_sys_conformance", "--", "--nocapture"],
-                )
-                .env(WDK_BUILD_DIR_ENV, &wdk_build),
-                TEST_LIMIT,
-            )
-        }),
-        step("lints: rustfmt --check, clippy (deny-level lints of the workspace table)", move || {
-            run_checked(Command::new(cargo()).current_dir(&r14).args(["fmt", "--all", "--check"]), TEST_LIMIT)?;
-            // `--config` after the subcommand: clippy ignores a `--config` placed before it.
-            run_checked(
-                Command::new(cargo()).current_dir(&r14).args([
-                    "clippy",
-                    "--config",
-                    crate::util::PATCH_CONFIG,
-                    "--workspace",
-                    "--all-targets",
+                Command::new(cargo()).current_dir(&r1).args([
+                    "test",
+                    "--quiet",
+                    "--manifest-path",
+                    "xtask/Cargo.toml",
                 ]),
                 TEST_LIMIT,
             )
         }),
+        step(
+            "Cargo.lock resolves wdk-build/wdk-sys from crates.io",
+            move || crate::lockfile::check(&r10),
+        ),
+        step(
+            "stand-in wdk-build refuses what the real 0.6.0 refuses",
+            move || {
+                run_checked(
+                    Command::new(cargo())
+                        .current_dir(&r11)
+                        .args(["test", "--manifest-path", "wdk-linux/wdk-build/Cargo.toml"])
+                        .env("CARGO_TARGET_DIR", r11.join("target/wdk-linux-build")),
+                    TEST_LIMIT,
+                )
+            },
+        ),
+        step(
+            "Windows flow: real rust-driver-makefile.toml rules, windows-sys conformance",
+            move || {
+                let wdk_build = crate::lockfile::real_package_dir(&r12, "wdk-build")?;
+                println!("real wdk-build: {}", wdk_build.display());
+                run_checked(
+                    cargo_main(
+                        &r12,
+                        &[
+                            "test",
+                            "--test",
+                            "windows_makefile",
+                            "--test",
+                            "windows_sys_conformance",
+                            "--",
+                            "--nocapture",
+                        ],
+                    )
+                    .env(WDK_BUILD_DIR_ENV, &wdk_build),
+                    TEST_LIMIT,
+                )
+            },
+        ),
+        step(
+            "lints: rustfmt --check, clippy (deny-level lints of the workspace table)",
+            move || {
+                run_checked(
+                    Command::new(cargo())
+                        .current_dir(&r14)
+                        .args(["fmt", "--all", "--check"]),
+                    TEST_LIMIT,
+                )?;
+                // `--config` after the subcommand: clippy ignores a `--config` placed before it.
+                run_checked(
+                    Command::new(cargo()).current_dir(&r14).args([
+                        "clippy",
+                        "--config",
+                        crate::util::PATCH_CONFIG,
+                        "--workspace",
+                        "--all-targets",
+                    ]),
+                    TEST_LIMIT,
+                )
+            },
+        ),
         step("no import circle (tools/import_graph.py --check)", move || {
             run_checked(
-                Command::new("python3").current_dir(&r15).args(["tools/import_graph.py", "--check"]).args(CIRCLE_FREE),
+                Command::new("python3")
+                    .current_dir(&r15)
+                    .args(["tools/import_graph.py", "--check"])
+                    .args(CIRCLE_FREE),
                 TEST_LIMIT,
             )
         }),
+        step("file sizes (src/ <= 400 lines, others <= 1000)", move || {
+            crate::filesizes::check(&r16)
+        }),
         step("host tests (cargo test --workspace)", move || {
             // The image checks need the cross-built .sys; they run in their own step below.
-            run_checked(cargo_main(&r2, &["test", "--workspace"]).env(SKIP_IMAGE_CHECKS_ENV, "1"), TEST_LIMIT)
+            run_checked(
+                cargo_main(&r2, &["test", "--workspace"]).env(SKIP_IMAGE_CHECKS_ENV, "1"),
+                TEST_LIMIT,
+            )
         }),
         step("loom model of the ring", move || crate::quality::loom(&r6)),
         step("Miri: ring and wire format", move || crate::quality::miri(&r7)),
         step("fuzz smoke (each target 10 s)", move || {
-            crate::quality::FUZZ_TARGETS.iter().try_for_each(|target| crate::quality::fuzz(&r8, target, 10))
+            crate::quality::FUZZ_TARGETS
+                .iter()
+                .try_for_each(|target| crate::quality::fuzz(&r8, target, 10))
         }),
-        step("bench smoke (criterion quick + callgrind)", move || crate::quality::bench(&r9, true)),
-        step("cross build + sign", move || artifacts::build(&Paths::new(&r3), Parts::ALL)),
+        step("bench smoke (criterion quick + callgrind)", move || {
+            crate::quality::bench(&r9, true)
+        }),
+        step("cross build + sign", move || {
+            artifacts::build(&Paths::new(&r3), Parts::ALL)
+        }),
         step("image and INF checks", move || {
             let paths = Paths::new(&r4);
             run_checked(
@@ -120,14 +174,20 @@ pub fn steps(root: &Path) -> Vec<Step> {
                 TEST_LIMIT,
             )
         }),
-        step("windows-sys conformance covers every import of the built driver", move || {
-            let paths = Paths::new(&r13);
-            run_checked(
-                cargo_main(&r13, &["test", "--test", "windows_sys_conformance", "--", "--nocapture"])
+        step(
+            "windows-sys conformance covers every import of the built driver",
+            move || {
+                let paths = Paths::new(&r13);
+                run_checked(
+                    cargo_main(
+                        &r13,
+                        &["test", "--test", "windows_sys_conformance", "--", "--nocapture"],
+                    )
                     .env(SYS_PATH_ENV, &paths.driver),
-                TEST_LIMIT,
-            )
-        }),
+                    TEST_LIMIT,
+                )
+            },
+        ),
         step("wine end-to-end", move || {
             let (passed, failed) = crate::wine_e2e(&r5)?;
             if failed > 0 {
@@ -177,5 +237,9 @@ pub fn test(root: &Path) -> ExitCode {
         }
     }
     println!("xtask: {passed} passed, {failed} failed");
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -67,8 +67,12 @@ pub fn cargo_main(root: &Path, args: &[&str]) -> Command {
     // builds xtask starts.
     for (key, _) in std::env::vars_os() {
         if let Some(key) = key.to_str()
-            && (key.starts_with("CARGO_PKG_") || key == "CARGO_MANIFEST_DIR" || key == "CARGO_MANIFEST_PATH"
-                || key == "CARGO_CRATE_NAME" || key == "CARGO_BIN_NAME" || key == "CARGO_PRIMARY_PACKAGE")
+            && (key.starts_with("CARGO_PKG_")
+                || key == "CARGO_MANIFEST_DIR"
+                || key == "CARGO_MANIFEST_PATH"
+                || key == "CARGO_CRATE_NAME"
+                || key == "CARGO_BIN_NAME"
+                || key == "CARGO_PRIMARY_PACKAGE")
         {
             cmd.env_remove(key);
         }
@@ -80,7 +84,11 @@ pub fn cargo_main(root: &Path, args: &[&str]) -> Command {
 pub fn show(cmd: &Command) -> String {
     // Programs found by absolute path (cargo from $CARGO, wine64) by their name.
     let program = Path::new(cmd.get_program());
-    let mut text = program.file_name().unwrap_or(program.as_os_str()).to_string_lossy().into_owned();
+    let mut text = program
+        .file_name()
+        .unwrap_or(program.as_os_str())
+        .to_string_lossy()
+        .into_owned();
     for arg in cmd.get_args() {
         text.push(' ');
         text.push_str(&quote(arg));
@@ -90,7 +98,11 @@ pub fn show(cmd: &Command) -> String {
 
 fn quote(arg: &OsStr) -> String {
     let s = arg.to_string_lossy();
-    if s.is_empty() || s.contains([' ', '"', '\'']) { format!("'{s}'") } else { s.into_owned() }
+    if s.is_empty() || s.contains([' ', '"', '\'']) {
+        format!("'{s}'")
+    } else {
+        s.into_owned()
+    }
 }
 
 /// How a child process ended.
@@ -170,7 +182,11 @@ pub fn run_captured(cmd: &mut Command, scratch: &Path, limit: Duration) -> Resul
         .ctx(format!("starting `{}`", show(cmd)))?;
     let ended = wait_limited(&mut child, limit)?;
     let read = |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
-    let captured = Captured { ended, stdout: read(&out_path), stderr: read(&err_path) };
+    let captured = Captured {
+        ended,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    };
     let _ = fs::remove_file(&out_path);
     let _ = fs::remove_file(&err_path);
     Ok(captured)
@@ -183,7 +199,9 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         return p.is_file().then_some(p);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 /// Copies `from` to `to` (creating `to`'s folder), replacing `to`.

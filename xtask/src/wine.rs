@@ -11,13 +11,15 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::logparse::driver_message;
-use crate::util::{Captured, Context, Ended, Result, bail, find_program, rel, run_captured, secs, wait_limited};
+use crate::util::{
+    Captured, Context, Ended, Result, bail, find_program, rel, run_captured, secs, wait_limited,
+};
 
 /// `WINEDEBUG` that shows `DbgPrint` output and the ntoskrnl stubs a driver hits.
 pub const WINEDEBUG: &str = "+debugstr,fixme+ntoskrnl,-winediag,-systray,-hid";
@@ -67,14 +69,17 @@ pub struct Session {
 /// "wine32 is missing" hint on every call).
 fn wine_program() -> Result<PathBuf> {
     let candidates = ["/usr/lib/wine/wine64", "wine64", "wine"];
-    candidates
-        .iter()
-        .find_map(|c| find_program(c))
-        .ok_or_else(|| crate::util::Error("wine not found (run `cargo xtask setup`: Debian package wine64)".into()))
+    candidates.iter().find_map(|c| find_program(c)).ok_or_else(|| {
+        crate::util::Error("wine not found (run `cargo xtask setup`: Debian package wine64)".into())
+    })
 }
 
 fn wineserver_program() -> Result<PathBuf> {
-    let candidates = ["wineserver", "/usr/lib/wine/wineserver64", "/usr/lib/wine/wineserver"];
+    let candidates = [
+        "wineserver",
+        "/usr/lib/wine/wineserver64",
+        "/usr/lib/wine/wineserver",
+    ];
     candidates
         .iter()
         .find_map(|c| find_program(c))
@@ -118,36 +123,69 @@ impl Session {
         let mut log = if config.truncate_log || too_big {
             File::create(&session.log_path)
         } else {
-            OpenOptions::new().create(true).append(true).open(&session.log_path)
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&session.log_path)
         }
         .ctx(format!("opening {}", session.log_path.display()))?;
         session.log_start = log.seek(SeekFrom::End(0)).ctx("seeking the log")?;
-        writeln!(log, "==== {} (WINEPREFIX={}) ====", config.label, session.prefix.display()).ctx("writing the log")?;
+        writeln!(
+            log,
+            "==== {} (WINEPREFIX={}) ====",
+            config.label,
+            session.prefix.display()
+        )
+        .ctx("writing the log")?;
         // The server (which forks and stays) and the first command write to the
         // log through O_APPEND descriptors of their own.
-        let appender = || OpenOptions::new().append(true).open(&config.log).ctx("opening the log for appending");
+        let appender = || {
+            OpenOptions::new()
+                .append(true)
+                .open(&config.log)
+                .ctx("opening the log for appending")
+        };
 
         let mut server = session.server_cmd("-p");
-        server.stdin(Stdio::null()).stdout(Stdio::null()).stderr(appender()?);
+        server
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(appender()?);
         let mut child = server.spawn().ctx("starting wineserver -p")?;
         let ended = wait_limited(&mut child, SERVER_LIMIT)?;
         if !ended.success() {
-            bail!("`wineserver -p` failed ({ended}); see {}", rel(root, &session.log_path));
+            bail!(
+                "`wineserver -p` failed ({ended}); see {}",
+                rel(root, &session.log_path)
+            );
         }
         session.running = true;
 
         let t0 = Instant::now();
         let mut first = session.wine_cmd(&["cmd.exe", "/c", "ver"]);
-        first.stdin(Stdio::null()).stdout(Stdio::null()).stderr(appender()?);
+        first
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(appender()?);
         let mut child = first.spawn().ctx("starting the first wine command")?;
         let ended = wait_limited(&mut child, FIRST_COMMAND_LIMIT)?;
         if !ended.success() {
-            bail!("the first wine command (cmd.exe /c ver) failed ({ended}); see {}", rel(root, &session.log_path));
+            bail!(
+                "the first wine command (cmd.exe /c ver) failed ({ended}); see {}",
+                rel(root, &session.log_path)
+            );
         }
         if !session.prefix.join("drive_c").is_dir() {
-            bail!("the prefix has no drive_c after the first command; see {}", rel(root, &session.log_path));
+            bail!(
+                "the prefix has no drive_c after the first command; see {}",
+                rel(root, &session.log_path)
+            );
         }
-        println!("wine: session up in {} ({})", secs(t0.elapsed()), rel(root, &session.prefix));
+        println!(
+            "wine: session up in {} ({})",
+            secs(t0.elapsed()),
+            rel(root, &session.prefix)
+        );
         if config.echo {
             session.tail = Some(Tail::spawn(session.log_path.clone(), session.log_start));
         }
@@ -195,7 +233,11 @@ impl Session {
 
     /// The driver messages (`kcallbacks: ...`, `kcbtrig: ...`) logged so far.
     pub fn messages(&self) -> Vec<String> {
-        self.log().lines().filter_map(driver_message).map(str::to_owned).collect()
+        self.log()
+            .lines()
+            .filter_map(driver_message)
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Waits until a driver message satisfies `pred`, at most `limit`.
@@ -321,7 +363,11 @@ impl TailState {
 
 impl Tail {
     fn spawn(path: PathBuf, start: u64) -> Self {
-        let state = Arc::new(Mutex::new(TailState { path, offset: start, pending: Vec::new() }));
+        let state = Arc::new(Mutex::new(TailState {
+            path,
+            offset: start,
+            pending: Vec::new(),
+        }));
         let stop = Arc::new(AtomicBool::new(false));
         let (thread_state, flag) = (Arc::clone(&state), Arc::clone(&stop));
         let handle = thread::spawn(move || {

@@ -16,7 +16,11 @@ pub struct Check {
 
 impl Check {
     pub(super) fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Self {
-        Self { name, ok, detail: detail.into() }
+        Self {
+            name,
+            ok,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -39,7 +43,10 @@ pub fn print_checks(checks: &[Check]) -> (usize, usize) {
 
 /// A check that every step in `steps` succeeded (each failure named).
 pub(super) fn step_check(name: &'static str, steps: &[(&str, &Step)]) -> Check {
-    let failed: Vec<String> =
-        steps.iter().filter(|(_, s)| !s.ok).map(|(what, s)| format!("{what}: {}", s.text)).collect();
+    let failed: Vec<String> = steps
+        .iter()
+        .filter(|(_, s)| !s.ok)
+        .map(|(what, s)| format!("{what}: {}", s.text))
+        .collect();
     Check::new(name, failed.is_empty(), failed.join("; "))
 }

@@ -47,7 +47,10 @@ pub const MAY_BE_SKIPPED: &[&str] = &[
 pub const WINE_DISABLED: &[(&str, &str)] = &[
     ("EnableBugCheck", "KeRegisterBugCheckCallback"),
     ("EnableBugCheckReason", "KeRegisterBugCheckReasonCallback"),
-    ("EnableLastChanceShutdown", "IoRegisterLastChanceShutdownNotification"),
+    (
+        "EnableLastChanceShutdown",
+        "IoRegisterLastChanceShutdownNotification",
+    ),
     ("EnableFsRegistration", "IoRegisterFsRegistrationChange"),
 ];
 

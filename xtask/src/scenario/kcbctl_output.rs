@@ -19,7 +19,11 @@ pub fn json_field(line: &str, key: &str) -> Option<String> {
         }
         None
     } else {
-        Some(rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect())
+        Some(
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect(),
+        )
     }
 }
 
@@ -31,7 +35,11 @@ pub fn status_counters(status: &str, source: &str) -> Option<(u64, u64, u64)> {
             return None;
         }
         let n = |w: &str| w.parse::<u64>().ok();
-        Some((n(words[words.len() - 3])?, n(words[words.len() - 2])?, n(words[words.len() - 1])?))
+        Some((
+            n(words[words.len() - 3])?,
+            n(words[words.len() - 2])?,
+            n(words[words.len() - 1])?,
+        ))
     })
 }
 
@@ -52,7 +60,11 @@ pub(super) fn total_dropped(status: &str) -> Option<u64> {
         }
         // Rows: source, enabled, seen, recorded, dropped (other lines, such as
         // the ring occupancy, do not end in three numbers).
-        if let Some((_, _, dropped)) = line.split_whitespace().next().and_then(|source| status_counters(line, source)) {
+        if let Some((_, _, dropped)) = line
+            .split_whitespace()
+            .next()
+            .and_then(|source| status_counters(line, source))
+        {
             total = Some(total.unwrap_or(0) + dropped);
         }
     }
@@ -72,12 +84,16 @@ pub(super) const COST_HEADING: &str = "Cost (time inside the notify routines)";
 /// status` (columns: source, calls, p50, p99, max in cycles, then ns).
 pub fn cost_row(status: &str, source: &str) -> Option<(u64, u64, u64, u64)> {
     let section = &status[status.find(COST_HEADING)?..];
-    section.lines().skip(1).take_while(|l| l.starts_with(' ') || l.is_empty()).find_map(|line| {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if words.first() != Some(&source) || words.len() < 5 {
-            return None;
-        }
-        let n = |w: &str| w.parse::<u64>().ok();
-        Some((n(words[1])?, n(words[2])?, n(words[3])?, n(words[4])?))
-    })
+    section
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with(' ') || l.is_empty())
+        .find_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.first() != Some(&source) || words.len() < 5 {
+                return None;
+            }
+            let n = |w: &str| w.parse::<u64>().ok();
+            Some((n(words[1])?, n(words[2])?, n(words[3])?, n(words[4])?))
+        })
 }

@@ -31,16 +31,25 @@ pub(super) fn sc(session: &Session, args: &[&str]) -> Step {
     let shown = format!("sc {}", args.join(" "));
     let step = match session.wine(&[&["sc.exe"], args].concat(), SC_LIMIT) {
         Ok(c) => Step::from_captured(&c),
-        Err(e) => Step { ok: false, text: e.to_string() },
+        Err(e) => Step {
+            ok: false,
+            text: e.to_string(),
+        },
     };
     session.flush_echo();
-    let verdict = if step.ok { "ok".to_owned() } else { format!("FAILED ({})", step.text) };
+    let verdict = if step.ok {
+        "ok".to_owned()
+    } else {
+        format!("FAILED ({})", step.text)
+    };
     println!("wine: {shown}: {verdict} [{}]", secs(t0.elapsed()));
     step
 }
 
 pub(super) fn create_args<'a>(name: &'a str, bin: &'a str) -> [&'a str; 10] {
-    ["create", name, "type=", "kernel", "start=", "demand", "binPath=", bin, "group=", "kcb"]
+    [
+        "create", name, "type=", "kernel", "start=", "demand", "binPath=", bin, "group=", "kcb",
+    ]
 }
 
 /// Runs the full scenario in a session configured by `config`.
@@ -63,7 +72,9 @@ pub fn full(paths: &Paths, config: &wine::Config) -> Transcript {
     t.shutdown = session.shutdown().map_err(|e| e.to_string());
     println!(
         "wine: session shut down: {} [{} in Wine]",
-        t.shutdown.as_ref().map_or_else(|e| format!("FAILED ({e})"), |()| "ok".to_owned()),
+        t.shutdown
+            .as_ref()
+            .map_or_else(|e| format!("FAILED ({e})"), |()| "ok".to_owned()),
         secs(t0.elapsed())
     );
     t.log = session.log();
@@ -93,9 +104,23 @@ fn run_steps(session: &Session, t: &mut Transcript) {
     if !t.create_driver.ok {
         return;
     }
-    let settings = WINE_DISABLED.iter().map(|(v, _)| (*v, "0")).chain(WINE_ENABLED.iter().map(|v| (*v, "1")));
+    let settings = WINE_DISABLED
+        .iter()
+        .map(|(v, _)| (*v, "0"))
+        .chain(WINE_ENABLED.iter().map(|v| (*v, "1")));
     for (value, data) in settings {
-        let args = ["reg.exe", "add", PARAMETERS_KEY, "/v", value, "/t", "REG_DWORD", "/d", data, "/f"];
+        let args = [
+            "reg.exe",
+            "add",
+            PARAMETERS_KEY,
+            "/v",
+            value,
+            "/t",
+            "REG_DWORD",
+            "/d",
+            data,
+            "/f",
+        ];
         // Wine's reg.exe has been seen to exit 1 once right after `sc create`
         // (a CI run); a value left unset would let the driver call one of
         // Wine's aborting stubs, so each write is tried up to three times.
@@ -105,7 +130,10 @@ fn run_steps(session: &Session, t: &mut Transcript) {
                     println!("wine: Parameters\\{value} = {data}");
                     break;
                 }
-                Ok(c) => println!("wine: reg add {value} (attempt {attempt} of {REG_ADD_ATTEMPTS}): {}", c.ended),
+                Ok(c) => println!(
+                    "wine: reg add {value} (attempt {attempt} of {REG_ADD_ATTEMPTS}): {}",
+                    c.ended
+                ),
                 Err(e) => println!("wine: reg add {value} (attempt {attempt} of {REG_ADD_ATTEMPTS}): {e}"),
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -119,7 +147,8 @@ fn run_steps(session: &Session, t: &mut Transcript) {
             if t.start_trigger.ok {
                 let w0 = Instant::now();
                 let seen = session.wait_for(EVENT_WAIT, |m| {
-                    parse_event(m).is_some_and(|e| e.is_load_image() && m.to_ascii_lowercase().contains("kcbtrig"))
+                    parse_event(m)
+                        .is_some_and(|e| e.is_load_image() && m.to_ascii_lowercase().contains("kcbtrig"))
                 });
                 t.event_wait = seen.map(|_| w0.elapsed());
                 session.flush_echo();
@@ -149,8 +178,19 @@ fn run_steps(session: &Session, t: &mut Transcript) {
         }
         t.version = client(session, &["--version"]);
         // Filtered: the first LoadImage event of kcbtrig.sys, then stop.
-        t.events_json =
-            client(session, &["events", "--json", "--source", "LoadImage", "--image", "kcbtrig", "--count", "1"]);
+        t.events_json = client(
+            session,
+            &[
+                "events",
+                "--json",
+                "--source",
+                "LoadImage",
+                "--image",
+                "kcbtrig",
+                "--count",
+                "1",
+            ],
+        );
         t.status_before_flood = client(session, &["status"]);
         let count = FLOOD_COUNT.to_string();
         t.flood = client(session, &["flood", &count]);
@@ -165,9 +205,16 @@ fn run_steps(session: &Session, t: &mut Transcript) {
             t.delete_trigger = sc(session, &["delete", "kcbtrig"]);
         }
         t.stop_driver = sc(session, &["stop", "kcallbacks"]);
-        if t.stop_driver.ok && session.wait_for(UNLOAD_WAIT, |m| m.starts_with("kcallbacks: unloaded:")).is_none() {
+        if t.stop_driver.ok
+            && session
+                .wait_for(UNLOAD_WAIT, |m| m.starts_with("kcallbacks: unloaded:"))
+                .is_none()
+        {
             session.flush_echo();
-            println!("wine: no `kcallbacks: unloaded:` line within {}", secs(UNLOAD_WAIT));
+            println!(
+                "wine: no `kcallbacks: unloaded:` line within {}",
+                secs(UNLOAD_WAIT)
+            );
         }
     }
     t.delete_driver = sc(session, &["delete", "kcallbacks"]);

@@ -13,23 +13,50 @@ use crate::wine::{self, Session};
 pub fn smoke(paths: &Paths, config: &wine::Config) -> (Vec<Check>, String) {
     let mut session = match Session::start(&paths.root, config) {
         Ok(s) => s,
-        Err(e) => return (vec![Check::new("wine session started", false, e.to_string())], String::new()),
+        Err(e) => {
+            return (
+                vec![Check::new("wine session started", false, e.to_string())],
+                String::new(),
+            );
+        }
     };
     let mut out = vec![Check::new("wine session started", true, "")];
     if let Err(e) = install_files(paths, &session, false) {
-        out.push(Check::new("kcbtrig.sys copied into the prefix", false, e.to_string()));
+        out.push(Check::new(
+            "kcbtrig.sys copied into the prefix",
+            false,
+            e.to_string(),
+        ));
     } else {
         let _ = session.wine(&["sc.exe", "delete", "kcbtrig"], SC_LIMIT);
         let create = sc(&session, &create_args("kcbtrig", "C:\\kcbtrig.sys"));
-        let start = if create.ok { sc(&session, &["start", "kcbtrig"]) } else { Step::skipped("sc create failed") };
-        let stop = if start.ok { sc(&session, &["stop", "kcbtrig"]) } else { Step::skipped("sc start failed") };
-        let delete = if create.ok { sc(&session, &["delete", "kcbtrig"]) } else { Step::skipped("sc create failed") };
+        let start = if create.ok {
+            sc(&session, &["start", "kcbtrig"])
+        } else {
+            Step::skipped("sc create failed")
+        };
+        let stop = if start.ok {
+            sc(&session, &["stop", "kcbtrig"])
+        } else {
+            Step::skipped("sc start failed")
+        };
+        let delete = if create.ok {
+            sc(&session, &["delete", "kcbtrig"])
+        } else {
+            Step::skipped("sc create failed")
+        };
         let msgs = session.messages();
         let has = |m: &str| msgs.iter().any(|x| x == m);
-        out.push(step_check("kcbtrig created and started", &[("sc create", &create), ("sc start", &start)]));
+        out.push(step_check(
+            "kcbtrig created and started",
+            &[("sc create", &create), ("sc start", &start)],
+        ));
         let line_check = |name, msg| Check::new(name, has(msg), if has(msg) { "" } else { "not in the log" });
         out.push(line_check("`kcbtrig: DriverEntry` line", "kcbtrig: DriverEntry"));
-        out.push(step_check("kcbtrig stopped and deleted", &[("sc stop", &stop), ("sc delete", &delete)]));
+        out.push(step_check(
+            "kcbtrig stopped and deleted",
+            &[("sc stop", &stop), ("sc delete", &delete)],
+        ));
         out.push(line_check("`kcbtrig: unload` line", "kcbtrig: unload"));
     }
     let shutdown = session.shutdown();

@@ -12,7 +12,10 @@ use crate::logparse::driver_message;
 use crate::util::{Captured, Ended};
 
 fn ok_step() -> Step {
-    Step { ok: true, text: "exit code 0".into() }
+    Step {
+        ok: true,
+        text: "exit code 0".into(),
+    }
 }
 
 fn wine_line(msg: &str) -> String {
@@ -35,9 +38,20 @@ fn transcript(messages: &[&str], report: &str) -> Transcript {
     }
     t.event_wait = Some(Duration::from_millis(100));
     t.log = messages.iter().map(|m| wine_line(m)).collect();
-    t.messages = t.log.lines().filter_map(driver_message).map(str::to_owned).collect();
+    t.messages = t
+        .log
+        .lines()
+        .filter_map(driver_message)
+        .map(str::to_owned)
+        .collect();
     let status = std::process::Command::new("true").status().unwrap();
-    let ok = |stdout: &str| Some(Captured { ended: Ended::Exited(status), stdout: stdout.into(), stderr: String::new() });
+    let ok = |stdout: &str| {
+        Some(Captured {
+            ended: Ended::Exited(status),
+            stdout: stdout.into(),
+            stderr: String::new(),
+        })
+    };
     t.report = ok(report);
     t.version = ok("kcbctl 0.1.0\n");
     t.events_json = ok(
@@ -121,11 +135,19 @@ fn missing_event_and_unload_count_mismatch() {
     let lines: Vec<&str> = GOOD.iter().copied().filter(|l| !l.contains("event #")).collect();
     let mut t = transcript(&lines, GOOD_REPORT);
     t.log = t.log.replace("unloaded: 2 removed", "unloaded: 1 removed");
-    t.messages = t.log.lines().filter_map(driver_message).map(str::to_owned).collect();
+    t.messages = t
+        .log
+        .lines()
+        .filter_map(driver_message)
+        .map(str::to_owned)
+        .collect();
     let names = failed(&checks(&t, None));
     assert_eq!(
         names,
-        ["LoadImage event for kcbtrig.sys with nonzero base and size", "unloaded line with the registered count"]
+        [
+            "LoadImage event for kcbtrig.sys with nonzero base and size",
+            "unloaded line with the registered count"
+        ]
     );
 }
 
@@ -136,7 +158,10 @@ fn cost_rows_come_from_the_cost_section_only() {
     assert_eq!(cost_row(status, "LoadImage"), Some((1, 5000, 5000, 5000)));
     assert_eq!(cost_row(status, "Registry"), None);
     // The counters row of the same source is not taken for a cost row.
-    assert_eq!(cost_row(&status.replace(COST_HEADING, "Something else"), "LoadImage"), None);
+    assert_eq!(
+        cost_row(&status.replace(COST_HEADING, "Something else"), "LoadImage"),
+        None
+    );
     let mut t = transcript(GOOD, GOOD_REPORT);
     let unmeasured = status.replace("LoadImage 1 5000", "LoadImage 0 5000");
     t.status_before_flood.as_mut().unwrap().stdout = unmeasured;
@@ -149,13 +174,18 @@ fn cost_rows_come_from_the_cost_section_only() {
 #[test]
 fn stub_name_from_the_log() {
     let log = "x\nwine: Call from 000000007B013D7E to unimplemented function ntoskrnl.exe.IoRegisterLastChanceShutdownNotification, aborting\n";
-    assert_eq!(stub_called(log).as_deref(), Some("ntoskrnl.exe.IoRegisterLastChanceShutdownNotification"));
+    assert_eq!(
+        stub_called(log).as_deref(),
+        Some("ntoskrnl.exe.IoRegisterLastChanceShutdownNotification")
+    );
     assert_eq!(stub_called("fine\n"), None);
 }
 
 #[test]
 fn registered_word() {
-    assert!(says_registered("PsSetLoadImageNotifyRoutine  registered  status=0"));
+    assert!(says_registered(
+        "PsSetLoadImageNotifyRoutine  registered  status=0"
+    ));
     assert!(says_registered("x: REGISTERED"));
     assert!(!says_registered("PsSetLoadImageNotifyRoutine unregistered"));
     assert!(!says_registered("x not-registered-yet"));
@@ -172,7 +202,13 @@ fn version_from_cargo_toml() {
 fn kcbctl_client_checks_fail_on_wrong_output() {
     let mut t = transcript(GOOD, GOOD_REPORT);
     let status = std::process::Command::new("true").status().unwrap();
-    let ok = |stdout: &str| Some(Captured { ended: Ended::Exited(status), stdout: stdout.into(), stderr: String::new() });
+    let ok = |stdout: &str| {
+        Some(Captured {
+            ended: Ended::Exited(status),
+            stdout: stdout.into(),
+            stderr: String::new(),
+        })
+    };
     t.version = ok("kcbctl 0.0.9\n");
     let two = r#"{"seq":1,"source":"LoadImage","pid":0,"base":1,"size":1,"name":"C:\\kcbtrig.sys"}"#;
     t.events_json = ok(&format!("{two}\n{}", two.replace("LoadImage", "Registry")));

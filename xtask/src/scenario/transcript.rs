@@ -14,7 +14,10 @@ pub(super) struct Step {
 
 impl Step {
     pub(super) fn skipped(why: &str) -> Self {
-        Self { ok: false, text: format!("not run: {why}") }
+        Self {
+            ok: false,
+            text: format!("not run: {why}"),
+        }
     }
 
     pub(super) fn from_captured(c: &Captured) -> Self {
@@ -25,7 +28,10 @@ impl Step {
             text.push_str(": ");
             text.push_str(&last_lines(output, 6).join(" | "));
         }
-        Self { ok: c.ended.success(), text }
+        Self {
+            ok: c.ended.success(),
+            text,
+        }
     }
 }
 

@@ -11,21 +11,30 @@ use crate::util::last_lines;
 pub fn stub_called(log: &str) -> Option<String> {
     log.lines().find_map(|l| {
         let at = l.find("nimplemented function ")? + "nimplemented function ".len();
-        l[at..].split_whitespace().next().map(|f| f.trim_end_matches(',').to_owned())
+        l[at..]
+            .split_whitespace()
+            .next()
+            .map(|f| f.trim_end_matches(',').to_owned())
     })
 }
 
 /// No line of the log has one of [`FORBIDDEN_LOG_TEXTS`].
 pub(super) fn forbidden_texts_check(log: &str) -> Check {
-    let hits: Vec<&str> =
-        log.lines().filter(|l| FORBIDDEN_LOG_TEXTS.iter().any(|f| l.contains(f))).take(5).collect();
+    let hits: Vec<&str> = log
+        .lines()
+        .filter(|l| FORBIDDEN_LOG_TEXTS.iter().any(|f| l.contains(f)))
+        .take(5)
+        .collect();
     if hits.is_empty() {
         Check::new("no unimplemented-function / wine_stub lines in the log", true, "")
     } else {
-        Check::new("no unimplemented-function / wine_stub lines in the log", false, hits.join(" | "))
+        Check::new(
+            "no unimplemented-function / wine_stub lines in the log",
+            false,
+            hits.join(" | "),
+        )
     }
 }
-
 
 /// Prints the last `n` lines of a log under a heading.
 pub fn dump_log_tail(root: &Path, log_path: &Path, log: &str, n: usize) {

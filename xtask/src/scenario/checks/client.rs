@@ -19,10 +19,8 @@ fn version(t: &Transcript, expected_version: Option<&str>) -> Check {
     match t.version.as_ref() {
         Some(c) if c.ended.success() => {
             let line = c.stdout.trim();
-            let ok = expected_version.map_or_else(
-                || line.starts_with("kcbctl "),
-                |v| line == format!("kcbctl {v}"),
-            );
+            let ok = expected_version
+                .map_or_else(|| line.starts_with("kcbctl "), |v| line == format!("kcbctl {v}"));
             Check::new(NAME, ok, line.to_owned())
         }
         Some(c) => Check::new(NAME, false, format!("{}: {}", c.ended, c.stderr.trim())),
@@ -35,8 +33,10 @@ fn filtered_events(t: &Transcript) -> Check {
     match t.events_json.as_ref() {
         Some(c) if c.ended.success() => {
             let lines: Vec<&str> = c.stdout.lines().collect();
-            let sources: Vec<String> =
-                lines.iter().map(|l| json_field(l, "source").unwrap_or_else(|| "?".to_owned())).collect();
+            let sources: Vec<String> = lines
+                .iter()
+                .map(|l| json_field(l, "source").unwrap_or_else(|| "?".to_owned()))
+                .collect();
             Check::new(
                 NAME,
                 sources.len() == 1 && sources[0] == "LoadImage",

@@ -2,17 +2,25 @@
 //! `kcbctl events --json`, no drops before the flood, the flood's
 //! accounting, the measured cost of the load-image routine.
 
+use crate::logparse::{Event, parse_event};
 use crate::scenario::check::Check;
 use crate::scenario::expect::FLOOD_COUNT;
 use crate::scenario::kcbctl_output::{cost_row, json_field, status_counters, total_dropped};
 use crate::scenario::transcript::Transcript;
-use crate::logparse::{Event, parse_event};
 
 /// The `LoadImage` event line of `kcbtrig.sys` in the log.
 pub(super) fn load_image_line(t: &Transcript, msgs: &[&str]) -> Check {
-    let events: Vec<Event> = msgs.iter().filter_map(|m| parse_event(m)).filter(Event::is_load_image).collect();
+    let events: Vec<Event> = msgs
+        .iter()
+        .filter_map(|m| parse_event(m))
+        .filter(Event::is_load_image)
+        .collect();
     let hit = events.iter().find(|e| {
-        e.field("name").is_some_and(|n| n.trim_end_matches("...").to_ascii_lowercase().ends_with("kcbtrig.sys"))
+        e.field("name").is_some_and(|n| {
+            n.trim_end_matches("...")
+                .to_ascii_lowercase()
+                .ends_with("kcbtrig.sys")
+        })
     });
     match hit {
         Some(e) if e.number("base").unwrap_or(0) != 0 && e.number("size").unwrap_or(0) != 0 => Check::new(
@@ -24,7 +32,11 @@ pub(super) fn load_image_line(t: &Transcript, msgs: &[&str]) -> Check {
                 e.field("name").unwrap_or(""),
                 e.field("base").unwrap_or(""),
                 e.field("size").unwrap_or(""),
-                if t.event_wait.is_none() { ", but only after the wait" } else { "" }
+                if t.event_wait.is_none() {
+                    ", but only after the wait"
+                } else {
+                    ""
+                }
             ),
         ),
         Some(e) => Check::new(
@@ -38,7 +50,11 @@ pub(super) fn load_image_line(t: &Transcript, msgs: &[&str]) -> Check {
             format!(
                 "no such event line ({} LoadImage events: {})",
                 events.len(),
-                events.iter().filter_map(|e| e.field("name")).collect::<Vec<_>>().join(", ")
+                events
+                    .iter()
+                    .filter_map(|e| e.field("name"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ),
     }
@@ -55,8 +71,12 @@ pub(super) fn client_checks(t: &Transcript) -> [Check; 4] {
             });
             match hit {
                 Some(l) => {
-                    let base = json_field(l, "base").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                    let size = json_field(l, "size").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                    let base = json_field(l, "base")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    let size = json_field(l, "size")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
                     let pid = json_field(l, "pid");
                     Check::new(
                         "kcbctl events --json: the LoadImage event of kcbtrig.sys with its fields",
@@ -74,16 +94,30 @@ pub(super) fn client_checks(t: &Transcript) -> [Check; 4] {
         other => Check::new(
             "kcbctl events --json: the LoadImage event of kcbtrig.sys with its fields",
             false,
-            other.as_ref().map_or_else(|| "not run".to_owned(), |c| format!("{}", c.ended)),
+            other
+                .as_ref()
+                .map_or_else(|| "not run".to_owned(), |c| format!("{}", c.ended)),
         ),
     };
     let drops = match t.status_before_flood.as_ref().filter(|c| c.ended.success()) {
         Some(c) => match total_dropped(&c.stdout) {
             Some(0) => Check::new("kcbctl status: zero drops before the flood", true, ""),
-            Some(n) => Check::new("kcbctl status: zero drops before the flood", false, format!("{n} dropped")),
-            None => Check::new("kcbctl status: zero drops before the flood", false, "no counter table"),
+            Some(n) => Check::new(
+                "kcbctl status: zero drops before the flood",
+                false,
+                format!("{n} dropped"),
+            ),
+            None => Check::new(
+                "kcbctl status: zero drops before the flood",
+                false,
+                "no counter table",
+            ),
         },
-        None => Check::new("kcbctl status: zero drops before the flood", false, "status failed"),
+        None => Check::new(
+            "kcbctl status: zero drops before the flood",
+            false,
+            "status failed",
+        ),
     };
     [json, drops, flood_check(t), cost_check(t)]
 }
@@ -96,9 +130,17 @@ fn flood_check(t: &Transcript) -> Check {
         return Check::new(NAME, false, "flood, events or status not run");
     };
     if !flood.ended.success() {
-        return Check::new(NAME, false, format!("kcbctl flood: {}: {}", flood.ended, flood.stderr.trim()));
+        return Check::new(
+            NAME,
+            false,
+            format!("kcbctl flood: {}: {}", flood.ended, flood.stderr.trim()),
+        );
     }
-    let delivered = events.stdout.lines().filter(|l| json_field(l, "source").as_deref() == Some("Flood")).count() as u64;
+    let delivered = events
+        .stdout
+        .lines()
+        .filter(|l| json_field(l, "source").as_deref() == Some("Flood"))
+        .count() as u64;
     let Some((seen, _recorded, dropped)) = status_counters(&status.stdout, "Flood") else {
         return Check::new(NAME, false, "no Flood row in kcbctl status");
     };

@@ -2,10 +2,10 @@
 //! `DriverEntry` line, every registration line, the `loaded:` summary, the
 //! trigger driver.
 
+use crate::logparse::{Outcome, Register, api_base, parse_driver_entry, parse_loaded, parse_register};
 use crate::scenario::check::{Check, step_check};
 use crate::scenario::expect::{MAY_BE_SKIPPED, WINE_DISABLED, WINE_EXPECTED_FAILURES};
 use crate::scenario::transcript::Transcript;
-use crate::logparse::{Outcome, Register, api_base, parse_driver_entry, parse_loaded, parse_register};
 
 fn may_be_skipped(api: &str) -> bool {
     MAY_BE_SKIPPED.contains(&api_base(api)) || WINE_DISABLED.iter().any(|(_, a)| *a == api_base(api))
@@ -13,26 +13,46 @@ fn may_be_skipped(api: &str) -> bool {
 
 /// A failure Wine is expected to produce (same API, same status).
 fn expected_failure(r: &Register) -> bool {
-    WINE_EXPECTED_FAILURES.iter().any(|(api, status)| api_base(&r.api) == *api && r.status == Some(*status))
+    WINE_EXPECTED_FAILURES
+        .iter()
+        .any(|(api, status)| api_base(&r.api) == *api && r.status == Some(*status))
 }
 
 /// Pushes the load checks to `out`; returns the registration lines.
 #[allow(clippy::too_many_lines)]
-pub(super) fn checks(t: &Transcript, msgs: &[&str], expected_version: Option<&str>, out: &mut Vec<Check>) -> Vec<Register> {
+pub(super) fn checks(
+    t: &Transcript,
+    msgs: &[&str],
+    expected_version: Option<&str>,
+    out: &mut Vec<Check>,
+) -> Vec<Register> {
     out.push(step_check(
         "kcallbacks service created and started (DriverEntry returned success)",
-        &[("sc create kcallbacks", &t.create_driver), ("sc start kcallbacks", &t.start_driver)],
+        &[
+            ("sc create kcallbacks", &t.create_driver),
+            ("sc start kcallbacks", &t.start_driver),
+        ],
     ));
 
     // DriverEntry line.
     let entry: Vec<&str> = msgs.iter().filter_map(|m| parse_driver_entry(m)).collect();
     out.push(match (entry.as_slice(), expected_version) {
-        ([], _) => Check::new("DriverEntry line", false, "no `kcallbacks: DriverEntry version=...` line"),
-        ([v], Some(want)) if v != &want => {
-            Check::new("DriverEntry line", false, format!("version={v}, Cargo.toml says {want}"))
-        }
+        ([], _) => Check::new(
+            "DriverEntry line",
+            false,
+            "no `kcallbacks: DriverEntry version=...` line",
+        ),
+        ([v], Some(want)) if v != &want => Check::new(
+            "DriverEntry line",
+            false,
+            format!("version={v}, Cargo.toml says {want}"),
+        ),
         ([v], _) => Check::new("DriverEntry line", true, format!("version={v}")),
-        (many, _) => Check::new("DriverEntry line", false, format!("{} DriverEntry lines", many.len())),
+        (many, _) => Check::new(
+            "DriverEntry line",
+            false,
+            format!("{} DriverEntry lines", many.len()),
+        ),
     });
 
     // Registrations.
@@ -47,9 +67,17 @@ pub(super) fn checks(t: &Transcript, msgs: &[&str], expected_version: Option<&st
         })
         .map(|r| format!("{} {:?} status={:#010x}", r.api, r.outcome, r.status.unwrap_or(0)))
         .collect();
-    let ok_apis: Vec<&str> = regs.iter().filter(|r| r.outcome == Outcome::Ok).map(|r| r.api.as_str()).collect();
+    let ok_apis: Vec<&str> = regs
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok)
+        .map(|r| r.api.as_str())
+        .collect();
     out.push(if regs.is_empty() {
-        Check::new("every registration ok (or allowed disabled/unavailable)", false, "no `register` lines")
+        Check::new(
+            "every registration ok (or allowed disabled/unavailable)",
+            false,
+            "no `register` lines",
+        )
     } else if bad.is_empty() {
         Check::new(
             "every registration ok (or allowed disabled/unavailable)",
@@ -57,23 +85,38 @@ pub(super) fn checks(t: &Transcript, msgs: &[&str], expected_version: Option<&st
             format!("{} lines, {} ok", regs.len(), ok_apis.len()),
         )
     } else {
-        Check::new("every registration ok (or allowed disabled/unavailable)", false, bad.join("; "))
+        Check::new(
+            "every registration ok (or allowed disabled/unavailable)",
+            false,
+            bad.join("; "),
+        )
     });
 
     // Each API excluded through Parameters is reported as disabled.
     let not_disabled: Vec<&str> = WINE_DISABLED
         .iter()
         .map(|(_, api)| *api)
-        .filter(|api| !regs.iter().any(|r| api_base(&r.api) == *api && r.outcome == Outcome::Disabled))
+        .filter(|api| {
+            !regs
+                .iter()
+                .any(|r| api_base(&r.api) == *api && r.outcome == Outcome::Disabled)
+        })
         .collect();
     out.push(Check::new(
         "APIs that are stubs under Wine are reported `disabled` (by Parameters)",
         not_disabled.is_empty(),
-        if not_disabled.is_empty() { format!("{} disabled", WINE_DISABLED.len()) } else { not_disabled.join(", ") },
+        if not_disabled.is_empty() {
+            format!("{} disabled", WINE_DISABLED.len())
+        } else {
+            not_disabled.join(", ")
+        },
     ));
 
     // loaded: summary.
-    let loaded: Vec<_> = msgs.iter().filter(|m| m.starts_with("kcallbacks: loaded:")).collect();
+    let loaded: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.starts_with("kcallbacks: loaded:"))
+        .collect();
     let count = |o: &Outcome| regs.iter().filter(|r| &r.outcome == o).count() as u64;
     out.push(match loaded.as_slice() {
         [] => Check::new("loaded line: 0 failed, counts match the register lines", false, "no `loaded:` line"),
@@ -107,7 +150,10 @@ pub(super) fn checks(t: &Transcript, msgs: &[&str], expected_version: Option<&st
     let trig_entry = msgs.contains(&"kcbtrig: DriverEntry");
     let mut trig = step_check(
         "trigger driver kcbtrig started in the same group",
-        &[("sc create kcbtrig", &t.create_trigger), ("sc start kcbtrig", &t.start_trigger)],
+        &[
+            ("sc create kcbtrig", &t.create_trigger),
+            ("sc start kcbtrig", &t.start_trigger),
+        ],
     );
     if trig.ok && !trig_entry {
         trig = Check::new(trig.name, false, "no `kcbtrig: DriverEntry` line");

@@ -25,7 +25,11 @@ pub fn checks(t: &Transcript, expected_version: Option<&str>) -> Vec<Check> {
     out.push(Check::new("wine session started", true, ""));
     let msgs: Vec<&str> = t.messages.iter().map(String::as_str).collect();
     let regs = load::checks(t, &msgs, expected_version, &mut out);
-    let ok_apis: Vec<&str> = regs.iter().filter(|r| r.outcome == Outcome::Ok).map(|r| r.api.as_str()).collect();
+    let ok_apis: Vec<&str> = regs
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok)
+        .map(|r| r.api.as_str())
+        .collect();
     out.push(events::load_image_line(t, &msgs));
     out.extend(report::checks(t, &ok_apis));
     out.extend(events::client_checks(t));

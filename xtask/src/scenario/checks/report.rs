@@ -1,17 +1,21 @@
 //! The report checks: `kcbctl report` runs and lists every registration
 //! as registered; callback objects are reported unavailable under Wine.
 
+use crate::logparse::{Outcome, Register, api_base};
 use crate::scenario::check::Check;
 use crate::scenario::expect::REPORT_MAY_OMIT;
 use crate::scenario::kcbctl_output::says_registered;
 use crate::scenario::transcript::Transcript;
-use crate::logparse::{Outcome, Register, api_base};
 use crate::util::last_lines;
 
 /// `kcbctl report` exits 0, and lists each of `ok_apis` as registered.
 pub(super) fn checks(t: &Transcript, ok_apis: &[&str]) -> [Check; 2] {
     let exits = match &t.report {
-        None => Check::new("kcbctl report exits 0", false, "not run (the driver did not start, or wine failed)"),
+        None => Check::new(
+            "kcbctl report exits 0",
+            false,
+            "not run (the driver did not start, or wine failed)",
+        ),
         Some(c) if c.ended.success() => Check::new("kcbctl report exits 0", true, ""),
         Some(c) => Check::new(
             "kcbctl report exits 0",
@@ -32,9 +36,17 @@ pub(super) fn checks(t: &Transcript, ok_apis: &[&str]) -> [Check; 2] {
                 })
                 .collect();
             if ok_apis.is_empty() {
-                Check::new("kcbctl report lists the registrations as registered", false, "no registrations to look for")
+                Check::new(
+                    "kcbctl report lists the registrations as registered",
+                    false,
+                    "no registrations to look for",
+                )
             } else if missing.is_empty() {
-                Check::new("kcbctl report lists the registrations as registered", true, format!("{} entries", ok_apis.len()))
+                Check::new(
+                    "kcbctl report lists the registrations as registered",
+                    true,
+                    format!("{} entries", ok_apis.len()),
+                )
             } else {
                 Check::new(
                     "kcbctl report lists the registrations as registered",
@@ -43,7 +55,11 @@ pub(super) fn checks(t: &Transcript, ok_apis: &[&str]) -> [Check; 2] {
                 )
             }
         }
-        _ => Check::new("kcbctl report lists the registrations as registered", false, "no successful report"),
+        _ => Check::new(
+            "kcbctl report lists the registrations as registered",
+            false,
+            "no successful report",
+        ),
     };
     [exits, lists]
 }
@@ -55,6 +71,9 @@ pub(super) fn callback_objects(t: &Transcript, regs: &[Register]) -> Check {
     Check::new(
         "callback objects reported unavailable under Wine (success without an object), driver running",
         create.is_some_and(|r| r.outcome == Outcome::Unavailable) && t.start_driver.ok,
-        create.map_or_else(|| "no ExCreateCallback line".to_owned(), |r| format!("{:?}", r.outcome)),
+        create.map_or_else(
+            || "no ExCreateCallback line".to_owned(),
+            |r| format!("{:?}", r.outcome),
+        ),
     )
 }
