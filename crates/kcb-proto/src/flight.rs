@@ -13,6 +13,7 @@
 
 use crate::stream::{Records, STREAM_VERSION, check_version, decode_records};
 use crate::{DecodeError, RECORD_SIZE, read_pod};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// `KCBFLT01` (the blob's name; the format version is the `version` field).
 pub const FLIGHT_MAGIC: [u8; 8] = *b"KCBFLT01";
@@ -27,21 +28,20 @@ pub const FLIGHT_GUID: [u8; 16] = crate::guid_bytes(
     [0x9a, 0x61, 0x0c, 0x3b, 0x5e, 0x2f, 0x8d, 0x17],
 );
 
-crate::pod::pod_struct! {
-    /// The blob's header.
-    #[derive(Debug)]
-    pub struct FlightHeader {
-        /// [`FLIGHT_MAGIC`].
-        pub magic: [u8; 8],
-        /// [`FLIGHT_VERSION`].
-        pub version: u32,
-        /// Records that follow.
-        pub count: u32,
-        /// Bytes of records that follow.
-        pub length: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-    }
+/// The blob's header.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct FlightHeader {
+    /// [`FLIGHT_MAGIC`].
+    pub magic: [u8; 8],
+    /// [`FLIGHT_VERSION`].
+    pub version: u32,
+    /// Records that follow.
+    pub count: u32,
+    /// Bytes of records that follow.
+    pub length: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
 /// Header size in bytes.

@@ -14,11 +14,12 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::mem::size_of;
 
-use crate::pod::{Pod, pod_struct, read_pod, write_pod, zeroed};
+use crate::pod::{Pod, read_pod, write_pod, zeroed};
 use crate::record::{DecodeError, EventRecord, RECORD_SIZE};
 use crate::source::SOURCE_COUNT;
 use crate::stream::{self, Records, STREAM_VERSION, StreamWriter, decode_records, retired};
 use crate::wstr::WStr;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Version of the IOCTL request/response layouts.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -245,15 +246,14 @@ impl fmt::Display for RequestError {
 // Requests
 // ---------------------------------------------------------------------------
 
-pod_struct! {
-    /// The first 8 bytes of every request input.
-    #[derive(Debug)]
-    pub struct RequestHeader {
-        /// [`PROTOCOL_VERSION`].
-        pub version: u32,
-        /// Size in bytes of the whole request struct.
-        pub size: u32,
-    }
+/// The first 8 bytes of every request input.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct RequestHeader {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// Size in bytes of the whole request struct.
+    pub size: u32,
 }
 
 impl RequestHeader {
@@ -300,104 +300,95 @@ macro_rules! requests {
     };
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_GET_REPORT` input.
-    #[derive(Debug)]
-    pub struct GetReportRequest {
-        /// Header.
-        pub header: RequestHeader,
-    }
+/// `IOCTL_KCB_GET_REPORT` input.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct GetReportRequest {
+    /// Header.
+    pub header: RequestHeader,
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_GET_STATS` input.
-    #[derive(Debug)]
-    pub struct GetStatsRequest {
-        /// Header.
-        pub header: RequestHeader,
-    }
+/// `IOCTL_KCB_GET_STATS` input.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct GetStatsRequest {
+    /// Header.
+    pub header: RequestHeader,
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_GET_CONFIG` input.
-    #[derive(Debug)]
-    pub struct GetConfigRequest {
-        /// Header.
-        pub header: RequestHeader,
-    }
+/// `IOCTL_KCB_GET_CONFIG` input.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct GetConfigRequest {
+    /// Header.
+    pub header: RequestHeader,
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_LIST_CALLBACK_OBJECTS` input.
-    #[derive(Debug)]
-    pub struct ListCallbackObjectsRequest {
-        /// Header.
-        pub header: RequestHeader,
-    }
+/// `IOCTL_KCB_LIST_CALLBACK_OBJECTS` input.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ListCallbackObjectsRequest {
+    /// Header.
+    pub header: RequestHeader,
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_QUERY_COST` input.
-    #[derive(Debug)]
-    pub struct QueryCostRequest {
-        /// Header.
-        pub header: RequestHeader,
-    }
+/// `IOCTL_KCB_QUERY_COST` input.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct QueryCostRequest {
+    /// Header.
+    pub header: RequestHeader,
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_LIST_REGISTRATIONS` input.
-    #[derive(Debug)]
-    pub struct ListRegistrationsRequest {
-        /// Header.
-        pub header: RequestHeader,
-    }
+/// `IOCTL_KCB_LIST_REGISTRATIONS` input.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ListRegistrationsRequest {
+    /// Header.
+    pub header: RequestHeader,
 }
 
 /// Mask of the [`ReadEventsRequest::flags`] bits this version defines
 /// (none yet: any set bit is rejected).
 pub const READ_EVENTS_VALID_FLAGS: u32 = 0;
 
-pod_struct! {
-    /// `IOCTL_KCB_READ_EVENTS` input.
-    #[derive(Debug)]
-    pub struct ReadEventsRequest {
-        /// Header.
-        pub header: RequestHeader,
-        /// Most records to return; 0 = as many as fit in the output buffer.
-        pub max_records: u32,
-        /// Must be zero (see [`READ_EVENTS_VALID_FLAGS`]).
-        pub flags: u32,
-    }
+/// `IOCTL_KCB_READ_EVENTS` input.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ReadEventsRequest {
+    /// Header.
+    pub header: RequestHeader,
+    /// Most records to return; 0 = as many as fit in the output buffer.
+    pub max_records: u32,
+    /// Must be zero (see [`READ_EVENTS_VALID_FLAGS`]).
+    pub flags: u32,
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_NOTIFY` input: the arguments passed to `ExNotifyCallback`.
-    #[derive(Debug)]
-    pub struct NotifyRequest {
-        /// Header.
-        pub header: RequestHeader,
-        /// `Argument1`.
-        pub argument1: u64,
-        /// `Argument2`.
-        pub argument2: u64,
-    }
+/// `IOCTL_KCB_NOTIFY` input: the arguments passed to `ExNotifyCallback`.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct NotifyRequest {
+    /// Header.
+    pub header: RequestHeader,
+    /// `Argument1`.
+    pub argument1: u64,
+    /// `Argument2`.
+    pub argument2: u64,
 }
 
 /// Largest accepted [`FloodRequest::count`].
 pub const MAX_FLOOD_COUNT: u32 = 1_000_000;
 
-pod_struct! {
-    /// `IOCTL_KCB_FLOOD` input.
-    #[derive(Debug)]
-    pub struct FloodRequest {
-        /// Header.
-        pub header: RequestHeader,
-        /// Records to push, `1..=MAX_FLOOD_COUNT`.
-        pub count: u32,
-        /// Reserved, must be zero.
-        pub reserved: u32,
-    }
+/// `IOCTL_KCB_FLOOD` input.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct FloodRequest {
+    /// Header.
+    pub header: RequestHeader,
+    /// Records to push, `1..=MAX_FLOOD_COUNT`.
+    pub count: u32,
+    /// Reserved, must be zero.
+    pub reserved: u32,
 }
 
 requests! {
@@ -834,41 +825,39 @@ impl RegistrationState {
     }
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_GET_REPORT` output header, followed by `returned`
-    /// [`ReportEntry`]s.
-    #[derive(Debug)]
-    pub struct ReportHeader {
-        /// [`PROTOCOL_VERSION`].
-        pub version: u32,
-        /// Driver version, ASCII, NUL-padded.
-        pub driver_version: [u8; 16],
-        /// Total entries the driver has (may exceed `returned`).
-        pub entry_count: u32,
-        /// Entries present in this buffer.
-        pub returned: u32,
-        /// Entries in state `Registered`.
-        pub registered: u32,
-        /// Entries in state `Failed`.
-        pub failed: u32,
-        /// Entries in state `DisabledByConfig`.
-        pub disabled: u32,
-    }
+/// `IOCTL_KCB_GET_REPORT` output header, followed by `returned`
+/// [`ReportEntry`]s.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ReportHeader {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// Driver version, ASCII, NUL-padded.
+    pub driver_version: [u8; 16],
+    /// Total entries the driver has (may exceed `returned`).
+    pub entry_count: u32,
+    /// Entries present in this buffer.
+    pub returned: u32,
+    /// Entries in state `Registered`.
+    pub registered: u32,
+    /// Entries in state `Failed`.
+    pub failed: u32,
+    /// Entries in state `DisabledByConfig`.
+    pub disabled: u32,
 }
 
-pod_struct! {
-    /// One registration in the report.
-    #[derive(Debug)]
-    pub struct ReportEntry {
-        /// API name, ASCII, NUL-padded (e.g. `PsSetLoadImageNotifyRoutineEx`).
-        pub name: [u8; 48],
-        /// Raw [`RegistrationState`].
-        pub state: u32,
-        /// NTSTATUS of the registration call.
-        pub status: i32,
-        /// API-specific detail (e.g. altitude, index, flags).
-        pub detail: u32,
-    }
+/// One registration in the report.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ReportEntry {
+    /// API name, ASCII, NUL-padded (e.g. `PsSetLoadImageNotifyRoutineEx`).
+    pub name: [u8; 48],
+    /// Raw [`RegistrationState`].
+    pub state: u32,
+    /// NTSTATUS of the registration call.
+    pub status: i32,
+    /// API-specific detail (e.g. altitude, index, flags).
+    pub detail: u32,
 }
 
 /// Values of [`ReportEntry::detail`]: why a registration is not in place
@@ -1008,30 +997,29 @@ pub fn decode_report(bytes: &[u8]) -> Result<Report<'_>, DecodeError> {
 /// [`ReadEventsResponse::magic`]: `KCBEVENT`.
 pub const READ_EVENTS_MAGIC: [u8; 8] = *b"KCBEVENT";
 
-pod_struct! {
-    /// `IOCTL_KCB_READ_EVENTS` output header (format v2), followed by
-    /// `returned` wire records, `length` bytes in all (at offset 40, so
-    /// 8-byte aligned when the buffer is; see [`crate::stream`]).
-    #[derive(Debug)]
-    pub struct ReadEventsResponse {
-        /// [`READ_EVENTS_MAGIC`].
-        pub magic: [u8; 8],
-        /// [`STREAM_VERSION`](crate::stream::STREAM_VERSION) (2).
-        pub version: u32,
-        /// Records in this buffer.
-        pub returned: u32,
-        /// Bytes of records after the header.
-        pub length: u32,
-        /// Records left in the client queue.
-        pub pending: u32,
-        /// Total records dropped since the driver started.
-        pub dropped_total: u64,
-        /// Wire size of the next waiting record (0 if none): a reply with
-        /// no record and a non-zero `next_size` asks for a larger buffer.
-        pub next_size: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-    }
+/// `IOCTL_KCB_READ_EVENTS` output header (format v2), followed by
+/// `returned` wire records, `length` bytes in all (at offset 40, so
+/// 8-byte aligned when the buffer is; see [`crate::stream`]).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ReadEventsResponse {
+    /// [`READ_EVENTS_MAGIC`].
+    pub magic: [u8; 8],
+    /// [`STREAM_VERSION`](crate::stream::STREAM_VERSION) (2).
+    pub version: u32,
+    /// Records in this buffer.
+    pub returned: u32,
+    /// Bytes of records after the header.
+    pub length: u32,
+    /// Records left in the client queue.
+    pub pending: u32,
+    /// Total records dropped since the driver started.
+    pub dropped_total: u64,
+    /// Wire size of the next waiting record (0 if none): a reply with
+    /// no record and a non-zero `next_size` asks for a larger buffer.
+    pub next_size: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
 /// Size of the [`ReadEventsResponse`] header.
@@ -1222,39 +1210,37 @@ pub fn decode_read_events(bytes: &[u8]) -> Result<EventBatch<'_>, DecodeError> {
 
 // --- GET_STATS ------------------------------------------------------------
 
-pod_struct! {
-    /// Counters of one source.
-    #[derive(Debug, Default)]
-    pub struct SourceStats {
-        /// Callbacks that fired (events seen).
-        pub seen: u64,
-        /// Events pushed into the ring.
-        pub recorded: u64,
-        /// Events dropped (ring full, contention, or the source disabled at runtime).
-        pub dropped: u64,
-    }
+/// Counters of one source.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct SourceStats {
+    /// Callbacks that fired (events seen).
+    pub seen: u64,
+    /// Events pushed into the ring.
+    pub recorded: u64,
+    /// Events dropped (ring full, contention, or the source disabled at runtime).
+    pub dropped: u64,
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_GET_STATS` output.
-    #[derive(Debug)]
-    pub struct StatsResponse {
-        /// [`PROTOCOL_VERSION`].
-        pub version: u32,
-        /// [`SOURCE_COUNT`].
-        pub source_count: u32,
-        /// Capacity in bytes of every processor's ring and the client queue
-        /// together (records take their real size: header + used payload).
-        pub ring_capacity: u32,
-        /// Bytes currently in use in them (approximate).
-        pub ring_occupancy: u32,
-        /// Sum of `seen` over all sources.
-        pub total_seen: u64,
-        /// Sum of `dropped` over all sources.
-        pub total_dropped: u64,
-        /// Per-source counters, indexed by [`SourceId`](crate::SourceId).
-        pub sources: [SourceStats; SOURCE_COUNT],
-    }
+/// `IOCTL_KCB_GET_STATS` output.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct StatsResponse {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// [`SOURCE_COUNT`].
+    pub source_count: u32,
+    /// Capacity in bytes of every processor's ring and the client queue
+    /// together (records take their real size: header + used payload).
+    pub ring_capacity: u32,
+    /// Bytes currently in use in them (approximate).
+    pub ring_occupancy: u32,
+    /// Sum of `seen` over all sources.
+    pub total_seen: u64,
+    /// Sum of `dropped` over all sources.
+    pub total_dropped: u64,
+    /// Per-source counters, indexed by [`SourceId`](crate::SourceId).
+    pub sources: [SourceStats; SOURCE_COUNT],
 }
 
 impl StatsResponse {
@@ -1326,23 +1312,22 @@ impl ConfigOrigin {
     }
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_GET_CONFIG` output.
-    #[derive(Debug)]
-    pub struct ConfigResponse {
-        /// [`PROTOCOL_VERSION`].
-        pub version: u32,
-        /// [`SOURCE_COUNT`].
-        pub source_count: u32,
-        /// Bit `i` set = source `i` enabled.
-        pub enabled_mask: u64,
-        /// Capacity in bytes of every processor's ring and the client queue.
-        pub ring_capacity: u32,
-        /// Driver-defined configuration flags.
-        pub flags: u32,
-        /// Raw [`ConfigOrigin`] per source (first `source_count` used).
-        pub origins: [u8; MAX_SOURCES],
-    }
+/// `IOCTL_KCB_GET_CONFIG` output.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ConfigResponse {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// [`SOURCE_COUNT`].
+    pub source_count: u32,
+    /// Bit `i` set = source `i` enabled.
+    pub enabled_mask: u64,
+    /// Capacity in bytes of every processor's ring and the client queue.
+    pub ring_capacity: u32,
+    /// Driver-defined configuration flags.
+    pub flags: u32,
+    /// Raw [`ConfigOrigin`] per source (first `source_count` used).
+    pub origins: [u8; MAX_SOURCES],
 }
 
 impl ConfigResponse {
@@ -1391,41 +1376,39 @@ impl Response for ConfigResponse {
 /// Most entries in a callback-object list.
 pub const MAX_CALLBACK_OBJECTS: usize = 64;
 
-pod_struct! {
-    /// `IOCTL_KCB_LIST_CALLBACK_OBJECTS` output header, followed by
-    /// `returned` [`CallbackObjectEntry`]s.
-    #[derive(Debug)]
-    pub struct CallbackObjectListHeader {
-        /// [`PROTOCOL_VERSION`].
-        pub version: u32,
-        /// Total objects the driver knows.
-        pub count: u32,
-        /// Entries present in this buffer.
-        pub returned: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-    }
+/// `IOCTL_KCB_LIST_CALLBACK_OBJECTS` output header, followed by
+/// `returned` [`CallbackObjectEntry`]s.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CallbackObjectListHeader {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// Total objects the driver knows.
+    pub count: u32,
+    /// Entries present in this buffer.
+    pub returned: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
-pod_struct! {
-    /// One named callback object.
-    #[derive(Debug)]
-    pub struct CallbackObjectEntry {
-        /// Index used in `CallbackObject` event payloads.
-        pub index: u32,
-        /// Raw [`RegistrationState`] of the `ExRegisterCallback` observer.
-        pub state: u32,
-        /// NTSTATUS of opening / registering.
-        pub status: i32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// Times the observer fired.
-        pub fired: u64,
-        /// Object name, e.g. `\Callback\SetSystemTime`.
-        pub name: WStr<64>,
-        /// Reserved, zero.
-        pub reserved2: [u16; 2],
-    }
+/// One named callback object.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CallbackObjectEntry {
+    /// Index used in `CallbackObject` event payloads.
+    pub index: u32,
+    /// Raw [`RegistrationState`] of the `ExRegisterCallback` observer.
+    pub state: u32,
+    /// NTSTATUS of opening / registering.
+    pub status: i32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Times the observer fired.
+    pub fired: u64,
+    /// Object name, e.g. `\Callback\SetSystemTime`.
+    pub name: WStr<64>,
+    /// Reserved, zero.
+    pub reserved2: [u16; 2],
 }
 
 impl CallbackObjectEntry {
@@ -1572,47 +1555,45 @@ pub mod layout_check {
     }
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_LIST_REGISTRATIONS` output header, followed by `returned`
-    /// [`RegistrationEntry`]s.
-    #[derive(Debug)]
-    pub struct RegistrationListHeader {
-        /// [`PROTOCOL_VERSION`].
-        pub version: u32,
-        /// Entries the driver produced (may exceed `returned`).
-        pub count: u32,
-        /// Entries present in this buffer.
-        pub returned: u32,
-        /// Callback objects walked.
-        pub objects: u32,
-    }
+/// `IOCTL_KCB_LIST_REGISTRATIONS` output header, followed by `returned`
+/// [`RegistrationEntry`]s.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct RegistrationListHeader {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// Entries the driver produced (may exceed `returned`).
+    pub count: u32,
+    /// Entries present in this buffer.
+    pub returned: u32,
+    /// Callback objects walked.
+    pub objects: u32,
 }
 
-pod_struct! {
-    /// One routine registered on a callback object, or one line about an
-    /// object whose routines cannot be listed (see [`registration_status`]).
-    #[derive(Debug)]
-    pub struct RegistrationEntry {
-        /// Position of the object in the walk (entries of one object are
-        /// consecutive and share it).
-        pub object_index: u32,
-        /// A [`registration_status`] value.
-        pub status: u32,
-        /// A [`layout_check`] value, or an NTSTATUS (see the status).
-        pub detail: u32,
-        /// The object's `AllowMultipleCallbacks`: 0, 1, or `u32::MAX` unknown.
-        pub allow_multiple: u32,
-        /// The registered routine's address.
-        pub routine: u64,
-        /// `routine` minus the module's image base.
-        pub offset: u64,
-        /// The module's file name, ASCII, NUL-padded (e.g. `ntoskrnl.exe`).
-        pub module: [u8; 32],
-        /// Object name, e.g. `\Callback\PowerState`.
-        pub object: WStr<64>,
-        /// Reserved, zero.
-        pub reserved: [u16; 2],
-    }
+/// One routine registered on a callback object, or one line about an
+/// object whose routines cannot be listed (see [`registration_status`]).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct RegistrationEntry {
+    /// Position of the object in the walk (entries of one object are
+    /// consecutive and share it).
+    pub object_index: u32,
+    /// A [`registration_status`] value.
+    pub status: u32,
+    /// A [`layout_check`] value, or an NTSTATUS (see the status).
+    pub detail: u32,
+    /// The object's `AllowMultipleCallbacks`: 0, 1, or `u32::MAX` unknown.
+    pub allow_multiple: u32,
+    /// The registered routine's address.
+    pub routine: u64,
+    /// `routine` minus the module's image base.
+    pub offset: u64,
+    /// The module's file name, ASCII, NUL-padded (e.g. `ntoskrnl.exe`).
+    pub module: [u8; 32],
+    /// Object name, e.g. `\Callback\PowerState`.
+    pub object: WStr<64>,
+    /// Reserved, zero.
+    pub reserved: [u16; 2],
 }
 
 impl RegistrationEntry {
@@ -1657,19 +1638,18 @@ pub fn decode_registrations(bytes: &[u8]) -> Result<RegistrationList<'_>, Decode
 
 // --- FLOOD ----------------------------------------------------------------
 
-pod_struct! {
-    /// `IOCTL_KCB_FLOOD` output.
-    #[derive(Debug, Default)]
-    pub struct FloodResponse {
-        /// Records requested.
-        pub requested: u32,
-        /// Records pushed into the ring.
-        pub recorded: u32,
-        /// Records dropped.
-        pub dropped: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-    }
+/// `IOCTL_KCB_FLOOD` output.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct FloodResponse {
+    /// Records requested.
+    pub requested: u32,
+    /// Records pushed into the ring.
+    pub recorded: u32,
+    /// Records dropped.
+    pub dropped: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
 impl Response for FloodResponse {}

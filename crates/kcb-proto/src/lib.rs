@@ -15,10 +15,11 @@
 //! - [`ioctl`]: control codes, request/response structs, and the safe
 //!   encode/decode helpers used on both sides of `DeviceIoControl`.
 //!
-//! The crate is `no_std`, allocation-free and has no dependencies. All
-//! byte-level conversions go through the [`Pod`] trait (one audited
-//! `unsafe` block per conversion helper, compile-time padding checks for
-//! every wire struct).
+//! The crate is `no_std` and allocation-free; its one dependency is
+//! `zerocopy` (no default features). Every wire struct derives
+//! `FromBytes, IntoBytes, Immutable, KnownLayout` on a `#[repr(C)]` layout,
+//! so a struct with padding bytes does not compile; byte-level conversions
+//! go through the [`Pod`] helpers ([`bytes_of`], [`read_pod`], ...).
 
 #![no_std]
 

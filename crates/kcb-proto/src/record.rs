@@ -5,9 +5,10 @@ use core::fmt;
 use core::mem::{align_of, offset_of, size_of};
 
 use crate::payload::{self, Payload};
-use crate::pod::{Pod, bytes_of, pod_struct, read_pod, zeroed};
+use crate::pod::{Pod, bytes_of, read_pod, zeroed};
 use crate::source::SourceId;
 use crate::wstr::WStrView;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Version of the [`EventRecord`] layout, stored in every header.
 ///
@@ -72,56 +73,54 @@ pub const fn kind_name(source: SourceId, kind: u16) -> Option<&'static str> {
     }
 }
 
-pod_struct! {
-    /// The 48-byte header common to every event.
-    #[derive(Debug, Default)]
-    pub struct EventHeader {
-        /// Layout version, [`RECORD_VERSION`].
-        pub version: u16,
-        /// Raw [`SourceId`].
-        pub source: u16,
-        /// Per-source event kind (see [`kind`]).
-        pub kind: u16,
-        /// Bit set of `FLAG_*` values (bit 0: [`FLAG_TRUNCATED`]).
-        pub flags: u16,
-        /// Number of the processor the callback ran on.
-        pub cpu: u32,
-        /// IRQL the callback ran at.
-        pub irql: u8,
-        /// Reserved, zero.
-        pub pad: u8,
-        /// On the wire: the record's total size in bytes (header + payload,
-        /// a multiple of 8 in `HEADER_SIZE..=RECORD_SIZE`), set by
-        /// [`EventRecord::encode_wire`]. A wire-only field: zero in memory
-        /// ([`EventRecord::decode_wire`] clears it).
-        pub size: u16,
-        /// Number of the event among those *seen on processor `cpu`*
-        /// (1-based), assigned by the processor's ring in the same atomic
-        /// step as the claim, so gaps reveal drops on that processor and
-        /// `(cpu, sequence)` identifies an event.
-        pub sequence: u64,
-        /// System time in 100-ns units since 1601-01-01 UTC.
-        pub timestamp: u64,
-        /// Current process id when the callback ran.
-        pub pid: u64,
-        /// Current thread id when the callback ran.
-        pub tid: u64,
-    }
+/// The 48-byte header common to every event.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct EventHeader {
+    /// Layout version, [`RECORD_VERSION`].
+    pub version: u16,
+    /// Raw [`SourceId`].
+    pub source: u16,
+    /// Per-source event kind (see [`kind`]).
+    pub kind: u16,
+    /// Bit set of `FLAG_*` values (bit 0: [`FLAG_TRUNCATED`]).
+    pub flags: u16,
+    /// Number of the processor the callback ran on.
+    pub cpu: u32,
+    /// IRQL the callback ran at.
+    pub irql: u8,
+    /// Reserved, zero.
+    pub pad: u8,
+    /// On the wire: the record's total size in bytes (header + payload,
+    /// a multiple of 8 in `HEADER_SIZE..=RECORD_SIZE`), set by
+    /// [`EventRecord::encode_wire`]. A wire-only field: zero in memory
+    /// ([`EventRecord::decode_wire`] clears it).
+    pub size: u16,
+    /// Number of the event among those *seen on processor `cpu`*
+    /// (1-based), assigned by the processor's ring in the same atomic
+    /// step as the claim, so gaps reveal drops on that processor and
+    /// `(cpu, sequence)` identifies an event.
+    pub sequence: u64,
+    /// System time in 100-ns units since 1601-01-01 UTC.
+    pub timestamp: u64,
+    /// Current process id when the callback ran.
+    pub pid: u64,
+    /// Current thread id when the callback ran.
+    pub tid: u64,
 }
 
-pod_struct! {
-    /// One event: a 48-byte [`EventHeader`] and a 464-byte payload whose
-    /// layout is given by the header's source (one [`Payload`] type per
-    /// [`SourceId`]).
-    ///
-    /// Exactly [`RECORD_SIZE`] bytes, 8-byte aligned, `Copy`.
-    #[repr(align(8))]
-    pub struct EventRecord {
-        /// The header.
-        pub header: EventHeader,
-        /// The raw payload; read it through [`EventRecord::payload`].
-        pub payload: [u8; PAYLOAD_SIZE],
-    }
+/// One event: a 48-byte [`EventHeader`] and a 464-byte payload whose
+/// layout is given by the header's source (one [`Payload`] type per
+/// [`SourceId`]).
+///
+/// Exactly [`RECORD_SIZE`] bytes, 8-byte aligned, `Copy`.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct EventRecord {
+    /// The header.
+    pub header: EventHeader,
+    /// The raw payload; read it through [`EventRecord::payload`].
+    pub payload: [u8; PAYLOAD_SIZE],
 }
 
 const _: () = {
@@ -383,8 +382,10 @@ impl EventRecord {
         // SAFETY: the payload starts at offset 48 of an 8-aligned struct, so
         // `ptr` is aligned for `P` (alignment <= 8, asserted above) and
         // `size_of::<P>() <= PAYLOAD_SIZE` bytes from it lie inside
-        // `self.payload`, which is initialized; `P: Pod` accepts every bit
-        // pattern; the returned borrow is tied to `&self`.
+        // `self.payload`, which is initialized; `P: Pod` (`FromBytes`) accepts
+        // every bit pattern and (`Immutable`) has no interior mutability, so
+        // reading through a shared borrow of bytes is sound; the returned
+        // borrow is tied to `&self`.
         unsafe { &*ptr }
     }
 
@@ -393,7 +394,8 @@ impl EventRecord {
         let ptr = self.payload.as_mut_ptr().cast::<P>();
         // SAFETY: as in `payload_ref`; additionally the exclusive borrow of
         // `self` makes this the only reference to those bytes, and any value
-        // written through it is a valid `P` whose bytes are valid `u8`s.
+        // written through it is a valid `P` whose bytes (`IntoBytes`: no
+        // padding) are all initialized, valid `u8`s.
         unsafe { &mut *ptr }
     }
 
@@ -441,7 +443,7 @@ impl EventRecord {
 
     /// The record as its 512 wire bytes.
     #[must_use]
-    pub const fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         bytes_of(self)
     }
 
