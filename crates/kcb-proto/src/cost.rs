@@ -18,7 +18,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ioctl::{PROTOCOL_VERSION, RequestError, Response, check_version};
+use crate::ioctl::codes::{PROTOCOL_VERSION, RequestError};
+use crate::ioctl::replies::wire::{Response, check_version};
 use crate::pod::{write_pod, zeroed};
 use crate::record::DecodeError;
 use crate::source::SOURCE_COUNT;
@@ -397,7 +398,7 @@ mod tests {
 
     use super::*;
 
-    use crate::ioctl::decode_response;
+    use crate::ioctl::replies::wire::decode_response;
     use crate::pod::bytes_of;
 
     #[test]

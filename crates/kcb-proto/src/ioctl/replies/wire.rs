@@ -1,0 +1,149 @@
+//! What every reply shares: the [`Response`] trait for fixed-size replies,
+//! the version check, [`PodSlice`] (entries decoded on access) and the
+//! NUL-padded ASCII fields.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::size_of;
+
+use crate::ioctl::codes::{PROTOCOL_VERSION, RequestError};
+use crate::pod::{Pod, read_pod, write_pod, zeroed};
+use crate::record::DecodeError;
+
+/// Writes `value` at the start of `out`, returning the bytes written.
+///
+/// # Errors
+/// [`RequestError::TooSmall`] (writing nothing) if `out` is shorter than `T`.
+pub fn write_response<T: Pod>(out: &mut [u8], value: &T) -> Result<usize, RequestError> {
+    write_pod(value, out).ok_or(RequestError::TooSmall)
+}
+
+/// A fixed-size response struct the client can decode and validate.
+pub trait Response: Pod {
+    /// Checks version and count fields.
+    ///
+    /// # Errors
+    /// The first inconsistency found.
+    fn check(&self) -> Result<(), DecodeError> {
+        Ok(())
+    }
+}
+
+/// Decodes a fixed-size response from the bytes the driver returned.
+///
+/// # Errors
+/// [`DecodeError::TooShort`] if `bytes` is shorter than `T`, or what
+/// [`Response::check`] reports. Never panics.
+pub fn decode_response<T: Response>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let value: T = read_header(bytes)?;
+    value.check()?;
+    Ok(value)
+}
+
+/// Copies the fixed part `T` of a reply out of `bytes`.
+pub(crate) fn read_header<T: Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
+    read_pod(bytes).ok_or(DecodeError::TooShort {
+        needed: size_of::<T>(),
+        actual: bytes.len(),
+    })
+}
+
+/// Checks a reply's `version` field against [`PROTOCOL_VERSION`].
+pub(crate) const fn check_version(version: u32) -> Result<(), DecodeError> {
+    if version == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(DecodeError::UnsupportedVersion(version))
+    }
+}
+
+/// `n` as a `u32` count, saturated.
+pub(crate) fn u32_sat(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A read-only array of `Pod` entries in a response buffer, decoded (copied)
+/// on access.
+#[derive(Clone, Copy)]
+pub struct PodSlice<'a, T> {
+    bytes: &'a [u8],
+    _marker: PhantomData<T>,
+}
+
+impl<'a, T: Pod> PodSlice<'a, T> {
+    /// The first `count` entries of `bytes`.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooShort`] if `bytes` holds fewer than `count` entries.
+    pub fn new(bytes: &'a [u8], count: usize) -> Result<Self, DecodeError> {
+        let needed = count
+            .checked_mul(size_of::<T>())
+            .ok_or(DecodeError::InvalidField("count"))?;
+        let bytes = bytes.get(..needed).ok_or(DecodeError::TooShort {
+            needed,
+            actual: bytes.len(),
+        })?;
+        Ok(Self {
+            bytes,
+            _marker: PhantomData,
+        })
+    }
+
+    /// Number of entries.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.bytes.len() / size_of::<T>()
+    }
+
+    /// Whether there are no entries.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Entry `index`, if in range.
+    #[must_use]
+    pub fn get(&self, index: usize) -> Option<T> {
+        let start = index.checked_mul(size_of::<T>())?;
+        read_pod(self.bytes.get(start..)?)
+    }
+
+    /// Iterates the entries.
+    #[must_use]
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + 'a {
+        // Every chunk has exactly `size_of::<T>()` bytes, so `read_pod` succeeds.
+        self.bytes
+            .chunks_exact(size_of::<T>())
+            .map(|chunk| read_pod(chunk).unwrap_or_else(zeroed))
+    }
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for PodSlice<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Copies `s` into a NUL-padded ASCII field, replacing non-ASCII bytes with
+/// `?` and cutting at `N` bytes.
+#[must_use]
+pub fn ascii_field<const N: usize>(s: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (dst, b) in out.iter_mut().zip(s.bytes()) {
+        *dst = if b.is_ascii() && b != 0 { b } else { b'?' };
+    }
+    out
+}
+
+/// Reads a NUL-padded ASCII field (up to the first NUL); non-ASCII content
+/// yields `"?"`.
+#[must_use]
+pub fn ascii_str(field: &[u8]) -> &str {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    let bytes = &field[..end];
+    if bytes.is_ascii() {
+        core::str::from_utf8(bytes).unwrap_or("?")
+    } else {
+        "?"
+    }
+}
