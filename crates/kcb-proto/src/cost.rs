@@ -18,10 +18,10 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::error::DecodeError;
 use crate::ioctl::codes::{PROTOCOL_VERSION, RequestError};
 use crate::ioctl::replies::wire::{Response, check_version};
 use crate::pod::{write_pod, zeroed};
-use crate::record::DecodeError;
 use crate::source::SOURCE_COUNT;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 

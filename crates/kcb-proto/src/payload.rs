@@ -8,9 +8,10 @@
 use core::fmt;
 use core::mem::size_of;
 
+use crate::header::PAYLOAD_SIZE;
 use crate::pod::Pod;
-use crate::record::{EventRecord, FieldVisitor, PAYLOAD_SIZE};
 use crate::source::SourceId;
+use crate::visit::FieldVisitor;
 use crate::wstr::WStr;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -32,6 +33,18 @@ pub trait Payload: Pod + sealed::Sealed {
     fn visit<V: FieldVisitor + ?Sized>(&self, visitor: &mut V) -> fmt::Result;
 }
 
+/// What holds a payload area and lends it as any payload layout (the
+/// record does): the dispatch below reads payloads through it, so this
+/// file needs nothing of the record.
+#[allow(
+    clippy::redundant_pub_crate,
+    reason = "must not be re-exported by the glob in lib.rs"
+)]
+pub(crate) trait PayloadArea {
+    /// The payload area viewed as `P`.
+    fn view<P: Payload>(&self) -> &P;
+}
+
 /// Implements [`Payload`] and builds the source -> payload dispatch table.
 macro_rules! payloads {
     ($( $source:ident => $ty:ident |$s:ident, $v:ident| $body:block )*) => {
@@ -47,15 +60,15 @@ macro_rules! payloads {
             }
         )*
 
-        /// Visits the payload of `rec` as the layout of `source`.
+        /// Visits the payload held by `area` as the layout of `source`.
         #[allow(clippy::redundant_pub_crate, reason = "must not be re-exported by the glob in lib.rs")]
-        pub(crate) fn visit<V: FieldVisitor + ?Sized>(
-            rec: &EventRecord,
+        pub(crate) fn visit<A: PayloadArea + ?Sized, V: FieldVisitor + ?Sized>(
+            area: &A,
             source: SourceId,
             visitor: &mut V,
         ) -> fmt::Result {
             match source {
-                $( SourceId::$source => rec.payload_ref::<$ty>().visit(visitor), )*
+                $( SourceId::$source => area.view::<$ty>().visit(visitor), )*
             }
         }
 

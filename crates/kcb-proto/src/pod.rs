@@ -16,6 +16,30 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 ///
 /// Implemented for every type with the four `zerocopy` derives (and for
 /// integers and arrays of them); never implemented by hand.
+///
+/// The no-padding guarantee is the derive's: a wire struct with a padding
+/// byte does not compile,
+///
+/// ```compile_fail
+/// #[repr(C)]
+/// #[derive(zerocopy::IntoBytes, zerocopy::Immutable)]
+/// struct Padded {
+///     a: u8,
+///     b: u32,
+/// }
+/// ```
+///
+/// while the same struct with its padding spelled out as a field does:
+///
+/// ```
+/// #[repr(C)]
+/// #[derive(zerocopy::IntoBytes, zerocopy::Immutable)]
+/// struct Explicit {
+///     a: u8,
+///     reserved: [u8; 3],
+///     b: u32,
+/// }
+/// ```
 pub trait Pod: FromBytes + IntoBytes + Immutable + KnownLayout + Copy + 'static {}
 
 impl<T: FromBytes + IntoBytes + Immutable + KnownLayout + Copy + 'static> Pod for T {}

@@ -13,8 +13,10 @@
 //! validated record by record. Input in the retired format v1 (fixed
 //! 512-byte records) is refused with [`DecodeError::RetiredFormat`].
 
+use crate::error::DecodeError;
+use crate::header::{RECORD_VERSION, RETIRED_RECORD_VERSION};
 use crate::pod::slice_bytes_mut;
-use crate::record::{DecodeError, EventRecord, RECORD_VERSION, RETIRED_RECORD_VERSION};
+use crate::record::EventRecord;
 
 /// Version of the stream formats ([`crate::ReadEventsResponse`],
 /// [`crate::flight::FlightHeader`]): 2 = variable-size records.

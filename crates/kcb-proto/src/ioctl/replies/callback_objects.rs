@@ -7,8 +7,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::list::{List, decode_list, list_header, write_list};
 use super::report::RegistrationState;
+use crate::error::DecodeError;
 use crate::ioctl::codes::{PROTOCOL_VERSION, RequestError};
-use crate::record::DecodeError;
 use crate::wstr::WStr;
 
 /// Most entries in a callback-object list.

@@ -7,11 +7,12 @@ use core::mem::size_of;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::wire::u32_sat;
+use crate::error::DecodeError;
+use crate::header::{RECORD_SIZE, RETIRED_RECORD_VERSION};
 use crate::ioctl::codes::RequestError;
 use crate::pod::{read_pod, write_pod};
-use crate::record::{DecodeError, EventRecord, RECORD_SIZE};
+use crate::record::EventRecord;
 use crate::stream::{self, Records, STREAM_VERSION, StreamWriter, decode_records, retired};
-
 
 /// [`ReadEventsResponse::magic`]: `KCBEVENT`.
 pub const READ_EVENTS_MAGIC: [u8; 8] = *b"KCBEVENT";
@@ -180,8 +181,7 @@ fn is_retired_reply(bytes: &[u8]) -> bool {
     let first_version = bytes
         .get(RETIRED_READ_EVENTS_HEADER_SIZE..)
         .and_then(read_pod::<u16>);
-    expected == Some(bytes.len())
-        && (returned == 0 || first_version == Some(crate::record::RETIRED_RECORD_VERSION))
+    expected == Some(bytes.len()) && (returned == 0 || first_version == Some(RETIRED_RECORD_VERSION))
 }
 
 /// Client side: decodes a `READ_EVENTS` reply (`bytes` = the returned
@@ -226,4 +226,3 @@ pub fn decode_read_events(bytes: &[u8]) -> Result<EventBatch<'_>, DecodeError> {
     let records = decode_records(body, returned, READ_EVENTS_HEADER_SIZE)?;
     Ok(EventBatch { header, records })
 }
-

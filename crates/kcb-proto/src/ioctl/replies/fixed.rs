@@ -1,16 +1,17 @@
-//! The fixed-size replies: `IOCTL_KCB_GET_STATS` ([`StatsResponse`]),
-//! `IOCTL_KCB_GET_CONFIG` ([`ConfigResponse`]) and `IOCTL_KCB_FLOOD`
-//! ([`FloodResponse`]), decoded with
-//! [`decode_response`](super::wire::decode_response).
+//! The fixed-size replies.
+//!
+//! `IOCTL_KCB_GET_STATS` ([`StatsResponse`]), `IOCTL_KCB_GET_CONFIG`
+//! ([`ConfigResponse`]) and `IOCTL_KCB_FLOOD` ([`FloodResponse`]), decoded
+//! with [`decode_response`](super::wire::decode_response).
 
 use core::mem::size_of;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::wire::{Response, check_version};
+use crate::error::DecodeError;
 use crate::ioctl::codes::PROTOCOL_VERSION;
 use crate::pod::zeroed;
-use crate::record::DecodeError;
 use crate::source::SOURCE_COUNT;
 
 /// Implements `new` (zeroed, `version` and `source_count` set), `Default`

@@ -1,5 +1,7 @@
-//! The one list-reply format: a fixed header that counts the entries the
-//! driver has (`total`) and those in this buffer (`returned`), then
+//! The one list-reply format.
+//!
+//! A fixed header that counts the entries the driver has (`total`) and
+//! those in this buffer (`returned`), then
 //! `returned` fixed-size entries. The report, the callback-object list and
 //! the registration list are all this format with their own header and
 //! entry types ([`ListHeader`]); one writer and one decoder serve them.
@@ -9,9 +11,9 @@ use core::marker::PhantomData;
 use core::mem::size_of;
 
 use super::wire::{PodSlice, check_version, read_header};
+use crate::error::DecodeError;
 use crate::ioctl::codes::RequestError;
 use crate::pod::{Pod, write_pod};
-use crate::record::DecodeError;
 
 /// The fixed header of a list reply: which entries follow it, how many at
 /// most, and where it keeps its version and two counts.
@@ -83,7 +85,7 @@ where
 ///
 /// # Errors
 /// Short buffer, wrong version, `returned > total` or
-/// `returned > H::MAX_ENTRIES` ([`DecodeError::InvalidField`]`("returned")`),
+/// `returned > H::MAX_ENTRIES` ([`DecodeError::InvalidField`] naming `returned`),
 /// fewer entries than `returned`. Never panics.
 pub fn decode_list<H: ListHeader>(bytes: &[u8]) -> Result<List<'_, H>, DecodeError> {
     let header: H = read_header(bytes)?;
@@ -165,7 +167,11 @@ impl<'a, H: ListHeader> ListWriter<'a, H> {
 ///
 /// # Errors
 /// [`RequestError::TooSmall`] if `out` cannot hold the header.
-pub fn write_list<H: ListHeader>(out: &mut [u8], header: H, entries: &[H::Entry]) -> Result<usize, RequestError> {
+pub fn write_list<H: ListHeader>(
+    out: &mut [u8],
+    header: H,
+    entries: &[H::Entry],
+) -> Result<usize, RequestError> {
     let mut writer = ListWriter::<H>::new(out)?;
     for entry in entries {
         writer.push(entry);

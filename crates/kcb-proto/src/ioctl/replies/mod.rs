@@ -1,7 +1,9 @@
-//! The driver's replies. Fixed-size replies implement [`Response`] and are
-//! decoded with [`decode_response`]; the three lists (report, callback
-//! objects, registrations) are one format, [`List`], with their own header
-//! and entry types; `READ_EVENTS` carries a record stream.
+//! The driver's replies.
+//!
+//! Fixed-size replies implement [`Response`] and are decoded with
+//! [`decode_response`]; the three lists (report, callback objects,
+//! registrations) are one format, [`List`], with their own header and entry
+//! types; `READ_EVENTS` carries a record stream.
 
 pub mod callback_objects;
 pub mod events;

@@ -1,7 +1,9 @@
-//! `IOCTL_KCB_LIST_REGISTRATIONS`: the routines registered on each
-//! callback object (or why an object cannot be listed), a list reply
-//! ([`super::list`]) written by the driver's walker with a
-//! [`ListWriter`](super::list::ListWriter).
+//! `IOCTL_KCB_LIST_REGISTRATIONS`.
+//!
+//! The routines registered on each callback object (or why an object
+//! cannot be listed): a list reply ([`super::list`]), which the driver's
+//! walker fills entry by entry (a [`ListWriter`](super::list::ListWriter)
+//! does that job).
 
 use core::mem::size_of;
 
@@ -9,7 +11,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::list::{List, decode_list, list_header};
 use super::wire::ascii_str;
-use crate::record::DecodeError;
+use crate::error::DecodeError;
 use crate::wstr::WStr;
 
 /// Most entries in a registration list.

@@ -7,8 +7,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::list::{List, decode_list, list_header, write_list};
 use super::wire::{ascii_field, ascii_str, u32_sat};
+use crate::error::DecodeError;
 use crate::ioctl::codes::{PROTOCOL_VERSION, RequestError};
-use crate::record::DecodeError;
 
 /// Most entries in a report.
 pub const MAX_REPORT_ENTRIES: usize = 64;

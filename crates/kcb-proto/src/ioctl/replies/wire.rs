@@ -6,9 +6,9 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::mem::size_of;
 
+use crate::error::DecodeError;
 use crate::ioctl::codes::{PROTOCOL_VERSION, RequestError};
 use crate::pod::{Pod, read_pod, write_pod, zeroed};
-use crate::record::DecodeError;
 
 /// Writes `value` at the start of `out`, returning the bytes written.
 ///
