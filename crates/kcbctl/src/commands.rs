@@ -6,11 +6,10 @@ use std::mem::size_of;
 
 use kcb_proto::{
     CallbackObjectEntry, CallbackObjectListHeader, ConfigOrigin, ConfigResponse, EventRecord, FloodRequest,
-    FloodResponse, GetConfigRequest, GetReportRequest, GetStatsRequest, Ioctl, ListCallbackObjectsRequest,
-    MAX_CALLBACK_OBJECTS, NotifyRequest, PROTOCOL_VERSION, REPORT_BUFFER_SIZE, ReadEventsRequest,
-    RegistrationState, Report, SourceId, SourceStats, StatsResponse, bytes_of, decode_callback_objects,
-    decode_read_events, decode_report, decode_response, read_events_buffer_size, report_detail, write_json,
-    write_text,
+    FloodResponse, Ioctl, ListCallbackObjectsRequest, MAX_CALLBACK_OBJECTS, NotifyRequest, PROTOCOL_VERSION,
+    ReadEventsRequest, RegistrationState, Report, SourceId, SourceStats, StatsResponse, bytes_of,
+    decode_callback_objects, decode_read_events, decode_report, decode_response, read_events_buffer_size,
+    report_detail, write_json, write_text,
 };
 use kcb_proto::{
     ListRegistrationsRequest, REGISTRATION_BUFFER_SIZE, RegistrationEntry, decode_registrations,
@@ -18,6 +17,7 @@ use kcb_proto::{
 };
 
 use crate::dump::decode_dump;
+use crate::fetch::{decode, fetch_config, fetch_report, fetch_stats, is_fatal};
 use crate::filter::{EventFilter, FilterState};
 use crate::service::{SERVICE_NAME, ServiceState};
 use crate::{Console, Driver, Error};
@@ -45,18 +45,6 @@ fn printable(chars: impl Iterator<Item = char>) -> String {
         }
     }
     s
-}
-
-pub fn fetch_report(driver: &mut dyn Driver) -> Result<Vec<u8>, Error> {
-    driver.control(
-        Ioctl::GetReport,
-        bytes_of(&GetReportRequest::new()),
-        REPORT_BUFFER_SIZE,
-    )
-}
-
-pub fn decode<T>(ioctl: Ioctl, decoded: Result<T, kcb_proto::DecodeError>) -> Result<T, Error> {
-    decoded.map_err(|error| Error::BadReply { ioctl, error })
 }
 
 fn print_report_entries(report: &Report<'_>, out: &mut dyn Write) -> Result<(), Error> {
@@ -104,14 +92,6 @@ pub fn report(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error>
         printable(report.header.driver_version_str().chars())
     )?;
     print_report_entries(&report, out)
-}
-
-/// Whether an error means there is no point asking the driver anything else.
-pub const fn is_fatal(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::NotLoaded | Error::AccessDenied | Error::Open { .. } | Error::Io(_)
-    )
 }
 
 const fn yes_no(value: bool) -> &'static str {
@@ -294,13 +274,7 @@ fn status_sections(
 
     // The configuration tells which sources are enabled; the counters table
     // uses it, so ask for it first but print it last.
-    let config = driver
-        .control(
-            Ioctl::GetConfig,
-            bytes_of(&GetConfigRequest::new()),
-            size_of::<ConfigResponse>(),
-        )
-        .and_then(|reply| decode(Ioctl::GetConfig, decode_response::<ConfigResponse>(&reply)));
+    let config = fetch_config(driver);
     if let Err(error) = &config
         && is_fatal(error)
     {
@@ -685,17 +659,4 @@ pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) ->
             total: dump.slots.len(),
         })
     }
-}
-
-/// `IOCTL_KCB_GET_STATS`: the driver's per-source counters and ring figures.
-///
-/// # Errors
-/// The device's error, or a reply that does not decode.
-pub(crate) fn fetch_stats(driver: &mut dyn Driver) -> Result<StatsResponse, Error> {
-    let reply = driver.control(
-        Ioctl::GetStats,
-        bytes_of(&GetStatsRequest::new()),
-        size_of::<StatsResponse>(),
-    )?;
-    decode(Ioctl::GetStats, decode_response::<StatsResponse>(&reply))
 }

@@ -18,6 +18,7 @@ pub mod cost;
 pub mod device;
 pub mod dump;
 mod error;
+mod fetch;
 pub mod filter;
 pub mod service;
 mod status_json;

@@ -113,32 +113,41 @@ fn callbacks_prints_the_object_table() {
     assert!(err.contains("object table only"));
 }
 
+/// One `LIST_REGISTRATIONS` entry.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per field, as the entry shows them"
+)]
+fn registration(
+    index: u32,
+    object: &str,
+    status: u32,
+    detail: u32,
+    multiple: u32,
+    routine: u64,
+    module: &str,
+    offset: u64,
+) -> kcb_proto::RegistrationEntry {
+    kcb_proto::RegistrationEntry {
+        object_index: index,
+        status,
+        detail,
+        allow_multiple: multiple,
+        routine,
+        offset,
+        module: kcb_proto::ascii_field(module),
+        object: WStr::from_str_truncating(object),
+        reserved: [0; 2],
+    }
+}
+
 #[test]
 fn callbacks_registrations_prints_object_multiple_and_module_offset() {
     use kcb_proto::{
-        PROTOCOL_VERSION, RegistrationEntry, RegistrationListHeader, layout_check, registration_status,
-        write_pod,
+        PROTOCOL_VERSION, REGISTRATION_BUFFER_SIZE, RegistrationListHeader, layout_check,
+        registration_status, write_list,
     };
-    let entry = |index: u32,
-                 object: &str,
-                 status: u32,
-                 detail: u32,
-                 multiple: u32,
-                 routine: u64,
-                 module: &str,
-                 offset: u64| {
-        RegistrationEntry {
-            object_index: index,
-            status,
-            detail,
-            allow_multiple: multiple,
-            routine,
-            offset,
-            module: kcb_proto::ascii_field(module),
-            object: WStr::from_str_truncating(object),
-            reserved: [0; 2],
-        }
-    };
+    let entry = registration;
     let entries = [
         entry(
             0,
@@ -181,19 +190,15 @@ fn callbacks_registrations_prints_object_multiple_and_module_offset() {
             0,
         ),
     ];
-    let header_size = size_of::<RegistrationListHeader>();
-    let entry_size = size_of::<RegistrationEntry>();
-    let mut reply = vec![0u8; header_size + entries.len() * entry_size];
     let header = RegistrationListHeader {
         version: PROTOCOL_VERSION,
-        count: 4,
-        returned: 4,
+        count: 0,
+        returned: 0,
         objects: 3,
     };
-    write_pod(&header, &mut reply).unwrap();
-    for (i, e) in entries.iter().enumerate() {
-        write_pod(e, &mut reply[header_size + i * entry_size..]).unwrap();
-    }
+    let mut reply = vec![0u8; REGISTRATION_BUFFER_SIZE];
+    let n = write_list(&mut reply, header, &entries).unwrap();
+    reply.truncate(n);
     let mut objects = vec![0u8; 16];
     let n = write_callback_objects(&mut objects, &[]).unwrap();
     objects.truncate(n);
