@@ -612,21 +612,44 @@ fn print_registrations(driver: &mut dyn Driver, console: &mut Console<'_>) -> Re
     Ok(())
 }
 
-/// `kcbctl decode-dump`: prints the events of a flight-recorder blob (see
-/// [`crate::dump`]); the summary and invalid records go to `err`.
+/// `kcbctl decode-dump` without filters: prints every event of a
+/// flight-recorder blob (see [`decode_dump_filtered`]).
+///
+/// # Errors
+/// As [`decode_dump_filtered`].
+pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) -> Result<(), Error> {
+    decode_dump_filtered(bytes, json, &EventFilter::default(), console)
+}
+
+/// `kcbctl decode-dump`: prints the events of a flight-recorder blob.
+///
+/// Only the records `filter` keeps are printed, as by `events` (see
+/// [`crate::dump`] for the blob); the summary and every invalid record,
+/// filtered or not, go to `err`.
 ///
 /// # Errors
 /// [`Error::Dump`] if the blob is malformed, [`Error::InvalidRecords`]
 /// (after printing the valid ones) if some records are invalid, output
 /// errors.
-pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) -> Result<(), Error> {
+pub fn decode_dump_filtered(
+    bytes: &[u8],
+    json: bool,
+    filter: &EventFilter,
+    console: &mut Console<'_>,
+) -> Result<(), Error> {
     let dump = decode_dump(bytes)?;
+    let filtering = *filter != EventFilter::default();
+    let mut filter = FilterState::new(filter);
+    let mut printed = 0_usize;
     let mut line = String::new();
     for slot in &dump.slots {
         match &slot.record {
             Ok(record) => {
-                format_record(record, json, &mut line);
-                console.out.write_all(line.as_bytes())?;
+                if filter.admit(record) {
+                    format_record(record, json, &mut line);
+                    console.out.write_all(line.as_bytes())?;
+                    printed += 1;
+                }
             }
             Err(error) => writeln!(
                 console.err,
@@ -647,6 +670,9 @@ pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) ->
             " (blob without header)"
         }
     )?;
+    if filtering {
+        write!(console.err, ", {printed} kept by the filters")?;
+    }
     if invalid != 0 {
         write!(console.err, ", {invalid} invalid")?;
     }

@@ -58,6 +58,7 @@ fn parses_every_command() {
             Command::DecodeDump {
                 path: "x.bin".into(),
                 json: false,
+                options: EventsOptions::default(),
             },
         ),
         (
@@ -65,6 +66,7 @@ fn parses_every_command() {
             Command::DecodeDump {
                 path: "x.bin".into(),
                 json: true,
+                options: EventsOptions::default(),
             },
         ),
         (
@@ -72,6 +74,7 @@ fn parses_every_command() {
             Command::DecodeDump {
                 path: "x.bin".into(),
                 json: true,
+                options: EventsOptions::default(),
             },
         ),
         (
@@ -79,6 +82,7 @@ fn parses_every_command() {
             Command::DecodeDump {
                 path: "--json".into(),
                 json: false,
+                options: EventsOptions::default(),
             },
         ),
         ("--help", Command::Help),

@@ -56,6 +56,7 @@ fn dump_round_trip() {
     let command = Command::DecodeDump {
         path: path.to_string_lossy().into_owned(),
         json: false,
+        options: EventsOptions::default(),
     };
     let (result, out, _) = run_cmd(&command, &mut FakeDriver::new());
     std::fs::remove_file(&path).unwrap();

@@ -15,7 +15,7 @@ use kcb_proto::{
 use serde_json::Value;
 
 use crate::dump::{DumpError, decode_dump, encode_dump};
-use crate::{Command, Console, Driver, Error, parse_args, run};
+use crate::{Command, Console, Driver, Error, EventsOptions, parse_args, run};
 use kcb_proto::flight::{FLIGHT_HEADER_SIZE, decode_flight};
 
 // ---------------------------------------------------------------------------
@@ -271,5 +271,6 @@ mod errors_tests;
 mod events_options_tests;
 mod events_schema_tests;
 mod events_tests;
+mod help_and_dump_filter_tests;
 mod objects_tests;
 mod report_status_tests;
