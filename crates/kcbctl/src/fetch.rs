@@ -5,7 +5,7 @@ use std::mem::size_of;
 
 use kcb_proto::{
     ConfigResponse, DecodeError, GetConfigRequest, GetReportRequest, GetStatsRequest, Ioctl,
-    REPORT_BUFFER_SIZE, StatsResponse, bytes_of, decode_response,
+    REPORT_BUFFER_SIZE, Request, Response, StatsResponse, bytes_of, decode_response,
 };
 
 use crate::{Driver, Error};
@@ -41,28 +41,28 @@ pub const fn is_fatal(error: &Error) -> bool {
     )
 }
 
+/// Sends `request` with its IOCTL and decodes the fixed-size reply `T`.
+///
+/// # Errors
+/// The device's error, or [`Error::BadReply`] for a reply that does not
+/// validate.
+pub fn fetch_response<T: Response, R: Request>(driver: &mut dyn Driver, request: &R) -> Result<T, Error> {
+    let reply = driver.control(R::IOCTL, bytes_of(request), size_of::<T>())?;
+    decode(R::IOCTL, decode_response::<T>(&reply))
+}
+
 /// `IOCTL_KCB_GET_STATS`: the driver's per-source counters and ring figures.
 ///
 /// # Errors
-/// The device's error, or a reply that does not decode.
+/// As [`fetch_response`].
 pub fn fetch_stats(driver: &mut dyn Driver) -> Result<StatsResponse, Error> {
-    let reply = driver.control(
-        Ioctl::GetStats,
-        bytes_of(&GetStatsRequest::new()),
-        size_of::<StatsResponse>(),
-    )?;
-    decode(Ioctl::GetStats, decode_response::<StatsResponse>(&reply))
+    fetch_response(driver, &GetStatsRequest::new())
 }
 
 /// `IOCTL_KCB_GET_CONFIG`: the effective configuration.
 ///
 /// # Errors
-/// The device's error, or a reply that does not decode.
+/// As [`fetch_response`].
 pub fn fetch_config(driver: &mut dyn Driver) -> Result<ConfigResponse, Error> {
-    let reply = driver.control(
-        Ioctl::GetConfig,
-        bytes_of(&GetConfigRequest::new()),
-        size_of::<ConfigResponse>(),
-    )?;
-    decode(Ioctl::GetConfig, decode_response::<ConfigResponse>(&reply))
+    fetch_response(driver, &GetConfigRequest::new())
 }

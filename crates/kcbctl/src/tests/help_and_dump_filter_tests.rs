@@ -5,8 +5,7 @@ use kcb_proto::SourceId;
 
 use super::{FakeDriver, args, image_load, process_create, run_cmd};
 use crate::dump::encode_dump;
-use crate::filter::EventFilter;
-use crate::{Command, Error, EventsOptions, parse_args};
+use crate::{Command, Error, parse_args};
 
 const COMMANDS: [&str; 7] = [
     "report",
@@ -56,28 +55,25 @@ fn help_refuses_an_unknown_command_or_more_than_one() {
 
 #[test]
 fn decode_dump_takes_the_events_filters() {
-    let parsed = parse_args(&args(
-        "decode-dump -j --source LoadImage --source processcreate --pid 4 --tid 0x8 --image NTDLL \
-         --since 2024-05-01T12:00:00Z --count 2 --output out.jsonl blob.bin",
-    ))
-    .unwrap();
+    let filters = "--source LoadImage --source processcreate --pid 4 --tid 0x8 --image NTDLL \
+                   --since 2024-05-01T12:00:00Z --count 2 --output out.jsonl";
+    let Command::Events { options, .. } = parse_args(&args(&format!("events {filters}"))).unwrap() else {
+        panic!("not events");
+    };
+    assert_eq!(
+        options.filter.sources,
+        [SourceId::LoadImage, SourceId::ProcessCreate]
+    );
+    assert_eq!(options.filter.image.as_deref(), Some("ntdll"));
+    let parsed = parse_args(&args(&format!("decode-dump -j {filters} blob.bin"))).unwrap();
     assert_eq!(
         parsed,
         Command::DecodeDump {
             path: "blob.bin".into(),
             json: true,
-            options: EventsOptions {
-                filter: EventFilter {
-                    sources: vec![SourceId::LoadImage, SourceId::ProcessCreate],
-                    pid: Some(4),
-                    tid: Some(8),
-                    image: Some("ntdll".into()),
-                    since: Some(133_590_384_000_000_000),
-                    count: Some(2),
-                },
-                output: Some("out.jsonl".into()),
-            },
-        }
+            options,
+        },
+        "the same filters as events"
     );
     assert!(!parsed.needs_driver());
     let Command::Show(help) = parse_args(&args("help decode-dump")).unwrap() else {

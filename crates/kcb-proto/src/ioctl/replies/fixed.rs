@@ -8,7 +8,7 @@ use core::mem::size_of;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use super::wire::{Response, check_version};
+use super::wire::{Response, check_version, wire_enum};
 use crate::error::DecodeError;
 use crate::ioctl::codes::PROTOCOL_VERSION;
 use crate::pod::zeroed;
@@ -94,38 +94,15 @@ pub struct StatsResponse {
 /// Width of the per-source arrays in [`ConfigResponse`] (the bitmap width).
 pub const MAX_SOURCES: usize = 64;
 
-/// Where a source's enabled/disabled setting came from.
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ConfigOrigin {
-    /// Built-in default.
-    Default = 0,
-    /// Read from the registry.
-    Registry = 1,
-    /// The registry value was invalid; the default was used.
-    InvalidRegistryValue = 2,
-}
-
-impl ConfigOrigin {
-    /// Converts a raw value.
-    #[must_use]
-    pub const fn from_u8(value: u8) -> Option<Self> {
-        match value {
-            0 => Some(Self::Default),
-            1 => Some(Self::Registry),
-            2 => Some(Self::InvalidRegistryValue),
-            _ => None,
-        }
-    }
-
-    /// A short lowercase name.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Default => "default",
-            Self::Registry => "registry",
-            Self::InvalidRegistryValue => "invalid-registry-value",
-        }
+wire_enum! {
+    /// Where a source's enabled/disabled setting came from.
+    pub enum ConfigOrigin: u8, from_u8 {
+        /// Built-in default.
+        Default = 0 => "default",
+        /// Read from the registry.
+        Registry = 1 => "registry",
+        /// The registry value was invalid; the default was used.
+        InvalidRegistryValue = 2 => "invalid-registry-value",
     }
 }
 

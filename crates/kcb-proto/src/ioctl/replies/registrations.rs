@@ -10,90 +10,62 @@ use core::mem::size_of;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::list::{List, decode_list, list_header};
-use super::wire::ascii_str;
+use super::wire::{ascii_str, described_codes};
 use crate::error::DecodeError;
 use crate::wstr::WStr;
 
 /// Most entries in a registration list.
 pub const MAX_REGISTRATION_ENTRIES: usize = 256;
 
-/// Values of [`RegistrationEntry::status`].
-pub mod registration_status {
-    /// A registered routine inside a loaded module (`module`, `offset`).
-    pub const IN_MODULE: u32 = 1;
-    /// A registered routine inside no module the system lists.
-    pub const NO_MODULE: u32 = 2;
-    /// A registered routine; the module list could not be read.
-    pub const MODULES_UNAVAILABLE: u32 = 3;
-    /// The object has no registration (one entry, `routine` 0).
-    pub const NO_REGISTRATIONS: u32 = 4;
-    /// The object's layout failed a check (one entry, `routine` 0, the
-    /// failed [`super::layout_check`] in `detail`): nothing is reported.
-    pub const LAYOUT_NOT_RECOGNISED: u32 = 5;
-    /// The object could not be opened (one entry; `detail` holds the
-    /// NTSTATUS bits, 0 for success without an object).
-    pub const OBJECT_UNAVAILABLE: u32 = 6;
-    /// The walk was refused: `RtlGetVersion` reports a Windows build on
-    /// which the layout was not verified (one entry, `routine` 0, the build
-    /// number in `detail`, 0 if it could not be read); nothing was read.
-    pub const BUILD_NOT_VERIFIED: u32 = 7;
-
-    /// A short description of `status`, if known.
-    #[must_use]
-    pub const fn describe(status: u32) -> Option<&'static str> {
-        match status {
-            IN_MODULE => Some("registered"),
-            NO_MODULE => Some("registered, in no loaded module"),
-            MODULES_UNAVAILABLE => Some("registered, module list unavailable"),
-            NO_REGISTRATIONS => Some("no registrations"),
-            LAYOUT_NOT_RECOGNISED => Some("layout not recognised"),
-            OBJECT_UNAVAILABLE => Some("object unavailable"),
-            BUILD_NOT_VERIFIED => Some("refused: layout not verified on this Windows build"),
-            _ => None,
-        }
+described_codes! {
+    /// Values of [`RegistrationEntry::status`].
+    pub mod registration_status {
+        /// A registered routine inside a loaded module (`module`, `offset`).
+        IN_MODULE = 1 => "registered",
+        /// A registered routine inside no module the system lists.
+        NO_MODULE = 2 => "registered, in no loaded module",
+        /// A registered routine; the module list could not be read.
+        MODULES_UNAVAILABLE = 3 => "registered, module list unavailable",
+        /// The object has no registration (one entry, `routine` 0).
+        NO_REGISTRATIONS = 4 => "no registrations",
+        /// The object's layout failed a check (one entry, `routine` 0, the
+        /// failed [`super::layout_check`] in `detail`): nothing is reported.
+        LAYOUT_NOT_RECOGNISED = 5 => "layout not recognised",
+        /// The object could not be opened (one entry; `detail` holds the
+        /// NTSTATUS bits, 0 for success without an object).
+        OBJECT_UNAVAILABLE = 6 => "object unavailable",
+        /// The walk was refused: `RtlGetVersion` reports a Windows build on
+        /// which the layout was not verified (one entry, `routine` 0, the build
+        /// number in `detail`, 0 if it could not be read); nothing was read.
+        BUILD_NOT_VERIFIED = 7 => "refused: layout not verified on this Windows build",
     }
 }
 
-/// Which check of the callback-object layout failed
-/// ([`RegistrationEntry::detail`] with
-/// [`registration_status::LAYOUT_NOT_RECOGNISED`]).
-pub mod layout_check {
-    /// The object does not start with the signature `'Call'`.
-    pub const SIGNATURE: u32 = 1;
-    /// A pointer to read was not valid memory (`MmIsAddressValid`) or not
-    /// pointer-aligned.
-    pub const UNREADABLE: u32 = 2;
-    /// A list entry's `Blink` is not the entry before it.
-    pub const LINK_MISMATCH: u32 = 3;
-    /// A registration's object pointer is not the object.
-    pub const OBJECT_MISMATCH: u32 = 4;
-    /// The list did not come back to its head within the bound.
-    pub const TOO_LONG: u32 = 5;
-    /// The `AllowMultipleCallbacks` byte is neither 0 nor 1.
-    pub const BAD_FLAG: u32 = 6;
-    /// An object that allows a single callback lists more than one.
-    pub const SINGLE_WITH_MANY: u32 = 7;
-    /// A registration's routine is NULL.
-    pub const NULL_ROUTINE: u32 = 8;
-    /// The word at the lock offset holds neither a free (0) nor an acquired
-    /// (1) spin lock, so it is not the object's lock: it is never acquired.
-    pub const LOCK_VALUE: u32 = 9;
-
-    /// A short description of `check`, if known.
-    #[must_use]
-    pub const fn describe(check: u32) -> Option<&'static str> {
-        match check {
-            SIGNATURE => Some("no 'Call' signature"),
-            UNREADABLE => Some("unreadable pointer"),
-            LINK_MISMATCH => Some("list link mismatch"),
-            OBJECT_MISMATCH => Some("registration of another object"),
-            TOO_LONG => Some("list longer than the bound"),
-            BAD_FLAG => Some("AllowMultipleCallbacks is not a boolean"),
-            SINGLE_WITH_MANY => Some("single-callback object with several"),
-            NULL_ROUTINE => Some("NULL routine"),
-            LOCK_VALUE => Some("lock word is not a spin lock"),
-            _ => None,
-        }
+described_codes! {
+    /// Which check of the callback-object layout failed
+    /// ([`RegistrationEntry::detail`] with
+    /// [`registration_status::LAYOUT_NOT_RECOGNISED`]).
+    pub mod layout_check {
+        /// The object does not start with the signature `'Call'`.
+        SIGNATURE = 1 => "no 'Call' signature",
+        /// A pointer to read was not valid memory (`MmIsAddressValid`) or not
+        /// pointer-aligned.
+        UNREADABLE = 2 => "unreadable pointer",
+        /// A list entry's `Blink` is not the entry before it.
+        LINK_MISMATCH = 3 => "list link mismatch",
+        /// A registration's object pointer is not the object.
+        OBJECT_MISMATCH = 4 => "registration of another object",
+        /// The list did not come back to its head within the bound.
+        TOO_LONG = 5 => "list longer than the bound",
+        /// The `AllowMultipleCallbacks` byte is neither 0 nor 1.
+        BAD_FLAG = 6 => "AllowMultipleCallbacks is not a boolean",
+        /// An object that allows a single callback lists more than one.
+        SINGLE_WITH_MANY = 7 => "single-callback object with several",
+        /// A registration's routine is NULL.
+        NULL_ROUTINE = 8 => "NULL routine",
+        /// The word at the lock offset holds neither a free (0) nor an acquired
+        /// (1) spin lock, so it is not the object's lock: it is never acquired.
+        LOCK_VALUE = 9 => "lock word is not a spin lock",
     }
 }
 

@@ -6,53 +6,26 @@ use core::mem::size_of;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::list::{List, decode_list, list_header, write_list};
-use super::wire::{ascii_field, ascii_str, u32_sat};
+use super::wire::{ascii_field, ascii_str, described_codes, u32_sat, wire_enum};
 use crate::error::DecodeError;
 use crate::ioctl::codes::{PROTOCOL_VERSION, RequestError};
 
 /// Most entries in a report.
 pub const MAX_REPORT_ENTRIES: usize = 64;
 
-/// Outcome of one registration attempt.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RegistrationState {
-    /// The routine is registered.
-    Registered = 1,
-    /// Registration failed (`status` holds the NTSTATUS).
-    Failed = 2,
-    /// Not attempted: disabled by configuration.
-    DisabledByConfig = 3,
-    /// The API is not available on this system.
-    NotAvailable = 4,
-    /// Was registered, since removed.
-    Removed = 5,
-}
-
-impl RegistrationState {
-    /// Converts a raw value.
-    #[must_use]
-    pub const fn from_u32(value: u32) -> Option<Self> {
-        match value {
-            1 => Some(Self::Registered),
-            2 => Some(Self::Failed),
-            3 => Some(Self::DisabledByConfig),
-            4 => Some(Self::NotAvailable),
-            5 => Some(Self::Removed),
-            _ => None,
-        }
-    }
-
-    /// A short lowercase name, e.g. `"registered"`.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Registered => "registered",
-            Self::Failed => "failed",
-            Self::DisabledByConfig => "disabled",
-            Self::NotAvailable => "not-available",
-            Self::Removed => "removed",
-        }
+wire_enum! {
+    /// Outcome of one registration attempt.
+    pub enum RegistrationState: u32, from_u32 {
+        /// The routine is registered.
+        Registered = 1 => "registered",
+        /// Registration failed (`status` holds the NTSTATUS).
+        Failed = 2 => "failed",
+        /// Not attempted: disabled by configuration.
+        DisabledByConfig = 3 => "disabled",
+        /// The API is not available on this system.
+        NotAvailable = 4 => "not-available",
+        /// Was registered, since removed.
+        Removed = 5 => "removed",
     }
 }
 
@@ -98,37 +71,24 @@ const _: () = {
     assert!(size_of::<ReportEntry>() == 60);
 };
 
-/// Values of [`ReportEntry::detail`]: why a registration is not in place
-/// beyond its NTSTATUS.
-pub mod report_detail {
-    /// Nothing to add.
-    pub const NONE: u32 = 0;
-    /// The routine returned success but no object (Wine's `ExCreateCallback`).
-    pub const SUCCESS_WITHOUT_OBJECT: u32 = 1;
-    /// The callback object allows a single callback and already has one.
-    pub const SINGLE_CALLBACK_TAKEN: u32 = 2;
-    /// The routine is not exported by this system's kernel.
-    pub const NOT_EXPORTED: u32 = 3;
-    /// The object does not exist on this system.
-    pub const NO_SUCH_OBJECT: u32 = 4;
-    /// Registered only when the driver is started at boot (`Start` = 0).
-    pub const NOT_BOOT_START: u32 = 5;
-    /// Exported, but its prototype is undocumented: not called.
-    pub const UNDOCUMENTED_PROTOTYPE: u32 = 6;
-
-    /// A short description of `detail`, if known.
-    #[must_use]
-    pub const fn describe(detail: u32) -> Option<&'static str> {
-        match detail {
-            NONE => Some(""),
-            SUCCESS_WITHOUT_OBJECT => Some("success without an object"),
-            SINGLE_CALLBACK_TAKEN => Some("object allows a single callback and has one"),
-            NOT_EXPORTED => Some("not exported by this system"),
-            NO_SUCH_OBJECT => Some("no such object on this system"),
-            NOT_BOOT_START => Some("not started at boot"),
-            UNDOCUMENTED_PROTOTYPE => Some("exported, but its prototype is undocumented"),
-            _ => None,
-        }
+described_codes! {
+    /// Values of [`ReportEntry::detail`]: why a registration is not in place
+    /// beyond its NTSTATUS.
+    pub mod report_detail {
+        /// Nothing to add.
+        NONE = 0 => "",
+        /// The routine returned success but no object (Wine's `ExCreateCallback`).
+        SUCCESS_WITHOUT_OBJECT = 1 => "success without an object",
+        /// The callback object allows a single callback and already has one.
+        SINGLE_CALLBACK_TAKEN = 2 => "object allows a single callback and has one",
+        /// The routine is not exported by this system's kernel.
+        NOT_EXPORTED = 3 => "not exported by this system",
+        /// The object does not exist on this system.
+        NO_SUCH_OBJECT = 4 => "no such object on this system",
+        /// Registered only when the driver is started at boot (`Start` = 0).
+        NOT_BOOT_START = 5 => "not started at boot",
+        /// Exported, but its prototype is undocumented: not called.
+        UNDOCUMENTED_PROTOTYPE = 6 => "exported, but its prototype is undocumented",
     }
 }
 

@@ -147,3 +147,75 @@ pub fn ascii_str(field: &[u8]) -> &str {
         "?"
     }
 }
+
+/// Declares a module of `u32` codes, each with its doc and a short
+/// description, and the module's `describe` (the description of a code,
+/// `None` for an unknown one): one row per code, so a code cannot lack its
+/// description.
+macro_rules! described_codes {
+    (
+        $(#[$doc:meta])*
+        pub mod $module:ident {
+            $( $(#[$code_doc:meta])* $code:ident = $value:literal => $description:literal, )*
+        }
+    ) => {
+        $(#[$doc])*
+        pub mod $module {
+            $(
+                $(#[$code_doc])*
+                pub const $code: u32 = $value;
+            )*
+
+            /// A short description of `code`, if known.
+            #[must_use]
+            pub const fn describe(code: u32) -> Option<&'static str> {
+                match code {
+                    $( $code => Some($description), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use described_codes;
+
+/// Declares a field-less enum carried in a reply as a raw integer, with
+/// its conversion from the raw value (`None` for an unknown one) and its
+/// short lowercase name: one row per variant.
+macro_rules! wire_enum {
+    (
+        $(#[$doc:meta])*
+        pub enum $name:ident: $raw:ident, $from:ident {
+            $( $(#[$variant_doc:meta])* $variant:ident = $value:literal => $label:literal, )*
+        }
+    ) => {
+        $(#[$doc])*
+        #[repr($raw)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$variant_doc])* $variant = $value, )*
+        }
+
+        impl $name {
+            /// Converts a raw value.
+            #[must_use]
+            pub const fn $from(value: $raw) -> Option<Self> {
+                match value {
+                    $( $value => Some(Self::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// A short lowercase name, e.g. for `kcbctl`'s tables.
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $label, )*
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use wire_enum;
