@@ -84,13 +84,23 @@ fn print_report_entries(report: &Report<'_>, out: &mut dyn Write) -> Result<(), 
 /// # Errors
 /// Driver, decoding or output errors.
 pub fn report(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error> {
-    let reply = fetch_report(driver)?;
-    let report = decode(Ioctl::GetReport, decode_report(&reply))?;
-    writeln!(
+    print_report(
+        &fetch_report(driver)?,
+        |version| format!("kcallbacks {version}"),
         out,
-        "kcallbacks {}",
-        printable(report.header.driver_version_str().chars())
-    )?;
+    )
+}
+
+/// Decodes the `GET_REPORT` reply and prints it under a first line that
+/// `heading` makes of the driver version.
+fn print_report(
+    reply: &[u8],
+    heading: impl FnOnce(&str) -> String,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let report = decode(Ioctl::GetReport, decode_report(reply))?;
+    let version = printable(report.header.driver_version_str().chars());
+    writeln!(out, "{}", heading(&version))?;
     print_report_entries(&report, out)
 }
 
@@ -262,14 +272,11 @@ fn status_sections(
     writeln!(out, "Service\n  {SERVICE_NAME}: {service}\n")?;
     writeln!(out, "Registrations")?;
     section("registrations", out, &mut failed, |out| {
-        let reply = report?;
-        let report = decode(Ioctl::GetReport, decode_report(&reply))?;
-        writeln!(
+        print_report(
+            &report?,
+            |version| format!("  driver version {version}, protocol {PROTOCOL_VERSION}"),
             out,
-            "  driver version {}, protocol {PROTOCOL_VERSION}",
-            printable(report.header.driver_version_str().chars())
-        )?;
-        print_report_entries(&report, out)
+        )
     })?;
 
     // The configuration tells which sources are enabled; the counters table

@@ -194,28 +194,10 @@ fn is_retired_reply(bytes: &[u8]) -> bool {
 /// Individual records are validated lazily by [`EventBatch::records`].
 /// Never panics.
 pub fn decode_read_events(bytes: &[u8]) -> Result<EventBatch<'_>, DecodeError> {
-    if !bytes.starts_with(&READ_EVENTS_MAGIC) {
-        if is_retired_reply(bytes) {
-            return Err(retired());
-        }
-        return Err(if bytes.len() < READ_EVENTS_MAGIC.len() {
-            DecodeError::TooShort {
-                needed: READ_EVENTS_HEADER_SIZE,
-                actual: bytes.len(),
-            }
-        } else {
-            DecodeError::InvalidField("magic")
-        });
+    if !bytes.starts_with(&READ_EVENTS_MAGIC) && is_retired_reply(bytes) {
+        return Err(retired());
     }
-    let version = read_pod::<u32>(&bytes[READ_EVENTS_MAGIC.len()..]).ok_or(DecodeError::TooShort {
-        needed: READ_EVENTS_HEADER_SIZE,
-        actual: bytes.len(),
-    })?;
-    stream::check_version(version)?;
-    let header: ReadEventsResponse = read_pod(bytes).ok_or(DecodeError::TooShort {
-        needed: READ_EVENTS_HEADER_SIZE,
-        actual: bytes.len(),
-    })?;
+    let header: ReadEventsResponse = stream::decode_container_header(bytes, &READ_EVENTS_MAGIC)?;
     let length = usize::try_from(header.length).map_err(|_| DecodeError::InvalidField("length"))?;
     let returned = usize::try_from(header.returned).map_err(|_| DecodeError::InvalidField("returned"))?;
     let body = &bytes[READ_EVENTS_HEADER_SIZE..];
