@@ -23,9 +23,16 @@ pub const SKIP_IMAGE_CHECKS_ENV: &str = "KCB_SKIP_IMAGE_CHECKS";
 /// `wdk-build` crate's folder (else it looks in the cargo registry).
 pub const WDK_BUILD_DIR_ENV: &str = "KCB_WDK_BUILD_DIR";
 
-/// Source trees that must stay free of import circles (`src/`, kcb-proto and
-/// kcbctl join once their circles are broken: issue 13).
-const CIRCLE_FREE: [&str; 4] = ["crates/ntsim/src", "crates/kcb-ring/src", "xtask/src", "tests/kernel_model"];
+/// Source trees that must stay free of import circles (`src/` joins once
+/// its circles are broken: issue 13).
+const CIRCLE_FREE: [&str; 6] = [
+    "crates/ntsim/src",
+    "crates/kcb-ring/src",
+    "crates/kcb-proto/src",
+    "crates/kcbctl/src",
+    "xtask/src",
+    "tests/kernel_model",
+];
 
 const TEST_LIMIT: Duration = Duration::from_secs(45 * 60);
 
