@@ -18,10 +18,12 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ioctl::{PROTOCOL_VERSION, RequestError, Response, check_version};
-use crate::pod::{pod_struct, write_pod, zeroed};
-use crate::record::DecodeError;
+use crate::error::DecodeError;
+use crate::ioctl::codes::{PROTOCOL_VERSION, RequestError};
+use crate::ioctl::replies::wire::{Response, check_version};
+use crate::pod::{write_pod, zeroed};
 use crate::source::SOURCE_COUNT;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Buckets of a [`CostHistogram`].
 pub const COST_BUCKETS: usize = 64;
@@ -68,18 +70,17 @@ pub fn ticks_to_ns(ticks: u64, hz: u64) -> Option<u64> {
     Some(u64::try_from(ns).unwrap_or(u64::MAX))
 }
 
-pod_struct! {
-    /// Durations of one source's routine calls, in counter ticks.
-    #[derive(Debug)]
-    pub struct CostHistogram {
-        /// Calls per duration bucket (see the module's "Resolution").
-        pub buckets: [u64; COST_BUCKETS],
-        /// The longest call.
-        pub max: u64,
-        /// The sum of all durations (wraps after 2^64 ticks, about 190
-        /// years at 3 GHz).
-        pub total: u64,
-    }
+/// Durations of one source's routine calls, in counter ticks.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CostHistogram {
+    /// Calls per duration bucket (see the module's "Resolution").
+    pub buckets: [u64; COST_BUCKETS],
+    /// The longest call.
+    pub max: u64,
+    /// The sum of all durations (wraps after 2^64 ticks, about 190
+    /// years at 3 GHz).
+    pub total: u64,
 }
 
 impl CostHistogram {
@@ -267,25 +268,24 @@ impl CostTable {
     }
 }
 
-pod_struct! {
-    /// The fixed part of a [`CostResponse`].
-    #[derive(Debug)]
-    pub struct CostHeader {
-        /// [`PROTOCOL_VERSION`].
-        pub version: u32,
-        /// [`SOURCE_COUNT`].
-        pub source_count: u32,
-        /// Processors whose tables were merged (0 when not measuring).
-        pub processor_count: u32,
-        /// `COST_FLAG_*` bits.
-        pub flags: u32,
-        /// Counter ticks per second, 0 when unknown (not calibrated yet).
-        pub counter_hz: u64,
-        /// Ticks one measurement itself takes (two counter reads, the
-        /// processor number and the histogram update; the smallest of
-        /// several timed at load), 0 when unknown.
-        pub overhead_ticks: u64,
-    }
+/// The fixed part of a [`CostResponse`].
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CostHeader {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// [`SOURCE_COUNT`].
+    pub source_count: u32,
+    /// Processors whose tables were merged (0 when not measuring).
+    pub processor_count: u32,
+    /// `COST_FLAG_*` bits.
+    pub flags: u32,
+    /// Counter ticks per second, 0 when unknown (not calibrated yet).
+    pub counter_hz: u64,
+    /// Ticks one measurement itself takes (two counter reads, the
+    /// processor number and the histogram update; the smallest of
+    /// several timed at load), 0 when unknown.
+    pub overhead_ticks: u64,
 }
 
 impl CostHeader {
@@ -305,16 +305,15 @@ impl CostHeader {
     }
 }
 
-pod_struct! {
-    /// `IOCTL_KCB_QUERY_COST` output: per source, the time spent in its
-    /// notify routines, merged over the processors.
-    #[derive(Debug)]
-    pub struct CostResponse {
-        /// Version, processors, counter frequency.
-        pub header: CostHeader,
-        /// Per-source histograms, indexed by [`SourceId`](crate::SourceId).
-        pub sources: [CostHistogram; SOURCE_COUNT],
-    }
+/// `IOCTL_KCB_QUERY_COST` output: per source, the time spent in its
+/// notify routines, merged over the processors.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CostResponse {
+    /// Version, processors, counter frequency.
+    pub header: CostHeader,
+    /// Per-source histograms, indexed by [`SourceId`](crate::SourceId).
+    pub sources: [CostHistogram; SOURCE_COUNT],
 }
 
 impl CostResponse {
@@ -399,7 +398,7 @@ mod tests {
 
     use super::*;
 
-    use crate::ioctl::decode_response;
+    use crate::ioctl::replies::wire::decode_response;
     use crate::pod::bytes_of;
 
     #[test]

@@ -11,8 +11,9 @@
 //! save the tagged block to a file, and decode it with `kcbctl decode-dump
 //! FILE`.
 
-use crate::stream::{Records, STREAM_VERSION, check_version, decode_records};
-use crate::{DecodeError, RECORD_SIZE, read_pod};
+use crate::stream::{Records, STREAM_VERSION, decode_container_header, decode_records};
+use crate::{DecodeError, RECORD_SIZE};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// `KCBFLT01` (the blob's name; the format version is the `version` field).
 pub const FLIGHT_MAGIC: [u8; 8] = *b"KCBFLT01";
@@ -27,21 +28,20 @@ pub const FLIGHT_GUID: [u8; 16] = crate::guid_bytes(
     [0x9a, 0x61, 0x0c, 0x3b, 0x5e, 0x2f, 0x8d, 0x17],
 );
 
-crate::pod::pod_struct! {
-    /// The blob's header.
-    #[derive(Debug)]
-    pub struct FlightHeader {
-        /// [`FLIGHT_MAGIC`].
-        pub magic: [u8; 8],
-        /// [`FLIGHT_VERSION`].
-        pub version: u32,
-        /// Records that follow.
-        pub count: u32,
-        /// Bytes of records that follow.
-        pub length: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-    }
+/// The blob's header.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct FlightHeader {
+    /// [`FLIGHT_MAGIC`].
+    pub magic: [u8; 8],
+    /// [`FLIGHT_VERSION`].
+    pub version: u32,
+    /// Records that follow.
+    pub count: u32,
+    /// Bytes of records that follow.
+    pub length: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
 /// Header size in bytes.
@@ -84,25 +84,8 @@ pub const fn flight_header(count: u32, length: u32) -> FlightHeader {
 /// # Errors
 /// Short input, wrong magic, a retired (v1) or unknown version.
 pub fn decode_flight_header(bytes: &[u8]) -> Result<FlightHeader, DecodeError> {
-    if !bytes.starts_with(&FLIGHT_MAGIC) {
-        return Err(if bytes.len() < FLIGHT_MAGIC.len() {
-            DecodeError::TooShort {
-                needed: FLIGHT_HEADER_SIZE,
-                actual: bytes.len(),
-            }
-        } else {
-            DecodeError::InvalidField("magic")
-        });
-    }
-    let version = read_pod::<u32>(&bytes[FLIGHT_VERSION_OFFSET..]).ok_or(DecodeError::TooShort {
-        needed: FLIGHT_HEADER_SIZE,
-        actual: bytes.len(),
-    })?;
-    check_version(version)?;
-    read_pod(bytes).ok_or(DecodeError::TooShort {
-        needed: FLIGHT_HEADER_SIZE,
-        actual: bytes.len(),
-    })
+    const { assert!(FLIGHT_VERSION_OFFSET == FLIGHT_MAGIC.len()) };
+    decode_container_header(bytes, &FLIGHT_MAGIC)
 }
 
 /// Decodes a blob: the header, the framing of every record, then each

@@ -5,7 +5,9 @@
 
 use core::fmt::{self, Write};
 
-use crate::record::{EventRecord, FieldVisitor, kind_name};
+use crate::header::{RECORD_VERSION, kind_name};
+use crate::record::EventRecord;
+use crate::visit::FieldVisitor;
 use crate::wstr::WStrView;
 
 /// Adapts a `core::fmt::Formatter` to `core::fmt::Write` (used by the
@@ -15,6 +17,14 @@ pub struct FmtAdapter<'a, 'b>(pub &'a mut fmt::Formatter<'b>);
 impl Write for FmtAdapter<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.0.write_str(s)
+    }
+}
+
+/// A record's `Debug` form is its text line ([`write_text`]).
+impl fmt::Debug for EventRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = FmtAdapter(f);
+        write_text(self, &mut text)
     }
 }
 
@@ -127,7 +137,7 @@ pub fn write_text(record: &EventRecord, out: &mut impl Write) -> fmt::Result {
         None => write!(out, "source#{}", h.source)?,
     }
     write!(out, " pid={} tid={}", h.pid, h.tid)?;
-    if h.version != crate::RECORD_VERSION {
+    if h.version != RECORD_VERSION {
         write!(out, " version={}", h.version)?;
     }
     record.visit_payload(&mut TextFields { out })

@@ -15,10 +15,11 @@
 //! - [`ioctl`]: control codes, request/response structs, and the safe
 //!   encode/decode helpers used on both sides of `DeviceIoControl`.
 //!
-//! The crate is `no_std`, allocation-free and has no dependencies. All
-//! byte-level conversions go through the [`Pod`] trait (one audited
-//! `unsafe` block per conversion helper, compile-time padding checks for
-//! every wire struct).
+//! The crate is `no_std` and allocation-free; its one dependency is
+//! `zerocopy` (no default features). Every wire struct derives
+//! `FromBytes, IntoBytes, Immutable, KnownLayout` on a `#[repr(C)]` layout,
+//! so a struct with padding bytes does not compile; byte-level conversions
+//! go through the [`Pod`] helpers ([`bytes_of`], [`read_pod`], ...).
 
 #![no_std]
 
@@ -26,8 +27,10 @@
 extern crate std;
 
 pub mod cost;
+mod error;
 pub mod flight;
 mod format;
+mod header;
 pub mod ioctl;
 pub mod params;
 mod payload;
@@ -35,18 +38,22 @@ mod pod;
 mod record;
 mod source;
 pub mod stream;
+mod visit;
 mod wstr;
 
 pub use cost::{CostHeader, CostHistogram, CostResponse, write_cost};
+pub use error::DecodeError;
 pub use format::{FileTime, GuidFmt, write_json, write_json_string, write_text};
+pub use header::{
+    EventHeader, FLAG_TRUNCATED, HEADER_SIZE, PAYLOAD_SIZE, RECORD_SIZE, RECORD_VERSION,
+    RETIRED_RECORD_VERSION, SIZE_OFFSET, kind, kind_name,
+};
 pub use ioctl::*;
 pub use payload::*;
 pub use pod::{Pod, bytes_of, read_pod, slice_bytes_mut, write_pod, zeroed};
-pub use record::{
-    DecodeError, EventHeader, EventRecord, FLAG_TRUNCATED, FieldVisitor, HEADER_SIZE, PAYLOAD_SIZE,
-    RECORD_SIZE, RECORD_VERSION, RETIRED_RECORD_VERSION, SIZE_OFFSET, kind, kind_name,
-};
+pub use record::EventRecord;
 pub use source::{SOURCE_COUNT, SourceId};
+pub use visit::FieldVisitor;
 pub use wstr::{WStr, WStrView};
 
 #[cfg(test)]

@@ -8,10 +8,12 @@
 use core::fmt;
 use core::mem::size_of;
 
-use crate::pod::{Pod, pod_struct};
-use crate::record::{EventRecord, FieldVisitor, PAYLOAD_SIZE};
+use crate::header::PAYLOAD_SIZE;
+use crate::pod::Pod;
 use crate::source::SourceId;
+use crate::visit::FieldVisitor;
 use crate::wstr::WStr;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 mod sealed {
     pub trait Sealed {}
@@ -31,6 +33,18 @@ pub trait Payload: Pod + sealed::Sealed {
     fn visit<V: FieldVisitor + ?Sized>(&self, visitor: &mut V) -> fmt::Result;
 }
 
+/// What holds a payload area and lends it as any payload layout (the
+/// record does): the dispatch below reads payloads through it, so this
+/// file needs nothing of the record.
+#[allow(
+    clippy::redundant_pub_crate,
+    reason = "must not be re-exported by the glob in lib.rs"
+)]
+pub(crate) trait PayloadArea {
+    /// The payload area viewed as `P`.
+    fn view<P: Payload>(&self) -> &P;
+}
+
 /// Implements [`Payload`] and builds the source -> payload dispatch table.
 macro_rules! payloads {
     ($( $source:ident => $ty:ident |$s:ident, $v:ident| $body:block )*) => {
@@ -46,15 +60,15 @@ macro_rules! payloads {
             }
         )*
 
-        /// Visits the payload of `rec` as the layout of `source`.
+        /// Visits the payload held by `area` as the layout of `source`.
         #[allow(clippy::redundant_pub_crate, reason = "must not be re-exported by the glob in lib.rs")]
-        pub(crate) fn visit<V: FieldVisitor + ?Sized>(
-            rec: &EventRecord,
+        pub(crate) fn visit<A: PayloadArea + ?Sized, V: FieldVisitor + ?Sized>(
+            area: &A,
             source: SourceId,
             visitor: &mut V,
         ) -> fmt::Result {
             match source {
-                $( SourceId::$source => rec.payload_ref::<$ty>().visit(visitor), )*
+                $( SourceId::$source => area.view::<$ty>().visit(visitor), )*
             }
         }
 
@@ -145,330 +159,310 @@ const fn label_bugcheck_reason(v: u32) -> Option<&'static str> {
     }
 }
 
-pod_struct! {
-    /// `Driver`: the driver's own events.
-    #[derive(Debug)]
-    pub struct DriverPayload {
-        /// NTSTATUS related to the event (0 if none).
-        pub status: i32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// Event-specific value.
-        pub value: u64,
-        /// Human-readable message.
-        pub message: WStr<222>,
-    }
+/// `Driver`: the driver's own events.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct DriverPayload {
+    /// NTSTATUS related to the event (0 if none).
+    pub status: i32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Event-specific value.
+    pub value: u64,
+    /// Human-readable message.
+    pub message: WStr<222>,
 }
 
-pod_struct! {
-    /// `LoadImage`: an image was mapped.
-    #[derive(Debug)]
-    pub struct ImageLoadPayload {
-        /// `IMAGE_INFO::ImageBase`.
-        pub image_base: u64,
-        /// `IMAGE_INFO::ImageSize`.
-        pub image_size: u64,
-        /// `IMAGE_INFO::Properties` (raw bit field).
-        pub properties: u32,
-        /// `IMAGE_FLAG_*` bits.
-        pub flags: u16,
-        /// `IMAGE_INFO::ImageSignatureLevel`.
-        pub signature_level: u8,
-        /// `IMAGE_INFO::ImageSignatureType`.
-        pub signature_type: u8,
-        /// Full image name.
-        pub name: WStr<218>,
-    }
+/// `LoadImage`: an image was mapped.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ImageLoadPayload {
+    /// `IMAGE_INFO::ImageBase`.
+    pub image_base: u64,
+    /// `IMAGE_INFO::ImageSize`.
+    pub image_size: u64,
+    /// `IMAGE_INFO::Properties` (raw bit field).
+    pub properties: u32,
+    /// `IMAGE_FLAG_*` bits.
+    pub flags: u16,
+    /// `IMAGE_INFO::ImageSignatureLevel`.
+    pub signature_level: u8,
+    /// `IMAGE_INFO::ImageSignatureType`.
+    pub signature_type: u8,
+    /// Full image name.
+    pub name: WStr<218>,
 }
 
-pod_struct! {
-    /// `ProcessCreate`: process creation (kind `CREATE`) or exit (kind `EXIT`).
-    #[derive(Debug)]
-    pub struct ProcessPayload {
-        /// Parent process id.
-        pub parent_pid: u64,
-        /// `CreatingThreadId.UniqueProcess`.
-        pub creating_pid: u64,
-        /// `CreatingThreadId.UniqueThread`.
-        pub creating_tid: u64,
-        /// `PROCESS_FLAG_*` bits.
-        pub flags: u32,
-        /// Exit status (exit events only).
-        pub exit_status: i32,
-        /// Image file name.
-        pub image_name: WStr<100>,
-        /// Command line.
-        pub command_line: WStr<112>,
-    }
+/// `ProcessCreate`: process creation (kind `CREATE`) or exit (kind `EXIT`).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ProcessPayload {
+    /// Parent process id.
+    pub parent_pid: u64,
+    /// `CreatingThreadId.UniqueProcess`.
+    pub creating_pid: u64,
+    /// `CreatingThreadId.UniqueThread`.
+    pub creating_tid: u64,
+    /// `PROCESS_FLAG_*` bits.
+    pub flags: u32,
+    /// Exit status (exit events only).
+    pub exit_status: i32,
+    /// Image file name.
+    pub image_name: WStr<100>,
+    /// Command line.
+    pub command_line: WStr<112>,
 }
 
-pod_struct! {
-    /// `ThreadCreate`: thread creation (kind `CREATE`) or exit (kind `EXIT`).
-    #[derive(Debug)]
-    pub struct ThreadPayload {
-        /// Process owning the thread.
-        pub target_pid: u64,
-        /// The thread.
-        pub target_tid: u64,
-        /// Process that created it (current process at create time).
-        pub creator_pid: u64,
-        /// Thread that created it.
-        pub creator_tid: u64,
-        /// `THREAD_FLAG_*` bits.
-        pub flags: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-    }
+/// `ThreadCreate`: thread creation (kind `CREATE`) or exit (kind `EXIT`).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ThreadPayload {
+    /// Process owning the thread.
+    pub target_pid: u64,
+    /// The thread.
+    pub target_tid: u64,
+    /// Process that created it (current process at create time).
+    pub creator_pid: u64,
+    /// Thread that created it.
+    pub creator_tid: u64,
+    /// `THREAD_FLAG_*` bits.
+    pub flags: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
-pod_struct! {
-    /// `ObjectHandle`: an `ObRegisterCallbacks` pre (kind `PRE`) or post (kind
-    /// `POST`) operation.
-    #[derive(Debug)]
-    pub struct ObjectHandlePayload {
-        /// `OB_OPERATION_HANDLE_*`.
-        pub operation: u32,
-        /// `OB_TYPE_*`.
-        pub object_type: u32,
-        /// Process owning the target object (or the target process).
-        pub target_pid: u64,
-        /// Target thread (thread objects), else 0.
-        pub target_tid: u64,
-        /// Process opening / duplicating the handle.
-        pub source_pid: u64,
-        /// Thread opening / duplicating the handle.
-        pub source_tid: u64,
-        /// `DesiredAccess` (pre) as seen on entry.
-        pub desired_access: u32,
-        /// `OriginalDesiredAccess`.
-        pub original_desired_access: u32,
-        /// `GrantedAccess` (post).
-        pub granted_access: u32,
-        /// `ReturnStatus` (post).
-        pub return_status: i32,
-        /// `OB_FLAG_*` bits.
-        pub flags: u32,
-        /// Access bits the callback removed.
-        pub stripped_access: u32,
-    }
+/// `ObjectHandle`: an `ObRegisterCallbacks` pre (kind `PRE`) or post (kind
+/// `POST`) operation.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ObjectHandlePayload {
+    /// `OB_OPERATION_HANDLE_*`.
+    pub operation: u32,
+    /// `OB_TYPE_*`.
+    pub object_type: u32,
+    /// Process owning the target object (or the target process).
+    pub target_pid: u64,
+    /// Target thread (thread objects), else 0.
+    pub target_tid: u64,
+    /// Process opening / duplicating the handle.
+    pub source_pid: u64,
+    /// Thread opening / duplicating the handle.
+    pub source_tid: u64,
+    /// `DesiredAccess` (pre) as seen on entry.
+    pub desired_access: u32,
+    /// `OriginalDesiredAccess`.
+    pub original_desired_access: u32,
+    /// `GrantedAccess` (post).
+    pub granted_access: u32,
+    /// `ReturnStatus` (post).
+    pub return_status: i32,
+    /// `OB_FLAG_*` bits.
+    pub flags: u32,
+    /// Access bits the callback removed.
+    pub stripped_access: u32,
 }
 
-pod_struct! {
-    /// `Registry`: a `CmRegisterCallbackEx` notification.
-    #[derive(Debug)]
-    pub struct RegistryPayload {
-        /// `REG_NOTIFY_CLASS` (raw).
-        pub notify_class: u32,
-        /// Operation status (post notifications).
-        pub status: i32,
-        /// Registry value type (`REG_*`), for value operations.
-        pub value_type: u32,
-        /// Value data size, for value operations.
-        pub data_size: u32,
-        /// Key path.
-        pub key_path: WStr<160>,
-        /// Value name.
-        pub value_name: WStr<60>,
-    }
+/// `Registry`: a `CmRegisterCallbackEx` notification.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct RegistryPayload {
+    /// `REG_NOTIFY_CLASS` (raw).
+    pub notify_class: u32,
+    /// Operation status (post notifications).
+    pub status: i32,
+    /// Registry value type (`REG_*`), for value operations.
+    pub value_type: u32,
+    /// Value data size, for value operations.
+    pub data_size: u32,
+    /// Key path.
+    pub key_path: WStr<160>,
+    /// Value name.
+    pub value_name: WStr<60>,
 }
 
-pod_struct! {
-    /// `CallbackObject`: an `ExNotifyCallback` observed on a named callback
-    /// object.
-    #[derive(Debug)]
-    pub struct CallbackObjectPayload {
-        /// `Argument1`.
-        pub argument1: u64,
-        /// `Argument2`.
-        pub argument2: u64,
-        /// Index of the callback object in the driver's catalog.
-        pub object_index: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// Object name (e.g. `\Callback\SetSystemTime`).
-        pub name: WStr<66>,
-    }
+/// `CallbackObject`: an `ExNotifyCallback` observed on a named callback
+/// object.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CallbackObjectPayload {
+    /// `Argument1`.
+    pub argument1: u64,
+    /// `Argument2`.
+    pub argument2: u64,
+    /// Index of the callback object in the driver's catalog.
+    pub object_index: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Object name (e.g. `\Callback\SetSystemTime`).
+    pub name: WStr<66>,
 }
 
-pod_struct! {
-    /// `PowerSetting`: a power-setting callback.
-    #[derive(Debug)]
-    pub struct PowerSettingPayload {
-        /// The setting GUID (Windows memory layout).
-        pub setting: [u8; 16],
-        /// Length of the value passed by the system (may exceed 16).
-        pub value_length: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// The first `min(value_length, 16)` bytes of the value.
-        pub value: [u8; 16],
-    }
+/// `PowerSetting`: a power-setting callback.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct PowerSettingPayload {
+    /// The setting GUID (Windows memory layout).
+    pub setting: [u8; 16],
+    /// Length of the value passed by the system (may exceed 16).
+    pub value_length: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// The first `min(value_length, 16)` bytes of the value.
+    pub value: [u8; 16],
 }
 
-pod_struct! {
-    /// `Nmi`: an NMI callback.
-    #[derive(Debug)]
-    pub struct NmiPayload {
-        /// The `Handled` argument.
-        pub handled: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// Invocation count of this callback.
-        pub count: u64,
-    }
+/// `Nmi`: an NMI callback.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct NmiPayload {
+    /// The `Handled` argument.
+    pub handled: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Invocation count of this callback.
+    pub count: u64,
 }
 
-pod_struct! {
-    /// `BoundException`: a bound callback.
-    #[derive(Debug)]
-    pub struct BoundExceptionPayload {
-        /// Invocation count of this callback.
-        pub count: u64,
-    }
+/// `BoundException`: a bound callback.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct BoundExceptionPayload {
+    /// Invocation count of this callback.
+    pub count: u64,
 }
 
-pod_struct! {
-    /// `BugCheck`: a bug-check callback.
-    #[derive(Debug)]
-    pub struct BugCheckPayload {
-        /// Address of the callback's buffer.
-        pub buffer: u64,
-        /// Length of the callback's buffer.
-        pub buffer_length: u64,
-        /// Records copied to the buffer by the flight recorder.
-        pub records_saved: u64,
-    }
+/// `BugCheck`: a bug-check callback.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct BugCheckPayload {
+    /// Address of the callback's buffer.
+    pub buffer: u64,
+    /// Length of the callback's buffer.
+    pub buffer_length: u64,
+    /// Records copied to the buffer by the flight recorder.
+    pub records_saved: u64,
 }
 
-pod_struct! {
-    /// `BugCheckReason`: a bug-check reason callback.
-    #[derive(Debug)]
-    pub struct BugCheckReasonPayload {
-        /// `KBUGCHECK_CALLBACK_REASON`.
-        pub reason: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// Bug-check code, when the reason provides it.
-        pub code: u64,
-        /// Bug-check parameters, when the reason provides them.
-        pub parameters: [u64; 4],
-        /// Length of the reason-specific data.
-        pub data_length: u64,
-    }
+/// `BugCheckReason`: a bug-check reason callback.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct BugCheckReasonPayload {
+    /// `KBUGCHECK_CALLBACK_REASON`.
+    pub reason: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Bug-check code, when the reason provides it.
+    pub code: u64,
+    /// Bug-check parameters, when the reason provides them.
+    pub parameters: [u64; 4],
+    /// Length of the reason-specific data.
+    pub data_length: u64,
 }
 
-pod_struct! {
-    /// `ProcessorChange`: a processor-add notification.
-    #[derive(Debug)]
-    pub struct ProcessorChangePayload {
-        /// `KE_PROCESSOR_CHANGE_NOTIFY_STATE`.
-        pub state: u32,
-        /// `NtNumber`.
-        pub processor_number: u32,
-        /// `Status`.
-        pub status: i32,
-        /// `ProcNumber.Group`.
-        pub group: u16,
-        /// `ProcNumber.Number`.
-        pub group_index: u8,
-        /// Reserved, zero.
-        pub reserved: u8,
-    }
+/// `ProcessorChange`: a processor-add notification.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ProcessorChangePayload {
+    /// `KE_PROCESSOR_CHANGE_NOTIFY_STATE`.
+    pub state: u32,
+    /// `NtNumber`.
+    pub processor_number: u32,
+    /// `Status`.
+    pub status: i32,
+    /// `ProcNumber.Group`.
+    pub group: u16,
+    /// `ProcNumber.Number`.
+    pub group_index: u8,
+    /// Reserved, zero.
+    pub reserved: u8,
 }
 
-pod_struct! {
-    /// `Shutdown`: `IRP_MJ_SHUTDOWN` delivered.
-    #[derive(Debug)]
-    pub struct ShutdownPayload {
-        /// IRP major function.
-        pub major_function: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-    }
+/// `Shutdown`: `IRP_MJ_SHUTDOWN` delivered.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ShutdownPayload {
+    /// IRP major function.
+    pub major_function: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
-pod_struct! {
-    /// `LastChanceShutdown`: last-chance `IRP_MJ_SHUTDOWN` delivered.
-    #[derive(Debug)]
-    pub struct LastChanceShutdownPayload {
-        /// IRP major function.
-        pub major_function: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-    }
+/// `LastChanceShutdown`: last-chance `IRP_MJ_SHUTDOWN` delivered.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct LastChanceShutdownPayload {
+    /// IRP major function.
+    pub major_function: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
-pod_struct! {
-    /// `PlugPlay`: a `PnP` notification.
-    #[derive(Debug)]
-    pub struct PlugPlayPayload {
-        /// Notification event GUID.
-        pub event: [u8; 16],
-        /// Interface class GUID (device interface notifications).
-        pub class: [u8; 16],
-        /// `IO_NOTIFICATION_EVENT_CATEGORY`.
-        pub category: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// Symbolic link name.
-        pub symbolic_link: WStr<210>,
-    }
+/// `PlugPlay`: a `PnP` notification.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct PlugPlayPayload {
+    /// Notification event GUID.
+    pub event: [u8; 16],
+    /// Interface class GUID (device interface notifications).
+    pub class: [u8; 16],
+    /// `IO_NOTIFICATION_EVENT_CATEGORY`.
+    pub category: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Symbolic link name.
+    pub symbolic_link: WStr<210>,
 }
 
-pod_struct! {
-    /// `FsRegistration`: a file system registered or unregistered.
-    #[derive(Debug)]
-    pub struct FsRegistrationPayload {
-        /// The file system's control device object.
-        pub device_object: u64,
-        /// Its `DeviceType`.
-        pub device_type: u32,
-        /// 1 = registered, 0 = unregistered.
-        pub active: u32,
-        /// Name of the file system's driver.
-        pub driver_name: WStr<130>,
-    }
+/// `FsRegistration`: a file system registered or unregistered.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct FsRegistrationPayload {
+    /// The file system's control device object.
+    pub device_object: u64,
+    /// Its `DeviceType`.
+    pub device_type: u32,
+    /// 1 = registered, 0 = unregistered.
+    pub active: u32,
+    /// Name of the file system's driver.
+    pub driver_name: WStr<130>,
 }
 
-pod_struct! {
-    /// `DriverReinit`: a reinitialization routine ran.
-    #[derive(Debug)]
-    pub struct DriverReinitPayload {
-        /// The `Count` argument.
-        pub count: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// The context argument.
-        pub context: u64,
-    }
+/// `DriverReinit`: a reinitialization routine ran.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct DriverReinitPayload {
+    /// The `Count` argument.
+    pub count: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// The context argument.
+    pub context: u64,
 }
 
-pod_struct! {
-    /// `BootDriverReinit`: a boot-driver reinitialization routine ran.
-    #[derive(Debug)]
-    pub struct BootDriverReinitPayload {
-        /// The `Count` argument.
-        pub count: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// The context argument.
-        pub context: u64,
-    }
+/// `BootDriverReinit`: a boot-driver reinitialization routine ran.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct BootDriverReinitPayload {
+    /// The `Count` argument.
+    pub count: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// The context argument.
+    pub context: u64,
 }
 
-pod_struct! {
-    /// `PageOffline`: WHEA asked whether a page may be taken offline.
-    #[derive(Debug)]
-    pub struct PageOfflinePayload {
-        /// Page frame number.
-        pub pfn: u64,
-        /// The driver's answer (the routine's BOOLEAN; kcallbacks answers 0).
-        pub decision: u32,
-        /// Bits 0-7: WHEA's `Flags` byte (`WHEA_IN_USE_PAGE_NOTIFY_FLAG_*`);
-        /// bit 8 ([`PAGE_OFFLINE_POISONED`]): the `Poisoned` argument. See
-        /// [`page_offline_flags`].
-        pub flags: u32,
-    }
+/// `PageOffline`: WHEA asked whether a page may be taken offline.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct PageOfflinePayload {
+    /// Page frame number.
+    pub pfn: u64,
+    /// The driver's answer (the routine's BOOLEAN; kcallbacks answers 0).
+    pub decision: u32,
+    /// Bits 0-7: WHEA's `Flags` byte (`WHEA_IN_USE_PAGE_NOTIFY_FLAG_*`);
+    /// bit 8 ([`PAGE_OFFLINE_POISONED`]): the `Poisoned` argument. See
+    /// [`page_offline_flags`].
+    pub flags: u32,
 }
 
 /// [`PageOfflinePayload::flags`] bit: WHEA passed `Poisoned = TRUE`.
@@ -481,41 +475,38 @@ pub const fn page_offline_flags(flags: u8, poisoned: bool) -> u32 {
     flags as u32 | if poisoned { PAGE_OFFLINE_POISONED } else { 0 }
 }
 
-pod_struct! {
-    /// `ProfileInterrupt`: a HAL profile / PMI interrupt.
-    #[derive(Debug)]
-    pub struct ProfileInterruptPayload {
-        /// Invocation count.
-        pub count: u64,
-        /// Interrupted instruction pointer, if known.
-        pub instruction_pointer: u64,
-    }
+/// `ProfileInterrupt`: a HAL profile / PMI interrupt.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ProfileInterruptPayload {
+    /// Invocation count.
+    pub count: u64,
+    /// Interrupted instruction pointer, if known.
+    pub instruction_pointer: u64,
 }
 
-pod_struct! {
-    /// `Interrupt`: the connected ISR ran.
-    #[derive(Debug)]
-    pub struct InterruptPayload {
-        /// Interrupt vector.
-        pub vector: u32,
-        /// Message id (message-signaled interrupts).
-        pub message_id: u32,
-        /// Invocation count.
-        pub count: u64,
-    }
+/// `Interrupt`: the connected ISR ran.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct InterruptPayload {
+    /// Interrupt vector.
+    pub vector: u32,
+    /// Message id (message-signaled interrupts).
+    pub message_id: u32,
+    /// Invocation count.
+    pub count: u64,
 }
 
-pod_struct! {
-    /// `Flood`: one record of a synthetic burst.
-    #[derive(Debug)]
-    pub struct FloodPayload {
-        /// Index within the burst.
-        pub index: u64,
-        /// Burst size.
-        pub total: u64,
-        /// Checksum of `index` and `total` (see [`flood_checksum`]).
-        pub checksum: u64,
-    }
+/// `Flood`: one record of a synthetic burst.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct FloodPayload {
+    /// Index within the burst.
+    pub index: u64,
+    /// Burst size.
+    pub total: u64,
+    /// Checksum of `index` and `total` (see [`flood_checksum`]).
+    pub checksum: u64,
 }
 
 /// The checksum stored in [`FloodPayload::checksum`].

@@ -4,311 +4,48 @@
 use core::fmt;
 use core::mem::{align_of, offset_of, size_of};
 
-use crate::payload::{self, Payload};
-use crate::pod::{Pod, bytes_of, pod_struct, read_pod, zeroed};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::error::DecodeError;
+use crate::header::{
+    EventHeader, FLAG_TRUNCATED, HEADER_SIZE, PAYLOAD_SIZE, RECORD_SIZE, RECORD_VERSION,
+    RETIRED_RECORD_VERSION, SIZE_OFFSET,
+};
+use crate::payload::{self, Payload, PayloadArea};
+use crate::pod::{Pod, bytes_of, read_pod, zeroed};
 use crate::source::SourceId;
+use crate::visit::{FieldVisitor, Strings};
 use crate::wstr::WStrView;
 
-/// Version of the [`EventRecord`] layout, stored in every header.
+/// One event: a 48-byte [`EventHeader`] and a 464-byte payload whose
+/// layout is given by the header's source (one [`Payload`] type per
+/// [`SourceId`]).
 ///
-/// Version 2: records travel at their real size ([`EventHeader::size`]
-/// bytes, a multiple of 8 between [`HEADER_SIZE`] and [`RECORD_SIZE`]).
-/// Version 1 (every record a fixed 512 bytes, no size field) is refused
-/// with [`DecodeError::RetiredFormat`].
-pub const RECORD_VERSION: u16 = 2;
-/// The retired fixed-size format version, named in refusals.
-pub const RETIRED_RECORD_VERSION: u16 = 1;
-/// Size in bytes of one [`EventRecord`].
-pub const RECORD_SIZE: usize = 512;
-/// Size in bytes of an [`EventHeader`].
-pub const HEADER_SIZE: usize = 48;
-/// Size in bytes of the payload area of an [`EventRecord`].
-pub const PAYLOAD_SIZE: usize = RECORD_SIZE - HEADER_SIZE;
-
-/// Byte offset of [`EventHeader::size`] in a record.
-pub const SIZE_OFFSET: usize = 14;
-
-/// [`EventHeader::flags`] bit: at least one string in the payload was
-/// truncated.
-pub const FLAG_TRUNCATED: u16 = 1 << 0;
-
-/// Per-source event kinds stored in [`EventHeader::kind`].
-///
-/// Sources that have a single kind of event use [`NONE`](kind::NONE).
-pub mod kind {
-    /// The source has only one kind of event.
-    pub const NONE: u16 = 0;
-    /// `ProcessCreate` / `ThreadCreate`: creation.
-    pub const CREATE: u16 = 1;
-    /// `ProcessCreate` / `ThreadCreate`: exit.
-    pub const EXIT: u16 = 2;
-    /// `ObjectHandle` / `Registry`: pre-operation callback.
-    pub const PRE: u16 = 1;
-    /// `ObjectHandle` / `Registry`: post-operation callback.
-    pub const POST: u16 = 2;
-    /// `Driver`: the driver finished loading.
-    pub const DRIVER_LOAD: u16 = 1;
-    /// `Driver`: the driver is unloading.
-    pub const DRIVER_UNLOAD: u16 = 2;
-    /// `Driver`: informational message.
-    pub const DRIVER_INFO: u16 = 3;
-    /// `Driver`: error message (`status` holds the NTSTATUS).
-    pub const DRIVER_ERROR: u16 = 4;
-}
-
-/// The display name of `kind` for events of `source`, if it has one.
-#[must_use]
-pub const fn kind_name(source: SourceId, kind: u16) -> Option<&'static str> {
-    match (source, kind) {
-        (SourceId::ProcessCreate | SourceId::ThreadCreate, kind::CREATE) => Some("create"),
-        (SourceId::ProcessCreate | SourceId::ThreadCreate, kind::EXIT) => Some("exit"),
-        (SourceId::ObjectHandle | SourceId::Registry, kind::PRE) => Some("pre"),
-        (SourceId::ObjectHandle | SourceId::Registry, kind::POST) => Some("post"),
-        (SourceId::Driver, kind::DRIVER_LOAD) => Some("load"),
-        (SourceId::Driver, kind::DRIVER_UNLOAD) => Some("unload"),
-        (SourceId::Driver, kind::DRIVER_INFO) => Some("info"),
-        (SourceId::Driver, kind::DRIVER_ERROR) => Some("error"),
-        _ => None,
-    }
-}
-
-pod_struct! {
-    /// The 48-byte header common to every event.
-    #[derive(Debug, Default)]
-    pub struct EventHeader {
-        /// Layout version, [`RECORD_VERSION`].
-        pub version: u16,
-        /// Raw [`SourceId`].
-        pub source: u16,
-        /// Per-source event kind (see [`kind`]).
-        pub kind: u16,
-        /// Bit set of `FLAG_*` values (bit 0: [`FLAG_TRUNCATED`]).
-        pub flags: u16,
-        /// Number of the processor the callback ran on.
-        pub cpu: u32,
-        /// IRQL the callback ran at.
-        pub irql: u8,
-        /// Reserved, zero.
-        pub pad: u8,
-        /// On the wire: the record's total size in bytes (header + payload,
-        /// a multiple of 8 in `HEADER_SIZE..=RECORD_SIZE`), set by
-        /// [`EventRecord::encode_wire`]. A wire-only field: zero in memory
-        /// ([`EventRecord::decode_wire`] clears it).
-        pub size: u16,
-        /// Number of the event among those *seen on processor `cpu`*
-        /// (1-based), assigned by the processor's ring in the same atomic
-        /// step as the claim, so gaps reveal drops on that processor and
-        /// `(cpu, sequence)` identifies an event.
-        pub sequence: u64,
-        /// System time in 100-ns units since 1601-01-01 UTC.
-        pub timestamp: u64,
-        /// Current process id when the callback ran.
-        pub pid: u64,
-        /// Current thread id when the callback ran.
-        pub tid: u64,
-    }
-}
-
-pod_struct! {
-    /// One event: a 48-byte [`EventHeader`] and a 464-byte payload whose
-    /// layout is given by the header's source (one [`Payload`] type per
-    /// [`SourceId`]).
-    ///
-    /// Exactly [`RECORD_SIZE`] bytes, 8-byte aligned, `Copy`.
-    #[repr(align(8))]
-    pub struct EventRecord {
-        /// The header.
-        pub header: EventHeader,
-        /// The raw payload; read it through [`EventRecord::payload`].
-        pub payload: [u8; PAYLOAD_SIZE],
-    }
+/// Exactly [`RECORD_SIZE`] bytes, 8-byte aligned, `Copy`.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct EventRecord {
+    /// The header.
+    pub header: EventHeader,
+    /// The raw payload; read it through [`EventRecord::payload`].
+    pub payload: [u8; PAYLOAD_SIZE],
 }
 
 const _: () = {
-    assert!(size_of::<EventHeader>() == HEADER_SIZE);
     assert!(size_of::<EventRecord>() == RECORD_SIZE);
     assert!(align_of::<EventRecord>() == 8);
     assert!(offset_of!(EventRecord, payload) == HEADER_SIZE);
-    assert!(offset_of!(EventHeader, cpu) == 8);
-    assert!(offset_of!(EventHeader, irql) == 12);
-    assert!(offset_of!(EventHeader, size) == SIZE_OFFSET);
-    assert!(offset_of!(EventHeader, sequence) == 16);
-    assert!(offset_of!(EventHeader, timestamp) == 24);
-    assert!(offset_of!(EventHeader, pid) == 32);
-    assert!(offset_of!(EventHeader, tid) == 40);
 };
 
-impl fmt::Debug for EventRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = crate::format::FmtAdapter(f);
-        crate::format::write_text(self, &mut text)
+impl PayloadArea for EventRecord {
+    fn view<P: Payload>(&self) -> &P {
+        self.payload_ref()
     }
 }
 
 impl Default for EventRecord {
     fn default() -> Self {
         Self::ZERO
-    }
-}
-
-/// Why bytes could not be decoded into a record or a response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The input is shorter than the structure.
-    TooShort {
-        /// Bytes needed.
-        needed: usize,
-        /// Bytes available.
-        actual: usize,
-    },
-    /// The input or a size field does not match the structure size.
-    WrongSize {
-        /// Expected size.
-        expected: usize,
-        /// Size found.
-        actual: usize,
-    },
-    /// The version field is not one this crate understands.
-    UnsupportedVersion(u32),
-    /// The input is in a retired format this crate no longer reads.
-    RetiredFormat {
-        /// Format version found.
-        found: u32,
-        /// Format version this crate reads.
-        expected: u32,
-    },
-    /// A record's size field is not a multiple of 8 in
-    /// `HEADER_SIZE..=RECORD_SIZE`, or runs past the input.
-    BadRecordSize {
-        /// Byte offset of the record in the input.
-        offset: usize,
-        /// The size field.
-        size: usize,
-    },
-    /// The source id is not in the catalog.
-    UnknownSource(u16),
-    /// A string's length exceeds its buffer, or its truncation flag is not 0/1.
-    BadString,
-    /// Another field is out of range (the field name).
-    InvalidField(&'static str),
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::TooShort { needed, actual } => {
-                write!(f, "input too short: need {needed} bytes, have {actual}")
-            }
-            Self::WrongSize { expected, actual } => {
-                write!(f, "wrong size: expected {expected} bytes, got {actual}")
-            }
-            Self::UnsupportedVersion(v) => write!(f, "unsupported version {v}"),
-            Self::RetiredFormat { found, expected } => write!(
-                f,
-                "format v{found}{} is no longer read (this build reads v{expected}, \
-                 variable-size records); use the kcbctl of the same driver version",
-                if found == 1 {
-                    " (fixed 512-byte records)"
-                } else {
-                    ""
-                }
-            ),
-            Self::BadRecordSize { offset, size } => write!(
-                f,
-                "record at offset {offset}: size field {size} is not a multiple of 8 in \
-                 {HEADER_SIZE}..={RECORD_SIZE} within the input"
-            ),
-            Self::UnknownSource(s) => write!(f, "unknown source id {s}"),
-            Self::BadString => f.write_str("string length beyond its buffer"),
-            Self::InvalidField(name) => write!(f, "invalid field `{name}`"),
-        }
-    }
-}
-
-/// Receives the fields of a payload one by one, in layout order.
-///
-/// The text and JSON formatters are visitors; a client can implement its own
-/// (CSV, tables) with no knowledge of the payload layouts.
-pub trait FieldVisitor {
-    /// An unsigned integer shown in decimal.
-    ///
-    /// # Errors
-    /// Propagates formatter errors.
-    fn unsigned(&mut self, name: &'static str, value: u64) -> fmt::Result;
-    /// A signed integer shown in decimal.
-    ///
-    /// # Errors
-    /// Propagates formatter errors.
-    fn signed(&mut self, name: &'static str, value: i64) -> fmt::Result;
-    /// An address, size or bit mask (hex in text, a number in JSON).
-    ///
-    /// # Errors
-    /// Propagates formatter errors.
-    fn hex(&mut self, name: &'static str, value: u64) -> fmt::Result;
-    /// An NTSTATUS.
-    ///
-    /// # Errors
-    /// Propagates formatter errors.
-    fn status(&mut self, name: &'static str, value: i32) -> fmt::Result;
-    /// A boolean flag.
-    ///
-    /// # Errors
-    /// Propagates formatter errors.
-    fn boolean(&mut self, name: &'static str, value: bool) -> fmt::Result;
-    /// A raw enumerated value with its label when known.
-    ///
-    /// # Errors
-    /// Propagates formatter errors.
-    fn enumeration(&mut self, name: &'static str, value: u32, label: Option<&'static str>) -> fmt::Result;
-    /// An inline UTF-16 string (possibly unvalidated: use its clamping accessors).
-    ///
-    /// # Errors
-    /// Propagates formatter errors.
-    fn string(&mut self, name: &'static str, value: WStrView<'_>) -> fmt::Result;
-    /// A GUID in Windows memory layout.
-    ///
-    /// # Errors
-    /// Propagates formatter errors.
-    fn guid(&mut self, name: &'static str, value: &[u8; 16]) -> fmt::Result;
-    /// Raw bytes (hex).
-    ///
-    /// # Errors
-    /// Propagates formatter errors.
-    fn bytes(&mut self, name: &'static str, value: &[u8]) -> fmt::Result;
-}
-
-/// Visitor that passes every string field to a closure and skips the rest
-/// (see [`EventRecord::for_each_string`]).
-struct Strings<F>(F);
-
-impl<F: FnMut(&'static str, WStrView<'_>)> FieldVisitor for Strings<F> {
-    fn unsigned(&mut self, _: &'static str, _: u64) -> fmt::Result {
-        Ok(())
-    }
-    fn signed(&mut self, _: &'static str, _: i64) -> fmt::Result {
-        Ok(())
-    }
-    fn hex(&mut self, _: &'static str, _: u64) -> fmt::Result {
-        Ok(())
-    }
-    fn status(&mut self, _: &'static str, _: i32) -> fmt::Result {
-        Ok(())
-    }
-    fn boolean(&mut self, _: &'static str, _: bool) -> fmt::Result {
-        Ok(())
-    }
-    fn enumeration(&mut self, _: &'static str, _: u32, _: Option<&'static str>) -> fmt::Result {
-        Ok(())
-    }
-    fn string(&mut self, name: &'static str, value: WStrView<'_>) -> fmt::Result {
-        (self.0)(name, value);
-        Ok(())
-    }
-    fn guid(&mut self, _: &'static str, _: &[u8; 16]) -> fmt::Result {
-        Ok(())
-    }
-    fn bytes(&mut self, _: &'static str, _: &[u8]) -> fmt::Result {
-        Ok(())
     }
 }
 
@@ -377,14 +114,16 @@ impl EventRecord {
         }
     }
 
-    pub(crate) const fn payload_ref<P: Pod>(&self) -> &P {
+    const fn payload_ref<P: Pod>(&self) -> &P {
         const { assert!(size_of::<P>() <= PAYLOAD_SIZE && align_of::<P>() <= 8) };
         let ptr = self.payload.as_ptr().cast::<P>();
         // SAFETY: the payload starts at offset 48 of an 8-aligned struct, so
         // `ptr` is aligned for `P` (alignment <= 8, asserted above) and
         // `size_of::<P>() <= PAYLOAD_SIZE` bytes from it lie inside
-        // `self.payload`, which is initialized; `P: Pod` accepts every bit
-        // pattern; the returned borrow is tied to `&self`.
+        // `self.payload`, which is initialized; `P: Pod` (`FromBytes`) accepts
+        // every bit pattern and (`Immutable`) has no interior mutability, so
+        // reading through a shared borrow of bytes is sound; the returned
+        // borrow is tied to `&self`.
         unsafe { &*ptr }
     }
 
@@ -393,7 +132,8 @@ impl EventRecord {
         let ptr = self.payload.as_mut_ptr().cast::<P>();
         // SAFETY: as in `payload_ref`; additionally the exclusive borrow of
         // `self` makes this the only reference to those bytes, and any value
-        // written through it is a valid `P` whose bytes are valid `u8`s.
+        // written through it is a valid `P` whose bytes (`IntoBytes`: no
+        // padding) are all initialized, valid `u8`s.
         unsafe { &mut *ptr }
     }
 
@@ -441,7 +181,7 @@ impl EventRecord {
 
     /// The record as its 512 wire bytes.
     #[must_use]
-    pub const fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         bytes_of(self)
     }
 

@@ -13,8 +13,12 @@
 //! validated record by record. Input in the retired format v1 (fixed
 //! 512-byte records) is refused with [`DecodeError::RetiredFormat`].
 
-use crate::pod::slice_bytes_mut;
-use crate::record::{DecodeError, EventRecord, RECORD_VERSION, RETIRED_RECORD_VERSION};
+use crate::error::DecodeError;
+use crate::header::{RECORD_VERSION, RETIRED_RECORD_VERSION};
+use core::mem::size_of;
+
+use crate::pod::{Pod, read_pod, slice_bytes_mut};
+use crate::record::EventRecord;
 
 /// Version of the stream formats ([`crate::ReadEventsResponse`],
 /// [`crate::flight::FlightHeader`]): 2 = variable-size records.
@@ -35,6 +39,31 @@ pub const fn check_version(version: u32) -> Result<(), DecodeError> {
     } else {
         Err(DecodeError::UnsupportedVersion(version))
     }
+}
+
+/// Decodes the header `H` of a stream container (the `READ_EVENTS` reply,
+/// the flight-recorder blob): `magic` first, a `u32` version at offset 8
+/// checked by [`check_version`], then the whole header.
+///
+/// # Errors
+/// [`DecodeError::TooShort`] (needing the whole header) or
+/// [`DecodeError::InvalidField`] naming `magic` for a wrong magic; as
+/// [`check_version`]. Never panics.
+pub fn decode_container_header<H: Pod>(bytes: &[u8], magic: &[u8; 8]) -> Result<H, DecodeError> {
+    let too_short = || DecodeError::TooShort {
+        needed: size_of::<H>(),
+        actual: bytes.len(),
+    };
+    if !bytes.starts_with(magic) {
+        return Err(if bytes.len() < magic.len() {
+            too_short()
+        } else {
+            DecodeError::InvalidField("magic")
+        });
+    }
+    let version = read_pod::<u32>(&bytes[magic.len()..]).ok_or_else(too_short)?;
+    check_version(version)?;
+    read_pod(bytes).ok_or_else(too_short)
 }
 
 /// The refusal of format v1 input.

@@ -690,3 +690,6 @@ fn flood_checksum_differs() {
 
 #[path = "tests_wire.rs"]
 mod wire;
+
+#[path = "tests_list.rs"]
+mod list;

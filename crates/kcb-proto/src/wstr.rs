@@ -3,32 +3,31 @@
 use core::char::{REPLACEMENT_CHARACTER, decode_utf16};
 use core::fmt;
 
-use crate::pod::Pod;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// A UTF-16 string stored inline in a record: `len` code units of `units`
 /// are meaningful, the rest are zero.
 ///
 /// The layout is `#[repr(C)] { len: u16, truncated: u16, units: [u16; N] }`
-/// (`4 + 2 * N` bytes, alignment 2, no padding).
+/// (`4 + 2 * N` bytes, alignment 2, no padding). `U` is always `u16` (its
+/// default; every method is implemented for it alone): it is a type
+/// parameter only so that `zerocopy`'s `IntoBytes` derive can prove the
+/// absence of padding for every `N` (all fields of one type parameter),
+/// which it cannot do for a struct generic over `N` alone.
 ///
 /// Values decoded from untrusted bytes may have `len > N`; every accessor
 /// clamps, and [`EventRecord::from_bytes`](crate::EventRecord::from_bytes)
 /// rejects such records.
 #[repr(C)]
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct WStr<const N: usize> {
+#[derive(Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct WStr<const N: usize, U = u16> {
     /// Number of meaningful code units in `units`.
-    pub len: u16,
+    pub len: U,
     /// 1 if the source string was longer than `N` and got cut, else 0.
-    pub truncated: u16,
+    pub truncated: U,
     /// The code units (not NUL-terminated).
-    pub units: [u16; N],
+    pub units: [U; N],
 }
-
-// SAFETY: `#[repr(C)]` with two `u16` and a `[u16; N]`: every field has
-// alignment 2 and an even size, so there is no padding; every bit pattern is
-// a valid value; alignment is 2.
-unsafe impl<const N: usize> Pod for WStr<N> {}
 
 impl<const N: usize> WStr<N> {
     /// The empty string.

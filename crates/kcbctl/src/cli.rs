@@ -23,9 +23,10 @@ usage: kcbctl <command> [options]       (kcbctl <command> --help: its options)
                                (u64 arguments, decimal or 0x hex)
   flood <count>                push <count> synthetic records (test switch EnableFlood)
   callbacks [--registrations]  the named callback objects the driver observes
-  decode-dump [--json] <file>  print the events of a flight-recorder blob saved from a
-                               crash dump
-  help                         this text (--version: the version)";
+  decode-dump [-j|--json] [filters] [--output FILE] <file>
+                               print the events of a flight-recorder blob saved from a
+                               crash dump (the same filters as events)
+  help [<command>]             this text, or a command's options (--version: the version)";
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,14 +70,17 @@ pub enum Command {
         path: String,
         /// One JSON object per line.
         json: bool,
+        /// Filters and output file, as for `events`.
+        options: EventsOptions,
     },
-    /// `help`, `-h`, `--help`.
+    /// `help`, `-h`, `--help` (`help <command>` is that command's `--help`).
     Help,
     /// Text the parser produced: a command's `--help`, or `--version`.
     Show(String),
 }
 
-/// The options of `events` beyond `--json` / `--follow`.
+/// The options of `events` (beyond `--json` / `--follow`) and of
+/// `decode-dump`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventsOptions {
     /// Which records are printed.
@@ -180,21 +184,24 @@ fn cli() -> clap::Command {
                 ),
         )
         .subcommand(
-            clap::Command::new("decode-dump")
-                .about("Print the events of a flight-recorder blob saved from a crash dump")
-                .arg(json().help("One JSON object per line"))
-                .arg(
-                    Arg::new("file")
-                        .value_name("FILE")
-                        .required(true)
-                        .help("The blob file"),
-                ),
+            filter_args(
+                clap::Command::new("decode-dump")
+                    .about("Print the events of a flight-recorder blob saved from a crash dump")
+                    .arg(json().help("One JSON object per line")),
+                "Append the events to FILE instead of stdout",
+            )
+            .arg(
+                Arg::new("file")
+                    .value_name("FILE")
+                    .required(true)
+                    .help("The blob file"),
+            ),
         )
 }
 
 /// `events` and its options.
 fn events_command(json: Arg) -> clap::Command {
-    clap::Command::new("events")
+    let command = clap::Command::new("events")
         .about("Read events (until none is left, or until Ctrl-C with --follow)")
         .arg(json.help("One JSON object per line"))
         .arg(
@@ -203,7 +210,16 @@ fn events_command(json: Arg) -> clap::Command {
                 .long("follow")
                 .action(ArgAction::SetTrue)
                 .help("Keep polling until Ctrl-C"),
-        )
+        );
+    filter_args(
+        command,
+        "Append the events to FILE instead of stdout (flushed per line with --follow)",
+    )
+}
+
+/// The filters and `--output`, shared by `events` and `decode-dump`.
+fn filter_args(command: clap::Command, output_help: &'static str) -> clap::Command {
+    command
         .arg(
             Arg::new("source")
                 .long("source")
@@ -252,7 +268,7 @@ fn events_command(json: Arg) -> clap::Command {
             Arg::new("output")
                 .long("output")
                 .value_name("FILE")
-                .help("Append the events to FILE instead of stdout (flushed per line with --follow)"),
+                .help(output_help),
         )
 }
 
@@ -304,8 +320,27 @@ pub fn parse_args(args: &[String]) -> Result<Command, Error> {
     match args.first().map(String::as_str) {
         None => return Err(usage("no command given")),
         Some("help" | "-h" | "--help" | "/?") if args.len() == 1 => return Ok(Command::Help),
+        Some("help") => return help_for(&args[1..]),
         Some(_) => {}
     }
+    parse_command(args)
+}
+
+/// `kcbctl help <command>`: the command's `--help`.
+fn help_for(rest: &[String]) -> Result<Command, Error> {
+    match rest {
+        [command] if command == "help" => Ok(Command::Help),
+        [command] => parse_command(&[command.clone(), "--help".to_owned()]),
+        _ => Err(usage(format!(
+            "help takes one command, got {}: `{}`",
+            rest.len(),
+            rest.join(" ")
+        ))),
+    }
+}
+
+/// Parses a command line that starts with a command name.
+fn parse_command(args: &[String]) -> Result<Command, Error> {
     let matches =
         match cli().try_get_matches_from(std::iter::once("kcbctl").chain(args.iter().map(String::as_str))) {
             Ok(matches) => matches,
@@ -341,6 +376,7 @@ pub fn parse_args(args: &[String]) -> Result<Command, Error> {
         "decode-dump" => Command::DecodeDump {
             path: text("file").unwrap_or_default(),
             json: flag("json"),
+            options: events_options(sub),
         },
         other => return Err(usage(format!("unknown command `{other}`"))),
     })

@@ -6,11 +6,10 @@ use std::mem::size_of;
 
 use kcb_proto::{
     CallbackObjectEntry, CallbackObjectListHeader, ConfigOrigin, ConfigResponse, EventRecord, FloodRequest,
-    FloodResponse, GetConfigRequest, GetReportRequest, GetStatsRequest, Ioctl, ListCallbackObjectsRequest,
-    MAX_CALLBACK_OBJECTS, NotifyRequest, PROTOCOL_VERSION, REPORT_BUFFER_SIZE, ReadEventsRequest,
-    RegistrationState, Report, SourceId, SourceStats, StatsResponse, bytes_of, decode_callback_objects,
-    decode_read_events, decode_report, decode_response, read_events_buffer_size, report_detail, write_json,
-    write_text,
+    FloodResponse, Ioctl, ListCallbackObjectsRequest, MAX_CALLBACK_OBJECTS, NotifyRequest, PROTOCOL_VERSION,
+    ReadEventsRequest, RegistrationState, Report, SourceId, SourceStats, StatsResponse, bytes_of,
+    decode_callback_objects, decode_read_events, decode_report, decode_response, read_events_buffer_size,
+    report_detail, write_json, write_text,
 };
 use kcb_proto::{
     ListRegistrationsRequest, REGISTRATION_BUFFER_SIZE, RegistrationEntry, decode_registrations,
@@ -18,6 +17,7 @@ use kcb_proto::{
 };
 
 use crate::dump::decode_dump;
+use crate::fetch::{decode, fetch_config, fetch_report, fetch_stats, is_fatal};
 use crate::filter::{EventFilter, FilterState};
 use crate::service::{SERVICE_NAME, ServiceState};
 use crate::{Console, Driver, Error};
@@ -45,18 +45,6 @@ fn printable(chars: impl Iterator<Item = char>) -> String {
         }
     }
     s
-}
-
-pub fn fetch_report(driver: &mut dyn Driver) -> Result<Vec<u8>, Error> {
-    driver.control(
-        Ioctl::GetReport,
-        bytes_of(&GetReportRequest::new()),
-        REPORT_BUFFER_SIZE,
-    )
-}
-
-pub fn decode<T>(ioctl: Ioctl, decoded: Result<T, kcb_proto::DecodeError>) -> Result<T, Error> {
-    decoded.map_err(|error| Error::BadReply { ioctl, error })
 }
 
 fn print_report_entries(report: &Report<'_>, out: &mut dyn Write) -> Result<(), Error> {
@@ -96,22 +84,24 @@ fn print_report_entries(report: &Report<'_>, out: &mut dyn Write) -> Result<(), 
 /// # Errors
 /// Driver, decoding or output errors.
 pub fn report(driver: &mut dyn Driver, out: &mut dyn Write) -> Result<(), Error> {
-    let reply = fetch_report(driver)?;
-    let report = decode(Ioctl::GetReport, decode_report(&reply))?;
-    writeln!(
+    print_report(
+        &fetch_report(driver)?,
+        |version| format!("kcallbacks {version}"),
         out,
-        "kcallbacks {}",
-        printable(report.header.driver_version_str().chars())
-    )?;
-    print_report_entries(&report, out)
+    )
 }
 
-/// Whether an error means there is no point asking the driver anything else.
-pub const fn is_fatal(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::NotLoaded | Error::AccessDenied | Error::Open { .. } | Error::Io(_)
-    )
+/// Decodes the `GET_REPORT` reply and prints it under a first line that
+/// `heading` makes of the driver version.
+fn print_report(
+    reply: &[u8],
+    heading: impl FnOnce(&str) -> String,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let report = decode(Ioctl::GetReport, decode_report(reply))?;
+    let version = printable(report.header.driver_version_str().chars());
+    writeln!(out, "{}", heading(&version))?;
+    print_report_entries(&report, out)
 }
 
 const fn yes_no(value: bool) -> &'static str {
@@ -282,25 +272,16 @@ fn status_sections(
     writeln!(out, "Service\n  {SERVICE_NAME}: {service}\n")?;
     writeln!(out, "Registrations")?;
     section("registrations", out, &mut failed, |out| {
-        let reply = report?;
-        let report = decode(Ioctl::GetReport, decode_report(&reply))?;
-        writeln!(
+        print_report(
+            &report?,
+            |version| format!("  driver version {version}, protocol {PROTOCOL_VERSION}"),
             out,
-            "  driver version {}, protocol {PROTOCOL_VERSION}",
-            printable(report.header.driver_version_str().chars())
-        )?;
-        print_report_entries(&report, out)
+        )
     })?;
 
     // The configuration tells which sources are enabled; the counters table
     // uses it, so ask for it first but print it last.
-    let config = driver
-        .control(
-            Ioctl::GetConfig,
-            bytes_of(&GetConfigRequest::new()),
-            size_of::<ConfigResponse>(),
-        )
-        .and_then(|reply| decode(Ioctl::GetConfig, decode_response::<ConfigResponse>(&reply)));
+    let config = fetch_config(driver);
     if let Err(error) = &config
         && is_fatal(error)
     {
@@ -638,21 +619,44 @@ fn print_registrations(driver: &mut dyn Driver, console: &mut Console<'_>) -> Re
     Ok(())
 }
 
-/// `kcbctl decode-dump`: prints the events of a flight-recorder blob (see
-/// [`crate::dump`]); the summary and invalid records go to `err`.
+/// `kcbctl decode-dump` without filters: prints every event of a
+/// flight-recorder blob (see [`decode_dump_filtered`]).
+///
+/// # Errors
+/// As [`decode_dump_filtered`].
+pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) -> Result<(), Error> {
+    decode_dump_filtered(bytes, json, &EventFilter::default(), console)
+}
+
+/// `kcbctl decode-dump`: prints the events of a flight-recorder blob.
+///
+/// Only the records `filter` keeps are printed, as by `events` (see
+/// [`crate::dump`] for the blob); the summary and every invalid record,
+/// filtered or not, go to `err`.
 ///
 /// # Errors
 /// [`Error::Dump`] if the blob is malformed, [`Error::InvalidRecords`]
 /// (after printing the valid ones) if some records are invalid, output
 /// errors.
-pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) -> Result<(), Error> {
+pub fn decode_dump_filtered(
+    bytes: &[u8],
+    json: bool,
+    filter: &EventFilter,
+    console: &mut Console<'_>,
+) -> Result<(), Error> {
     let dump = decode_dump(bytes)?;
+    let filtering = *filter != EventFilter::default();
+    let mut filter = FilterState::new(filter);
+    let mut printed = 0_usize;
     let mut line = String::new();
     for slot in &dump.slots {
         match &slot.record {
             Ok(record) => {
-                format_record(record, json, &mut line);
-                console.out.write_all(line.as_bytes())?;
+                if filter.admit(record) {
+                    format_record(record, json, &mut line);
+                    console.out.write_all(line.as_bytes())?;
+                    printed += 1;
+                }
             }
             Err(error) => writeln!(
                 console.err,
@@ -673,6 +677,9 @@ pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) ->
             " (blob without header)"
         }
     )?;
+    if filtering {
+        write!(console.err, ", {printed} kept by the filters")?;
+    }
     if invalid != 0 {
         write!(console.err, ", {invalid} invalid")?;
     }
@@ -685,17 +692,4 @@ pub fn decode_dump_bytes(bytes: &[u8], json: bool, console: &mut Console<'_>) ->
             total: dump.slots.len(),
         })
     }
-}
-
-/// `IOCTL_KCB_GET_STATS`: the driver's per-source counters and ring figures.
-///
-/// # Errors
-/// The device's error, or a reply that does not decode.
-pub(crate) fn fetch_stats(driver: &mut dyn Driver) -> Result<StatsResponse, Error> {
-    let reply = driver.control(
-        Ioctl::GetStats,
-        bytes_of(&GetStatsRequest::new()),
-        size_of::<StatsResponse>(),
-    )?;
-    decode(Ioctl::GetStats, decode_response::<StatsResponse>(&reply))
 }

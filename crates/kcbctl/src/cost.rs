@@ -11,14 +11,14 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::mem::size_of;
 
 use kcb_proto::{
-    CostHistogram, CostResponse, Ioctl, QueryCostRequest, SourceId, bytes_of,
+    CostHistogram, CostResponse, QueryCostRequest, SourceId,
     cost::{COST_FLAG_MEASURING, COST_FLAG_TSC, ticks_to_ns},
-    decode_response, write_json_string,
+    write_json_string,
 };
 
+use crate::fetch::fetch_response;
 use crate::{Driver, Error};
 
 /// What the percentile figures mean, printed under the table.
@@ -31,15 +31,7 @@ pub const RESOLUTION_NOTE: &str = "p50/p99: upper bound of the log2 bucket holdi
 /// The request's error, or [`Error::BadReply`] for a reply that does not
 /// validate.
 pub fn fetch(driver: &mut dyn Driver) -> Result<CostResponse, Error> {
-    let reply = driver.control(
-        Ioctl::QueryCost,
-        bytes_of(&QueryCostRequest::new()),
-        size_of::<CostResponse>(),
-    )?;
-    decode_response::<CostResponse>(&reply).map_err(|error| Error::BadReply {
-        ioctl: Ioctl::QueryCost,
-        error,
-    })
+    fetch_response(driver, &QueryCostRequest::new())
 }
 
 /// `cycles` for the time-stamp counter, `ticks` for the performance counter.

@@ -18,13 +18,15 @@ pub mod cost;
 pub mod device;
 pub mod dump;
 mod error;
+mod fetch;
 pub mod filter;
 pub mod service;
 mod status_json;
 
 pub use cli::{Command, EventsOptions, USAGE, parse_args};
 pub use commands::{
-    EVENTS_PER_READ, NOTIFY_OUTPUT_LEN, callbacks, decode_dump_bytes, events, flood, notify, report, status,
+    EVENTS_PER_READ, NOTIFY_OUTPUT_LEN, callbacks, decode_dump_bytes, decode_dump_filtered, events, flood,
+    notify, report, status,
 };
 pub use error::{
     DEVICE_PATH, ERROR_ACCESS_DENIED, ERROR_BAD_LENGTH, ERROR_FILE_NOT_FOUND, ERROR_INSUFFICIENT_BUFFER,
@@ -91,8 +93,41 @@ pub fn events_with(
     options: &EventsOptions,
     console: &mut Console<'_>,
 ) -> Result<(), Error> {
-    let Some(path) = &options.output else {
-        return events(driver, json, follow, &options.filter, console);
+    with_output(options.output.as_ref(), console, |console| {
+        events(driver, json, follow, &options.filter, console)
+    })
+}
+
+/// `kcbctl decode-dump` with its options: reads the blob file, prints the
+/// records the filter keeps, to `--output` if given.
+///
+/// # Errors
+/// [`Error::File`] if a file cannot be read or opened; as
+/// [`decode_dump_filtered`].
+pub fn decode_dump_with(
+    path: &str,
+    json: bool,
+    options: &EventsOptions,
+    console: &mut Console<'_>,
+) -> Result<(), Error> {
+    let bytes = std::fs::read(path).map_err(|error| Error::File {
+        path: path.to_owned(),
+        error,
+    })?;
+    with_output(options.output.as_ref(), console, |console| {
+        decode_dump_filtered(&bytes, json, &options.filter, console)
+    })
+}
+
+/// Runs `command` with its results going to `output` (opened for appending,
+/// synced at the end) instead of stdout, if given.
+fn with_output(
+    output: Option<&String>,
+    console: &mut Console<'_>,
+    command: impl FnOnce(&mut Console<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let Some(path) = output else {
+        return command(console);
     };
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -108,7 +143,7 @@ pub fn events_with(
         stop: console.stop,
         poll_interval: console.poll_interval,
     };
-    events(driver, json, follow, &options.filter, &mut to_file)?;
+    command(&mut to_file)?;
     Ok(file.sync_all()?)
 }
 
@@ -131,13 +166,7 @@ pub fn run(command: &Command, driver: &mut dyn Driver, console: &mut Console<'_>
         Command::Notify { argument1, argument2 } => notify(driver, *argument1, *argument2, console.out),
         Command::Flood { count } => flood(driver, *count, console),
         Command::Callbacks { registrations } => callbacks(driver, *registrations, console),
-        Command::DecodeDump { path, json } => match std::fs::read(path) {
-            Ok(bytes) => decode_dump_bytes(&bytes, *json, console),
-            Err(error) => Err(Error::File {
-                path: path.clone(),
-                error,
-            }),
-        },
+        Command::DecodeDump { path, json, options } => decode_dump_with(path, *json, options, console),
     };
     let flushed = console.out.flush();
     result?;

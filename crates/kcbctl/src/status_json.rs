@@ -4,14 +4,10 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::mem::size_of;
 
-use kcb_proto::{
-    ConfigResponse, GetConfigRequest, Ioctl, PROTOCOL_VERSION, SourceId, bytes_of, decode_report,
-    decode_response, write_json_string,
-};
+use kcb_proto::{Ioctl, PROTOCOL_VERSION, SourceId, decode_report, write_json_string};
 
-use crate::commands::{decode, fetch_report, is_fatal};
+use crate::fetch::{decode, fetch_config, fetch_report, fetch_stats, is_fatal};
 use crate::service::{SERVICE_NAME, ServiceState};
 use crate::{Driver, Error, cost};
 
@@ -47,7 +43,7 @@ fn registrations(reply: &[u8]) -> Result<String, Error> {
 }
 
 fn counters(driver: &mut dyn Driver) -> Result<String, Error> {
-    let stats = crate::commands::fetch_stats(driver)?;
+    let stats = fetch_stats(driver)?;
     let mut out = String::from("{\"sources\":[");
     let mut first = true;
     for (source, st) in SourceId::ALL.into_iter().zip(stats.sources) {
@@ -76,12 +72,7 @@ fn counters(driver: &mut dyn Driver) -> Result<String, Error> {
 }
 
 fn configuration(driver: &mut dyn Driver) -> Result<String, Error> {
-    let reply = driver.control(
-        Ioctl::GetConfig,
-        bytes_of(&GetConfigRequest::new()),
-        size_of::<ConfigResponse>(),
-    )?;
-    let config = decode(Ioctl::GetConfig, decode_response::<ConfigResponse>(&reply))?;
+    let config = fetch_config(driver)?;
     let mut out = String::from("{\"enabled\":[");
     let enabled: Vec<String> = SourceId::ALL
         .into_iter()

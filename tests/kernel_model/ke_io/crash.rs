@@ -26,6 +26,7 @@ fn decode_with_kcbctl(blob: &[u8], tag: &str) -> Vec<EventRecord> {
     let command = kcbctl::Command::DecodeDump {
         path: path.to_string_lossy().into_owned(),
         json: true,
+        options: kcbctl::EventsOptions::default(),
     };
     let (result, text, _) = run_kcbctl(&command, &mut NoDriver);
     result.expect("decode-dump");
