@@ -635,17 +635,7 @@ pub fn record<T: Copy, const N: usize, const S: usize>(
     source_index: usize,
     value: &T,
 ) -> bool {
-    let Some(counter) = counters.get(source_index) else {
-        return false;
-    };
-    counter.seen.fetch_add(1, Ordering::Relaxed);
-    if ring.push(value).is_ok() {
-        counter.recorded.fetch_add(1, Ordering::Relaxed);
-        true
-    } else {
-        counter.dropped.fetch_add(1, Ordering::Relaxed);
-        false
-    }
+    counted(counters, source_index, || ring.push(value).is_ok())
 }
 
 /// Records one event of source `source_index` in a [`ByteRing`].
@@ -662,17 +652,26 @@ pub fn record_bytes<const S: usize>(
     source_index: usize,
     bytes: &[u8],
 ) -> bool {
+    counted(counters, source_index, || ring.push(bytes).is_ok())
+}
+
+/// The counting shared by [`record`] and [`record_bytes`]: bumps `seen`,
+/// runs `push`, then bumps `recorded` or `dropped` by its outcome. An
+/// out-of-range `source_index` counts and pushes nothing.
+#[inline]
+fn counted<const S: usize>(
+    counters: &SourceCounters<S>,
+    source_index: usize,
+    push: impl FnOnce() -> bool,
+) -> bool {
     let Some(counter) = counters.get(source_index) else {
         return false;
     };
     counter.seen.fetch_add(1, Ordering::Relaxed);
-    if ring.push(bytes).is_ok() {
-        counter.recorded.fetch_add(1, Ordering::Relaxed);
-        true
-    } else {
-        counter.dropped.fetch_add(1, Ordering::Relaxed);
-        false
-    }
+    let pushed = push();
+    let outcome = if pushed { &counter.recorded } else { &counter.dropped };
+    outcome.fetch_add(1, Ordering::Relaxed);
+    pushed
 }
 
 #[cfg(all(test, not(loom)))]

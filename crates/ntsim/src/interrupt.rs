@@ -229,6 +229,15 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
     })
     .unwrap_or_default();
     let max_irql = |lines: &[InterruptLine]| lines.iter().map(|l| l.irql).max().unwrap_or(0);
+    let plan = |storage, routine: PKSERVICE_ROUTINE, context: PVOID, lines, irql, version| Plan {
+        pdo: pdo as usize,
+        storage,
+        routine: routine.map_or(0, |r| r as usize),
+        context: context as usize,
+        lines,
+        irql,
+        version,
+    };
     match version {
         CONNECT_FULLY_SPECIFIED | CONNECT_FULLY_SPECIFIED_GROUP => {
             // SAFETY: the member this version names.
@@ -245,15 +254,14 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
             if p.Irql != line.irql || p.SynchronizeIrql < line.irql {
                 return Err(STATUS_INVALID_PARAMETER);
             }
-            Ok(Plan {
-                pdo: pdo as usize,
-                storage: p.InterruptObject,
-                routine: p.ServiceRoutine.map_or(0, |r| r as usize),
-                context: p.ServiceContext as usize,
-                lines: vec![line],
-                irql: p.SynchronizeIrql,
+            Ok(plan(
+                p.InterruptObject,
+                p.ServiceRoutine,
+                p.ServiceContext,
+                vec![line],
+                p.SynchronizeIrql,
                 version,
-            })
+            ))
         }
         CONNECT_LINE_BASED => {
             // SAFETY: the member this version names.
@@ -264,15 +272,8 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
             if lines.is_empty() {
                 return Err(STATUS_NOT_FOUND);
             }
-            Ok(Plan {
-                pdo: pdo as usize,
-                storage: p.InterruptObject,
-                routine: p.ServiceRoutine.map_or(0, |r| r as usize),
-                context: p.ServiceContext as usize,
-                irql: max_irql(&lines).max(p.SynchronizeIrql),
-                lines,
-                version,
-            })
+            let irql = max_irql(&lines).max(p.SynchronizeIrql);
+            Ok(plan(p.InterruptObject, p.ServiceRoutine, p.ServiceContext, lines, irql, version))
         }
         _ => {
             // CONNECT_MESSAGE_BASED: the model's devices have no message-
@@ -287,15 +288,15 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
             if lines.is_empty() || p.FallBackServiceRoutine.is_none() {
                 return Err(STATUS_NOT_FOUND);
             }
-            Ok(Plan {
-                pdo: pdo as usize,
+            let irql = max_irql(&lines).max(p.SynchronizeIrql);
+            Ok(plan(
                 storage,
-                routine: p.FallBackServiceRoutine.map_or(0, |r| r as usize),
-                context: p.ServiceContext as usize,
-                irql: max_irql(&lines).max(p.SynchronizeIrql),
+                p.FallBackServiceRoutine,
+                p.ServiceContext,
                 lines,
-                version: CONNECT_LINE_BASED,
-            })
+                irql,
+                CONNECT_LINE_BASED,
+            ))
         }
     }
 }

@@ -50,6 +50,7 @@ use wdk_sys::{
     STATUS_INVALID_PARAMETER, STATUS_SUCCESS, TARGET_DEVICE_REMOVAL_NOTIFICATION, ULONG,
 };
 
+use crate::guid::{guid, guid_eq};
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
 use crate::notify::Registry;
 use crate::unicode::OwnedUnicode;
@@ -83,19 +84,7 @@ pub const GUID_TARGET_DEVICE_REMOVE_CANCELLED: GUID = pnp_guid(0xCB3A_4007);
 pub const GUID_TARGET_DEVICE_REMOVE_COMPLETE: GUID = pnp_guid(0xCB3A_4008);
 
 const fn pnp_guid(data1: u32) -> GUID {
-    GUID {
-        Data1: data1,
-        Data2: 0x46F0,
-        Data3: 0x11D0,
-        Data4: [0xB0, 0x8F, 0x00, 0x60, 0x97, 0x13, 0x05, 0x3F],
-    }
-}
-
-const fn guid_eq(a: &GUID, b: &GUID) -> bool {
-    a.Data1 == b.Data1
-        && a.Data2 == b.Data2
-        && a.Data3 == b.Data3
-        && u64::from_le_bytes(a.Data4) == u64::from_le_bytes(b.Data4)
+    guid(data1, 0x46F0, 0x11D0, [0xB0, 0x8F, 0x00, 0x60, 0x97, 0x13, 0x05, 0x3F])
 }
 
 pub(crate) static PNP: Registry = Registry::new("Plug and Play notification");

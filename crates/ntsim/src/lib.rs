@@ -56,6 +56,7 @@
 )]
 
 mod freeze;
+mod guid;
 mod handle_attributes;
 mod notify;
 mod sync;

@@ -37,41 +37,22 @@ use wdk_sys::{
 };
 
 use crate::irql::{IrqlScope, PASSIVE_LEVEL, PROFILE_LEVEL};
+use crate::guid::{guid, guid_eq};
 use crate::notify::Registry;
 use crate::{ddi, sync::lock};
 
 /// `GUID_MONITOR_POWER_ON`.
-pub const GUID_MONITOR_POWER_ON: GUID = GUID {
-    Data1: 0x0273_1015,
-    Data2: 0x4510,
-    Data3: 0x4526,
-    Data4: [0x99, 0xE6, 0xE5, 0xA1, 0x7E, 0xBD, 0x1A, 0xEA],
-};
+pub const GUID_MONITOR_POWER_ON: GUID =
+    guid(0x0273_1015, 0x4510, 0x4526, [0x99, 0xE6, 0xE5, 0xA1, 0x7E, 0xBD, 0x1A, 0xEA]);
 /// `GUID_LIDSWITCH_STATE_CHANGE`.
-pub const GUID_LIDSWITCH_STATE_CHANGE: GUID = GUID {
-    Data1: 0xBA3E_0F4D,
-    Data2: 0xB817,
-    Data3: 0x4094,
-    Data4: [0xA2, 0xD1, 0xD5, 0x63, 0x79, 0xE6, 0xA0, 0xF3],
-};
+pub const GUID_LIDSWITCH_STATE_CHANGE: GUID =
+    guid(0xBA3E_0F4D, 0xB817, 0x4094, [0xA2, 0xD1, 0xD5, 0x63, 0x79, 0xE6, 0xA0, 0xF3]);
 /// `GUID_ACDC_POWER_SOURCE`.
-pub const GUID_ACDC_POWER_SOURCE: GUID = GUID {
-    Data1: 0x5D3E_9A59,
-    Data2: 0xE9D5,
-    Data3: 0x4B00,
-    Data4: [0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48],
-};
+pub const GUID_ACDC_POWER_SOURCE: GUID =
+    guid(0x5D3E_9A59, 0xE9D5, 0x4B00, [0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48]);
 /// `GUID_CONSOLE_DISPLAY_STATE`.
-pub const GUID_CONSOLE_DISPLAY_STATE: GUID = GUID {
-    Data1: 0x6FE6_9556,
-    Data2: 0x704A,
-    Data3: 0x47A0,
-    Data4: [0x8F, 0x24, 0xC2, 0x8D, 0x93, 0x6F, 0xDA, 0x47],
-};
-
-fn guid_eq(a: &GUID, b: &GUID) -> bool {
-    (a.Data1, a.Data2, a.Data3, a.Data4) == (b.Data1, b.Data2, b.Data3, b.Data4)
-}
+pub const GUID_CONSOLE_DISPLAY_STATE: GUID =
+    guid(0x6FE6_9556, 0x704A, 0x47A0, [0x8F, 0x24, 0xC2, 0x8D, 0x93, 0x6F, 0xDA, 0x47]);
 
 pub(crate) static POWER_SETTINGS: Registry = Registry::new("power setting callback");
 pub(crate) static PAGE_OFFLINE: Registry = Registry::new("page offline notification");
