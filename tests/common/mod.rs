@@ -8,9 +8,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod client;
+mod families;
 mod foreign;
 
 pub use client::*;
+pub use families::*;
 pub use foreign::*;
 
 use std::time::Duration;

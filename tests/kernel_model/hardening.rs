@@ -272,21 +272,8 @@ fn list_registrations_in_the_client_process_opens_objects_with_kernel_handles() 
     // Before: ExCreateCallback got OBJ_CASE_INSENSITIVE only, also in the
     // client's process (IOCTL_KCB_LIST_REGISTRATIONS).
     let mut kernel = loaded();
-    kcallbacks::walker::set_walk_enabled(true);
-    let (status, _) = kernel.device_io_control(
-        IOCTL_KCB_LIST_REGISTRATIONS,
-        bytes_of(&ListRegistrationsRequest::new()),
-        REGISTRATION_BUFFER_SIZE,
-    );
-    kcallbacks::walker::set_walk_enabled(false);
-    assert_eq!(status, STATUS_SUCCESS);
-    assert!(
-        ntsim::ddi::calls()
-            .iter()
-            .filter(|c| c.ddi == "ExCreateCallback")
-            .count()
-            > 1
-    );
+    let _ = list_registrations(&mut kernel);
+    assert!(ntsim::ddi::call_count("ExCreateCallback") > 1);
     kernel.assert_no_bugchecks();
     unload_clean(&mut kernel);
 }
@@ -601,10 +588,7 @@ fn entry_name(entry: &RegistrationEntry) -> String {
 const unsafe extern "C" fn walked_routine(_: PVOID, _: PVOID, _: PVOID) {}
 
 fn acquired_locks() -> usize {
-    ntsim::ddi::calls()
-        .iter()
-        .filter(|c| c.ddi == "KeAcquireSpinLockRaiseToDpc")
-        .count()
+    ntsim::ddi::call_count("KeAcquireSpinLockRaiseToDpc")
 }
 
 #[test]
