@@ -28,9 +28,9 @@ use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
 use ntsim::{Kernel, trigger};
 use wdk_sys::{
-    DRIVER_OBJECT, GUID, HANDLE, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, LARGE_INTEGER, NTSTATUS,
-    OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PDEVICE_OBJECT, PIMAGE_INFO, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
-    PNTSTATUS, PUNICODE_STRING, PVOID, REG_POST_OPERATION_INFORMATION, STATUS_ACCESS_DENIED,
+    DRIVER_OBJECT, GUID, HANDLE, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, NTSTATUS, OBJECT_ATTRIBUTES,
+    PCALLBACK_OBJECT, PDEVICE_OBJECT, PIMAGE_INFO, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, PNTSTATUS,
+    PUNICODE_STRING, PVOID, REG_POST_OPERATION_INFORMATION, STATUS_ACCESS_DENIED,
     STATUS_DEVICE_ALREADY_ATTACHED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, UNICODE_STRING,
 };
 
@@ -294,20 +294,7 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
     let mut kernel = fresh();
     load(&mut kernel);
     ntsim::registry::create_key(BYPASS_KEY);
-    let mut altitude = OwnedUnicode::new("999999");
-    let mut cookie = LARGE_INTEGER::default();
-    // SAFETY: a live altitude string, a 'static routine and a writable cookie.
-    let status = unsafe {
-        ntsim::registry::CmRegisterCallbackEx(
-            Some(bypassing_filter),
-            altitude.as_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &raw mut cookie,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(status, STATUS_SUCCESS);
+    let cookie = foreign_cm("999999", Some(bypassing_filter)).expect("the filter registers");
     assert_eq!(
         ntsim::registry::callbacks().first().map(|c| c.0),
         Some(bypassing_filter as *const () as usize),
@@ -366,11 +353,7 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
         ],
         "nothing of the pre-bypassed set reaches the driver; both notifications of the post-bypassed ones do"
     );
-    assert_eq!(
-        // SAFETY: the cookie registered above.
-        unsafe { ntsim::registry::CmUnRegisterCallback(cookie) },
-        STATUS_SUCCESS
-    );
+    unregister_cm(cookie);
     kernel.unload_driver();
     kernel.assert_no_bugchecks();
 }
@@ -658,6 +641,15 @@ fn profile_events(records: &[EventRecord]) -> Vec<u32> {
         .collect()
 }
 
+/// Fires a hardware-profile query change; checks the status the caller
+/// gets and the two profile events the driver records: the query
+/// (`0xCB3A_4001`), then `outcome` (complete or cancelled).
+fn profile_query(kernel: &mut Kernel, status: NTSTATUS, outcome: u32, what: &str) {
+    assert_eq!(trigger::hardware_profile_query_change(), status, "{what}");
+    let records = read_until(kernel, what, |all| profile_events(all).len() >= 2);
+    assert_eq!(profile_events(&records), [0xCB3A_4001, outcome], "{what}");
+}
+
 /// The driver never vetoes a hardware-profile query (it returns success,
 /// C:kernel/guidelines-for-writing-pnp-notification-callback-routines) and
 /// records the cancel another driver's veto causes.
@@ -665,19 +657,8 @@ fn profile_events(records: &[EventRecord]) -> Vec<u32> {
 fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
     let mut kernel = fresh();
     load(&mut kernel);
-    assert_eq!(
-        trigger::hardware_profile_query_change(),
-        STATUS_SUCCESS,
-        "the driver alone: no veto"
-    );
-    let records = read_until(&mut kernel, "profile complete", |all| {
-        profile_events(all).len() >= 2
-    });
-    assert_eq!(
-        profile_events(&records),
-        [0xCB3A_4001, 0xCB3A_4003],
-        "query, then complete"
-    );
+    // The driver alone: no veto; query, then complete.
+    profile_query(&mut kernel, STATUS_SUCCESS, 0xCB3A_4003, "profile complete");
     PROFILE_VETO_CALLS.store(0, Ordering::SeqCst);
     let mut entry: PVOID = std::ptr::null_mut();
     // SAFETY: a 'static routine and a writable entry.
@@ -693,18 +674,12 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
         )
     };
     assert_eq!(status, STATUS_SUCCESS);
-    assert_eq!(
-        trigger::hardware_profile_query_change(),
+    // The other driver vetoes: query, then cancelled.
+    profile_query(
+        &mut kernel,
         STATUS_ACCESS_DENIED,
-        "the other driver vetoes"
-    );
-    let records = read_until(&mut kernel, "profile cancelled", |all| {
-        profile_events(all).len() >= 2
-    });
-    assert_eq!(
-        profile_events(&records),
-        [0xCB3A_4001, 0xCB3A_4002],
-        "query, then cancelled"
+        0xCB3A_4002,
+        "profile cancelled",
     );
     assert_eq!(PROFILE_VETO_CALLS.load(Ordering::SeqCst), 2);
     assert_eq!(

@@ -669,7 +669,11 @@ fn counted<const S: usize>(
     };
     counter.seen.fetch_add(1, Ordering::Relaxed);
     let pushed = push();
-    let outcome = if pushed { &counter.recorded } else { &counter.dropped };
+    let outcome = if pushed {
+        &counter.recorded
+    } else {
+        &counter.dropped
+    };
     outcome.fetch_add(1, Ordering::Relaxed);
     pushed
 }

@@ -273,7 +273,14 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
                 return Err(STATUS_NOT_FOUND);
             }
             let irql = max_irql(&lines).max(p.SynchronizeIrql);
-            Ok(plan(p.InterruptObject, p.ServiceRoutine, p.ServiceContext, lines, irql, version))
+            Ok(plan(
+                p.InterruptObject,
+                p.ServiceRoutine,
+                p.ServiceContext,
+                lines,
+                irql,
+                version,
+            ))
         }
         _ => {
             // CONNECT_MESSAGE_BASED: the model's devices have no message-

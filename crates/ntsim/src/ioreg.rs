@@ -83,8 +83,10 @@ pub const GUID_TARGET_DEVICE_REMOVE_CANCELLED: GUID = pnp_guid(0xCB3A_4007);
 /// `GUID_TARGET_DEVICE_REMOVE_COMPLETE`.
 pub const GUID_TARGET_DEVICE_REMOVE_COMPLETE: GUID = pnp_guid(0xCB3A_4008);
 
+/// The PnP event GUIDs share their last three parts
+/// (`{xxxxxxxx-46F0-11D0-B08F-00609713053F}`).
 const fn pnp_guid(data1: u32) -> GUID {
-    guid(data1, 0x46F0, 0x11D0, [0xB0, 0x8F, 0x00, 0x60, 0x97, 0x13, 0x05, 0x3F])
+    guid(((data1 as u128) << 96) | 0x46F0_11D0_B08F_0060_9713_053F)
 }
 
 pub(crate) static PNP: Registry = Registry::new("Plug and Play notification");

@@ -36,23 +36,19 @@ use wdk_sys::{
     STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
 };
 
-use crate::irql::{IrqlScope, PASSIVE_LEVEL, PROFILE_LEVEL};
 use crate::guid::{guid, guid_eq};
+use crate::irql::{IrqlScope, PASSIVE_LEVEL, PROFILE_LEVEL};
 use crate::notify::Registry;
 use crate::{ddi, sync::lock};
 
 /// `GUID_MONITOR_POWER_ON`.
-pub const GUID_MONITOR_POWER_ON: GUID =
-    guid(0x0273_1015, 0x4510, 0x4526, [0x99, 0xE6, 0xE5, 0xA1, 0x7E, 0xBD, 0x1A, 0xEA]);
+pub const GUID_MONITOR_POWER_ON: GUID = guid(0x0273_1015_4510_4526_99E6_E5A1_7EBD_1AEA);
 /// `GUID_LIDSWITCH_STATE_CHANGE`.
-pub const GUID_LIDSWITCH_STATE_CHANGE: GUID =
-    guid(0xBA3E_0F4D, 0xB817, 0x4094, [0xA2, 0xD1, 0xD5, 0x63, 0x79, 0xE6, 0xA0, 0xF3]);
+pub const GUID_LIDSWITCH_STATE_CHANGE: GUID = guid(0xBA3E_0F4D_B817_4094_A2D1_D563_79E6_A0F3);
 /// `GUID_ACDC_POWER_SOURCE`.
-pub const GUID_ACDC_POWER_SOURCE: GUID =
-    guid(0x5D3E_9A59, 0xE9D5, 0x4B00, [0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48]);
+pub const GUID_ACDC_POWER_SOURCE: GUID = guid(0x5D3E_9A59_E9D5_4B00_A6BD_FF34_FF51_6548);
 /// `GUID_CONSOLE_DISPLAY_STATE`.
-pub const GUID_CONSOLE_DISPLAY_STATE: GUID =
-    guid(0x6FE6_9556, 0x704A, 0x47A0, [0x8F, 0x24, 0xC2, 0x8D, 0x93, 0x6F, 0xDA, 0x47]);
+pub const GUID_CONSOLE_DISPLAY_STATE: GUID = guid(0x6FE6_9556_704A_47A0_8F24_C28D_936F_DA47);
 
 pub(crate) static POWER_SETTINGS: Registry = Registry::new("power setting callback");
 pub(crate) static PAGE_OFFLINE: Registry = Registry::new("page offline notification");

@@ -278,9 +278,7 @@ fn a_blocking_filter_above_the_driver_hides_the_operation_from_it() {
         STATUS_SUCCESS
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "flush records", |r| {
-        count(r, SourceId::Registry, pid) == 2
-    });
+    events.until_counts(&mut kernel, "flush records", pid, &[(SourceId::Registry, 2)]);
     let classes: Vec<u32> = events
         .of(SourceId::Registry, pid)
         .iter()

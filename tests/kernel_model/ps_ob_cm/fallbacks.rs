@@ -68,12 +68,17 @@ fn fallback_case(hidden: &[&str], base: u64) {
         STATUS_SUCCESS
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "fallback events", |r| {
-        count(r, SourceId::ProcessCreate, pid) == 1
-            && count(r, SourceId::ThreadCreate, pid) == 2
-            && count(r, SourceId::LoadImage, pid) == 1
-            && count(r, SourceId::Registry, pid) == 2
-    });
+    events.until_counts(
+        &mut kernel,
+        "fallback events",
+        pid,
+        &[
+            (SourceId::ProcessCreate, 1),
+            (SourceId::ThreadCreate, 2),
+            (SourceId::LoadImage, 1),
+            (SourceId::Registry, 2),
+        ],
+    );
     let threads = events.of(SourceId::ThreadCreate, pid);
     let payloads: Vec<ThreadPayload> = threads
         .iter()
@@ -136,9 +141,7 @@ fn legacy_key_object_id_is_used_without_the_ex_routines() {
         STATUS_SUCCESS
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "registry events", |r| {
-        count(r, SourceId::Registry, pid) == 2
-    });
+    events.until_counts(&mut kernel, "registry events", pid, &[(SourceId::Registry, 2)]);
     for record in events.of(SourceId::Registry, pid) {
         assert_eq!(
             text(&record.payload::<RegistryPayload>().expect("registry").key_path),
@@ -221,9 +224,7 @@ fn image_routine_limit_is_reported_and_the_driver_runs_on() {
         STATUS_SUCCESS
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "process event", |r| {
-        count(r, SourceId::ProcessCreate, pid) == 1
-    });
+    events.until_counts(&mut kernel, "process event", pid, &[(SourceId::ProcessCreate, 1)]);
     for routine in FOREIGN_IMAGE {
         assert_eq!(
             // SAFETY: removing what was registered above.

@@ -377,9 +377,12 @@ fn object_type_exports_hold_the_type_pointers_like_ntoskrnl_variables() {
         0x1
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "desktop records", |r| {
-        count(r, SourceId::ObjectHandle, pid) == 2
-    });
+    events.until_counts(
+        &mut kernel,
+        "desktop records",
+        pid,
+        &[(SourceId::ObjectHandle, 2)],
+    );
     let o = *events.of(SourceId::ObjectHandle, pid)[0]
         .payload::<ObjectHandlePayload>()
         .expect("ob");

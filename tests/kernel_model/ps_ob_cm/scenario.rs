@@ -92,13 +92,18 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
     assert_eq!(trigger::process_exit_with_status(child, parent, exit_status), 1);
 
     let mut events = Events::new();
-    events.until(&mut kernel, "the scenario's records", |r| {
-        count(r, SourceId::ProcessCreate, child) == 2
-            && count(r, SourceId::ThreadCreate, child) == 3
-            && count(r, SourceId::LoadImage, child) == 1
-            && count(r, SourceId::ObjectHandle, child) == 6
-            && count(r, SourceId::Registry, child) == 2
-    });
+    events.until_counts(
+        &mut kernel,
+        "the scenario's records",
+        child,
+        &[
+            (SourceId::ProcessCreate, 2),
+            (SourceId::ThreadCreate, 3),
+            (SourceId::LoadImage, 1),
+            (SourceId::ObjectHandle, 6),
+            (SourceId::Registry, 2),
+        ],
+    );
     let mine: Vec<EventRecord> = events
         .0
         .iter()
