@@ -438,6 +438,21 @@ fn notifying_a_system_object_is_flagged_and_not_delivered_to_the_driver() {
 
 // --- Removal from one's own callback, next to the driver's routine -------------------------
 
+/// Registers `routine` as another driver's load-image notify routine, then
+/// loads the system image `name` at `base`: both routines are called.
+fn load_beside_driver(
+    routine: unsafe extern "C" fn(PUNICODE_STRING, HANDLE, PIMAGE_INFO),
+    name: &str,
+    base: u64,
+) {
+    assert_eq!(
+        // SAFETY: a 'static routine.
+        unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(routine)) },
+        STATUS_SUCCESS
+    );
+    assert_eq!(trigger::load_image(name, 0, base, 0x1000, true), 2);
+}
+
 unsafe extern "C" fn removes_itself(_name: PUNICODE_STRING, _pid: HANDLE, _info: PIMAGE_INFO) {
     // SAFETY: this routine is registered; removing it from inside is the fault.
     let _ = unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(removes_itself)) };
@@ -447,16 +462,8 @@ unsafe extern "C" fn removes_itself(_name: PUNICODE_STRING, _pid: HANDLE, _info:
 fn removal_from_its_own_callback_is_flagged_and_the_driver_runs_on() {
     let mut kernel = fresh();
     load(&mut kernel);
-    assert_eq!(
-        // SAFETY: a 'static routine.
-        unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(removes_itself)) },
-        STATUS_SUCCESS
-    );
     let name = "\\SystemRoot\\System32\\drivers\\ntsimself.sys";
-    assert_eq!(
-        trigger::load_image(name, 0, 0xFFFF_F800_5000_0000, 0x1000, true),
-        2
-    );
+    load_beside_driver(removes_itself, name, 0xFFFF_F800_5000_0000);
     let check = kernel.expect_bugcheck(NSIM, ModelRule::RemovalFromOwnCallback as u64);
     assert_eq!(check.params[1], removes_itself as *const () as u64, "{check}");
     wait_for_image_event(&mut kernel, name);
@@ -561,16 +568,8 @@ fn returning_at_a_raised_irql_is_flagged_and_the_driver_never_does() {
     let mut kernel = fresh();
     load(&mut kernel);
     kernel.assert_no_bugchecks();
-    assert_eq!(
-        // SAFETY: a 'static routine.
-        unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(returns_raised)) },
-        STATUS_SUCCESS
-    );
     let name = "\\SystemRoot\\System32\\drivers\\ntsimraised.sys";
-    assert_eq!(
-        trigger::load_image(name, 0, 0xFFFF_F800_6000_0000, 0x1000, true),
-        2
-    );
+    load_beside_driver(returns_raised, name, 0xFFFF_F800_6000_0000);
     let check = kernel.expect_bugcheck(NSIM, ModelRule::CallbackChangedIrql as u64);
     assert_eq!(check.params[1], u64::from(APC_LEVEL), "{check}");
     kernel.assert_no_bugchecks();
