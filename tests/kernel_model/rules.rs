@@ -289,6 +289,17 @@ fn registry_events(records: &[EventRecord]) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// Process 0x700 sets the DWORD value `name` of the bypass key to `value`.
+fn set_bypass_value(name: &str, value: u32) -> NTSTATUS {
+    trigger::registry_set_value(
+        0x700,
+        BYPASS_KEY,
+        name,
+        ntsim::registry::REG_DWORD,
+        &value.to_le_bytes(),
+    )
+}
+
 #[test]
 fn registry_bypass_by_a_higher_filter_pre_and_post() {
     let mut kernel = fresh();
@@ -302,36 +313,18 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
     );
     // Pre bypass: the caller gets STATUS_SUCCESS, nothing is written, no
     // lower callback (the driver) and no post notification run.
-    let pre = trigger::registry_set_value(
-        0x700,
-        BYPASS_KEY,
-        "pre",
-        ntsim::registry::REG_DWORD,
-        &1u32.to_le_bytes(),
-    );
+    let pre = set_bypass_value("pre", 1);
     assert_eq!(pre, STATUS_SUCCESS);
     assert!(
         ntsim::registry::values(BYPASS_KEY).is_empty(),
         "a bypassed set writes nothing"
     );
     // Post bypass: the value is written; ReturnStatus becomes the caller's status.
-    let post = trigger::registry_set_value(
-        0x700,
-        BYPASS_KEY,
-        "post",
-        ntsim::registry::REG_DWORD,
-        &2u32.to_le_bytes(),
-    );
+    let post = set_bypass_value("post", 2);
     assert_eq!(post, STATUS_ACCESS_DENIED);
     assert_eq!(ntsim::registry::values(BYPASS_KEY).len(), 1);
     // A marker operation the driver sees, so all earlier events have drained.
-    let marker = trigger::registry_set_value(
-        0x700,
-        BYPASS_KEY,
-        "marker",
-        ntsim::registry::REG_DWORD,
-        &3u32.to_le_bytes(),
-    );
+    let marker = set_bypass_value("marker", 3);
     assert_eq!(
         marker, STATUS_ACCESS_DENIED,
         "the filter bypasses every post set-value"

@@ -111,11 +111,7 @@ fn catalog_names() -> Vec<String> {
         .collect()
 }
 
-/// The model's own test helpers: `create_callback` (`ExCreateCallback` as
-/// another driver calls it) and the `Routine` type `ExRegisterCallback` takes.
-#[path = "../../../crates/ntsim/tests/common/mod.rs"]
-mod model_helpers;
-use model_helpers::{Routine, create_callback};
+use crate::model_helpers::{Routine, create_callback};
 
 fn register(object: PCALLBACK_OBJECT, routine: Routine, context: usize) -> *mut c_void {
     // SAFETY: a live object; a 'static routine; the context is an integer.
