@@ -30,6 +30,7 @@ use wdk_sys::{
 
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
 use crate::notify::Registry;
+use crate::opaque::OpaqueHandles;
 use crate::verifier::{self, ModelRule};
 use crate::{ddi, sync::lock};
 
@@ -95,11 +96,8 @@ pub struct InterruptConnection {
 struct Interrupts {
     devices: Vec<InterruptDevice>,
     connections: Vec<InterruptConnection>,
-    #[allow(
-        clippy::vec_box,
-        reason = "each box is a stable, unique address handed out as an opaque PKINTERRUPT"
-    )]
-    objects: Vec<Box<u64>>,
+    /// The blocks whose addresses are the interrupt objects (`PKINTERRUPT`).
+    objects: OpaqueHandles,
     #[allow(
         clippy::vec_box,
         reason = "the model's bus driver objects must stay at their addresses"
@@ -328,9 +326,7 @@ pub unsafe extern "C" fn IoConnectInterruptEx(parameters: PIO_CONNECT_INTERRUPT_
     };
     let slot = INTERRUPTS.add(plan.routine, plan.version, plan.pdo as u64);
     let connection = with_interrupts(|i| {
-        let mut block = Box::new(u64::from_le_bytes(*b"KINTRPT\0"));
-        let object = std::ptr::from_mut::<u64>(&mut block) as usize;
-        i.objects.push(block);
+        let object = i.objects.issue(u64::from_le_bytes(*b"KINTRPT\0"));
         let connection = InterruptConnection {
             object,
             version: plan.version,

@@ -53,6 +53,7 @@ use wdk_sys::{
 use crate::guid::{guid, guid_eq};
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
 use crate::notify::Registry;
+use crate::opaque::OpaqueHandles;
 use crate::unicode::OwnedUnicode;
 use crate::verifier::{self, ModelRule};
 use crate::{ddi, sync::lock};
@@ -123,11 +124,7 @@ struct Reinit {
 #[derive(Default)]
 struct State {
     pnp: Vec<PnpRegistration>,
-    #[allow(
-        clippy::vec_box,
-        reason = "each box is a stable, unique address handed out as an opaque handle"
-    )]
-    entries: Vec<Box<u64>>,
+    entries: OpaqueHandles,
     interfaces: Vec<(GUID, String)>,
     fs: Vec<FsRegistration>,
     file_systems: Vec<usize>,
@@ -228,9 +225,7 @@ pub unsafe extern "C" fn IoRegisterPlugPlayNotification(
     };
     let slot = PNP.add(routine as usize, event_category.cast_unsigned(), 0);
     let registration = with_state(|s| {
-        let mut block = Box::new(0x506E_5000_u64);
-        let entry = std::ptr::from_mut::<u64>(&mut block) as usize;
-        s.entries.push(block);
+        let entry = s.entries.issue(0x506E_5000);
         let registration = PnpRegistration {
             entry,
             slot,

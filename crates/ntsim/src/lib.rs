@@ -59,6 +59,7 @@ mod freeze;
 mod guid;
 mod handle_attributes;
 mod notify;
+mod opaque;
 mod sync;
 
 pub mod clock;

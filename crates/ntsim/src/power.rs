@@ -39,6 +39,7 @@ use wdk_sys::{
 use crate::guid::{guid, guid_eq};
 use crate::irql::{IrqlScope, PASSIVE_LEVEL, PROFILE_LEVEL};
 use crate::notify::Registry;
+use crate::opaque::OpaqueHandles;
 use crate::{ddi, sync::lock};
 
 /// `GUID_MONITOR_POWER_ON`.
@@ -66,11 +67,7 @@ struct PowerRegistration {
 struct State {
     power: Vec<PowerRegistration>,
     values: Vec<(GUID, Vec<u8>)>,
-    #[allow(
-        clippy::vec_box,
-        reason = "each box is a stable, unique address handed out as an opaque handle"
-    )]
-    handles: Vec<Box<u64>>,
+    handles: OpaqueHandles,
     whea: Vec<(u64, usize, usize)>,
     profile_handler: usize,
 }
@@ -146,9 +143,7 @@ pub unsafe extern "C" fn PoRegisterPowerSettingCallback(
     let setting = unsafe { setting_guid.read_unaligned() };
     let slot = POWER_SETTINGS.add(routine as usize, 0, 0);
     let registration = with_state(|s| {
-        let mut block = Box::new(u64::from_le_bytes(*b"PoSetCb\0"));
-        let handle = std::ptr::from_mut::<u64>(&mut block) as usize;
-        s.handles.push(block);
+        let handle = s.handles.issue(u64::from_le_bytes(*b"PoSetCb\0"));
         let registration = PowerRegistration {
             handle,
             slot,
