@@ -34,11 +34,6 @@ use crate::common::*;
 
 // --- Helpers -------------------------------------------------------------------------------------
 
-fn assert_line(kernel: &Kernel, line: &str) {
-    let lines = driver_lines(kernel);
-    assert!(lines.iter().any(|l| l == line), "missing {line:?} in {lines:#?}");
-}
-
 /// `OBJECT_ATTRIBUTES` naming `name`, case-insensitive, without
 /// `OBJ_KERNEL_HANDLE` (the caller adds it where it wants one).
 fn case_insensitive_name(name: &mut OwnedUnicode) -> OBJECT_ATTRIBUTES {

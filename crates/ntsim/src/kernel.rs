@@ -95,6 +95,18 @@ pub fn service_key(name: &str) -> String {
     format!("\\Registry\\Machine\\System\\CurrentControlSet\\Services\\{name}")
 }
 
+/// Creates the key of service `name` as the service control manager does
+/// for a demand-start kernel driver (kernel/specifying-driver-load-order):
+/// `Type` 1, `Start` 3, `ErrorControl` 1 and its `ImagePath`.
+pub fn create_service(name: &str) {
+    let key = service_key(name);
+    crate::registry::set_dword(&key, "Type", 1);
+    crate::registry::set_dword(&key, "Start", 3);
+    crate::registry::set_dword(&key, "ErrorControl", 1);
+    let image = format!("\\SystemRoot\\System32\\drivers\\{name}.sys");
+    crate::registry::set_string(&key, "ImagePath", &image);
+}
+
 impl Kernel {
     /// Takes the global lock (waiting for other tests), resets every part
     /// of the model, and boots: namespace directories, system callback
@@ -162,16 +174,7 @@ impl Kernel {
         };
         let key = service_key(&driver.name);
         if !crate::registry::key_exists(&key) {
-            // What the service control manager created for a demand-start
-            // kernel driver (kernel/specifying-driver-load-order).
-            crate::registry::set_dword(&key, "Type", 1);
-            crate::registry::set_dword(&key, "Start", 3);
-            crate::registry::set_dword(&key, "ErrorControl", 1);
-            crate::registry::set_string(
-                &key,
-                "ImagePath",
-                &format!("\\SystemRoot\\System32\\drivers\\{}.sys", driver.name),
-            );
+            create_service(&driver.name);
         }
         let mut image = DriverImage::new(&driver.name, Some(init));
         let object = image.object();
