@@ -170,6 +170,18 @@ fn guid_text(guid: &GUID) -> String {
     )
 }
 
+/// Asserts every one of `apis` is reported registered, with no detail.
+fn assert_all_registered(kernel: &mut Kernel, apis: &[Api]) {
+    for &api in apis {
+        assert_eq!(
+            entry(kernel, api),
+            (RegistrationState::Registered, 0, 0),
+            "{}",
+            api.name()
+        );
+    }
+}
+
 fn assert_removed_line(kernel: &Kernel, api: Api) {
     let line = outcome_line("unregister", api.name(), RegistrationState::Removed, 0);
     assert!(
