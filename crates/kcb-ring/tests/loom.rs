@@ -37,17 +37,18 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     loom_model::model(5, f);
 }
 
-/// Spawns one producer per entry of `ids`, each pushing its ids in order.
+/// Spawns a producer pushing `ids` in order; it returns those that went in.
+fn spawn_producer<const N: usize>(ring: &Arc<Ring<Rec, N>>, ids: Vec<u64>) -> thread::JoinHandle<Vec<u64>> {
+    let ring = Arc::clone(ring);
+    thread::spawn(move || produce(&ring, &ids))
+}
+
+/// Spawns one producer per entry of `ids`.
 fn spawn_producers<const N: usize>(
     ring: &Arc<Ring<Rec, N>>,
     ids: Vec<Vec<u64>>,
 ) -> Vec<thread::JoinHandle<Vec<u64>>> {
-    ids.into_iter()
-        .map(|ids| {
-            let ring = Arc::clone(ring);
-            thread::spawn(move || produce(&ring, &ids))
-        })
-        .collect()
+    ids.into_iter().map(|ids| spawn_producer(ring, ids)).collect()
 }
 
 /// Pushes `ids` in order, returning those that went in.
@@ -110,10 +111,7 @@ fn two_producers_one_consumer() {
 fn full_ring_reports_drops() {
     model(|| {
         let ring = Arc::new(Ring::<Rec, 2>::new());
-        let other = {
-            let ring = Arc::clone(&ring);
-            thread::spawn(move || produce(&ring, &[10, 11]))
-        };
+        let other = spawn_producer(&ring, vec![10, 11]);
         let mine = produce(&ring, &[0, 1]);
         let theirs = other.join().unwrap();
         assert_eq!(mine.len() + theirs.len(), 2);
@@ -132,10 +130,7 @@ fn full_ring_reports_drops() {
 fn wraparound_with_concurrent_consumer() {
     model(|| {
         let ring = Arc::new(Ring::<Rec, 2>::new());
-        let producer = {
-            let ring = Arc::clone(&ring);
-            thread::spawn(move || produce(&ring, &[0, 1, 2]))
-        };
+        let producer = spawn_producer(&ring, vec![0, 1, 2]);
         let mut popped = Vec::new();
         for _ in 0..3 {
             if let Some(r) = ring.pop() {
