@@ -76,7 +76,8 @@ pub fn register_callback(object: PCALLBACK_OBJECT, routine: Routine) -> PVOID {
 pub unsafe fn create_desired_access<'a>(info: POB_PRE_OPERATION_INFORMATION) -> &'a mut u32 {
     // SAFETY: a live pre-operation information block, per the caller.
     let parameters = unsafe { (*info).Parameters };
-    // SAFETY: its parameters are live for the call; a create operation uses
-    // the CreateHandleInformation member.
-    unsafe { &mut (*parameters).CreateHandleInformation.DesiredAccess }
+    // SAFETY: its parameters are live for the call.
+    let parameters = unsafe { &mut *parameters };
+    // SAFETY: a create operation uses the CreateHandleInformation member.
+    unsafe { &mut parameters.CreateHandleInformation.DesiredAccess }
 }
