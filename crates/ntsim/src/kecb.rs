@@ -104,6 +104,23 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     f(guard.get_or_insert_with(State::default))
 }
 
+/// Deregisters the registration `handle` of the list `pick` selects (as
+/// [`remove_keyed`]) from `registry` too, waiting for its running calls as
+/// `ddi` does; `STATUS_INVALID_HANDLE` if `handle` is not registered.
+fn deregister_handle<E>(
+    ddi: &'static str,
+    registry: &Registry,
+    handle: PVOID,
+    pick: impl FnOnce(&mut State) -> &mut Vec<E>,
+    parts: impl Fn(&E) -> (usize, u64),
+) -> NTSTATUS {
+    let Some(slot) = remove_keyed(handle as usize, pick, parts) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    registry.remove(ddi, true, |s| s.id == slot);
+    STATUS_SUCCESS
+}
+
 /// Removes the entry of the list `pick` selects whose key (first field) is
 /// `key`; returns its slot (second field), or `None` if none has that key.
 fn remove_keyed<E>(
@@ -654,12 +671,13 @@ pub unsafe extern "C" fn KeRegisterNmiCallback(callback_routine: PNMI_CALLBACK, 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn KeDeregisterNmiCallback(handle: PVOID) -> NTSTATUS {
     ddi::enter(&ddi::KE_DEREGISTER_NMI_CALLBACK);
-    let slot = remove_keyed(handle as usize, |s| &mut s.nmi, |e| (e.0, e.1));
-    let Some(slot) = slot else {
-        return STATUS_INVALID_HANDLE;
-    };
-    NMI.remove("KeDeregisterNmiCallback", true, |s| s.id == slot);
-    STATUS_SUCCESS
+    deregister_handle(
+        "KeDeregisterNmiCallback",
+        &NMI,
+        handle,
+        |s| &mut s.nmi,
+        |e| (e.0, e.1),
+    )
 }
 
 /// A non-maskable interrupt: the NMI callbacks run at HIGH_LEVEL, last
@@ -711,12 +729,13 @@ pub unsafe extern "C" fn KeRegisterBoundCallback(callback_routine: PBOUND_CALLBA
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn KeDeregisterBoundCallback(handle: PVOID) -> NTSTATUS {
     ddi::enter(&ddi::KE_DEREGISTER_BOUND_CALLBACK);
-    let slot = remove_keyed(handle as usize, |s| &mut s.bound, |e| (e.0, e.1));
-    let Some(slot) = slot else {
-        return STATUS_INVALID_HANDLE;
-    };
-    BOUND.remove("KeDeregisterBoundCallback", true, |s| s.id == slot);
-    STATUS_SUCCESS
+    deregister_handle(
+        "KeDeregisterBoundCallback",
+        &BOUND,
+        handle,
+        |s| &mut s.bound,
+        |e| (e.0, e.1),
+    )
 }
 
 /// A user-mode bound-range-exceeded exception in process `pid`: bound
