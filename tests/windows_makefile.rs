@@ -300,6 +300,17 @@ fn the_windows_flow_follows_the_real_rust_driver_makefile() {
     assert!(root().join("inf/kcallbacks.inx").is_file());
 }
 
+/// `document` without the key `key` of its table `[section]`.
+fn without(document: &Table, section: &str, key: &str) -> Table {
+    let mut edited = document.clone();
+    edited
+        .get_mut(section)
+        .and_then(Value::as_table_mut)
+        .unwrap_or_else(|| panic!("no [{section}]"))
+        .remove(key);
+    edited
+}
+
 #[test]
 fn the_rules_catch_what_the_issue_found() {
     let real_dir = real_wdk_build_dir();
@@ -307,12 +318,7 @@ fn the_rules_catch_what_the_issue_found() {
     let ours = parse(&root().join("Makefile.toml"));
 
     // Without the override: the real task reads ./kcallbacks.inx.
-    let mut no_override = ours.clone();
-    no_override
-        .get_mut("tasks")
-        .and_then(Value::as_table_mut)
-        .expect("[tasks]")
-        .remove("copy-inx-to-output");
+    let no_override = without(&ours, "tasks", "copy-inx-to-output");
     let found = violations(&real_dir, &no_override, &manifest);
     assert!(
         found.iter().any(|f| f.starts_with("kcallbacks is packaged but")),
@@ -320,12 +326,7 @@ fn the_rules_catch_what_the_issue_found() {
     );
 
     // Flow in every member: the host-only crates are built, kcb-trigger has no INF.
-    let mut every_member = ours;
-    every_member
-        .get_mut("config")
-        .and_then(Value::as_table_mut)
-        .expect("[config]")
-        .remove("default_to_workspace");
+    let every_member = without(&ours, "config", "default_to_workspace");
     let found = violations(&real_dir, &every_member, &manifest);
     assert!(found.iter().any(|f| f.starts_with("ntsim (")), "{found:?}");
     assert!(found.iter().any(|f| f.starts_with("kcbctl (")), "{found:?}");

@@ -8,9 +8,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod client;
+mod families;
 mod foreign;
 
 pub use client::*;
+pub use families::*;
 pub use foreign::*;
 
 use std::time::Duration;
@@ -101,15 +103,7 @@ pub fn parameters_key() -> String {
 /// What the service control manager creates, so a test can add the
 /// `Parameters` subkey before the first load.
 pub fn prepare_service() {
-    let key = service_key();
-    ntsim::registry::set_dword(&key, "Type", 1);
-    ntsim::registry::set_dword(&key, "Start", 3);
-    ntsim::registry::set_dword(&key, "ErrorControl", 1);
-    ntsim::registry::set_string(
-        &key,
-        "ImagePath",
-        "\\SystemRoot\\System32\\drivers\\kcallbacks.sys",
-    );
+    ntsim::kernel::create_service("kcallbacks");
 }
 
 /// The DDI calls `DriverEntry` made that fault injection can fail, in order.
@@ -138,6 +132,18 @@ pub fn unload_clean(kernel: &mut Kernel) {
     assert_nothing_left(kernel);
 }
 
+/// Asserts the driver printed a line for which `matches` holds; `what`
+/// describes it in the failure message, with every line printed.
+pub fn assert_printed(kernel: &Kernel, what: &str, matches: impl Fn(&str) -> bool) {
+    let lines = driver_lines(kernel);
+    assert!(lines.iter().any(|l| matches(l)), "no line {what} in {lines:#?}");
+}
+
+/// Asserts the driver printed exactly `line`.
+pub fn assert_line(kernel: &Kernel, line: &str) {
+    assert_printed(kernel, &format!("{line:?}"), |l| l == line);
+}
+
 /// Asserts that nothing the driver registered is left in the model (the
 /// unload checks cover every callback family; this adds the I/O manager's
 /// and the pool's view).
@@ -147,36 +153,26 @@ pub fn assert_nothing_left(kernel: &Kernel) {
         .into_iter()
         .filter(|d| Some(d.driver) == driver)
         .collect();
-    assert!(devices.is_empty(), "devices left: {devices:?}");
-    assert!(
-        ntsim::io::symbolic_links().is_empty(),
-        "links left: {:?}",
-        ntsim::io::symbolic_links()
-    );
-    assert!(
-        ntsim::ps::load_image_routines().is_empty(),
-        "load-image routines left"
-    );
+    none_left("devices", &devices);
+    none_left("symbolic links", &ntsim::io::symbolic_links());
+    none_left("load-image routines", &ntsim::ps::load_image_routines());
     assert!(
         ntsim::thread::system_threads().iter().all(|t| t.terminated),
         "system thread still running"
     );
-    assert!(
-        ntsim::thread::open_handles().is_empty(),
-        "kernel handles left: {:?}",
-        ntsim::thread::open_handles()
-    );
-    assert!(
-        ntsim::pool::outstanding().is_empty(),
-        "pool left: {:?}",
-        ntsim::pool::outstanding()
-    );
+    none_left("kernel handles", &ntsim::thread::open_handles());
+    none_left("pool blocks", &ntsim::pool::outstanding());
     assert!(
         ntsim::excallback::objects()
             .iter()
             .all(|o| o.driver_references == 0 && o.callbacks.is_empty())
     );
     kernel.assert_no_bugchecks();
+}
+
+/// Asserts the model holds no `what` (printed if it does).
+fn none_left<T: std::fmt::Debug>(what: &str, left: &[T]) {
+    assert!(left.is_empty(), "{what} left: {left:?}");
 }
 
 pub fn get_report(kernel: &mut Kernel) -> (NTSTATUS, Vec<u8>) {

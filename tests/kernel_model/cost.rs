@@ -251,35 +251,7 @@ fn every_callback_entry_point_is_measured() {
     let mut kernel = loaded();
     let cost_before = query_cost(&mut kernel);
     let seen_before = seen_counters(&mut kernel);
-    assert_eq!(
-        trigger::load_image(
-            "\\Windows\\System32\\every.dll",
-            0x5000,
-            0x1000_0000,
-            0x1000,
-            false
-        ),
-        1
-    );
-    let create = trigger::ProcessCreate::new(0x5000, 0x2000, "\\??\\C:\\Windows\\notepad.exe");
-    assert_eq!(create.fire(), STATUS_SUCCESS);
-    let _ = trigger::thread_notify(0x5000, 0x5004, true, (0x2000, 0x2004), PASSIVE_LEVEL);
-    let _ = trigger::process_exit(0x5000, 0x2000);
-    let _ = trigger::HandleOperation::open_process(0x5000, 0x1F_FFFF, (0x2000, 0x2004)).fire();
-    let key = "\\Registry\\Machine\\Software\\NtsimCost";
-    let _ = trigger::registry_open_key(0x2000, key);
-    let _ = trigger::set_system_time(ntsim::clock::system_time());
-    let _ = trigger::power_setting_change(ntsim::power::GUID_LIDSWITCH_STATE_CHANGE, &0u32.to_le_bytes());
-    let _ = trigger::nmi();
-    let _ = trigger::bound_exception(0x5000);
-    let _ = trigger::processor_add(4);
-    let _ = trigger::device_interface_arrival(
-        VOLUME,
-        "\\??\\STORAGE#Volume#{ntsim}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}",
-    );
-    let _ = trigger::page_offline(0x1234, 0, false);
-    let _ = trigger::shutdown();
-    let _ = trigger::bug_check(0xE2);
+    fire_every_family(0x5000);
     let cost_after = query_cost(&mut kernel);
     let seen_after = seen_counters(&mut kernel);
     let calls = calls_between(&cost_before, &cost_after);
@@ -302,24 +274,7 @@ fn every_callback_entry_point_is_measured() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
-    for source in [
-        SourceId::LoadImage,
-        SourceId::ProcessCreate,
-        SourceId::ThreadCreate,
-        SourceId::ObjectHandle,
-        SourceId::Registry,
-        SourceId::CallbackObject,
-        SourceId::PowerSetting,
-        SourceId::Nmi,
-        SourceId::BoundException,
-        SourceId::BugCheck,
-        SourceId::BugCheckReason,
-        SourceId::ProcessorChange,
-        SourceId::Shutdown,
-        SourceId::LastChanceShutdown,
-        SourceId::PlugPlay,
-        SourceId::PageOffline,
-    ] {
+    for source in FIRED_SOURCES {
         assert!(calls[source.index()] >= 1, "{source} was not measured");
     }
     // Called by the system around DriverEntry, not by a trigger here.

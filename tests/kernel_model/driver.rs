@@ -275,61 +275,11 @@ fn collect_sources(kernel: &mut Kernel, wanted: &[SourceId]) -> std::collections
 #[test]
 fn every_family_fires_through_the_driver_without_allocating() {
     let mut kernel = loaded();
-    let made = ntsim::pool::count_allocations(|| {
-        let create = trigger::ProcessCreate::new(0x3000, 0x2000, "\\??\\C:\\Windows\\notepad.exe");
-        assert_eq!(create.fire(), STATUS_SUCCESS);
-        let _ = trigger::thread_notify(0x3000, 0x3004, true, (0x2000, 0x2004), PASSIVE_LEVEL);
-        let _ = trigger::thread_notify(0x3000, 0x3004, false, (0x2000, 0x2004), PASSIVE_LEVEL);
-        let _ = trigger::process_exit(0x3000, 0x2000);
-        let granted = trigger::HandleOperation::open_process(0x3000, 0x1F_FFFF, (0x2000, 0x2004)).fire();
-        assert_eq!(granted, 0x1F_FFFF, "no protect policy is configured");
-        let key = "\\Registry\\Machine\\Software\\NtsimTest";
-        assert_eq!(
-            trigger::registry_set_value(
-                0x2000,
-                key,
-                "Value",
-                ntsim::registry::REG_DWORD,
-                &7u32.to_le_bytes()
-            ),
-            STATUS_SUCCESS
-        );
-        assert_eq!(trigger::registry_open_key(0x2000, key), STATUS_SUCCESS);
-        let _ = trigger::set_system_time(ntsim::clock::system_time());
-        let _ = trigger::power_state(wdk_sys::PO_CB_AC_STATUS, true, PASSIVE_LEVEL);
-        let _ = trigger::power_setting_change(ntsim::power::GUID_LIDSWITCH_STATE_CHANGE, &0u32.to_le_bytes());
-        let _ = trigger::nmi();
-        let _ = trigger::bound_exception(0x3000);
-        let _ = trigger::processor_add(4);
-        let _ = trigger::device_interface_arrival(
-            VOLUME,
-            "\\??\\STORAGE#Volume#{ntsim}#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}",
-        );
-        let _ = trigger::hardware_profile_change(ntsim::ioreg::GUID_HWPROFILE_CHANGE_COMPLETE);
-        let _ = trigger::page_offline(0x1234, 0, false);
-        let _ = trigger::shutdown();
-        let _ = trigger::bug_check(0xE2);
-    });
+    let made = ntsim::pool::count_allocations(|| fire_every_family(0x3000));
     assert_eq!(made, 0, "a callback allocated pool");
-    let wanted = [
-        SourceId::ProcessCreate,
-        SourceId::ThreadCreate,
-        SourceId::ObjectHandle,
-        SourceId::Registry,
-        SourceId::CallbackObject,
-        SourceId::PowerSetting,
-        SourceId::Nmi,
-        SourceId::BoundException,
-        SourceId::BugCheck,
-        SourceId::BugCheckReason,
-        SourceId::ProcessorChange,
-        SourceId::Shutdown,
-        SourceId::LastChanceShutdown,
-        SourceId::PlugPlay,
-        SourceId::FsRegistration,
-        SourceId::DriverReinit,
-        SourceId::PageOffline,
-    ];
+    // FsRegistration and DriverReinit were called around DriverEntry.
+    let mut wanted = FIRED_SOURCES.to_vec();
+    wanted.extend([SourceId::FsRegistration, SourceId::DriverReinit]);
     let seen = collect_sources(&mut kernel, &wanted);
     let missing: Vec<&SourceId> = wanted.iter().filter(|s| !seen.contains(&(**s as u16))).collect();
     assert!(

@@ -25,7 +25,7 @@ use ntsim::trigger::{self, HandleOperation, Target};
 use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
 use wdk_sys::{
-    LARGE_INTEGER, OBJ_CASE_INSENSITIVE, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PVOID, STATUS_ACCESS_DENIED,
+    OBJ_CASE_INSENSITIVE, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PVOID, STATUS_ACCESS_DENIED,
     STATUS_INVALID_DEVICE_REQUEST, STATUS_SUCCESS,
 };
 
@@ -33,11 +33,6 @@ use wdk_sys::{
 use crate::common::*;
 
 // --- Helpers -------------------------------------------------------------------------------------
-
-fn assert_line(kernel: &Kernel, line: &str) {
-    let lines = driver_lines(kernel);
-    assert!(lines.iter().any(|l| l == line), "missing {line:?} in {lines:#?}");
-}
 
 /// `OBJECT_ATTRIBUTES` naming `name`, case-insensitive, without
 /// `OBJ_KERNEL_HANDLE` (the caller adds it where it wants one).
@@ -53,6 +48,18 @@ fn case_insensitive_name(name: &mut OwnedUnicode) -> OBJECT_ATTRIBUTES {
 
 // --- 1. Altitude retries stay in the requested band ----------------------------------------------
 
+/// What `register` (another driver's `api`) returns at each of `altitudes`.
+fn foreign_at<T>(
+    altitudes: &[&str],
+    api: &str,
+    register: impl Fn(&str) -> Result<T, wdk_sys::NTSTATUS>,
+) -> Vec<T> {
+    altitudes
+        .iter()
+        .map(|a| register(a).unwrap_or_else(|s| panic!("foreign {api} at {a}: {s:#x}")))
+        .collect()
+}
+
 /// Loads with `ObAltitude` = `ob`, `CmAltitude` = `cm` while other drivers
 /// hold `taken_ob` / `taken_cm`; checks the altitudes the driver got.
 fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_got: &str, cm_got: &str) {
@@ -60,20 +67,12 @@ fn altitude_case(ob: &str, cm: &str, taken_ob: &[&str], taken_cm: &[&str], ob_go
     prepare_service();
     ntsim::registry::set_string(&parameters_key(), "ObAltitude", ob);
     ntsim::registry::set_string(&parameters_key(), "CmAltitude", cm);
-    let handles: Vec<PVOID> = taken_ob
-        .iter()
-        .map(|a| {
-            foreign_ob(a, Some(foreign_pre))
-                .unwrap_or_else(|s| panic!("foreign ObRegisterCallbacks at {a}: {s:#x}"))
-        })
-        .collect();
-    let cookies: Vec<LARGE_INTEGER> = taken_cm
-        .iter()
-        .map(|a| {
-            foreign_cm(a, Some(foreign_registry))
-                .unwrap_or_else(|s| panic!("foreign CmRegisterCallbackEx at {a}: {s:#x}"))
-        })
-        .collect();
+    let handles = foreign_at(taken_ob, "ObRegisterCallbacks", |a| {
+        foreign_ob(a, Some(foreign_pre))
+    });
+    let cookies = foreign_at(taken_cm, "CmRegisterCallbackEx", |a| {
+        foreign_cm(a, Some(foreign_registry))
+    });
     load(&mut kernel);
     assert_line(
         &kernel,
@@ -272,21 +271,8 @@ fn list_registrations_in_the_client_process_opens_objects_with_kernel_handles() 
     // Before: ExCreateCallback got OBJ_CASE_INSENSITIVE only, also in the
     // client's process (IOCTL_KCB_LIST_REGISTRATIONS).
     let mut kernel = loaded();
-    kcallbacks::walker::set_walk_enabled(true);
-    let (status, _) = kernel.device_io_control(
-        IOCTL_KCB_LIST_REGISTRATIONS,
-        bytes_of(&ListRegistrationsRequest::new()),
-        REGISTRATION_BUFFER_SIZE,
-    );
-    kcallbacks::walker::set_walk_enabled(false);
-    assert_eq!(status, STATUS_SUCCESS);
-    assert!(
-        ntsim::ddi::calls()
-            .iter()
-            .filter(|c| c.ddi == "ExCreateCallback")
-            .count()
-            > 1
-    );
+    let _ = list_registrations(&mut kernel);
+    assert!(ntsim::ddi::call_count("ExCreateCallback") > 1);
     kernel.assert_no_bugchecks();
     unload_clean(&mut kernel);
 }
@@ -601,10 +587,7 @@ fn entry_name(entry: &RegistrationEntry) -> String {
 const unsafe extern "C" fn walked_routine(_: PVOID, _: PVOID, _: PVOID) {}
 
 fn acquired_locks() -> usize {
-    ntsim::ddi::calls()
-        .iter()
-        .filter(|c| c.ddi == "KeAcquireSpinLockRaiseToDpc")
-        .count()
+    ntsim::ddi::call_count("KeAcquireSpinLockRaiseToDpc")
 }
 
 #[test]

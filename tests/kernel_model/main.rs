@@ -24,7 +24,8 @@
 //! | [`wire`] | wire format v2: `READ_EVENTS` through small buffers |
 //!
 //! Shared helpers (booting, the IOCTLs, the unload checks) are in
-//! `tests/common/mod.rs`.
+//! `tests/common/mod.rs`; the model's own test helpers (callback objects,
+//! pre-operation access) in `crates/ntsim/tests/common/mod.rs`.
 
 #![allow(
     clippy::significant_drop_tightening,
@@ -33,6 +34,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+/// The model's own test helpers (`crates/ntsim/tests/common`), used here
+/// as another driver would: callback objects, pre-operation access.
+#[path = "../../crates/ntsim/tests/common/mod.rs"]
+mod model_helpers;
 
 mod cost;
 mod driver;

@@ -63,20 +63,13 @@ fn pushes_from_passive_level_callbacks_run_at_dispatch_level() {
 fn rings_are_sized_by_the_parameter_and_freed_at_unload() {
     let mut kernel = boot_with(&[("RingKiBPerProcessor", 16)]);
     load(&mut kernel);
-    let lines = driver_lines(&kernel);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l == "kcallbacks: config: RingKiBPerProcessor = 16 KiB per processor"),
-        "{lines:#?}"
+    assert_line(
+        &kernel,
+        "kcallbacks: config: RingKiBPerProcessor = 16 KiB per processor",
     );
     let processors = ntsim::context::PROCESSOR_COUNT as usize;
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(&format!("kcallbacks: rings: {processors} processors x 16 KiB"))),
-        "{lines:#?}"
-    );
+    let rings_line = format!("kcallbacks: rings: {processors} processors x 16 KiB");
+    assert_printed(&kernel, &rings_line, |l| l.starts_with(&rings_line));
     let set = rings::get().expect("allocated");
     assert_eq!(set.per_processor().len(), processors);
     assert_eq!(set.ring_bytes(), 16 * 1024);
@@ -93,11 +86,9 @@ fn rings_are_sized_by_the_parameter_and_freed_at_unload() {
 fn an_invalid_ring_size_is_reported_and_the_default_used() {
     let mut kernel = boot_with(&[("RingKiBPerProcessor", 48)]);
     load(&mut kernel);
-    let lines = driver_lines(&kernel);
-    assert!(
-        lines.iter().any(|l| l
-            == "kcallbacks: config: invalid value RingKiBPerProcessor: value 48 is not a power of two from 4 to 1024; default used"),
-        "{lines:#?}"
+    assert_line(
+        &kernel,
+        "kcallbacks: config: invalid value RingKiBPerProcessor: value 48 is not a power of two from 4 to 1024; default used",
     );
     assert_eq!(rings::get().expect("allocated").ring_bytes(), 64 * 1024);
     unload_clean(&mut kernel);
@@ -109,17 +100,12 @@ fn pool_shortage_at_driver_entry_halves_the_rings_then_fails_cleanly() {
     let mut kernel = boot_with(&[]);
     faults::fail_nth("ExAllocatePool2", 1, STATUS_INSUFFICIENT_RESOURCES);
     load(&mut kernel);
-    let lines = driver_lines(&kernel);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("rings: cannot allocate") && l.contains("x 64 KiB")),
-        "{lines:#?}"
-    );
-    assert!(
-        lines.iter().any(|l| l.contains("processors x 32 KiB")),
-        "{lines:#?}"
-    );
+    assert_printed(&kernel, "rings: cannot allocate ... x 64 KiB", |l| {
+        l.contains("rings: cannot allocate") && l.contains("x 64 KiB")
+    });
+    assert_printed(&kernel, "processors x 32 KiB", |l| {
+        l.contains("processors x 32 KiB")
+    });
     assert_eq!(rings::get().expect("allocated").ring_bytes(), 32 * 1024);
     unload_clean(&mut kernel);
     drop(kernel);
@@ -129,17 +115,10 @@ fn pool_shortage_at_driver_entry_halves_the_rings_then_fails_cleanly() {
     let mut kernel = boot_with(&[]);
     faults::fail_always("ExAllocatePool2", STATUS_INSUFFICIENT_RESOURCES);
     assert_eq!(kernel.load_driver(), STATUS_INSUFFICIENT_RESOURCES);
-    let lines = driver_lines(&kernel);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("DriverEntry failed: no non-paged pool for the event rings")),
-        "{lines:#?}"
-    );
-    assert!(
-        lines.iter().any(|l| l.contains("x 4 KiB")),
-        "down to the smallest ring first: {lines:#?}"
-    );
+    let failed = "DriverEntry failed: no non-paged pool for the event rings";
+    assert_printed(&kernel, failed, |l| l.contains(failed));
+    // Down to the smallest ring first.
+    assert_printed(&kernel, "x 4 KiB", |l| l.contains("x 4 KiB"));
     assert!(ntsim::pool::outstanding().is_empty());
     assert!(rings::get().is_none());
     kernel.assert_no_bugchecks();

@@ -28,9 +28,9 @@ use ntsim::unicode::OwnedUnicode;
 use ntsim::verifier::{ModelRule, codes};
 use ntsim::{Kernel, trigger};
 use wdk_sys::{
-    DRIVER_OBJECT, GUID, HANDLE, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, LARGE_INTEGER, NTSTATUS,
-    OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PDEVICE_OBJECT, PIMAGE_INFO, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT,
-    PNTSTATUS, PUNICODE_STRING, PVOID, REG_POST_OPERATION_INFORMATION, STATUS_ACCESS_DENIED,
+    DRIVER_OBJECT, GUID, HANDLE, KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, NTSTATUS, OBJECT_ATTRIBUTES,
+    PCALLBACK_OBJECT, PDEVICE_OBJECT, PIMAGE_INFO, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, PNTSTATUS,
+    PUNICODE_STRING, PVOID, REG_POST_OPERATION_INFORMATION, STATUS_ACCESS_DENIED,
     STATUS_DEVICE_ALREADY_ATTACHED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, UNICODE_STRING,
 };
 
@@ -289,25 +289,23 @@ fn registry_events(records: &[EventRecord]) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// Process 0x700 sets the DWORD value `name` of the bypass key to `value`.
+fn set_bypass_value(name: &str, value: u32) -> NTSTATUS {
+    trigger::registry_set_value(
+        0x700,
+        BYPASS_KEY,
+        name,
+        ntsim::registry::REG_DWORD,
+        &value.to_le_bytes(),
+    )
+}
+
 #[test]
 fn registry_bypass_by_a_higher_filter_pre_and_post() {
     let mut kernel = fresh();
     load(&mut kernel);
     ntsim::registry::create_key(BYPASS_KEY);
-    let mut altitude = OwnedUnicode::new("999999");
-    let mut cookie = LARGE_INTEGER::default();
-    // SAFETY: a live altitude string, a 'static routine and a writable cookie.
-    let status = unsafe {
-        ntsim::registry::CmRegisterCallbackEx(
-            Some(bypassing_filter),
-            altitude.as_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &raw mut cookie,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(status, STATUS_SUCCESS);
+    let cookie = foreign_cm("999999", Some(bypassing_filter)).expect("the filter registers");
     assert_eq!(
         ntsim::registry::callbacks().first().map(|c| c.0),
         Some(bypassing_filter as *const () as usize),
@@ -315,36 +313,18 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
     );
     // Pre bypass: the caller gets STATUS_SUCCESS, nothing is written, no
     // lower callback (the driver) and no post notification run.
-    let pre = trigger::registry_set_value(
-        0x700,
-        BYPASS_KEY,
-        "pre",
-        ntsim::registry::REG_DWORD,
-        &1u32.to_le_bytes(),
-    );
+    let pre = set_bypass_value("pre", 1);
     assert_eq!(pre, STATUS_SUCCESS);
     assert!(
         ntsim::registry::values(BYPASS_KEY).is_empty(),
         "a bypassed set writes nothing"
     );
     // Post bypass: the value is written; ReturnStatus becomes the caller's status.
-    let post = trigger::registry_set_value(
-        0x700,
-        BYPASS_KEY,
-        "post",
-        ntsim::registry::REG_DWORD,
-        &2u32.to_le_bytes(),
-    );
+    let post = set_bypass_value("post", 2);
     assert_eq!(post, STATUS_ACCESS_DENIED);
     assert_eq!(ntsim::registry::values(BYPASS_KEY).len(), 1);
     // A marker operation the driver sees, so all earlier events have drained.
-    let marker = trigger::registry_set_value(
-        0x700,
-        BYPASS_KEY,
-        "marker",
-        ntsim::registry::REG_DWORD,
-        &3u32.to_le_bytes(),
-    );
+    let marker = set_bypass_value("marker", 3);
     assert_eq!(
         marker, STATUS_ACCESS_DENIED,
         "the filter bypasses every post set-value"
@@ -366,11 +346,7 @@ fn registry_bypass_by_a_higher_filter_pre_and_post() {
         ],
         "nothing of the pre-bypassed set reaches the driver; both notifications of the post-bypassed ones do"
     );
-    assert_eq!(
-        // SAFETY: the cookie registered above.
-        unsafe { ntsim::registry::CmUnRegisterCallback(cookie) },
-        STATUS_SUCCESS
-    );
+    unregister_cm(cookie);
     kernel.unload_driver();
     kernel.assert_no_bugchecks();
 }
@@ -455,6 +431,21 @@ fn notifying_a_system_object_is_flagged_and_not_delivered_to_the_driver() {
 
 // --- Removal from one's own callback, next to the driver's routine -------------------------
 
+/// Registers `routine` as another driver's load-image notify routine, then
+/// loads the system image `name` at `base`: both routines are called.
+fn load_beside_driver(
+    routine: unsafe extern "C" fn(PUNICODE_STRING, HANDLE, PIMAGE_INFO),
+    name: &str,
+    base: u64,
+) {
+    assert_eq!(
+        // SAFETY: a 'static routine.
+        unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(routine)) },
+        STATUS_SUCCESS
+    );
+    assert_eq!(trigger::load_image(name, 0, base, 0x1000, true), 2);
+}
+
 unsafe extern "C" fn removes_itself(_name: PUNICODE_STRING, _pid: HANDLE, _info: PIMAGE_INFO) {
     // SAFETY: this routine is registered; removing it from inside is the fault.
     let _ = unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(Some(removes_itself)) };
@@ -464,16 +455,8 @@ unsafe extern "C" fn removes_itself(_name: PUNICODE_STRING, _pid: HANDLE, _info:
 fn removal_from_its_own_callback_is_flagged_and_the_driver_runs_on() {
     let mut kernel = fresh();
     load(&mut kernel);
-    assert_eq!(
-        // SAFETY: a 'static routine.
-        unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(removes_itself)) },
-        STATUS_SUCCESS
-    );
     let name = "\\SystemRoot\\System32\\drivers\\ntsimself.sys";
-    assert_eq!(
-        trigger::load_image(name, 0, 0xFFFF_F800_5000_0000, 0x1000, true),
-        2
-    );
+    load_beside_driver(removes_itself, name, 0xFFFF_F800_5000_0000);
     let check = kernel.expect_bugcheck(NSIM, ModelRule::RemovalFromOwnCallback as u64);
     assert_eq!(check.params[1], removes_itself as *const () as u64, "{check}");
     wait_for_image_event(&mut kernel, name);
@@ -578,16 +561,8 @@ fn returning_at_a_raised_irql_is_flagged_and_the_driver_never_does() {
     let mut kernel = fresh();
     load(&mut kernel);
     kernel.assert_no_bugchecks();
-    assert_eq!(
-        // SAFETY: a 'static routine.
-        unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(Some(returns_raised)) },
-        STATUS_SUCCESS
-    );
     let name = "\\SystemRoot\\System32\\drivers\\ntsimraised.sys";
-    assert_eq!(
-        trigger::load_image(name, 0, 0xFFFF_F800_6000_0000, 0x1000, true),
-        2
-    );
+    load_beside_driver(returns_raised, name, 0xFFFF_F800_6000_0000);
     let check = kernel.expect_bugcheck(NSIM, ModelRule::CallbackChangedIrql as u64);
     assert_eq!(check.params[1], u64::from(APC_LEVEL), "{check}");
     kernel.assert_no_bugchecks();
@@ -658,6 +633,15 @@ fn profile_events(records: &[EventRecord]) -> Vec<u32> {
         .collect()
 }
 
+/// Fires a hardware-profile query change; checks the status the caller
+/// gets and the two profile events the driver records: the query
+/// (`0xCB3A_4001`), then `outcome` (complete or cancelled).
+fn profile_query(kernel: &mut Kernel, status: NTSTATUS, outcome: u32, what: &str) {
+    assert_eq!(trigger::hardware_profile_query_change(), status, "{what}");
+    let records = read_until(kernel, what, |all| profile_events(all).len() >= 2);
+    assert_eq!(profile_events(&records), [0xCB3A_4001, outcome], "{what}");
+}
+
 /// The driver never vetoes a hardware-profile query (it returns success,
 /// C:kernel/guidelines-for-writing-pnp-notification-callback-routines) and
 /// records the cancel another driver's veto causes.
@@ -665,19 +649,8 @@ fn profile_events(records: &[EventRecord]) -> Vec<u32> {
 fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
     let mut kernel = fresh();
     load(&mut kernel);
-    assert_eq!(
-        trigger::hardware_profile_query_change(),
-        STATUS_SUCCESS,
-        "the driver alone: no veto"
-    );
-    let records = read_until(&mut kernel, "profile complete", |all| {
-        profile_events(all).len() >= 2
-    });
-    assert_eq!(
-        profile_events(&records),
-        [0xCB3A_4001, 0xCB3A_4003],
-        "query, then complete"
-    );
+    // The driver alone: no veto; query, then complete.
+    profile_query(&mut kernel, STATUS_SUCCESS, 0xCB3A_4003, "profile complete");
     PROFILE_VETO_CALLS.store(0, Ordering::SeqCst);
     let mut entry: PVOID = std::ptr::null_mut();
     // SAFETY: a 'static routine and a writable entry.
@@ -693,18 +666,12 @@ fn the_driver_never_vetoes_a_profile_change_and_sees_the_cancel() {
         )
     };
     assert_eq!(status, STATUS_SUCCESS);
-    assert_eq!(
-        trigger::hardware_profile_query_change(),
+    // The other driver vetoes: query, then cancelled.
+    profile_query(
+        &mut kernel,
         STATUS_ACCESS_DENIED,
-        "the other driver vetoes"
-    );
-    let records = read_until(&mut kernel, "profile cancelled", |all| {
-        profile_events(all).len() >= 2
-    });
-    assert_eq!(
-        profile_events(&records),
-        [0xCB3A_4001, 0xCB3A_4002],
-        "query, then cancelled"
+        0xCB3A_4002,
+        "profile cancelled",
     );
     assert_eq!(PROFILE_VETO_CALLS.load(Ordering::SeqCst), 2);
     assert_eq!(

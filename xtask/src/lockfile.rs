@@ -103,18 +103,25 @@ pub fn problems(text: &str) -> Vec<String> {
 /// Runs cargo without the stand-in patch so that it re-resolves the lock
 /// file: path entries for `wdk-build`/`wdk-sys` become crates.io entries again.
 fn resolve_unpatched(root: &Path) -> Result<()> {
+    cargo_metadata(root, &[]).map(drop)
+}
+
+/// `cargo metadata` (with `extra` arguments) without the stand-in patch:
+/// its JSON output.
+fn cargo_metadata(root: &Path, extra: &[&str]) -> Result<String> {
     let out = Command::new(cargo())
         .current_dir(root)
         .args(["metadata", "--format-version", "1"])
+        .args(extra)
         .output()
         .ctx("running cargo metadata")?;
     if !out.status.success() {
         bail!(
-            "cargo metadata (unpatched) failed: {}",
+            "cargo metadata (unpatched, extra arguments {extra:?}) failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Restores `Cargo.lock` to its state at task start when dropped.
@@ -211,18 +218,7 @@ pub fn check(root: &Path) -> Result<()> {
 /// cargo failing (a lock file that is not the crates.io resolution fails
 /// `--locked`), or no such package.
 pub fn real_package_dir(root: &Path, name: &str) -> Result<PathBuf> {
-    let out = Command::new(cargo())
-        .current_dir(root)
-        .args(["metadata", "--locked", "--format-version", "1"])
-        .output()
-        .ctx("running cargo metadata")?;
-    if !out.status.success() {
-        bail!(
-            "cargo metadata --locked (unpatched) failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let json = String::from_utf8_lossy(&out.stdout);
+    let json = cargo_metadata(root, &["--locked"])?;
     let key = "\"manifest_path\":\"";
     let prefix = format!("{name}-");
     json.match_indices(key)

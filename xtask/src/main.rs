@@ -178,14 +178,10 @@ fn run(root: &Path, options: &[&str]) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let paths = Paths::new(root);
-    let wine_dir = root.join("target").join("wine");
     let config = wine::Config {
-        prefix: wine_dir.join("run-prefix"),
-        log: wine_dir.join("run.log"),
         fresh: !options.contains(&"--reuse-prefix"),
         truncate_log: false,
-        echo: true,
-        label: "cargo xtask run".into(),
+        ..wine::Config::fresh(root, "run", "run")
     };
     println!(
         "wine: driver lines below are from {} (prefix {})",
@@ -242,15 +238,7 @@ fn wine_e2e_task(root: &Path, options: &[&str]) -> Result<ExitCode> {
 pub fn wine_e2e(root: &Path) -> Result<(usize, usize)> {
     let paths = Paths::new(root);
     artifacts::require(&paths, Parts::ALL)?;
-    let wine_dir = root.join("target").join("wine");
-    let config = wine::Config {
-        prefix: wine_dir.join("test-prefix"),
-        log: wine_dir.join("test.log"),
-        fresh: true,
-        truncate_log: true,
-        echo: true,
-        label: "cargo xtask wine-e2e".into(),
-    };
+    let config = wine::Config::fresh(root, "test", "wine-e2e");
     let t0 = Instant::now();
     let transcript = scenario::full(&paths, &config);
     let checks = scenario::checks(&transcript, scenario::workspace_version(root).as_deref());
@@ -268,15 +256,7 @@ fn wine_smoke(root: &Path) -> Result<ExitCode> {
     setup::setup()?;
     let paths = Paths::new(root);
     artifacts::build(&paths, Parts::TRIGGER_ONLY)?;
-    let wine_dir = root.join("target").join("wine");
-    let config = wine::Config {
-        prefix: wine_dir.join("smoke-prefix"),
-        log: wine_dir.join("smoke.log"),
-        fresh: true,
-        truncate_log: true,
-        echo: true,
-        label: "cargo xtask wine-smoke".into(),
-    };
+    let config = wine::Config::fresh(root, "smoke", "wine-smoke");
     let t0 = Instant::now();
     let (checks, log) = scenario::smoke(&paths, &config);
     let (passed, failed) = scenario::print_checks(&checks);

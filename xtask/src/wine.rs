@@ -50,6 +50,23 @@ pub struct Config {
     pub label: String,
 }
 
+impl Config {
+    /// The configuration of `cargo xtask <task>`: a fresh prefix
+    /// `target/wine/<name>-prefix` and an emptied log `target/wine/<name>.log`,
+    /// driver lines echoed.
+    pub fn fresh(root: &Path, name: &str, task: &str) -> Self {
+        let wine_dir = root.join("target").join("wine");
+        Self {
+            prefix: wine_dir.join(format!("{name}-prefix")),
+            log: wine_dir.join(format!("{name}.log")),
+            fresh: true,
+            truncate_log: true,
+            echo: true,
+            label: format!("cargo xtask {task}"),
+        }
+    }
+}
+
 /// A running Wine session; dropping it kills the session if it was not shut
 /// down cleanly.
 pub struct Session {
@@ -68,22 +85,25 @@ pub struct Session {
 /// `/usr/lib/wine/wine64` (`/usr/bin/wine` is a wrapper that prints a
 /// "wine32 is missing" hint on every call).
 fn wine_program() -> Result<PathBuf> {
-    let candidates = ["/usr/lib/wine/wine64", "wine64", "wine"];
-    candidates.iter().find_map(|c| find_program(c)).ok_or_else(|| {
-        crate::util::Error("wine not found (run `cargo xtask setup`: Debian package wine64)".into())
-    })
+    first_program(
+        &["/usr/lib/wine/wine64", "wine64", "wine"],
+        "wine not found (run `cargo xtask setup`: Debian package wine64)",
+    )
 }
 
 fn wineserver_program() -> Result<PathBuf> {
-    let candidates = [
-        "wineserver",
-        "/usr/lib/wine/wineserver64",
-        "/usr/lib/wine/wineserver",
-    ];
+    first_program(
+        &["wineserver", "/usr/lib/wine/wineserver64", "/usr/lib/wine/wineserver"],
+        "wineserver not found (run `cargo xtask setup`)",
+    )
+}
+
+/// The first of `candidates` that exists, or the error `missing`.
+fn first_program(candidates: &[&str], missing: &str) -> Result<PathBuf> {
     candidates
         .iter()
         .find_map(|c| find_program(c))
-        .ok_or_else(|| crate::util::Error("wineserver not found (run `cargo xtask setup`)".into()))
+        .ok_or_else(|| crate::util::Error(missing.into()))
 }
 
 impl Session {

@@ -637,17 +637,7 @@ pub fn record<T: Copy, const N: usize, const S: usize>(
     source_index: usize,
     value: &T,
 ) -> bool {
-    let Some(counter) = counters.get(source_index) else {
-        return false;
-    };
-    counter.seen.fetch_add(1, Ordering::Relaxed);
-    if ring.push(value).is_ok() {
-        counter.recorded.fetch_add(1, Ordering::Relaxed);
-        true
-    } else {
-        counter.dropped.fetch_add(1, Ordering::Relaxed);
-        false
-    }
+    counted::<Shared, S>(counters, source_index, || ring.push(value).is_ok())
 }
 
 /// Records one event of source `source_index` in a [`ByteRing`].
@@ -666,17 +656,26 @@ pub fn record_bytes<P: Producers, const S: usize>(
     source_index: usize,
     bytes: &[u8],
 ) -> bool {
+    counted::<P, S>(counters, source_index, || ring.push(bytes).is_ok())
+}
+
+/// The counting shared by [`record`] and [`record_bytes`]: bumps `seen`,
+/// runs `push`, then bumps `recorded` or `dropped` by its outcome, with the
+/// instructions of discipline `P`. An out-of-range `source_index` counts and
+/// pushes nothing.
+#[inline(always)]
+fn counted<P: Producers, const S: usize>(
+    counters: &SourceCounters<S>,
+    source_index: usize,
+    push: impl FnOnce() -> bool,
+) -> bool {
     let Some(counter) = counters.get(source_index) else {
         return false;
     };
     P::increment(&counter.seen);
-    if ring.push(bytes).is_ok() {
-        P::increment(&counter.recorded);
-        true
-    } else {
-        P::increment(&counter.dropped);
-        false
-    }
+    let pushed = push();
+    P::increment(if pushed { &counter.recorded } else { &counter.dropped });
+    pushed
 }
 
 #[cfg(all(test, not(loom)))]

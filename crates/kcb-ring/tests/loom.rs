@@ -18,6 +18,8 @@ use loom::thread;
 
 use kcb_ring::{PushError, Ring};
 
+mod loom_model;
+
 /// A record whose halves must agree: a torn copy would be detected (and
 /// loom reports any unsynchronized access to a slot anyway).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,30 +32,23 @@ const fn rec(id: u64) -> Rec {
     Rec { id, check: !id }
 }
 
+/// The models of this file bound preemptions at 5 by default.
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let f = std::sync::Arc::new(f);
-    // Pass 1 explores stale (weak-memory) reads; pass 2 makes every load a
-    // read-modify-write so loom's partial-order reduction cannot skip
-    // interleavings (see `kcb_ring`'s `sync` module).
-    for rmw_loads in [false, true] {
-        let mut builder = loom::model::Builder::new();
-        if builder.preemption_bound.is_none() {
-            builder.preemption_bound = Some(5);
-        }
-        kcb_ring::loom_set_rmw_loads(rmw_loads);
-        let f = std::sync::Arc::clone(&f);
-        let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = std::sync::Arc::clone(&iterations);
-        builder.check(move || {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            f();
-        });
-        kcb_ring::loom_set_rmw_loads(false);
-        std::eprintln!(
-            "  rmw_loads={rmw_loads}: {} executions",
-            iterations.load(std::sync::atomic::Ordering::Relaxed)
-        );
-    }
+    loom_model::model(5, f);
+}
+
+/// Spawns a producer pushing `ids` in order; it returns those that went in.
+fn spawn_producer<const N: usize>(ring: &Arc<Ring<Rec, N>>, ids: Vec<u64>) -> thread::JoinHandle<Vec<u64>> {
+    let ring = Arc::clone(ring);
+    thread::spawn(move || produce(&ring, &ids))
+}
+
+/// Spawns one producer per entry of `ids`.
+fn spawn_producers<const N: usize>(
+    ring: &Arc<Ring<Rec, N>>,
+    ids: Vec<Vec<u64>>,
+) -> Vec<thread::JoinHandle<Vec<u64>>> {
+    ids.into_iter().map(|ids| spawn_producer(ring, ids)).collect()
 }
 
 /// Pushes `ids` in order, returning those that went in.
@@ -91,12 +86,7 @@ fn verify(pushed: &[Vec<u64>], popped: &[Rec]) {
 fn two_producers_one_consumer() {
     model(|| {
         let ring = Arc::new(Ring::<Rec, 2>::new());
-        let producers: Vec<_> = (0..2u64)
-            .map(|p| {
-                let ring = Arc::clone(&ring);
-                thread::spawn(move || produce(&ring, &[p * 10, p * 10 + 1]))
-            })
-            .collect();
+        let producers = spawn_producers(&ring, vec![vec![0, 1], vec![10, 11]]);
         let mut popped = Vec::new();
         for _ in 0..2 {
             if let Some(r) = ring.pop() {
@@ -121,10 +111,7 @@ fn two_producers_one_consumer() {
 fn full_ring_reports_drops() {
     model(|| {
         let ring = Arc::new(Ring::<Rec, 2>::new());
-        let other = {
-            let ring = Arc::clone(&ring);
-            thread::spawn(move || produce(&ring, &[10, 11]))
-        };
+        let other = spawn_producer(&ring, vec![10, 11]);
         let mine = produce(&ring, &[0, 1]);
         let theirs = other.join().unwrap();
         assert_eq!(mine.len() + theirs.len(), 2);
@@ -143,10 +130,7 @@ fn full_ring_reports_drops() {
 fn wraparound_with_concurrent_consumer() {
     model(|| {
         let ring = Arc::new(Ring::<Rec, 2>::new());
-        let producer = {
-            let ring = Arc::clone(&ring);
-            thread::spawn(move || produce(&ring, &[0, 1, 2]))
-        };
+        let producer = spawn_producer(&ring, vec![0, 1, 2]);
         let mut popped = Vec::new();
         for _ in 0..3 {
             if let Some(r) = ring.pop() {
@@ -167,12 +151,7 @@ fn wraparound_with_concurrent_consumer() {
 fn snapshot_races_producers() {
     model(|| {
         let ring = Arc::new(Ring::<Rec, 2>::new());
-        let producers: Vec<_> = (0..2u64)
-            .map(|p| {
-                let ring = Arc::clone(&ring);
-                thread::spawn(move || produce(&ring, &[p * 10]))
-            })
-            .collect();
+        let producers = spawn_producers(&ring, vec![vec![0], vec![10]]);
         let mut out = [rec(0); 2];
         let n = ring.snapshot_newest(&mut out);
         for r in &out[..n] {

@@ -22,18 +22,12 @@ use loom::thread;
 
 use kcb_ring::{ByteRing, ByteRingError, Word};
 
+mod loom_model;
+
+/// The models of this file bound preemptions at 3 by default (three
+/// threads, variable-size records: a larger state space).
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let f = std::sync::Arc::new(f);
-    for rmw_loads in [false, true] {
-        let mut builder = loom::model::Builder::new();
-        if builder.preemption_bound.is_none() {
-            builder.preemption_bound = Some(3);
-        }
-        kcb_ring::loom_set_rmw_loads(rmw_loads);
-        let f = std::sync::Arc::clone(&f);
-        builder.check(move || f());
-        kcb_ring::loom_set_rmw_loads(false);
-    }
+    loom_model::model(3, f);
 }
 
 /// A ring over leaked storage (loom threads need `'static`).

@@ -40,6 +40,12 @@ pub fn calls() -> Vec<Call> {
     lock(&CALLS).clone()
 }
 
+/// How many calls of the DDI named `ddi` were recorded since boot.
+#[must_use]
+pub fn call_count(ddi: &str) -> usize {
+    lock(&CALLS).iter().filter(|c| c.ddi == ddi).count()
+}
+
 /// The DDI calls made in `phase`.
 #[must_use]
 pub fn calls_in(phase: Phase) -> Vec<Call> {

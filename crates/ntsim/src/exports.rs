@@ -165,32 +165,22 @@ fn c_routines() -> Vec<(&'static str, usize)> {
     ]
 }
 
+/// The address of an exported data item.
+fn address<T>(item: &'static T) -> usize {
+    std::ptr::from_ref(item) as usize
+}
+
 fn data() -> Vec<(&'static str, usize)> {
+    use crate::thread::{
+        ExDesktopObjectType, IoDeviceObjectType, IoFileObjectType, PsProcessType, PsThreadType,
+    };
     vec![
-        (
-            "PsThreadType",
-            std::ptr::from_ref(&crate::thread::PsThreadType) as usize,
-        ),
-        (
-            "PsProcessType",
-            std::ptr::from_ref(&crate::thread::PsProcessType) as usize,
-        ),
-        (
-            "ExDesktopObjectType",
-            std::ptr::from_ref(&crate::thread::ExDesktopObjectType) as usize,
-        ),
-        (
-            "IoFileObjectType",
-            std::ptr::from_ref(&crate::thread::IoFileObjectType) as usize,
-        ),
-        (
-            "IoDeviceObjectType",
-            std::ptr::from_ref(&crate::thread::IoDeviceObjectType) as usize,
-        ),
-        (
-            "HalDispatchTable",
-            std::ptr::from_ref(&crate::power::HalDispatchTable) as usize,
-        ),
+        ("PsThreadType", address(&PsThreadType)),
+        ("PsProcessType", address(&PsProcessType)),
+        ("ExDesktopObjectType", address(&ExDesktopObjectType)),
+        ("IoFileObjectType", address(&IoFileObjectType)),
+        ("IoDeviceObjectType", address(&IoDeviceObjectType)),
+        ("HalDispatchTable", address(&crate::power::HalDispatchTable)),
         (
             "PsGetProcessExitStatus",
             crate::objects::ps_get_process_exit_status as *const () as usize,
@@ -203,11 +193,7 @@ fn data() -> Vec<(&'static str, usize)> {
 /// # Panics
 /// If the model has no export of that name.
 pub fn hide(name: &str) {
-    let mut exports = lock(&EXPORTS);
-    let export = exports
-        .get_mut(name)
-        .unwrap_or_else(|| panic!("ntsim has no export {name}"));
-    export.exported = false;
+    set_exported(name, false);
 }
 
 /// Makes `name` available to `MmGetSystemRoutineAddress`.
@@ -215,11 +201,15 @@ pub fn hide(name: &str) {
 /// # Panics
 /// If the model has no routine of that name.
 pub fn expose(name: &str) {
-    let mut exports = lock(&EXPORTS);
-    let export = exports
+    set_exported(name, true);
+}
+
+/// Whether `MmGetSystemRoutineAddress` finds `name` from now on.
+fn set_exported(name: &str, exported: bool) {
+    lock(&EXPORTS)
         .get_mut(name)
-        .unwrap_or_else(|| panic!("ntsim has no routine {name}"));
-    export.exported = true;
+        .unwrap_or_else(|| panic!("ntsim has no routine {name}"))
+        .exported = exported;
 }
 
 /// The names `MmGetSystemRoutineAddress` finds now.

@@ -30,6 +30,7 @@ use wdk_sys::{
 
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
 use crate::notify::Registry;
+use crate::opaque::OpaqueHandles;
 use crate::verifier::{self, ModelRule};
 use crate::{ddi, sync::lock};
 
@@ -95,11 +96,8 @@ pub struct InterruptConnection {
 struct Interrupts {
     devices: Vec<InterruptDevice>,
     connections: Vec<InterruptConnection>,
-    #[allow(
-        clippy::vec_box,
-        reason = "each box is a stable, unique address handed out as an opaque PKINTERRUPT"
-    )]
-    objects: Vec<Box<u64>>,
+    /// The blocks whose addresses are the interrupt objects (`PKINTERRUPT`).
+    objects: OpaqueHandles,
     #[allow(
         clippy::vec_box,
         reason = "the model's bus driver objects must stay at their addresses"
@@ -229,6 +227,15 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
     })
     .unwrap_or_default();
     let max_irql = |lines: &[InterruptLine]| lines.iter().map(|l| l.irql).max().unwrap_or(0);
+    let plan = |storage, routine: PKSERVICE_ROUTINE, context: PVOID, lines, irql, version| Plan {
+        pdo: pdo as usize,
+        storage,
+        routine: routine.map_or(0, |r| r as usize),
+        context: context as usize,
+        lines,
+        irql,
+        version,
+    };
     match version {
         CONNECT_FULLY_SPECIFIED | CONNECT_FULLY_SPECIFIED_GROUP => {
             // SAFETY: the member this version names.
@@ -245,15 +252,14 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
             if p.Irql != line.irql || p.SynchronizeIrql < line.irql {
                 return Err(STATUS_INVALID_PARAMETER);
             }
-            Ok(Plan {
-                pdo: pdo as usize,
-                storage: p.InterruptObject,
-                routine: p.ServiceRoutine.map_or(0, |r| r as usize),
-                context: p.ServiceContext as usize,
-                lines: vec![line],
-                irql: p.SynchronizeIrql,
+            Ok(plan(
+                p.InterruptObject,
+                p.ServiceRoutine,
+                p.ServiceContext,
+                vec![line],
+                p.SynchronizeIrql,
                 version,
-            })
+            ))
         }
         CONNECT_LINE_BASED => {
             // SAFETY: the member this version names.
@@ -264,15 +270,15 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
             if lines.is_empty() {
                 return Err(STATUS_NOT_FOUND);
             }
-            Ok(Plan {
-                pdo: pdo as usize,
-                storage: p.InterruptObject,
-                routine: p.ServiceRoutine.map_or(0, |r| r as usize),
-                context: p.ServiceContext as usize,
-                irql: max_irql(&lines).max(p.SynchronizeIrql),
+            let irql = max_irql(&lines).max(p.SynchronizeIrql);
+            Ok(plan(
+                p.InterruptObject,
+                p.ServiceRoutine,
+                p.ServiceContext,
                 lines,
+                irql,
                 version,
-            })
+            ))
         }
         _ => {
             // CONNECT_MESSAGE_BASED: the model's devices have no message-
@@ -287,15 +293,15 @@ unsafe fn plan_connection(parameters: &IO_CONNECT_INTERRUPT_PARAMETERS) -> Resul
             if lines.is_empty() || p.FallBackServiceRoutine.is_none() {
                 return Err(STATUS_NOT_FOUND);
             }
-            Ok(Plan {
-                pdo: pdo as usize,
+            let irql = max_irql(&lines).max(p.SynchronizeIrql);
+            Ok(plan(
                 storage,
-                routine: p.FallBackServiceRoutine.map_or(0, |r| r as usize),
-                context: p.ServiceContext as usize,
-                irql: max_irql(&lines).max(p.SynchronizeIrql),
+                p.FallBackServiceRoutine,
+                p.ServiceContext,
                 lines,
-                version: CONNECT_LINE_BASED,
-            })
+                irql,
+                CONNECT_LINE_BASED,
+            ))
         }
     }
 }
@@ -320,9 +326,7 @@ pub unsafe extern "C" fn IoConnectInterruptEx(parameters: PIO_CONNECT_INTERRUPT_
     };
     let slot = INTERRUPTS.add(plan.routine, plan.version, plan.pdo as u64);
     let connection = with_interrupts(|i| {
-        let mut block = Box::new(u64::from_le_bytes(*b"KINTRPT\0"));
-        let object = std::ptr::from_mut::<u64>(&mut block) as usize;
-        i.objects.push(block);
+        let object = i.objects.issue(u64::from_le_bytes(*b"KINTRPT\0"));
         let connection = InterruptConnection {
             object,
             version: plan.version,

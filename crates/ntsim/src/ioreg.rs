@@ -50,8 +50,10 @@ use wdk_sys::{
     STATUS_INVALID_PARAMETER, STATUS_SUCCESS, TARGET_DEVICE_REMOVAL_NOTIFICATION, ULONG,
 };
 
+use crate::guid::{guid, guid_eq};
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
 use crate::notify::Registry;
+use crate::opaque::OpaqueHandles;
 use crate::unicode::OwnedUnicode;
 use crate::verifier::{self, ModelRule};
 use crate::{ddi, sync::lock};
@@ -82,20 +84,10 @@ pub const GUID_TARGET_DEVICE_REMOVE_CANCELLED: GUID = pnp_guid(0xCB3A_4007);
 /// `GUID_TARGET_DEVICE_REMOVE_COMPLETE`.
 pub const GUID_TARGET_DEVICE_REMOVE_COMPLETE: GUID = pnp_guid(0xCB3A_4008);
 
+/// The PnP event GUIDs share their last three parts
+/// (`{xxxxxxxx-46F0-11D0-B08F-00609713053F}`).
 const fn pnp_guid(data1: u32) -> GUID {
-    GUID {
-        Data1: data1,
-        Data2: 0x46F0,
-        Data3: 0x11D0,
-        Data4: [0xB0, 0x8F, 0x00, 0x60, 0x97, 0x13, 0x05, 0x3F],
-    }
-}
-
-const fn guid_eq(a: &GUID, b: &GUID) -> bool {
-    a.Data1 == b.Data1
-        && a.Data2 == b.Data2
-        && a.Data3 == b.Data3
-        && u64::from_le_bytes(a.Data4) == u64::from_le_bytes(b.Data4)
+    guid(((data1 as u128) << 96) | 0x46F0_11D0_B08F_0060_9713_053F)
 }
 
 pub(crate) static PNP: Registry = Registry::new("Plug and Play notification");
@@ -132,11 +124,7 @@ struct Reinit {
 #[derive(Default)]
 struct State {
     pnp: Vec<PnpRegistration>,
-    #[allow(
-        clippy::vec_box,
-        reason = "each box is a stable, unique address handed out as an opaque handle"
-    )]
-    entries: Vec<Box<u64>>,
+    entries: OpaqueHandles,
     interfaces: Vec<(GUID, String)>,
     fs: Vec<FsRegistration>,
     file_systems: Vec<usize>,
@@ -237,9 +225,7 @@ pub unsafe extern "C" fn IoRegisterPlugPlayNotification(
     };
     let slot = PNP.add(routine as usize, event_category.cast_unsigned(), 0);
     let registration = with_state(|s| {
-        let mut block = Box::new(0x506E_5000_u64);
-        let entry = std::ptr::from_mut::<u64>(&mut block) as usize;
-        s.entries.push(block);
+        let entry = s.entries.issue(0x506E_5000);
         let registration = PnpRegistration {
             entry,
             slot,

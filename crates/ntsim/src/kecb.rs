@@ -75,6 +75,7 @@ use wdk_sys::{
 use crate::context::{ContextScope, PROCESSOR_COUNT};
 use crate::irql::{HIGH_LEVEL, IrqlScope, PASSIVE_LEVEL};
 use crate::notify::Registry;
+use crate::opaque::OpaqueHandles;
 use crate::verifier::{self, ModelRule};
 use crate::{context, ddi, sync::lock};
 
@@ -93,11 +94,7 @@ struct State {
     nmi: Vec<(usize, u64, usize, usize)>,
     bound: Vec<(usize, u64, usize)>,
     processor: Vec<(usize, u64, usize, usize)>,
-    #[allow(
-        clippy::vec_box,
-        reason = "each box is a stable, unique address handed out as an opaque handle"
-    )]
-    handles: Vec<Box<u64>>,
+    handles: OpaqueHandles,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -107,11 +104,35 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     f(guard.get_or_insert_with(State::default))
 }
 
-fn new_handle(state: &mut State, tag: u64) -> usize {
-    let mut block = Box::new(tag);
-    let handle = std::ptr::from_mut::<u64>(&mut block) as usize;
-    state.handles.push(block);
-    handle
+/// Deregisters the registration `handle` of the list `pick` selects (as
+/// [`remove_keyed`]) from `registry` too, waiting for its running calls as
+/// `ddi` does; `STATUS_INVALID_HANDLE` if `handle` is not registered.
+fn deregister_handle<E>(
+    ddi: &'static str,
+    registry: &Registry,
+    handle: PVOID,
+    pick: impl FnOnce(&mut State) -> &mut Vec<E>,
+    parts: impl Fn(&E) -> (usize, u64),
+) -> NTSTATUS {
+    let Some(slot) = remove_keyed(handle as usize, pick, parts) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    registry.remove(ddi, true, |s| s.id == slot);
+    STATUS_SUCCESS
+}
+
+/// Removes the entry of the list `pick` selects whose key (first field) is
+/// `key`; returns its slot (second field), or `None` if none has that key.
+fn remove_keyed<E>(
+    key: usize,
+    pick: impl FnOnce(&mut State) -> &mut Vec<E>,
+    parts: impl Fn(&E) -> (usize, u64),
+) -> Option<u64> {
+    with_state(|s| {
+        let list = pick(s);
+        let position = list.iter().position(|e| parts(e).0 == key)?;
+        Some(parts(&list.remove(position)).1)
+    })
 }
 
 // --- Bug check callbacks ---------------------------------------------------------------
@@ -167,13 +188,7 @@ pub unsafe extern "C" fn KeDeregisterBugCheckCallback(
     callback_record: PKBUGCHECK_CALLBACK_RECORD,
 ) -> BOOLEAN {
     ddi::enter(&ddi::KE_DEREGISTER_BUG_CHECK_CALLBACK);
-    let slot = with_state(|s| {
-        let position = s
-            .records
-            .iter()
-            .position(|(r, _)| *r == callback_record as usize)?;
-        Some(s.records.remove(position).1)
-    });
+    let slot = remove_keyed(callback_record as usize, |s| &mut s.records, |e| *e);
     let Some(slot) = slot else { return 0 };
     BUGCHECK.remove("KeDeregisterBugCheckCallback", true, |s| s.id == slot);
     // SAFETY: a registered (hence valid) record.
@@ -229,13 +244,7 @@ pub unsafe extern "C" fn KeDeregisterBugCheckReasonCallback(
     callback_record: PKBUGCHECK_REASON_CALLBACK_RECORD,
 ) -> BOOLEAN {
     ddi::enter(&ddi::KE_DEREGISTER_BUG_CHECK_REASON_CALLBACK);
-    let slot = with_state(|s| {
-        let position = s
-            .reason_records
-            .iter()
-            .position(|(r, _)| *r == callback_record as usize)?;
-        Some(s.reason_records.remove(position).1)
-    });
+    let slot = remove_keyed(callback_record as usize, |s| &mut s.reason_records, |e| *e);
     let Some(slot) = slot else { return 0 };
     BUGCHECK_REASON.remove("KeDeregisterBugCheckReasonCallback", true, |s| s.id == slot);
     // SAFETY: a registered (hence valid) record.
@@ -649,7 +658,7 @@ pub unsafe extern "C" fn KeRegisterNmiCallback(callback_routine: PNMI_CALLBACK, 
     };
     let slot = NMI.add(routine as usize, 0, 0);
     with_state(|s| {
-        let handle = new_handle(s, u64::from_le_bytes(*b"NmiCb\0\0\0"));
+        let handle = s.handles.issue(u64::from_le_bytes(*b"NmiCb\0\0\0"));
         s.nmi.push((handle, slot, routine as usize, context as usize));
         handle as PVOID
     })
@@ -662,15 +671,13 @@ pub unsafe extern "C" fn KeRegisterNmiCallback(callback_routine: PNMI_CALLBACK, 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn KeDeregisterNmiCallback(handle: PVOID) -> NTSTATUS {
     ddi::enter(&ddi::KE_DEREGISTER_NMI_CALLBACK);
-    let slot = with_state(|s| {
-        let position = s.nmi.iter().position(|(h, ..)| *h == handle as usize)?;
-        Some(s.nmi.remove(position).1)
-    });
-    let Some(slot) = slot else {
-        return STATUS_INVALID_HANDLE;
-    };
-    NMI.remove("KeDeregisterNmiCallback", true, |s| s.id == slot);
-    STATUS_SUCCESS
+    deregister_handle(
+        "KeDeregisterNmiCallback",
+        &NMI,
+        handle,
+        |s| &mut s.nmi,
+        |e| (e.0, e.1),
+    )
 }
 
 /// A non-maskable interrupt: the NMI callbacks run at HIGH_LEVEL, last
@@ -709,7 +716,7 @@ pub unsafe extern "C" fn KeRegisterBoundCallback(callback_routine: PBOUND_CALLBA
     };
     let slot = BOUND.add(routine as usize, 0, 0);
     with_state(|s| {
-        let handle = new_handle(s, u64::from_le_bytes(*b"BoundCb\0"));
+        let handle = s.handles.issue(u64::from_le_bytes(*b"BoundCb\0"));
         s.bound.push((handle, slot, routine as usize));
         handle as PVOID
     })
@@ -722,15 +729,13 @@ pub unsafe extern "C" fn KeRegisterBoundCallback(callback_routine: PBOUND_CALLBA
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn KeDeregisterBoundCallback(handle: PVOID) -> NTSTATUS {
     ddi::enter(&ddi::KE_DEREGISTER_BOUND_CALLBACK);
-    let slot = with_state(|s| {
-        let position = s.bound.iter().position(|(h, ..)| *h == handle as usize)?;
-        Some(s.bound.remove(position).1)
-    });
-    let Some(slot) = slot else {
-        return STATUS_INVALID_HANDLE;
-    };
-    BOUND.remove("KeDeregisterBoundCallback", true, |s| s.id == slot);
-    STATUS_SUCCESS
+    deregister_handle(
+        "KeDeregisterBoundCallback",
+        &BOUND,
+        handle,
+        |s| &mut s.bound,
+        |e| (e.0, e.1),
+    )
 }
 
 /// A user-mode bound-range-exceeded exception in process `pid`: bound
@@ -823,7 +828,7 @@ pub unsafe extern "C" fn KeRegisterProcessorChangeCallback(
     };
     let slot = PROCESSOR.add(routine as usize, 0, 0);
     let handle = with_state(|s| {
-        let handle = new_handle(s, u64::from_le_bytes(*b"ProcCb\0\0"));
+        let handle = s.handles.issue(u64::from_le_bytes(*b"ProcCb\0\0"));
         s.processor
             .push((handle, slot, routine as usize, callback_context as usize));
         handle
@@ -860,13 +865,7 @@ pub unsafe extern "C" fn KeRegisterProcessorChangeCallback(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn KeDeregisterProcessorChangeCallback(callback_handle: PVOID) {
     ddi::enter(&ddi::KE_DEREGISTER_PROCESSOR_CHANGE_CALLBACK);
-    let slot = with_state(|s| {
-        let position = s
-            .processor
-            .iter()
-            .position(|(h, ..)| *h == callback_handle as usize)?;
-        Some(s.processor.remove(position).1)
-    });
+    let slot = remove_keyed(callback_handle as usize, |s| &mut s.processor, |e| (e.0, e.1));
     match slot {
         Some(slot) => {
             PROCESSOR.remove("KeDeregisterProcessorChangeCallback", true, |s| s.id == slot);

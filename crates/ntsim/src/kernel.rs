@@ -95,6 +95,18 @@ pub fn service_key(name: &str) -> String {
     format!("\\Registry\\Machine\\System\\CurrentControlSet\\Services\\{name}")
 }
 
+/// Creates the key of service `name` as the service control manager does
+/// for a demand-start kernel driver (kernel/specifying-driver-load-order):
+/// `Type` 1, `Start` 3, `ErrorControl` 1 and its `ImagePath`.
+pub fn create_service(name: &str) {
+    let key = service_key(name);
+    crate::registry::set_dword(&key, "Type", 1);
+    crate::registry::set_dword(&key, "Start", 3);
+    crate::registry::set_dword(&key, "ErrorControl", 1);
+    let image = format!("\\SystemRoot\\System32\\drivers\\{name}.sys");
+    crate::registry::set_string(&key, "ImagePath", &image);
+}
+
 impl Kernel {
     /// Takes the global lock (waiting for other tests), resets every part
     /// of the model, and boots: namespace directories, system callback
@@ -162,16 +174,7 @@ impl Kernel {
         };
         let key = service_key(&driver.name);
         if !crate::registry::key_exists(&key) {
-            // What the service control manager created for a demand-start
-            // kernel driver (kernel/specifying-driver-load-order).
-            crate::registry::set_dword(&key, "Type", 1);
-            crate::registry::set_dword(&key, "Start", 3);
-            crate::registry::set_dword(&key, "ErrorControl", 1);
-            crate::registry::set_string(
-                &key,
-                "ImagePath",
-                &format!("\\SystemRoot\\System32\\drivers\\{}.sys", driver.name),
-            );
+            create_service(&driver.name);
         }
         let mut image = DriverImage::new(&driver.name, Some(init));
         let object = image.object();
@@ -315,15 +318,13 @@ impl Kernel {
         let object = image.object();
         // SAFETY: the driver object lives in `image`.
         let name_address = unsafe { &raw const (*object).DriverName } as u64;
-        let pending = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
         // Interrupt connections are the I/O manager's too: their unload
         // check (0xCE for a connection left in place) runs with this one.
         crate::interrupt::interrupt_unload_checks();
         let (devices, links) = crate::io::leftovers(object);
         for device in devices {
-            verifier::bugcheck(
-                pending,
-                [device.address as u64, 0, 0, 0],
+            left_behind(
+                device.address as u64,
                 format!(
                     "unload with device object {} still present (IoDeleteDevice missing)",
                     device.name.as_deref().unwrap_or("<unnamed>")
@@ -331,9 +332,8 @@ impl Kernel {
             );
         }
         for (link, target) in links {
-            verifier::bugcheck(
-                pending,
-                [0, 0, 0, 0],
+            left_behind(
+                0,
                 format!("unload with symbolic link {link} -> {target} still present"),
             );
         }
@@ -362,17 +362,15 @@ impl Kernel {
         }
         let handler = crate::power::profile_handler();
         if handler != 0 {
-            verifier::bugcheck(
-                pending,
-                [handler as u64, 0, 0, 0],
+            left_behind(
+                handler as u64,
                 format!("unload with the HAL profile interrupt handler ({handler:#x}) still set"),
             );
         }
         let (held, registered, running) = excallback::leftovers();
         for object_info in held {
-            verifier::bugcheck(
-                pending,
-                [object_info.address as u64, 0, 0, 0],
+            left_behind(
+                object_info.address as u64,
                 format!(
                     "unload holding {} reference(s) to callback object {}",
                     object_info.driver_references, object_info.name
@@ -380,23 +378,20 @@ impl Kernel {
             );
         }
         for (function, name) in registered {
-            verifier::bugcheck(
-                pending,
-                [function as u64, 0, 0, 0],
+            left_behind(
+                function as u64,
                 format!("unload with callback {function:#x} still registered on {name}"),
             );
         }
         for function in running {
-            verifier::bugcheck(
-                pending,
-                [function as u64, 0, 0, 0],
+            left_behind(
+                function as u64,
                 format!("unload while callback {function:#x} is still running"),
             );
         }
         for system_thread in thread::system_threads().into_iter().filter(|t| !t.terminated) {
-            verifier::bugcheck(
-                pending,
-                [system_thread.start as u64, 0, 0, 0],
+            left_behind(
+                system_thread.start as u64,
                 format!(
                     "unload while system thread {:#x} (start {:#x}) still runs",
                     system_thread.tid, system_thread.start
@@ -572,20 +567,27 @@ pub fn poll_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
 /// Records 0xCE for each routine of `registry` still registered or still
 /// running at unload; `what` names the routine in the text.
 fn report_leftovers(registry: &crate::notify::Registry, what: &str) {
-    let pending = codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS;
     let (live, in_flight) = registry.leftovers();
     for slot in live {
-        verifier::bugcheck(
-            pending,
-            [slot.routine as u64, 0, 0, 0],
+        left_behind(
+            slot.routine as u64,
             format!("unload with a {what} ({:#x}) still registered", slot.routine),
         );
     }
     for routine in in_flight {
-        verifier::bugcheck(
-            pending,
-            [routine as u64, 0, 0, 0],
+        left_behind(
+            routine as u64,
             format!("unload while a {what} ({routine:#x}) is still running"),
         );
     }
+}
+
+/// Records 0xCE (`DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS`)
+/// for something the driver left behind at `address` (0 if it has none).
+fn left_behind(address: u64, text: String) {
+    verifier::bugcheck(
+        codes::DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS,
+        [address, 0, 0, 0],
+        text,
+    );
 }

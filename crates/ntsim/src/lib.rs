@@ -56,8 +56,10 @@
 )]
 
 mod freeze;
+mod guid;
 mod handle_attributes;
 mod notify;
+mod opaque;
 mod sync;
 
 pub mod clock;

@@ -261,10 +261,7 @@ pub unsafe extern "C" fn ZwOpenDirectoryObject(
     _desired_access: wdk_sys::ACCESS_MASK,
     object_attributes: wdk_sys::POBJECT_ATTRIBUTES,
 ) -> NTSTATUS {
-    let entry = crate::ddi::zw_passive(&crate::ddi::ZW_OPEN_DIRECTORY_OBJECT);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    crate::ddi::unless_faulted!(crate::ddi::zw_passive(&crate::ddi::ZW_OPEN_DIRECTORY_OBJECT));
     if directory_handle.is_null() || object_attributes.is_null() {
         return wdk_sys::STATUS_INVALID_PARAMETER;
     }
@@ -316,10 +313,7 @@ pub unsafe extern "C" fn ZwQueryDirectoryObject(
     context: wdk_sys::PULONG,
     return_length: wdk_sys::PULONG,
 ) -> NTSTATUS {
-    let entry = crate::ddi::zw_passive(&crate::ddi::ZW_QUERY_DIRECTORY_OBJECT);
-    if let Some(status) = entry.fault {
-        return status;
-    }
+    crate::ddi::unless_faulted!(crate::ddi::zw_passive(&crate::ddi::ZW_QUERY_DIRECTORY_OBJECT));
     let Some(crate::thread::HandleObject::Directory(path)) = crate::thread::handle_object(directory_handle)
     else {
         return wdk_sys::STATUS_INVALID_HANDLE;

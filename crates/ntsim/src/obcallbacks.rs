@@ -46,6 +46,7 @@ use wdk_sys::{
 use crate::context::ContextScope;
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
 use crate::notify::Registry;
+use crate::opaque::OpaqueHandles;
 use crate::verifier::{self, ModelRule};
 use crate::{context, ddi, objects, sync::lock, thread, unicode};
 
@@ -88,11 +89,7 @@ struct ObRegistration {
 
 struct State {
     registrations: Vec<ObRegistration>,
-    #[allow(
-        clippy::vec_box,
-        reason = "each box is a stable, unique address handed out as an opaque handle"
-    )]
-    blocks: Vec<Box<u64>>,
+    blocks: OpaqueHandles,
 }
 
 // SAFETY: the raw pointers are object-type and routine addresses, used only
@@ -101,7 +98,7 @@ unsafe impl Send for State {}
 
 static STATE: Mutex<State> = Mutex::new(State {
     registrations: Vec::new(),
-    blocks: Vec::new(),
+    blocks: OpaqueHandles::new(),
 });
 
 /// The registered altitudes, in call order (highest first).
@@ -200,9 +197,7 @@ pub unsafe extern "C" fn ObRegisterCallbacks(
     if state.registrations.iter().any(|r| r.altitude == altitude) {
         return STATUS_FLT_INSTANCE_ALTITUDE_COLLISION;
     }
-    let mut block = Box::new(0x4F62_4362_u64);
-    let handle = std::ptr::from_mut::<u64>(&mut block) as usize;
-    state.blocks.push(block);
+    let handle = state.blocks.issue(0x4F62_4362);
     let first = operations
         .first()
         .and_then(|o| o.pre.map(|f| f as usize).or(o.post.map(|f| f as usize)))
@@ -475,6 +470,5 @@ pub(crate) fn reset() {
     CALLBACKS.reset();
     let mut state = lock(&STATE);
     state.registrations.clear();
-    let blocks = std::mem::take(&mut state.blocks);
-    std::mem::forget(blocks);
+    state.blocks.forget_all();
 }

@@ -112,6 +112,24 @@ fn unknown(ddi: &str, object: *const std::ffi::c_void) {
     );
 }
 
+/// The id `pick` selects from what the model knows of an object (`found`)
+/// as a `HANDLE`; NULL, reported as an unknown object, when `object`, passed
+/// to `ddi`, is not an object the model made (`found` is `None`).
+fn id_or_unknown<T>(
+    ddi: &str,
+    object: *const std::ffi::c_void,
+    found: Option<T>,
+    pick: fn(T) -> u64,
+) -> HANDLE {
+    found.map_or_else(
+        || {
+            unknown(ddi, object);
+            std::ptr::null_mut()
+        },
+        |found| pick(found) as HANDLE,
+    )
+}
+
 /// `PsGetProcessId` (ntifs/nf-ntifs-psgetprocessid): the process id.
 ///
 /// # Safety
@@ -119,13 +137,8 @@ fn unknown(ddi: &str, object: *const std::ffi::c_void) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn PsGetProcessId(process: PEPROCESS) -> HANDLE {
     ddi::enter(&ddi::PS_GET_PROCESS_ID);
-    find_process(process).map_or_else(
-        || {
-            unknown("PsGetProcessId", process.cast_const().cast());
-            std::ptr::null_mut()
-        },
-        |(pid, _)| pid as HANDLE,
-    )
+    let ids = find_process(process);
+    id_or_unknown("PsGetProcessId", process.cast_const().cast(), ids, |(pid, _)| pid)
 }
 
 /// `PsGetThreadId` (ntddk/nf-ntddk-psgetthreadid): the thread id.
@@ -135,13 +148,8 @@ pub unsafe extern "C" fn PsGetProcessId(process: PEPROCESS) -> HANDLE {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn PsGetThreadId(thread: PETHREAD) -> HANDLE {
     ddi::enter(&ddi::PS_GET_THREAD_ID);
-    find_thread(thread).map_or_else(
-        || {
-            unknown("PsGetThreadId", thread.cast_const().cast());
-            std::ptr::null_mut()
-        },
-        |(_, tid)| tid as HANDLE,
-    )
+    let ids = find_thread(thread);
+    id_or_unknown("PsGetThreadId", thread.cast_const().cast(), ids, |(_, tid)| tid)
 }
 
 /// `PsGetThreadProcessId` (ntifs/nf-ntifs-psgetthreadprocessid): the id of
@@ -152,12 +160,12 @@ pub unsafe extern "C" fn PsGetThreadId(thread: PETHREAD) -> HANDLE {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn PsGetThreadProcessId(thread: PETHREAD) -> HANDLE {
     ddi::enter(&ddi::PS_GET_THREAD_PROCESS_ID);
-    find_thread(thread).map_or_else(
-        || {
-            unknown("PsGetThreadProcessId", thread.cast_const().cast());
-            std::ptr::null_mut()
-        },
-        |(pid, _)| pid as HANDLE,
+    let ids = find_thread(thread);
+    id_or_unknown(
+        "PsGetThreadProcessId",
+        thread.cast_const().cast(),
+        ids,
+        |(pid, _)| pid,
     )
 }
 

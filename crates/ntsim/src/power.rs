@@ -36,42 +36,20 @@ use wdk_sys::{
     STATUS_NOT_IMPLEMENTED, STATUS_SUCCESS, ULONG,
 };
 
+use crate::guid::{guid, guid_eq};
 use crate::irql::{IrqlScope, PASSIVE_LEVEL, PROFILE_LEVEL};
 use crate::notify::Registry;
+use crate::opaque::OpaqueHandles;
 use crate::{ddi, sync::lock};
 
 /// `GUID_MONITOR_POWER_ON`.
-pub const GUID_MONITOR_POWER_ON: GUID = GUID {
-    Data1: 0x0273_1015,
-    Data2: 0x4510,
-    Data3: 0x4526,
-    Data4: [0x99, 0xE6, 0xE5, 0xA1, 0x7E, 0xBD, 0x1A, 0xEA],
-};
+pub const GUID_MONITOR_POWER_ON: GUID = guid(0x0273_1015_4510_4526_99E6_E5A1_7EBD_1AEA);
 /// `GUID_LIDSWITCH_STATE_CHANGE`.
-pub const GUID_LIDSWITCH_STATE_CHANGE: GUID = GUID {
-    Data1: 0xBA3E_0F4D,
-    Data2: 0xB817,
-    Data3: 0x4094,
-    Data4: [0xA2, 0xD1, 0xD5, 0x63, 0x79, 0xE6, 0xA0, 0xF3],
-};
+pub const GUID_LIDSWITCH_STATE_CHANGE: GUID = guid(0xBA3E_0F4D_B817_4094_A2D1_D563_79E6_A0F3);
 /// `GUID_ACDC_POWER_SOURCE`.
-pub const GUID_ACDC_POWER_SOURCE: GUID = GUID {
-    Data1: 0x5D3E_9A59,
-    Data2: 0xE9D5,
-    Data3: 0x4B00,
-    Data4: [0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48],
-};
+pub const GUID_ACDC_POWER_SOURCE: GUID = guid(0x5D3E_9A59_E9D5_4B00_A6BD_FF34_FF51_6548);
 /// `GUID_CONSOLE_DISPLAY_STATE`.
-pub const GUID_CONSOLE_DISPLAY_STATE: GUID = GUID {
-    Data1: 0x6FE6_9556,
-    Data2: 0x704A,
-    Data3: 0x47A0,
-    Data4: [0x8F, 0x24, 0xC2, 0x8D, 0x93, 0x6F, 0xDA, 0x47],
-};
-
-fn guid_eq(a: &GUID, b: &GUID) -> bool {
-    (a.Data1, a.Data2, a.Data3, a.Data4) == (b.Data1, b.Data2, b.Data3, b.Data4)
-}
+pub const GUID_CONSOLE_DISPLAY_STATE: GUID = guid(0x6FE6_9556_704A_47A0_8F24_C28D_936F_DA47);
 
 pub(crate) static POWER_SETTINGS: Registry = Registry::new("power setting callback");
 pub(crate) static PAGE_OFFLINE: Registry = Registry::new("page offline notification");
@@ -89,11 +67,7 @@ struct PowerRegistration {
 struct State {
     power: Vec<PowerRegistration>,
     values: Vec<(GUID, Vec<u8>)>,
-    #[allow(
-        clippy::vec_box,
-        reason = "each box is a stable, unique address handed out as an opaque handle"
-    )]
-    handles: Vec<Box<u64>>,
+    handles: OpaqueHandles,
     whea: Vec<(u64, usize, usize)>,
     profile_handler: usize,
 }
@@ -169,9 +143,7 @@ pub unsafe extern "C" fn PoRegisterPowerSettingCallback(
     let setting = unsafe { setting_guid.read_unaligned() };
     let slot = POWER_SETTINGS.add(routine as usize, 0, 0);
     let registration = with_state(|s| {
-        let mut block = Box::new(u64::from_le_bytes(*b"PoSetCb\0"));
-        let handle = std::ptr::from_mut::<u64>(&mut block) as usize;
-        s.handles.push(block);
+        let handle = s.handles.issue(u64::from_le_bytes(*b"PoSetCb\0"));
         let registration = PowerRegistration {
             handle,
             slot,

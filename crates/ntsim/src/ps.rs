@@ -189,7 +189,7 @@ pub unsafe extern "C" fn PsRemoveLoadImageNotifyRoutine(
     }
 }
 
-fn set_process_routine(ddi_name: &str, routine: usize, variant: u32, data: u64, remove: bool) -> NTSTATUS {
+fn set_process_routine(ddi_name: &str, routine: usize, variant: u32, remove: bool) -> NTSTATUS {
     if remove {
         // Ex and Ex2 removals wait for in-flight callbacks (documented); the
         // legacy one is not documented to.
@@ -218,7 +218,7 @@ fn set_process_routine(ddi_name: &str, routine: usize, variant: u32, data: u64, 
     if live.len() >= PROCESS_LIMIT || live.iter().any(|s| s.routine == routine && s.variant == variant) {
         return STATUS_INVALID_PARAMETER;
     }
-    PROCESS.add(routine, variant, data);
+    PROCESS.add(routine, variant, 0);
     STATUS_SUCCESS
 }
 
@@ -240,7 +240,6 @@ pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutine(
         "PsSetCreateProcessNotifyRoutine",
         routine as usize,
         variant::LEGACY,
-        0,
         remove != 0,
     )
 }
@@ -266,7 +265,6 @@ pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutineEx(
         "PsSetCreateProcessNotifyRoutineEx",
         routine as usize,
         variant::EX,
-        0,
         remove != 0,
     )
 }
@@ -294,7 +292,6 @@ pub unsafe extern "C" fn PsSetCreateProcessNotifyRoutineEx2(
         "PsSetCreateProcessNotifyRoutineEx2",
         notify_information as usize,
         variant::EX2,
-        0,
         remove != 0,
     )
 }

@@ -48,8 +48,14 @@ unsafe extern "C" fn second(_context: *mut c_void, _a1: *mut c_void, _a2: *mut c
     }
 }
 
-fn create_object() -> PCALLBACK_OBJECT {
-    common::open_callback_object(OBJECT, true, true)
+/// A booted model, the counters reset, and the test's callback object with
+/// `first` then `second` registered on it: (kernel, object, their handles).
+fn boot_with_two_callbacks() -> (Kernel, PCALLBACK_OBJECT, [usize; 2]) {
+    let kernel = Kernel::boot();
+    reset_counters();
+    let object = common::open_callback_object(OBJECT, true, true);
+    let handles = [register(object, first), register(object, second)];
+    (kernel, object, handles)
 }
 
 fn register(object: PCALLBACK_OBJECT, routine: common::Routine) -> usize {
@@ -69,11 +75,7 @@ fn reset_counters() {
 /// the notification started, so the second ran after its removal.
 #[test]
 fn a_callback_unregistered_during_a_notification_is_not_called_after() {
-    let kernel = Kernel::boot();
-    reset_counters();
-    let object = create_object();
-    let _first = register(object, first);
-    let victim = register(object, second);
+    let (kernel, object, [_, victim]) = boot_with_two_callbacks();
     VICTIM.store(victim as *mut c_void, Ordering::SeqCst);
     let ran = trigger::notify_callback_object(OBJECT, 1, 2, PASSIVE_LEVEL);
     assert_eq!(FIRST_CALLS.load(Ordering::SeqCst), 1);
@@ -100,11 +102,7 @@ fn a_callback_unregistered_during_a_notification_is_not_called_after() {
 /// the unregistration returns once the running call has finished.
 #[test]
 fn a_registration_whose_unregistration_waits_is_skipped() {
-    let kernel = Kernel::boot();
-    reset_counters();
-    let object = create_object();
-    let first_handle = register(object, first);
-    let second_handle = register(object, second);
+    let (kernel, object, [first_handle, second_handle]) = boot_with_two_callbacks();
     let entered = Arc::new(Barrier::new(2));
     let release = Arc::new(Barrier::new(2));
     *GATE.lock().unwrap() = Some((entered.clone(), release.clone()));

@@ -12,6 +12,8 @@ use ntsim::{Kernel, registry, trigger};
 use wdk_sys::ntddk::*;
 use wdk_sys::*;
 
+mod common;
+
 static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn log(entry: String) {
@@ -210,12 +212,8 @@ unsafe extern "C" fn strip_terminate(
     _context: PVOID,
     info: POB_PRE_OPERATION_INFORMATION,
 ) -> OB_PREOP_CALLBACK_STATUS {
-    // SAFETY: a live pre-operation information block.
-    let info = unsafe { &*info };
-    // SAFETY: its parameters are live for the call.
-    let parameters = unsafe { &mut *info.Parameters };
-    // SAFETY: a create operation uses the CreateHandleInformation member.
-    unsafe { parameters.CreateHandleInformation.DesiredAccess &= !0x0001 };
+    // SAFETY: the model's live information of a create operation.
+    *unsafe { common::create_desired_access(info) } &= !0x0001;
     _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS
 }
 
@@ -223,12 +221,8 @@ unsafe extern "C" fn add_access(
     _context: PVOID,
     info: POB_PRE_OPERATION_INFORMATION,
 ) -> OB_PREOP_CALLBACK_STATUS {
-    // SAFETY: a live pre-operation information block.
-    let info = unsafe { &*info };
-    // SAFETY: its parameters are live for the call.
-    let parameters = unsafe { &mut *info.Parameters };
-    // SAFETY: a create operation uses the CreateHandleInformation member.
-    unsafe { parameters.CreateHandleInformation.DesiredAccess |= 0x0400 };
+    // SAFETY: the model's live information of a create operation.
+    *unsafe { common::create_desired_access(info) } |= 0x0400;
     _OB_PREOP_CALLBACK_STATUS::OB_PREOP_SUCCESS
 }
 

@@ -77,14 +77,21 @@ fn boot() -> Kernel {
     Kernel::boot().with_driver("ntsim-owner", own_entry)
 }
 
-#[test]
-fn another_drivers_registrations_are_not_the_unloading_drivers_leftovers() {
+/// A booted model with the other driver loaded (its unload `clean` or not)
+/// and then this driver: (kernel, the other driver's object).
+fn boot_beside_other(clean: bool) -> (Kernel, usize) {
     let mut kernel = boot();
-    CLEAN_UNLOAD.store(true, Ordering::SeqCst);
+    CLEAN_UNLOAD.store(clean, Ordering::SeqCst);
     let (status, other) = kernel.load_other_driver("ntsim-other", other_entry);
     assert_eq!(status, STATUS_SUCCESS);
-    assert_ne!(other, 0);
     assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    (kernel, other)
+}
+
+#[test]
+fn another_drivers_registrations_are_not_the_unloading_drivers_leftovers() {
+    let (mut kernel, other) = boot_beside_other(true);
+    assert_ne!(other, 0);
     assert_eq!(ntsim::ps::load_image_routines().len(), 2);
     assert!(kernel.unload_driver());
     // Before owners were tracked, the other driver's load-image and process
@@ -100,11 +107,7 @@ fn another_drivers_registrations_are_not_the_unloading_drivers_leftovers() {
 
 #[test]
 fn the_unloading_drivers_own_leftover_is_still_reported_and_only_it() {
-    let mut kernel = boot();
-    CLEAN_UNLOAD.store(false, Ordering::SeqCst);
-    let (status, _) = kernel.load_other_driver("ntsim-other", other_entry);
-    assert_eq!(status, STATUS_SUCCESS);
-    assert_eq!(kernel.load_driver(), STATUS_SUCCESS);
+    let (mut kernel, _) = boot_beside_other(false);
     assert!(kernel.unload_driver());
     let check = kernel.expect_bugcheck(CE, own_image_routine as *const () as u64);
     assert!(check.text.contains("load-image"), "{check}");

@@ -32,11 +32,11 @@ use ntsim::excallback::{self, POWER_PORT_OWNER};
 use ntsim::irql::{DISPATCH_LEVEL, PASSIVE_LEVEL, with_irql};
 use ntsim::{Kernel, faults, poll_until, trigger};
 use wdk_sys::ntddk::{
-    ExCreateCallback, ExNotifyCallback, ExRegisterCallback, ExUnregisterCallback, KeInitializeEvent,
-    KeSetEvent, KeWaitForSingleObject, ObfDereferenceObject,
+    ExNotifyCallback, ExRegisterCallback, ExUnregisterCallback, KeInitializeEvent, KeSetEvent,
+    KeWaitForSingleObject, ObfDereferenceObject,
 };
 use wdk_sys::{
-    KEVENT, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE,
+    KEVENT, PCALLBACK_OBJECT, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE,
     STATUS_NOT_SUPPORTED, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
 };
 
@@ -111,27 +111,7 @@ fn catalog_names() -> Vec<String> {
         .collect()
 }
 
-/// `ExCreateCallback` from the test (as another driver would).
-fn create_callback(name: &str, create: bool, allow_multiple: bool) -> (i32, PCALLBACK_OBJECT) {
-    let mut name = ntsim::unicode::OwnedUnicode::new(name);
-    let mut attributes = OBJECT_ATTRIBUTES {
-        ObjectName: name.as_ptr(),
-        ..Default::default()
-    };
-    let mut object: PCALLBACK_OBJECT = std::ptr::null_mut();
-    // SAFETY: valid out pointer and attributes naming a live string.
-    let status = unsafe {
-        ExCreateCallback(
-            &raw mut object,
-            &raw mut attributes,
-            u8::from(create),
-            u8::from(allow_multiple),
-        )
-    };
-    (status, object)
-}
-
-type Routine = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void);
+use crate::model_helpers::{Routine, create_callback};
 
 fn register(object: PCALLBACK_OBJECT, routine: Routine, context: usize) -> *mut c_void {
     // SAFETY: a live object; a 'static routine; the context is an integer.

@@ -17,14 +17,7 @@ const KE: [Api; 5] = [
 #[test]
 fn ke_callbacks_register_fire_in_their_documented_context_and_unregister() {
     let mut kernel = loaded_with(&[]);
-    for api in KE {
-        assert_eq!(
-            entry(&mut kernel, api),
-            (RegistrationState::Registered, 0, 0),
-            "{}",
-            api.name()
-        );
-    }
+    assert_all_registered(&mut kernel, &KE);
 
     // KE_PROCESSOR_CHANGE_ADD_EXISTING: StartNotify for every active
     // processor, then CompleteNotify for each, synchronously, at PASSIVE_LEVEL
@@ -146,14 +139,7 @@ fn io_po_and_whea_callbacks_register_fire_in_their_documented_context_and_unregi
     // An interface that exists before the driver registers is replayed at once.
     ntsim::ioreg::add_device_interface(VOLUME, VOLUME_LINK);
     load(&mut kernel);
-    for api in IO_PO_WHEA {
-        assert_eq!(
-            entry(&mut kernel, api),
-            (RegistrationState::Registered, 0, 0),
-            "{}",
-            api.name()
-        );
-    }
+    assert_all_registered(&mut kernel, &IO_PO_WHEA);
     // Not started at boot (Start = 3): the boot variant is not requested.
     assert_eq!(
         entry(&mut kernel, Api::BootDriverReinitialization),

@@ -265,20 +265,7 @@ unsafe extern "C" fn watch_frozen(_: *mut c_void, _: u32) {
 #[test]
 fn bug_check_callbacks_run_with_the_other_processors_frozen() {
     let kernel = loaded_with(&[]);
-    let record = WATCH_RECORD.0.get();
-    // SAFETY: resident static record, re-initialised (BufferEmpty) first.
-    unsafe { record.write_bytes(0, 1) };
-    // SAFETY: as above; a 'static routine, deregistered below.
-    let ok = unsafe {
-        ntsim::kecb::KeRegisterBugCheckCallback(
-            record,
-            Some(watch_frozen),
-            std::ptr::null_mut(),
-            0,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(ok, 1);
+    let record = register_bug_check_callback(&WATCH_RECORD, watch_frozen);
     let _ = trigger::bug_check(0xE2);
     let (ring_before, ring_after, prints_before, prints_after) =
         FROZEN_RING.lock().unwrap().take().expect("ran");

@@ -80,10 +80,7 @@ fn line_based(pdo: PDEVICE_OBJECT, storage: *mut PKINTERRUPT) -> IO_CONNECT_INTE
 }
 
 fn disconnects() -> usize {
-    ntsim::ddi::calls()
-        .iter()
-        .filter(|c| c.ddi == "IoDisconnectInterruptEx")
-        .count()
+    ntsim::ddi::call_count("IoDisconnectInterruptEx")
 }
 
 #[test]

@@ -170,6 +170,18 @@ fn guid_text(guid: &GUID) -> String {
     )
 }
 
+/// Asserts every one of `apis` is reported registered, with no detail.
+fn assert_all_registered(kernel: &mut Kernel, apis: &[Api]) {
+    for &api in apis {
+        assert_eq!(
+            entry(kernel, api),
+            (RegistrationState::Registered, 0, 0),
+            "{}",
+            api.name()
+        );
+    }
+}
+
 fn assert_removed_line(kernel: &Kernel, api: Api) {
     let line = outcome_line("unregister", api.name(), RegistrationState::Removed, 0);
     assert!(
@@ -182,6 +194,30 @@ fn assert_removed_line(kernel: &Kernel, api: Api) {
 struct Cell<T>(std::cell::UnsafeCell<T>);
 // SAFETY: only the model touches the records, from one test at a time.
 unsafe impl<T> Sync for Cell<T> {}
+
+/// Registers `routine` as a bug check callback ("another driver") with the
+/// resident `record`, re-initialised (`BufferEmpty`) first, and no buffer;
+/// returns the record to deregister.
+fn register_bug_check_callback(
+    record: &'static Cell<wdk_sys::KBUGCHECK_CALLBACK_RECORD>,
+    routine: unsafe extern "C" fn(*mut std::ffi::c_void, u32),
+) -> *mut wdk_sys::KBUGCHECK_CALLBACK_RECORD {
+    let record = record.0.get();
+    // SAFETY: a resident static record that only the model touches.
+    unsafe { record.write_bytes(0, 1) };
+    // SAFETY: as above; a 'static routine.
+    let ok = unsafe {
+        ntsim::kecb::KeRegisterBugCheckCallback(
+            record,
+            Some(routine),
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(ok, 1);
+    record
+}
 
 mod context;
 mod crash;

@@ -83,20 +83,7 @@ fn a_leaked_registration_of_each_family_is_caught_at_unload() {
             leak_bound as *const () as usize
         }),
         ("bug check callback", |_| {
-            let record = LEAK_RECORD.0.get();
-            // SAFETY: resident static record, re-initialised (BufferEmpty) first.
-            unsafe { record.write_bytes(0, 1) };
-            // SAFETY: as above; a 'static routine.
-            let ok = unsafe {
-                ntsim::kecb::KeRegisterBugCheckCallback(
-                    record,
-                    Some(leak_bugcheck),
-                    std::ptr::null_mut(),
-                    0,
-                    std::ptr::null_mut(),
-                )
-            };
-            assert_eq!(ok, 1);
+            register_bug_check_callback(&LEAK_RECORD, leak_bugcheck);
             leak_bugcheck as *const () as usize
         }),
         ("bug check reason callback", |_| {

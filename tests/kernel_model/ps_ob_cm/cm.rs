@@ -278,9 +278,7 @@ fn a_blocking_filter_above_the_driver_hides_the_operation_from_it() {
         STATUS_SUCCESS
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "flush records", |r| {
-        count(r, SourceId::Registry, pid) == 2
-    });
+    events.until_counts(&mut kernel, "flush records", pid, &[(SourceId::Registry, 2)]);
     let classes: Vec<u32> = events
         .of(SourceId::Registry, pid)
         .iter()
@@ -295,23 +293,24 @@ fn a_blocking_filter_above_the_driver_hides_the_operation_from_it() {
 
 static LEAK_COOKIE: std::sync::Mutex<Option<i64>> = std::sync::Mutex::new(None);
 
+/// `CmCallbackGetKeyObjectIDEx` with the cookie of the registration under
+/// test (`LEAK_COOKIE`), for `object`, into `id` and `name` (either NULL).
+fn get_key_object_id_ex(object: PVOID, id: *mut u64, name: *mut PCUNICODE_STRING) -> NTSTATUS {
+    let mut cookie = LARGE_INTEGER {
+        QuadPart: LEAK_COOKIE.lock().unwrap().expect("cookie"),
+    };
+    // SAFETY: a live cookie and out pointers that are valid or NULL; the
+    // model checks the object itself (what these proofs exercise).
+    unsafe { ntsim::registry::CmCallbackGetKeyObjectIDEx(&raw mut cookie, object, id, name, 0) }
+}
+
 unsafe extern "C" fn leak_names(_: PVOID, class: PVOID, info: PVOID) -> NTSTATUS {
     if class as usize == 1 {
-        let cookie = LEAK_COOKIE.lock().unwrap().expect("cookie");
-        let mut cookie = LARGE_INTEGER { QuadPart: cookie };
         // SAFETY: RegNtPreSetValueKey's information starts with the key object.
         let object = unsafe { *info.cast::<PVOID>() };
         let mut name: PCUNICODE_STRING = std::ptr::null();
-        // SAFETY: the model's routine with a live object; the name is leaked on purpose.
-        let status = unsafe {
-            ntsim::registry::CmCallbackGetKeyObjectIDEx(
-                &raw mut cookie,
-                object,
-                std::ptr::null_mut(),
-                &raw mut name,
-                0,
-            )
-        };
+        // The model's routine with a live object; the name is leaked on purpose.
+        let status = get_key_object_id_ex(object, std::ptr::null_mut(), &raw mut name);
         assert_eq!(status, STATUS_SUCCESS);
     }
     STATUS_SUCCESS
@@ -319,21 +318,11 @@ unsafe extern "C" fn leak_names(_: PVOID, class: PVOID, info: PVOID) -> NTSTATUS
 
 unsafe extern "C" fn query_on_close(_: PVOID, class: PVOID, info: PVOID) -> NTSTATUS {
     if class as usize == 14 {
-        let cookie = LEAK_COOKIE.lock().unwrap().expect("cookie");
-        let mut cookie = LARGE_INTEGER { QuadPart: cookie };
         // SAFETY: REG_KEY_HANDLE_CLOSE_INFORMATION starts with the key object.
         let object = unsafe { *info.cast::<PVOID>() };
         let mut id = 0_u64;
-        // SAFETY: the call under test: the object has no reference any more.
-        let status = unsafe {
-            ntsim::registry::CmCallbackGetKeyObjectIDEx(
-                &raw mut cookie,
-                object,
-                &raw mut id,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
+        // The call under test: the object has no reference any more.
+        let status = get_key_object_id_ex(object, &raw mut id, std::ptr::null_mut());
         assert_eq!(status, STATUS_INVALID_PARAMETER);
     }
     STATUS_SUCCESS
@@ -341,21 +330,11 @@ unsafe extern "C" fn query_on_close(_: PVOID, class: PVOID, info: PVOID) -> NTST
 
 unsafe extern "C" fn query_failed_post(_: PVOID, class: PVOID, info: PVOID) -> NTSTATUS {
     if class as usize == 29 {
-        let cookie = LEAK_COOKIE.lock().unwrap().expect("cookie");
-        let mut cookie = LARGE_INTEGER { QuadPart: cookie };
         // SAFETY: a REG_POST_OPERATION_INFORMATION.
         let post = unsafe { &*info.cast::<wdk_sys::REG_POST_OPERATION_INFORMATION>() };
         let mut id = 0_u64;
-        // SAFETY: the call under test: Status is not STATUS_SUCCESS.
-        let status = unsafe {
-            ntsim::registry::CmCallbackGetKeyObjectIDEx(
-                &raw mut cookie,
-                post.Object,
-                &raw mut id,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
+        // The call under test: Status is not STATUS_SUCCESS.
+        let status = get_key_object_id_ex(post.Object, &raw mut id, std::ptr::null_mut());
         assert_eq!(status, STATUS_INVALID_PARAMETER);
     }
     STATUS_SUCCESS

@@ -68,12 +68,17 @@ fn fallback_case(hidden: &[&str], base: u64) {
         STATUS_SUCCESS
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "fallback events", |r| {
-        count(r, SourceId::ProcessCreate, pid) == 1
-            && count(r, SourceId::ThreadCreate, pid) == 2
-            && count(r, SourceId::LoadImage, pid) == 1
-            && count(r, SourceId::Registry, pid) == 2
-    });
+    events.until_counts(
+        &mut kernel,
+        "fallback events",
+        pid,
+        &[
+            (SourceId::ProcessCreate, 1),
+            (SourceId::ThreadCreate, 2),
+            (SourceId::LoadImage, 1),
+            (SourceId::Registry, 2),
+        ],
+    );
     let threads = events.of(SourceId::ThreadCreate, pid);
     let payloads: Vec<ThreadPayload> = threads
         .iter()
@@ -136,9 +141,7 @@ fn legacy_key_object_id_is_used_without_the_ex_routines() {
         STATUS_SUCCESS
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "registry events", |r| {
-        count(r, SourceId::Registry, pid) == 2
-    });
+    events.until_counts(&mut kernel, "registry events", pid, &[(SourceId::Registry, 2)]);
     for record in events.of(SourceId::Registry, pid) {
         assert_eq!(
             text(&record.payload::<RegistryPayload>().expect("registry").key_path),
@@ -160,25 +163,27 @@ fn legacy_key_object_id_is_used_without_the_ex_routines() {
 #[test]
 fn process_routine_limit_is_reported_and_the_driver_runs_on() {
     let mut kernel = boot();
-    for routine in FOREIGN_PROCESS {
-        assert_eq!(
-            // SAFETY: 'static routines, removed below.
-            unsafe { ntsim::ps::PsSetCreateProcessNotifyRoutineEx(routine, 0) },
-            STATUS_SUCCESS
-        );
-    }
+    each_succeeds(&FOREIGN_PROCESS, |r| {
+        // SAFETY: 'static routines, removed below.
+        unsafe { ntsim::ps::PsSetCreateProcessNotifyRoutineEx(r, 0) }
+    });
     load(&mut kernel);
     assert_failed(&mut kernel, EX2, STATUS_INVALID_PARAMETER);
     assert_registered(&mut kernel, THREAD_EX);
     assert_runs_on(&mut kernel, 0x3_0000);
-    for routine in FOREIGN_PROCESS {
-        assert_eq!(
-            // SAFETY: removing what was registered above.
-            unsafe { ntsim::ps::PsSetCreateProcessNotifyRoutineEx(routine, 1) },
-            STATUS_SUCCESS
-        );
-    }
+    each_succeeds(&FOREIGN_PROCESS, |r| {
+        // SAFETY: removing what was registered above.
+        unsafe { ntsim::ps::PsSetCreateProcessNotifyRoutineEx(r, 1) }
+    });
     unload_clean(&mut kernel);
+}
+
+/// Calls `call` (another driver registering or removing a routine) with
+/// each of `routines`, asserting every call succeeds.
+fn each_succeeds<R: Copy>(routines: &[R], call: impl Fn(R) -> NTSTATUS) {
+    for &routine in routines {
+        assert_eq!(call(routine), STATUS_SUCCESS);
+    }
 }
 
 #[test]
@@ -205,13 +210,10 @@ fn duplicate_process_registration_is_reported() {
 #[test]
 fn image_routine_limit_is_reported_and_the_driver_runs_on() {
     let mut kernel = boot();
-    for routine in FOREIGN_IMAGE {
-        assert_eq!(
-            // SAFETY: 'static routines, removed below.
-            unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(routine) },
-            STATUS_SUCCESS
-        );
-    }
+    each_succeeds(&FOREIGN_IMAGE, |r| {
+        // SAFETY: 'static routines, removed below.
+        unsafe { ntsim::ps::PsSetLoadImageNotifyRoutine(r) }
+    });
     load(&mut kernel);
     assert_failed(&mut kernel, IMAGE_EX, STATUS_INSUFFICIENT_RESOURCES);
     // Process events still flow.
@@ -221,39 +223,28 @@ fn image_routine_limit_is_reported_and_the_driver_runs_on() {
         STATUS_SUCCESS
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "process event", |r| {
-        count(r, SourceId::ProcessCreate, pid) == 1
+    events.until_counts(&mut kernel, "process event", pid, &[(SourceId::ProcessCreate, 1)]);
+    each_succeeds(&FOREIGN_IMAGE, |r| {
+        // SAFETY: removing what was registered above.
+        unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(r) }
     });
-    for routine in FOREIGN_IMAGE {
-        assert_eq!(
-            // SAFETY: removing what was registered above.
-            unsafe { ntsim::ps::PsRemoveLoadImageNotifyRoutine(routine) },
-            STATUS_SUCCESS
-        );
-    }
     unload_clean(&mut kernel);
 }
 
 #[test]
 fn thread_registration_failure_is_reported_and_the_driver_runs_on() {
     let mut kernel = boot();
-    for routine in FOREIGN_THREAD {
-        assert_eq!(
-            // SAFETY: 'static routines, removed below.
-            unsafe { ntsim::ps::PsSetCreateThreadNotifyRoutine(routine) },
-            STATUS_SUCCESS
-        );
-    }
+    each_succeeds(&FOREIGN_THREAD, |r| {
+        // SAFETY: 'static routines, removed below.
+        unsafe { ntsim::ps::PsSetCreateThreadNotifyRoutine(r) }
+    });
     load(&mut kernel);
     assert_failed(&mut kernel, THREAD_EX, STATUS_INSUFFICIENT_RESOURCES);
     assert_runs_on(&mut kernel, 0x3_3000);
-    for routine in FOREIGN_THREAD {
-        assert_eq!(
-            // SAFETY: removing what was registered above.
-            unsafe { ntsim::ps::PsRemoveCreateThreadNotifyRoutine(routine) },
-            STATUS_SUCCESS
-        );
-    }
+    each_succeeds(&FOREIGN_THREAD, |r| {
+        // SAFETY: removing what was registered above.
+        unsafe { ntsim::ps::PsRemoveCreateThreadNotifyRoutine(r) }
+    });
     unload_clean(&mut kernel);
 }
 

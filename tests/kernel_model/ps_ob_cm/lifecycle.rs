@@ -33,11 +33,16 @@ fn unload_removes_everything_and_the_driver_loads_again() {
             STATUS_SUCCESS
         );
         let mut events = Events::new();
-        events.until(&mut kernel, "events", |r| {
-            count(r, SourceId::ProcessCreate, pid) == 1
-                && count(r, SourceId::ObjectHandle, pid) == 2
-                && count(r, SourceId::Registry, pid) == 2
-        });
+        events.until_counts(
+            &mut kernel,
+            "events",
+            pid,
+            &[
+                (SourceId::ProcessCreate, 1),
+                (SourceId::ObjectHandle, 2),
+                (SourceId::Registry, 2),
+            ],
+        );
         kernel.unload_driver();
         assert!(ntsim::ps::process_routines().is_empty());
         assert!(ntsim::ps::thread_routines().is_empty());
@@ -97,7 +102,7 @@ fn fault_injection_at_each_registration_is_reported_and_unload_is_clean() {
             assert_eq!(process_on, !ddi.starts_with("PsSetCreateProcess"), "{ddi}");
             if process_on {
                 let mut events = Events::new();
-                events.until(&mut kernel, ddi, |r| count(r, SourceId::ProcessCreate, pid) == 1);
+                events.until_counts(&mut kernel, ddi, pid, &[(SourceId::ProcessCreate, 1)]);
             }
             assert_runs_on(&mut kernel, pid);
             unload_clean(&mut kernel);
@@ -242,9 +247,12 @@ fn no_routine_allocates_pool_per_event() {
             "the key-name routine ran (and its own memory did not count)"
         );
         let mut events = Events::new();
-        events.until(&mut kernel, "records", |r| {
-            count(r, SourceId::ProcessCreate, pid) == 2 && count(r, SourceId::Registry, pid) == 6
-        });
+        events.until_counts(
+            &mut kernel,
+            "records",
+            pid,
+            &[(SourceId::ProcessCreate, 2), (SourceId::Registry, 6)],
+        );
         let with_path = events
             .of(SourceId::Registry, pid)
             .iter()

@@ -58,6 +58,14 @@ impl Events {
         read_more(kernel, &mut self.0, what, done);
     }
 
+    /// Reads until process `pid` has exactly the given number of records of
+    /// each listed source (bounded).
+    fn until_counts(&mut self, kernel: &mut Kernel, what: &str, pid: u64, counts: &[(SourceId, usize)]) {
+        self.until(kernel, what, |r| {
+            counts.iter().all(|&(source, n)| count(r, source, pid) == n)
+        });
+    }
+
     /// The records of `source` whose header names process `pid`.
     fn of(&self, source: SourceId, pid: u64) -> Vec<EventRecord> {
         select(&self.0, source, pid)

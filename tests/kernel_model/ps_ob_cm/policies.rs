@@ -270,12 +270,8 @@ unsafe extern "C" fn add_query_information(
     _: PVOID,
     info: POB_PRE_OPERATION_INFORMATION,
 ) -> OB_PREOP_CALLBACK_STATUS {
-    // SAFETY: the model's live pre-operation information.
-    let info = unsafe { &*info };
-    // SAFETY: its live parameters.
-    let parameters = unsafe { &mut *info.Parameters };
-    // SAFETY: a create operation: CreateHandleInformation is the active member.
-    unsafe { parameters.CreateHandleInformation.DesiredAccess |= PROCESS_QUERY_INFORMATION };
+    // SAFETY: the model's live information of a create operation.
+    *unsafe { crate::model_helpers::create_desired_access(info) } |= PROCESS_QUERY_INFORMATION;
     OB_PREOP_SUCCESS
 }
 
@@ -283,12 +279,9 @@ unsafe extern "C" fn remove_vm_read(
     _: PVOID,
     info: POB_PRE_OPERATION_INFORMATION,
 ) -> OB_PREOP_CALLBACK_STATUS {
-    // SAFETY: the model's live pre-operation information.
-    let info = unsafe { &*info };
-    // SAFETY: its live parameters.
-    let parameters = unsafe { &mut *info.Parameters };
-    // SAFETY: as above. PROCESS_VM_READ is not on the modifiable list.
-    unsafe { parameters.CreateHandleInformation.DesiredAccess &= !PROCESS_VM_READ };
+    // PROCESS_VM_READ is not on the modifiable list.
+    // SAFETY: the model's live information of a create operation.
+    *unsafe { crate::model_helpers::create_desired_access(info) } &= !PROCESS_VM_READ;
     OB_PREOP_SUCCESS
 }
 
@@ -296,12 +289,9 @@ unsafe extern "C" fn remove_terminate(
     _: PVOID,
     info: POB_PRE_OPERATION_INFORMATION,
 ) -> OB_PREOP_CALLBACK_STATUS {
-    // SAFETY: the model's live pre-operation information.
-    let info = unsafe { &*info };
-    // SAFETY: its live parameters.
-    let parameters = unsafe { &mut *info.Parameters };
-    // SAFETY: as above. PROCESS_TERMINATE is on the modifiable list.
-    unsafe { parameters.CreateHandleInformation.DesiredAccess &= !PROCESS_TERMINATE };
+    // PROCESS_TERMINATE is on the modifiable list.
+    // SAFETY: the model's live information of a create operation.
+    *unsafe { crate::model_helpers::create_desired_access(info) } &= !PROCESS_TERMINATE;
     OB_PREOP_SUCCESS
 }
 
@@ -377,9 +367,12 @@ fn object_type_exports_hold_the_type_pointers_like_ntoskrnl_variables() {
         0x1
     );
     let mut events = Events::new();
-    events.until(&mut kernel, "desktop records", |r| {
-        count(r, SourceId::ObjectHandle, pid) == 2
-    });
+    events.until_counts(
+        &mut kernel,
+        "desktop records",
+        pid,
+        &[(SourceId::ObjectHandle, 2)],
+    );
     let o = *events.of(SourceId::ObjectHandle, pid)[0]
         .payload::<ObjectHandlePayload>()
         .expect("ob");

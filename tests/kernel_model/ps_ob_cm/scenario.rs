@@ -92,13 +92,18 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
     assert_eq!(trigger::process_exit_with_status(child, parent, exit_status), 1);
 
     let mut events = Events::new();
-    events.until(&mut kernel, "the scenario's records", |r| {
-        count(r, SourceId::ProcessCreate, child) == 2
-            && count(r, SourceId::ThreadCreate, child) == 3
-            && count(r, SourceId::LoadImage, child) == 1
-            && count(r, SourceId::ObjectHandle, child) == 6
-            && count(r, SourceId::Registry, child) == 2
-    });
+    events.until_counts(
+        &mut kernel,
+        "the scenario's records",
+        child,
+        &[
+            (SourceId::ProcessCreate, 2),
+            (SourceId::ThreadCreate, 3),
+            (SourceId::LoadImage, 1),
+            (SourceId::ObjectHandle, 6),
+            (SourceId::Registry, 2),
+        ],
+    );
     let mine: Vec<EventRecord> = events
         .0
         .iter()
@@ -138,14 +143,18 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
         assert!(record.header.timestamp > 0 && record.header.cpu < ntsim::context::PROCESSOR_COUNT);
     }
     let mut next = mine.into_iter();
-    let mut take = || next.next().expect("a record");
+    // The next record, taken at `irql` in thread `tid` (if given).
+    let mut take = |irql, tid: Option<u64>| {
+        let record = next.next().expect("a record");
+        assert_eq!(record.header.irql, irql);
+        if let Some(tid) = tid {
+            assert_eq!(record.header.tid, tid);
+        }
+        record
+    };
 
     // Process create: PASSIVE_LEVEL, in the creating thread.
-    let record = take();
-    assert_eq!(
-        (record.header.irql, record.header.tid),
-        (PASSIVE_LEVEL, parent_tid)
-    );
+    let record = take(PASSIVE_LEVEL, Some(parent_tid));
     let p = *record.payload::<ProcessPayload>().expect("process payload");
     assert_eq!(
         (p.parent_pid, p.creating_pid, p.creating_tid),
@@ -161,8 +170,7 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
     // Thread create (Ex, NonSystem): on the new thread, so creator_* is the
     // new thread itself and neither remote nor creator-context is claimed.
     for (tid, irql) in [(child_tid, PASSIVE_LEVEL), (child_tid + 4, APC_LEVEL)] {
-        let record = take();
-        assert_eq!((record.header.irql, record.header.tid), (irql, tid));
+        let record = take(irql, Some(tid));
         let t = *record.payload::<ThreadPayload>().expect("thread payload");
         assert_eq!(
             (t.target_pid, t.target_tid, t.creator_pid, t.creator_tid, t.flags),
@@ -171,8 +179,7 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
     }
 
     // Image load: PASSIVE_LEVEL, in the process it maps into.
-    let record = take();
-    assert_eq!(record.header.irql, PASSIVE_LEVEL);
+    let record = take(PASSIVE_LEVEL, None);
     let i = *record.payload::<ImageLoadPayload>().expect("image payload");
     assert_eq!(text(&i.name), dll);
     assert_eq!((i.image_base, i.image_size), (0x7FFD_1000_0000, 0x000C_3000));
@@ -186,13 +193,9 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
         (OB_OPERATION_HANDLE_DUPLICATE, OB_TYPE_PROCESS, 0, PROCESS_VM_READ),
         (OB_OPERATION_HANDLE_CREATE, OB_TYPE_THREAD, other + 4, 0x0040),
     ] {
-        let pre = take();
-        let post = take();
+        let pre = take(PASSIVE_LEVEL, Some(child_tid));
+        let post = take(PASSIVE_LEVEL, Some(child_tid));
         for record in [&pre, &post] {
-            assert_eq!(
-                (record.header.irql, record.header.tid),
-                (PASSIVE_LEVEL, child_tid)
-            );
             let o = record.payload::<ObjectHandlePayload>().expect("handle payload");
             assert_eq!((o.operation, o.object_type), (operation, object_type));
             assert_eq!(
@@ -220,14 +223,8 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
 
     // Registry: RegNtPreSetValueKey then RegNtPostSetValueKey, in the
     // caller's thread, the key path from CmCallbackGetKeyObjectIDEx.
-    let pre = take();
-    let post = take();
-    for record in [&pre, &post] {
-        assert_eq!(
-            (record.header.irql, record.header.tid),
-            (PASSIVE_LEVEL, child_tid)
-        );
-    }
+    let pre = take(PASSIVE_LEVEL, Some(child_tid));
+    let post = take(PASSIVE_LEVEL, Some(child_tid));
     let r = *pre.payload::<RegistryPayload>().expect("registry payload");
     assert_eq!(
         (r.notify_class, r.status, r.value_type),
@@ -250,17 +247,12 @@ fn scripted_process_lifetime_fills_every_field_in_the_documented_context() {
     assert_eq!(ntsim::registry::unreleased_names(), 0, "every name released");
 
     // Thread exit: in the exiting thread.
-    let record = take();
-    assert_eq!(
-        (record.header.irql, record.header.tid),
-        (PASSIVE_LEVEL, child_tid)
-    );
+    let record = take(PASSIVE_LEVEL, Some(child_tid));
     let t = *record.payload::<ThreadPayload>().expect("thread payload");
     assert_eq!((t.target_pid, t.target_tid, t.flags), (child, child_tid, 0));
 
     // Process exit: the exit status, nothing else.
-    let record = take();
-    assert_eq!(record.header.irql, PASSIVE_LEVEL);
+    let record = take(PASSIVE_LEVEL, None);
     let p = *record.payload::<ProcessPayload>().expect("process payload");
     assert_eq!(p.exit_status, exit_status);
     assert_eq!(

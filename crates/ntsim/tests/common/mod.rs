@@ -1,5 +1,6 @@
 //! Helpers the model's test binaries share: a callback object opened and
-//! registered on through the DDIs, as a driver does it.
+//! registered on through the DDIs, as a driver does it, and the desired
+//! access an object pre-operation callback edits.
 
 #![allow(dead_code, reason = "each test binary uses a part")]
 
@@ -9,7 +10,7 @@ use ntsim::unicode::OwnedUnicode;
 use wdk_sys::ntddk::{ExCreateCallback, ExRegisterCallback};
 use wdk_sys::{
     LARGE_INTEGER, NTSTATUS, OBJ_CASE_INSENSITIVE, OBJECT_ATTRIBUTES, PCALLBACK_OBJECT, PLARGE_INTEGER,
-    PVOID, STATUS_SUCCESS,
+    POB_PRE_OPERATION_INFORMATION, PVOID, STATUS_SUCCESS,
 };
 
 /// A callback routine as `ExRegisterCallback` takes it.
@@ -64,4 +65,19 @@ pub fn register_callback(object: PCALLBACK_OBJECT, routine: Routine) -> PVOID {
     let handle = unsafe { ExRegisterCallback(object, Some(routine), std::ptr::null_mut()) };
     assert!(!handle.is_null());
     handle
+}
+
+/// The `DesiredAccess` an object pre-operation callback may edit, for a
+/// handle-create operation.
+///
+/// # Safety
+/// `info` is the live pre-operation information of a create operation, for
+/// the length of the callback (and `'a` no longer).
+pub unsafe fn create_desired_access<'a>(info: POB_PRE_OPERATION_INFORMATION) -> &'a mut u32 {
+    // SAFETY: a live pre-operation information block, per the caller.
+    let parameters = unsafe { (*info).Parameters };
+    // SAFETY: its parameters are live for the call.
+    let parameters = unsafe { &mut *parameters };
+    // SAFETY: a create operation uses the CreateHandleInformation member.
+    unsafe { &mut parameters.CreateHandleInformation.DesiredAccess }
 }
