@@ -1,37 +1,36 @@
 //! DriverEntry and DriverUnload: the driver's state is one struct of
 //! registrations whose field order is the unregistration order.
 
-use core::cell::UnsafeCell;
-
 use kcb_proto::{RegistrationState, SourceId, params::Settings};
 use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS};
 
 use crate::{
-    callbacks::{self, CallbackObjects},
-    clock,
-    cm::{self, RegistryArgs, RegistryCallback},
-    config,
-    cost::CostTables,
-    device::{self, ControlDevice, DriverObject, SymbolicLink},
-    drain::{self, DrainThread},
-    guard::{Registration, RegistrationOps},
-    hal::{self, ProfileInterruptHandler},
-    io::{
-        self, FsRegistrationChange, PlugPlayNotification, PnpCategory, ReinitKind, Reinitialization,
-        ShutdownArgs, ShutdownNotifications,
+    VERSION,
+    config::{registry, settings},
+    control::{
+        device::{self, ControlDevice, SymbolicLink},
+        dispatch,
     },
-    ke::{self, BoundCallback, BugCheckCallback, FlightRecorder, NmiCallback, ProcessorChange},
+    kernel::{cell::KernelCell, clock, object::DriverObject},
     kprintln,
-    ob::HandleCallbacks,
-    po::{self, PowerSetting},
-    ps::{self, LoadImageNotify, ProcessNotify, ThreadNotify},
-    report::{Api, REPORT},
-    rings,
-    whea::{self, PageOfflineNotification},
+    pipeline::{cost::CostTables, drain, rings},
+    registrations::{
+        callback_map,
+        callback_objects::CallbackObjects,
+        cm::{self, RegistryArgs, RegistryCallback},
+        drain_thread::DrainThread,
+        guard::{Registration, RegistrationOps},
+        hal::{self, ProfileInterruptHandler},
+        io::{self, FsRegistrationChange, PlugPlayNotification, PnpCategory, ReinitKind, Reinitialization},
+        ke::{self, BoundCallback, BugCheckCallback, FlightRecorder, NmiCallback, ProcessorChange},
+        ob::HandleCallbacks,
+        po::{self, PowerSetting},
+        ps::{self, LoadImageNotify, ProcessNotify, ThreadNotify},
+        report::{Api, REPORT},
+        shutdown::{LastChanceShutdownNotification, ShutdownNotification},
+        whea::{self, PageOfflineNotification},
+    },
 };
-
-/// The driver's version, as printed at load and returned by `GET_REPORT`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Everything the driver registered.
 ///
@@ -60,7 +59,8 @@ pub struct DriverState {
     boot_reinit: Option<Registration<Reinitialization>>,
     bugcheck: Option<Registration<BugCheckCallback>>,
     flight_recorder: Option<Registration<FlightRecorder>>,
-    shutdown: Option<ShutdownNotifications>,
+    shutdown: Option<Registration<ShutdownNotification>>,
+    last_chance_shutdown: Option<Registration<LastChanceShutdownNotification>>,
     drain: Option<Registration<DrainThread>>,
     link: Registration<SymbolicLink>,
     device: Registration<ControlDevice>,
@@ -80,7 +80,7 @@ fn optional<R: RegistrationOps>(enabled: bool, api: Api, args: R::Args) -> Optio
 
 impl DriverState {
     /// Whether the HAL PMI handler is installed, which makes the image
-    /// impossible to unload safely (see [`crate::hal`]).
+    /// impossible to unload safely (see [`crate::registrations::hal`]).
     #[must_use]
     pub const fn profile_handler_installed(&self) -> bool {
         self.profile_interrupt.is_some()
@@ -103,11 +103,16 @@ impl DriverState {
         let device = Registration::<ControlDevice>::new(driver).map_err(|f| f.status)?;
         let link = Registration::<SymbolicLink>::new(()).map_err(|f| f.status)?;
         let drain = Registration::<DrainThread>::new(()).ok();
-        let shutdown = ShutdownNotifications::register(ShutdownArgs {
-            device: device.token().as_ptr(),
-            normal: on(SourceId::Shutdown),
-            last_chance: on(SourceId::LastChanceShutdown),
-        });
+        let shutdown = optional::<ShutdownNotification>(
+            on(SourceId::Shutdown),
+            Api::ShutdownNotification,
+            device.token().as_ptr(),
+        );
+        let last_chance_shutdown = optional::<LastChanceShutdownNotification>(
+            on(SourceId::LastChanceShutdown),
+            Api::LastChanceShutdownNotification,
+            device.token().as_ptr(),
+        );
 
         let (process_variant, thread_variant, image_variant) = ps::resolve();
         let registry_variant = cm::resolve();
@@ -142,7 +147,7 @@ impl DriverState {
         );
         let callback_objects = if on(SourceId::CallbackObject) {
             let objects = CallbackObjects::register();
-            callbacks::print_map();
+            callback_map::print_map();
             Some(objects)
         } else {
             REPORT.set(Api::OwnCallbackObject, RegistrationState::DisabledByConfig, 0);
@@ -222,6 +227,7 @@ impl DriverState {
             bugcheck,
             flight_recorder,
             shutdown,
+            last_chance_shutdown,
             drain,
             link,
             device,
@@ -230,14 +236,10 @@ impl DriverState {
     }
 }
 
-/// Where the state lives between DriverEntry and DriverUnload.
-struct StateSlot(UnsafeCell<Option<DriverState>>);
-
-// SAFETY: the I/O manager never runs DriverEntry and DriverUnload
-// concurrently, and they are the only accessors.
-unsafe impl Sync for StateSlot {}
-
-static STATE: StateSlot = StateSlot(UnsafeCell::new(None));
+/// Where the state lives between DriverEntry and DriverUnload. Protocol:
+/// only DriverEntry (which stores it) and DriverUnload (which takes it)
+/// touch it, and the I/O manager never runs them concurrently.
+static STATE: KernelCell<Option<DriverState>> = KernelCell::new(None);
 
 /// `DriverEntry`: registers the chosen set and reports each attempt.
 ///
@@ -254,20 +256,25 @@ pub unsafe extern "C" fn driver_entry(
     let clock = clock::init();
     kprintln!("clock: {clock:?}");
     // SAFETY: DriverEntry owns the driver object until it returns.
-    unsafe { device::install_dispatch(driver) };
+    unsafe { dispatch::install_dispatch(driver) };
     // SAFETY: as above.
     unsafe { (*driver).DriverUnload = Some(driver_unload) };
     // SAFETY: the I/O manager's driver object, valid for the driver's life.
     let driver_object = unsafe { DriverObject::new(driver) };
     // SAFETY: the I/O manager's registry path for this service.
-    let settings = unsafe { config::load(registry_path) };
+    let loaded = unsafe { registry::load(registry_path) };
+    // A previous load retracted its value, so this publishes; were one
+    // still published, it is what every consumer reads, so use it too.
+    let active = settings::publish(loaded).unwrap_or_else(|_| settings::get());
     // SAFETY: as above.
-    let boot_start = unsafe { config::service_start_type(registry_path) } == Some(0);
-    if rings::allocate(settings.ring_kib).is_err() {
+    let boot_start = unsafe { registry::service_start_type(registry_path) } == Some(0);
+    if rings::allocate(active.ring_kib).is_err() {
         kprintln!("DriverEntry failed: no non-paged pool for the event rings; nothing registered");
+        // SAFETY: nothing that reads the settings was registered.
+        unsafe { settings::retract() };
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    match DriverState::register(driver_object, &settings, boot_start) {
+    match DriverState::register(driver_object, active, boot_start) {
         Ok(state) => {
             if state.profile_handler_installed() {
                 // No DriverUnload: the I/O manager refuses to unload the
@@ -278,7 +285,7 @@ pub unsafe extern "C" fn driver_entry(
                 kprintln!("{}", hal::UNLOAD_REFUSED_LINE);
             }
             // SAFETY: no other accessor runs during DriverEntry.
-            unsafe { *STATE.0.get() = Some(state) };
+            unsafe { *STATE.get() = Some(state) };
             let count = |state| REPORT.count(state) + CallbackObjects::count(state);
             kprintln!(
                 "loaded: {} registered, {} failed, {} disabled, {} unavailable",
@@ -298,6 +305,8 @@ pub unsafe extern "C" fn driver_entry(
             // SAFETY: every registration was undone; no producer or consumer
             // of the rings remains.
             unsafe { rings::free() };
+            // SAFETY: as above: no reader of the settings remains.
+            unsafe { settings::retract() };
             status
         }
     }
@@ -310,13 +319,15 @@ pub unsafe extern "C" fn driver_entry(
 /// successful DriverEntry, when no handle to the device is open.
 pub unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
     // SAFETY: no other accessor runs during DriverUnload.
-    let state = unsafe { (*STATE.0.get()).take() };
+    let state = unsafe { (*STATE.get()).take() };
     drop(state);
     // Anything pushed after the drain stopped stays counted, never lost.
     drain::drain_once();
     // SAFETY: everything is unregistered and the drain has exited: no
     // producer or consumer of the rings remains.
     unsafe { rings::free() };
+    // SAFETY: as above: no registration or request reads the settings.
+    unsafe { settings::retract() };
     kprintln!(
         "unloaded: {} removed",
         REPORT.count(RegistrationState::Removed) + CallbackObjects::removed_count()
