@@ -1,7 +1,7 @@
 //! DriverEntry and DriverUnload: the driver's state is one struct of
 //! registrations whose field order is the unregistration order.
 
-use kcb_proto::{RegistrationState, SourceId, params::Settings};
+use kcb_proto::{RegistrationState, params::Settings};
 use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS};
 
 use crate::{
@@ -15,50 +15,26 @@ use crate::{
     kprintln,
     pipeline::{cost::CostTables, drain, rings},
     registrations::{
-        callback_map,
-        callback_objects::CallbackObjects,
-        cm::{self, RegistryArgs, RegistryCallback},
+        catalog,
         drain_thread::DrainThread,
-        guard::{Registration, RegistrationOps},
-        hal::{self, ProfileInterruptHandler},
-        io::{self, FsRegistrationChange, PlugPlayNotification, PnpCategory, ReinitKind, Reinitialization},
-        ke::{self, BoundCallback, BugCheckCallback, FlightRecorder, NmiCallback, ProcessorChange},
-        ob::HandleCallbacks,
-        po::{self, PowerSetting},
-        ps::{self, LoadImageNotify, ProcessNotify, ThreadNotify},
-        report::{Api, REPORT},
+        guard::Registration,
+        hal,
+        report::REPORT,
         shutdown::{LastChanceShutdownNotification, ShutdownNotification},
-        whea::{self, PageOfflineNotification},
+        table::{Context, Registrations},
     },
 };
 
 /// Everything the driver registered.
 ///
-/// Dropping it unregisters in field order: the notify routines first (no new events), the bug-check records last
-/// among them (they stay useful until the end), then shutdown notification
-/// (before its device goes), the drain (prints what is left), and finally
-/// the symbolic link and the device, and the cost tables.
+/// Dropping it unregisters in field order: the table's rows first (notify
+/// routines, so no new events; the bug-check records last among them),
+/// then the shutdown notifications (before their device goes), the drain
+/// (prints what is left), the symbolic link and the device, and the cost
+/// tables.
 #[allow(dead_code, reason = "the fields are held for their Drop, which unregisters")]
 pub struct DriverState {
-    process: Option<Registration<ProcessNotify>>,
-    thread: Option<Registration<ThreadNotify>>,
-    load_image: Option<Registration<LoadImageNotify>>,
-    handles: Option<Registration<HandleCallbacks>>,
-    registry: Option<Registration<RegistryCallback>>,
-    callback_objects: Option<CallbackObjects>,
-    nmi: Option<Registration<NmiCallback>>,
-    bound: Option<Registration<BoundCallback>>,
-    processor: Option<Registration<ProcessorChange>>,
-    pnp_interfaces: Option<Registration<PlugPlayNotification>>,
-    pnp_profile: Option<Registration<PlugPlayNotification>>,
-    file_systems: Option<Registration<FsRegistrationChange>>,
-    power: [Option<Registration<PowerSetting>>; 4],
-    page_offline: Option<Registration<PageOfflineNotification>>,
-    profile_interrupt: Option<Registration<ProfileInterruptHandler>>,
-    reinit: Option<Registration<Reinitialization>>,
-    boot_reinit: Option<Registration<Reinitialization>>,
-    bugcheck: Option<Registration<BugCheckCallback>>,
-    flight_recorder: Option<Registration<FlightRecorder>>,
+    table: Registrations,
     shutdown: Option<Registration<ShutdownNotification>>,
     last_chance_shutdown: Option<Registration<LastChanceShutdownNotification>>,
     drain: Option<Registration<DrainThread>>,
@@ -68,25 +44,20 @@ pub struct DriverState {
     cost: Option<CostTables>,
 }
 
-/// Registers `R` as `api` if `enabled`, else reports it disabled.
-fn optional<R: RegistrationOps>(enabled: bool, api: Api, args: R::Args) -> Option<Registration<R>> {
-    if enabled {
-        Registration::new_as(api, args).ok()
-    } else {
-        REPORT.set(api, RegistrationState::DisabledByConfig, 0);
-        None
-    }
-}
-
 impl DriverState {
     /// Whether the HAL PMI handler is installed, which makes the image
     /// impossible to unload safely (see [`crate::registrations::hal`]).
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn profile_handler_installed(&self) -> bool {
-        self.profile_interrupt.is_some()
+        self.table.profile_interrupt.is_some()
     }
 
-    /// Registers everything, reporting each attempt.
+    /// Registers everything, reporting each attempt: the control device,
+    /// its link, the drain and the shutdown notifications, then every row
+    /// of the registration table.
     ///
     /// # Errors
     /// The status of a registration the driver cannot run without (the
@@ -95,137 +66,22 @@ impl DriverState {
     ///
     /// # IRQL
     /// PASSIVE_LEVEL.
-    #[allow(clippy::too_many_lines, reason = "one line per registration, in order")]
     pub fn register(driver: DriverObject, settings: &Settings, boot_start: bool) -> Result<Self, NTSTATUS> {
-        let on = |source: SourceId| settings.is_enabled(source);
         // Before the first registration: some routines run during it.
         let cost = CostTables::allocate();
         let device = Registration::<ControlDevice>::new(driver).map_err(|f| f.status)?;
         let link = Registration::<SymbolicLink>::new(()).map_err(|f| f.status)?;
         let drain = Registration::<DrainThread>::new(()).ok();
-        let shutdown = optional::<ShutdownNotification>(
-            on(SourceId::Shutdown),
-            Api::ShutdownNotification,
-            device.token().as_ptr(),
-        );
-        let last_chance_shutdown = optional::<LastChanceShutdownNotification>(
-            on(SourceId::LastChanceShutdown),
-            Api::LastChanceShutdownNotification,
-            device.token().as_ptr(),
-        );
-
-        let (process_variant, thread_variant, image_variant) = ps::resolve();
-        let registry_variant = cm::resolve();
-        ke::resolve();
-        io::resolve();
-        po::resolve();
-        whea::resolve();
-
-        let process = optional::<ProcessNotify>(
-            on(SourceId::ProcessCreate),
-            ProcessNotify::api(process_variant),
-            process_variant,
-        );
-        let thread = optional::<ThreadNotify>(
-            on(SourceId::ThreadCreate),
-            ThreadNotify::api(thread_variant),
-            thread_variant,
-        );
-        let load_image = optional::<LoadImageNotify>(
-            on(SourceId::LoadImage),
-            LoadImageNotify::api(image_variant),
-            image_variant,
-        );
-        let handles = optional::<HandleCallbacks>(on(SourceId::ObjectHandle), Api::ObRegisterCallbacks, ());
-        let registry = optional::<RegistryCallback>(
-            on(SourceId::Registry),
-            cm::api(registry_variant),
-            RegistryArgs {
-                variant: registry_variant,
-                driver: driver.as_ptr().cast(),
-            },
-        );
-        let callback_objects = if on(SourceId::CallbackObject) {
-            let objects = CallbackObjects::register();
-            callback_map::print_map();
-            Some(objects)
-        } else {
-            REPORT.set(Api::OwnCallbackObject, RegistrationState::DisabledByConfig, 0);
-            None
-        };
-        let nmi = optional::<NmiCallback>(on(SourceId::Nmi), Api::NmiCallback, ());
-        let bound = optional::<BoundCallback>(on(SourceId::BoundException), Api::BoundCallback, ());
-        let processor =
-            optional::<ProcessorChange>(on(SourceId::ProcessorChange), Api::ProcessorChangeCallback, ());
-        let pnp_interfaces = optional::<PlugPlayNotification>(
-            on(SourceId::PlugPlay),
-            Api::PnpDeviceInterface,
-            (driver, PnpCategory::DeviceInterface),
-        );
-        let pnp_profile = optional::<PlugPlayNotification>(
-            on(SourceId::PlugPlay),
-            Api::PnpHardwareProfile,
-            (driver, PnpCategory::HardwareProfile),
-        );
-        let file_systems =
-            optional::<FsRegistrationChange>(on(SourceId::FsRegistration), Api::FsRegistrationChange, driver);
-        let power = po::SETTINGS
-            .each_ref()
-            .map(|(api, guid)| optional::<PowerSetting>(on(SourceId::PowerSetting), *api, guid));
-        let page_offline =
-            optional::<PageOfflineNotification>(on(SourceId::PageOffline), Api::PageOfflineNotification, ());
-        let profile_interrupt =
-            optional::<ProfileInterruptHandler>(on(SourceId::ProfileInterrupt), Api::HalProfileInterrupt, ());
-        hal::report_errata_callbacks();
-        let bugcheck = optional::<BugCheckCallback>(on(SourceId::BugCheck), Api::BugCheckCallback, ());
-        let flight_recorder =
-            optional::<FlightRecorder>(on(SourceId::BugCheckReason), Api::BugCheckReasonCallback, ());
-        // Reinitialization can be requested only when DriverEntry will
-        // succeed, which is certain from here on.
-        let reinit = optional::<Reinitialization>(
-            on(SourceId::DriverReinit),
-            Api::DriverReinitialization,
-            (driver, ReinitKind::Driver),
-        );
-        let boot_reinit = if boot_start {
-            optional::<Reinitialization>(
-                on(SourceId::BootDriverReinit),
-                Api::BootDriverReinitialization,
-                (driver, ReinitKind::BootDriver),
-            )
-        } else {
-            REPORT.set_detailed(
-                Api::BootDriverReinitialization,
-                RegistrationState::DisabledByConfig,
-                0,
-                kcb_proto::report_detail::NOT_BOOT_START,
-            );
-            None
-        };
-
+        let shutdown = Registration::<ShutdownNotification>::if_enabled(settings, device.token().as_ptr());
+        let last_chance_shutdown =
+            Registration::<LastChanceShutdownNotification>::if_enabled(settings, device.token().as_ptr());
+        // From here on DriverEntry succeeds, as reinitialization requires.
+        let table = Registrations::register(&Context::resolve(settings, driver, boot_start));
         // SAFETY: the device is live and still initialising; nothing else
         // touches its flags.
         unsafe { device::finish_initializing(device.token().as_ptr()) };
         Ok(Self {
-            process,
-            thread,
-            load_image,
-            handles,
-            registry,
-            callback_objects,
-            nmi,
-            bound,
-            processor,
-            pnp_interfaces,
-            pnp_profile,
-            file_systems,
-            power,
-            page_offline,
-            profile_interrupt,
-            reinit,
-            boot_reinit,
-            bugcheck,
-            flight_recorder,
+            table,
             shutdown,
             last_chance_shutdown,
             drain,
@@ -286,7 +142,7 @@ pub unsafe extern "C" fn driver_entry(
             }
             // SAFETY: no other accessor runs during DriverEntry.
             unsafe { *STATE.get() = Some(state) };
-            let count = |state| REPORT.count(state) + CallbackObjects::count(state);
+            let count = |state| REPORT.count(state) + catalog::count(state);
             kprintln!(
                 "loaded: {} registered, {} failed, {} disabled, {} unavailable",
                 count(RegistrationState::Registered),
@@ -330,6 +186,6 @@ pub unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
     unsafe { settings::retract() };
     kprintln!(
         "unloaded: {} removed",
-        REPORT.count(RegistrationState::Removed) + CallbackObjects::removed_count()
+        REPORT.count(RegistrationState::Removed) + catalog::count(RegistrationState::Removed)
     );
 }

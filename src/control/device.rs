@@ -15,6 +15,7 @@
 
 use core::{mem::size_of, ptr};
 
+use kcb_proto::SourceId;
 use wdk_sys::{
     ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION, DO_DEVICE_INITIALIZING, FILE_ALL_ACCESS,
     FILE_DEVICE_SECURE_OPEN, HANDLE, OBJ_KERNEL_HANDLE, PDEVICE_OBJECT, SECURITY_DESCRIPTOR,
@@ -85,6 +86,7 @@ impl DeviceToken {
 impl RegistrationOps for ControlDevice {
     type Args = DriverObject;
     type Token = DeviceToken;
+    const SOURCE: Option<SourceId> = None;
     const API: Api = Api::ControlDevice;
 
     /// `IoCreateDevice` + the SYSTEM/Administrators DACL. `PASSIVE_LEVEL`.
@@ -176,6 +178,7 @@ pub struct SymbolicLink;
 impl RegistrationOps for SymbolicLink {
     type Args = ();
     type Token = ();
+    const SOURCE: Option<SourceId> = None;
     const API: Api = Api::SymbolicLink;
 
     /// `IoCreateSymbolicLink`. PASSIVE_LEVEL.

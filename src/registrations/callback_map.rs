@@ -20,7 +20,7 @@ use crate::{
     },
     kprintln,
     registrations::{
-        callback_objects::{CATALOG, CatalogEntry},
+        catalog::{CATALOG, CatalogEntry},
         report::outcome_word,
     },
 };

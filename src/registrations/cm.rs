@@ -17,6 +17,7 @@
 
 use core::{ffi::c_void, ptr};
 
+use kcb_proto::SourceId;
 use kcb_proto::{
     EventRecord, RegistryPayload, kind,
     params::{DEFAULT_CM_ALTITUDE, InlineName, MAX_ALTITUDE, altitude_attempt},
@@ -37,6 +38,7 @@ use crate::{
     kernel::unicode::{Utf16Display, units_of},
     kprintln,
     pipeline::events,
+    registrations::catalog::Slot,
     registrations::guard::{Failure, RegistrationOps},
     registrations::ob::ALTITUDE_RETRIES,
     registrations::report::Api,
@@ -123,7 +125,13 @@ pub struct RegistryArgs {
 impl RegistrationOps for RegistryCallback {
     type Args = RegistryArgs;
     type Token = LARGE_INTEGER;
+    const SOURCE: Option<SourceId> = Some(SourceId::Registry);
     const API: Api = Api::CmRegisterCallbackEx;
+
+    /// Each variant reports under its own name.
+    fn slot(args: &RegistryArgs) -> Slot {
+        Slot::Api(api(args.variant))
+    }
 
     /// `<= APC_LEVEL` (rule IrqlExApcLte2). Returns
     /// `STATUS_FLT_INSTANCE_ALTITUDE_COLLISION` after the retries, or

@@ -8,6 +8,7 @@ use core::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
+use kcb_proto::SourceId;
 use wdk_sys::{
     _EVENT_TYPE::SynchronizationEvent,
     _KWAIT_REASON::Executive,
@@ -47,6 +48,7 @@ pub struct DrainThread;
 impl RegistrationOps for DrainThread {
     type Args = ();
     type Token = KernelHandle;
+    const SOURCE: Option<SourceId> = None;
     const API: Api = Api::DrainThread;
 
     /// `PsCreateSystemThread`. PASSIVE_LEVEL.

@@ -201,21 +201,41 @@ impl<K> CallbackObject<K> {
         routine: unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void),
         context: &'static (impl Sync + 'static),
     ) -> Result<CallbackRegistration, Failure> {
-        // SAFETY: a referenced object (invariant); the routine is nonpageable
-        // code in this image and the context is 'static, so both outlive the
-        // registration, which is removed before the image unloads.
-        let handle = unsafe {
-            ExRegisterCallback(
-                self.object,
-                Some(routine),
-                ptr::from_ref(context).cast_mut().cast::<c_void>(),
-            )
-        };
-        if handle.is_null() {
-            return Err(STATUS_UNSUCCESSFUL.into());
-        }
-        Ok(CallbackRegistration { handle })
+        // SAFETY: a referenced object (invariant), live while `self` is.
+        unsafe { register_raw(self.object, routine, context) }
     }
+}
+
+/// `ExRegisterCallback(object, routine, context)`.
+///
+/// # Errors
+/// As [`CallbackObject::register`].
+///
+/// # Safety
+/// `object` is a referenced callback object that stays referenced until the
+/// returned registration is dropped.
+///
+/// # IRQL
+/// `<= APC_LEVEL` (rule IrqlExApcLte2).
+pub unsafe fn register_raw(
+    object: PCALLBACK_OBJECT,
+    routine: unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void),
+    context: &'static (impl Sync + 'static),
+) -> Result<CallbackRegistration, Failure> {
+    // SAFETY: a referenced object (the caller's contract); the routine is
+    // nonpageable code in this image and the context is 'static, so both
+    // outlive the registration, which is removed before the image unloads.
+    let handle = unsafe {
+        ExRegisterCallback(
+            object,
+            Some(routine),
+            ptr::from_ref(context).cast_mut().cast::<c_void>(),
+        )
+    };
+    if handle.is_null() {
+        return Err(STATUS_UNSUCCESSFUL.into());
+    }
+    Ok(CallbackRegistration { handle })
 }
 
 impl<K> Drop for CallbackObject<K> {

@@ -1,8 +1,9 @@
 //! The one registration pattern every wrapped API follows.
 //!
 //! A registration is a value: constructing a [`Registration`] registers and
-//! records the outcome in the [`REPORT`](crate::registrations::report::REPORT); dropping it
-//! unregisters and records the removal. A failed registration leaves nothing
+//! records the outcome in its [`Slot`] (the report, or the callback-object
+//! catalog); dropping it unregisters and records the removal. Nothing else
+//! writes an outcome. A failed registration leaves nothing
 //! behind. Whatever the kernel keeps a pointer to (routine, context) is
 //! `'static`, so it outlives the registration by construction.
 //!
@@ -10,11 +11,11 @@
 //! A `Registration<R>` holds the token `R::register` returned, and `Drop`
 //! hands it to `R::unregister` exactly once.
 
-use kcb_proto::RegistrationState;
+use kcb_proto::{RegistrationState, SourceId, params::Settings};
 
 use crate::{
     kernel::dynamic::DynamicRoutine,
-    registrations::report::{Api, REPORT},
+    registrations::{catalog::Slot, report::Api},
 };
 
 /// NTSTATUS values as the `i32` the kernel returns.
@@ -101,14 +102,39 @@ impl From<NtStatus> for Failure {
     }
 }
 
-/// How to make and undo one kind of registration.
+/// How to make and undo one kind of registration, and what it is: the
+/// event source it feeds (its `Parameters` switch) and the slot its outcome
+/// is recorded in.
 pub trait RegistrationOps {
     /// What the registration needs (device object, flags, ...).
     type Args;
     /// What the kernel hands back and unregistering needs (cookie, handle).
     type Token;
-    /// The report slot.
+    /// The event source this registration feeds: its `Parameters` value is
+    /// `SourceId::name` (`Enable<name>`), its default
+    /// `kcb_proto::params::DEFAULT_ENABLED`. `None` for what the driver
+    /// cannot run without and always makes (device, link, drain thread).
+    const SOURCE: Option<SourceId>;
+    /// The report slot (of every instance, unless [`slot`](Self::slot) says
+    /// otherwise).
     const API: Api;
+
+    /// Where the outcome of registering with `args` is recorded: [`Self::API`]
+    /// unless the arguments name a variant with its own slot.
+    #[must_use]
+    fn slot(_args: &Self::Args) -> Slot {
+        Slot::Api(Self::API)
+    }
+
+    /// Whether to register with `args`: `Err(detail)` records it as
+    /// disabled, with that `report_detail`. By default the source's switch
+    /// in `settings` ([`source_enabled`]).
+    ///
+    /// # Errors
+    /// The detail to report with "disabled".
+    fn enabled(settings: &Settings, _args: &Self::Args) -> Result<(), u32> {
+        source_enabled::<Self>(settings)
+    }
 
     /// Registers.
     ///
@@ -118,6 +144,11 @@ pub trait RegistrationOps {
     /// and whether it is a failure or the system not offering the API.
     fn register(args: Self::Args) -> Result<Self::Token, Failure>;
 
+    /// Runs once the success has been recorded: registrations that depend
+    /// on this one (the observers of a callback object) are made here, so
+    /// their lines follow its line. Nothing by default.
+    fn registered(_token: &mut Self::Token) {}
+
     /// Undoes a successful [`register`](Self::register).
     ///
     /// # Safety
@@ -126,50 +157,82 @@ pub trait RegistrationOps {
     unsafe fn unregister(token: Self::Token);
 }
 
-/// A live registration; dropping it unregisters.
+/// `Ok` when `settings` enable `R`'s source, or `R` has none (the default
+/// of [`RegistrationOps::enabled`]).
+///
+/// # Errors
+/// `report_detail::NONE`: switched off in `Parameters` (or by default).
+///
+/// # IRQL
+/// Any.
+pub fn source_enabled<R: RegistrationOps + ?Sized>(settings: &Settings) -> Result<(), u32> {
+    if R::SOURCE.is_none_or(|source| settings.is_enabled(source)) {
+        Ok(())
+    } else {
+        Err(kcb_proto::report_detail::NONE)
+    }
+}
+
+/// A live registration; dropping it unregisters. The guard is the only
+/// writer of registration outcomes: registered, failed, disabled, removed.
 #[must_use = "dropping a Registration unregisters it at once"]
 pub struct Registration<R: RegistrationOps> {
     token: Option<R::Token>,
-    api: Api,
+    slot: Slot,
 }
 
 impl<R: RegistrationOps> Registration<R> {
-    /// Registers and reports the outcome.
+    /// Registers and records the outcome.
     ///
     /// # Errors
-    /// The failure (already reported).
+    /// The failure (already recorded).
     ///
     /// # IRQL
     /// That of `R::register` (PASSIVE_LEVEL for every API the driver makes at
     /// DriverEntry).
     pub fn new(args: R::Args) -> Result<Self, Failure> {
-        Self::new_as(R::API, args)
-    }
-
-    /// As [`new`](Self::new), reported under `api` instead of `R::API`: for
-    /// operations registered once per instance (one observer per callback
-    /// object, say).
-    ///
-    /// # Errors
-    /// The failure (already reported).
-    pub fn new_as(api: Api, args: R::Args) -> Result<Self, Failure> {
+        let slot = R::slot(&args);
         match R::register(args) {
             Ok(token) => {
-                REPORT.set(api, RegistrationState::Registered, 0);
-                Ok(Self {
+                slot.set(RegistrationState::Registered, 0, kcb_proto::report_detail::NONE);
+                let mut this = Self {
                     token: Some(token),
-                    api,
-                })
+                    slot,
+                };
+                if let Some(token) = this.token.as_mut() {
+                    R::registered(token);
+                }
+                Ok(this)
             }
             Err(failure) => {
-                REPORT.set_detailed(api, failure.state, failure.status, failure.detail);
+                slot.set(failure.state, failure.status, failure.detail);
                 Err(failure)
+            }
+        }
+    }
+
+    /// Registers if [`R::enabled`](RegistrationOps::enabled) (by default:
+    /// `settings` enable its source, or it has none); else records it as
+    /// disabled.
+    ///
+    /// # IRQL
+    /// As [`new`](Self::new).
+    #[must_use]
+    pub fn if_enabled(settings: &Settings, args: R::Args) -> Option<Self> {
+        match R::enabled(settings, &args) {
+            Ok(()) => Self::new(args).ok(),
+            Err(detail) => {
+                R::slot(&args).set(RegistrationState::DisabledByConfig, 0, detail);
+                None
             }
         }
     }
 
     /// The token, for APIs that need it while registered (e.g. the device
     /// object).
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub fn token(&self) -> &R::Token {
         // The Option is only None inside Drop.
@@ -183,7 +246,8 @@ impl<R: RegistrationOps> Drop for Registration<R> {
             // SAFETY: the token came from R::register (type invariant) and the
             // Option's take() guarantees this runs once.
             unsafe { R::unregister(token) };
-            REPORT.set(self.api, RegistrationState::Removed, 0);
+            self.slot
+                .set(RegistrationState::Removed, 0, kcb_proto::report_detail::NONE);
         }
     }
 }

@@ -34,7 +34,8 @@ use core::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use kcb_proto::{EventRecord, ProfileInterruptPayload, RegistrationState, kind, report_detail};
+use kcb_proto::SourceId;
+use kcb_proto::{EventRecord, ProfileInterruptPayload, kind, report_detail};
 use wdk_sys::{_HAL_SET_INFORMATION_CLASS::HalProfileSourceInterruptHandler, STATUS_PROCEDURE_NOT_FOUND};
 
 use crate::{
@@ -42,29 +43,34 @@ use crate::{
     kernel::imports::HalDispatchTable,
     pipeline::events,
     registrations::guard::{Failure, RegistrationOps, check},
-    registrations::report::{Api, REPORT},
+    registrations::report::Api,
 };
 
 static ERRATA: DynamicRoutine = DynamicRoutine::new("HalRegisterErrataCallbacks");
 
-/// Reports `HalRegisterErrataCallbacks`: "not available on this system"
-/// when it is not exported (a correct outcome), else "exported, prototype
-/// undocumented" — never called either way.
-///
-/// # IRQL
-/// PASSIVE_LEVEL.
-pub fn report_errata_callbacks() {
-    let detail = if ERRATA.resolve() {
-        report_detail::UNDOCUMENTED_PROTOTYPE
-    } else {
-        report_detail::NOT_EXPORTED
-    };
-    REPORT.set_detailed(
-        Api::HalErrataCallbacks,
-        RegistrationState::NotAvailable,
-        STATUS_PROCEDURE_NOT_FOUND,
-        detail,
-    );
+/// `HalRegisterErrataCallbacks`, never called: "not available on this
+/// system" when it is not exported (a correct outcome), else "exported,
+/// prototype undocumented". A row of the table so that its report line is
+/// written by the guard like every other; it never holds a token.
+pub struct HalErrataCallbacks;
+
+impl RegistrationOps for HalErrataCallbacks {
+    type Args = ();
+    type Token = ();
+    const SOURCE: Option<SourceId> = None;
+    const API: Api = Api::HalErrataCallbacks;
+
+    /// Resolves the name only (PASSIVE_LEVEL); always "unavailable".
+    fn register((): ()) -> Result<(), Failure> {
+        let detail = if ERRATA.resolve() {
+            report_detail::UNDOCUMENTED_PROTOTYPE
+        } else {
+            report_detail::NOT_EXPORTED
+        };
+        Err(Failure::unavailable(STATUS_PROCEDURE_NOT_FOUND, detail))
+    }
+
+    unsafe fn unregister((): ()) {}
 }
 
 /// What DriverEntry prints when the installed handler makes the driver
@@ -102,6 +108,7 @@ fn set_handler(handler: *mut c_void) -> i32 {
 impl RegistrationOps for ProfileInterruptHandler {
     type Args = ();
     type Token = ();
+    const SOURCE: Option<SourceId> = Some(SourceId::ProfileInterrupt);
     const API: Api = Api::HalProfileInterrupt;
 
     /// PASSIVE_LEVEL.

@@ -8,6 +8,7 @@ use kcb_proto::{
     BootDriverReinitPayload, DriverReinitPayload, EventRecord, FsRegistrationPayload, PlugPlayPayload, kind,
     report_detail,
 };
+use kcb_proto::{SourceId, params::Settings};
 use wdk_sys::{
     _IO_NOTIFICATION_EVENT_CATEGORY::{
         EventCategoryDeviceInterfaceChange, EventCategoryHardwareProfileChange,
@@ -26,7 +27,8 @@ use crate::{
     kernel::{dynamic::DynamicRoutine, object::DriverObject, unicode::units_of},
     pipeline::events,
     registrations::{
-        guard::{Failure, RegistrationOps, check},
+        catalog::Slot,
+        guard::{Failure, RegistrationOps, check, source_enabled},
         report::Api,
     },
 };
@@ -85,7 +87,16 @@ pub struct PnpEntry(*mut c_void);
 impl RegistrationOps for PlugPlayNotification {
     type Args = (DriverObject, PnpCategory);
     type Token = PnpEntry;
+    const SOURCE: Option<SourceId> = Some(SourceId::PlugPlay);
     const API: Api = Api::PnpDeviceInterface;
+
+    /// Each variant reports under its own name.
+    fn slot(args: &(DriverObject, PnpCategory)) -> Slot {
+        Slot::Api(match args.1 {
+            PnpCategory::DeviceInterface => Api::PnpDeviceInterface,
+            PnpCategory::HardwareProfile => Api::PnpHardwareProfile,
+        })
+    }
 
     /// PASSIVE_LEVEL. With INCLUDE_EXISTING_INTERFACES the callback runs for
     /// every existing interface, possibly before this returns. Success
@@ -185,6 +196,7 @@ pub struct FsRegistrationChange;
 impl RegistrationOps for FsRegistrationChange {
     type Args = DriverObject;
     type Token = DriverObject;
+    const SOURCE: Option<SourceId> = Some(SourceId::FsRegistration);
     const API: Api = Api::FsRegistrationChange;
 
     /// `< DISPATCH_LEVEL`. Existing file systems are replayed at once.
@@ -222,36 +234,67 @@ unsafe extern "C" fn on_fs_change(device: PDEVICE_OBJECT, active: BOOLEAN) {
 
 // ----------------------------------------------------- reinitialization
 
-/// `IoRegisterDriverReinitialization` or `IoRegisterBootDriverReinitialization`.
-/// Neither can be undone: dropping the guard only reports it.
-pub struct Reinitialization;
+/// `IoRegisterDriverReinitialization`: called back after every driver's
+/// DriverEntry. Cannot be undone: dropping the guard only reports it.
+pub struct DriverReinitialization;
 
-/// Which reinitialization.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum ReinitKind {
-    /// After all drivers' DriverEntry (normal).
-    Driver,
-    /// After all boot devices are started (boot-start drivers only).
-    BootDriver,
-}
-
-impl RegistrationOps for Reinitialization {
-    type Args = (DriverObject, ReinitKind);
+impl RegistrationOps for DriverReinitialization {
+    type Args = DriverObject;
     type Token = ();
+    const SOURCE: Option<SourceId> = Some(SourceId::DriverReinit);
     const API: Api = Api::DriverReinitialization;
 
     /// PASSIVE_LEVEL; returns nothing. Call only when DriverEntry will
     /// succeed, once (ntddk/nf-ntddk-ioregisterdriverreinitialization).
-    fn register((driver, which): (DriverObject, ReinitKind)) -> Result<(), Failure> {
-        match which {
-            // SAFETY: the driver object from DriverEntry; 'static routine.
-            ReinitKind::Driver => unsafe {
-                IoRegisterDriverReinitialization(driver.as_ptr(), Some(on_reinit), ptr::null_mut());
-            },
-            // SAFETY: as above; the context tags the boot variant.
-            ReinitKind::BootDriver => unsafe {
-                IoRegisterBootDriverReinitialization(driver.as_ptr(), Some(on_reinit), tag(&BOOT_REINIT_TAG));
-            },
+    fn register(driver: DriverObject) -> Result<(), Failure> {
+        // SAFETY: the driver object from DriverEntry; 'static routine.
+        unsafe { IoRegisterDriverReinitialization(driver.as_ptr(), Some(on_reinit), ptr::null_mut()) };
+        Ok(())
+    }
+
+    unsafe fn unregister((): ()) {}
+}
+
+/// `IoRegisterBootDriverReinitialization`: called back after every boot
+/// device started; boot-start drivers only. Cannot be undone either.
+pub struct BootDriverReinitialization;
+
+/// What the boot variant needs: the driver object, and whether the service
+/// starts at boot (`Start` = 0).
+#[derive(Clone, Copy)]
+pub struct BootReinitArgs {
+    /// `DriverObject` from DriverEntry.
+    pub driver: DriverObject,
+    /// Whether the driver was started at boot.
+    pub boot_start: bool,
+}
+
+impl RegistrationOps for BootDriverReinitialization {
+    type Args = BootReinitArgs;
+    type Token = ();
+    const SOURCE: Option<SourceId> = Some(SourceId::BootDriverReinit);
+    const API: Api = Api::BootDriverReinitialization;
+
+    /// Only a boot-start driver may ask (reported "not started at boot"
+    /// otherwise, whatever the switch says).
+    fn enabled(settings: &Settings, args: &BootReinitArgs) -> Result<(), u32> {
+        if !args.boot_start {
+            return Err(report_detail::NOT_BOOT_START);
+        }
+        source_enabled::<Self>(settings)
+    }
+
+    /// PASSIVE_LEVEL; returns nothing. Call only when DriverEntry will
+    /// succeed, once.
+    fn register(args: BootReinitArgs) -> Result<(), Failure> {
+        // SAFETY: the driver object from DriverEntry; 'static routine; the
+        // context tags the boot variant.
+        unsafe {
+            IoRegisterBootDriverReinitialization(
+                args.driver.as_ptr(),
+                Some(on_reinit),
+                tag(&BOOT_REINIT_TAG),
+            );
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use core::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
+use kcb_proto::SourceId;
 use kcb_proto::{
     BoundExceptionPayload, BugCheckPayload, BugCheckReasonPayload, EventRecord, NmiPayload,
     ProcessorChangePayload, kind,
@@ -99,6 +100,7 @@ pub struct NmiCallback;
 impl RegistrationOps for NmiCallback {
     type Args = ();
     type Token = Handle;
+    const SOURCE: Option<SourceId> = Some(SourceId::Nmi);
     const API: Api = Api::NmiCallback;
 
     /// `<= APC_LEVEL` (rule IrqlKeApcLte2). NULL means failure.
@@ -140,6 +142,7 @@ pub struct BoundCallback;
 impl RegistrationOps for BoundCallback {
     type Args = ();
     type Token = Handle;
+    const SOURCE: Option<SourceId> = Some(SourceId::BoundException);
     const API: Api = Api::BoundCallback;
 
     /// IRQL undocumented; called at PASSIVE_LEVEL. NULL means failure.
@@ -188,6 +191,7 @@ pub struct BugCheckCallback;
 impl RegistrationOps for BugCheckCallback {
     type Args = ();
     type Token = ();
+    const SOURCE: Option<SourceId> = Some(SourceId::BugCheck);
     const API: Api = Api::BugCheckCallback;
 
     /// Any IRQL. FALSE means failure (reported as `STATUS_UNSUCCESSFUL`).
@@ -244,6 +248,7 @@ pub struct FlightRecorder;
 impl RegistrationOps for FlightRecorder {
     type Args = ();
     type Token = ();
+    const SOURCE: Option<SourceId> = Some(SourceId::BugCheckReason);
     const API: Api = Api::BugCheckReasonCallback;
 
     /// Any IRQL. FALSE means failure (reported as `STATUS_UNSUCCESSFUL`).
@@ -315,6 +320,7 @@ pub struct ProcessorChange;
 impl RegistrationOps for ProcessorChange {
     type Args = ();
     type Token = Handle;
+    const SOURCE: Option<SourceId> = Some(SourceId::ProcessorChange);
     const API: Api = Api::ProcessorChangeCallback;
 
     /// PASSIVE_LEVEL. With ADD_EXISTING the callback runs for every active

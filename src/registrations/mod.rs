@@ -12,6 +12,7 @@
 
 pub mod callback_map;
 pub mod callback_objects;
+pub mod catalog;
 pub mod cm;
 pub mod drain_thread;
 pub mod ex;
@@ -24,5 +25,6 @@ pub mod po;
 pub mod ps;
 pub mod report;
 pub mod shutdown;
+pub mod table;
 pub mod walker;
 pub mod whea;

@@ -23,6 +23,7 @@
 
 use core::{ffi::c_void, ptr};
 
+use kcb_proto::SourceId;
 use kcb_proto::{
     EventRecord, OB_FLAG_KERNEL_HANDLE, OB_OPERATION_HANDLE_CREATE, OB_OPERATION_HANDLE_DUPLICATE,
     OB_TYPE_DESKTOP, OB_TYPE_PROCESS, OB_TYPE_THREAD, ObjectHandlePayload, kind,
@@ -100,6 +101,7 @@ pub struct ObHandle(*mut c_void);
 impl RegistrationOps for HandleCallbacks {
     type Args = ();
     type Token = ObHandle;
+    const SOURCE: Option<SourceId> = Some(SourceId::ObjectHandle);
     const API: Api = Api::ObRegisterCallbacks;
 
     /// `<= APC_LEVEL` (here PASSIVE, DriverEntry). `STATUS_ACCESS_DENIED`

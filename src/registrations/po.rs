@@ -7,6 +7,7 @@
 
 use core::{ffi::c_void, ptr};
 
+use kcb_proto::SourceId;
 use kcb_proto::{EventRecord, PowerSettingPayload, kind};
 use wdk_sys::{GUID, NTSTATUS, PDEVICE_OBJECT, STATUS_SUCCESS};
 
@@ -14,6 +15,7 @@ use crate::{
     dynamic_fn,
     kernel::dynamic::DynamicRoutine,
     pipeline::events,
+    registrations::catalog::Slot,
     registrations::guard::{Failure, RegistrationOps, check, non_null},
     registrations::io::guid_bytes,
     registrations::report::Api,
@@ -96,12 +98,18 @@ pub struct PowerSetting;
 pub struct PowerHandle(*mut c_void);
 
 impl RegistrationOps for PowerSetting {
-    type Args = &'static GUID;
+    type Args = &'static (Api, GUID);
     type Token = PowerHandle;
+    const SOURCE: Option<SourceId> = Some(SourceId::PowerSetting);
     const API: Api = Api::PowerSettingMonitor;
 
+    /// Each variant reports under its own name.
+    fn slot(setting: &&'static (Api, GUID)) -> Slot {
+        Slot::Api(setting.0)
+    }
+
     /// PASSIVE_LEVEL. `STATUS_INSUFFICIENT_RESOURCES` on failure.
-    fn register(setting: &'static GUID) -> Result<PowerHandle, Failure> {
+    fn register((_, setting): &'static (Api, GUID)) -> Result<PowerHandle, Failure> {
         let register = dynamic_fn!(REGISTER => RegisterFn).ok_or_else(Failure::not_exported)?;
         Failure::require(&UNREGISTER)?;
         let mut handle: *mut c_void = ptr::null_mut();

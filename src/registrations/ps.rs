@@ -18,6 +18,7 @@ use core::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
+use kcb_proto::SourceId;
 use kcb_proto::{
     EventRecord, IMAGE_FLAG_EXTENDED_INFO, IMAGE_FLAG_SYSTEM_MODE, ImageLoadPayload,
     PROCESS_FLAG_DENIED_BY_POLICY, PROCESS_FLAG_FILE_OPEN_NAME_AVAILABLE, PROCESS_FLAG_SUBSYSTEM,
@@ -42,6 +43,7 @@ use crate::{
     kernel::dynamic::DynamicRoutine,
     kernel::unicode::units_of,
     pipeline::events,
+    registrations::catalog::Slot,
     registrations::guard::{Failure, RegistrationOps, check},
     registrations::report::Api,
 };
@@ -128,7 +130,13 @@ fn set_process_routine(variant: Variant, remove: bool) -> NTSTATUS {
 impl RegistrationOps for ProcessNotify {
     type Args = Variant;
     type Token = Variant;
+    const SOURCE: Option<SourceId> = Some(SourceId::ProcessCreate);
     const API: Api = Api::ProcessNotifyEx;
+
+    /// Each variant reports under its own name.
+    fn slot(variant: &Variant) -> Slot {
+        Slot::Api(Self::api(*variant))
+    }
 
     /// PASSIVE_LEVEL. `STATUS_INVALID_PARAMETER` if already registered or
     /// the 64-routine limit is reached; `STATUS_ACCESS_DENIED` without
@@ -213,7 +221,13 @@ impl ThreadNotify {
 impl RegistrationOps for ThreadNotify {
     type Args = Variant;
     type Token = ();
+    const SOURCE: Option<SourceId> = Some(SourceId::ThreadCreate);
     const API: Api = Api::ThreadNotify;
+
+    /// Each variant reports under its own name.
+    fn slot(variant: &Variant) -> Slot {
+        Slot::Api(Self::api(*variant))
+    }
 
     /// PASSIVE_LEVEL. `STATUS_INSUFFICIENT_RESOURCES` on any failure.
     fn register(variant: Variant) -> Result<(), Failure> {
@@ -286,7 +300,13 @@ impl LoadImageNotify {
 impl RegistrationOps for LoadImageNotify {
     type Args = Variant;
     type Token = ();
+    const SOURCE: Option<SourceId> = Some(SourceId::LoadImage);
     const API: Api = Api::LoadImageNotify;
+
+    /// Each variant reports under its own name.
+    fn slot(variant: &Variant) -> Slot {
+        Slot::Api(Self::api(*variant))
+    }
 
     /// PASSIVE_LEVEL. `STATUS_INSUFFICIENT_RESOURCES` when the system's
     /// routine limit is reached.

@@ -10,6 +10,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use kcb_proto::SourceId;
 use kcb_proto::{EventRecord, LastChanceShutdownPayload, ShutdownPayload, kind};
 use wdk_sys::{
     IRP, IRP_MJ_SHUTDOWN, NTSTATUS, PDEVICE_OBJECT, STATUS_SUCCESS,
@@ -73,6 +74,7 @@ unsafe fn unregister(token: &ShutdownDevice, flag: &AtomicBool, other: &AtomicBo
 impl RegistrationOps for ShutdownNotification {
     type Args = PDEVICE_OBJECT;
     type Token = ShutdownDevice;
+    const SOURCE: Option<SourceId> = Some(SourceId::Shutdown);
     const API: Api = Api::ShutdownNotification;
 
     /// PASSIVE_LEVEL (rule IrqlIoPassive5).
@@ -93,6 +95,7 @@ impl RegistrationOps for ShutdownNotification {
 impl RegistrationOps for LastChanceShutdownNotification {
     type Args = PDEVICE_OBJECT;
     type Token = ShutdownDevice;
+    const SOURCE: Option<SourceId> = Some(SourceId::LastChanceShutdown);
     const API: Api = Api::LastChanceShutdownNotification;
 
     /// PASSIVE_LEVEL (rule IrqlIoPassive5).

@@ -79,7 +79,7 @@ use crate::{
     kernel::pool::{Pool, PoolBlock},
     kprintln,
     registrations::callback_map,
-    registrations::callback_objects::CATALOG,
+    registrations::catalog::CATALOG,
     registrations::ex::{CallbackObject, System},
 };
 

@@ -9,6 +9,7 @@
 
 use core::ffi::c_void;
 
+use kcb_proto::SourceId;
 use kcb_proto::{EventRecord, PageOfflinePayload, kind};
 use wdk_sys::{BOOLEAN, NTSTATUS, ULONG};
 
@@ -46,6 +47,7 @@ pub struct PageOfflineNotification;
 impl RegistrationOps for PageOfflineNotification {
     type Args = ();
     type Token = ();
+    const SOURCE: Option<SourceId> = Some(SourceId::PageOffline);
     const API: Api = Api::PageOfflineNotification;
 
     /// PASSIVE_LEVEL (undocumented; called from DriverEntry).

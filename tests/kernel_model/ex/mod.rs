@@ -20,7 +20,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use kcallbacks::kernel::unicode::WideName;
-use kcallbacks::registrations::callback_objects::CATALOG;
+use kcallbacks::registrations::catalog::CATALOG;
 use kcallbacks::registrations::ex::{CallbackObject, Owned};
 use kcb_proto::{
     CallbackObjectPayload, EventRecord, IOCTL_KCB_LIST_CALLBACK_OBJECTS, IOCTL_KCB_LIST_REGISTRATIONS,
