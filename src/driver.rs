@@ -102,6 +102,9 @@ static STATE: KernelCell<Option<DriverState>> = KernelCell::new(None);
 /// # Safety
 /// Called by the I/O manager (or the kernel model) with a valid driver object
 /// at PASSIVE_LEVEL, once per load.
+///
+/// # IRQL
+/// PASSIVE_LEVEL (the I/O manager calls it so).
 #[cfg_attr(target_os = "windows", unsafe(export_name = "DriverEntry"))]
 pub unsafe extern "C" fn driver_entry(
     driver: *mut DRIVER_OBJECT,
@@ -173,6 +176,9 @@ pub unsafe extern "C" fn driver_entry(
 /// # Safety
 /// Called by the I/O manager (or the kernel model) at PASSIVE_LEVEL after a
 /// successful DriverEntry, when no handle to the device is open.
+///
+/// # IRQL
+/// PASSIVE_LEVEL (the I/O manager calls it so).
 pub unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
     // SAFETY: no other accessor runs during DriverUnload.
     let state = unsafe { (*STATE.get()).take() };

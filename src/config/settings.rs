@@ -128,11 +128,17 @@ pub mod test_seam {
     }
 
     /// Back to the published value (each load starts without an override).
+    ///
+    /// # IRQL
+    /// Any.
     pub(super) fn clear() {
         WALK.store(0, Ordering::Release);
     }
 
     /// The override, if any.
+    ///
+    /// # IRQL
+    /// Any.
     pub(super) fn walk_override() -> Option<bool> {
         match WALK.load(Ordering::Acquire) {
             1 => Some(false),

@@ -77,6 +77,9 @@ pub struct DeviceToken(PDEVICE_OBJECT);
 
 impl DeviceToken {
     /// The device object.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn as_ptr(&self) -> PDEVICE_OBJECT {
         self.0

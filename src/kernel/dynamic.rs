@@ -19,6 +19,9 @@ pub struct DynamicRoutine {
 
 impl DynamicRoutine {
     /// A routine named `name` (resolved by [`resolve`](Self::resolve)).
+    ///
+    /// # IRQL
+    /// Any (const).
     #[must_use]
     pub const fn new(name: &str) -> Self {
         Self {

@@ -34,10 +34,16 @@ unsafe extern "C" {
 
     /// `ExAllocatePoolWithTag` (wdm/nf-wdm-exallocatepoolwithtag): the
     /// fallback where `ExAllocatePool2` is not exported (older Windows, Wine).
+    ///
+    /// # IRQL
+    /// `<= DISPATCH_LEVEL` for non-paged pool, `<= APC_LEVEL` for paged pool.
     pub fn ExAllocatePoolWithTag(pool_type: i32, number_of_bytes: usize, tag: u32) -> *mut c_void;
 
     /// `ZwQuerySystemInformation` (win32/sysinfo/zwquerysysteminformation):
     /// not in the WDK headers the bindings come from.
+    ///
+    /// # IRQL
+    /// PASSIVE_LEVEL.
     pub fn ZwQuerySystemInformation(
         system_information_class: u32,
         system_information: *mut c_void,

@@ -25,6 +25,9 @@ mod imp {
     /// # Safety
     /// Kernel mode; the raise/lower pairing the kernel requires is the
     /// caller's.
+    ///
+    /// # IRQL
+    /// Any; the new IRQL is `irql`.
     #[inline]
     pub unsafe fn write_cr8(irql: KIRQL) {
         // SAFETY: writing CR8 sets the task priority (the IRQL); allowed in
@@ -38,6 +41,9 @@ mod imp {
     ///
     /// # Safety
     /// As [`super::raise`].
+    ///
+    /// # IRQL
+    /// Any; `new_irql` >= current.
     #[inline]
     pub unsafe fn raise(new_irql: KIRQL) {
         // SAFETY: forwarded contract.
@@ -48,6 +54,9 @@ mod imp {
     ///
     /// # Safety
     /// As [`super::lower`].
+    ///
+    /// # IRQL
+    /// `old_irql` <= current.
     #[inline]
     pub unsafe fn lower(old_irql: KIRQL) {
         // SAFETY: forwarded contract.
@@ -68,6 +77,9 @@ mod imp {
 
     /// # Safety
     /// As [`super::raise`].
+    ///
+    /// # IRQL
+    /// Any; `new_irql` >= current.
     #[inline]
     pub unsafe fn raise(new_irql: KIRQL) {
         // SAFETY: forwarded contract; the model checks it.
@@ -76,6 +88,9 @@ mod imp {
 
     /// # Safety
     /// As [`super::lower`].
+    ///
+    /// # IRQL
+    /// `old_irql` <= current.
     #[inline]
     pub unsafe fn lower(old_irql: KIRQL) {
         // SAFETY: forwarded contract; the model checks it.

@@ -25,6 +25,9 @@ pub struct LineBuffer {
 
 impl LineBuffer {
     /// An empty line.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn new() -> Self {
         Self {
@@ -35,18 +38,27 @@ impl LineBuffer {
     }
 
     /// The text written so far (without the NUL).
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 
     /// The text as `&str` (the buffer only ever holds whole UTF-8 characters).
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(self.as_bytes()).unwrap_or("<invalid utf-8>")
     }
 
     /// Whether text was cut off.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn truncated(&self) -> bool {
         self.truncated

@@ -96,10 +96,13 @@ pub struct PoolBlock {
     tag: u32,
 }
 
-// SAFETY: the block is plain memory owned by this value; sharing it is up to
-// the owner, which documents how its contents are accessed.
+// SAFETY: invariant (established by `zeroed`, the only constructor): the
+// value owns one live pool block, freed once in Drop (ExFreePoolWithTag
+// may run on any thread). Plain memory, no thread affinity.
 unsafe impl Send for PoolBlock {}
-// SAFETY: as above.
+// SAFETY: same invariant; through `&self` only a raw pointer (`as_ptr`,
+// whose user documents its access protocol) or, under `bytes`' unsafe
+// contract of no concurrent writer, a shared slice is reachable.
 unsafe impl Sync for PoolBlock {}
 
 impl PoolBlock {
@@ -118,6 +121,9 @@ impl PoolBlock {
     }
 
     /// The start of the block.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn as_ptr(&self) -> *mut u8 {
         self.block.as_ptr()

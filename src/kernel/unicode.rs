@@ -7,6 +7,9 @@ use wdk_sys::UNICODE_STRING;
 /// # Safety
 /// `string` is null or points to a valid `UNICODE_STRING` whose buffer holds
 /// `Length` bytes, both valid for the returned lifetime.
+///
+/// # IRQL
+/// Any at which the string is resident (callbacks pass resident strings).
 #[must_use]
 pub unsafe fn units_of<'a>(string: *const UNICODE_STRING) -> &'a [u16] {
     if string.is_null() {
@@ -36,6 +39,9 @@ impl WideName {
     ///
     /// # Panics
     /// At compile time for non-ASCII or overlong input.
+    ///
+    /// # IRQL
+    /// Any (const).
     #[must_use]
     pub const fn new(ascii: &str) -> Self {
         let bytes = ascii.as_bytes();
@@ -54,12 +60,18 @@ impl WideName {
     }
 
     /// The UTF-16 units.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub fn units(&self) -> &[u16] {
         &self.units[..self.len]
     }
 
     /// A `UNICODE_STRING` over the static name (the kernel only reads it).
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     #[allow(clippy::cast_possible_truncation, reason = "at most 128 bytes")]
     pub const fn as_unicode_string(&'static self) -> UNICODE_STRING {

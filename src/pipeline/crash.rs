@@ -100,6 +100,9 @@ static SUMMARY: KernelCell<Summary> = KernelCell::new(Summary {
 /// the bug-check callback never overlap: at bug check the other processors
 /// are frozen for good, and a drain frozen in mid-write only ever wrote the
 /// inactive half; the drain is the only writer otherwise).
+///
+/// # IRQL
+/// Any, up to HIGH_LEVEL (no lock, no allocation).
 pub unsafe fn refresh_summary(at_bugcheck: bool, drained: &[EventRecord]) {
     let summary = SUMMARY.get();
     // SAFETY: exclusive writer (caller's contract); `active` is atomic.

@@ -61,6 +61,9 @@ unsafe fn visit_held(set: &RingSet, mut visit: impl FnMut(&EventRecord)) {
 /// # Safety
 /// No consumer of any ring runs concurrently (bug check: other processors
 /// frozen for good, or interrupted on this one).
+///
+/// # IRQL
+/// Any, up to HIGH_LEVEL.
 pub unsafe fn newest_held(out: &mut [EventRecord]) -> usize {
     let Some(set) = rings::get() else {
         return 0;

@@ -102,9 +102,11 @@ pub struct RingSet {
     per_processor: *const ProcessorRing,
 }
 
-// SAFETY: the set is immutable after publication except through atomics
-// (the rings and counters); the raw pointer points into the same pool block,
-// which lives until the set is unpublished and freed at unload.
+// SAFETY: invariant (established by `allocate`, which builds the set in
+// its pool block before publishing it, and kept by `free`, which
+// unpublishes it before freeing the block): after publication the set is
+// never written except through atomics (the rings and counters), and
+// `per_processor` points into the same block, which outlives every reader.
 unsafe impl Sync for RingSet {}
 
 static SET: AtomicPtr<RingSet> = AtomicPtr::new(ptr::null_mut());
@@ -115,24 +117,36 @@ pub static UNRINGED: SourceCounters<SOURCE_COUNT> = SourceCounters::new();
 
 impl RingSet {
     /// Number of per-processor rings.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn processors(&self) -> u32 {
         self.processors
     }
 
     /// Bytes of each per-processor ring.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn ring_bytes(&self) -> usize {
         self.ring_bytes
     }
 
     /// The client queue.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn client(&self) -> &ByteRing<'static> {
         &self.client
     }
 
     /// The rings, by processor index.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn per_processor(&self) -> &[ProcessorRing] {
         // SAFETY: `processors` initialised rings follow the set in its block
@@ -141,6 +155,9 @@ impl RingSet {
     }
 
     /// Bytes in use over all rings and the client queue.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub fn used_bytes(&self) -> usize {
         self.per_processor()
@@ -151,6 +168,9 @@ impl RingSet {
     }
 
     /// Capacity over all rings and the client queue.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn capacity_bytes(&self) -> usize {
         self.ring_bytes * self.processors as usize + self.client.capacity_bytes()

@@ -87,6 +87,9 @@ impl CatalogEntry {
     }
 
     /// Records an outcome without printing it (raw state 0: not attempted).
+    ///
+    /// # IRQL
+    /// Any.
     pub(crate) fn store(&self, state: u32, status: i32, detail: u32) {
         self.status.store(status, Ordering::Relaxed);
         self.detail.store(detail, Ordering::Relaxed);
@@ -94,6 +97,9 @@ impl CatalogEntry {
     }
 
     /// The observer's state, if one was recorded.
+    ///
+    /// # IRQL
+    /// Any.
     pub(crate) fn state(&self) -> Option<RegistrationState> {
         RegistrationState::from_u32(self.state.load(Ordering::Acquire))
     }

@@ -96,6 +96,9 @@ pub fn resolve() -> Variant {
 }
 
 /// The report slot of a variant.
+///
+/// # IRQL
+/// Any.
 #[must_use]
 pub const fn api(variant: Variant) -> Api {
     match variant {

@@ -48,10 +48,13 @@ pub struct CallbackObject<K> {
     kind: PhantomData<K>,
 }
 
-// SAFETY: a callback object pointer may be used from any thread; the kernel
-// synchronises access to the object.
+// SAFETY: invariant (established by `create_callback`, the only
+// constructor): the value holds one reference to a live callback object,
+// released once in Drop. A referenced kernel object may be used and
+// released from any thread; the kernel synchronises access to it.
 unsafe impl<K> Send for CallbackObject<K> {}
-// SAFETY: as above; `&self` methods only pass the pointer to the kernel.
+// SAFETY: same invariant; `&self` methods only pass the pointer to kernel
+// routines that synchronise internally (ExRegisterCallback, ExNotifyCallback).
 unsafe impl<K> Sync for CallbackObject<K> {}
 
 /// Calls `ExCreateCallback`, turning "success without an object" into an
@@ -155,6 +158,9 @@ impl CallbackObject<Owned> {
 
     /// Whether this driver created the object permanent (and will make it
     /// temporary at drop).
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn is_permanent(&self) -> bool {
         self.permanent
@@ -182,6 +188,9 @@ impl CallbackObject<System> {
 
 impl<K> CallbackObject<K> {
     /// The object pointer (valid while `self` lives).
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn as_ptr(&self) -> PCALLBACK_OBJECT {
         self.object
@@ -260,9 +269,11 @@ pub struct CallbackRegistration {
     handle: *mut c_void,
 }
 
-// SAFETY: the registration handle is an opaque kernel pointer usable from any thread.
+// SAFETY: invariant (established by `register_raw`, the only constructor):
+// `handle` is the non-NULL result of ExRegisterCallback, removed once in
+// Drop; an opaque kernel handle, valid on any thread.
 unsafe impl Send for CallbackRegistration {}
-// SAFETY: as above; no `&self` method touches it.
+// SAFETY: same invariant; no `&self` method reads or writes the handle.
 unsafe impl Sync for CallbackRegistration {}
 
 impl Drop for CallbackRegistration {

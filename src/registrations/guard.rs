@@ -26,6 +26,9 @@ pub type NtStatus = i32;
 ///
 /// # Errors
 /// `status` when it is an error or warning code.
+///
+/// # IRQL
+/// Any.
 pub const fn check(status: NtStatus) -> Result<(), NtStatus> {
     if status < 0 { Err(status) } else { Ok(()) }
 }
@@ -45,6 +48,9 @@ pub struct Failure {
 impl Failure {
     /// The system does not offer this registration (not exported, no such
     /// object, ...): reported as "unavailable", not as a failure.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn unavailable(status: NtStatus, detail: u32) -> Self {
         Self {
@@ -58,6 +64,9 @@ impl Failure {
 impl Failure {
     /// A routine resolved at run time that this system does not export
     /// (`STATUS_PROCEDURE_NOT_FOUND`, reported as unavailable).
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn not_exported() -> Self {
         Self::unavailable(
@@ -84,6 +93,9 @@ impl Failure {
 ///
 /// # Errors
 /// NULL.
+///
+/// # IRQL
+/// Any.
 pub fn non_null<T>(handle: *mut T) -> Result<*mut T, Failure> {
     if handle.is_null() {
         Err(wdk_sys::STATUS_UNSUCCESSFUL.into())

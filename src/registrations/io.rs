@@ -183,6 +183,9 @@ unsafe extern "C" fn on_pnp(notification: *mut c_void, context: *mut c_void) -> 
 }
 
 /// The 16 bytes of a GUID as Windows stores it (the wire format's layout).
+///
+/// # IRQL
+/// Any.
 #[must_use]
 pub const fn guid_bytes(guid: &GUID) -> [u8; 16] {
     kcb_proto::guid_bytes(guid.Data1, guid.Data2, guid.Data3, guid.Data4)

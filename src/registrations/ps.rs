@@ -99,6 +99,9 @@ pub struct ProcessNotify;
 
 impl ProcessNotify {
     /// The report slot for a variant.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn api(variant: Variant) -> Api {
         match variant {
@@ -209,6 +212,9 @@ pub struct ThreadNotify;
 
 impl ThreadNotify {
     /// The report slot for a variant.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn api(variant: Variant) -> Api {
         match variant {
@@ -288,6 +294,9 @@ pub struct LoadImageNotify;
 
 impl LoadImageNotify {
     /// The report slot for a variant.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn api(variant: Variant) -> Api {
         match variant {

@@ -28,6 +28,9 @@ macro_rules! apis {
             pub const ALL: &'static [Self] = &[$(Self::$variant,)*];
 
             /// The name shown in the report and the debug output.
+            ///
+            /// # IRQL
+            /// Any.
             #[must_use]
             pub const fn name(self) -> &'static str {
                 match self {
@@ -86,6 +89,9 @@ pub struct Report {
 
 impl Report {
     /// An empty report: nothing attempted.
+    ///
+    /// # IRQL
+    /// Any (const).
     #[must_use]
     pub const fn new() -> Self {
         Self {
@@ -96,6 +102,9 @@ impl Report {
     }
 
     /// Forgets every outcome (DriverEntry starts from a clean report).
+    ///
+    /// # IRQL
+    /// Any.
     pub fn clear(&self) {
         for ((state, status), detail) in self.states.iter().zip(&self.statuses).zip(&self.details) {
             state.store(0, Ordering::Relaxed);
@@ -125,6 +134,9 @@ impl Report {
 
     /// The recorded outcome of `api`: state (if any was recorded), status
     /// and detail.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub fn get(&self, api: Api) -> (Option<RegistrationState>, i32, u32) {
         let state = RegistrationState::from_u32(self.states[api as usize].load(Ordering::Acquire));
@@ -136,6 +148,9 @@ impl Report {
     }
 
     /// How many APIs are in `state`.
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub fn count(&self, state: RegistrationState) -> u32 {
         let n = self
@@ -175,6 +190,9 @@ pub fn print_outcome(name: impl core::fmt::Display, state: RegistrationState, st
 }
 
 /// The word the report line uses for a state.
+///
+/// # IRQL
+/// Any.
 #[must_use]
 pub const fn outcome_word(state: RegistrationState) -> &'static str {
     match state {

@@ -120,6 +120,9 @@ impl RegistrationOps for LastChanceShutdownNotification {
 ///
 /// # Safety
 /// Called by the I/O manager with a live IRP.
+///
+/// # IRQL
+/// `<= APC_LEVEL` (IRP_MJ_SHUTDOWN is sent so).
 pub unsafe extern "C" fn dispatch_shutdown(_device: PDEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     let call = SHUTDOWN_CALLS.fetch_add(1, Ordering::Relaxed);
     // Normal notifications come before last-chance ones: with both
