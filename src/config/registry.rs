@@ -1,6 +1,8 @@
-//! The PASSIVE_LEVEL registry reader: compiled-in defaults overridden by
-//! the service key's `Parameters` subkey, read once at `DriverEntry` into
-//! one [`Settings`] value (published by [`crate::config::settings`]).
+//! The PASSIVE_LEVEL registry reader of `Parameters`.
+//!
+//! Compiled-in defaults overridden by the service key's `Parameters`
+//! subkey, read once at `DriverEntry` into one [`Settings`] value
+//! (published by [`crate::config::settings`]).
 //!
 //! The rules for each value live in [`kcb_proto::params`] (pure, fuzzed);
 //! this module only walks the registry key and reports. An invalid value is
@@ -48,6 +50,7 @@ const PARAMETERS_SUFFIX: &str = "\\Parameters";
 ///
 /// # IRQL
 /// PASSIVE_LEVEL.
+#[must_use]
 pub unsafe fn load(registry_path: PCUNICODE_STRING) -> Settings {
     let mut settings = Settings::defaults();
     // SAFETY: DriverEntry's registry path is a valid UNICODE_STRING.

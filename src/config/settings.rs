@@ -1,4 +1,6 @@
-//! The effective configuration: one immutable [`Settings`] value, built by
+//! The effective configuration, published once.
+//!
+//! One immutable [`Settings`] value, built by
 //! the registry reader ([`crate::config::registry`]) at DriverEntry,
 //! published once, and read by every consumer (registrations, policies, the
 //! walker, the control device) at any IRQL.
@@ -33,20 +35,24 @@ static VALUE: KernelCell<Settings> = KernelCell::new(Settings::defaults());
 /// `EMPTY`, `WRITING` or `READY`.
 static STATE: AtomicU8 = AtomicU8::new(EMPTY);
 
+/// A value is already published (it is not replaced: what consumers read
+/// never changes under them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlreadyPublished;
+
 /// Publishes `settings`, once per load; returns the published value.
 ///
 /// # Errors
-/// `settings` back when a value is already published (it is not
-/// replaced: what consumers read never changes under them).
+/// [`AlreadyPublished`] when a value is already published.
 ///
 /// # IRQL
 /// Any (DriverEntry calls it at PASSIVE_LEVEL).
-pub fn publish(settings: Settings) -> Result<&'static Settings, Settings> {
+pub fn publish(settings: Settings) -> Result<&'static Settings, AlreadyPublished> {
     if STATE
         .compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
     {
-        return Err(settings);
+        return Err(AlreadyPublished);
     }
     // SAFETY: the compare-exchange above made this the only writer, and no
     // reader dereferences VALUE before STATE is READY (VALUE's protocol).

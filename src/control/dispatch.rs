@@ -1,5 +1,6 @@
-//! IRP mechanics of the control device: the dispatch table, completing an
-//! IRP, and unpacking a METHOD_BUFFERED `IRP_MJ_DEVICE_CONTROL` request for
+//! IRP mechanics of the control device.
+//!
+//! The dispatch table, completing an IRP, and unpacking a METHOD_BUFFERED `IRP_MJ_DEVICE_CONTROL` request for
 //! the request server ([`crate::control::ioctl`], which never sees an IRP).
 
 use wdk_sys::{

@@ -1,4 +1,6 @@
-//! The seam to ntoskrnl: everything the rest of the driver needs from the
+//! The seam to ntoskrnl.
+//!
+//! Everything the rest of the driver needs from the
 //! kernel beyond the `wdk-sys` bindings, and nothing that knows about
 //! registrations, events or requests. Nothing here imports another layer.
 //!

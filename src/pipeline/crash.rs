@@ -1,4 +1,6 @@
-//! What survives a crash: the bug-check summary (double-buffered counters
+//! What survives a crash.
+//!
+//! The bug-check summary (double-buffered counters
 //! and newest events, refreshed by the drain and at bug check) and the
 //! flight recorder (the newest records as wire records, handed to the
 //! system as secondary dump data).
@@ -212,8 +214,9 @@ static FLIGHT: KernelCell<FlightBlob> = KernelCell::new(FlightBlob {
     records: [EventRecord::ZERO; FLIGHT_RECORDS],
 });
 
-/// Answers a `KbCallbackSecondaryDumpData` request
-/// (kernel/writing-a-bug-check-callback-routine). Size query (`OutBuffer ==
+/// Answers a `KbCallbackSecondaryDumpData` request.
+///
+/// (kernel/writing-a-bug-check-callback-routine.) Size query (`OutBuffer ==
 /// NULL`): points `OutBuffer` at the resident blob and sets its length, at
 /// most `MaximumAllowed`. Data request: fills the blob with the newest
 /// records that fit in `MaximumAllowed`. Returns whether data was written.

@@ -1,4 +1,6 @@
-//! The event pipeline, producer to consumer: [`events`] (stamp + push, any
+//! The event pipeline, producer to consumer.
+//!
+//! [`events`] (stamp + push, any
 //! IRQL), [`rings`] (one lock-free ring per processor and the client
 //! queue), [`cost`] (time spent in each notify routine), [`drain`] (the
 //! PASSIVE_LEVEL pass that prints and forwards), [`held`] + [`crash`] (what

@@ -1,4 +1,6 @@
-//! The live map of `\Callback`: every object in the directory with the
+//! The live map of `\Callback`.
+//!
+//! Every object in the directory with the
 //! state of the driver's observer on it, printed at load and served by
 //! `IOCTL_KCB_LIST_CALLBACK_OBJECTS`; [`walk_directory`] also feeds the
 //! registration walker.

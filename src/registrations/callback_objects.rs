@@ -1,4 +1,6 @@
-//! The driver's callback objects as registrations: its own
+//! The driver's callback objects as registrations.
+//!
+//! Its own
 //! `\Callback\KCallbacks` ([`OwnCallbackObject`]), the observer on it
 //! ([`OwnObserver`]) and one observer per system object of the catalog
 //! ([`SystemObserver`]). The live map of `\Callback` is

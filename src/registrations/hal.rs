@@ -48,7 +48,9 @@ use crate::{
 
 static ERRATA: DynamicRoutine = DynamicRoutine::new("HalRegisterErrataCallbacks");
 
-/// `HalRegisterErrataCallbacks`, never called: "not available on this
+/// `HalRegisterErrataCallbacks`, never called.
+///
+/// "Not available on this
 /// system" when it is not exported (a correct outcome), else "exported,
 /// prototype undocumented". A row of the table so that its report line is
 /// written by the guard like every other; it never holds a token.

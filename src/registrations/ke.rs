@@ -1,4 +1,6 @@
-//! Processor and exception callbacks: NMI, BOUND, bug check (with a summary
+//! Processor and exception callbacks.
+//!
+//! NMI, BOUND, bug check (with a summary
 //! buffer), bug-check reason (the crash-dump flight recorder) and processor
 //! change. The summary and the flight recorder themselves (buffers, filling)
 //! are [`crate::pipeline::crash`]; this file registers them.

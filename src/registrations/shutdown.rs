@@ -1,4 +1,5 @@
-//! Shutdown notifications on the control device:
+//! Shutdown notifications on the control device.
+//!
 //! `IoRegisterShutdownNotification` and
 //! `IoRegisterLastChanceShutdownNotification`, each its own registration
 //! guard, and the `IRP_MJ_SHUTDOWN` dispatch routine that records them.

@@ -83,7 +83,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn on(&self, source: SourceId) -> bool {
+    const fn on(&self, source: SourceId) -> bool {
         self.settings.is_enabled(source)
     }
 }

@@ -246,7 +246,9 @@ fn walk_named(name: &[u16], modules: Option<&ModuleList>, writer: &mut EntryWrit
     }
 }
 
-/// `IOCTL_KCB_LIST_REGISTRATIONS`: every object of the `\Callback`
+/// `IOCTL_KCB_LIST_REGISTRATIONS`.
+///
+/// Every object of the `\Callback`
 /// directory (the catalog's names if the directory cannot be read) with the
 /// routines registered on it. The caller checks
 /// [`crate::config::settings::registration_walk`].

@@ -28,7 +28,7 @@ impl InterruptConnection {
     /// stay valid until the guard is dropped.
     ///
     /// # IRQL
-    /// PASSIVE_LEVEL.
+    /// `PASSIVE_LEVEL`.
     pub unsafe fn connect(mut parameters: IO_CONNECT_INTERRUPT_PARAMETERS) -> Result<Self, NTSTATUS> {
         // SAFETY: forwarded contract.
         let status = unsafe { IoConnectInterruptEx(&raw mut parameters) };
