@@ -20,7 +20,7 @@ use crate::{
         guard::Registration,
         hal,
         report::REPORT,
-        shutdown::{LastChanceShutdownNotification, ShutdownNotification},
+        shutdown::{LastChanceShutdownNotification, ShutdownDevice, ShutdownNotification},
         table::{Context, Registrations},
     },
 };
@@ -72,9 +72,12 @@ impl DriverState {
         let device = Registration::<ControlDevice>::new(driver).map_err(|f| f.status)?;
         let link = Registration::<SymbolicLink>::new(()).map_err(|f| f.status)?;
         let drain = Registration::<DrainThread>::new(()).ok();
-        let shutdown = Registration::<ShutdownNotification>::if_enabled(settings, device.token().as_ptr());
+        // SAFETY: the live control device; both notifications are fields
+        // of this state, dropped before the device.
+        let target = unsafe { ShutdownDevice::new(device.token().as_ptr()) };
+        let shutdown = Registration::<ShutdownNotification>::if_enabled(settings, target);
         let last_chance_shutdown =
-            Registration::<LastChanceShutdownNotification>::if_enabled(settings, device.token().as_ptr());
+            Registration::<LastChanceShutdownNotification>::if_enabled(settings, target);
         // From here on DriverEntry succeeds, as reinitialization requires.
         let table = Registrations::register(&Context::resolve(settings, driver, boot_start));
         // SAFETY: the device is live and still initialising; nothing else

@@ -86,6 +86,21 @@ impl Failure {
     pub fn require(routine: &DynamicRoutine) -> Result<(), Self> {
         routine.address().map(|_| ()).ok_or_else(Self::not_exported)
     }
+
+    /// The resolved registration routine `register`, provided the removal
+    /// routine `remove` is exported too (what cannot be removed is not
+    /// registered).
+    ///
+    /// # Errors
+    /// [`Failure::not_exported`] when either is missing.
+    ///
+    /// # IRQL
+    /// Any.
+    pub fn with_removal<F>(register: Option<F>, remove: &DynamicRoutine) -> Result<F, Self> {
+        let register = register.ok_or_else(Self::not_exported)?;
+        Self::require(remove)?;
+        Ok(register)
+    }
 }
 
 /// A registration routine's handle: NULL means failure (reported as

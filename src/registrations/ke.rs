@@ -92,6 +92,18 @@ pub fn resolve() {
 /// An opaque registration handle.
 pub struct Handle(*mut c_void);
 
+/// Removes an NMI or BOUND registration with its `Ke*Deregister*` routine
+/// (resolved: `register` required it).
+///
+/// # Safety
+/// `handle` came from the matching register routine and is removed once.
+unsafe fn deregister(routine: &DynamicRoutine, handle: &Handle) {
+    if let Some(deregister) = dynamic_fn!(routine => DeregisterFn) {
+        // SAFETY: the caller's contract; the routine's documented prototype.
+        let _ = unsafe { deregister(handle.0) };
+    }
+}
+
 // -------------------------------------------------------------------- NMI
 
 static NMI_COUNT: AtomicU64 = AtomicU64::new(0);
@@ -107,18 +119,15 @@ impl RegistrationOps for NmiCallback {
 
     /// `<= APC_LEVEL` (rule IrqlKeApcLte2). NULL means failure.
     fn register((): ()) -> Result<Handle, Failure> {
-        let register = dynamic_fn!(REGISTER_NMI => RegisterNmiFn).ok_or_else(Failure::not_exported)?;
-        Failure::require(&DEREGISTER_NMI)?;
+        let register = Failure::with_removal(dynamic_fn!(REGISTER_NMI => RegisterNmiFn), &DEREGISTER_NMI)?;
         // SAFETY: documented prototype; 'static routine removed before unload.
         let handle = unsafe { register(Some(on_nmi), ptr::null_mut()) };
         Ok(Handle(non_null(handle)?))
     }
 
     unsafe fn unregister(token: Handle) {
-        if let Some(deregister) = dynamic_fn!(DEREGISTER_NMI => DeregisterFn) {
-            // SAFETY: the handle KeRegisterNmiCallback returned, removed once.
-            let _ = unsafe { deregister(token.0) };
-        }
+        // SAFETY: the handle KeRegisterNmiCallback returned, removed once.
+        unsafe { deregister(&DEREGISTER_NMI, &token) };
     }
 }
 
@@ -149,18 +158,16 @@ impl RegistrationOps for BoundCallback {
 
     /// IRQL undocumented; called at PASSIVE_LEVEL. NULL means failure.
     fn register((): ()) -> Result<Handle, Failure> {
-        let register = dynamic_fn!(REGISTER_BOUND => RegisterBoundFn).ok_or_else(Failure::not_exported)?;
-        Failure::require(&DEREGISTER_BOUND)?;
+        let register =
+            Failure::with_removal(dynamic_fn!(REGISTER_BOUND => RegisterBoundFn), &DEREGISTER_BOUND)?;
         // SAFETY: documented prototype; 'static routine removed before unload.
         let handle = unsafe { register(Some(on_bound)) };
         Ok(Handle(non_null(handle)?))
     }
 
     unsafe fn unregister(token: Handle) {
-        if let Some(deregister) = dynamic_fn!(DEREGISTER_BOUND => DeregisterFn) {
-            // SAFETY: the handle KeRegisterBoundCallback returned, removed once.
-            let _ = unsafe { deregister(token.0) };
-        }
+        // SAFETY: the handle KeRegisterBoundCallback returned, removed once.
+        unsafe { deregister(&DEREGISTER_BOUND, &token) };
     }
 }
 
@@ -328,9 +335,10 @@ impl RegistrationOps for ProcessorChange {
     /// PASSIVE_LEVEL. With ADD_EXISTING the callback runs for every active
     /// processor before this returns. NULL means failure.
     fn register((): ()) -> Result<Handle, Failure> {
-        let register =
-            dynamic_fn!(REGISTER_PROCESSOR => RegisterProcessorFn).ok_or_else(Failure::not_exported)?;
-        Failure::require(&DEREGISTER_PROCESSOR)?;
+        let register = Failure::with_removal(
+            dynamic_fn!(REGISTER_PROCESSOR => RegisterProcessorFn),
+            &DEREGISTER_PROCESSOR,
+        )?;
         // SAFETY: documented prototype; 'static routine removed before unload.
         let handle = unsafe {
             register(

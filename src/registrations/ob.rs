@@ -187,6 +187,35 @@ fn fill(storage: &mut Storage, altitude: &[u16], attempt: usize) -> bool {
     true
 }
 
+/// What both callbacks record about an operation: which, on what, by whom.
+struct Subject {
+    operation: u32,
+    object_type: u32,
+    /// Target process and thread ids.
+    target: (u64, u64),
+    /// Requesting process and thread ids.
+    source: (u64, u64),
+    kernel_handle: bool,
+}
+
+impl Subject {
+    /// A record of `kind` with these fields, then `fill`'s.
+    fn record(&self, kind: u16, fill: impl FnOnce(&mut ObjectHandlePayload)) -> EventRecord {
+        EventRecord::build(kind, |payload: &mut ObjectHandlePayload| {
+            payload.operation = self.operation;
+            payload.object_type = self.object_type;
+            (payload.target_pid, payload.target_tid) = self.target;
+            (payload.source_pid, payload.source_tid) = self.source;
+            payload.flags = if self.kernel_handle {
+                OB_FLAG_KERNEL_HANDLE
+            } else {
+                0
+            };
+            fill(payload);
+        })
+    }
+}
+
 /// Classifies an object by type; `(type, target pid, target tid)`.
 fn describe(object_type: POBJECT_TYPE, object: *mut c_void) -> (u32, u64, u64) {
     // SAFETY: reading the exported type variable (set before any driver loads).
@@ -295,18 +324,18 @@ unsafe extern "C" fn pre_operation(
             parameters.CreateHandleInformation = c;
         }
     }
-    let record = EventRecord::build(kind::PRE, |payload: &mut ObjectHandlePayload| {
-        payload.operation = info.Operation;
-        payload.object_type = object_type;
-        payload.target_pid = target_pid;
-        payload.target_tid = target_tid;
-        payload.source_pid = source_pid;
-        payload.source_tid = source_tid;
+    let subject = Subject {
+        operation: info.Operation,
+        object_type,
+        target: (target_pid, target_tid),
+        source: (source_pid, source_tid),
+        kernel_handle,
+    };
+    let record = subject.record(kind::PRE, |payload| {
         // As seen on entry (kcb_proto::ObjectHandlePayload); what was
         // removed is `stripped_access`.
         payload.desired_access = requested;
         payload.original_desired_access = original;
-        payload.flags = if kernel_handle { OB_FLAG_KERNEL_HANDLE } else { 0 };
         payload.stripped_access = stripped;
     });
     events::record_for_process(record, source_pid);
@@ -336,16 +365,16 @@ unsafe extern "C" fn post_operation(_context: *mut c_void, info: POB_POST_OPERAT
     } else {
         0
     };
-    let record = EventRecord::build(kind::POST, |payload: &mut ObjectHandlePayload| {
-        payload.operation = info.Operation;
-        payload.object_type = object_type;
-        payload.target_pid = target_pid;
-        payload.target_tid = target_tid;
-        payload.source_pid = source_pid;
-        payload.source_tid = source_tid;
+    let subject = Subject {
+        operation: info.Operation,
+        object_type,
+        target: (target_pid, target_tid),
+        source: (source_pid, source_tid),
+        kernel_handle,
+    };
+    let record = subject.record(kind::POST, |payload| {
         payload.granted_access = granted;
         payload.return_status = info.ReturnStatus;
-        payload.flags = if kernel_handle { OB_FLAG_KERNEL_HANDLE } else { 0 };
     });
     events::record_for_process(record, source_pid);
 }

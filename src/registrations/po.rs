@@ -110,8 +110,7 @@ impl RegistrationOps for PowerSetting {
 
     /// PASSIVE_LEVEL. `STATUS_INSUFFICIENT_RESOURCES` on failure.
     fn register((_, setting): &'static (Api, GUID)) -> Result<PowerHandle, Failure> {
-        let register = dynamic_fn!(REGISTER => RegisterFn).ok_or_else(Failure::not_exported)?;
-        Failure::require(&UNREGISTER)?;
+        let register = Failure::with_removal(dynamic_fn!(REGISTER => RegisterFn), &UNREGISTER)?;
         let mut handle: *mut c_void = ptr::null_mut();
         // SAFETY: documented prototype; the GUID and routine are 'static.
         let status = unsafe {

@@ -9,7 +9,10 @@
 //! makes it; the one dropped first only stops counting itself. Both must be
 //! dropped before the device is deleted (the driver state's field order).
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::{
+    marker::PhantomData,
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+};
 
 use kcb_proto::SourceId;
 use kcb_proto::{EventRecord, LastChanceShutdownPayload, ShutdownPayload, kind};
@@ -38,78 +41,107 @@ static LAST_CHANCE_REGISTERED: AtomicBool = AtomicBool::new(false);
 /// IRP_MJ_SHUTDOWN requests received since registration.
 static SHUTDOWN_CALLS: AtomicU32 = AtomicU32::new(0);
 
-/// `IoRegisterShutdownNotification` on the control device.
-pub struct ShutdownNotification;
+/// What tells the two notifications apart.
+pub trait ShutdownKind {
+    /// Its event source.
+    const SOURCE: SourceId;
+    /// Its report slot.
+    const API: Api;
+    /// Whether it is registered.
+    const FLAG: &'static AtomicBool;
+    /// Whether the other kind is registered.
+    const OTHER: &'static AtomicBool;
 
+    /// Its `IoRegister*ShutdownNotification` on `device`.
+    ///
+    /// # Safety
+    /// `device` is the live control device, unregistered before it is
+    /// deleted.
+    unsafe fn register(device: PDEVICE_OBJECT) -> NTSTATUS;
+}
+
+/// The normal notification: before the file systems are flushed.
+pub struct Normal;
+
+impl ShutdownKind for Normal {
+    const SOURCE: SourceId = SourceId::Shutdown;
+    const API: Api = Api::ShutdownNotification;
+    const FLAG: &'static AtomicBool = &NORMAL_REGISTERED;
+    const OTHER: &'static AtomicBool = &LAST_CHANCE_REGISTERED;
+
+    unsafe fn register(device: PDEVICE_OBJECT) -> NTSTATUS {
+        // SAFETY: the caller's contract.
+        unsafe { IoRegisterShutdownNotification(device) }
+    }
+}
+
+/// The last-chance notification: after the file systems are flushed.
+pub struct LastChance;
+
+impl ShutdownKind for LastChance {
+    const SOURCE: SourceId = SourceId::LastChanceShutdown;
+    const API: Api = Api::LastChanceShutdownNotification;
+    const FLAG: &'static AtomicBool = &LAST_CHANCE_REGISTERED;
+    const OTHER: &'static AtomicBool = &NORMAL_REGISTERED;
+
+    unsafe fn register(device: PDEVICE_OBJECT) -> NTSTATUS {
+        // SAFETY: the caller's contract.
+        unsafe { IoRegisterLastChanceShutdownNotification(device) }
+    }
+}
+
+/// One shutdown notification on the control device.
+pub struct Shutdown<K>(PhantomData<K>);
+
+/// `IoRegisterShutdownNotification` on the control device.
+pub type ShutdownNotification = Shutdown<Normal>;
 /// `IoRegisterLastChanceShutdownNotification` on the control device.
-pub struct LastChanceShutdownNotification;
+pub type LastChanceShutdownNotification = Shutdown<LastChance>;
 
 /// The control device a shutdown notification is registered for.
+#[derive(Clone, Copy)]
 pub struct ShutdownDevice(PDEVICE_OBJECT);
 
-/// Registers one kind; `flag` records that it is in place.
-fn register(
-    device: PDEVICE_OBJECT,
-    flag: &AtomicBool,
-    routine: impl FnOnce(PDEVICE_OBJECT) -> NTSTATUS,
-) -> Result<ShutdownDevice, Failure> {
-    SHUTDOWN_CALLS.store(0, Ordering::Release);
-    check(routine(device))?;
-    flag.store(true, Ordering::Release);
-    Ok(ShutdownDevice(device))
-}
-
-/// Stops counting one kind; the last one cancels both registrations.
-///
-/// # Safety
-/// `token` came from [`register`] with `flag`, once.
-unsafe fn unregister(token: &ShutdownDevice, flag: &AtomicBool, other: &AtomicBool) {
-    flag.store(false, Ordering::Release);
-    if !other.load(Ordering::Acquire) {
-        // SAFETY: the device was registered and is still alive (the
-        // caller's contract); one call cancels every registration of it.
-        unsafe { IoUnregisterShutdownNotification(token.0) };
+impl ShutdownDevice {
+    /// Names the control device.
+    ///
+    /// # Safety
+    /// `device` is the live control device and outlives every shutdown
+    /// registration made with this value (the driver state drops them
+    /// before the device).
+    ///
+    /// # IRQL
+    /// Any.
+    #[must_use]
+    pub const unsafe fn new(device: PDEVICE_OBJECT) -> Self {
+        Self(device)
     }
 }
 
-impl RegistrationOps for ShutdownNotification {
-    type Args = PDEVICE_OBJECT;
+impl<K: ShutdownKind> RegistrationOps for Shutdown<K> {
+    type Args = ShutdownDevice;
     type Token = ShutdownDevice;
-    const SOURCE: Option<SourceId> = Some(SourceId::Shutdown);
-    const API: Api = Api::ShutdownNotification;
+    const SOURCE: Option<SourceId> = Some(K::SOURCE);
+    const API: Api = K::API;
 
     /// PASSIVE_LEVEL (rule IrqlIoPassive5).
-    fn register(device: PDEVICE_OBJECT) -> Result<ShutdownDevice, Failure> {
-        register(device, &NORMAL_REGISTERED, |device| {
-            // SAFETY: the live control device; unregistered before it is
-            // deleted (the driver state drops this guard first).
-            unsafe { IoRegisterShutdownNotification(device) }
-        })
+    fn register(device: ShutdownDevice) -> Result<ShutdownDevice, Failure> {
+        SHUTDOWN_CALLS.store(0, Ordering::Release);
+        // SAFETY: the live control device, which outlives this registration
+        // (ShutdownDevice::new's contract).
+        check(unsafe { K::register(device.0) })?;
+        K::FLAG.store(true, Ordering::Release);
+        Ok(device)
     }
 
+    /// Stops counting this kind; the last of the two cancels both.
     unsafe fn unregister(token: ShutdownDevice) {
-        // SAFETY: forwarded contract.
-        unsafe { unregister(&token, &NORMAL_REGISTERED, &LAST_CHANCE_REGISTERED) };
-    }
-}
-
-impl RegistrationOps for LastChanceShutdownNotification {
-    type Args = PDEVICE_OBJECT;
-    type Token = ShutdownDevice;
-    const SOURCE: Option<SourceId> = Some(SourceId::LastChanceShutdown);
-    const API: Api = Api::LastChanceShutdownNotification;
-
-    /// PASSIVE_LEVEL (rule IrqlIoPassive5).
-    fn register(device: PDEVICE_OBJECT) -> Result<ShutdownDevice, Failure> {
-        register(device, &LAST_CHANCE_REGISTERED, |device| {
-            // SAFETY: as for the normal notification.
-            unsafe { IoRegisterLastChanceShutdownNotification(device) }
-        })
-    }
-
-    unsafe fn unregister(token: ShutdownDevice) {
-        // SAFETY: forwarded contract.
-        unsafe { unregister(&token, &LAST_CHANCE_REGISTERED, &NORMAL_REGISTERED) };
+        K::FLAG.store(false, Ordering::Release);
+        if !K::OTHER.load(Ordering::Acquire) {
+            // SAFETY: the device was registered and is still alive (the
+            // guard's contract); one call cancels every registration of it.
+            unsafe { IoUnregisterShutdownNotification(token.0) };
+        }
     }
 }
 

@@ -52,8 +52,7 @@ impl RegistrationOps for PageOfflineNotification {
 
     /// PASSIVE_LEVEL (undocumented; called from DriverEntry).
     fn register((): ()) -> Result<(), Failure> {
-        let register = dynamic_fn!(REGISTER => RegisterFn).ok_or_else(Failure::not_exported)?;
-        Failure::require(&UNREGISTER)?;
+        let register = Failure::with_removal(dynamic_fn!(REGISTER => RegisterFn), &UNREGISTER)?;
         // SAFETY: the header prototype; 'static routine removed before unload.
         Ok(check(unsafe {
             register(Some(on_page_offline), core::ptr::null_mut())
