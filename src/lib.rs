@@ -19,8 +19,8 @@
 //!                   table.rs (SourceId <-> Api <-> guard <-> default <-> Parameters name),
 //!                   one file per family: ps ob cm ke io shutdown po whea hal ex
 //!                   callback_objects drain_thread; callback_map + walker (read side)
-//! pipeline/         events (stamp + push), rings, cost, drain, held + crash (summary,
-//!                   flight recorder)
+//! pipeline/         events (stamp), window (the push), rings, cost, drain, held + crash
+//!                   (summary, flight recorder)
 //! kernel/           the seam to ntoskrnl: cell, object (ObjectAttributes, KernelHandle),
 //!                   irp, imports (every raw-dylib declaration), dynamic, unicode, clock,
 //!                   log, irql, pool

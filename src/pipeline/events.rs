@@ -14,7 +14,7 @@
 //! # IRQL
 //! [`record`] runs at any IRQL up to HIGH_LEVEL: below DISPATCH_LEVEL it
 //! raises to DISPATCH_LEVEL for the stamp-claim-copy-publish window
-//! ([`rings::in_window`]); it touches only the ring, atomics and routines
+//! ([`in_window`]); it touches only the ring, atomics and routines
 //! callable at any IRQL (`KeGetCurrentIrql`, `KeGetCurrentProcessorNumberEx`,
 //! `PsGetCurrentProcessId/ThreadId`, the clock), never allocates, never
 //! locks and never prints.
@@ -22,7 +22,10 @@
 use kcb_proto::EventRecord;
 use wdk_sys::ntddk::{PsGetCurrentProcessId, PsGetCurrentThreadId};
 
-use crate::{kernel::clock, pipeline::rings};
+use crate::{
+    kernel::clock,
+    pipeline::window::{in_window, push_in_window},
+};
 
 /// Stamps `record`'s header (time, processor, IRQL, current process and
 /// thread) and pushes it; a full ring counts a drop for its source.
@@ -56,13 +59,13 @@ fn stamp_and_push(mut record: EventRecord, process_id: Option<u64>) -> bool {
     });
     // SAFETY: as above.
     header.tid = unsafe { PsGetCurrentThreadId() } as u64;
-    rings::in_window(|window| {
+    in_window(|window| {
         let header = &mut record.header;
         header.cpu = window.processor();
         header.irql = window.caller_irql();
         header.sequence = 0;
         header.timestamp = clock::now();
         let used = record.used_len();
-        rings::push_in_window(window, source, &record.as_bytes()[..used])
+        push_in_window(window, source, &record.as_bytes()[..used])
     })
 }

@@ -13,3 +13,4 @@ pub mod drain;
 pub mod events;
 pub mod held;
 pub mod rings;
+pub mod window;

@@ -22,7 +22,7 @@
 //! the thread ran again. So [`push`] raises to `DISPATCH_LEVEL` when called
 //! below it (`KeRaiseIrql`/`KeLowerIrql`: on x64 a CR8 write each) and pushes
 //! as it is at `DISPATCH_LEVEL` and above (interrupts, NMIs, bug check);
-//! see [`in_window`].
+//! see [`crate::pipeline::window::in_window`].
 //! Inside the window only nested interrupts run on this processor; see
 //! `kcb_ring::bytes` for why they are safe.
 //!
@@ -40,18 +40,12 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use kcb_proto::SOURCE_COUNT;
 use kcb_ring::{ByteRing, CounterSnapshot, SourceCounters, Word};
-use wdk_sys::{
-    KIRQL,
-    ntddk::{KeGetCurrentIrql, KeGetCurrentProcessorNumberEx, KeQueryMaximumProcessorCountEx},
-};
+use wdk_sys::ntddk::KeQueryMaximumProcessorCountEx;
 
-use crate::{kernel::irql, kernel::pool};
+use crate::kernel::pool;
 
 /// `ALL_PROCESSOR_GROUPS` (wdm.h).
 const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
-/// `DISPATCH_LEVEL`.
-#[allow(clippy::cast_possible_truncation, reason = "2")]
-const DISPATCH_LEVEL: KIRQL = wdk_sys::DISPATCH_LEVEL as KIRQL;
 
 /// Default ring size per processor (`RingKiBPerProcessor`).
 pub const DEFAULT_RING_KIB: u32 = kcb_proto::params::DEFAULT_RING_KIB;
@@ -60,13 +54,14 @@ pub const MIN_RING_KIB: u32 = kcb_proto::params::MIN_RING_KIB;
 
 /// One processor's ring and counters.
 pub struct ProcessorRing {
-    /// The ring. Pushed only through [`push_in_window`] (its processor-local
+    /// The ring. Pushed only through `window::push_in_window` (its processor-local
     /// claim relies on that, see [`processor_ring`]); read by the drain, the
     /// bug-check summary and the flight recorder.
     pub ring: ByteRing<'static, ProcessorProducers>,
     /// Per-source counters of the events pushed on this processor, bumped
-    /// only beside the pushes (processor-local, like the claim).
-    counters: SourceCounters<SOURCE_COUNT>,
+    /// only beside the pushes (processor-local, like the claim; only
+    /// [`crate::pipeline::window`] pushes).
+    pub(crate) counters: SourceCounters<SOURCE_COUNT>,
     /// Per source, the events of this processor that reached its ring but
     /// not the client queue (the drain found it full). Written only by the
     /// drain, the ring's single consumer, so never at the same time as
@@ -313,7 +308,8 @@ pub type ProcessorProducers = kcb_ring::Shared;
 /// The ring of one processor.
 ///
 /// In the kernel every push into ring N runs on processor N inside
-/// [`in_window`] (`DISPATCH_LEVEL` or above: no preemption, no migration),
+/// [`crate::pipeline::window::in_window`] (`DISPATCH_LEVEL` or above: no
+/// preemption, no migration),
 /// so pushes on it only nest, and the ring claims and counts with
 /// processor-local instructions (`kcb_ring`'s `producers` module: no `lock`
 /// prefix on x64, which keeps the push from waiting for the previous
@@ -352,98 +348,6 @@ pub unsafe fn free() {
         // no resources, so nothing needs dropping.
         unsafe { pool::free(set.cast(), pool::RING_TAG) };
     }
-}
-
-/// Pushes `record` (whose header [`crate::pipeline::events`] has stamped) into the
-/// current processor's ring and counts it for `source`. The caller holds
-/// the window (`DISPATCH_LEVEL` or above).
-fn push_raised(source: usize, processor: u32, bytes: &[u8]) -> bool {
-    #[cfg(not(target_os = "windows"))]
-    {
-        unsafe extern "C" {
-            /// The kernel model's probe of the push window (host builds).
-            fn ntsim_event_push(ring: u32);
-        }
-        // SAFETY: a plain call into the kernel model.
-        unsafe { ntsim_event_push(processor) };
-    }
-    let Some(ring) = get().and_then(|set| set.per_processor().get(processor as usize)) else {
-        count_unringed(source);
-        return false;
-    };
-    kcb_ring::record_bytes(&ring.ring, &ring.counters, source, bytes)
-}
-
-fn count_unringed(source: usize) {
-    if let Some(counter) = UNRINGED.get(source) {
-        counter.seen.fetch_add(1, Ordering::Relaxed);
-        counter.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Proof of being inside [`in_window`].
-///
-/// It stands for this processor, at `DISPATCH_LEVEL` or above, for as long
-/// as the borrow lives. Only [`in_window`] makes one, so a push can only
-/// name the processor it runs on (the processor-local claim of
-/// [`processor_ring`] relies on that).
-pub struct Window {
-    processor: u32,
-    caller_irql: KIRQL,
-}
-
-impl Window {
-    /// The index of the processor the window runs on.
-    #[must_use]
-    pub const fn processor(&self) -> u32 {
-        self.processor
-    }
-
-    /// The IRQL the caller of [`in_window`] ran at (before any raise).
-    #[must_use]
-    pub const fn caller_irql(&self) -> KIRQL {
-        self.caller_irql
-    }
-}
-
-/// Runs `f` at `DISPATCH_LEVEL` or above on one processor: raises if the
-/// current IRQL is below and restores it after. `f` gets the [`Window`]
-/// (processor index and the IRQL the caller ran at).
-///
-/// # IRQL
-/// Any.
-#[inline]
-pub fn in_window<R>(f: impl FnOnce(&Window) -> R) -> R {
-    // SAFETY: callable at any IRQL.
-    let irql = unsafe { KeGetCurrentIrql() };
-    let raised = irql < DISPATCH_LEVEL;
-    if raised {
-        // SAFETY: raising from below DISPATCH_LEVEL to it; lowered below.
-        unsafe { irql::raise(DISPATCH_LEVEL) };
-    }
-    // SAFETY: callable at any IRQL; NULL asks for the index only. At
-    // DISPATCH_LEVEL or above the thread cannot move to another processor.
-    let processor = unsafe { KeGetCurrentProcessorNumberEx(ptr::null_mut()) };
-    let result = f(&Window {
-        processor,
-        caller_irql: irql,
-    });
-    if raised {
-        // SAFETY: back to the IRQL this function was called at.
-        unsafe { irql::lower(irql) };
-    }
-    result
-}
-
-/// Pushes `bytes` as one record of `source` into the ring of the window's
-/// processor.
-///
-/// # IRQL
-/// DISPATCH_LEVEL or above (inside the window).
-#[inline]
-#[allow(clippy::must_use_candidate, reason = "a dropped event is already counted")]
-pub fn push_in_window(window: &Window, source: usize, bytes: &[u8]) -> bool {
-    push_raised(source, window.processor, bytes)
 }
 
 /// Sums of every processor's counters (and [`UNRINGED`]), per source.
