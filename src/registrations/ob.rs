@@ -199,6 +199,19 @@ struct Subject {
 }
 
 impl Subject {
+    /// Describes `operation` on `object` (of `object_type`) by the current
+    /// thread; `flags` is the information's `Flags` (bit 0: kernel handle).
+    fn new(operation: u32, object_type: POBJECT_TYPE, object: *mut c_void, flags: u32) -> Self {
+        let (object_type, target_pid, target_tid) = describe(object_type, object);
+        Self {
+            operation,
+            object_type,
+            target: (target_pid, target_tid),
+            source: source_ids(),
+            kernel_handle: flags & 1 != 0,
+        }
+    }
+
     /// A record of `kind` with these fields, then `fill`'s.
     fn record(&self, kind: u16, fill: impl FnOnce(&mut ObjectHandlePayload)) -> EventRecord {
         EventRecord::build(kind, |payload: &mut ObjectHandlePayload| {
@@ -263,9 +276,15 @@ unsafe extern "C" fn pre_operation(
     // SAFETY: non-null, valid and writable (Parameters) during the callback.
     let info = unsafe { &mut *info };
     // SAFETY: every bit pattern of the Flags union is a valid u32.
-    let kernel_handle = unsafe { info.__bindgen_anon_1.Flags } & 1 != 0;
-    let (object_type, target_pid, target_tid) = describe(info.ObjectType, info.Object);
-    let (source_pid, source_tid) = source_ids();
+    let flags = unsafe { info.__bindgen_anon_1.Flags };
+    let subject = Subject::new(info.Operation, info.ObjectType, info.Object, flags);
+    let Subject {
+        object_type,
+        target: (target_pid, _),
+        source: (source_pid, _),
+        kernel_handle,
+        ..
+    } = subject;
     if info.Parameters.is_null() {
         return OB_PREOP_SUCCESS;
     }
@@ -324,13 +343,6 @@ unsafe extern "C" fn pre_operation(
             parameters.CreateHandleInformation = c;
         }
     }
-    let subject = Subject {
-        operation: info.Operation,
-        object_type,
-        target: (target_pid, target_tid),
-        source: (source_pid, source_tid),
-        kernel_handle,
-    };
     let record = subject.record(kind::PRE, |payload| {
         // As seen on entry (kcb_proto::ObjectHandlePayload); what was
         // removed is `stripped_access`.
@@ -352,9 +364,8 @@ unsafe extern "C" fn post_operation(_context: *mut c_void, info: POB_POST_OPERAT
     // SAFETY: non-null and valid (read-only) during the callback.
     let info = unsafe { &*info };
     // SAFETY: every bit pattern of the Flags union is a valid u32.
-    let kernel_handle = unsafe { info.__bindgen_anon_1.Flags } & 1 != 0;
-    let (object_type, target_pid, target_tid) = describe(info.ObjectType, info.Object);
-    let (source_pid, source_tid) = source_ids();
+    let flags = unsafe { info.__bindgen_anon_1.Flags };
+    let subject = Subject::new(info.Operation, info.ObjectType, info.Object, flags);
     // Parameters are valid only when the operation succeeded
     // (wdm/ns-wdm-_ob_post_operation_information).
     let granted = if info.ReturnStatus >= 0 && !info.Parameters.is_null() {
@@ -365,16 +376,9 @@ unsafe extern "C" fn post_operation(_context: *mut c_void, info: POB_POST_OPERAT
     } else {
         0
     };
-    let subject = Subject {
-        operation: info.Operation,
-        object_type,
-        target: (target_pid, target_tid),
-        source: (source_pid, source_tid),
-        kernel_handle,
-    };
     let record = subject.record(kind::POST, |payload| {
         payload.granted_access = granted;
         payload.return_status = info.ReturnStatus;
     });
-    events::record_for_process(record, source_pid);
+    events::record_for_process(record, subject.source.0);
 }
