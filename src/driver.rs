@@ -1,66 +1,42 @@
 //! DriverEntry and DriverUnload: the driver's state is one struct of
 //! registrations whose field order is the unregistration order.
 
-use core::cell::UnsafeCell;
-
-use kcb_proto::{RegistrationState, SourceId, params::Settings};
+use kcb_proto::{RegistrationState, params::Settings};
 use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS};
 
 use crate::{
-    callbacks::{self, CallbackObjects},
-    clock,
-    cm::{self, RegistryArgs, RegistryCallback},
-    config,
-    cost::CostTables,
-    device::{self, ControlDevice, DriverObject, SymbolicLink},
-    drain::{self, DrainThread},
-    guard::{Registration, RegistrationOps},
-    hal::{self, ProfileInterruptHandler},
-    io::{
-        self, FsRegistrationChange, PlugPlayNotification, PnpCategory, ReinitKind, Reinitialization,
-        ShutdownArgs, ShutdownNotifications,
+    VERSION,
+    config::{registry, settings},
+    control::{
+        device::{self, ControlDevice, SymbolicLink},
+        dispatch,
     },
-    ke::{self, BoundCallback, BugCheckCallback, FlightRecorder, NmiCallback, ProcessorChange},
+    kernel::{cell::KernelCell, clock, object::DriverObject},
     kprintln,
-    ob::HandleCallbacks,
-    po::{self, PowerSetting},
-    ps::{self, LoadImageNotify, ProcessNotify, ThreadNotify},
-    report::{Api, REPORT},
-    rings,
-    whea::{self, PageOfflineNotification},
+    pipeline::{cost::CostTables, drain, rings},
+    registrations::{
+        catalog,
+        drain_thread::DrainThread,
+        guard::Registration,
+        hal,
+        report::REPORT,
+        shutdown::{LastChanceShutdownNotification, ShutdownDevice, ShutdownNotification},
+        table::{Context, Registrations},
+    },
 };
-
-/// The driver's version, as printed at load and returned by `GET_REPORT`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Everything the driver registered.
 ///
-/// Dropping it unregisters in field order: the notify routines first (no new events), the bug-check records last
-/// among them (they stay useful until the end), then shutdown notification
-/// (before its device goes), the drain (prints what is left), and finally
-/// the symbolic link and the device, and the cost tables.
+/// Dropping it unregisters in field order: the table's rows first (notify
+/// routines, so no new events; the bug-check records last among them),
+/// then the shutdown notifications (before their device goes), the drain
+/// (prints what is left), the symbolic link and the device, and the cost
+/// tables.
 #[allow(dead_code, reason = "the fields are held for their Drop, which unregisters")]
 pub struct DriverState {
-    process: Option<Registration<ProcessNotify>>,
-    thread: Option<Registration<ThreadNotify>>,
-    load_image: Option<Registration<LoadImageNotify>>,
-    handles: Option<Registration<HandleCallbacks>>,
-    registry: Option<Registration<RegistryCallback>>,
-    callback_objects: Option<CallbackObjects>,
-    nmi: Option<Registration<NmiCallback>>,
-    bound: Option<Registration<BoundCallback>>,
-    processor: Option<Registration<ProcessorChange>>,
-    pnp_interfaces: Option<Registration<PlugPlayNotification>>,
-    pnp_profile: Option<Registration<PlugPlayNotification>>,
-    file_systems: Option<Registration<FsRegistrationChange>>,
-    power: [Option<Registration<PowerSetting>>; 4],
-    page_offline: Option<Registration<PageOfflineNotification>>,
-    profile_interrupt: Option<Registration<ProfileInterruptHandler>>,
-    reinit: Option<Registration<Reinitialization>>,
-    boot_reinit: Option<Registration<Reinitialization>>,
-    bugcheck: Option<Registration<BugCheckCallback>>,
-    flight_recorder: Option<Registration<FlightRecorder>>,
-    shutdown: Option<ShutdownNotifications>,
+    table: Registrations,
+    shutdown: Option<Registration<ShutdownNotification>>,
+    last_chance_shutdown: Option<Registration<LastChanceShutdownNotification>>,
     drain: Option<Registration<DrainThread>>,
     link: Registration<SymbolicLink>,
     device: Registration<ControlDevice>,
@@ -68,25 +44,20 @@ pub struct DriverState {
     cost: Option<CostTables>,
 }
 
-/// Registers `R` as `api` if `enabled`, else reports it disabled.
-fn optional<R: RegistrationOps>(enabled: bool, api: Api, args: R::Args) -> Option<Registration<R>> {
-    if enabled {
-        Registration::new_as(api, args).ok()
-    } else {
-        REPORT.set(api, RegistrationState::DisabledByConfig, 0);
-        None
-    }
-}
-
 impl DriverState {
     /// Whether the HAL PMI handler is installed, which makes the image
-    /// impossible to unload safely (see [`crate::hal`]).
+    /// impossible to unload safely (see [`crate::registrations::hal`]).
+    ///
+    /// # IRQL
+    /// Any.
     #[must_use]
     pub const fn profile_handler_installed(&self) -> bool {
-        self.profile_interrupt.is_some()
+        self.table.profile_interrupt.is_some()
     }
 
-    /// Registers everything, reporting each attempt.
+    /// Registers everything, reporting each attempt: the control device,
+    /// its link, the drain and the shutdown notifications, then every row
+    /// of the registration table.
     ///
     /// # Errors
     /// The status of a registration the driver cannot run without (the
@@ -95,133 +66,27 @@ impl DriverState {
     ///
     /// # IRQL
     /// PASSIVE_LEVEL.
-    #[allow(clippy::too_many_lines, reason = "one line per registration, in order")]
     pub fn register(driver: DriverObject, settings: &Settings, boot_start: bool) -> Result<Self, NTSTATUS> {
-        let on = |source: SourceId| settings.is_enabled(source);
         // Before the first registration: some routines run during it.
         let cost = CostTables::allocate();
         let device = Registration::<ControlDevice>::new(driver).map_err(|f| f.status)?;
         let link = Registration::<SymbolicLink>::new(()).map_err(|f| f.status)?;
         let drain = Registration::<DrainThread>::new(()).ok();
-        let shutdown = ShutdownNotifications::register(ShutdownArgs {
-            device: device.token().as_ptr(),
-            normal: on(SourceId::Shutdown),
-            last_chance: on(SourceId::LastChanceShutdown),
-        });
-
-        let (process_variant, thread_variant, image_variant) = ps::resolve();
-        let registry_variant = cm::resolve();
-        ke::resolve();
-        io::resolve();
-        po::resolve();
-        whea::resolve();
-
-        let process = optional::<ProcessNotify>(
-            on(SourceId::ProcessCreate),
-            ProcessNotify::api(process_variant),
-            process_variant,
-        );
-        let thread = optional::<ThreadNotify>(
-            on(SourceId::ThreadCreate),
-            ThreadNotify::api(thread_variant),
-            thread_variant,
-        );
-        let load_image = optional::<LoadImageNotify>(
-            on(SourceId::LoadImage),
-            LoadImageNotify::api(image_variant),
-            image_variant,
-        );
-        let handles = optional::<HandleCallbacks>(on(SourceId::ObjectHandle), Api::ObRegisterCallbacks, ());
-        let registry = optional::<RegistryCallback>(
-            on(SourceId::Registry),
-            cm::api(registry_variant),
-            RegistryArgs {
-                variant: registry_variant,
-                driver: driver.as_ptr().cast(),
-            },
-        );
-        let callback_objects = if on(SourceId::CallbackObject) {
-            let objects = CallbackObjects::register();
-            callbacks::print_map();
-            Some(objects)
-        } else {
-            REPORT.set(Api::OwnCallbackObject, RegistrationState::DisabledByConfig, 0);
-            None
-        };
-        let nmi = optional::<NmiCallback>(on(SourceId::Nmi), Api::NmiCallback, ());
-        let bound = optional::<BoundCallback>(on(SourceId::BoundException), Api::BoundCallback, ());
-        let processor =
-            optional::<ProcessorChange>(on(SourceId::ProcessorChange), Api::ProcessorChangeCallback, ());
-        let pnp_interfaces = optional::<PlugPlayNotification>(
-            on(SourceId::PlugPlay),
-            Api::PnpDeviceInterface,
-            (driver, PnpCategory::DeviceInterface),
-        );
-        let pnp_profile = optional::<PlugPlayNotification>(
-            on(SourceId::PlugPlay),
-            Api::PnpHardwareProfile,
-            (driver, PnpCategory::HardwareProfile),
-        );
-        let file_systems =
-            optional::<FsRegistrationChange>(on(SourceId::FsRegistration), Api::FsRegistrationChange, driver);
-        let power = po::SETTINGS
-            .each_ref()
-            .map(|(api, guid)| optional::<PowerSetting>(on(SourceId::PowerSetting), *api, guid));
-        let page_offline =
-            optional::<PageOfflineNotification>(on(SourceId::PageOffline), Api::PageOfflineNotification, ());
-        let profile_interrupt =
-            optional::<ProfileInterruptHandler>(on(SourceId::ProfileInterrupt), Api::HalProfileInterrupt, ());
-        hal::report_errata_callbacks();
-        let bugcheck = optional::<BugCheckCallback>(on(SourceId::BugCheck), Api::BugCheckCallback, ());
-        let flight_recorder =
-            optional::<FlightRecorder>(on(SourceId::BugCheckReason), Api::BugCheckReasonCallback, ());
-        // Reinitialization can be requested only when DriverEntry will
-        // succeed, which is certain from here on.
-        let reinit = optional::<Reinitialization>(
-            on(SourceId::DriverReinit),
-            Api::DriverReinitialization,
-            (driver, ReinitKind::Driver),
-        );
-        let boot_reinit = if boot_start {
-            optional::<Reinitialization>(
-                on(SourceId::BootDriverReinit),
-                Api::BootDriverReinitialization,
-                (driver, ReinitKind::BootDriver),
-            )
-        } else {
-            REPORT.set_detailed(
-                Api::BootDriverReinitialization,
-                RegistrationState::DisabledByConfig,
-                0,
-                kcb_proto::report_detail::NOT_BOOT_START,
-            );
-            None
-        };
-
+        // SAFETY: the live control device; both notifications are fields
+        // of this state, dropped before the device.
+        let target = unsafe { ShutdownDevice::new(device.token().as_ptr()) };
+        let shutdown = Registration::<ShutdownNotification>::if_enabled(settings, target);
+        let last_chance_shutdown =
+            Registration::<LastChanceShutdownNotification>::if_enabled(settings, target);
+        // From here on DriverEntry succeeds, as reinitialization requires.
+        let table = Registrations::register(&Context::resolve(settings, driver, boot_start));
         // SAFETY: the device is live and still initialising; nothing else
         // touches its flags.
         unsafe { device::finish_initializing(device.token().as_ptr()) };
         Ok(Self {
-            process,
-            thread,
-            load_image,
-            handles,
-            registry,
-            callback_objects,
-            nmi,
-            bound,
-            processor,
-            pnp_interfaces,
-            pnp_profile,
-            file_systems,
-            power,
-            page_offline,
-            profile_interrupt,
-            reinit,
-            boot_reinit,
-            bugcheck,
-            flight_recorder,
+            table,
             shutdown,
+            last_chance_shutdown,
             drain,
             link,
             device,
@@ -230,20 +95,19 @@ impl DriverState {
     }
 }
 
-/// Where the state lives between DriverEntry and DriverUnload.
-struct StateSlot(UnsafeCell<Option<DriverState>>);
-
-// SAFETY: the I/O manager never runs DriverEntry and DriverUnload
-// concurrently, and they are the only accessors.
-unsafe impl Sync for StateSlot {}
-
-static STATE: StateSlot = StateSlot(UnsafeCell::new(None));
+/// Where the state lives between DriverEntry and DriverUnload. Protocol:
+/// only DriverEntry (which stores it) and DriverUnload (which takes it)
+/// touch it, and the I/O manager never runs them concurrently.
+static STATE: KernelCell<Option<DriverState>> = KernelCell::new(None);
 
 /// `DriverEntry`: registers the chosen set and reports each attempt.
 ///
 /// # Safety
 /// Called by the I/O manager (or the kernel model) with a valid driver object
 /// at PASSIVE_LEVEL, once per load.
+///
+/// # IRQL
+/// PASSIVE_LEVEL (the I/O manager calls it so).
 #[cfg_attr(target_os = "windows", unsafe(export_name = "DriverEntry"))]
 pub unsafe extern "C" fn driver_entry(
     driver: *mut DRIVER_OBJECT,
@@ -254,20 +118,25 @@ pub unsafe extern "C" fn driver_entry(
     let clock = clock::init();
     kprintln!("clock: {clock:?}");
     // SAFETY: DriverEntry owns the driver object until it returns.
-    unsafe { device::install_dispatch(driver) };
+    unsafe { dispatch::install_dispatch(driver) };
     // SAFETY: as above.
     unsafe { (*driver).DriverUnload = Some(driver_unload) };
     // SAFETY: the I/O manager's driver object, valid for the driver's life.
     let driver_object = unsafe { DriverObject::new(driver) };
     // SAFETY: the I/O manager's registry path for this service.
-    let settings = unsafe { config::load(registry_path) };
+    let loaded = unsafe { registry::load(registry_path) };
+    // A previous load retracted its value, so this publishes; were one
+    // still published, it is what every consumer reads, so use it too.
+    let active = settings::publish(loaded).unwrap_or_else(|_| settings::get());
     // SAFETY: as above.
-    let boot_start = unsafe { config::service_start_type(registry_path) } == Some(0);
-    if rings::allocate(settings.ring_kib).is_err() {
+    let boot_start = unsafe { registry::service_start_type(registry_path) } == Some(0);
+    if rings::allocate(active.ring_kib).is_err() {
         kprintln!("DriverEntry failed: no non-paged pool for the event rings; nothing registered");
+        // SAFETY: nothing that reads the settings was registered.
+        unsafe { settings::retract() };
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    match DriverState::register(driver_object, &settings, boot_start) {
+    match DriverState::register(driver_object, active, boot_start) {
         Ok(state) => {
             if state.profile_handler_installed() {
                 // No DriverUnload: the I/O manager refuses to unload the
@@ -278,8 +147,8 @@ pub unsafe extern "C" fn driver_entry(
                 kprintln!("{}", hal::UNLOAD_REFUSED_LINE);
             }
             // SAFETY: no other accessor runs during DriverEntry.
-            unsafe { *STATE.0.get() = Some(state) };
-            let count = |state| REPORT.count(state) + CallbackObjects::count(state);
+            unsafe { *STATE.get() = Some(state) };
+            let count = |state| REPORT.count(state) + catalog::count(state);
             kprintln!(
                 "loaded: {} registered, {} failed, {} disabled, {} unavailable",
                 count(RegistrationState::Registered),
@@ -298,6 +167,8 @@ pub unsafe extern "C" fn driver_entry(
             // SAFETY: every registration was undone; no producer or consumer
             // of the rings remains.
             unsafe { rings::free() };
+            // SAFETY: as above: no reader of the settings remains.
+            unsafe { settings::retract() };
             status
         }
     }
@@ -308,17 +179,22 @@ pub unsafe extern "C" fn driver_entry(
 /// # Safety
 /// Called by the I/O manager (or the kernel model) at PASSIVE_LEVEL after a
 /// successful DriverEntry, when no handle to the device is open.
+///
+/// # IRQL
+/// PASSIVE_LEVEL (the I/O manager calls it so).
 pub unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
     // SAFETY: no other accessor runs during DriverUnload.
-    let state = unsafe { (*STATE.0.get()).take() };
+    let state = unsafe { (*STATE.get()).take() };
     drop(state);
     // Anything pushed after the drain stopped stays counted, never lost.
     drain::drain_once();
     // SAFETY: everything is unregistered and the drain has exited: no
     // producer or consumer of the rings remains.
     unsafe { rings::free() };
+    // SAFETY: as above: no registration or request reads the settings.
+    unsafe { settings::retract() };
     kprintln!(
         "unloaded: {} removed",
-        REPORT.count(RegistrationState::Removed) + CallbackObjects::removed_count()
+        REPORT.count(RegistrationState::Removed) + catalog::count(RegistrationState::Removed)
     );
 }

@@ -7,11 +7,29 @@
 //! `wdk-linux/` on Linux) and into an rlib that host tests link against the
 //! kernel model in `crates/ntsim`.
 //!
-//! Module map: [`guard`] (the registration pattern), [`report`] (what was
-//! registered), [`device`] + [`ioctl`] (control device), [`events`] +
-//! [`drain`] (event pipeline; [`rings`] per processor, pushed at
-//! DISPATCH_LEVEL through [`irql`]), [`ps`] (process-manager notify routines),
-//! [`driver`] (DriverEntry/DriverUnload).
+//! # Module map
+//!
+//! ```text
+//! lib.rs            this map, VERSION
+//! driver.rs         DriverEntry / DriverUnload / DriverState (guards built from the table)
+//! config/           registry.rs (PASSIVE reader) -> settings.rs (one write-once value, any IRQL)
+//! control/          device.rs (device + link + DACL), dispatch.rs (IRP mechanics),
+//!                   ioctl.rs (pure request server)
+//! registrations/    guard.rs (Registration<R> + RegistrationOps), report.rs (the outcomes),
+//!                   table.rs (SourceId <-> Api <-> guard <-> default <-> Parameters name),
+//!                   one file per family: ps ob cm ke io shutdown po whea hal ex
+//!                   callback_objects drain_thread; callback_map + walker (read side)
+//! pipeline/         events (stamp), window (the push), rings, cost, drain, held + crash
+//!                   (summary, flight recorder)
+//! kernel/           the seam to ntoskrnl: cell, object (ObjectAttributes, KernelHandle),
+//!                   irp, imports (every raw-dylib declaration), dynamic, unicode, clock,
+//!                   log, irql, pool
+//! ```
+//!
+//! Arrows point one way: [`driver`] -> [`control`] -> [`registrations`] ->
+//! [`pipeline`] -> [`kernel`], with [`config`] read through
+//! [`config::settings`] only. Nothing imports `driver`; [`VERSION`] lives
+//! here so that the crash summary and the report can name it.
 
 #![no_std]
 // IRQL names (PASSIVE_LEVEL, ...) and DDI names are prose in these docs.
@@ -28,34 +46,16 @@ extern crate std;
 #[global_allocator]
 static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
 
-pub mod log;
-
-pub mod callbacks;
-pub mod clock;
-pub mod cm;
-pub mod config;
-pub mod cost;
-pub mod device;
-pub mod drain;
-pub mod driver;
-pub mod events;
-pub mod ex;
-pub mod guard;
-pub mod hal;
-pub mod held;
-pub mod io;
-pub mod ioctl;
-pub mod irql;
-pub mod ke;
+// First: its macros (`kprintln!`, `dynamic_fn!`) are used everywhere.
 pub mod kernel;
-pub mod ob;
-pub mod po;
-pub mod pool;
-pub mod ps;
-pub mod report;
-pub mod rings;
-pub mod unicode;
-pub mod walker;
-pub mod whea;
+
+pub mod config;
+pub mod control;
+pub mod driver;
+pub mod pipeline;
+pub mod registrations;
+
+/// The driver's version, as printed at load and returned by `GET_REPORT`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub use driver::{driver_entry, driver_unload};

@@ -18,7 +18,7 @@ pub use foreign::*;
 use std::time::Duration;
 
 use kcallbacks::driver_entry;
-use kcallbacks::report::outcome_word;
+use kcallbacks::registrations::report::outcome_word;
 use kcb_proto::{
     EventRecord, GetReportRequest, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ImageLoadPayload,
     ReadEventsRequest, RegistrationState, SourceId, bytes_of, decode_read_events, decode_report,
@@ -325,11 +325,13 @@ pub fn unload_even_if_refused(kernel: &mut Kernel) {
 }
 
 /// Pool blocks outstanding besides the blocks the driver holds from
-/// `DriverEntry` to unload: its cost tables (`kcallbacks::cost::POOL_TAG`)
-/// and its event rings (`kcallbacks::pool::RING_TAG`).
+/// `DriverEntry` to unload: its cost tables (`kcallbacks::pipeline::cost::POOL_TAG`)
+/// and its event rings (`kcallbacks::kernel::pool::RING_TAG`).
 pub fn pool_outstanding_besides_held_blocks() -> Vec<ntsim::pool::Allocation> {
     ntsim::pool::outstanding()
         .into_iter()
-        .filter(|a| a.tag != kcallbacks::cost::POOL_TAG && a.tag != kcallbacks::pool::RING_TAG)
+        .filter(|a| {
+            a.tag != kcallbacks::pipeline::cost::POOL_TAG && a.tag != kcallbacks::kernel::pool::RING_TAG
+        })
         .collect()
 }

@@ -11,7 +11,7 @@ use std::ffi::c_void;
 use std::time::Duration;
 
 use kcallbacks::driver_unload;
-use kcallbacks::report::Api;
+use kcallbacks::registrations::report::Api;
 use kcb_proto::{
     GetReportRequest, IOCTL_KCB_GET_REPORT, IOCTL_KCB_READ_EVENTS, ImageLoadPayload, ReadEventsRequest,
     RegistrationState, RequestError, SourceId, bytes_of, decode_report,
@@ -43,7 +43,7 @@ fn load_and_unload_clean() {
     let lines = driver_lines(&kernel);
     assert_eq!(
         lines[0],
-        format!("kcallbacks: DriverEntry version={}", kcallbacks::driver::VERSION)
+        format!("kcallbacks: DriverEntry version={}", kcallbacks::VERSION)
     );
     assert_eq!(lines[1], "kcallbacks: clock: Precise");
     assert!(
@@ -52,10 +52,7 @@ fn load_and_unload_clean() {
     );
     assert_eq!(
         ntsim::dbgprint::debug_calls()[0].text,
-        format!(
-            "kcallbacks: DriverEntry version={}\n",
-            kcallbacks::driver::VERSION
-        ),
+        format!("kcallbacks: DriverEntry version={}\n", kcallbacks::VERSION),
         "exactly what \"%s\\n\" produces"
     );
     assert!(
@@ -298,7 +295,7 @@ fn get_report_round_trip() {
     assert_eq!(status, STATUS_SUCCESS);
     let report = decode_report(&out).expect("report");
     assert_eq!(report.header.version, kcb_proto::PROTOCOL_VERSION);
-    assert_eq!(report.header.driver_version_str(), kcallbacks::driver::VERSION);
+    assert_eq!(report.header.driver_version_str(), kcallbacks::VERSION);
     let entries: Vec<_> = report.entries.iter().collect();
     let count =
         |state| u32::try_from(entries.iter().filter(|e| e.state() == Some(state)).count()).expect("few");

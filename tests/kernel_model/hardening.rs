@@ -531,7 +531,10 @@ fn the_driver_refuses_to_unload_while_its_pmi_handler_is_installed() {
     assert_ne!(handler, 0, "installed");
     assert_line(
         &kernel,
-        &format!("kcallbacks: {}", kcallbacks::hal::UNLOAD_REFUSED_LINE),
+        &format!(
+            "kcallbacks: {}",
+            kcallbacks::registrations::hal::UNLOAD_REFUSED_LINE
+        ),
     );
     let object = kernel.driver_object();
     // SAFETY: the loaded driver's object.
@@ -568,13 +571,13 @@ fn the_driver_refuses_to_unload_while_its_pmi_handler_is_installed() {
 // --- 4. Registration walker: verified builds only, plausible lock word -------------------------
 
 fn list_registrations(kernel: &mut Kernel) -> Vec<RegistrationEntry> {
-    kcallbacks::walker::set_walk_enabled(true);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(true);
     let (status, out) = kernel.device_io_control(
         IOCTL_KCB_LIST_REGISTRATIONS,
         bytes_of(&ListRegistrationsRequest::new()),
         REGISTRATION_BUFFER_SIZE,
     );
-    kcallbacks::walker::set_walk_enabled(false);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(false);
     assert_eq!(status, STATUS_SUCCESS);
     let list = decode_registrations(&out).expect("a valid LIST_REGISTRATIONS reply");
     list.entries.iter().collect()
@@ -594,7 +597,7 @@ fn acquired_locks() -> usize {
 fn the_walk_is_refused_on_a_build_where_the_layout_was_not_verified() {
     let mut kernel = loaded();
     assert_eq!(ntsim::version::build(), 26100);
-    assert!(kcallbacks::walker::VERIFIED_BUILDS.contains(&26100));
+    assert!(kcallbacks::registrations::walker::VERIFIED_BUILDS.contains(&26100));
     let walked = list_registrations(&mut kernel);
     assert!(walked.len() > 1, "walked on 26100: {walked:#?}");
     assert!(

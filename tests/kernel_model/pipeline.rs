@@ -11,7 +11,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kcallbacks::{pool::RING_TAG, rings};
+use kcallbacks::{kernel::pool::RING_TAG, pipeline::rings};
 use kcb_proto::flight::flight_size;
 use kcb_proto::{FloodPayload, FloodRequest, FloodResponse, IOCTL_KCB_FLOOD, SourceId, bytes_of, read_pod};
 use ntsim::irql::DISPATCH_LEVEL;

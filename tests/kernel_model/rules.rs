@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use kcallbacks::io::guid_bytes;
+use kcallbacks::registrations::io::guid_bytes;
 use kcb_proto::{
     CallbackObjectPayload, EventRecord, PlugPlayPayload, ProcessorChangePayload, RegistryPayload, SourceId,
 };
@@ -50,7 +50,7 @@ fn fresh() -> Kernel {
 /// `CallbackObject` events that found no ring (recorded while the driver
 /// had no ring set, i.e. after its unload freed them).
 fn callback_events_without_ring() -> u64 {
-    kcallbacks::rings::UNRINGED.snapshot()[SourceId::CallbackObject.index()].seen
+    kcallbacks::pipeline::rings::UNRINGED.snapshot()[SourceId::CallbackObject.index()].seen
 }
 
 fn wide(units: &[u16]) -> String {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use kcallbacks::rings;
+use kcallbacks::pipeline::rings;
 use kcb_proto::{
     EventRecord, FloodPayload, FloodRequest, FloodResponse, IOCTL_KCB_FLOOD, IOCTL_KCB_GET_STATS,
     IOCTL_KCB_READ_EVENTS, READ_EVENTS_HEADER_SIZE, RECORD_SIZE, ReadEventsRequest, ReadEventsResponse,

@@ -6,7 +6,10 @@ use super::*;
 
 #[allow(clippy::too_many_lines, reason = "one line per compared routine")]
 pub fn routines(r: &mut Report) {
-    use kcallbacks::{clock, cm, io, ke, po, ps, whea};
+    use kcallbacks::{
+        kernel::clock, registrations::cm, registrations::io, registrations::ke, registrations::po,
+        registrations::ps, registrations::whea,
+    };
 
     // Imported through the stand-in's `ntddk` (the names src/*.rs uses).
     routine!(r, CmRegisterCallback(_, _, _) in wss);
@@ -94,19 +97,19 @@ pub fn routines(r: &mut Report) {
     routine!(r, KeQuerySystemTimePrecise(_) in wss);
     routine!(r, KeQueryMaximumProcessorCountEx(_) in wss);
     // x64 ntoskrnl exports these two (the only IRQL routines the metadata has; the stand-in
-    // reads/writes CR8 inline on Windows, as the driver's src/irql.rs does for raise/lower).
+    // reads/writes CR8 inline on Windows, as the driver's src/kernel/irql.rs does for raise/lower).
     routine!(r, KeGetCurrentIrql() in wss);
     routine!(r, KfRaiseIrql(_) in wss);
     routine!(r, KeQueryPerformanceCounter(_) in wss);
 
-    // Declared by the driver itself (raw-dylib blocks of src/pool.rs and src/walker.rs).
+    // Declared by the driver itself (the raw-dylib block of src/kernel/imports.rs).
     declared!(r, "pool.rs raw-dylib",
-        sig_of(kcallbacks::pool::ExAllocatePoolWithTag as unsafe extern "C" fn(_, _, _) -> _),
+        sig_of(kcallbacks::kernel::imports::ExAllocatePoolWithTag as unsafe extern "C" fn(_, _, _) -> _),
         ExAllocatePoolWithTag(_, _, _) in wss);
     {
         use windows_sys::Wdk::System::SystemInformation as wsi;
         declared!(r, "walker.rs raw-dylib",
-            sig_of(kcallbacks::walker::ZwQuerySystemInformation as unsafe extern "C" fn(_, _, _, _) -> _),
+            sig_of(kcallbacks::kernel::imports::ZwQuerySystemInformation as unsafe extern "C" fn(_, _, _, _) -> _),
             ZwQuerySystemInformation(_, _, _, _) in wsi);
     }
 
@@ -121,7 +124,7 @@ pub fn routines(r: &mut Report) {
         KeDeregisterProcessorChangeCallback(_) in wss);
     declared!(r, "po::RegisterFn", <po::RegisterFn as FnSig>::SIG, PoRegisterPowerSettingCallback(_, _, _, _, _) in wss);
     declared!(r, "po::UnregisterFn", <po::UnregisterFn as FnSig>::SIG, PoUnregisterPowerSettingCallback(_) in wss);
-    declared!(r, "pool::AllocatePool2", <kcallbacks::pool::AllocatePool2 as FnSig>::SIG, ExAllocatePool2(_, _, _) in wss);
+    declared!(r, "pool::AllocatePool2", <kcallbacks::kernel::pool::AllocatePool2 as FnSig>::SIG, ExAllocatePool2(_, _, _) in wss);
     declared!(r, "io::UnregisterPnpExFn", <io::UnregisterPnpExFn as FnSig>::SIG,
         IoUnregisterPlugPlayNotificationEx(_) in wss);
     declared!(r, "ps::ProcessEx2Fn", <ps::ProcessEx2Fn as FnSig>::SIG,

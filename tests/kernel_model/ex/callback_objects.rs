@@ -260,7 +260,7 @@ fn unregister_waits_for_a_notification_in_flight() {
     let (_, object) = create_callback(OWN, false, false);
     let handle = register(object, blocking_routine, 0) as usize;
     // The driver's notify (IOCTL_KCB_NOTIFY's path) in another thread.
-    let notifier = std::thread::spawn(|| kcallbacks::callbacks::notify_own(3, 4));
+    let notifier = std::thread::spawn(|| kcallbacks::registrations::callback_objects::notify_own(3, 4));
     running.wait();
     let returned = Arc::new(AtomicBool::new(false));
     let remover = {
@@ -307,7 +307,9 @@ fn unregister_waits_for_a_notification_in_flight() {
 #[test]
 fn notify_at_dispatch_level_runs_the_callbacks_at_dispatch_level() {
     let mut kernel = loaded();
-    let result = with_irql(DISPATCH_LEVEL, || kcallbacks::callbacks::notify_own(0x51, 0x52));
+    let result = with_irql(DISPATCH_LEVEL, || {
+        kcallbacks::registrations::callback_objects::notify_own(0x51, 0x52)
+    });
     assert_eq!(result, Some(Ok(())));
     let found = wait_for_notifications(&mut kernel, 1, |n| n.object == OWN && n.argument1 == 0x51);
     assert_eq!(
@@ -341,7 +343,9 @@ fn notify_above_dispatch_level_is_refused_by_the_driver_and_a_violation_in_the_m
         Err(STATUS_INVALID_DEVICE_STATE)
     );
     assert_eq!(
-        with_irql(dirql, || kcallbacks::callbacks::notify_own(1, 2)),
+        with_irql(dirql, || kcallbacks::registrations::callback_objects::notify_own(
+            1, 2
+        )),
         Some(Err(STATUS_INVALID_DEVICE_STATE))
     );
     assert_eq!(
@@ -662,9 +666,9 @@ fn success_without_an_object_is_reported_unavailable_and_never_dereferenced() {
     let (status, _) = kernel.device_io_control(IOCTL_KCB_NOTIFY, bytes_of(&NotifyRequest::new(1, 2)), 0);
     assert_eq!(status, STATUS_NOT_SUPPORTED, "no object to notify");
     // The walker opens each object the same way: unavailable, never read.
-    kcallbacks::walker::set_walk_enabled(true);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(true);
     let (status, entries, objects) = list_registrations(&mut kernel);
-    kcallbacks::walker::set_walk_enabled(false);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(false);
     assert_eq!(status, STATUS_SUCCESS);
     assert!(objects as usize >= excallback::SYSTEM_OBJECTS.len());
     assert!(

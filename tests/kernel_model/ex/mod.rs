@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use kcallbacks::callbacks::CATALOG;
-use kcallbacks::ex::{CallbackObject, Owned};
-use kcallbacks::unicode::WideName;
+use kcallbacks::kernel::unicode::WideName;
+use kcallbacks::registrations::catalog::CATALOG;
+use kcallbacks::registrations::ex::{CallbackObject, Owned};
 use kcb_proto::{
     CallbackObjectPayload, EventRecord, IOCTL_KCB_LIST_CALLBACK_OBJECTS, IOCTL_KCB_LIST_REGISTRATIONS,
     IOCTL_KCB_NOTIFY, ListCallbackObjectsRequest, ListRegistrationsRequest, NotifyRequest,
@@ -197,7 +197,7 @@ static ORDER: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 static SEEN_BY_FIRST: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 fn callback_events_seen() -> usize {
-    let counters = kcallbacks::rings::counters();
+    let counters = kcallbacks::pipeline::rings::counters();
     usize::try_from(counters[SourceId::CallbackObject.index()].seen).unwrap()
 }
 

@@ -8,7 +8,7 @@ use super::*;
 #[test]
 fn registration_walk_is_opt_in() {
     let mut kernel = loaded();
-    kcallbacks::walker::set_walk_enabled(false);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(false);
     let (status, _, _) = list_registrations(&mut kernel);
     assert_eq!(status, STATUS_NOT_SUPPORTED);
     assert!(
@@ -53,7 +53,7 @@ fn registration_walk_lists_each_routine_with_its_module_and_offset() {
             (address - base) as u64,
         )
     };
-    kcallbacks::walker::set_walk_enabled(true);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(true);
     let (status, entries, objects) = list_registrations(&mut kernel);
     assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(
@@ -190,7 +190,7 @@ fn registration_walk_rejects_every_corrupted_layout_without_crashing() {
     let info = excallback::object(WALK).unwrap();
     let (address, blocks) = (info.address, info.registrations);
     assert_eq!(blocks.len(), 3);
-    kcallbacks::walker::set_walk_enabled(true);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(true);
     let (_, entries, _) = list_registrations(&mut kernel);
     assert_eq!(entries_of(&entries, WALK).len(), 3, "intact first");
 
@@ -273,9 +273,9 @@ fn registration_walk_rejects_every_corrupted_layout_without_crashing() {
 fn registration_walk_bounds_the_list() {
     let mut kernel = loaded();
     let (_, object) = create_callback(WALK, true, true);
-    let bound = kcallbacks::walker::MAX_REGISTRATIONS_PER_OBJECT;
+    let bound = kcallbacks::registrations::walker::MAX_REGISTRATIONS_PER_OBJECT;
     let mut handles: Vec<*mut c_void> = (0..bound).map(|i| register(object, first_routine, i)).collect();
-    kcallbacks::walker::set_walk_enabled(true);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(true);
     let (_, entries, _) = list_registrations(&mut kernel);
     assert_eq!(
         entries_of(&entries, WALK).len(),
@@ -290,7 +290,7 @@ fn registration_walk_bounds_the_list() {
 #[test]
 fn registration_walk_allocates_through_the_fallback_and_survives_module_failures() {
     let mut kernel = loaded();
-    kcallbacks::walker::set_walk_enabled(true);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(true);
     // No ExAllocatePool2 (Wine): ExAllocatePoolWithTag, freed before return.
     ntsim::exports::hide("ExAllocatePool2");
     let before = ntsim::ddi::calls().len();
@@ -333,7 +333,7 @@ fn registration_walk_allocates_through_the_fallback_and_survives_module_failures
         );
         assert!(pool_outstanding_besides_held_blocks().is_empty(), "{ddi}");
     }
-    kcallbacks::walker::set_walk_enabled(false);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(false);
     unload_clean(&mut kernel);
 }
 
@@ -356,7 +356,7 @@ fn registration_walk_under_concurrent_registrations_sees_consistent_lists() {
         }
         rounds
     });
-    kcallbacks::walker::set_walk_enabled(true);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(true);
     for _ in 0..50 {
         let (status, entries, _) = list_registrations(&mut kernel);
         assert_eq!(status, STATUS_SUCCESS);
@@ -375,7 +375,7 @@ fn registration_walk_under_concurrent_registrations_sees_consistent_lists() {
 /// Turns the walk off again, removes `handles` and the reference on
 /// `object`, unloads, and checks that nothing is left.
 fn end_walk(kernel: &mut Kernel, handles: Vec<*mut c_void>, object: PCALLBACK_OBJECT) {
-    kcallbacks::walker::set_walk_enabled(false);
+    kcallbacks::config::settings::test_seam::set_walk_enabled(false);
     for handle in handles {
         unregister(handle);
     }

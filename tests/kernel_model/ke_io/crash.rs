@@ -117,7 +117,7 @@ fn flight_recorder_respects_maximum_allowed_and_holds_the_newest_events() {
         assert_eq!(report.secondary.len(), 1);
         let records = check_blob(&report.secondary[0], maximum, &format!("max{maximum}"));
         let expected = records_within(maximum as usize)
-            .min(kcallbacks::ke::FLIGHT_RECORDS)
+            .min(kcallbacks::pipeline::crash::FLIGHT_RECORDS)
             .min(held);
         assert_eq!(records.len(), expected, "MaximumAllowed {maximum}");
         if records.is_empty() {
@@ -211,7 +211,7 @@ fn bug_check_summary_buffer_holds_counters_and_the_newest_events() {
     let half_size = 64 + summary_events * RECORD_SIZE;
     assert_eq!(summary.len(), 64 + 2 * half_size, "header + two halves");
     assert_eq!(&summary[..8], b"KCBSUM02");
-    let version = kcallbacks::driver::VERSION.as_bytes();
+    let version = kcallbacks::VERSION.as_bytes();
     assert_eq!(&summary[8..8 + version.len()], version);
     let half = active_summary_half(summary);
     let word = |offset: usize| u64::from_le_bytes(half[offset..offset + 8].try_into().unwrap());

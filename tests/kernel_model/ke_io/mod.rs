@@ -21,9 +21,10 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kcallbacks::io::{InterruptConnection, guid_bytes};
-use kcallbacks::report::Api;
-use kcallbacks::rings;
+use interrupt_connection::InterruptConnection;
+use kcallbacks::pipeline::rings;
+use kcallbacks::registrations::io::guid_bytes;
+use kcallbacks::registrations::report::Api;
 use kcb_proto::flight::{FLIGHT_GUID, FLIGHT_HEADER_SIZE, flight_size, records_within};
 use kcb_proto::{
     BootDriverReinitPayload, BoundExceptionPayload, BugCheckPayload, BugCheckReasonPayload,
@@ -124,7 +125,7 @@ fn hold_drain() -> Vec<kcb_ring::ByteConsumer<'static, 'static>> {
 /// the index of the active half at offset 24, halves of
 /// `64 + SUMMARY_EVENTS * 512` bytes from offset 64).
 fn active_summary_half(summary: &[u8]) -> &[u8] {
-    let half_size = 64 + kcallbacks::ke::SUMMARY_EVENTS * RECORD_SIZE;
+    let half_size = 64 + kcallbacks::pipeline::crash::SUMMARY_EVENTS * RECORD_SIZE;
     let active = u64::from_le_bytes(summary[24..32].try_into().unwrap());
     assert!(active < 2, "active half index {active}");
     let start = 64 + active as usize * half_size;
@@ -223,6 +224,7 @@ mod context;
 mod crash;
 mod hal;
 mod injection;
+mod interrupt_connection;
 mod interrupts;
 mod nmi;
 mod unload;
