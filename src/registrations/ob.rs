@@ -201,6 +201,7 @@ struct Subject {
 impl Subject {
     /// Describes `operation` on `object` (of `object_type`) by the current
     /// thread; `flags` is the information's `Flags` (bit 0: kernel handle).
+    #[allow(clippy::similar_names, reason = "pid/tid pairs")]
     fn new(operation: u32, object_type: POBJECT_TYPE, object: *mut c_void, flags: u32) -> Self {
         let (object_type, target_pid, target_tid) = describe(object_type, object);
         Self {

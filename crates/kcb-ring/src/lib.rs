@@ -663,6 +663,7 @@ pub fn record_bytes<P: Producers, const S: usize>(
 /// runs `push`, then bumps `recorded` or `dropped` by its outcome, with the
 /// instructions of discipline `P`. An out-of-range `source_index` counts and
 /// pushes nothing.
+#[allow(clippy::inline_always, reason = "on the push path, as ByteRing::push")]
 #[inline(always)]
 fn counted<P: Producers, const S: usize>(
     counters: &SourceCounters<S>,
@@ -674,7 +675,11 @@ fn counted<P: Producers, const S: usize>(
     };
     P::increment(&counter.seen);
     let pushed = push();
-    P::increment(if pushed { &counter.recorded } else { &counter.dropped });
+    P::increment(if pushed {
+        &counter.recorded
+    } else {
+        &counter.dropped
+    });
     pushed
 }
 

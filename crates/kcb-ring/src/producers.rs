@@ -63,7 +63,10 @@ use crate::sync::{AtomicU64, Ordering};
 /// carries no run-time branch on it. Sealed: the two are the only ones.
 pub trait Producers: sealed::Sealed + 'static {
     /// Replaces `word`'s value `current` by `new` if it still holds
-    /// `current`; returns the value found (`Ok` when it was `current`).
+    /// `current`.
+    ///
+    /// # Errors
+    /// The value found, when it was not `current` (nothing was written).
     fn compare_exchange(word: &AtomicU64, current: u64, new: u64) -> Result<u64, u64>;
 
     /// Adds one to `counter` (wrapping).
@@ -75,8 +78,9 @@ pub trait Producers: sealed::Sealed + 'static {
 #[derive(Debug)]
 pub enum Shared {}
 
-/// Pushes run on one processor at a time; concurrent pushes only nest
-/// (unlocked instructions on x86-64). Only
+/// Pushes run on one processor at a time; concurrent pushes only nest.
+///
+/// Unlocked instructions on x86-64. Only
 /// [`ByteRing::new_processor_local`](crate::ByteRing::new_processor_local),
 /// an `unsafe fn` whose contract is this discipline, makes such a ring.
 #[derive(Debug)]
@@ -89,19 +93,19 @@ mod sealed {
 }
 
 impl Producers for Shared {
-    #[inline(always)]
+    #[inline]
     fn compare_exchange(word: &AtomicU64, current: u64, new: u64) -> Result<u64, u64> {
         word.compare_exchange(current, new, Ordering::AcqRel, Ordering::Relaxed)
     }
 
-    #[inline(always)]
+    #[inline]
     fn increment(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 impl Producers for ProcessorLocal {
-    #[inline(always)]
+    #[inline]
     fn compare_exchange(word: &AtomicU64, current: u64, new: u64) -> Result<u64, u64> {
         #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
         {
@@ -113,7 +117,7 @@ impl Producers for ProcessorLocal {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn increment(counter: &AtomicU64) {
         #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
         unlocked_increment(counter);
