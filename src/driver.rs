@@ -14,6 +14,7 @@ use crate::{
     cost::CostTables,
     device::{self, ControlDevice, DriverObject, SymbolicLink},
     drain::{self, DrainThread},
+    etw::EtwProvider,
     guard::{Registration, RegistrationOps},
     hal::{self, ProfileInterruptHandler},
     io::{
@@ -62,6 +63,8 @@ pub struct DriverState {
     flight_recorder: Option<Registration<FlightRecorder>>,
     shutdown: Option<ShutdownNotifications>,
     drain: Option<Registration<DrainThread>>,
+    /// After the drain, its only writer.
+    etw: Option<Registration<EtwProvider>>,
     link: Registration<SymbolicLink>,
     device: Registration<ControlDevice>,
     /// Last: freed when no routine can run and no request can read it.
@@ -102,6 +105,7 @@ impl DriverState {
         let cost = CostTables::allocate();
         let device = Registration::<ControlDevice>::new(driver).map_err(|f| f.status)?;
         let link = Registration::<SymbolicLink>::new(()).map_err(|f| f.status)?;
+        let etw = optional::<EtwProvider>(settings.etw, Api::EtwProvider, ());
         let drain = Registration::<DrainThread>::new(()).ok();
         let shutdown = ShutdownNotifications::register(ShutdownArgs {
             device: device.token().as_ptr(),
@@ -223,6 +227,7 @@ impl DriverState {
             flight_recorder,
             shutdown,
             drain,
+            etw,
             link,
             device,
             cost,

@@ -38,6 +38,7 @@ pub mod cost;
 pub mod device;
 pub mod drain;
 pub mod driver;
+pub mod etw;
 pub mod events;
 pub mod ex;
 pub mod guard;
