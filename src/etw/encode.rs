@@ -21,7 +21,9 @@
 
 use core::fmt;
 
-use kcb_proto::{EventRecord, FieldVisitor, SourceId, WStrView, kind_name};
+use core::mem::offset_of;
+
+use kcb_proto::{EventHeader, EventRecord, FieldVisitor, SourceId, WStrView, kind_name};
 use tracelogging::{InType, Level, OutType};
 
 /// Largest event metadata block (bytes).
@@ -90,16 +92,47 @@ impl<const N: usize> Buf<N> {
     }
 
     fn push(&mut self, bytes: &[u8]) -> fmt::Result {
-        let end = self.len.checked_add(bytes.len()).ok_or(fmt::Error)?;
-        self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?.copy_from_slice(bytes);
-        self.len = end;
-        Ok(())
+        push(&mut self.bytes, &mut self.len, bytes)
     }
 
     fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        self.bytes.get(..self.len).unwrap_or_default()
     }
 }
+
+/// Appends `bytes` to `buffer[..*len]` (one copy of the code for both
+/// buffer sizes).
+#[inline(never)]
+fn push(buffer: &mut [u8], len: &mut usize, bytes: &[u8]) -> fmt::Result {
+    let end = len.checked_add(bytes.len()).ok_or(fmt::Error)?;
+    buffer.get_mut(*len..end).ok_or(fmt::Error)?.copy_from_slice(bytes);
+    *len = end;
+    Ok(())
+}
+
+/// A header field: JSON name, in-type, offset and size in [`EventHeader`].
+type HeaderField = (&'static str, InType, usize, usize);
+
+/// The header fields before `source`.
+const HEADER_FIRST: [HeaderField; 5] = [
+    ("seq", InType::U64, offset_of!(EventHeader, sequence), 8),
+    ("timestamp", InType::U64, offset_of!(EventHeader, timestamp), 8),
+    ("time", InType::FileTime, offset_of!(EventHeader, timestamp), 8),
+    ("cpu", InType::U32, offset_of!(EventHeader, cpu), 4),
+    ("irql", InType::U8, offset_of!(EventHeader, irql), 1),
+];
+/// Between `source` and `kind_name`.
+const HEADER_IDS: [HeaderField; 2] = [
+    ("source_id", InType::U16, offset_of!(EventHeader, source), 2),
+    ("kind", InType::U16, offset_of!(EventHeader, kind), 2),
+];
+/// After `kind_name`.
+const HEADER_LAST: [HeaderField; 4] = [
+    ("version", InType::U16, offset_of!(EventHeader, version), 2),
+    ("flags", InType::U16, offset_of!(EventHeader, flags), 2),
+    ("pid", InType::U64, offset_of!(EventHeader, pid), 8),
+    ("tid", InType::U64, offset_of!(EventHeader, tid), 8),
+];
 
 /// The record did not fit [`META_CAPACITY`] / [`DATA_CAPACITY`] (cannot
 /// happen for a record the driver made; counted, never silently dropped).
@@ -130,7 +163,10 @@ impl Event {
         self.meta.len = 0;
         self.data.len = 0;
         self.header(record, source).map_err(|fmt::Error| TooLarge)?;
-        record.visit_payload(self).map_err(|fmt::Error| TooLarge)?;
+        // Through `dyn`: one more copy of the payload visitor per concrete
+        // visitor type would cost image size (issue 11's budget).
+        let visitor: &mut dyn FieldVisitor = self;
+        record.visit_payload(visitor).map_err(|fmt::Error| TooLarge)?;
         let size = u16::try_from(self.meta.len).map_err(|_| TooLarge)?;
         self.meta.bytes[..2].copy_from_slice(&size.to_le_bytes());
         Ok(())
@@ -153,25 +189,27 @@ impl Event {
         self.meta.push(&[0, 0, 0])?;
         self.meta.push(source.name().as_bytes())?;
         self.meta.push(&[0])?;
-        let h = &record.header;
-        self.field("seq", "", InType::U64, OutType::Default, &h.sequence.to_le_bytes())?;
-        self.field("timestamp", "", InType::U64, OutType::Default, &h.timestamp.to_le_bytes())?;
-        self.field("time", "", InType::FileTime, OutType::Default, &h.timestamp.to_le_bytes())?;
-        self.field("cpu", "", InType::U32, OutType::Default, &h.cpu.to_le_bytes())?;
-        self.field("irql", "", InType::U8, OutType::Default, &[h.irql])?;
+        // The header's bytes are its fields in the machine's (little-endian) order.
+        let header = record.as_bytes();
+        self.header_fields(header, &HEADER_FIRST)?;
         self.counted("source", "", InType::Str8, source.name().as_bytes())?;
-        self.field("source_id", "", InType::U16, OutType::Default, &h.source.to_le_bytes())?;
-        self.field("kind", "", InType::U16, OutType::Default, &h.kind.to_le_bytes())?;
-        if let Some(name) = kind_name(source, h.kind) {
+        self.header_fields(header, &HEADER_IDS)?;
+        if let Some(name) = kind_name(source, record.header.kind) {
             self.counted("kind_name", "", InType::Str8, name.as_bytes())?;
         }
-        self.field("version", "", InType::U16, OutType::Default, &h.version.to_le_bytes())?;
-        self.field("flags", "", InType::U16, OutType::Default, &h.flags.to_le_bytes())?;
-        self.field("pid", "", InType::U64, OutType::Default, &h.pid.to_le_bytes())?;
-        self.field("tid", "", InType::U64, OutType::Default, &h.tid.to_le_bytes())
+        self.header_fields(header, &HEADER_LAST)
+    }
+
+    fn header_fields(&mut self, header: &[u8], fields: &[HeaderField]) -> fmt::Result {
+        for &(name, in_type, offset, size) in fields {
+            let value = header.get(offset..offset + size).ok_or(fmt::Error)?;
+            self.field(name, "", in_type, OutType::Default, value)?;
+        }
+        Ok(())
     }
 
     /// The metadata of field `name``suffix` and its value.
+    #[inline(never)]
     fn field(&mut self, name: &str, suffix: &str, in_type: InType, out_type: OutType, value: &[u8]) -> fmt::Result {
         self.meta.push(name.as_bytes())?;
         self.meta.push(suffix.as_bytes())?;
@@ -184,6 +222,7 @@ impl Event {
     }
 
     /// A counted value (string or binary): `UINT16` byte count, then the bytes.
+    #[inline(never)]
     fn counted(&mut self, name: &str, suffix: &str, in_type: InType, bytes: &[u8]) -> fmt::Result {
         let count = u16::try_from(bytes.len()).map_err(|_| fmt::Error)?;
         self.field(name, suffix, in_type, OutType::Default, &count.to_le_bytes())?;
@@ -222,12 +261,10 @@ impl FieldVisitor for Event {
     }
     fn string(&mut self, name: &'static str, value: WStrView<'_>) -> fmt::Result {
         let units = value.as_units();
-        let bytes = units.len().checked_mul(2).ok_or(fmt::Error)?;
-        let count = u16::try_from(bytes).map_err(|_| fmt::Error)?;
-        self.field(name, "", InType::Str16, OutType::Default, &count.to_le_bytes())?;
-        for unit in units {
-            self.data.push(&unit.to_le_bytes())?;
-        }
+        // SAFETY: the same memory as `units`, read as bytes (u16 has no
+        // padding; the machine is little-endian, as UTF-16LE wants).
+        let bytes = unsafe { core::slice::from_raw_parts(units.as_ptr().cast::<u8>(), size_of_val(units)) };
+        self.counted(name, "", InType::Str16, bytes)?;
         if value.is_truncated() {
             self.field(name, "_truncated", InType::Bool32, OutType::Default, &1_u32.to_le_bytes())?;
         }

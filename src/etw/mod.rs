@@ -243,7 +243,7 @@ impl RegistrationOps for EtwProvider {
         ENABLED_LEVEL.store(-1, Ordering::Release);
         WRITTEN.store(0, Ordering::Relaxed);
         NOT_WRITTEN.store(0, Ordering::Relaxed);
-        let resolved = [&ETW_REGISTER, &ETW_WRITE_TRANSFER, &ETW_UNREGISTER].map(|routine| routine.resolve());
+        let resolved = [&ETW_REGISTER, &ETW_WRITE_TRANSFER, &ETW_UNREGISTER].map(DynamicRoutine::resolve);
         if resolved.contains(&false) {
             return Err(Failure::not_exported());
         }

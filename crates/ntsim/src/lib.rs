@@ -63,6 +63,7 @@ mod sync;
 pub mod clock;
 pub mod context;
 pub mod dbgprint;
+pub mod etw;
 pub mod ddi;
 pub mod ddi_table;
 pub mod eventpush;
