@@ -322,10 +322,32 @@ fn every_event_decodes_to_the_json_form_of_its_record() {
     assert_eq!(decode_traits(&traits), PROVIDER_NAME);
     assert_eq!(report_state(&mut kernel).0, RegistrationState::Registered);
 
+    // Sources whose payloads cover every field type: strings (image),
+    // enumerations with labels and NTSTATUS (a process exit with a failure
+    // status), GUID and bytes (a power setting), and the registry.
     load_image("\\Windows\\System32\\etw décodé.dll", 0x4E10);
     notify_own_object(0x77);
-    let records = read_until(&mut kernel, "image and callback-object events", |all| {
-        !select(all, SourceId::LoadImage, 0x4E10).is_empty() && !of(all, SourceId::CallbackObject).is_empty()
+    let _ = trigger::process_exit_with_status(0x4E14, 0x4E10, wdk_sys::STATUS_ACCESS_DENIED);
+    let _ = trigger::power_setting_change(ntsim::power::GUID_LIDSWITCH_STATE_CHANGE, &0u32.to_le_bytes());
+    let _ = trigger::registry_set_value(
+        0x4E18,
+        "\\Registry\\Machine\\Software\\KcbEtw",
+        "V",
+        ntsim::registry::REG_DWORD,
+        &[1, 0, 0, 0],
+    );
+    // An enumeration with a label (`state` and `state_name`).
+    let _ = trigger::processor_add(ntsim::context::PROCESSOR_COUNT);
+    let wanted = [
+        SourceId::ProcessorChange,
+        SourceId::LoadImage,
+        SourceId::CallbackObject,
+        SourceId::ProcessCreate,
+        SourceId::PowerSetting,
+        SourceId::Registry,
+    ];
+    let records = read_until(&mut kernel, "events of every kind wanted", |all| {
+        wanted.iter().all(|s| !of(all, *s).is_empty())
     });
     let decoded: Vec<Decoded> = wait_captured(records.len()).iter().map(decode).collect();
     assert!(decoded.len() >= records.len(), "an event per record the drain moved");
@@ -345,8 +367,18 @@ fn every_event_decodes_to_the_json_form_of_its_record() {
         }
         sources.push(event.name.clone());
     }
-    assert!(sources.iter().any(|s| s == "LoadImage"));
-    assert!(sources.iter().any(|s| s == "CallbackObject"));
+    for source in wanted {
+        assert!(sources.iter().any(|s| s == source.name()), "no {source} event compared");
+    }
+    let processor = decoded.iter().find(|d| d.name == "ProcessorChange").expect("a ProcessorChange event");
+    assert!(field_map(processor).contains_key("state_name"), "the enumeration's label field");
+    // Every in-type the encoder uses went through the comparison (but
+    // INT64: no payload has a signed field today).
+    let in_types: std::collections::BTreeSet<u8> =
+        decoded.iter().flat_map(|d| d.fields.iter().map(|(f, _)| f.in_type)).collect();
+    for in_type in [4, 6, 8, 10, 13, 14, 15, 17, 20, 21, 22, 23] {
+        assert!(in_types.contains(&in_type), "no field of in-type {in_type}: {in_types:?}");
+    }
     // The image name went through UTF-16 with a non-ASCII character.
     let image = decoded.iter().find(|d| d.name == "LoadImage").expect("a LoadImage event");
     let (field, _) = image.fields.iter().find(|(f, _)| f.name == "name").expect("name field");

@@ -3,7 +3,7 @@
 //! trigger driver.
 
 use crate::scenario::check::{Check, step_check};
-use crate::scenario::expect::{MAY_BE_SKIPPED, WINE_DISABLED, WINE_EXPECTED_FAILURES};
+use crate::scenario::expect::{MAY_BE_SKIPPED, WINE_DISABLED, WINE_ETW_LINE, WINE_EXPECTED_FAILURES};
 use crate::scenario::transcript::Transcript;
 use crate::logparse::{Outcome, Register, api_base, parse_driver_entry, parse_loaded, parse_register};
 
@@ -70,6 +70,15 @@ pub(super) fn checks(t: &Transcript, msgs: &[&str], expected_version: Option<&st
         "APIs that are stubs under Wine are reported `disabled` (by Parameters)",
         not_disabled.is_empty(),
         if not_disabled.is_empty() { format!("{} disabled", WINE_DISABLED.len()) } else { not_disabled.join(", ") },
+    ));
+
+    // The ETW provider: unavailable under Wine, with the reason.
+    out.push(Check::new(
+        "ETW provider reported unavailable (EtwRegister not exported by Wine)",
+        msgs.contains(&WINE_ETW_LINE),
+        msgs.iter()
+            .find(|m| m.contains("register EtwRegister("))
+            .map_or_else(|| "no `register EtwRegister(kcallbacks)` line".to_owned(), |m| (*m).to_owned()),
     ));
 
     // loaded: summary.
