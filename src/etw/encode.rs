@@ -88,7 +88,10 @@ struct Buf<const N: usize> {
 
 impl<const N: usize> Buf<N> {
     const fn new() -> Self {
-        Self { bytes: [0; N], len: 0 }
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
     }
 
     fn push(&mut self, bytes: &[u8]) -> fmt::Result {
@@ -105,7 +108,10 @@ impl<const N: usize> Buf<N> {
 #[inline(never)]
 fn push(buffer: &mut [u8], len: &mut usize, bytes: &[u8]) -> fmt::Result {
     let end = len.checked_add(bytes.len()).ok_or(fmt::Error)?;
-    buffer.get_mut(*len..end).ok_or(fmt::Error)?.copy_from_slice(bytes);
+    buffer
+        .get_mut(*len..end)
+        .ok_or(fmt::Error)?
+        .copy_from_slice(bytes);
     *len = end;
     Ok(())
 }
@@ -210,7 +216,14 @@ impl Event {
 
     /// The metadata of field `name``suffix` and its value.
     #[inline(never)]
-    fn field(&mut self, name: &str, suffix: &str, in_type: InType, out_type: OutType, value: &[u8]) -> fmt::Result {
+    fn field(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        in_type: InType,
+        out_type: OutType,
+        value: &[u8],
+    ) -> fmt::Result {
         self.meta.push(name.as_bytes())?;
         self.meta.push(suffix.as_bytes())?;
         if out_type.as_int() == OutType::Default.as_int() {
@@ -250,7 +263,13 @@ impl FieldVisitor for Event {
         self.field(name, "", InType::Hex32, OutType::NtStatus, &value.to_le_bytes())
     }
     fn boolean(&mut self, name: &'static str, value: bool) -> fmt::Result {
-        self.field(name, "", InType::Bool32, OutType::Default, &u32::from(value).to_le_bytes())
+        self.field(
+            name,
+            "",
+            InType::Bool32,
+            OutType::Default,
+            &u32::from(value).to_le_bytes(),
+        )
     }
     fn enumeration(&mut self, name: &'static str, value: u32, label: Option<&'static str>) -> fmt::Result {
         self.field(name, "", InType::U32, OutType::Default, &value.to_le_bytes())?;
@@ -266,7 +285,13 @@ impl FieldVisitor for Event {
         let bytes = unsafe { core::slice::from_raw_parts(units.as_ptr().cast::<u8>(), size_of_val(units)) };
         self.counted(name, "", InType::Str16, bytes)?;
         if value.is_truncated() {
-            self.field(name, "_truncated", InType::Bool32, OutType::Default, &1_u32.to_le_bytes())?;
+            self.field(
+                name,
+                "_truncated",
+                InType::Bool32,
+                OutType::Default,
+                &1_u32.to_le_bytes(),
+            )?;
         }
         Ok(())
     }

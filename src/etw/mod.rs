@@ -45,8 +45,8 @@ use core::{
 
 use kcb_proto::EventRecord;
 use tracelogging::{
-    Channel, Guid, Level, Opcode,
     _internal::{EventDataDescriptor, EventDescriptor},
+    Channel, Guid, Level, Opcode,
 };
 
 use crate::{
@@ -196,7 +196,8 @@ pub fn write(record: &EventRecord) {
         NOT_WRITTEN.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    let descriptor = EventDescriptor::from_parts(0, 0, Channel::TraceLogging, level, Opcode::Info, 0, keyword);
+    let descriptor =
+        EventDescriptor::from_parts(0, 0, Channel::TraceLogging, level, Opcode::Info, 0, keyword);
     let data = [
         EventDataDescriptor::from_raw_bytes(&PROVIDER_TRAITS, DESCRIPTOR_TYPE_PROVIDER_METADATA),
         EventDataDescriptor::from_raw_bytes(event.metadata(), DESCRIPTOR_TYPE_EVENT_METADATA),

@@ -48,7 +48,11 @@ impl<'a> Reader<'a> {
     }
     fn take(&mut self, n: usize) -> &'a [u8] {
         let end = self.at + n;
-        assert!(end <= self.bytes.len(), "read past the end ({end} > {})", self.bytes.len());
+        assert!(
+            end <= self.bytes.len(),
+            "read past the end ({end} > {})",
+            self.bytes.len()
+        );
         let out = &self.bytes[self.at..end];
         self.at = end;
         out
@@ -190,13 +194,20 @@ fn value_of(field: &Field, r: &mut Reader<'_>) -> Value {
             let d2 = u16::from_le_bytes(b[4..6].try_into().unwrap());
             let d3 = u16::from_le_bytes(b[6..8].try_into().unwrap());
             let tail: String = b[10..].iter().map(|x| format!("{x:02X}")).collect();
-            json!(format!("{d1:08X}-{d2:04X}-{d3:04X}-{:02X}{:02X}-{tail}", b[8], b[9]))
+            json!(format!(
+                "{d1:08X}-{d2:04X}-{d3:04X}-{:02X}{:02X}-{tail}",
+                b[8], b[9]
+            ))
         }
         17 => json!(filetime_text(r.u64())),
         20 => {
             let v = r.u32();
             // OutType NTSTATUS (14): the JSON form shows it signed.
-            assert_eq!(field.out_type, 14, "{}: HEXINT32 is only used for NTSTATUS", field.name);
+            assert_eq!(
+                field.out_type, 14,
+                "{}: HEXINT32 is only used for NTSTATUS",
+                field.name
+            );
             json!(v.cast_signed())
         }
         22 => {
@@ -225,7 +236,14 @@ fn decode(event: &Captured) -> Decoded {
     assert_eq!(decode_traits(&event.data[0].1), PROVIDER_NAME);
     assert_eq!(event.descriptor.channel, 11, "TraceLogging channel");
     assert_eq!(event.descriptor.opcode, 0);
-    assert_eq!((event.descriptor.id, event.descriptor.version, event.descriptor.task), (0, 0, 0));
+    assert_eq!(
+        (
+            event.descriptor.id,
+            event.descriptor.version,
+            event.descriptor.task
+        ),
+        (0, 0, 0)
+    );
     assert!(event.activity_id.is_none() && event.related_activity_id.is_none());
     let (name, tags, fields) = decode_metadata(&event.data[1].1);
     let mut data = Reader::new(&event.data[2].1);
@@ -267,7 +285,8 @@ fn field_map(decoded: &Decoded) -> BTreeMap<String, Value> {
 fn event_for<'a>(decoded: &'a [Decoded], record: &EventRecord) -> Option<&'a Decoded> {
     decoded.iter().find(|d| {
         let m = field_map(d);
-        m.get("seq") == Some(&json!(record.header.sequence)) && m.get("cpu") == Some(&json!(record.header.cpu))
+        m.get("seq") == Some(&json!(record.header.sequence))
+            && m.get("cpu") == Some(&json!(record.header.cpu))
     })
 }
 
@@ -350,13 +369,20 @@ fn every_event_decodes_to_the_json_form_of_its_record() {
         wanted.iter().all(|s| !of(all, *s).is_empty())
     });
     let decoded: Vec<Decoded> = wait_captured(records.len()).iter().map(decode).collect();
-    assert!(decoded.len() >= records.len(), "an event per record the drain moved");
+    assert!(
+        decoded.len() >= records.len(),
+        "an event per record the drain moved"
+    );
 
     let mut sources = Vec::new();
     for record in &records {
         let event = event_for(&decoded, record).unwrap_or_else(|| panic!("no ETW event for {record:?}"));
         let json = json_of(record);
-        assert_eq!(Some(&json!(event.name)), json.get("source"), "event name = source");
+        assert_eq!(
+            Some(&json!(event.name)),
+            json.get("source"),
+            "event name = source"
+        );
         assert_eq!(event.tags, 0);
         let fields = field_map(event);
         let json_keys: Vec<&String> = json.keys().collect();
@@ -368,20 +394,41 @@ fn every_event_decodes_to_the_json_form_of_its_record() {
         sources.push(event.name.clone());
     }
     for source in wanted {
-        assert!(sources.iter().any(|s| s == source.name()), "no {source} event compared");
+        assert!(
+            sources.iter().any(|s| s == source.name()),
+            "no {source} event compared"
+        );
     }
-    let processor = decoded.iter().find(|d| d.name == "ProcessorChange").expect("a ProcessorChange event");
-    assert!(field_map(processor).contains_key("state_name"), "the enumeration's label field");
+    let processor = decoded
+        .iter()
+        .find(|d| d.name == "ProcessorChange")
+        .expect("a ProcessorChange event");
+    assert!(
+        field_map(processor).contains_key("state_name"),
+        "the enumeration's label field"
+    );
     // Every in-type the encoder uses went through the comparison (but
     // INT64: no payload has a signed field today).
-    let in_types: std::collections::BTreeSet<u8> =
-        decoded.iter().flat_map(|d| d.fields.iter().map(|(f, _)| f.in_type)).collect();
+    let in_types: std::collections::BTreeSet<u8> = decoded
+        .iter()
+        .flat_map(|d| d.fields.iter().map(|(f, _)| f.in_type))
+        .collect();
     for in_type in [4, 6, 8, 10, 13, 14, 15, 17, 20, 21, 22, 23] {
-        assert!(in_types.contains(&in_type), "no field of in-type {in_type}: {in_types:?}");
+        assert!(
+            in_types.contains(&in_type),
+            "no field of in-type {in_type}: {in_types:?}"
+        );
     }
     // The image name went through UTF-16 with a non-ASCII character.
-    let image = decoded.iter().find(|d| d.name == "LoadImage").expect("a LoadImage event");
-    let (field, _) = image.fields.iter().find(|(f, _)| f.name == "name").expect("name field");
+    let image = decoded
+        .iter()
+        .find(|d| d.name == "LoadImage")
+        .expect("a LoadImage event");
+    let (field, _) = image
+        .fields
+        .iter()
+        .find(|(f, _)| f.name == "name")
+        .expect("name field");
     assert_eq!(field.in_type, 22, "counted UTF-16 string");
 
     etw::disable_session();
@@ -429,7 +476,11 @@ fn keywords_and_levels_select_what_is_written() {
     let captured = wait_captured(1);
     let names: Vec<String> = captured.iter().map(|e| decode(e).name).collect();
     assert!(names.iter().all(|n| n == "CallbackObject"), "{names:?}");
-    assert!(captured.iter().all(|e| e.descriptor.keyword == keyword::CALLBACK_OBJECT));
+    assert!(
+        captured
+            .iter()
+            .all(|e| e.descriptor.keyword == keyword::CALLBACK_OBJECT)
+    );
     assert_eq!(
         etw::write_calls(),
         u64::try_from(captured.len()).unwrap(),
@@ -446,7 +497,11 @@ fn keywords_and_levels_select_what_is_written() {
         !select(all, SourceId::LoadImage, 0x4E31).is_empty()
     });
     assert!(records.iter().any(|r| r.source() == Some(SourceId::LoadImage)));
-    assert_eq!(etw::write_calls(), before, "informational events are not written at level 3");
+    assert_eq!(
+        etw::write_calls(),
+        before,
+        "informational events are not written at level 3"
+    );
     etw::disable_session();
     unload_clean(&mut kernel);
 }
@@ -457,7 +512,11 @@ fn enable_etw_0_does_not_register() {
     assert_eq!(report_state(&mut kernel).0, RegistrationState::DisabledByConfig);
     assert!(etw::providers().is_empty());
     assert!(!ntsim::ddi::calls().iter().any(|c| c.ddi == "EtwRegister"));
-    assert!(driver_lines(&kernel).iter().any(|l| l.contains("EnableEtw = 0 (ETW provider off)")));
+    assert!(
+        driver_lines(&kernel)
+            .iter()
+            .any(|l| l.contains("EnableEtw = 0 (ETW provider off)"))
+    );
     unload_clean(&mut kernel);
 }
 
@@ -484,7 +543,11 @@ fn unload_unregisters_the_provider() {
     let handle = etw::providers()[0].handle;
     unload_clean(&mut kernel);
     assert!(etw::providers().is_empty());
-    assert!(driver_lines(&kernel).iter().any(|l| l.contains("unregister EtwRegister(kcallbacks): removed")));
+    assert!(
+        driver_lines(&kernel)
+            .iter()
+            .any(|l| l.contains("unregister EtwRegister(kcallbacks): removed"))
+    );
     assert!(ntsim::ddi::calls().iter().any(|c| c.ddi == "EtwUnregister"));
     assert_ne!(handle, 0);
 }

@@ -179,13 +179,45 @@ pub fn constants(r: &mut Report) {
     // ETW.
     {
         use windows_sys::Win32::System::Diagnostics::Etw as etw;
-        constant!(r, kcallbacks::etw::DESCRIPTOR_TYPE_EVENT_METADATA, etw::EVENT_DATA_DESCRIPTOR_TYPE_EVENT_METADATA);
-        constant!(r, kcallbacks::etw::DESCRIPTOR_TYPE_PROVIDER_METADATA, etw::EVENT_DATA_DESCRIPTOR_TYPE_PROVIDER_METADATA);
-        constant!(r, kcallbacks::etw::EVENT_PROVIDER_SET_TRAITS, etw::EventProviderSetTraits);
-        constant!(r, kcallbacks::etw::CONTROL_DISABLE, etw::EVENT_CONTROL_CODE_DISABLE_PROVIDER);
-        constant!(r, kcallbacks::etw::CONTROL_ENABLE, etw::EVENT_CONTROL_CODE_ENABLE_PROVIDER);
-        constant!(r, ntsim::etw::EVENT_PROVIDER_SET_TRAITS, etw::EventProviderSetTraits);
-        constant!(r, ntsim::etw::CONTROL_DISABLE, etw::EVENT_CONTROL_CODE_DISABLE_PROVIDER);
-        constant!(r, ntsim::etw::CONTROL_ENABLE, etw::EVENT_CONTROL_CODE_ENABLE_PROVIDER);
+        constant!(
+            r,
+            kcallbacks::etw::DESCRIPTOR_TYPE_EVENT_METADATA,
+            etw::EVENT_DATA_DESCRIPTOR_TYPE_EVENT_METADATA
+        );
+        constant!(
+            r,
+            kcallbacks::etw::DESCRIPTOR_TYPE_PROVIDER_METADATA,
+            etw::EVENT_DATA_DESCRIPTOR_TYPE_PROVIDER_METADATA
+        );
+        constant!(
+            r,
+            kcallbacks::etw::EVENT_PROVIDER_SET_TRAITS,
+            etw::EventProviderSetTraits
+        );
+        constant!(
+            r,
+            kcallbacks::etw::CONTROL_DISABLE,
+            etw::EVENT_CONTROL_CODE_DISABLE_PROVIDER
+        );
+        constant!(
+            r,
+            kcallbacks::etw::CONTROL_ENABLE,
+            etw::EVENT_CONTROL_CODE_ENABLE_PROVIDER
+        );
+        constant!(
+            r,
+            ntsim::etw::EVENT_PROVIDER_SET_TRAITS,
+            etw::EventProviderSetTraits
+        );
+        constant!(
+            r,
+            ntsim::etw::CONTROL_DISABLE,
+            etw::EVENT_CONTROL_CODE_DISABLE_PROVIDER
+        );
+        constant!(
+            r,
+            ntsim::etw::CONTROL_ENABLE,
+            etw::EVENT_CONTROL_CODE_ENABLE_PROVIDER
+        );
     }
 }

@@ -908,13 +908,23 @@ mod tests {
 
     #[test]
     fn etw_is_on_by_default_and_switchable() {
+        let dword = |v: u32| v.to_le_bytes();
         let mut s = Settings::defaults();
         assert!(s.etw);
-        assert_eq!(s.apply(&w("EnableEtw"), REG_DWORD, &dword(0)), Ok(Applied::Etw(false)));
+        assert_eq!(
+            s.apply(&w("EnableEtw"), REG_DWORD, &dword(0)),
+            Ok(Applied::Etw(false))
+        );
         assert!(!s.etw);
-        assert_eq!(s.apply(&w("enableetw"), REG_DWORD, &dword(1)), Ok(Applied::Etw(true)));
+        assert_eq!(
+            s.apply(&w("enableetw"), REG_DWORD, &dword(1)),
+            Ok(Applied::Etw(true))
+        );
         assert!(s.etw);
-        assert_eq!(s.apply(&w("EnableEtw"), REG_DWORD, &dword(2)), Err(ParamError::OutOfRange(2)));
+        assert_eq!(
+            s.apply(&w("EnableEtw"), REG_DWORD, &dword(2)),
+            Err(ParamError::OutOfRange(2))
+        );
         assert!(s.etw, "an invalid value keeps the previous one");
     }
 

@@ -39,7 +39,8 @@ use std::ffi::c_void;
 use std::sync::Mutex;
 
 use wdk_sys::{
-    GUID, KIRQL, NTSTATUS, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
+    GUID, KIRQL, NTSTATUS, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED,
+    STATUS_SUCCESS,
 };
 
 use crate::irql::{IrqlScope, PASSIVE_LEVEL};
@@ -88,7 +89,8 @@ pub struct EventDataDescriptor {
 }
 
 /// `PETWENABLECALLBACK` (wdm.h).
-pub type EnableCallback = Option<unsafe extern "C" fn(*const GUID, u32, u8, u64, u64, *mut c_void, *mut c_void)>;
+pub type EnableCallback =
+    Option<unsafe extern "C" fn(*const GUID, u32, u8, u64, u64, *mut c_void, *mut c_void)>;
 
 /// One event as `EtwWriteTransfer` received it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -231,7 +233,12 @@ pub fn disable_session() {
 }
 
 fn providers_of(state: &State, guid: [u8; 16]) -> Vec<Provider> {
-    state.providers.iter().filter(|p| p.guid == guid).cloned().collect()
+    state
+        .providers
+        .iter()
+        .filter(|p| p.guid == guid)
+        .cloned()
+        .collect()
 }
 
 /// The events the session kept, in order.
@@ -396,7 +403,10 @@ pub unsafe extern "C" fn EtwWriteTransfer(
     let guid = provider.guid;
     // SAFETY: valid per the caller.
     let descriptor = unsafe { *descriptor };
-    if !state.session.is_some_and(|s| s.guid == guid && passes(&s, &descriptor)) {
+    if !state
+        .session
+        .is_some_and(|s| s.guid == guid && passes(&s, &descriptor))
+    {
         return STATUS_SUCCESS;
     }
     let data = (0..count as usize)
