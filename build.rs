@@ -6,7 +6,7 @@
 //! target, so rustc asks the linker for `rpcrt4.lib`, a user-mode library
 //! that a kernel driver's library path does not have. The driver never calls
 //! `Guid::new`; an empty archive of that name satisfies the link and
-//! imports nothing (tests/image_checks.rs checks the import table: only
+//! imports nothing (`tests/image_checks.rs` checks the import table: only
 //! `ntoskrnl.exe` and `HAL.dll`).
 
 use std::{env, fs, path::PathBuf};

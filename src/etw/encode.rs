@@ -1,7 +1,8 @@
-//! One record as one TraceLogging event: the event's metadata (name, tags,
-//! fields with their in/out types) and its data, in the layout
-//! `TraceLoggingProvider.h` documents, built into fixed buffers (no
-//! allocation).
+//! One record as one TraceLogging event, built into fixed buffers.
+//!
+//! The event's metadata (name, tags, fields with their in/out types) and its
+//! data follow the layout `TraceLoggingProvider.h` documents; nothing is
+//! allocated.
 //!
 //! Metadata (`EVENT_DATA_DESCRIPTOR_TYPE_EVENT_METADATA`):
 //! `UINT16 size` (the whole block, the size included), the event tags
@@ -273,10 +274,9 @@ impl FieldVisitor for Event {
     }
     fn enumeration(&mut self, name: &'static str, value: u32, label: Option<&'static str>) -> fmt::Result {
         self.field(name, "", InType::U32, OutType::Default, &value.to_le_bytes())?;
-        match label {
-            Some(label) => self.counted(name, "_name", InType::Str8, label.as_bytes()),
-            None => Ok(()),
-        }
+        label.map_or(Ok(()), |label| {
+            self.counted(name, "_name", InType::Str8, label.as_bytes())
+        })
     }
     fn string(&mut self, name: &'static str, value: WStrView<'_>) -> fmt::Result {
         let units = value.as_units();

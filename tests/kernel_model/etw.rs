@@ -1,6 +1,6 @@
-//! The ETW TraceLogging provider (issue 14): what the driver hands
+//! The ETW `TraceLogging` provider (issue 14): what the driver hands
 //! `EtwWriteTransfer` under the model, decoded here against the documented
-//! TraceLogging layout (`TraceLoggingProvider.h`: provider traits, event
+//! `TraceLogging` layout (`TraceLoggingProvider.h`: provider traits, event
 //! metadata with tags, fields with in/out types, then the data) by a decoder
 //! written for this test, and compared field by field with the JSON form
 //! `kcbctl events --json` prints for the same record.
@@ -19,7 +19,7 @@ use wdk_sys::GUID;
 use crate::common::*;
 
 const REPORT_NAME: &str = "EtwRegister(kcallbacks)";
-/// TRACE_LEVEL_VERBOSE: every level.
+/// `TRACE_LEVEL_VERBOSE`: every level.
 const ALL_LEVELS: u8 = 5;
 
 /// The provider GUID as the model takes it, from the name by the
@@ -89,7 +89,7 @@ impl<'a> Reader<'a> {
         }
         panic!("more than 4 tag bytes");
     }
-    fn done(&self) -> bool {
+    const fn done(&self) -> bool {
         self.at == self.bytes.len()
     }
 }
@@ -171,6 +171,19 @@ fn filetime_text(filetime: u64) -> String {
     )
 }
 
+/// Bytes as hex digits.
+fn hex(bytes: &[u8], upper: bool) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = if upper {
+            write!(s, "{b:02X}")
+        } else {
+            write!(s, "{b:02x}")
+        };
+        s
+    })
+}
+
 fn value_of(field: &Field, r: &mut Reader<'_>) -> Value {
     match field.in_type {
         3 => json!(i8::from_le_bytes([r.u8()])),
@@ -186,14 +199,14 @@ fn value_of(field: &Field, r: &mut Reader<'_>) -> Value {
         }
         14 => {
             let n = usize::from(r.u16());
-            json!(r.take(n).iter().map(|b| format!("{b:02x}")).collect::<String>())
+            json!(hex(r.take(n), false))
         }
         15 => {
             let b = r.take(16);
             let d1 = u32::from_le_bytes(b[..4].try_into().unwrap());
             let d2 = u16::from_le_bytes(b[4..6].try_into().unwrap());
             let d3 = u16::from_le_bytes(b[6..8].try_into().unwrap());
-            let tail: String = b[10..].iter().map(|x| format!("{x:02X}")).collect();
+            let tail = hex(&b[10..], true);
             json!(format!(
                 "{d1:08X}-{d2:04X}-{d3:04X}-{:02X}{:02X}-{tail}",
                 b[8], b[9]

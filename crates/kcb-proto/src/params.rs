@@ -18,7 +18,7 @@
 //! | `DenyImages` | `REG_MULTI_SZ`, up to 8 names of up to 63 chars | policy: deny process creation for these image file names (off when absent) |
 //! | `EnableRegistrationWalk` | `REG_DWORD` 0 or 1 | opt-in: list the routines registered on each callback object by walking its undocumented layout (`IOCTL_KCB_LIST_REGISTRATIONS`) |
 //! | `ProtectPids` | `REG_MULTI_SZ`, up to 16 decimal process ids | policy: strip terminate / VM-write / VM-operation access to these processes (off when absent) |
-//! | `EnableEtw` | `REG_DWORD` 0 or 1 | register the ETW TraceLogging provider `kcallbacks` (default 1; unavailable where `EtwRegister` is not exported) |
+//! | `EnableEtw` | `REG_DWORD` 0 or 1 | register the ETW `TraceLogging` provider `kcallbacks` (default 1; unavailable where `EtwRegister` is not exported) |
 //! | `RingKiBPerProcessor` | `REG_DWORD`, a power of two from 4 to 1024 | size of each processor's event ring (and of the client queue) in KiB; default 64 |
 //!
 //! `<Source>` is a [`SourceId`] name (`LoadImage`, `ProcessCreate`, ...).
@@ -279,7 +279,7 @@ pub struct Settings {
     /// `EnableRegistrationWalk`: the opt-in walk of callback objects'
     /// registration lists (reads undocumented layout).
     pub registration_walk: bool,
-    /// `EnableEtw`: register the ETW TraceLogging provider.
+    /// `EnableEtw`: register the ETW `TraceLogging` provider.
     pub etw: bool,
     /// `RingKiBPerProcessor`: KiB of each processor's event ring.
     pub ring_kib: u32,

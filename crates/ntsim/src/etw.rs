@@ -206,12 +206,11 @@ pub fn enable_session(guid: &GUID, level: u8, match_any: u64, match_all: u64) {
         match_any,
         match_all,
     };
-    let providers = {
-        let mut state = lock(&STATE);
-        assert!(state.session.is_none(), "ntsim::etw models one session at a time");
-        state.session = Some(session);
-        providers_of(&state, session.guid)
-    };
+    let mut state = lock(&STATE);
+    assert!(state.session.is_none(), "ntsim::etw models one session at a time");
+    state.session = Some(session);
+    let providers = providers_of(&state, session.guid);
+    drop(state);
     for provider in &providers {
         notify(provider, CONTROL_ENABLE, session);
     }
@@ -219,14 +218,12 @@ pub fn enable_session(guid: &GUID, level: u8, match_any: u64, match_all: u64) {
 
 /// Stops the session; a registered provider's callback is told.
 pub fn disable_session() {
-    let (session, providers) = {
-        let mut state = lock(&STATE);
-        let Some(session) = state.session.take() else {
-            return;
-        };
-        let providers = providers_of(&state, session.guid);
-        (session, providers)
+    let mut state = lock(&STATE);
+    let Some(session) = state.session.take() else {
+        return;
     };
+    let providers = providers_of(&state, session.guid);
+    drop(state);
     for provider in &providers {
         notify(provider, CONTROL_DISABLE, session);
     }
@@ -348,12 +345,16 @@ pub unsafe extern "C" fn EtwSetInformation(
     if usize::from(u16::from_le_bytes([bytes[0], bytes[1]])) != bytes.len() {
         return STATUS_INVALID_PARAMETER;
     }
-    let mut state = lock(&STATE);
-    let Some(provider) = state.providers.iter_mut().find(|p| p.handle == reg_handle) else {
-        return STATUS_INVALID_HANDLE;
-    };
-    provider.traits = Some(bytes.to_vec());
-    STATUS_SUCCESS
+    let set = lock(&STATE)
+        .providers
+        .iter_mut()
+        .find(|p| p.handle == reg_handle)
+        .map(|provider| provider.traits = Some(bytes.to_vec()));
+    if set.is_some() {
+        STATUS_SUCCESS
+    } else {
+        STATUS_INVALID_HANDLE
+    }
 }
 
 /// Whether `session` keeps an event of `descriptor`.
@@ -415,11 +416,12 @@ pub unsafe extern "C" fn EtwWriteTransfer(
             let at = unsafe { user_data.add(i) };
             // SAFETY: as above, a readable descriptor.
             let d = unsafe { *at };
+            let address = usize::try_from(d.ptr).unwrap_or_else(|_| unreachable!("a 64-bit host"));
             let bytes = if d.size == 0 {
                 Vec::new()
             } else {
                 // SAFETY: `size` readable bytes at `ptr` per the caller.
-                unsafe { std::slice::from_raw_parts(d.ptr as usize as *const u8, d.size as usize) }.to_vec()
+                unsafe { std::slice::from_raw_parts(address as *const u8, d.size as usize) }.to_vec()
             };
             (d.reserved & 0xFF, bytes)
         })
