@@ -11,6 +11,7 @@ use crate::{
         device::{self, ControlDevice, SymbolicLink},
         dispatch,
     },
+    etw::EtwProvider,
     kernel::{cell::KernelCell, clock, object::DriverObject},
     kprintln,
     pipeline::{cost::CostTables, drain, rings},
@@ -38,6 +39,8 @@ pub struct DriverState {
     shutdown: Option<Registration<ShutdownNotification>>,
     last_chance_shutdown: Option<Registration<LastChanceShutdownNotification>>,
     drain: Option<Registration<DrainThread>>,
+    /// After the drain, its only writer.
+    etw: Option<Registration<EtwProvider>>,
     link: Registration<SymbolicLink>,
     device: Registration<ControlDevice>,
     /// Last: freed when no routine can run and no request can read it.
@@ -71,6 +74,7 @@ impl DriverState {
         let cost = CostTables::allocate();
         let device = Registration::<ControlDevice>::new(driver).map_err(|f| f.status)?;
         let link = Registration::<SymbolicLink>::new(()).map_err(|f| f.status)?;
+        let etw = Registration::<EtwProvider>::if_enabled(settings, ());
         let drain = Registration::<DrainThread>::new(()).ok();
         // SAFETY: the live control device; both notifications are fields
         // of this state, dropped before the device.
@@ -88,6 +92,7 @@ impl DriverState {
             shutdown,
             last_chance_shutdown,
             drain,
+            etw,
             link,
             device,
             cost,

@@ -52,6 +52,7 @@ pub mod kernel;
 pub mod config;
 pub mod control;
 pub mod driver;
+pub mod etw;
 pub mod pipeline;
 pub mod registrations;
 

@@ -267,6 +267,24 @@ mod kcb_sys_image {
         }
     }
 
+    /// The ETW routines are resolved at run time (src/etw): an import of
+    /// one would keep the image from loading where it is not exported
+    /// (Wine's ntoskrnl.exe exports none of them).
+    #[test]
+    fn etw_routines_are_not_imported() {
+        let Some(bytes) = image() else { return };
+        let file = parse(bytes);
+        for import in imports(&file) {
+            if let NameOrOrdinal::Name(name) = import.name() {
+                assert!(
+                    !name.starts_with(b"Etw"),
+                    "{} is imported; it must be resolved with MmGetSystemRoutineAddress",
+                    String::from_utf8_lossy(name)
+                );
+            }
+        }
+    }
+
     #[test]
     fn no_section_is_writable_and_executable() {
         let Some(bytes) = image() else { return };

@@ -292,6 +292,11 @@ fn report(result: Result<Applied, ParamError>, name: &[u16]) {
             if on { "on" } else { "off" }
         ),
         Ok(Applied::RingKiB(kib)) => kprintln!("config: {name} = {kib} KiB per processor"),
+        Ok(Applied::Etw(on)) => kprintln!(
+            "config: {name} = {} (ETW provider {})",
+            u8::from(on),
+            if on { "on" } else { "off" }
+        ),
         Err(ParamError::UnknownName) => kprintln!("config: unknown value {name}; ignored"),
         Err(error) => kprintln!("config: invalid value {name}: {error}; default used"),
     }

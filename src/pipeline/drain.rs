@@ -79,6 +79,7 @@ pub fn drain_once() -> bool {
         let Some(record) = move_one(set, index) else {
             break;
         };
+        crate::etw::write(&record);
         recent[taken % recent.len()] = record;
         taken += 1;
         if printed < LINES_PER_TICK {

@@ -75,6 +75,7 @@ apis! {
     HalErrataCallbacks => "HalRegisterErrataCallbacks",
     OwnCallbackObject => "ExCreateCallback(\\Callback\\KCallbacks)",
     OwnCallbackObserver => "ExRegisterCallback(\\Callback\\KCallbacks)",
+    EtwProvider => "EtwRegister(kcallbacks)",
 }
 
 /// Number of report slots.

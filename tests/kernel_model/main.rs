@@ -22,6 +22,7 @@
 //! | [`hardening`] | issue 12's driver fixes |
 //! | [`rules`] | the model's rules seen through the driver |
 //! | [`wire`] | wire format v2: `READ_EVENTS` through small buffers |
+//! | [`etw`] | the ETW TraceLogging provider, decoded and compared with the JSON form |
 //!
 //! Shared helpers (booting, the IOCTLs, the unload checks) are in
 //! `tests/common/mod.rs`; the model's own test helpers (callback objects,
@@ -41,6 +42,7 @@ mod model_helpers;
 
 mod cost;
 mod driver;
+mod etw;
 mod ex;
 mod hardening;
 mod ke_io;

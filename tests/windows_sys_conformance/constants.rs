@@ -175,4 +175,49 @@ pub fn constants(r: &mut Report) {
         w32::STATUS_OBJECT_NAME_NOT_FOUND
     );
     constant!(r, ws::STATUS_PROCEDURE_NOT_FOUND, w32::STATUS_PROCEDURE_NOT_FOUND);
+
+    // ETW.
+    {
+        use windows_sys::Win32::System::Diagnostics::Etw as etw;
+        constant!(
+            r,
+            kcallbacks::etw::DESCRIPTOR_TYPE_EVENT_METADATA,
+            etw::EVENT_DATA_DESCRIPTOR_TYPE_EVENT_METADATA
+        );
+        constant!(
+            r,
+            kcallbacks::etw::DESCRIPTOR_TYPE_PROVIDER_METADATA,
+            etw::EVENT_DATA_DESCRIPTOR_TYPE_PROVIDER_METADATA
+        );
+        constant!(
+            r,
+            kcallbacks::etw::EVENT_PROVIDER_SET_TRAITS,
+            etw::EventProviderSetTraits
+        );
+        constant!(
+            r,
+            kcallbacks::etw::CONTROL_DISABLE,
+            etw::EVENT_CONTROL_CODE_DISABLE_PROVIDER
+        );
+        constant!(
+            r,
+            kcallbacks::etw::CONTROL_ENABLE,
+            etw::EVENT_CONTROL_CODE_ENABLE_PROVIDER
+        );
+        constant!(
+            r,
+            ntsim::etw::EVENT_PROVIDER_SET_TRAITS,
+            etw::EventProviderSetTraits
+        );
+        constant!(
+            r,
+            ntsim::etw::CONTROL_DISABLE,
+            etw::EVENT_CONTROL_CODE_DISABLE_PROVIDER
+        );
+        constant!(
+            r,
+            ntsim::etw::CONTROL_ENABLE,
+            etw::EVENT_CONTROL_CODE_ENABLE_PROVIDER
+        );
+    }
 }

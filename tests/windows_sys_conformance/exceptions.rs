@@ -35,6 +35,11 @@ pub fn exceptions(r: &mut Report) {
         "dpfilter.h values the metadata does not carry",
     );
     r.except(
+        "PETWENABLECALLBACK",
+        "the metadata types it as a parameterless function pointer; the driver's and the model's \
+         prototype follow wdm.h (GUID*, ULONG, UCHAR, ULONGLONG, ULONGLONG, PEVENT_FILTER_DESCRIPTOR, PVOID)",
+    );
+    r.except(
         "POOL_FLAG_PAGED",
         "POOL_FLAGS macros (wdm.h) the metadata does not carry",
     );

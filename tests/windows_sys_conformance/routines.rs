@@ -125,6 +125,23 @@ pub fn routines(r: &mut Report) {
     declared!(r, "po::RegisterFn", <po::RegisterFn as FnSig>::SIG, PoRegisterPowerSettingCallback(_, _, _, _, _) in wss);
     declared!(r, "po::UnregisterFn", <po::UnregisterFn as FnSig>::SIG, PoUnregisterPowerSettingCallback(_) in wss);
     declared!(r, "pool::AllocatePool2", <kcallbacks::kernel::pool::AllocatePool2 as FnSig>::SIG, ExAllocatePool2(_, _, _) in wss);
+    // ETW (src/etw): resolved at run time by the driver, defined by the kernel model.
+    declared!(r, "etw::RegisterFn", <kcallbacks::etw::RegisterFn as FnSig>::SIG, EtwRegister(_, _, _, _) in wss);
+    declared!(r, "etw::SetInformationFn", <kcallbacks::etw::SetInformationFn as FnSig>::SIG,
+        EtwSetInformation(_, _, _, _) in wss);
+    declared!(r, "etw::WriteTransferFn", <kcallbacks::etw::WriteTransferFn as FnSig>::SIG,
+        EtwWriteTransfer(_, _, _, _, _, _) in wss);
+    declared!(r, "etw::UnregisterFn", <kcallbacks::etw::UnregisterFn as FnSig>::SIG, EtwUnregister(_) in wss);
+    declared!(r, "ntsim::etw::EtwRegister", sig_of(ntsim::etw::EtwRegister as unsafe extern "C" fn(_, _, _, _) -> _),
+        EtwRegister(_, _, _, _) in wss);
+    declared!(r, "ntsim::etw::EtwSetInformation",
+        sig_of(ntsim::etw::EtwSetInformation as unsafe extern "C" fn(_, _, _, _) -> _),
+        EtwSetInformation(_, _, _, _) in wss);
+    declared!(r, "ntsim::etw::EtwWriteTransfer",
+        sig_of(ntsim::etw::EtwWriteTransfer as unsafe extern "C" fn(_, _, _, _, _, _) -> _),
+        EtwWriteTransfer(_, _, _, _, _, _) in wss);
+    declared!(r, "ntsim::etw::EtwUnregister", sig_of(ntsim::etw::EtwUnregister as unsafe extern "C" fn(_) -> _),
+        EtwUnregister(_) in wss);
     declared!(r, "io::UnregisterPnpExFn", <io::UnregisterPnpExFn as FnSig>::SIG,
         IoUnregisterPlugPlayNotificationEx(_) in wss);
     declared!(r, "ps::ProcessEx2Fn", <ps::ProcessEx2Fn as FnSig>::SIG,

@@ -459,4 +459,22 @@ pub fn structures(r: &mut Report) {
             Dacl
         }
     );
+
+    // ETW (src/etw, crates/ntsim/src/etw.rs): the tracelogging crate's
+    // descriptors the driver passes, and the model's reading of them.
+    {
+        use tracelogging::_internal::{EventDataDescriptor, EventDescriptor};
+        use windows_sys::Win32::System::Diagnostics::Etw as etw;
+        layout!(r, EventDescriptor, etw::EVENT_DESCRIPTOR {};
+            id => Id, version => Version, channel => Channel, level => Level, opcode => Opcode, task => Task,
+            keyword => Keyword);
+        // Private fields: size and alignment only (the model's copy below has the offsets).
+        layout!(r, EventDataDescriptor<'static>, etw::EVENT_DATA_DESCRIPTOR {});
+        layout!(r, tracelogging::Guid, windows_sys::core::GUID {});
+        layout!(r, ntsim::etw::EventDescriptor, etw::EVENT_DESCRIPTOR {};
+            id => Id, version => Version, channel => Channel, level => Level, opcode => Opcode, task => Task,
+            keyword => Keyword);
+        layout!(r, ntsim::etw::EventDataDescriptor, etw::EVENT_DATA_DESCRIPTOR {};
+            ptr => Ptr, size => Size, reserved => Anonymous);
+    }
 }

@@ -140,7 +140,10 @@ pub fn write_text(record: &EventRecord, out: &mut impl Write) -> fmt::Result {
     if h.version != RECORD_VERSION {
         write!(out, " version={}", h.version)?;
     }
-    record.visit_payload(&mut TextFields { out })
+    // Through `dyn`: the driver instantiates the payload visitor once for
+    // its text lines and its ETW events, not once per visitor type.
+    let visitor: &mut dyn FieldVisitor = &mut TextFields { out };
+    record.visit_payload(visitor)
 }
 
 struct TextFields<'a, W: Write> {

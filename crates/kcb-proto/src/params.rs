@@ -18,6 +18,7 @@
 //! | `DenyImages` | `REG_MULTI_SZ`, up to 8 names of up to 63 chars | policy: deny process creation for these image file names (off when absent) |
 //! | `EnableRegistrationWalk` | `REG_DWORD` 0 or 1 | opt-in: list the routines registered on each callback object by walking its undocumented layout (`IOCTL_KCB_LIST_REGISTRATIONS`) |
 //! | `ProtectPids` | `REG_MULTI_SZ`, up to 16 decimal process ids | policy: strip terminate / VM-write / VM-operation access to these processes (off when absent) |
+//! | `EnableEtw` | `REG_DWORD` 0 or 1 | register the ETW `TraceLogging` provider `kcallbacks` (default 1; unavailable where `EtwRegister` is not exported) |
 //! | `RingKiBPerProcessor` | `REG_DWORD`, a power of two from 4 to 1024 | size of each processor's event ring (and of the client queue) in KiB; default 64 |
 //!
 //! `<Source>` is a [`SourceId`] name (`LoadImage`, `ProcessCreate`, ...).
@@ -278,6 +279,8 @@ pub struct Settings {
     /// `EnableRegistrationWalk`: the opt-in walk of callback objects'
     /// registration lists (reads undocumented layout).
     pub registration_walk: bool,
+    /// `EnableEtw`: register the ETW `TraceLogging` provider.
+    pub etw: bool,
     /// `RingKiBPerProcessor`: KiB of each processor's event ring.
     pub ring_kib: u32,
 }
@@ -358,6 +361,8 @@ pub enum Applied {
     RegistrationWalk(bool),
     /// `RingKiBPerProcessor` was set to this many KiB.
     RingKiB(u32),
+    /// `EnableEtw` was set.
+    Etw(bool),
 }
 
 impl Settings {
@@ -369,6 +374,7 @@ impl Settings {
             origins: [ConfigOrigin::Default; SOURCE_COUNT],
             policy: PolicySettings::defaults(),
             registration_walk: false,
+            etw: true,
             ring_kib: DEFAULT_RING_KIB,
         }
     }
@@ -400,6 +406,11 @@ impl Settings {
             let enabled = parse_flag(value_type, data)?;
             self.registration_walk = enabled;
             return Ok(Applied::RegistrationWalk(enabled));
+        }
+        if eq_ignore_ascii_case(name, "EnableEtw") {
+            let enabled = parse_flag(value_type, data)?;
+            self.etw = enabled;
+            return Ok(Applied::Etw(enabled));
         }
         if eq_ignore_ascii_case(name, "RingKiBPerProcessor") {
             let value = parse_dword(value_type, data)?;
@@ -893,6 +904,28 @@ mod tests {
             Err(ParamError::WrongType { .. })
         ));
         assert_eq!(s.ring_kib, 256, "an invalid value keeps the previous one");
+    }
+
+    #[test]
+    fn etw_is_on_by_default_and_switchable() {
+        let dword = |v: u32| v.to_le_bytes();
+        let mut s = Settings::defaults();
+        assert!(s.etw);
+        assert_eq!(
+            s.apply(&w("EnableEtw"), REG_DWORD, &dword(0)),
+            Ok(Applied::Etw(false))
+        );
+        assert!(!s.etw);
+        assert_eq!(
+            s.apply(&w("enableetw"), REG_DWORD, &dword(1)),
+            Ok(Applied::Etw(true))
+        );
+        assert!(s.etw);
+        assert_eq!(
+            s.apply(&w("EnableEtw"), REG_DWORD, &dword(2)),
+            Err(ParamError::OutOfRange(2))
+        );
+        assert!(s.etw, "an invalid value keeps the previous one");
     }
 
     #[test]

@@ -302,6 +302,14 @@ ddis! {
     HAL_QUERY_SYSTEM_INFORMATION = "HalQuerySystemInformation", Any, None, Never;
     /// HalDispatchTable->HalSetSystemInformation (undocumented): any level.
     HAL_SET_SYSTEM_INFORMATION = "HalSetSystemInformation", Any, None, Status;
+    /// wdm/nf-wdm-etwregister: PASSIVE_LEVEL.
+    ETW_REGISTER = "EtwRegister", Passive, None, Status;
+    /// wdm/nf-wdm-etwsetinformation: PASSIVE_LEVEL (the model's choice, see crate::etw).
+    ETW_SET_INFORMATION = "EtwSetInformation", Passive, None, Status;
+    /// wdm/nf-wdm-etwwritetransfer: <= HIGH_LEVEL.
+    ETW_WRITE_TRANSFER = "EtwWriteTransfer", Any, None, Status;
+    /// wdm/nf-wdm-etwunregister: PASSIVE_LEVEL; fails only for a handle EtwRegister did not return.
+    ETW_UNREGISTER = "EtwUnregister", Passive, None, Never;
 }
 
 /// The names of the DDIs that can be made to fail with [`crate::faults`].

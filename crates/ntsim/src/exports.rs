@@ -133,7 +133,11 @@ table!(
     power::PoUnregisterPowerSettingCallback,
     power::WheaRegisterInUsePageOfflineNotification,
     power::WheaUnregisterInUsePageOfflineNotification,
-    version::RtlGetVersion;
+    version::RtlGetVersion,
+    etw::EtwRegister,
+    etw::EtwSetInformation,
+    etw::EtwWriteTransfer,
+    etw::EtwUnregister;
     // Files below a module (`parent::child::Name`).
     se::object::ObSetSecurityObjectByPointer,
     se::object::ObOpenObjectByPointer,

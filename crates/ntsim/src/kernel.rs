@@ -61,6 +61,7 @@ fn reset_model() {
     crate::eventpush::reset();
     crate::clock::reset();
     crate::version::reset();
+    crate::etw::reset();
     crate::irql::set(PASSIVE_LEVEL);
     boot_file_system();
 }
@@ -360,6 +361,7 @@ impl Kernel {
         for registry in families {
             report_leftovers(registry, registry.name);
         }
+        crate::etw::unload_checks();
         let handler = crate::power::profile_handler();
         if handler != 0 {
             left_behind(

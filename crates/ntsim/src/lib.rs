@@ -67,6 +67,7 @@ pub mod context;
 pub mod dbgprint;
 pub mod ddi;
 pub mod ddi_table;
+pub mod etw;
 pub mod eventpush;
 pub mod excallback;
 pub mod exports;

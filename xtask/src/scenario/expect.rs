@@ -34,6 +34,8 @@ pub const MAY_BE_SKIPPED: &[&str] = &[
     "PoRegisterPowerSettingCallback",
     "WheaRegisterInUsePageOfflineNotification",
     "HalSetSystemInformation",
+    // The ETW provider (src/etw): Wine 8.0 exports no Etw* routine.
+    "EtwRegister",
     // Stubs that abort the host process when called.
     "KeRegisterBugCheckCallback",
     "KeRegisterBugCheckReasonCallback",
@@ -64,6 +66,11 @@ pub const FLOOD_COUNT: u64 = 3000;
 /// `CmRegisterCallback` (used because `CmRegisterCallbackEx` is not exported)
 /// returns `STATUS_NOT_IMPLEMENTED`; the driver must report it and go on.
 pub const WINE_EXPECTED_FAILURES: &[(&str, u32)] = &[("CmRegisterCallback", 0xC000_0002)];
+
+/// The report line of the ETW provider under Wine: `EtwRegister` is not
+/// exported, so the driver reports it unavailable with that reason.
+pub const WINE_ETW_LINE: &str =
+    "kcallbacks: register EtwRegister(kcallbacks): unavailable status=0xC000007A (not exported by this system)";
 
 /// Registered APIs that `kcbctl report` need not list (compared on the name
 /// without arguments). Empty: every registration is expected in the report.

@@ -4,7 +4,7 @@
 
 use crate::logparse::{Outcome, Register, api_base, parse_driver_entry, parse_loaded, parse_register};
 use crate::scenario::check::{Check, step_check};
-use crate::scenario::expect::{MAY_BE_SKIPPED, WINE_DISABLED, WINE_EXPECTED_FAILURES};
+use crate::scenario::expect::{MAY_BE_SKIPPED, WINE_DISABLED, WINE_ETW_LINE, WINE_EXPECTED_FAILURES};
 use crate::scenario::transcript::Transcript;
 
 fn may_be_skipped(api: &str) -> bool {
@@ -110,6 +110,15 @@ pub(super) fn checks(
         } else {
             not_disabled.join(", ")
         },
+    ));
+
+    // The ETW provider: unavailable under Wine, with the reason.
+    out.push(Check::new(
+        "ETW provider reported unavailable (EtwRegister not exported by Wine)",
+        msgs.contains(&WINE_ETW_LINE),
+        msgs.iter()
+            .find(|m| m.contains("register EtwRegister("))
+            .map_or_else(|| "no `register EtwRegister(kcallbacks)` line".to_owned(), |m| (*m).to_owned()),
     ));
 
     // loaded: summary.
