@@ -360,9 +360,7 @@ pub fn counters() -> [CounterSnapshot; SOURCE_COUNT] {
     if let Some(set) = get() {
         for ring in set.per_processor() {
             for (sum, counter) in sums.iter_mut().zip(ring.counters()) {
-                sum.seen = sum.seen.wrapping_add(counter.seen);
-                sum.recorded = sum.recorded.wrapping_add(counter.recorded);
-                sum.dropped = sum.dropped.wrapping_add(counter.dropped);
+                *sum = sum.wrapping_add(counter);
             }
         }
     }
@@ -376,12 +374,8 @@ pub fn counters() -> [CounterSnapshot; SOURCE_COUNT] {
 #[must_use]
 pub fn totals() -> CounterSnapshot {
     counters()
-        .iter()
-        .fold(CounterSnapshot::default(), |a, b| CounterSnapshot {
-            seen: a.seen.wrapping_add(b.seen),
-            recorded: a.recorded.wrapping_add(b.recorded),
-            dropped: a.dropped.wrapping_add(b.dropped),
-        })
+        .into_iter()
+        .fold(CounterSnapshot::default(), CounterSnapshot::wrapping_add)
 }
 
 /// Moves one event of `source`, pushed on `processor`, from "recorded" to

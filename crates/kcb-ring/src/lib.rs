@@ -555,6 +555,19 @@ pub struct CounterSnapshot {
     pub dropped: u64,
 }
 
+impl CounterSnapshot {
+    /// The sum of two snapshots, counter by counter (wrapping, as the
+    /// counters themselves do).
+    #[must_use]
+    pub const fn wrapping_add(self, other: Self) -> Self {
+        Self {
+            seen: self.seen.wrapping_add(other.seen),
+            recorded: self.recorded.wrapping_add(other.recorded),
+            dropped: self.dropped.wrapping_add(other.dropped),
+        }
+    }
+}
+
 /// Per-source `seen` / `recorded` / `dropped` counters for `S` sources, plus
 /// the global event sequence. All updates are single `Relaxed` atomic adds,
 /// safe at any IRQL.
@@ -610,11 +623,7 @@ impl<const S: usize> SourceCounters<S> {
         self.sources
             .iter()
             .map(SourceCounter::snapshot)
-            .fold(CounterSnapshot::default(), |a, b| CounterSnapshot {
-                seen: a.seen.wrapping_add(b.seen),
-                recorded: a.recorded.wrapping_add(b.recorded),
-                dropped: a.dropped.wrapping_add(b.dropped),
-            })
+            .fold(CounterSnapshot::default(), CounterSnapshot::wrapping_add)
     }
 }
 
